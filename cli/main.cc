@@ -1,0 +1,82 @@
+// main.cc - `hato`: the daemon and its command-line tools in one executable.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/queue_cmd.h"
+#include "conf/config.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: hato [-c FILE] COMMAND ...\n"
+    "  serve                          run the relay in the foreground\n"
+    "  config check                   validate the configuration\n"
+    "  user add NAME [--password-stdin] | user remove NAME | user list\n"
+    "  queue ls|show|cat ...          inspect the queue of the running daemon\n"
+    "FILE defaults to ./hato.yaml, then /etc/hato/hato.yaml; without either,\n"
+    "`serve` runs the embedded development default.\n";
+
+int usage() {
+  std::fputs(kUsage, stderr);
+  return hato::cli::kExitUsage;
+}
+
+// Loads the configuration for commands that need one; prints the problems.
+hato::conf::ConfigPtr load_or_report(const std::string& given) {
+  std::string path = hato::conf::find_config_file(given);
+  if (path.empty()) return hato::conf::embedded_default();
+  auto loaded = hato::conf::load_file(path);
+  for (const auto& e : loaded.errors) std::cerr << e << "\n";
+  return loaded.ok() ? loaded.config : nullptr;
+}
+
+int config_check(const std::string& given) {
+  std::string path = hato::conf::find_config_file(given);
+  if (path.empty()) {
+    std::cerr << "hato: no configuration file (looked for ./hato.yaml and /etc/hato/hato.yaml)\n";
+    return hato::cli::kExitUsage;
+  }
+  auto loaded = hato::conf::load_file(path);
+  for (const auto& e : loaded.errors) std::cerr << e << "\n";
+  if (!loaded.ok()) return hato::cli::kExitUsage;
+  std::cout << path << ": ok\n";
+  return hato::cli::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-c" || a == "--config") {
+      if (i + 1 == argc) return usage();
+      config_path = argv[++i];
+    } else if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      words.push_back(a);
+    }
+  }
+  if (words.empty()) return usage();
+  const std::string& cmd = words[0];
+  std::vector<std::string> rest(words.begin() + 1, words.end());
+  if (cmd == "serve" && rest.empty()) return hato::cli::serve(config_path);
+  if (cmd == "config" && rest.size() == 1 && rest[0] == "check") return config_check(config_path);
+  if (cmd == "user") return hato::cli::user_command(rest, config_path);
+  if (cmd == "queue") {
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return hato::cli::queue_command(rest, *config);
+  }
+  if (cmd == "dkim" || cmd == "dns" || cmd == "warmup" || cmd == "blacklist" || cmd == "backup") {
+    std::cerr << "hato: `" << cmd << "` is not implemented yet\n";
+    return hato::cli::kExitUsage;
+  }
+  return usage();
+}

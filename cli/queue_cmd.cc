@@ -1,0 +1,567 @@
+// queue_cmd.cc - the queue verbs over the admin API: ls, show and cat so far.
+//
+// --json prints the daemon's JSON as it comes; the human forms parse it and
+// lay it out like Postfix's mailq. Text that came from remote servers (replies,
+// headers) has its control characters blanked before it reaches a terminal.
+#include "cli/queue_cmd.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include "cli/admin_client.h"
+
+namespace hato::cli {
+
+namespace {
+
+constexpr const char kUsage[] =
+    "usage: hato queue ls [--json] [--domain D] [--state queued|deferred|held] [--limit N]\n"
+    "       hato queue show ID [--json]\n"
+    "       hato queue cat ID\n"
+    "       hato queue tail|summary|flush|hold|release|delete|bounce ...\n";
+
+// Exit statuses of INTERFACE.md.
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNoDaemon = 3;
+
+int fail(int status, std::string_view message) {
+  std::fprintf(stderr, "hato: %.*s\n", static_cast<int>(message.size()), message.data());
+  return status;
+}
+
+// One line, as for every error; the full usage is one command away.
+int usage_error(std::string_view message) {
+  return fail(kExitUsage, std::string(message) + " (see hato queue help)");
+}
+
+// ---------------------------------------------------------------------------
+// JSON, as much as reading the admin API needs.
+
+struct Json {
+  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
+  Kind kind = Kind::kNull;
+  bool boolean = false;
+  std::string text;  // a string's value, or a number as written
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> members;
+
+  // The member `key`, or null when absent or when this is not an object.
+  const Json& operator[](std::string_view key) const {
+    static const Json kNull;
+    for (const auto& [k, v] : members) {
+      if (k == key) return v;
+    }
+    return kNull;
+  }
+  const std::string& str(std::string_view key) const { return (*this)[key].text; }
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view in) : in_(in) {}
+
+  // The one value that makes up the whole input (surrounding space allowed).
+  std::optional<Json> document() {
+    Json out;
+    if (!value(out, 0)) return std::nullopt;
+    skip_space();
+    if (pos_ != in_.size()) return std::nullopt;
+    return out;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 32;
+
+  void skip_space() {
+    while (pos_ < in_.size() &&
+           (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\n' || in_[pos_] == '\r')) {
+      ++pos_;
+    }
+  }
+  bool take(char c) {
+    skip_space();
+    if (pos_ < in_.size() && in_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool literal(std::string_view word) {
+    if (in_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+
+  bool value(Json& out, int depth) {
+    if (depth > kMaxDepth) return false;
+    skip_space();
+    if (pos_ >= in_.size()) return false;
+    char c = in_[pos_];
+    if (c == '{') {
+      ++pos_;
+      out.kind = Json::Kind::kObject;
+      if (take('}')) return true;
+      do {
+        std::string key;
+        skip_space();
+        if (!string(key) || !take(':')) return false;
+        Json member;
+        if (!value(member, depth + 1)) return false;
+        out.members.emplace_back(std::move(key), std::move(member));
+      } while (take(','));
+      return take('}');
+    }
+    if (c == '[') {
+      ++pos_;
+      out.kind = Json::Kind::kArray;
+      if (take(']')) return true;
+      do {
+        Json item;
+        if (!value(item, depth + 1)) return false;
+        out.items.push_back(std::move(item));
+      } while (take(','));
+      return take(']');
+    }
+    if (c == '"') {
+      out.kind = Json::Kind::kString;
+      return string(out.text);
+    }
+    if (c == 't' || c == 'f') {
+      out.kind = Json::Kind::kBool;
+      out.boolean = c == 't';
+      return literal(c == 't' ? "true" : "false");
+    }
+    if (c == 'n') return literal("null");
+    size_t start = pos_;
+    while (pos_ < in_.size() && std::strchr("+-.0123456789eE", in_[pos_]) && in_[pos_] != '\0') {
+      ++pos_;
+    }
+    if (pos_ == start) return false;
+    out.kind = Json::Kind::kNumber;
+    out.text.assign(in_.substr(start, pos_ - start));
+    return true;
+  }
+
+  bool hex4(uint32_t& out) {
+    if (pos_ + 4 > in_.size()) return false;
+    auto [end, ec] = std::from_chars(in_.data() + pos_, in_.data() + pos_ + 4, out, 16);
+    if (ec != std::errc() || end != in_.data() + pos_ + 4) return false;
+    pos_ += 4;
+    return true;
+  }
+
+  static void append_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  // Expects pos_ at the opening quote.
+  bool string(std::string& out) {
+    if (pos_ >= in_.size() || in_[pos_] != '"') return false;
+    ++pos_;
+    while (pos_ < in_.size()) {
+      char c = in_[pos_++];
+      if (c == '"') return true;
+      if (c != '\\') {
+        out += c;  // bytes pass through: the daemon sends what it stored
+        continue;
+      }
+      if (pos_ >= in_.size()) return false;
+      char e = in_[pos_++];
+      switch (e) {
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          uint32_t cp;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xD800 && cp < 0xDC00 && literal("\\u")) {
+            uint32_t low;
+            if (!hex4(low) || low < 0xDC00 || low >= 0xE000) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    return false;
+  }
+
+  std::string_view in_;
+  size_t pos_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Arguments.
+
+struct Args {
+  std::vector<std::string> operands;
+  std::vector<std::pair<std::string, std::string>> options;  // {"--limit", "10"}
+  bool has(std::string_view name) const {
+    for (const auto& [k, v] : options) {
+      if (k == name) return true;
+    }
+    return false;
+  }
+  // The last value given for `name`: later words override earlier ones.
+  std::optional<std::string> value(std::string_view name) const {
+    std::optional<std::string> out;
+    for (const auto& [k, v] : options) {
+      if (k == name) out = v;
+    }
+    return out;
+  }
+};
+
+bool contains(std::initializer_list<std::string_view> list, std::string_view word) {
+  for (std::string_view w : list) {
+    if (w == word) return true;
+  }
+  return false;
+}
+
+// parse_args - splits the words after the verb into options and operands
+Result<Args> parse_args(const std::vector<std::string>& words, std::string_view verb,
+                        std::initializer_list<std::string_view> flags,
+                        std::initializer_list<std::string_view> valued) {
+  Args out;
+  bool options_done = false;
+  for (size_t i = 1; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (options_done || w.size() < 2 || w[0] != '-') {
+      out.operands.push_back(w);
+      continue;
+    }
+    if (w == "--") {
+      options_done = true;
+      continue;
+    }
+    size_t eq = w.find('=');
+    std::string name = w.substr(0, eq);
+    if (contains(flags, name) && eq == std::string::npos) {
+      out.options.emplace_back(name, "");
+    } else if (contains(valued, name)) {
+      if (eq != std::string::npos) {
+        out.options.emplace_back(name, w.substr(eq + 1));
+      } else if (i + 1 < words.size()) {
+        out.options.emplace_back(name, words[++i]);
+      } else {
+        return Result<Args>::error("queue " + std::string(verb) + ": " + name + " needs a value");
+      }
+    } else {
+      return Result<Args>::error("queue " + std::string(verb) + ": unknown option " + w);
+    }
+  }
+  return out;
+}
+
+// Percent-encodes a query value; only unreserved characters (RFC 3986) stay.
+std::string url_encode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Talking to the daemon, writing the answer.
+
+std::string socket_path(const conf::Config& config) {
+  if (!config.admin.socket.empty()) return config.admin.socket;
+  return config.data_dir + "/admin.sock";  // the documented default
+}
+
+// request - GETs `path`; on anything but 200 says why and returns the exit status
+int request(const conf::Config& config, const std::string& path, AdminResponse* response) {
+  bool unreachable = false;
+  Result<AdminResponse> r = admin_get(socket_path(config), path, &unreachable);
+  if (!r) return fail(unreachable ? kExitNoDaemon : kExitFailed, r.message());
+  *response = std::move(r).value();
+  if (response->status == 200) return kExitOk;
+
+  std::string reason;
+  if (std::optional<Json> body = JsonReader(response->body).document()) {
+    reason = body->str("error");
+  }
+  if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(response->status);
+  // 400 means we asked for something the daemon cannot take: a usage error.
+  return fail(response->status == 400 ? kExitUsage : kExitFailed, reason);
+}
+
+int write_stdout(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(kExitFailed, std::string("writing to stdout: ") + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return kExitOk;
+}
+
+// Control characters blanked: remote replies must not drive the terminal.
+std::string printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) c = ' ';
+  }
+  return out;
+}
+
+// Columns a string takes on a terminal, counting each UTF-8 sequence as one.
+size_t display_width(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) {
+    if ((c & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+// "2026-11-28T07:00:00.123Z" -> "2026-11-28 07:00:00" (still UTC).
+std::string short_time(const std::string& rfc3339) {
+  if (rfc3339.size() < 19 || rfc3339[10] != 'T') return rfc3339;
+  std::string out = rfc3339.substr(0, 19);
+  out[10] = ' ';
+  return out;
+}
+
+std::string angle(const std::string& address) {
+  return "<" + printable(address) + ">";
+}
+
+// ---------------------------------------------------------------------------
+// The verbs.
+
+int queue_ls(const std::vector<std::string>& words, const conf::Config& config) {
+  Result<Args> args = parse_args(words, "ls", {"--json"}, {"--domain", "--state", "--limit"});
+  if (!args) return usage_error(args.message());
+  if (!args->operands.empty()) return usage_error("queue ls: unexpected " + args->operands[0]);
+
+  std::string query;
+  auto add = [&](const char* key, const std::string& value) {
+    query += query.empty() ? '?' : '&';
+    query += key;
+    query += '=';
+    query += url_encode(value);
+  };
+  uint64_t limit = 0;  // 0: none
+  if (std::optional<std::string> text = args->value("--limit")) {
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
+    if (ec != std::errc() || end != text->data() + text->size() || limit == 0) {
+      return usage_error("queue ls: --limit needs a positive number, not " + *text);
+    }
+    add("limit", std::to_string(limit));
+  }
+  if (std::optional<std::string> state = args->value("--state")) {
+    if (*state != "queued" && *state != "deferred" && *state != "held") {
+      return usage_error("queue ls: --state is queued, deferred or held, not " + *state);
+    }
+    add("state", *state);
+  }
+  if (std::optional<std::string> domain = args->value("--domain")) add("domain", *domain);
+
+  AdminResponse response;
+  if (int status = request(config, "/v1/queue" + query, &response)) return status;
+  if (args->has("--json")) return write_stdout(response.body);
+
+  // One row per message; the header row sets the minimum widths.
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "SIZE", "CREATED", "STATE", "FROM", "TO", "LAST RESPONSE"}};
+  uint64_t total_size = 0;
+  std::string_view body = response.body;
+  while (!body.empty()) {
+    size_t eol = body.find('\n');
+    std::string_view line = body.substr(0, eol);
+    body = eol == std::string_view::npos ? "" : body.substr(eol + 1);
+    if (line.empty()) continue;
+    std::optional<Json> m = JsonReader(line).document();
+    if (!m) return fail(kExitFailed, "unreadable answer from the daemon");
+    const Json& to = (*m)["to"];
+    std::string rcpts = to.items.empty() ? "-" : angle(to.items[0].text);
+    if (to.items.size() > 1) rcpts += " +" + std::to_string(to.items.size() - 1);
+    uint64_t size = 0;
+    const std::string& size_text = m->str("size");
+    std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+    total_size += size;
+    rows.push_back({printable(m->str("id")), size_text, short_time(m->str("created")),
+                    printable(m->str("state")), angle(m->str("from")), rcpts,
+                    printable(m->str("last_response"))});
+  }
+  size_t count = rows.size() - 1;
+  if (count == 0) {
+    bool filtered = args->has("--domain") || args->has("--state");
+    return write_stdout(filtered ? "No queued messages match.\n" : "The queue is empty.\n");
+  }
+
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      size_t pad = widths[i] - display_width(row[i]);
+      bool last = i + 1 == row.size();
+      if (i == 1) out.append(pad, ' ');  // SIZE reads best right-aligned
+      out += row[i];
+      if (i != 1 && !last) out.append(pad, ' ');
+      out += last ? "\n" : "  ";
+    }
+  }
+  out += "-- " + std::to_string(count) + (count == 1 ? " message, " : " messages, ") +
+         std::to_string(total_size) + " bytes";
+  if (count == limit) out += " (--limit reached; there may be more)";
+  out += '\n';
+  return write_stdout(out);
+}
+
+int queue_show(const std::vector<std::string>& words, const conf::Config& config) {
+  Result<Args> args = parse_args(words, "show", {"--json"}, {});
+  if (!args) return usage_error(args.message());
+  if (args->operands.size() != 1) return usage_error("queue show needs exactly one ID");
+  const std::string& id = args->operands[0];
+  const std::string base = "/v1/queue/" + url_encode(id);
+
+  AdminResponse response;
+  if (int status = request(config, base, &response)) return status;
+  if (args->has("--json")) return write_stdout(response.body);
+
+  std::optional<Json> m = JsonReader(response.body).document();
+  if (!m) return fail(kExitFailed, "unreadable answer from the daemon");
+  std::string out;
+  auto line = [&out](std::string_view label, const std::string& value) {
+    out += "  ";
+    out += label;
+    out.append(label.size() < 14 ? 14 - label.size() : 1, ' ');
+    out += value;
+    out += '\n';
+  };
+  out += printable(m->str("id")) + "  " + printable(m->str("state")) + "\n";
+  line("from:", angle(m->str("from")));
+  line("created:", short_time(m->str("created")) + " UTC");
+  line("next attempt:",
+       m->str("state") == "held" ? "none while held" : short_time(m->str("next_attempt")) + " UTC");
+  line("size:", m->str("size") + " bytes");
+  if (!m->str("client").empty()) line("client:", printable(m->str("client")));
+  if (!m->str("listener").empty()) line("listener:", printable(m->str("listener")));
+  if (!m->str("auth_user").empty()) line("auth user:", printable(m->str("auth_user")));
+  if (!m->str("envid").empty()) line("envid:", printable(m->str("envid")));
+  if (!m->str("ret").empty()) line("ret:", printable(m->str("ret")));
+
+  out += "recipients:\n";
+  for (const Json& r : (*m)["recipients"].items) {
+    out += "  " + angle(r.str("rcpt")) + "  " + printable(r.str("state")) + "\n";
+    for (const Json& a : r["attempts"].items) {
+      out += "    " + short_time(a.str("time")) + "  " + printable(a.str("host")) + "  " +
+             printable(a.str("response")) + "\n";
+    }
+  }
+
+  // Headers are a second request; a message gone in between just lacks them.
+  Result<AdminResponse> h = admin_get(socket_path(config), base + "/headers");
+  if (h && h->status == 200) {
+    out += "headers:\n";
+    std::string_view text = h->body;
+    while (!text.empty()) {
+      size_t eol = text.find('\n');
+      std::string_view hl = text.substr(0, eol);
+      text = eol == std::string_view::npos ? "" : text.substr(eol + 1);
+      if (hl.ends_with('\r')) hl.remove_suffix(1);
+      // Folded lines keep their leading white space, now a blank.
+      out += "  " + printable(hl) + "\n";
+    }
+  }
+  return write_stdout(out);
+}
+
+int queue_cat(const std::vector<std::string>& words, const conf::Config& config) {
+  Result<Args> args = parse_args(words, "cat", {}, {});
+  if (!args) return usage_error(args.message());
+  if (args->operands.size() != 1) return usage_error("queue cat needs exactly one ID");
+  AdminResponse response;
+  if (int status =
+          request(config, "/v1/queue/" + url_encode(args->operands[0]) + "/message", &response)) {
+    return status;
+  }
+  return write_stdout(response.body);  // the bytes as stored, nothing added
+}
+
+}  // namespace
+
+int queue_command(const std::vector<std::string>& args, const conf::Config& config) {
+  if (args.empty()) return usage_error("queue needs a command");
+  const std::string& verb = args[0];
+  if (verb == "help" || verb == "--help" || verb == "-h") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (verb == "ls") return queue_ls(args, config);
+  if (verb == "show") return queue_show(args, config);
+  if (verb == "cat") return queue_cat(args, config);
+  for (const char* later : {"tail", "summary", "flush", "hold", "release", "delete", "bounce"}) {
+    if (verb == later) return fail(kExitUsage, "queue " + verb + " is not implemented yet");
+  }
+  return usage_error("unknown queue command: " + verb);
+}
+
+}  // namespace hato::cli

@@ -1,0 +1,203 @@
+// serve.cc - `hato serve`: start-up, the embedded default's first-start set-up,
+// signals, and an orderly stop.
+//
+// Order of start: configuration, queue store (recovery: the store is the
+// truth), TLS, users, listeners, admin socket. Order of stop: listeners
+// close, open sessions get a grace period, then the store drains its
+// committer so every acknowledged message is on disk.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "cli/admin_server.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/worker_pool.h"
+#include "conf/config.h"
+#include "inbound/recipients.h"
+#include "policy/auth.h"
+#include "policy/submission.h"
+#include "queue/store.h"
+#include "relay/queue_backend.h"
+#include "relay/smtp_server.h"
+#include "relay/tls.h"
+
+namespace hato::cli {
+
+namespace {
+
+constexpr auto kDrainGrace = std::chrono::seconds(10);
+constexpr char kDevUser[] = "dev";
+
+std::string random_password() {
+  static const char kChars[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  std::string out;
+  while (out.size() < 20) {
+    unsigned char c = static_cast<unsigned char>(urandom.get());
+    if (c < 248) out += kChars[c % (sizeof kChars - 1)];  // 248 = 56 * 4.4: keep it unbiased-ish
+  }
+  return out;
+}
+
+Status make_dir(const std::string& path, mode_t mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Status::error("cannot create " + path + ": " + ec.message());
+  ::chmod(path.c_str(), mode);
+  return Status::ok();
+}
+
+// The embedded default makes what it needs on first start: a certificate and
+// a submission user whose password is printed once.
+Status first_start(const conf::Config& config) {
+  if (auto s = make_dir(config.data_dir + "/tls", 0700); !s) return s;
+  if (!std::filesystem::exists(config.tls.certificate) ||
+      !std::filesystem::exists(config.tls.key)) {
+    if (auto s =
+            relay::generate_self_signed(config.tls.certificate, config.tls.key, config.hostname);
+        !s)
+      return s;
+    log::info("generated self-signed certificate", {{"file", config.tls.certificate}});
+  }
+  if (!std::filesystem::exists(config.users_file)) {
+    std::string password = random_password();
+    auto hash = policy::hash_password(password);
+    if (!hash) return hash.status();
+    if (auto s = policy::write_user(config.users_file, kDevUser, *hash); !s) return s;
+    std::cout << "Submission login for this development relay (shown once):\n"
+              << "  user: " << kDevUser << "\n  password: " << password << "\n"
+              << "  try: swaks --server 127.0.0.1:2587 --tls --auth PLAIN --auth-user " << kDevUser
+              << " --auth-password '" << password << "' --from dev@localhost --to dev@localhost\n"
+              << std::flush;
+  }
+  return Status::ok();
+}
+
+Result<std::shared_ptr<relay::TlsContext>> load_tls(const conf::Config& config) {
+  if (config.tls.certificate.empty()) return std::shared_ptr<relay::TlsContext>();
+  return relay::TlsContext::load_server(config.tls.certificate, config.tls.key);
+}
+
+}  // namespace
+
+int serve(const std::string& config_path) {
+  std::string path = conf::find_config_file(config_path);
+  conf::ConfigPtr config;
+  if (path.empty()) {
+    config = conf::embedded_default();
+    if (auto s = make_dir(config->data_dir, 0700); !s) {
+      std::cerr << "hato: " << s.message() << "\n";
+      return kExitFailed;
+    }
+    if (auto s = first_start(*config); !s) {
+      std::cerr << "hato: " << s.message() << "\n";
+      return kExitFailed;
+    }
+    log::info("using the embedded development configuration", {{"data_dir", config->data_dir}});
+  } else {
+    auto loaded = conf::load_file(path);
+    for (const auto& e : loaded.errors) std::cerr << e << "\n";
+    if (!loaded.ok()) return kExitUsage;
+    config = loaded.config;
+  }
+  log::set_json(config->log_format == conf::LogFormat::kJson);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (auto s = make_dir(config->data_dir, 0700); !s) {
+    log::error("cannot start", {{"reason", s.message()}});
+    return kExitFailed;
+  }
+
+  Loop loop;
+  auto opened = queue::open_rocksdb_store({config->data_dir + "/queue"});
+  if (!opened) {
+    log::error("cannot open the queue", {{"reason", opened.message()}});
+    return kExitFailed;
+  }
+  std::unique_ptr<queue::Store> store = std::move(opened.value());
+  queue::QueueIdGenerator ids;
+  if (auto newest = store->newest_id()) ids.seed(*newest);
+
+  auto tls = load_tls(*config);
+  if (!tls) {
+    log::error("cannot start", {{"reason", tls.message()}});
+    return kExitFailed;
+  }
+  auto users = policy::UserDb::load(config->users_file);
+  if (!users) {
+    log::error("cannot start", {{"reason", users.message()}});
+    return kExitFailed;
+  }
+
+  WorkerPool workers(std::max(2u, std::thread::hardware_concurrency()));
+  relay::QueueBackend backend(loop, *store, ids, workers);
+  backend.set_users(*users);
+  policy::HookChain hooks;
+  policy::add_submission_hooks(hooks);
+  hooks.add(policy::Phase::kRcpt, std::make_shared<inbound::RecipientHook>());
+
+  relay::SmtpServer server(loop, config, backend, hooks, *tls);
+  if (auto s = server.listen(); !s) {
+    log::error("cannot start", {{"reason", s.message()}});
+    return kExitFailed;
+  }
+  AdminServer admin(loop, *store);
+  if (auto s = admin.listen(config->admin.socket); !s) {
+    log::error("cannot start", {{"reason", s.message()}});
+    return kExitFailed;
+  }
+
+  // SIGTERM: stop accepting, give open sessions a grace period, then stop.
+  auto deadline = std::chrono::steady_clock::now();
+  std::function<void()> drain = [&] {
+    if (server.connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      loop.stop();
+      return;
+    }
+    loop.after(std::chrono::milliseconds(100), drain);
+  };
+  bool stopping = false;
+  auto stop = [&] {
+    if (stopping) return;
+    stopping = true;
+    log::info("stopping", {{"connections", std::to_string(server.connections())}});
+    server.stop_listening();
+    deadline = std::chrono::steady_clock::now() + kDrainGrace;
+    drain();
+  };
+  SignalHandler on_term(loop, SIGTERM, stop);
+  SignalHandler on_int(loop, SIGINT, stop);
+  SignalHandler on_hup(loop, SIGHUP, [&] {
+    auto fresh_users = policy::UserDb::load(config->users_file);
+    if (fresh_users) {
+      backend.set_users(*fresh_users);
+    } else {
+      log::error("reload failed, keeping the old users", {{"reason", fresh_users.message()}});
+    }
+    auto fresh_tls = load_tls(*config);
+    if (fresh_tls) {
+      server.set_tls(*fresh_tls);
+    } else {
+      log::error("reload failed, keeping the old certificate", {{"reason", fresh_tls.message()}});
+    }
+    log::info("reloaded", {{"users_file", config->users_file}});
+  });
+
+  log::info("started", {{"hostname", config->hostname},
+                        {"config", config->source},
+                        {"queue", config->data_dir + "/queue"},
+                        {"admin", config->admin.socket}});
+  loop.run();
+  log::info("stopped");
+  return kExitOk;
+}
+
+}  // namespace hato::cli

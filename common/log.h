@@ -1,0 +1,34 @@
+// log.h - one line per event, text or JSON, to stderr (the journal under systemd).
+//
+// Fields are key/value pairs so the JSON form needs no parsing of text:
+//   log::info("accepted", {{"id", id}, {"peer", peer}, {"size", "4096"}});
+// text:  2026-11-28T07:00:00.123Z info accepted id=... peer=... size=4096
+// json:  {"time":"...","level":"info","event":"accepted","id":"...",...}
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace hato::log {
+
+enum class Level { kDebug, kInfo, kWarning, kError };
+using Field = std::pair<std::string_view, std::string_view>;
+
+void set_json(bool json);
+void set_min_level(Level level);
+void write(Level level, std::string_view event, std::initializer_list<Field> fields);
+
+inline void debug(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kDebug, e, f); }
+inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kInfo, e, f); }
+inline void warning(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kWarning, e, f); }
+inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kError, e, f); }
+
+// JSON string escaping, shared with the admin API.
+void append_json_string(std::string& out, std::string_view s);
+// RFC 3339 UTC with milliseconds.
+std::string rfc3339(int64_t unix_ms);
+int64_t now_ms();
+
+}  // namespace hato::log

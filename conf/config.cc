@@ -1,0 +1,621 @@
+// config.cc - hato.yaml into an immutable Config: the schema, its defaults and its checks.
+//
+// The Builder walks the document once, key by key, and records every problem at the
+// node that caused it (see yaml_reader.h); a Config is handed out only when there were
+// none. Keys of INTERFACE.md that later work implements are accepted and skipped.
+#include "conf/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <map>
+
+#include "conf/yaml_reader.h"
+
+namespace hato::conf {
+
+namespace {
+
+constexpr char kDefaultDataDir[] = "/var/lib/hato";
+constexpr char kEmbeddedSource[] = "<embedded default>";
+constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
+
+std::string join_path(const std::string& dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return dir + std::string(name);
+  return dir + "/" + std::string(name);
+}
+
+// is_domain_name - RFC 1035 host name syntax: dot-separated labels of letters, digits
+// and inner hyphens, at most 63 octets each and 253 in all.
+bool is_domain_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('.', start);
+    if (end == std::string_view::npos) end = name.size();
+    std::string_view label = name.substr(start, end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+// is_local_part - an RFC 5322 dot-atom of at most 64 octets, the form of every mailbox
+// and alias hato delivers to. Quoted local parts are not supported for local mailboxes.
+bool is_local_part(std::string_view s) {
+  constexpr std::string_view kAtextSymbols = "!#$%&'*+-/=?^_`{|}~";
+  if (s.empty() || s.size() > 64 || s.front() == '.' || s.back() == '.') return false;
+  if (s.find("..") != std::string_view::npos) return false;
+  for (char c : s) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.') continue;
+    if (kAtextSymbols.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+std::string system_hostname() {
+  char buf[HOST_NAME_MAX + 1] = "";
+  if (gethostname(buf, sizeof buf) != 0 || buf[0] == '\0') return "localhost";
+  buf[HOST_NAME_MAX] = '\0';
+  return buf;
+}
+
+// Reads a whole file; an errno value on failure.
+Result<std::string> read_file(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Result<std::string>::error(std::strerror(errno));
+  std::string content;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int saved = errno;
+      close(fd);
+      return Result<std::string>::error(std::strerror(saved));
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return content;
+}
+
+// Builds a Config from a parsed document, reporting every problem to a Reader.
+class Builder {
+ public:
+  explicit Builder(Problems& problems) : reader_(problems) {}
+  Config build(const Value& root);
+
+ private:
+  void read_names(MapReader& top);
+  void read_admin(const Value& v);
+  void read_log(const Value& v);
+  void read_tls(const Value& v);
+  void read_listeners(const Value& v);
+  void read_listener(const Value& v);
+  void read_domains(const Value& v);
+  void read_domain(const Value& v);
+  void read_dkim(const Value& v, Domain* domain);
+  void read_mailboxes(const Value& v, Domain* domain);
+  void read_aliases(const Value& v, Domain* domain);
+  void read_dns(const Value& v);
+  void read_delivery(const Value& v);
+  void read_smarthost(const Value& v);
+  void read_retry(const Value& v);
+  void read_limits(const Value& v);
+  void read_allowed_senders(const Value& v);
+  std::optional<std::string> read_sender(const Value& v);
+  void apply_defaults();
+
+  std::optional<std::string> existing_file(const Value& v);
+  void check_unique(std::map<std::string, Position>& seen, const std::string& name, const Value& v,
+                    std::string_view what);
+
+  Reader reader_;
+  Config config_;
+  std::map<std::string, Position> listener_names_;
+  std::map<std::string, Position> domain_names_;
+};
+
+Config Builder::build(const Value& root) {
+  MapReader top(reader_, root,
+                {"hostname", "data_dir", "users_file", "admin", "log", "tls", "listeners",
+                 "domains", "dns", "delivery", "limits", "allowed_senders"},
+                {"mta_sts", "cluster", "blacklist_monitor", "egress", "shaping", "inbound"});
+  if (!top.is_map()) return config_;
+  read_names(top);
+  if (auto* v = top.get("admin")) read_admin(*v);
+  if (auto* v = top.get("log")) read_log(*v);
+  if (auto* v = top.get("tls")) read_tls(*v);
+  if (auto* v = top.require("listeners")) read_listeners(*v);
+  if (auto* v = top.get("domains")) read_domains(*v);
+  if (auto* v = top.get("dns")) read_dns(*v);
+  if (auto* v = top.get("delivery")) read_delivery(*v);
+  if (auto* v = top.get("limits")) read_limits(*v);
+  if (auto* v = top.get("allowed_senders")) read_allowed_senders(*v);
+  apply_defaults();
+  return config_;
+}
+
+// read_names - hostname, data_dir and users_file. The users file need not exist yet:
+// `hato user add` creates it.
+void Builder::read_names(MapReader& top) {
+  if (auto* v = top.get("hostname")) {
+    if (auto s = reader_.non_empty_string(*v)) {
+      if (is_domain_name(*s)) {
+        config_.hostname = *s;
+      } else {
+        reader_.error(*v, "'" + *s + "' is not a valid host name");
+      }
+    }
+  }
+  if (auto* v = top.get("data_dir")) {
+    if (auto s = reader_.non_empty_string(*v)) config_.data_dir = *s;
+  }
+  if (auto* v = top.get("users_file")) {
+    if (auto s = reader_.non_empty_string(*v)) config_.users_file = *s;
+  }
+}
+
+void Builder::read_admin(const Value& v) {
+  MapReader m(reader_, v, {"socket", "metrics"});
+  if (auto* s = m.get("socket")) {
+    if (auto path = reader_.non_empty_string(*s)) config_.admin.socket = *path;
+  }
+  if (auto* s = m.get("metrics")) config_.admin.metrics = reader_.address(*s);
+}
+
+void Builder::read_log(const Value& v) {
+  MapReader m(reader_, v, {"format"});
+  if (auto* f = m.get("format")) {
+    auto format =
+        reader_.choice<LogFormat>(*f, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});
+    if (format) config_.log_format = *format;
+  }
+}
+
+// read_tls - the certificate and key, which only make sense as a pair. `acme` (which
+// replaces them) is implemented elsewhere and accepted here as is.
+void Builder::read_tls(const Value& v) {
+  MapReader m(reader_, v, {"certificate", "key"}, {"acme"});
+  if (!m.is_map()) return;
+  const Value* certificate = m.get("certificate");
+  const Value* key = m.get("key");
+  if (certificate) {
+    if (auto path = existing_file(*certificate)) config_.tls.certificate = *path;
+  }
+  if (key) {
+    if (auto path = existing_file(*key)) config_.tls.key = *path;
+  }
+  if ((certificate == nullptr) != (key == nullptr))
+    reader_.error(v, "certificate and key must be given together");
+}
+
+void Builder::read_listeners(const Value& v) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  if (items->empty()) reader_.error(v, "at least one listener is required");
+  for (const auto& item : *items) read_listener(item);
+}
+
+void Builder::read_listener(const Value& v) {
+  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks"});
+  if (!m.is_map()) return;
+  Listener listener;
+  if (auto* n = m.require("name")) {
+    if (auto name = reader_.non_empty_string(*n)) {
+      listener.name = *name;
+      check_unique(listener_names_, *name, *n, "listener name");
+    }
+  }
+  if (auto* a = m.require("address")) {
+    if (auto address = reader_.address(*a)) listener.address = *address;
+  }
+  if (auto* r = m.require("role")) {
+    auto role = reader_.choice<ListenerRole>(
+        *r, {{"submission", ListenerRole::kSubmission}, {"inbound", ListenerRole::kInbound}});
+    if (role) listener.role = *role;
+  }
+  if (auto* t = m.get("tls")) {
+    auto tls = reader_.choice<ListenerTls>(*t, {{"starttls", ListenerTls::kStartTls},
+                                                {"implicit", ListenerTls::kImplicit},
+                                                {"none", ListenerTls::kNone}});
+    if (tls) listener.tls = *tls;
+  }
+  if (auto* t = m.get("trusted_networks")) {
+    if (auto networks = reader_.items(*t)) {
+      for (const auto& network : *networks) {
+        if (auto cidr = reader_.cidr(network)) listener.trusted_networks.push_back(*cidr);
+      }
+    }
+  }
+  config_.listeners.push_back(std::move(listener));
+}
+
+void Builder::read_domains(const Value& v) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  for (const auto& item : *items) read_domain(item);
+}
+
+void Builder::read_domain(const Value& v) {
+  MapReader m(reader_, v, {"name", "dkim", "mailboxes", "aliases"});
+  if (!m.is_map()) return;
+  Domain domain;
+  if (auto* n = m.require("name")) {
+    if (auto name = reader_.non_empty_string(*n)) {
+      if (is_domain_name(*name)) {
+        domain.name = ascii_lower(*name);
+        check_unique(domain_names_, domain.name, *n, "domain");
+      } else {
+        reader_.error(*n, "'" + *name + "' is not a valid domain name");
+      }
+    }
+  }
+  if (auto* d = m.get("dkim")) read_dkim(*d, &domain);
+  // Mailboxes first whatever the order in the file: aliases are checked against them.
+  if (auto* b = m.get("mailboxes")) read_mailboxes(*b, &domain);
+  if (auto* a = m.get("aliases")) read_aliases(*a, &domain);
+  config_.domains.push_back(std::move(domain));
+}
+
+void Builder::read_dkim(const Value& v, Domain* domain) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  std::map<std::string, Position> selectors;
+  for (const auto& item : *items) {
+    MapReader m(reader_, item, {"selector", "algorithm", "key"});
+    if (!m.is_map()) continue;
+    DkimKey key;
+    if (auto* s = m.require("selector")) {
+      if (auto selector = reader_.non_empty_string(*s)) {
+        // A selector is a DNS name below _domainkey (RFC 6376 section 3.1).
+        if (is_domain_name(*selector)) {
+          key.selector = *selector;
+          check_unique(selectors, ascii_lower(*selector), *s, "selector");
+        } else {
+          reader_.error(*s, "'" + *selector + "' is not a valid selector");
+        }
+      }
+    }
+    if (auto* a = m.get("algorithm")) {
+      auto algorithm = reader_.choice<std::string>(
+          *a, {{"rsa-sha256", "rsa-sha256"}, {"ed25519-sha256", "ed25519-sha256"}});
+      if (algorithm) key.algorithm = *algorithm;
+    }
+    if (auto* k = m.require("key")) {
+      if (auto path = existing_file(*k)) key.key_file = *path;
+    }
+    domain->dkim.push_back(std::move(key));
+  }
+}
+
+void Builder::read_mailboxes(const Value& v, Domain* domain) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  std::map<std::string, Position> seen;
+  for (const auto& item : *items) {
+    auto text = reader_.non_empty_string(item);
+    if (!text) continue;
+    std::string mailbox = ascii_lower(*text);
+    if (!is_local_part(mailbox)) {
+      reader_.error(item, "'" + *text + "' is not a valid mailbox name");
+      continue;
+    }
+    check_unique(seen, mailbox, item, "mailbox");
+    domain->mailboxes.push_back(std::move(mailbox));
+  }
+}
+
+// read_aliases - local part -> mailbox of the same domain; an alias may not shadow a
+// mailbox, or mail for one name would go to two places.
+void Builder::read_aliases(const Value& v, Domain* domain) {
+  auto entries = reader_.entries(v);
+  if (!entries) return;
+  const std::string& mailboxes_of = domain->name.empty() ? "this domain" : domain->name;
+  auto is_mailbox = [&](const std::string& name) {
+    return std::find(domain->mailboxes.begin(), domain->mailboxes.end(), name) !=
+           domain->mailboxes.end();
+  };
+  std::map<std::string, Position> seen;
+  for (const auto& entry : *entries) {
+    std::string alias = ascii_lower(entry.key);
+    if (!is_local_part(alias)) {
+      reader_.error_at(entry.key_at, v.path, "'" + entry.key + "' is not a valid alias name");
+      continue;
+    }
+    if (is_mailbox(alias)) {
+      reader_.error_at(entry.key_at, v.path, "'" + alias + "' is both a mailbox and an alias");
+      continue;
+    }
+    auto [first, inserted] = seen.emplace(alias, entry.key_at);
+    if (!inserted) {
+      reader_.error_at(entry.key_at, v.path,
+                       "duplicate alias '" + alias + "' (first at line " +
+                           std::to_string(first->second.line) + ")");
+      continue;
+    }
+    auto target = reader_.non_empty_string(entry.value);
+    if (!target) continue;
+    std::string mailbox = ascii_lower(*target);
+    if (!is_mailbox(mailbox)) {
+      reader_.error(entry.value, "'" + *target + "' is not a mailbox of " + mailboxes_of);
+      continue;
+    }
+    domain->aliases[alias] = mailbox;
+  }
+}
+
+void Builder::read_dns(const Value& v) {
+  MapReader m(reader_, v, {"servers"});
+  if (auto* s = m.get("servers")) {
+    auto items = reader_.items(*s);
+    if (!items) return;
+    for (const auto& item : *items) {
+      if (auto address = reader_.address(item, 53)) config_.dns_servers.push_back(*address);
+    }
+  }
+}
+
+void Builder::read_delivery(const Value& v) {
+  MapReader m(reader_, v, {"port", "smarthost", "tls", "retry"});
+  Delivery& delivery = config_.delivery;
+  if (auto* p = m.get("port")) {
+    if (auto port = reader_.number(*p, 1, 65535)) delivery.port = static_cast<uint16_t>(*port);
+  }
+  if (auto* s = m.get("smarthost")) read_smarthost(*s);
+  if (auto* t = m.get("tls")) {
+    auto tls = reader_.choice<std::string>(
+        *t, {{"opportunistic", "opportunistic"}, {"required", "required"}});
+    if (tls) delivery.tls = *tls;
+  }
+  if (auto* r = m.get("retry")) read_retry(*r);
+}
+
+// read_smarthost - the relay host all mail goes through; credentials only as a pair.
+void Builder::read_smarthost(const Value& v) {
+  MapReader m(reader_, v, {"host", "port", "tls", "username", "password_file"});
+  if (!m.is_map()) return;
+  Smarthost smarthost;
+  if (auto* h = m.require("host")) {
+    if (auto host = reader_.non_empty_string(*h)) {
+      if (is_domain_name(*host) || SocketAddress::parse(*host, 0)) {
+        smarthost.host = *host;
+      } else {
+        reader_.error(*h, "'" + *host + "' is not a host name or IP address");
+      }
+    }
+  }
+  if (auto* p = m.get("port")) {
+    if (auto port = reader_.number(*p, 1, 65535)) smarthost.port = static_cast<uint16_t>(*port);
+  }
+  if (auto* t = m.get("tls")) {
+    auto tls = reader_.choice<std::string>(
+        *t, {{"starttls", "starttls"}, {"implicit", "implicit"}, {"none", "none"}});
+    if (tls) smarthost.tls = *tls;
+  }
+  const Value* username = m.get("username");
+  const Value* password_file = m.get("password_file");
+  if (username) {
+    if (auto name = reader_.non_empty_string(*username)) smarthost.username = *name;
+  }
+  if (password_file) {
+    if (auto path = existing_file(*password_file)) smarthost.password_file = *path;
+  }
+  if ((username == nullptr) != (password_file == nullptr))
+    reader_.error(v, "username and password_file must be given together");
+  config_.delivery.smarthost = std::move(smarthost);
+}
+
+void Builder::read_retry(const Value& v) {
+  MapReader m(reader_, v, {"first", "max_interval", "max_age", "delay_warning"});
+  Retry& retry = config_.delivery.retry;
+  const std::pair<std::string_view, Duration*> fields[] = {{"first", &retry.first},
+                                                           {"max_interval", &retry.max_interval},
+                                                           {"max_age", &retry.max_age},
+                                                           {"delay_warning", &retry.delay_warning}};
+  for (const auto& [key, field] : fields) {
+    if (auto* d = m.get(key)) {
+      if (auto duration = reader_.duration(*d)) *field = *duration;
+    }
+  }
+}
+
+void Builder::read_limits(const Value& v) {
+  MapReader m(reader_, v,
+              {"max_message_size", "max_recipients", "max_errors", "command_timeout",
+               "data_timeout", "max_connections"});
+  Limits& limits = config_.limits;
+  if (auto* s = m.get("max_message_size")) {
+    if (auto size = reader_.size(*s)) limits.max_message_size = *size;
+  }
+  const std::pair<std::string_view, uint32_t*> counts[] = {
+      {"max_recipients", &limits.max_recipients},
+      {"max_errors", &limits.max_errors},
+      {"max_connections", &limits.max_connections}};
+  for (const auto& [key, field] : counts) {
+    if (auto* n = m.get(key)) {
+      if (auto count = reader_.number(*n, 1, kMaxU32)) *field = static_cast<uint32_t>(*count);
+    }
+  }
+  const std::pair<std::string_view, Duration*> timeouts[] = {
+      {"command_timeout", &limits.command_timeout}, {"data_timeout", &limits.data_timeout}};
+  for (const auto& [key, field] : timeouts) {
+    if (auto* d = m.get(key)) {
+      if (auto duration = reader_.duration(*d)) *field = *duration;
+    }
+  }
+}
+
+void Builder::read_allowed_senders(const Value& v) {
+  auto entries = reader_.entries(v);
+  if (!entries) return;
+  for (const auto& entry : *entries) {
+    if (entry.key.empty()) {
+      reader_.error_at(entry.key_at, v.path, "user name must not be empty");
+      continue;
+    }
+    auto items = reader_.items(entry.value);
+    if (!items) continue;
+    std::vector<std::string>& senders = config_.allowed_senders[entry.key];
+    for (const auto& item : *items) {
+      if (auto sender = read_sender(item)) senders.push_back(std::move(*sender));
+    }
+  }
+}
+
+// read_sender - "user@domain" or "@domain", lower-cased as mailboxes are.
+std::optional<std::string> Builder::read_sender(const Value& v) {
+  auto text = reader_.non_empty_string(v);
+  if (!text) return std::nullopt;
+  std::string sender = ascii_lower(*text);
+  size_t at = sender.rfind('@');
+  bool valid = at != std::string::npos && is_domain_name(sender.substr(at + 1)) &&
+               (at == 0 || is_local_part(sender.substr(0, at)));
+  if (!valid) {
+    reader_.error(v, "expected 'user@domain' or '@domain', got '" + *text + "'");
+    return std::nullopt;
+  }
+  return sender;
+}
+
+void Builder::apply_defaults() {
+  if (config_.hostname.empty()) config_.hostname = system_hostname();
+  if (config_.data_dir.empty()) config_.data_dir = kDefaultDataDir;
+  if (config_.users_file.empty()) config_.users_file = join_path(config_.data_dir, "users");
+  if (config_.admin.socket.empty())
+    config_.admin.socket = join_path(config_.data_dir, "admin.sock");
+}
+
+// existing_file - a path that must name an existing file now, so that a typo shows in
+// `hato config check` instead of at the first TLS handshake or signature. Relative paths
+// are kept as written (relative to the daemon's working directory).
+std::optional<std::string> Builder::existing_file(const Value& v) {
+  auto path = reader_.non_empty_string(v);
+  if (!path) return std::nullopt;
+  struct stat st;
+  if (stat(path->c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      reader_.error(v, "file not found: " + *path);
+    } else {
+      reader_.error(v, "cannot access " + *path + ": " + std::strerror(errno));
+    }
+    return std::nullopt;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    reader_.error(v, *path + " is a directory, not a file");
+    return std::nullopt;
+  }
+  return path;
+}
+
+// check_unique - reports `name` when it was seen before, else remembers where it is.
+void Builder::check_unique(std::map<std::string, Position>& seen, const std::string& name,
+                           const Value& v, std::string_view what) {
+  auto [first, inserted] = seen.emplace(name, v.at);
+  if (!inserted) {
+    reader_.error(v, "duplicate " + std::string(what) + " '" + name + "' (first at line " +
+                         std::to_string(first->second.line) + ")");
+  }
+}
+
+}  // namespace
+
+const Domain* Config::find_domain(std::string_view name) const {
+  const std::string wanted = ascii_lower(name);
+  for (const auto& domain : domains) {
+    if (domain.name == wanted) return &domain;
+  }
+  return nullptr;
+}
+
+LoadResult load_string(const std::string& yaml, const std::string& name) {
+  Problems problems;
+  Config config;
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(yaml);
+    // A second document would be silently ignored by anything reading the first.
+    if (documents.size() > 1)
+      problems.add(position_of(documents[1].Mark()), "only one YAML document is allowed");
+    Value root{documents.empty() ? YAML::Node() : documents[0], "", Position{}};
+    if (!documents.empty() && !root.node.Mark().is_null()) root.at = position_of(root.node.Mark());
+    Builder builder(problems);
+    config = builder.build(root);
+  } catch (const YAML::Exception& e) {
+    problems.add(position_of(e.mark), "YAML syntax error: " + e.msg);
+  }
+  LoadResult result;
+  if (!problems.empty()) {
+    result.errors = problems.format(name);
+    return result;
+  }
+  config.source = name;
+  result.config = std::make_shared<const Config>(std::move(config));
+  return result;
+}
+
+LoadResult load_file(const std::string& path) {
+  auto content = read_file(path);
+  if (!content) {
+    LoadResult result;
+    result.errors.push_back(path + ":1:1: cannot read file: " + content.message());
+    return result;
+  }
+  return load_string(*content, path);
+}
+
+ConfigPtr embedded_default(const std::string& data_dir) {
+  auto config = std::make_shared<Config>();
+  config->source = kEmbeddedSource;
+  config->hostname = "localhost";
+  config->data_dir = data_dir;
+  config->users_file = join_path(data_dir, "users");
+  config->admin.socket = join_path(data_dir, "admin.sock");
+  config->tls.certificate = join_path(data_dir, "tls/cert.pem");
+  config->tls.key = join_path(data_dir, "tls/key.pem");
+
+  Listener mx;
+  mx.name = "mx";
+  mx.address = SocketAddress::parse("127.0.0.1:2525").value();
+  mx.role = ListenerRole::kInbound;
+  mx.tls = ListenerTls::kStartTls;
+  config->listeners.push_back(std::move(mx));
+
+  Listener submission;
+  submission.name = "submission";
+  submission.address = SocketAddress::parse("127.0.0.1:2587").value();
+  submission.role = ListenerRole::kSubmission;
+  submission.tls = ListenerTls::kStartTls;
+  config->listeners.push_back(std::move(submission));
+
+  Domain localhost;
+  localhost.name = "localhost";
+  localhost.mailboxes = {"postmaster", "dev"};
+  config->domains.push_back(std::move(localhost));
+  return config;
+}
+
+std::string find_config_file(const std::string& given) {
+  if (!given.empty()) return given;
+  for (const char* candidate : {"./hato.yaml", "/etc/hato/hato.yaml"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(candidate, ec)) return candidate;
+  }
+  return "";
+}
+
+}  // namespace hato::conf

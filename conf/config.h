@@ -1,0 +1,139 @@
+// config.h - the configuration, immutable once loaded.
+//
+// conf::load() reads hato.yaml (keys in shared/INTERFACE.md); embedded_default()
+// is the development relay that `hato serve` runs when there is no file.
+// A reload builds a new Config and swaps the shared_ptr; nobody mutates one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/net.h"
+#include "common/status.h"
+
+namespace hato::conf {
+
+using Duration = std::chrono::milliseconds;
+
+enum class ListenerRole { kSubmission, kInbound };
+enum class ListenerTls { kStartTls, kImplicit, kNone };  // kNone: STARTTLS not offered
+enum class LogFormat { kText, kJson };
+
+struct Listener {
+  std::string name;
+  SocketAddress address;
+  ListenerRole role = ListenerRole::kSubmission;
+  ListenerTls tls = ListenerTls::kStartTls;
+  std::vector<Cidr> trusted_networks;  // may send without AUTH
+};
+
+struct DkimKey {
+  std::string selector;
+  std::string algorithm = "rsa-sha256";  // or ed25519-sha256
+  std::string key_file;
+};
+
+struct Domain {
+  std::string name;  // lower case
+  std::vector<DkimKey> dkim;
+  std::vector<std::string> mailboxes;           // local parts, lower case
+  std::map<std::string, std::string> aliases;   // local part -> mailbox
+};
+
+struct Tls {
+  std::string certificate;  // PEM file paths
+  std::string key;
+};
+
+struct Admin {
+  std::string socket;                  // default <data_dir>/admin.sock
+  std::optional<SocketAddress> metrics;
+};
+
+struct Retry {
+  Duration first = std::chrono::minutes(5);
+  Duration max_interval = std::chrono::hours(4);
+  Duration max_age = std::chrono::hours(24 * 5);
+  Duration delay_warning = std::chrono::hours(4);
+};
+
+struct Smarthost {
+  std::string host;
+  uint16_t port = 587;
+  std::string tls = "starttls";  // starttls | implicit | none
+  std::string username;
+  std::string password_file;
+};
+
+struct Delivery {
+  uint16_t port = 25;
+  std::optional<Smarthost> smarthost;
+  std::string tls = "opportunistic";  // or required
+  Retry retry;
+};
+
+// Session limits (RFC 5321 section 4.5.3 gives the minimums).
+struct Limits {
+  uint64_t max_message_size = 50ull * 1024 * 1024;
+  uint32_t max_recipients = 1000;
+  uint32_t max_errors = 10;  // then 421 and close
+  Duration command_timeout = std::chrono::minutes(5);
+  Duration data_timeout = std::chrono::minutes(10);
+  uint32_t max_connections = 10000;
+};
+
+struct Config {
+  std::string source;  // file the config came from, or "<embedded default>"
+  std::string hostname;
+  std::string data_dir;
+  std::string users_file;
+  Admin admin;
+  LogFormat log_format = LogFormat::kText;
+  Tls tls;
+  std::vector<Listener> listeners;
+  std::vector<Domain> domains;
+  std::vector<SocketAddress> dns_servers;  // empty: /etc/resolv.conf
+  Delivery delivery;
+  Limits limits;
+  // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
+  // the user may use. A user absent here may use any address of `domains`.
+  std::map<std::string, std::vector<std::string>> allowed_senders;
+
+  const Domain* find_domain(std::string_view name) const;  // case-insensitive
+};
+
+using ConfigPtr = std::shared_ptr<const Config>;
+
+// The outcome of loading: a config, or every problem found, each formatted as
+// "FILE:LINE:COLUMN: message" (1-based line and column).
+struct LoadResult {
+  ConfigPtr config;
+  std::vector<std::string> errors;
+  bool ok() const { return config != nullptr && errors.empty(); }
+};
+
+LoadResult load_file(const std::string& path);
+// `name` stands for the file name in error messages.
+LoadResult load_string(const std::string& yaml, const std::string& name);
+
+// The development relay of INTERFACE.md: ./hato-data, 127.0.0.1:2525 inbound,
+// 127.0.0.1:2587 submission with STARTTLS, domain "localhost". The certificate,
+// key and users file it names live in data_dir and are made on first start by
+// `hato serve`, not here.
+ConfigPtr embedded_default(const std::string& data_dir = "hato-data");
+
+// Which file `-c` resolves to: the given path, else ./hato.yaml, else
+// /etc/hato/hato.yaml; empty when none exists (use the embedded default).
+std::string find_config_file(const std::string& given);
+
+// Parses "30s", "5m", "4h", "5d", "250ms".
+Result<Duration> parse_duration(std::string_view text);
+// Parses "50M", "10MiB", "1024", "2G".
+Result<uint64_t> parse_size(std::string_view text);
+
+}  // namespace hato::conf

@@ -1,0 +1,147 @@
+// auth.cc - crypt(3) verification, the users file, and failed-login accounting.
+#include "policy/auth.h"
+
+#include <crypt.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace hato::policy {
+
+namespace {
+constexpr auto kForget = std::chrono::minutes(15);
+constexpr uint32_t kBlockAfter = 10;
+
+// Constant-time comparison, so a timing side channel cannot reveal the hash.
+bool equal_ct(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+}  // namespace
+
+Result<std::shared_ptr<const UserDb>> UserDb::load(const std::string& path) {
+  auto db = std::make_shared<UserDb>();
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return std::shared_ptr<const UserDb>(db);
+    return Result<std::shared_ptr<const UserDb>>::error("cannot read users file " + path + ": " +
+                                                        std::strerror(errno));
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    auto colon = line.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == line.size())
+      return Result<std::shared_ptr<const UserDb>>::error(
+          path + ":" + std::to_string(number) + ":1: expected name:hash");
+    db->users_[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return std::shared_ptr<const UserDb>(db);
+}
+
+bool UserDb::verify(const std::string& user, const std::string& password) const {
+  auto it = users_.find(user);
+  // An unknown user still costs a hash, so timing does not reveal names.
+  static const std::string kDummy = "$6$hatodummysalt$";
+  const std::string& setting = it == users_.end() ? kDummy : it->second;
+  crypt_data data;
+  std::memset(&data, 0, sizeof data);
+  const char* out = crypt_r(password.c_str(), setting.c_str(), &data);
+  if (!out || out[0] == '*') return false;
+  return it != users_.end() && equal_ct(out, it->second);
+}
+
+std::vector<std::string> UserDb::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, hash] : users_) out.push_back(name);
+  return out;
+}
+
+Result<std::string> hash_password(const std::string& password) {
+  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn("$y$", 0, nullptr, 0, salt, sizeof salt))
+    return Result<std::string>::error(std::string("cannot make a salt: ") + std::strerror(errno));
+  crypt_data data;
+  std::memset(&data, 0, sizeof data);
+  const char* out = crypt_r(password.c_str(), salt, &data);
+  if (!out || out[0] == '*') return Result<std::string>::error("crypt failed");
+  return std::string(out);
+}
+
+Status write_user(const std::string& path, const std::string& name, const std::string& hash) {
+  if (name.empty() || name.find_first_of(":\r\n") != std::string::npos)
+    return Status::error("user names cannot be empty or contain ':' or line breaks");
+  std::ostringstream body;
+  bool found = false;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos && line.substr(0, colon) == name) {
+        found = true;
+        if (!hash.empty()) body << name << ':' << hash << '\n';
+        continue;
+      }
+      if (!line.empty()) body << line << '\n';
+    }
+  }
+  if (hash.empty() && !found) return Status::error("no such user: " + name);
+  if (!hash.empty() && !found) body << name << ':' << hash << '\n';
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Status::error("cannot write " + tmp + ": " + std::strerror(errno));
+  std::string data = body.str();
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            ::fsync(fd) == 0;
+  int saved = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) saved = errno;
+    ::unlink(tmp.c_str());
+    return Status::error("cannot write " + path + ": " + std::strerror(saved));
+  }
+  return Status::ok();
+}
+
+void AuthGuard::expire() {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    it = now - it->second.last > kForget ? entries_.erase(it) : std::next(it);
+  }
+}
+
+std::chrono::milliseconds AuthGuard::failure(const std::string& client) {
+  if (entries_.size() > 10000) expire();
+  auto& e = entries_[client];
+  auto now = std::chrono::steady_clock::now();
+  if (e.count && now - e.last > kForget) e.count = 0;
+  e.count++;
+  e.last = now;
+  // 1s, 2s, 4s ... capped at 16s.
+  uint32_t shift = std::min<uint32_t>(e.count - 1, 4);
+  return std::chrono::milliseconds(1000u << shift);
+}
+
+void AuthGuard::success(const std::string& client) { entries_.erase(client); }
+
+uint32_t AuthGuard::failures(const std::string& client) const {
+  auto it = entries_.find(client);
+  if (it == entries_.end()) return 0;
+  if (std::chrono::steady_clock::now() - it->second.last > kForget) return 0;
+  return it->second.count;
+}
+
+bool AuthGuard::blocked(const std::string& client) const { return failures(client) >= kBlockAfter; }
+
+}  // namespace hato::policy

@@ -1,0 +1,78 @@
+// hook.h - the hook chain: policy decisions that may wait (on DNS, a worker)
+// without blocking the loop.
+//
+// A session runs the chain of a phase and pauses until the chain decides. Each
+// hook answers through its callback, at once or later from the same loop:
+// Continue hands over to the next hook; Reply ends the chain with an SMTP
+// reply (the session sends it; 4xx/5xx refuse the command); Disconnect replies
+// and closes. After the last hook the chain's own verdict is Continue.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/net.h"
+#include "conf/config.h"
+
+namespace hato::policy {
+
+enum class Phase { kConnect, kHelo, kAuth, kMail, kRcpt, kData, kCommit };
+constexpr int kPhaseCount = 7;
+
+struct Verdict {
+  enum class Kind { kContinue, kReply, kDisconnect };
+  Kind kind = Kind::kContinue;
+  int code = 0;
+  std::string text;  // "5.7.1 Relaying denied" (enhanced code first)
+
+  static Verdict proceed() { return {}; }
+  static Verdict reply(int code, std::string text) { return {Kind::kReply, code, std::move(text)}; }
+  static Verdict disconnect(int code, std::string text) {
+    return {Kind::kDisconnect, code, std::move(text)};
+  }
+};
+
+// What hooks may look at: the session so far and the command being decided.
+struct SessionInfo {
+  std::string listener;
+  conf::ListenerRole role = conf::ListenerRole::kSubmission;
+  SocketAddress peer;
+  std::string helo;
+  bool tls = false;
+  std::string tls_version;  // "TLSv1.3"
+  std::string tls_cipher;
+  std::string auth_user;    // empty until AUTH succeeds
+  bool trusted = false;     // peer is in the listener's trusted_networks
+};
+
+struct HookContext {
+  const SessionInfo& session;
+  const conf::Config& config;
+  const std::string& sender;     // MAIL FROM of the transaction (kMail and later)
+  const std::string& recipient;  // the RCPT being decided (kRcpt only)
+};
+
+class Hook {
+ public:
+  virtual ~Hook() = default;
+  virtual const char* name() const = 0;
+  // Calls done exactly once, now or later on the session's loop. The context
+  // is valid only until done is called: copy what outlives it.
+  virtual void run(const HookContext& context, std::function<void(Verdict)> done) = 0;
+};
+
+// The hooks of each phase, run in the order they were added.
+class HookChain {
+ public:
+  void add(Phase phase, std::shared_ptr<Hook> hook);
+  bool empty(Phase phase) const { return hooks_[static_cast<int>(phase)].empty(); }
+  // Runs the phase's hooks until one does not Continue; then calls done.
+  void run(Phase phase, const HookContext& context, std::function<void(Verdict)> done) const;
+
+ private:
+  std::vector<std::shared_ptr<Hook>> hooks_[kPhaseCount];
+};
+
+}  // namespace hato::policy

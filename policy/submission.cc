@@ -1,0 +1,68 @@
+// submission.cc - the access rules of submission listeners.
+#include "policy/submission.h"
+
+#include <algorithm>
+
+namespace hato::policy {
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool split_address(std::string_view address, std::string_view* local, std::string_view* domain) {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) return false;
+  *local = address.substr(0, at);
+  *domain = address.substr(at + 1);
+  return true;
+}
+
+bool sender_allowed(const conf::Config& config, std::string_view user, std::string_view sender) {
+  std::string_view local, domain;
+  if (!split_address(sender, &local, &domain)) return false;  // null sender included
+  if (!config.find_domain(domain)) return false;
+  if (user.empty()) return true;
+  auto rules = config.allowed_senders.find(std::string(user));
+  if (rules == config.allowed_senders.end()) return true;
+  std::string address = lowercase(local) + "@" + lowercase(domain);
+  std::string at_domain = "@" + lowercase(domain);
+  for (const auto& rule : rules->second) {
+    std::string r = lowercase(rule);
+    if (r == address || r == at_domain) return true;
+  }
+  return false;
+}
+
+void SubmissionAccessHook::run(const HookContext& context, std::function<void(Verdict)> done) {
+  const auto& s = context.session;
+  if (s.role == conf::ListenerRole::kSubmission && s.auth_user.empty() && !s.trusted) {
+    done(Verdict::reply(530, "5.7.0 Authentication required"));
+    return;
+  }
+  done(Verdict::proceed());
+}
+
+void SenderPolicyHook::run(const HookContext& context, std::function<void(Verdict)> done) {
+  const auto& s = context.session;
+  if (s.role != conf::ListenerRole::kSubmission) {
+    done(Verdict::proceed());
+    return;
+  }
+  if (!sender_allowed(context.config, s.auth_user, context.sender)) {
+    std::string who = s.auth_user.empty() ? "this client" : "user " + s.auth_user;
+    done(Verdict::reply(553, "5.7.1 Sender address <" + context.sender + "> is not allowed for " +
+                                 who));
+    return;
+  }
+  done(Verdict::proceed());
+}
+
+void add_submission_hooks(HookChain& chain) {
+  chain.add(Phase::kMail, std::make_shared<SubmissionAccessHook>());
+  chain.add(Phase::kMail, std::make_shared<SenderPolicyHook>());
+}
+
+}  // namespace hato::policy

@@ -1,0 +1,35 @@
+// submission.h - who may send through a submission listener, and as whom.
+#pragma once
+
+#include <string_view>
+
+#include "conf/config.h"
+#include "policy/hook.h"
+
+namespace hato::policy {
+
+// MAIL on a submission listener needs AUTH, unless the peer is trusted.
+class SubmissionAccessHook : public Hook {
+ public:
+  const char* name() const override { return "submission-access"; }
+  void run(const HookContext& context, std::function<void(Verdict)> done) override;
+};
+
+// The sender must be an address of a configured domain, narrowed per user by
+// `allowed_senders`.
+class SenderPolicyHook : public Hook {
+ public:
+  const char* name() const override { return "sender-policy"; }
+  void run(const HookContext& context, std::function<void(Verdict)> done) override;
+};
+
+// Whether `user` (empty: not authenticated) may use `sender` as MAIL FROM.
+bool sender_allowed(const conf::Config& config, std::string_view user, std::string_view sender);
+
+// Splits "local@domain" at the last '@'; false when there is none.
+bool split_address(std::string_view address, std::string_view* local, std::string_view* domain);
+std::string lowercase(std::string_view s);
+
+void add_submission_hooks(HookChain& chain);
+
+}  // namespace hato::policy

@@ -1,0 +1,412 @@
+// rocksdb_store.cc - the durable queue on RocksDB, with a group-commit thread.
+//
+// One database, four column families (see DESIGN.md):
+//   messages   id key -> message bytes (large values go to blob files)
+//   envelopes  id key -> encode(envelope)
+//   due        8-byte big-endian next attempt ms + id key -> empty
+//   state      reserved for policy state
+// Every change to a message writes its families in one WriteBatch with the WAL
+// synced, so a crash leaves either all of a change or none of it.
+//
+// Inserts go through one committer thread: it takes every request queued while
+// the previous sync ran and writes them in one synced batch, so N concurrent
+// sessions pay for about one fsync instead of N. update() and remove() write
+// directly from the caller's thread; they only touch existing messages, which
+// an insert never does, so they need no ordering against the committer.
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "common/log.h"
+#include "queue/store.h"
+
+namespace hato::queue {
+
+namespace {
+
+// Our families, in the order of their handles.
+enum Family : size_t { kMessages, kEnvelopes, kDue, kState, kFamilyCount };
+constexpr const char* kFamilyNames[kFamilyCount] = {"messages", "envelopes", "due", "state"};
+
+constexpr size_t kDueTimeBytes = 8;
+constexpr size_t kIdBytes = sizeof(QueueId::bytes);
+constexpr char kNoSuchMessage[] = "no such message";
+
+std::string_view view(const rocksdb::Slice& s) {
+  return {s.data(), s.size()};
+}
+
+std::string big_endian64(uint64_t v) {
+  std::string out(kDueTimeBytes, '\0');
+  for (size_t i = kDueTimeBytes; i-- > 0; v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+uint64_t read_big_endian64(std::string_view in) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < kDueTimeBytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+// due_key - the scheduler index entry for an envelope, or none when nothing
+// is to be attempted: the message is held or every recipient is final.
+std::optional<std::string> due_key(const QueueId& id, const Envelope& e) {
+  if (e.state == MessageState::kHeld) return std::nullopt;
+  bool pending = std::any_of(e.recipients.begin(), e.recipients.end(),
+                             [](const Recipient& r) { return r.state == RcptState::kPending; });
+  if (!pending) return std::nullopt;
+  // A negative time would sort after every real one as unsigned; it means "now".
+  std::string key = big_endian64(static_cast<uint64_t>(std::max<int64_t>(e.next_attempt_ms, 0)));
+  key.append(id.key());
+  return key;
+}
+
+// Printable form of a raw key for log lines about records that do not parse.
+std::string hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+Status write_error(const rocksdb::Status& s) {
+  return Status::error("queue write failed: " + s.ToString());
+}
+Status read_error(const rocksdb::Status& s) {
+  return Status::error("queue read failed: " + s.ToString());
+}
+
+rocksdb::WriteOptions synced() {
+  rocksdb::WriteOptions o;
+  o.sync = true;
+  return o;
+}
+
+rocksdb::ColumnFamilyOptions family_options(Family family) {
+  rocksdb::ColumnFamilyOptions o;
+  // Mail is mostly compressed or short-lived; CPU is better spent elsewhere.
+  o.compression = rocksdb::kNoCompression;
+  // Every key is deleted once its message leaves, and the due index is walked
+  // from the front: compact files that fill up with tombstones early.
+  o.table_properties_collector_factories.emplace_back(
+      rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
+  if (family == kMessages) {
+    // Message bodies stay out of the LSM tree, so compaction of the small
+    // envelope-sized keys does not rewrite them; GC reclaims deleted bodies.
+    o.enable_blob_files = true;
+    o.min_blob_size = 4096;
+    o.enable_blob_garbage_collection = true;
+  }
+  return o;
+}
+
+// Handles are owned and destroyed through the DB, before the DB is closed.
+struct HandleDeleter {
+  rocksdb::DB* db;
+  void operator()(rocksdb::ColumnFamilyHandle* h) const {
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();  // only deletes memory
+  }
+};
+using HandlePtr = std::unique_ptr<rocksdb::ColumnFamilyHandle, HandleDeleter>;
+
+struct InsertRequest {
+  QueueId id;
+  std::string message;
+  std::string envelope;  // encoded on the caller's thread, off the committer
+  std::optional<std::string> due;
+  std::function<void(Status)> done;
+};
+
+class RocksDbStore final : public Store {
+ public:
+  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::vector<HandlePtr> handles,
+               const StoreOptions& options)
+      : db_(std::move(db)),
+        handles_(std::move(handles)),
+        max_batch_(std::max<size_t>(options.max_batch, 1)),
+        max_batch_bytes_(options.max_batch_bytes),
+        committer_([this] { commit_loop(); }) {}
+
+  ~RocksDbStore() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    committer_.join();  // completes every queued insert first
+    handles_.clear();
+    rocksdb::Status s = db_->Close();
+    if (!s.ok()) log::error("queue close failed", {{"reason", s.ToString()}});
+  }
+
+  void insert(const QueueId& id, std::string message, Envelope envelope,
+              std::function<void(Status)> done) override {
+    InsertRequest request{id, std::move(message), encode(envelope), due_key(id, envelope),
+                          std::move(done)};
+    {
+      std::lock_guard lock(mu_);
+      if (!stopping_) {
+        pending_.push_back(std::move(request));
+        cv_.notify_one();
+        return;
+      }
+    }
+    // Only reachable when insert races the destructor, which is a caller bug.
+    if (request.done) request.done(Status::error("queue write failed: store is closing"));
+  }
+
+  Status update(const QueueId& id, const Envelope& envelope) override {
+    std::lock_guard lock(mutate_mu_);
+    Result<std::vector<std::string>> old_due = due_keys_of(id);
+    if (!old_due) return old_due.status();
+    std::optional<std::string> new_due = due_key(id, envelope);
+    rocksdb::WriteBatch batch;
+    rocksdb::Status s;
+    for (const std::string& key : *old_due) {
+      if (key != new_due && s.ok()) s = batch.Delete(cf(kDue), key);
+    }
+    if (s.ok()) s = batch.Put(cf(kEnvelopes), id.key(), encode(envelope));
+    if (s.ok() && new_due) s = batch.Put(cf(kDue), *new_due, rocksdb::Slice());
+    if (s.ok()) s = db_->Write(synced(), &batch);
+    return s.ok() ? Status::ok() : write_error(s);
+  }
+
+  Status remove(const QueueId& id) override {
+    std::lock_guard lock(mutate_mu_);
+    Result<std::vector<std::string>> old_due = due_keys_of(id);
+    if (!old_due) return old_due.status();
+    rocksdb::WriteBatch batch;
+    rocksdb::Status s = batch.Delete(cf(kMessages), id.key());
+    if (s.ok()) s = batch.Delete(cf(kEnvelopes), id.key());
+    for (const std::string& key : *old_due) {
+      if (s.ok()) s = batch.Delete(cf(kDue), key);
+    }
+    if (s.ok()) s = db_->Write(synced(), &batch);
+    return s.ok() ? Status::ok() : write_error(s);
+  }
+
+  Result<Envelope> envelope(const QueueId& id) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
+    if (s.IsNotFound()) return Result<Envelope>::error(kNoSuchMessage);
+    if (!s.ok()) return read_error(s);
+    Result<Envelope> e = decode(value);
+    if (!e) return Result<Envelope>::error("queue record " + id.str() + ": " + e.message());
+    return e;
+  }
+
+  Result<std::string> message(const QueueId& id) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMessages), id.key(), &value);
+    if (s.IsNotFound()) return Result<std::string>::error(kNoSuchMessage);
+    if (!s.ok()) return read_error(s);
+    return value;
+  }
+
+  Status for_each(const std::function<bool(const StoredMessage&)>& visit) override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEnvelopes)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::optional<QueueId> id = QueueId::from_key(view(it->key()));
+      if (!id) {
+        log::error("queue record skipped", {{"id", hex(view(it->key()))}, {"reason", "bad key"}});
+        continue;
+      }
+      Result<Envelope> e = decode(view(it->value()));
+      if (!e) {
+        // One unreadable record must not keep the rest of the queue from starting.
+        log::error("queue record skipped", {{"id", id->str()}, {"reason", e.message()}});
+        continue;
+      }
+      if (!visit(StoredMessage{*id, std::move(e).value()})) break;
+    }
+    return it->status().ok() ? Status::ok() : read_error(it->status());
+  }
+
+  Status for_each_due(int64_t now_ms, size_t limit,
+                      const std::function<bool(const QueueId&, int64_t)>& visit) override {
+    if (now_ms < 0 || limit == 0) return Status::ok();
+    // Declared before the iterator, which keeps a pointer to it. The bound stops
+    // the walk at the first future entry instead of running through tombstones
+    // of moved entries further on.
+    std::string bound = big_endian64(static_cast<uint64_t>(now_ms) + 1);
+    rocksdb::Slice bound_slice(bound);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &bound_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kDue)));
+    size_t seen = 0;
+    for (it->SeekToFirst(); it->Valid() && seen < limit; it->Next()) {
+      std::string_view key = view(it->key());
+      std::optional<QueueId> id;
+      if (key.size() == kDueTimeBytes + kIdBytes) id = QueueId::from_key(key.substr(kDueTimeBytes));
+      if (!id) {
+        log::error("queue due entry skipped", {{"id", hex(key)}, {"reason", "bad key"}});
+        continue;
+      }
+      ++seen;
+      if (!visit(*id, static_cast<int64_t>(read_big_endian64(key)))) break;
+    }
+    return it->status().ok() ? Status::ok() : read_error(it->status());
+  }
+
+  std::optional<QueueId> newest_id() override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEnvelopes)));
+    for (it->SeekToLast(); it->Valid(); it->Prev()) {
+      if (std::optional<QueueId> id = QueueId::from_key(view(it->key()))) return id;
+    }
+    // The caller cannot tell "empty" from "failed"; at least say so in the log.
+    if (!it->status().ok()) log::error("queue read failed", {{"reason", it->status().ToString()}});
+    return std::nullopt;
+  }
+
+  StoreStats stats() const override {
+    return {commits_.load(std::memory_order_relaxed), syncs_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f].get(); }
+
+  // due_keys_of - the due entries of an existing message, to delete them.
+  Result<std::vector<std::string>> due_keys_of(const QueueId& id) {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
+    if (s.IsNotFound()) return Result<std::vector<std::string>>::error(kNoSuchMessage);
+    if (!s.ok()) return read_error(s);
+    std::vector<std::string> keys;
+    if (Result<Envelope> old = decode(value)) {
+      if (std::optional<std::string> key = due_key(id, *old)) keys.push_back(std::move(*key));
+      return keys;
+    }
+    // The old envelope is unreadable, so its due time is unknown: find the
+    // entry by scanning the index, so that it can still be replaced or removed.
+    log::warning("queue record unreadable, scanning due index", {{"id", id.str()}});
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kDue)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key = view(it->key());
+      if (key.size() == kDueTimeBytes + kIdBytes && key.substr(kDueTimeBytes) == id.key()) {
+        keys.emplace_back(key);
+      }
+    }
+    if (!it->status().ok()) return read_error(it->status());
+    return keys;
+  }
+
+  // commit_loop - the committer thread: write whatever is queued, repeat.
+  void commit_loop() {
+    std::vector<InsertRequest> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
+        if (pending_.empty()) return;  // stopping, and nothing left to complete
+        size_t bytes = 0;
+        while (!pending_.empty() && batch.size() < max_batch_ &&
+               (batch.empty() || bytes + pending_.front().message.size() <= max_batch_bytes_)) {
+          bytes += pending_.front().message.size();
+          batch.push_back(std::move(pending_.front()));
+          pending_.pop_front();
+        }
+      }
+      commit(batch);
+      batch.clear();
+    }
+  }
+
+  // commit - one synced write for the batch, then tell each waiter.
+  void commit(std::vector<InsertRequest>& batch) {
+    rocksdb::WriteBatch wb;
+    rocksdb::Status s;
+    for (const InsertRequest& r : batch) {
+      if (s.ok()) s = wb.Put(cf(kMessages), r.id.key(), r.message);
+      if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
+      if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+    }
+    if (s.ok()) {
+      s = db_->Write(synced(), &wb);
+      syncs_.fetch_add(1, std::memory_order_relaxed);
+    }
+    commits_.fetch_add(batch.size(), std::memory_order_relaxed);
+    Status result = s.ok() ? Status::ok() : write_error(s);
+    if (!s.ok()) {
+      log::error("queue write failed",
+                 {{"reason", s.ToString()}, {"messages", std::to_string(batch.size())}});
+    }
+    for (InsertRequest& r : batch) {
+      if (r.done) r.done(result);
+    }
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<HandlePtr> handles_;  // ours by Family, then default and any others
+  const size_t max_batch_;
+  const size_t max_batch_bytes_;
+
+  std::mutex mu_;  // guards pending_ and stopping_
+  std::condition_variable cv_;
+  std::deque<InsertRequest> pending_;
+  bool stopping_ = false;
+
+  // Serialises update() and remove(): each reads the old due key and then
+  // replaces it, which must not interleave with another change to the message.
+  std::mutex mutate_mu_;
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> syncs_{0};
+
+  std::thread committer_;  // last: starts once everything above exists
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
+  using OpenResult = Result<std::unique_ptr<Store>>;
+  if (options.path.empty()) return OpenResult::error("queue open failed: no path");
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  // With several families the WAL lives until the quietest one flushes; cap it.
+  db_options.max_total_wal_size = 64 << 20;
+  db_options.keep_log_file_num = 10;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (size_t f = 0; f < kFamilyCount; ++f) {
+    families.emplace_back(kFamilyNames[f], family_options(static_cast<Family>(f)));
+  }
+  families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
+  // RocksDB refuses to open a database without naming all its families; open
+  // any we do not know (from a newer version) with defaults and leave them be.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok()) {
+    for (const std::string& name : existing) {
+      bool known = std::any_of(families.begin(), families.end(),
+                               [&](const auto& d) { return d.name == name; });
+      if (!known) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+  }
+
+  rocksdb::DB* raw_db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> raw_handles;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &raw_handles, &raw_db);
+  if (!s.ok()) return OpenResult::error("queue open failed: " + s.ToString());
+  std::unique_ptr<rocksdb::DB> db(raw_db);
+  std::vector<HandlePtr> handles;
+  for (rocksdb::ColumnFamilyHandle* h : raw_handles) handles.emplace_back(h, HandleDeleter{raw_db});
+
+  return std::unique_ptr<Store>(
+      std::make_unique<RocksDbStore>(std::move(db), std::move(handles), options));
+}
+
+}  // namespace hato::queue

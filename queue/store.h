@@ -1,0 +1,77 @@
+// store.h - the durable queue.
+//
+// The store is the truth about queued mail; everything else (the scheduler,
+// counters) can be rebuilt from it. A message is visible only once its bytes,
+// envelope and due-index entry are committed together in one synced write.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "queue/envelope.h"
+#include "queue/queue_id.h"
+
+namespace hato::queue {
+
+struct StoredMessage {
+  QueueId id;
+  Envelope envelope;
+};
+
+// Counters for metrics and tests; commit_syncs < commits shows group commit at work.
+struct StoreStats {
+  uint64_t commits = 0;       // inserts written (or failed) by the committer
+  uint64_t commit_syncs = 0;  // synced writes those inserts took
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Commits a new message: bytes, envelope and due entry in one WriteBatch,
+  // WAL synced. Commits arriving while a sync runs share the next one (group
+  // commit). `done` runs on the committer thread once the write is durable
+  // (or failed); callers post back to their own loop. `done` must not destroy
+  // the store (the destructor joins the committer thread).
+  virtual void insert(const QueueId& id, std::string message, Envelope envelope,
+                      std::function<void(Status)> done) = 0;
+
+  // Replaces the envelope (state, attempts, next attempt), moving the due entry.
+  // Synchronous and synced; for the delivery side.
+  virtual Status update(const QueueId& id, const Envelope& envelope) = 0;
+  // Removes all traces of a message in one synced write. Both return the error
+  // "no such message" when the ID is not in the store.
+  virtual Status remove(const QueueId& id) = 0;
+
+  virtual Result<Envelope> envelope(const QueueId& id) = 0;
+  virtual Result<std::string> message(const QueueId& id) = 0;
+
+  // Visits every envelope in ID (time) order; stop by returning false.
+  virtual Status for_each(const std::function<bool(const StoredMessage&)>& visit) = 0;
+  // Visits messages due at or before `now_ms`, in due order, up to `limit`.
+  virtual Status for_each_due(int64_t now_ms, size_t limit,
+                              const std::function<bool(const QueueId&, int64_t due_ms)>& visit) = 0;
+  // The newest ID in the store, to seed the generator at start.
+  virtual std::optional<QueueId> newest_id() = 0;
+
+  // Not pure so that test doubles need not implement it.
+  virtual StoreStats stats() const { return {}; }
+};
+
+struct StoreOptions {
+  std::string path;         // directory of the RocksDB database
+  size_t max_batch = 1024;  // commits grouped into one synced write at most
+  // Message bytes per synced write at most, so a burst of large messages does not
+  // build one huge WriteBatch; a single larger message still goes alone.
+  size_t max_batch_bytes = 64 << 20;
+};
+
+// Opens (creating when needed) the RocksDB queue and starts its committer thread.
+Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options);
+
+}  // namespace hato::queue

@@ -1,0 +1,51 @@
+// data_reader.h - the DATA phase: finds the end of the message, undoes dot
+// stuffing, and enforces the line and size limits.
+//
+// Only <CRLF>.<CRLF> ends a message (the DATA line's own CRLF counts as the
+// first). A bare LF or a bare CR anywhere is recorded and the whole message is
+// refused once its real end arrives: never normalised, because a message that
+// two parsers could read differently is how SMTP smuggling works, and
+// refusing leaves nothing to disagree about.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace hato::relay {
+
+class DataReader {
+ public:
+  DataReader(uint64_t max_size, std::string* body) : max_size_(max_size), body_(body) {}
+
+  // Consumes bytes from `in`; returns how many it used. When the message ends,
+  // done() is true and the bytes after the end stay unconsumed (pipelined
+  // commands).
+  size_t consume(std::string_view in);
+
+  bool done() const { return done_; }
+  bool bare_newline() const { return bare_lf_ || bare_cr_; }
+  bool line_too_long() const { return line_too_long_; }
+  bool too_big() const { return too_big_; }
+  uint64_t received() const { return received_; }
+
+  static constexpr size_t kMaxLine = 1000;  // octets, CRLF included (RFC 5321 4.5.3.1.6)
+
+ private:
+  void line(std::string_view content, bool crlf, bool truncated);
+  void append(std::string_view bytes);
+
+  uint64_t max_size_;
+  std::string* body_;
+  std::string partial_;  // an incomplete line carried to the next consume()
+  uint64_t received_ = 0;
+  bool partial_truncated_ = false;
+  bool done_ = false;
+  bool bare_lf_ = false;
+  bool bare_cr_ = false;
+  bool line_too_long_ = false;
+  bool too_big_ = false;
+};
+
+}  // namespace hato::relay

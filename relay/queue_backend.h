@@ -1,0 +1,41 @@
+// queue_backend.h - the daemon's SessionServices: passwords checked on the
+// worker pool, messages committed to the queue store, answers posted back to
+// the session's loop.
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include "common/loop.h"
+#include "common/worker_pool.h"
+#include "policy/auth.h"
+#include "queue/store.h"
+#include "relay/server_session.h"
+
+namespace hato::relay {
+
+class QueueBackend : public SessionServices {
+ public:
+  QueueBackend(Loop& loop, queue::Store& store, queue::QueueIdGenerator& ids,
+               WorkerPool& workers);
+
+  // Swapped in on SIGHUP; sessions already checking keep the old one.
+  void set_users(std::shared_ptr<const policy::UserDb> users);
+
+  void authenticate(const std::string& client, const std::string& user,
+                    const std::string& password, std::function<void(AuthOutcome)> done) override;
+  queue::QueueId next_id() override { return ids_.next(); }
+  void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+              std::function<void(Status)> done) override;
+
+ private:
+  Loop& loop_;
+  queue::Store& store_;
+  queue::QueueIdGenerator& ids_;
+  WorkerPool& workers_;
+  std::mutex mu_;
+  std::shared_ptr<const policy::UserDb> users_;
+  policy::AuthGuard guard_;  // loop thread only
+};
+
+}  // namespace hato::relay

@@ -1,0 +1,632 @@
+// server_session.cc - the SMTP server state machine.
+#include "relay/server_session.h"
+
+#include <cstring>
+#include <ctime>
+
+#include "common/base64.h"
+#include "common/log.h"
+#include "policy/submission.h"
+
+namespace hato::relay {
+
+namespace {
+
+using policy::Phase;
+using policy::Verdict;
+
+bool has_non_ascii(std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return true;
+  return false;
+}
+
+// RFC 5322 date-time in UTC: "Sat, 28 Nov 2026 07:14:56 +0000".
+std::string rfc5322_date(time_t t) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+// Whether the header block of `message` has a field called `name`.
+bool has_header(std::string_view message, std::string_view name) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = message.size();
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty()) return false;  // end of headers
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        strncasecmp(line.data(), name.data(), name.size()) == 0)
+      return true;
+    pos = eol + 2;
+  }
+  return false;
+}
+
+}  // namespace
+
+ServerSession::ServerSession(SessionIo& io, SessionServices& services,
+                             const policy::HookChain& hooks, conf::ConfigPtr config,
+                             const conf::Listener& listener, SocketAddress peer)
+    : io_(io), services_(services), hooks_(hooks), config_(std::move(config)), listener_(listener) {
+  info_.listener = listener.name;
+  info_.role = listener.role;
+  info_.peer = peer;
+  for (const auto& net : listener.trusted_networks)
+    if (net.contains(peer)) info_.trusted = true;
+}
+
+std::string ServerSession::peer_text() const { return info_.peer.to_string(); }
+
+void ServerSession::start() {
+  io_.set_timeout(config_->limits.command_timeout);
+  run_hooks(Phase::kConnect, [this] {
+    state_ = State::kGreeted;
+    reply(220, config_->hostname + " ESMTP Hato");
+  });
+}
+
+void ServerSession::tls_established(std::string version, std::string cipher) {
+  info_.tls = true;
+  info_.tls_version = std::move(version);
+  info_.tls_cipher = std::move(cipher);
+  log::info("tls", {{"peer", peer_text()}, {"listener", info_.listener},
+                    {"version", info_.tls_version}, {"cipher", info_.tls_cipher}});
+  if (state_ == State::kTlsHandshake) {
+    // RFC 3207 4.2: forget everything learned before TLS; the client starts over.
+    info_.helo.clear();
+    reset_transaction();
+    state_ = State::kGreeted;
+    resume();
+  }
+}
+
+void ServerSession::timed_out() {
+  if (closed_ || state_ == State::kClosing) return;
+  log::info("timeout", {{"peer", peer_text()}, {"listener", info_.listener},
+                        {"state", state_ == State::kData ? "data" : "command"}});
+  close_with(421, "4.4.2 " + config_->hostname + " Error: timeout exceeded");
+}
+
+void ServerSession::closed() {
+  closed_ = true;
+  state_ = State::kClosing;
+}
+
+void ServerSession::receive(std::string_view bytes) {
+  if (closed_ || state_ == State::kClosing) return;
+  in_.append(bytes);
+  process();
+}
+
+void ServerSession::pause() { paused_ = true; }
+
+void ServerSession::resume() {
+  if (closed_) return;
+  paused_ = false;
+  io_.set_reading(true);
+  // Answers that come at once arrive inside process(): its loop goes on.
+  if (!in_process_) process();
+}
+
+void ServerSession::process() {
+  in_process_ = true;
+  while (!paused_ && !closed_ && state_ != State::kClosing && in_pos_ < in_.size()) {
+    std::string_view rest(in_.data() + in_pos_, in_.size() - in_pos_);
+    if (state_ == State::kData) {
+      in_pos_ += data_->consume(rest);
+      if (!data_->done()) break;
+      finish_data();
+      continue;
+    }
+    const char* nl = static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()));
+    size_t limit = (state_ == State::kAuthPlain || state_ == State::kAuthLoginUser ||
+                    state_ == State::kAuthLoginPassword)
+                       ? kMaxAuthLine
+                       : kMaxCommandLine;
+    if (!nl) {
+      if (rest.size() > limit) {
+        // Drop the excess now, answer once the line ends.
+        skipping_long_line_ = true;
+        in_pos_ = in_.size();
+      }
+      break;
+    }
+    size_t len = static_cast<size_t>(nl - rest.data());
+    in_pos_ += len + 1;
+    std::string_view line = rest.substr(0, len);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (skipping_long_line_ || len + 1 > limit) {
+      skipping_long_line_ = false;
+      if (state_ != State::kReady && state_ != State::kGreeted && state_ != State::kMail &&
+          state_ != State::kRcpt)
+        state_ = info_.helo.empty() ? State::kGreeted : State::kReady;
+      reply(500, "5.5.2 Error: line too long");
+      continue;
+    }
+    handle_line(line);
+  }
+  // Keep the buffer small: drop what has been read.
+  if (in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  } else if (in_pos_ > 65536) {
+    in_.erase(0, in_pos_);
+    in_pos_ = 0;
+  }
+  // A client that floods a paused session is not read until it resumes.
+  if (paused_ && in_.size() - in_pos_ > 65536) io_.set_reading(false);
+  in_process_ = false;
+}
+
+void ServerSession::reply(int code, std::string_view text) {
+  std::string line = std::to_string(code);
+  line += ' ';
+  line += text;
+  line += "\r\n";
+  reply_raw(line);
+  if (code >= 400 && state_ != State::kClosing && ++errors_ > config_->limits.max_errors) {
+    log::info("too many errors", {{"peer", peer_text()}, {"listener", info_.listener},
+                                  {"errors", std::to_string(errors_)}});
+    close_with(421, "4.7.0 " + config_->hostname + " Error: too many errors");
+  }
+}
+
+void ServerSession::reply_raw(std::string_view text) {
+  if (!closed_) io_.send(text);
+}
+
+void ServerSession::close_with(int code, std::string_view text) {
+  if (state_ == State::kClosing) return;
+  state_ = State::kClosing;
+  reply_raw(std::to_string(code) + " " + std::string(text) + "\r\n");
+  if (!closed_) io_.close();
+}
+
+void ServerSession::reset_transaction() {
+  mail_ = MailParams{};
+  rcpts_.clear();
+  body_.clear();
+  data_.reset();
+}
+
+void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
+  if (hooks_.empty(phase)) {
+    next();
+    return;
+  }
+  pause();
+  // The hooks read the session's fields until they answer: keep it alive.
+  auto self = shared_from_this();
+  policy::HookContext context{info_, *config_, mail_.address, rcpt_pending_};
+  hooks_.run(phase, context, [self, phase, next = std::move(next)](Verdict v) {
+    if (!self->alive()) return;
+    self->paused_ = false;
+    if (v.kind == Verdict::Kind::kContinue) {
+      next();  // may pause again (a commit, a TLS handshake)
+    } else if (v.kind == Verdict::Kind::kDisconnect) {
+      self->close_with(v.code, v.text);
+      return;
+    } else {
+      if (phase == Phase::kMail) self->mail_ = MailParams{};  // no transaction was opened
+      self->reply(v.code, v.text);
+    }
+    if (!self->paused_) self->resume();
+  });
+}
+
+void ServerSession::handle_line(std::string_view line) {
+  switch (state_) {
+    case State::kAuthPlain:
+      auth_plain(line);
+      return;
+    case State::kAuthLoginUser:
+    case State::kAuthLoginPassword:
+      auth_login(line);
+      return;
+    default:
+      break;
+  }
+  handle_command(parse_command(line));
+}
+
+void ServerSession::handle_command(const Command& cmd) {
+  switch (cmd.verb) {
+    case Verb::kHelo:
+    case Verb::kEhlo:
+      on_ehlo(cmd);
+      return;
+    case Verb::kMail:
+      on_mail(cmd);
+      return;
+    case Verb::kRcpt:
+      on_rcpt(cmd);
+      return;
+    case Verb::kData:
+      on_data(cmd);
+      return;
+    case Verb::kRset:
+      reset_transaction();
+      if (state_ == State::kMail || state_ == State::kRcpt) state_ = State::kReady;
+      reply(250, "2.0.0 Ok");
+      return;
+    case Verb::kNoop:
+      reply(250, "2.0.0 Ok");
+      return;
+    case Verb::kQuit:
+      close_with(221, "2.0.0 Bye");
+      return;
+    case Verb::kVrfy:
+      reply(252, "2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+      return;
+    case Verb::kExpn:
+      reply(502, "5.5.1 EXPN is not available");
+      return;
+    case Verb::kHelp:
+      reply(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+      return;
+    case Verb::kStartTls:
+      on_starttls(cmd);
+      return;
+    case Verb::kAuth:
+      on_auth(cmd);
+      return;
+    case Verb::kBdat:
+      reply(502, "5.5.1 BDAT is not supported; use DATA");
+      return;
+    case Verb::kUnknown:
+      break;
+  }
+  reply(500, "5.5.2 Error: command not recognized");
+}
+
+void ServerSession::on_ehlo(const Command& cmd) {
+  if (cmd.argument.empty() || cmd.argument.find(' ') != std::string_view::npos) {
+    reply(501, "5.5.4 Syntax: " + std::string(cmd.verb == Verb::kEhlo ? "EHLO" : "HELO") +
+                   " hostname");
+    return;
+  }
+  reset_transaction();
+  info_.helo = std::string(cmd.argument);
+  bool ehlo = cmd.verb == Verb::kEhlo;
+  run_hooks(Phase::kHelo, [this, ehlo] {
+    state_ = State::kReady;
+    if (!ehlo) {
+      reply(250, config_->hostname);
+      return;
+    }
+    std::string r = "250-" + config_->hostname + "\r\n";
+    r += "250-PIPELINING\r\n";
+    r += "250-SIZE " + std::to_string(config_->limits.max_message_size) + "\r\n";
+    if (!info_.tls && listener_.tls == conf::ListenerTls::kStartTls) r += "250-STARTTLS\r\n";
+    // AUTH only under TLS, and only where it is of use.
+    if (info_.tls && listener_.role == conf::ListenerRole::kSubmission)
+      r += "250-AUTH PLAIN LOGIN\r\n";
+    r += "250-ENHANCEDSTATUSCODES\r\n";
+    r += "250-8BITMIME\r\n";
+    r += "250-DSN\r\n";
+    r += "250 SMTPUTF8\r\n";
+    reply_raw(r);
+  });
+}
+
+void ServerSession::on_mail(const Command& cmd) {
+  if (state_ == State::kGreeted) {
+    reply(503, "5.5.1 Error: send HELO/EHLO first");
+    return;
+  }
+  if (state_ != State::kReady) {
+    reply(503, "5.5.1 Error: nested MAIL command");
+    return;
+  }
+  MailParams params;
+  if (auto err = parse_mail(cmd.argument, &params)) {
+    reply(err->code, err->text);
+    return;
+  }
+  if (params.size && *params.size > config_->limits.max_message_size) {
+    reply(552, "5.3.4 Message size exceeds fixed maximum message size");
+    return;
+  }
+  mail_ = std::move(params);
+  run_hooks(Phase::kMail, [this] {
+    state_ = State::kMail;
+    reply(250, "2.1.0 Ok");
+  });
+}
+
+void ServerSession::on_rcpt(const Command& cmd) {
+  if (state_ != State::kMail && state_ != State::kRcpt) {
+    reply(503, "5.5.1 Error: need MAIL command");
+    return;
+  }
+  if (rcpts_.size() >= config_->limits.max_recipients) {
+    reply(452, "4.5.3 Error: too many recipients");
+    return;
+  }
+  RcptParams params;
+  if (auto err = parse_rcpt(cmd.argument, &params)) {
+    reply(err->code, err->text);
+    return;
+  }
+  if (!mail_.smtputf8 && has_non_ascii(params.address)) {
+    reply(553, "5.6.7 Non-ASCII address needs SMTPUTF8");
+    return;
+  }
+  rcpt_pending_ = params.address;
+  run_hooks(Phase::kRcpt, [this, params = std::move(params)] {
+    queue::Recipient r;
+    r.address = params.address;
+    r.orcpt = params.orcpt;
+    r.notify = params.notify;
+    rcpts_.push_back(std::move(r));
+    state_ = State::kRcpt;
+    reply(250, "2.1.5 Ok");
+  });
+}
+
+void ServerSession::on_data(const Command& cmd) {
+  if (state_ == State::kMail) {
+    // RFC 2920: after pipelined RCPTs that all failed, DATA gets 554.
+    reply(554, "5.5.1 Error: no valid recipients");
+    return;
+  }
+  if (state_ != State::kRcpt) {
+    reply(503, "5.5.1 Error: need RCPT command");
+    return;
+  }
+  if (!cmd.argument.empty()) {
+    reply(501, "5.5.4 Syntax: DATA takes no arguments");
+    return;
+  }
+  body_.clear();
+  body_.reserve(8192);
+  data_.emplace(config_->limits.max_message_size, &body_);
+  state_ = State::kData;
+  io_.set_timeout(config_->limits.data_timeout);
+  reply(354, "End data with <CR><LF>.<CR><LF>");
+}
+
+void ServerSession::finish_data() {
+  io_.set_timeout(config_->limits.command_timeout);
+  state_ = State::kReady;
+  auto refuse = [this](int code, std::string_view text, std::string_view reason) {
+    log::info("reject", {{"peer", peer_text()}, {"listener", info_.listener},
+                         {"from", mail_.address}, {"reason", reason}});
+    reset_transaction();
+    reply(code, text);
+  };
+  if (data_->bare_newline()) {
+    refuse(550, "5.6.0 Message contains a bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)",
+           "bare CR or LF in message");
+    return;
+  }
+  if (data_->too_big()) {
+    refuse(552, "5.3.4 Message size exceeds fixed maximum message size", "message too big");
+    return;
+  }
+  if (data_->line_too_long()) {
+    refuse(552, "5.3.4 Message line longer than 1000 octets (RFC 5321 4.5.3.1.6)",
+           "line too long");
+    return;
+  }
+  data_.reset();
+  run_hooks(Phase::kData, [this] { commit_message(); });
+}
+
+std::string ServerSession::build_message_head(const queue::QueueId& id,
+                                              std::string_view body) const {
+  time_t now = time(nullptr);
+  const char* proto = info_.auth_user.empty() ? (info_.tls ? "ESMTPS" : "ESMTP")
+                                              : (info_.tls ? "ESMTPSA" : "ESMTPA");
+  if (mail_.smtputf8) proto = info_.auth_user.empty() ? (info_.tls ? "UTF8SMTPS" : "UTF8SMTP")
+                                                      : (info_.tls ? "UTF8SMTPSA" : "UTF8SMTPA");
+  std::string head = "Received: from " + info_.helo + " ([" + info_.peer.ip() + "])\r\n\tby " +
+                     config_->hostname + " (Hato) with " + proto + " id " + id.str() + "\r\n";
+  if (info_.tls) head += "\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")\r\n";
+  if (rcpts_.size() == 1) head += "\tfor <" + rcpts_.front().address + ">";
+  head += "; " + rfc5322_date(now) + "\r\n";
+  // RFC 6409 section 8: a submission server completes what the client left out.
+  if (!has_header(body, "Message-ID")) head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";
+  if (!has_header(body, "Date")) head += "Date: " + rfc5322_date(now) + "\r\n";
+  return head;
+}
+
+void ServerSession::commit_message() {
+  queue::QueueId id = services_.next_id();
+  std::string message = build_message_head(id, body_);
+  message.append(body_);
+  body_.clear();
+  body_.shrink_to_fit();
+
+  queue::Envelope env;
+  env.sender = mail_.address;
+  env.recipients = std::move(rcpts_);
+  env.created_ms = log::now_ms();
+  env.next_attempt_ms = env.created_ms;
+  env.size = message.size();
+  env.ret = mail_.ret;
+  env.envid = mail_.envid;
+  env.smtputf8 = mail_.smtputf8;
+  env.eight_bit = mail_.eight_bit;
+  env.auth_user = info_.auth_user;
+  env.client = info_.helo + " [" + info_.peer.ip() + "]";
+  env.listener = info_.listener;
+  size_t nrcpt = env.recipients.size();
+  std::string sender = env.sender;
+  uint64_t size = env.size;
+  reset_transaction();
+
+  pause();
+  auto self = shared_from_this();
+  services_.commit(id, std::move(message), std::move(env),
+                   [self, id, nrcpt, sender, size](Status status) {
+                     std::string sid = id.str();
+                     if (!status.is_ok()) {
+                       log::error("queue write failed", {{"id", sid},
+                                                         {"peer", self->peer_text()},
+                                                         {"reason", status.message()}});
+                       if (!self->alive()) return;
+                       self->reply(451, "4.3.0 Error: queue write failed, try again later");
+                       self->resume();
+                       return;
+                     }
+                     log::info("accepted", {{"id", sid}, {"from", sender},
+                                            {"rcpts", std::to_string(nrcpt)},
+                                            {"size", std::to_string(size)},
+                                            {"peer", self->peer_text()},
+                                            {"user", self->info_.auth_user}});
+                     // Queued even if the client left before hearing so.
+                     if (!self->alive()) return;
+                     self->messages_++;
+                     self->reply(250, "2.0.0 Ok: queued as " + sid);
+                     self->resume();
+                   });
+}
+
+void ServerSession::on_starttls(const Command& cmd) {
+  if (listener_.tls != conf::ListenerTls::kStartTls || info_.tls) {
+    reply(info_.tls ? 503 : 502,
+          info_.tls ? "5.5.1 Error: TLS already active" : "5.5.1 Error: STARTTLS not available");
+    return;
+  }
+  if (!cmd.argument.empty()) {
+    reply(501, "5.5.4 Syntax: STARTTLS");
+    return;
+  }
+  if (state_ == State::kMail || state_ == State::kRcpt) reset_transaction();
+  reply(220, "2.0.0 Ready to start TLS");
+  // Anything the client sent after STARTTLS arrived in clear and must not be
+  // taken as coming from inside TLS (CVE-2011-0411 and its kin).
+  size_t injected = in_.size() - in_pos_;
+  if (injected)
+    log::warning("discarded plaintext sent after STARTTLS",
+                 {{"peer", peer_text()}, {"bytes", std::to_string(injected)}});
+  in_.clear();
+  in_pos_ = 0;
+  state_ = State::kTlsHandshake;
+  pause();
+  io_.start_tls();
+}
+
+void ServerSession::on_auth(const Command& cmd) {
+  if (listener_.role != conf::ListenerRole::kSubmission) {
+    reply(503, "5.5.1 Error: authentication not enabled");
+    return;
+  }
+  if (!info_.tls) {
+    reply(538, "5.7.11 Encryption required for requested authentication mechanism");
+    return;
+  }
+  if (state_ == State::kGreeted) {
+    reply(503, "5.5.1 Error: send EHLO first");
+    return;
+  }
+  if (!info_.auth_user.empty()) {
+    reply(503, "5.5.1 Error: already authenticated");
+    return;
+  }
+  if (state_ != State::kReady) {
+    reply(503, "5.5.1 Error: AUTH not allowed during a mail transaction");
+    return;
+  }
+  auto space = cmd.argument.find(' ');
+  std::string mech(cmd.argument.substr(0, space));
+  for (auto& c : mech) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string_view initial =
+      space == std::string_view::npos ? std::string_view() : cmd.argument.substr(space + 1);
+  if (mech == "PLAIN") {
+    if (initial.empty()) {
+      state_ = State::kAuthPlain;
+      reply_raw("334 \r\n");
+    } else {
+      state_ = State::kAuthPlain;
+      auth_plain(initial);
+    }
+  } else if (mech == "LOGIN") {
+    state_ = State::kAuthLoginUser;
+    if (initial.empty()) {
+      reply_raw("334 VXNlcm5hbWU6\r\n");  // "Username:"
+    } else {
+      auth_login(initial);
+    }
+  } else {
+    reply(504, "5.5.4 Unrecognized authentication type");
+  }
+}
+
+void ServerSession::auth_plain(std::string_view response) {
+  state_ = State::kReady;
+  if (response == "*") {
+    reply(501, "5.7.0 Authentication cancelled");
+    return;
+  }
+  auto decoded = base64_decode(response);
+  // authzid NUL authcid NUL passwd (RFC 4616)
+  auto first = decoded ? decoded->find('\0') : std::string::npos;
+  auto second = first == std::string::npos ? std::string::npos : decoded->find('\0', first + 1);
+  if (second == std::string::npos) {
+    reply(501, "5.5.2 Error: malformed AUTH PLAIN response");
+    return;
+  }
+  std::string authzid = decoded->substr(0, first);
+  std::string user = decoded->substr(first + 1, second - first - 1);
+  std::string password = decoded->substr(second + 1);
+  if (!authzid.empty() && authzid != user) {
+    reply(535, "5.7.8 Authentication credentials invalid");
+    return;
+  }
+  check_password(std::move(user), std::move(password));
+}
+
+void ServerSession::auth_login(std::string_view response) {
+  if (response == "*") {
+    state_ = State::kReady;
+    reply(501, "5.7.0 Authentication cancelled");
+    return;
+  }
+  auto decoded = base64_decode(response);
+  if (!decoded) {
+    state_ = State::kReady;
+    reply(501, "5.5.2 Error: malformed AUTH LOGIN response");
+    return;
+  }
+  if (state_ == State::kAuthLoginUser) {
+    auth_user_pending_ = std::move(*decoded);
+    state_ = State::kAuthLoginPassword;
+    reply_raw("334 UGFzc3dvcmQ6\r\n");  // "Password:"
+    return;
+  }
+  state_ = State::kReady;
+  check_password(std::move(auth_user_pending_), std::move(*decoded));
+  auth_user_pending_.clear();
+}
+
+void ServerSession::check_password(std::string user, std::string password) {
+  pause();
+  auto self = shared_from_this();
+  services_.authenticate(info_.peer.ip(), user, password, [self, user](AuthOutcome outcome) {
+    if (!self->alive()) return;
+    if (outcome.ok) {
+      self->info_.auth_user = user;
+      log::info("auth", {{"peer", self->peer_text()}, {"user", user}, {"result", "ok"}});
+      self->reply(235, "2.7.0 Authentication successful");
+    } else if (outcome.blocked) {
+      log::warning("auth", {{"peer", self->peer_text()}, {"user", user},
+                            {"result", "refused: too many failed logins from this address"}});
+      self->close_with(421, "4.7.0 " + self->config_->hostname +
+                                " Error: too many failed logins, try again later");
+      return;
+    } else {
+      log::warning("auth", {{"peer", self->peer_text()}, {"user", user},
+                            {"result", "failed: wrong user or password"}});
+      self->reply(535, "5.7.8 Authentication credentials invalid");
+    }
+    self->resume();
+  });
+}
+
+}  // namespace hato::relay

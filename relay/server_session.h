@@ -1,0 +1,150 @@
+// server_session.h - the SMTP server side as an explicit state machine over a
+// byte stream (RFC 5321, with PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES,
+// STARTTLS, AUTH PLAIN/LOGIN, SMTPUTF8 and DSN).
+//
+// The session never touches a socket: bytes come in through receive(), replies
+// and requests (start TLS, close) go out through SessionIo, and slow work
+// (password checks, queue commits, hooks that wait on DNS) through
+// SessionServices and the hook chain, whose answers arrive later on the same
+// loop. While such an answer is pending the session is paused: pipelined input
+// waits in its buffer and is read in order once it resumes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/net.h"
+#include "common/status.h"
+#include "conf/config.h"
+#include "policy/hook.h"
+#include "queue/envelope.h"
+#include "queue/queue_id.h"
+#include "relay/data_reader.h"
+#include "relay/smtp_command.h"
+
+namespace hato::relay {
+
+class SessionIo {
+ public:
+  virtual ~SessionIo() = default;
+  virtual void send(std::string_view bytes) = 0;
+  // Sent output goes out in clear first; input not yet handed to the session
+  // is discarded; then the TLS handshake runs and tls_established() follows.
+  virtual void start_tls() = 0;
+  virtual void close() = 0;  // after the pending output is written
+  virtual void set_timeout(std::chrono::milliseconds timeout) = 0;
+  virtual void set_reading(bool on) = 0;  // flow control while paused
+};
+
+struct AuthOutcome {
+  bool ok = false;
+  bool blocked = false;  // too many failures from this client: try later
+};
+
+class SessionServices {
+ public:
+  virtual ~SessionServices() = default;
+  // Checks a password off the loop; `done` runs on the session's loop, after
+  // the delay that failed logins earn.
+  virtual void authenticate(const std::string& client, const std::string& user,
+                            const std::string& password,
+                            std::function<void(AuthOutcome)> done) = 0;
+  virtual queue::QueueId next_id() = 0;
+  // Durably queues the message; `done` runs on the session's loop.
+  virtual void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+                      std::function<void(Status)> done) = 0;
+};
+
+class ServerSession : public std::enable_shared_from_this<ServerSession> {
+ public:
+  ServerSession(SessionIo& io, SessionServices& services, const policy::HookChain& hooks,
+                conf::ConfigPtr config, const conf::Listener& listener, SocketAddress peer);
+
+  // Starts the dialogue (connect hooks, then the greeting). With implicit TLS
+  // call tls_established() first.
+  void start();
+  void receive(std::string_view bytes);
+  void tls_established(std::string version, std::string cipher);
+  void timed_out();
+  // The connection is gone: pending answers are dropped when they arrive.
+  void closed();
+
+  enum class State {
+    kConnect,      // connect hooks running, no greeting yet
+    kGreeted,      // waiting for EHLO/HELO
+    kReady,        // after EHLO/HELO, no transaction
+    kMail,         // MAIL accepted
+    kRcpt,         // at least one RCPT accepted
+    kData,         // reading the message
+    kAuthPlain,    // waiting for the PLAIN response
+    kAuthLoginUser,
+    kAuthLoginPassword,
+    kTlsHandshake,
+    kClosing,
+  };
+  State state() const { return state_; }
+  const policy::SessionInfo& info() const { return info_; }
+
+  static constexpr size_t kMaxCommandLine = 512;   // RFC 5321 4.5.3.1.4, CRLF included
+  static constexpr size_t kMaxAuthLine = 12288;    // RFC 4954 section 4
+
+ private:
+  void process();
+  void handle_line(std::string_view line);
+  void handle_command(const Command& cmd);
+  void on_ehlo(const Command& cmd);
+  void on_mail(const Command& cmd);
+  void on_rcpt(const Command& cmd);
+  void on_data(const Command& cmd);
+  void on_starttls(const Command& cmd);
+  void on_auth(const Command& cmd);
+  void auth_plain(std::string_view response);
+  void auth_login(std::string_view response);
+  void check_password(std::string user, std::string password);
+  void finish_data();
+  void commit_message();
+  std::string build_message_head(const queue::QueueId& id, std::string_view body) const;
+
+  void reply(int code, std::string_view text);
+  void reply_raw(std::string_view text);  // complete reply lines
+  void reset_transaction();
+  void pause();
+  void resume();
+  // Runs the hook chain of a phase; on Continue calls next, else replies.
+  void run_hooks(policy::Phase phase, std::function<void()> next);
+  void close_with(int code, std::string_view text);
+  bool alive() const { return !closed_; }
+  std::string peer_text() const;
+
+  SessionIo& io_;
+  SessionServices& services_;
+  const policy::HookChain& hooks_;
+  conf::ConfigPtr config_;
+  const conf::Listener& listener_;
+  policy::SessionInfo info_;
+
+  State state_ = State::kConnect;
+  std::string in_;
+  size_t in_pos_ = 0;
+  bool paused_ = false;
+  bool in_process_ = false;
+  bool closed_ = false;
+  bool skipping_long_line_ = false;
+  uint32_t errors_ = 0;
+  std::string auth_user_pending_;
+
+  // The transaction.
+  MailParams mail_;
+  std::string rcpt_pending_;  // the RCPT address being decided by hooks
+  std::vector<queue::Recipient> rcpts_;
+  std::string body_;
+  std::optional<DataReader> data_;
+  uint32_t messages_ = 0;
+};
+
+}  // namespace hato::relay

@@ -1,0 +1,299 @@
+// smtp_server.cc - accepting, TLS, and moving bytes between sockets and sessions.
+#include "relay/smtp_server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+namespace hato::relay {
+
+namespace {
+timeval to_timeval(std::chrono::milliseconds ms) {
+  timeval tv;
+  tv.tv_sec = ms.count() / 1000;
+  tv.tv_usec = (ms.count() % 1000) * 1000;
+  return tv;
+}
+
+const char* tls_name(conf::ListenerTls t) {
+  switch (t) {
+    case conf::ListenerTls::kStartTls: return "starttls";
+    case conf::ListenerTls::kImplicit: return "implicit";
+    case conf::ListenerTls::kNone: return "none";
+  }
+  return "none";
+}
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
+}  // namespace
+
+// One client connection. Owns its bufferevent and its session; destroyed by
+// the server once the connection is closed and nothing is left to write.
+class SmtpServer::Connection : public SessionIo {
+ public:
+  Connection(SmtpServer& server, const conf::Listener& listener, int fd, SocketAddress peer)
+      : server_(server),
+        listener_(listener),
+        peer_(peer),
+        flush_timer_(server.loop_, [this] { finish_when_flushed(); }) {
+    event_base* base = server.loop_.base();
+    if (listener.tls == conf::ListenerTls::kImplicit && server.tls_) {
+      tls_pending_ = true;
+      bev_ = bufferevent_openssl_socket_new(base, fd, server.tls_->new_ssl(),
+                                            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    } else {
+      bev_ = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    session_ = std::make_shared<ServerSession>(*this, server.services_, server.hooks_,
+                                               server.config_, listener, peer);
+    install();
+  }
+
+  ~Connection() override {
+    session_->closed();
+    if (bev_) bufferevent_free(bev_);
+  }
+
+  void begin() {
+    if (tls_pending_) {
+      set_timeout(kHandshakeTimeout);  // implicit TLS: the session starts after the handshake
+    } else {
+      session_->start();
+    }
+  }
+
+  // SessionIo
+  void send(std::string_view bytes) override {
+    if (bev_ && !dead_) bufferevent_write(bev_, bytes.data(), bytes.size());
+  }
+
+  void start_tls() override {
+    if (!server_.tls_) {
+      close();
+      return;
+    }
+    // Whatever came in clear after STARTTLS is dropped, never read as TLS data.
+    evbuffer_drain(bufferevent_get_input(bev_), evbuffer_get_length(bufferevent_get_input(bev_)));
+    bufferevent* tls = bufferevent_openssl_filter_new(server_.loop_.base(), bev_,
+                                                      server_.tls_->new_ssl(),
+                                                      BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE);
+    if (!tls) {
+      close();
+      return;
+    }
+    bev_ = tls;
+    tls_pending_ = true;
+    install();
+    set_timeout(kHandshakeTimeout);
+  }
+
+  void close() override {
+    closing_ = true;
+    bufferevent_disable(bev_, EV_READ);
+    finish_when_flushed();
+  }
+
+  void set_timeout(std::chrono::milliseconds timeout) override {
+    timeval tv = to_timeval(timeout);
+    bufferevent_set_timeouts(bev_, &tv, &tv);
+  }
+
+  void set_reading(bool on) override {
+    if (closing_) return;
+    if (on) {
+      bufferevent_enable(bev_, EV_READ);
+    } else {
+      bufferevent_disable(bev_, EV_READ);
+    }
+  }
+
+ private:
+  void install() {
+    bufferevent_setcb(bev_, &Connection::on_read, &Connection::on_write, &Connection::on_event,
+                      this);
+    if (tls_pending_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  }
+
+  // Bytes not yet on the wire: a TLS filter passes its output on to the
+  // socket bufferevent below it, which writes it later.
+  size_t unsent() const {
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev_));
+    if (bufferevent* below = bufferevent_get_underlying(bev_))
+      n += evbuffer_get_length(bufferevent_get_output(below));
+    return n;
+  }
+
+  void finish_when_flushed() {
+    if (dead_) return;
+    if (unsent() == 0 || ++flush_checks_ > 3000) {  // 30 s for a peer that never reads
+      finish();
+      return;
+    }
+    flush_timer_.arm(std::chrono::milliseconds(10));
+  }
+
+  // Deferred: the session may be deep in a call that got us here.
+  void finish() {
+    if (dead_) return;
+    dead_ = true;
+    session_->closed();
+    SmtpServer* server = &server_;
+    Connection* self = this;
+    server_.loop_.post([server, self] { server->release(self); });
+  }
+
+  static void on_read(bufferevent* bev, void* arg) {
+    auto* self = static_cast<Connection*>(arg);
+    if (self->dead_ || self->closing_) return;
+    evbuffer* in = bufferevent_get_input(bev);
+    // Hand over one chunk at a time; the session may switch to TLS in between,
+    // which drains the rest.
+    while (!self->dead_ && !self->closing_ && bev == self->bev_) {
+      size_t n = evbuffer_get_length(in);
+      if (n == 0) break;
+      char buf[16384];
+      int got = evbuffer_remove(in, buf, std::min(n, sizeof buf));
+      if (got <= 0) break;
+      self->session_->receive(std::string_view(buf, static_cast<size_t>(got)));
+    }
+  }
+
+  static void on_write(bufferevent*, void*) {}
+
+  static void on_event(bufferevent* bev, short what, void* arg) {
+    auto* self = static_cast<Connection*>(arg);
+    if (self->dead_) return;
+    if (what & BEV_EVENT_CONNECTED) {
+      // The TLS handshake is done (implicit TLS or after STARTTLS).
+      self->tls_pending_ = false;
+      SSL* ssl = bufferevent_openssl_get_ssl(bev);
+      bool implicit = self->listener_.tls == conf::ListenerTls::kImplicit &&
+                      self->session_->state() == ServerSession::State::kConnect;
+      self->session_->tls_established(SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+      if (implicit) self->session_->start();
+      return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+      if (self->tls_pending_) {
+        log::info("tls handshake timeout", {{"peer", self->peer_.to_string()},
+                                            {"listener", self->listener_.name}});
+        self->finish();
+      } else if (self->closing_) {
+        self->finish();  // the peer does not read what we write
+      } else {
+        bufferevent_enable(bev, EV_READ | EV_WRITE);  // a timeout disables them
+        self->session_->timed_out();
+      }
+      return;
+    }
+    if (what & BEV_EVENT_ERROR) {
+      if (self->tls_pending_) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        char reason[256] = "connection closed during handshake";
+        if (e) ERR_error_string_n(e, reason, sizeof reason);
+        log::info("tls handshake failed", {{"peer", self->peer_.to_string()},
+                                           {"listener", self->listener_.name},
+                                           {"reason", reason}});
+      }
+    }
+    // EOF or error: the peer is gone.
+    self->finish();
+  }
+
+  SmtpServer& server_;
+  const conf::Listener& listener_;
+  SocketAddress peer_;
+  bufferevent* bev_ = nullptr;
+  std::shared_ptr<ServerSession> session_;
+  bool tls_pending_ = false;
+  bool closing_ = false;
+  bool dead_ = false;
+  int flush_checks_ = 0;
+  Timer flush_timer_;  // cancelled with the connection
+};
+
+SmtpServer::SmtpServer(Loop& loop, conf::ConfigPtr config, SessionServices& services,
+                       const policy::HookChain& hooks, std::shared_ptr<TlsContext> tls)
+    : loop_(loop),
+      config_(std::move(config)),
+      services_(services),
+      hooks_(hooks),
+      tls_(std::move(tls)) {}
+
+SmtpServer::~SmtpServer() {
+  stop_listening();
+  for (Connection* c : connections_) delete c;
+}
+
+Status SmtpServer::listen() {
+  for (const auto& listener : config_->listeners) {
+    if (listener.tls != conf::ListenerTls::kNone && !tls_)
+      return Status::error("listener " + listener.name + " needs TLS but no certificate is set");
+    auto bound = std::make_unique<Bound>();
+    bound->server = this;
+    bound->listener = &listener;
+    bound->handle = evconnlistener_new_bind(
+        loop_.base(), &SmtpServer::on_accept, bound.get(),
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+        listener.address.sa(), static_cast<int>(listener.address.length));
+    if (!bound->handle)
+      return Status::error("cannot listen on " + listener.address.to_string() + " (" +
+                           listener.name + "): " + strerror(errno));
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    getsockname(evconnlistener_get_fd(bound->handle), reinterpret_cast<sockaddr*>(&ss), &len);
+    auto actual = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    log::info("listening",
+              {{"listener", listener.name}, {"address", actual.to_string()},
+               {"role", listener.role == conf::ListenerRole::kSubmission ? "submission" : "inbound"},
+               {"tls", tls_name(listener.tls)}});
+    bound_.push_back(std::move(bound));
+  }
+  return Status::ok();
+}
+
+void SmtpServer::stop_listening() {
+  for (auto& b : bound_) evconnlistener_free(b->handle);
+  bound_.clear();
+}
+
+void SmtpServer::on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len, void* arg) {
+  auto* bound = static_cast<Bound*>(arg);
+  bound->server->accept(*bound->listener, fd,
+                        SocketAddress::from_sockaddr(sa, static_cast<socklen_t>(len)));
+}
+
+void SmtpServer::accept(const conf::Listener& listener, int fd, const SocketAddress& peer) {
+  if (connections_.size() >= config_->limits.max_connections) {
+    static const char kBusy[] = "421 4.7.0 Too many connections, try again later\r\n";
+    ssize_t n = ::write(fd, kBusy, sizeof kBusy - 1);
+    (void)n;  // best effort; the client retries either way
+    ::close(fd);
+    log::warning("connection refused", {{"peer", peer.to_string()},
+                                        {"listener", listener.name},
+                                        {"reason", "too many connections"}});
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  evutil_make_socket_nonblocking(fd);
+  auto* c = new Connection(*this, listener, fd, peer);
+  connections_.insert(c);
+  c->begin();
+}
+
+void SmtpServer::release(Connection* connection) {
+  if (connections_.erase(connection)) delete connection;
+}
+
+}  // namespace hato::relay

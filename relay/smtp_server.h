@@ -1,0 +1,60 @@
+// smtp_server.h - listeners and connections: the sockets under ServerSession.
+//
+// Each accepted socket becomes a Connection: a libevent bufferevent (plain, or
+// OpenSSL for implicit TLS and after STARTTLS) that feeds a ServerSession and
+// carries its replies. Everything runs on one Loop.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "common/loop.h"
+#include "common/status.h"
+#include "conf/config.h"
+#include "policy/hook.h"
+#include "relay/server_session.h"
+#include "relay/tls.h"
+
+struct evconnlistener;
+
+namespace hato::relay {
+
+class SmtpServer {
+ public:
+  SmtpServer(Loop& loop, conf::ConfigPtr config, SessionServices& services,
+             const policy::HookChain& hooks, std::shared_ptr<TlsContext> tls);
+  ~SmtpServer();
+  SmtpServer(const SmtpServer&) = delete;
+  SmtpServer& operator=(const SmtpServer&) = delete;
+
+  // Binds every configured listener and logs the address each one got.
+  Status listen();
+  void stop_listening();
+  // New connections use this context; open ones keep theirs.
+  void set_tls(std::shared_ptr<TlsContext> tls) { tls_ = std::move(tls); }
+  size_t connections() const { return connections_.size(); }
+
+  class Connection;
+
+ private:
+  struct Bound {
+    SmtpServer* server;
+    const conf::Listener* listener;
+    evconnlistener* handle;
+  };
+  static void on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len, void* arg);
+  void accept(const conf::Listener& listener, int fd, const SocketAddress& peer);
+  void release(Connection* connection);
+
+  Loop& loop_;
+  conf::ConfigPtr config_;
+  SessionServices& services_;
+  const policy::HookChain& hooks_;
+  std::shared_ptr<TlsContext> tls_;
+  std::vector<std::unique_ptr<Bound>> bound_;
+  std::unordered_set<Connection*> connections_;
+};
+
+}  // namespace hato::relay

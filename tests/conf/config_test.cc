@@ -1,0 +1,630 @@
+// config_test.cc - loading hato.yaml: values, defaults, and each problem at its exact position.
+#define BOOST_TEST_MODULE conf
+#include <boost/test/unit_test.hpp>
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+
+namespace hato::conf {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// A listener block that makes a config otherwise empty valid.
+const std::string kListener = "listeners: [{name: mx, address: \"127.0.0.1:25\", role: inbound}]\n";
+
+LoadResult load(const std::string& yaml) {
+  return load_string(yaml, "t.yaml");
+}
+
+// The errors of a config that must not load.
+std::vector<std::string> errors_of(const std::string& yaml) {
+  LoadResult result = load(yaml);
+  BOOST_TEST(!result.ok());
+  BOOST_TEST(result.config == nullptr);
+  return result.errors;
+}
+
+// The single error of a config with exactly one problem.
+std::string error_of(const std::string& yaml) {
+  auto errors = errors_of(yaml);
+  BOOST_TEST_REQUIRE(errors.size() == 1u, "errors: " << errors.size());
+  return errors[0];
+}
+
+ConfigPtr loaded(const std::string& yaml) {
+  LoadResult result = load(yaml);
+  for (const auto& e : result.errors) BOOST_TEST_MESSAGE(e);
+  BOOST_TEST_REQUIRE(result.ok());
+  return result.config;
+}
+
+// A fresh directory for files that configs name, removed afterwards.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hato-conf-XXXXXX").string();
+    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string file(const std::string& name, const std::string& content = "x\n") const {
+    std::string full = path + "/" + name;
+    std::ofstream(full) << content;
+    return full;
+  }
+};
+
+// Runs a test body in another working directory, restoring the old one.
+struct ChangeDir {
+  std::filesystem::path old = std::filesystem::current_path();
+  explicit ChangeDir(const std::string& dir) { std::filesystem::current_path(dir); }
+  ~ChangeDir() { std::filesystem::current_path(old); }
+};
+
+BOOST_AUTO_TEST_CASE(full_config_loads_with_its_values) {
+  TempDir dir;
+  std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  std::string dkim_rsa = dir.file("s1.pem"), dkim_ed = dir.file("e1.pem");
+  std::string password = dir.file("smarthost.pw");
+  std::string yaml =
+      "hostname: relay.example.test\n"
+      "data_dir: " +
+      dir.path +
+      "/data\n"
+      "users_file: /etc/hato/users\n"
+      "admin:\n"
+      "  socket: /run/hato/admin.sock\n"
+      "  metrics: 127.0.0.1:9025\n"
+      "log: {format: json}\n"
+      "tls:\n"
+      "  certificate: " +
+      cert +
+      "\n"
+      "  key: " +
+      key +
+      "\n"
+      "  acme: {email: postmaster@example.test, domains: [relay.example.test]}\n"
+      "mta_sts: {listen: \"0.0.0.0:443\", mode: testing}\n"
+      "listeners:\n"
+      "  - {name: submission, address: \"0.0.0.0:587\", role: submission,\n"
+      "     trusted_networks: [\"127.0.0.0/8\", \"2001:db8::/32\"]}\n"
+      "  - {name: submissions, address: \"[::1]:465\", role: submission, tls: implicit}\n"
+      "  - {name: mx, address: \"0.0.0.0:25\", role: inbound, tls: none}\n"
+      "domains:\n"
+      "  - name: Example.TEST\n"
+      "    dkim:\n"
+      "      - {selector: s1, algorithm: rsa-sha256, key: " +
+      dkim_rsa +
+      "}\n"
+      "      - {selector: e1, algorithm: ed25519-sha256, key: " +
+      dkim_ed +
+      "}\n"
+      "    mailboxes: [Support, info]\n"
+      "    aliases: {PostMaster: SUPPORT}\n"
+      "  - name: other.test\n"
+      "dns:\n"
+      "  servers: [\"127.0.0.1:53\", \"192.0.2.1\", \"[::1]:5353\"]\n"
+      "delivery:\n"
+      "  port: 2525\n"
+      "  smarthost: {host: smtp.provider.test, port: 465, tls: implicit,\n"
+      "              username: u, password_file: " +
+      password +
+      "}\n"
+      "  tls: required\n"
+      "  retry: {first: 1m, max_interval: 2h, max_age: 3d, delay_warning: 30m}\n"
+      "limits:\n"
+      "  max_message_size: 10MiB\n"
+      "  max_recipients: 100\n"
+      "  max_errors: 5\n"
+      "  command_timeout: 30s\n"
+      "  data_timeout: 250ms\n"
+      "  max_connections: 50\n"
+      "allowed_senders:\n"
+      "  alice: [alice@example.test, \"@Other.Test\"]\n"
+      "egress:\n"
+      "  - {address: 192.0.2.10, helo: mail1.example.test, weight: 1}\n"
+      "shaping: {providers: [{name: google, rate: 20/s}]}\n"
+      "inbound: {dmarc: enforce}\n"
+      "cluster: {redis: \"redis://127.0.0.1:6379\", node: node1}\n"
+      "blacklist_monitor: {interval: 15m, zones: [zen.spamhaus.org]}\n";
+  ConfigPtr c = loaded(yaml);
+
+  BOOST_TEST(c->source == "t.yaml");
+  BOOST_TEST(c->hostname == "relay.example.test");
+  BOOST_TEST(c->data_dir == dir.path + "/data");
+  BOOST_TEST(c->users_file == "/etc/hato/users");
+  BOOST_TEST(c->admin.socket == "/run/hato/admin.sock");
+  BOOST_TEST_REQUIRE(c->admin.metrics.has_value());
+  BOOST_TEST(c->admin.metrics->to_string() == "127.0.0.1:9025");
+  BOOST_TEST((c->log_format == LogFormat::kJson));
+  BOOST_TEST(c->tls.certificate == cert);
+  BOOST_TEST(c->tls.key == key);
+
+  BOOST_TEST_REQUIRE(c->listeners.size() == 3u);
+  const Listener& sub = c->listeners[0];
+  BOOST_TEST(sub.name == "submission");
+  BOOST_TEST(sub.address.to_string() == "0.0.0.0:587");
+  BOOST_TEST((sub.role == ListenerRole::kSubmission));
+  BOOST_TEST((sub.tls == ListenerTls::kStartTls));
+  BOOST_TEST_REQUIRE(sub.trusted_networks.size() == 2u);
+  BOOST_TEST(sub.trusted_networks[0].prefix == 8);
+  BOOST_TEST(sub.trusted_networks[1].prefix == 32);
+  BOOST_TEST(sub.trusted_networks[0].contains(SocketAddress::parse("127.1.2.3:1").value()));
+  BOOST_TEST(c->listeners[1].address.to_string() == "[::1]:465");
+  BOOST_TEST((c->listeners[1].tls == ListenerTls::kImplicit));
+  BOOST_TEST((c->listeners[2].role == ListenerRole::kInbound));
+  BOOST_TEST((c->listeners[2].tls == ListenerTls::kNone));
+
+  BOOST_TEST_REQUIRE(c->domains.size() == 2u);
+  const Domain& d = c->domains[0];
+  BOOST_TEST(d.name == "example.test");
+  BOOST_TEST_REQUIRE(d.dkim.size() == 2u);
+  BOOST_TEST(d.dkim[0].selector == "s1");
+  BOOST_TEST(d.dkim[0].algorithm == "rsa-sha256");
+  BOOST_TEST(d.dkim[0].key_file == dkim_rsa);
+  BOOST_TEST(d.dkim[1].selector == "e1");
+  BOOST_TEST(d.dkim[1].algorithm == "ed25519-sha256");
+  BOOST_TEST(d.mailboxes == (std::vector<std::string>{"support", "info"}));
+  BOOST_TEST(d.aliases.size() == 1u);
+  BOOST_TEST(d.aliases.at("postmaster") == "support");
+  BOOST_TEST(c->domains[1].name == "other.test");
+  BOOST_TEST(c->domains[1].mailboxes.empty());
+
+  BOOST_TEST_REQUIRE(c->dns_servers.size() == 3u);
+  BOOST_TEST(c->dns_servers[0].to_string() == "127.0.0.1:53");
+  BOOST_TEST(c->dns_servers[1].to_string() == "192.0.2.1:53");
+  BOOST_TEST(c->dns_servers[2].to_string() == "[::1]:5353");
+
+  BOOST_TEST(c->delivery.port == 2525);
+  BOOST_TEST_REQUIRE(c->delivery.smarthost.has_value());
+  BOOST_TEST(c->delivery.smarthost->host == "smtp.provider.test");
+  BOOST_TEST(c->delivery.smarthost->port == 465);
+  BOOST_TEST(c->delivery.smarthost->tls == "implicit");
+  BOOST_TEST(c->delivery.smarthost->username == "u");
+  BOOST_TEST(c->delivery.smarthost->password_file == password);
+  BOOST_TEST(c->delivery.tls == "required");
+  BOOST_TEST((c->delivery.retry.first == minutes(1)));
+  BOOST_TEST((c->delivery.retry.max_interval == hours(2)));
+  BOOST_TEST((c->delivery.retry.max_age == hours(72)));
+  BOOST_TEST((c->delivery.retry.delay_warning == minutes(30)));
+
+  BOOST_TEST(c->limits.max_message_size == 10u * 1024 * 1024);
+  BOOST_TEST(c->limits.max_recipients == 100u);
+  BOOST_TEST(c->limits.max_errors == 5u);
+  BOOST_TEST((c->limits.command_timeout == seconds(30)));
+  BOOST_TEST((c->limits.data_timeout == milliseconds(250)));
+  BOOST_TEST(c->limits.max_connections == 50u);
+
+  BOOST_TEST(c->allowed_senders.size() == 1u);
+  BOOST_TEST(c->allowed_senders.at("alice") ==
+             (std::vector<std::string>{"alice@example.test", "@other.test"}));
+}
+
+BOOST_AUTO_TEST_CASE(absent_keys_take_their_defaults) {
+  ConfigPtr c = loaded(kListener);
+  char host[HOST_NAME_MAX + 1] = "";
+  BOOST_TEST_REQUIRE(gethostname(host, sizeof host) == 0);
+  BOOST_TEST(c->hostname == std::string(host));
+  BOOST_TEST(c->data_dir == "/var/lib/hato");
+  BOOST_TEST(c->users_file == "/var/lib/hato/users");
+  BOOST_TEST(c->admin.socket == "/var/lib/hato/admin.sock");
+  BOOST_TEST(!c->admin.metrics.has_value());
+  BOOST_TEST((c->log_format == LogFormat::kText));
+  BOOST_TEST(c->tls.certificate.empty());
+  BOOST_TEST(c->domains.empty());
+  BOOST_TEST(c->dns_servers.empty());
+  BOOST_TEST(c->delivery.port == 25);
+  BOOST_TEST(!c->delivery.smarthost.has_value());
+  BOOST_TEST(c->delivery.tls == "opportunistic");
+  BOOST_TEST((c->delivery.retry.max_age == hours(120)));
+  BOOST_TEST(c->limits.max_message_size == 50u * 1024 * 1024);
+  BOOST_TEST((c->limits.command_timeout == minutes(5)));
+  BOOST_TEST(c->allowed_senders.empty());
+}
+
+BOOST_AUTO_TEST_CASE(paths_default_below_data_dir_and_relative_ones_stay_relative) {
+  ConfigPtr c = loaded("data_dir: hato-data\n" + kListener);
+  BOOST_TEST(c->data_dir == "hato-data");
+  BOOST_TEST(c->users_file == "hato-data/users");
+  BOOST_TEST(c->admin.socket == "hato-data/admin.sock");
+
+  c = loaded("data_dir: /srv/hato/\nusers_file: my-users\n" + kListener);
+  BOOST_TEST(c->users_file == "my-users");
+  BOOST_TEST(c->admin.socket == "/srv/hato/admin.sock");
+}
+
+BOOST_AUTO_TEST_CASE(users_file_need_not_exist) {
+  TempDir dir;
+  ConfigPtr c = loaded("users_file: " + dir.path + "/not-yet\n" + kListener);
+  BOOST_TEST(c->users_file == dir.path + "/not-yet");
+}
+
+BOOST_AUTO_TEST_CASE(yaml_syntax_error_has_its_position) {
+  BOOST_TEST(error_of("hostname: a\nlisteners: [a,\nb: 2\n") ==
+             "t.yaml:4:1: YAML syntax error: end of sequence flow not found");
+  BOOST_TEST(error_of("hostname: a\n  data_dir: b\n") ==
+             "t.yaml:2:11: YAML syntax error: illegal map value");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_suggests_the_closest_known_one) {
+  BOOST_TEST(error_of("hostnam: a\n" + kListener) ==
+             "t.yaml:1:1: unknown key 'hostnam', did you mean 'hostname'?");
+  BOOST_TEST(error_of("Hostname: a\n" + kListener) ==
+             "t.yaml:1:1: unknown key 'Hostname', did you mean 'hostname'?");
+  // An adjacent transposition is one slip.
+  BOOST_TEST(error_of(kListener + "dsn: {}\n") ==
+             "t.yaml:2:1: unknown key 'dsn', did you mean 'dns'?");
+  // Keys accepted for later work are suggested too.
+  BOOST_TEST(error_of(kListener + "inbond: {}\n") ==
+             "t.yaml:2:1: unknown key 'inbond', did you mean 'inbound'?");
+  BOOST_TEST(error_of(kListener + "frobnicate: 1\n") == "t.yaml:2:1: unknown key 'frobnicate'");
+  BOOST_TEST(error_of("listeners:\n  - name: mx\n    adress: \"127.0.0.1:25\"\n"
+                      "    address: \"127.0.0.1:25\"\n    role: inbound\n") ==
+             "t.yaml:3:5: listeners[0]: unknown key 'adress', did you mean 'address'?");
+  BOOST_TEST(error_of(kListener + "limits: {max_recipient: 5}\n") ==
+             "t.yaml:2:10: limits: unknown key 'max_recipient', did you mean 'max_recipients'?");
+  BOOST_TEST(error_of(kListener + "tls: {acme: {}, cert: x}\n") ==
+             "t.yaml:2:17: tls: unknown key 'cert'");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_yaml_key_is_reported_at_the_second) {
+  BOOST_TEST(error_of("hostname: a\n" + kListener + "hostname: b\n") ==
+             "t.yaml:3:1: duplicate key 'hostname' (first at line 1)");
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_are_reported_at_the_value) {
+  BOOST_TEST(error_of(kListener + "admin: [a]\n") ==
+             "t.yaml:2:8: admin: expected a map, got a list");
+  BOOST_TEST(error_of(kListener + "admin: sock\n") ==
+             "t.yaml:2:8: admin: expected a map, got 'sock'");
+  BOOST_TEST(error_of("listeners: {name: mx}\n") ==
+             "t.yaml:1:12: listeners: expected a list, got a map");
+  BOOST_TEST(error_of(kListener + "hostname: [a]\n") ==
+             "t.yaml:2:11: hostname: expected a string, got a list");
+  // An empty value is reported at its key, not at the next line where yaml-cpp puts it.
+  BOOST_TEST(error_of(kListener + "hostname:\n\n\ndata_dir: x\n") ==
+             "t.yaml:2:1: hostname: expected a string, got nothing");
+  BOOST_TEST(error_of(kListener + "limits: {max_recipients: many}\n") ==
+             "t.yaml:2:26: limits.max_recipients: expected a number, got 'many'");
+  BOOST_TEST(error_of(kListener + "limits: {max_errors: {a: 1}}\n") ==
+             "t.yaml:2:22: limits.max_errors: expected a number, got a map");
+  BOOST_TEST(error_of(kListener + "delivery: {port: 0}\n") ==
+             "t.yaml:2:18: delivery.port: 0 is out of range (1 to 65535)");
+  BOOST_TEST(error_of(kListener + "limits: {max_connections: 99999999999}\n") ==
+             "t.yaml:2:27: limits.max_connections: 99999999999 is out of range (1 to 4294967295)");
+  BOOST_TEST(error_of("listeners: [mx]\n") ==
+             "t.yaml:1:13: listeners[0]: expected a map, got 'mx'");
+  BOOST_TEST(error_of("- a\n- b\n") == "t.yaml:1:1: expected a map, got a list");
+}
+
+BOOST_AUTO_TEST_CASE(bad_durations_and_sizes_are_reported_at_the_value) {
+  BOOST_TEST(error_of(kListener + "limits: {data_timeout: 10x}\n") ==
+             "t.yaml:2:24: limits.data_timeout: bad duration '10x': unknown unit 'x' "
+             "(ms, s, m, h or d)");
+  BOOST_TEST(error_of(kListener + "delivery:\n  retry:\n    max_age: 30\n") ==
+             "t.yaml:4:14: delivery.retry.max_age: bad duration '30': missing unit "
+             "(ms, s, m, h or d)");
+  BOOST_TEST(error_of(kListener + "limits: {command_timeout: 0s}\n") ==
+             "t.yaml:2:27: limits.command_timeout: duration must be greater than zero");
+  BOOST_TEST(error_of(kListener + "limits: {max_message_size: 10Q}\n") ==
+             "t.yaml:2:28: limits.max_message_size: bad size '10Q': unknown unit 'q' "
+             "(K, M, G or T, optionally followed by B or iB)");
+  BOOST_TEST(error_of(kListener + "limits: {max_message_size: 0}\n") ==
+             "t.yaml:2:28: limits.max_message_size: size must be greater than zero");
+}
+
+BOOST_AUTO_TEST_CASE(bad_addresses_are_reported_at_the_value) {
+  BOOST_TEST(error_of("listeners: [{name: mx, address: \"localhost:25\", role: inbound}]\n") ==
+             "t.yaml:1:33: listeners[0].address: bad address 'localhost:25': 'localhost' is not "
+             "a numeric IPv4 or IPv6 address");
+  BOOST_TEST(error_of("listeners: [{name: mx, address: 127.0.0.1, role: inbound}]\n") ==
+             "t.yaml:1:33: listeners[0].address: bad address '127.0.0.1': address needs a port "
+             "(host:port)");
+  BOOST_TEST(error_of(kListener + "admin: {metrics: \"127.0.0.1:http\"}\n") ==
+             "t.yaml:2:18: admin.metrics: bad address '127.0.0.1:http': bad port in address");
+  BOOST_TEST(error_of(kListener + "dns: {servers: [1.2.3]}\n") ==
+             "t.yaml:2:17: dns.servers[0]: bad address '1.2.3': '1.2.3' is not a numeric IPv4 "
+             "or IPv6 address");
+  BOOST_TEST(error_of("listeners:\n  - name: mx\n    address: \"127.0.0.1:25\"\n    role: inbound\n"
+                      "    trusted_networks: [10.0.0.0/8, 10.0.0.0/33]\n") ==
+             "t.yaml:5:36: listeners[0].trusted_networks[1]: bad network '10.0.0.0/33': bad "
+             "prefix length in '10.0.0.0/33'");
+}
+
+BOOST_AUTO_TEST_CASE(bad_enum_values_list_the_allowed_ones) {
+  BOOST_TEST(error_of("listeners: [{name: mx, address: \"127.0.0.1:25\", role: relay}]\n") ==
+             "t.yaml:1:55: listeners[0].role: unknown value 'relay' (expected submission or "
+             "inbound)");
+  BOOST_TEST(error_of("listeners: [{name: mx, address: \"127.0.0.1:25\", role: inbound, tls: "
+                      "ssl}]\n") ==
+             "t.yaml:1:69: listeners[0].tls: unknown value 'ssl' (expected starttls, implicit "
+             "or none)");
+  BOOST_TEST(error_of(kListener + "log:\n  format: xml\n") ==
+             "t.yaml:3:11: log.format: unknown value 'xml' (expected text or json)");
+  BOOST_TEST(error_of(kListener + "delivery: {tls: always}\n") ==
+             "t.yaml:2:17: delivery.tls: unknown value 'always' (expected opportunistic or "
+             "required)");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_listener_names_and_domains) {
+  BOOST_TEST(error_of("listeners:\n"
+                      "  - {name: mx, address: \"127.0.0.1:25\", role: inbound}\n"
+                      "  - {name: mx, address: \"127.0.0.1:26\", role: inbound}\n") ==
+             "t.yaml:3:12: listeners[1].name: duplicate listener name 'mx' (first at line 2)");
+  BOOST_TEST(error_of(kListener + "domains:\n  - name: example.test\n  - name: Example.Test\n") ==
+             "t.yaml:4:11: domains[1].name: duplicate domain 'example.test' (first at line 3)");
+}
+
+BOOST_AUTO_TEST_CASE(missing_required_keys_are_reported_at_their_map) {
+  BOOST_TEST(error_of("listeners:\n  - name: mx\n    role: inbound\n") ==
+             "t.yaml:2:5: listeners[0]: missing required key 'address'");
+  BOOST_TEST(error_of(kListener + "domains: [{mailboxes: [a]}]\n") ==
+             "t.yaml:2:11: domains[0]: missing required key 'name'");
+  BOOST_TEST(error_of(kListener + "delivery: {smarthost: {port: 25}}\n") ==
+             "t.yaml:2:23: delivery.smarthost: missing required key 'host'");
+}
+
+BOOST_AUTO_TEST_CASE(at_least_one_listener_is_required) {
+  BOOST_TEST(error_of("") == "t.yaml:1:1: missing required key 'listeners'");
+  BOOST_TEST(error_of("# nothing\n\nhostname: a\n") ==
+             "t.yaml:3:1: missing required key 'listeners'");
+  BOOST_TEST(error_of("listeners: []\n") ==
+             "t.yaml:1:12: listeners: at least one listener is required");
+  BOOST_TEST(error_of("listeners:\n") ==
+             "t.yaml:1:1: listeners: at least one listener is required");
+}
+
+BOOST_AUTO_TEST_CASE(named_files_must_exist) {
+  TempDir dir;
+  std::string cert = dir.file("cert.pem");
+  std::string missing = dir.path + "/missing.pem";
+  BOOST_TEST(error_of(kListener + "tls:\n  certificate: " + cert + "\n  key: " + missing + "\n") ==
+             "t.yaml:4:8: tls.key: file not found: " + missing);
+  BOOST_TEST(error_of(kListener +
+                      "domains:\n  - name: example.test\n    dkim:\n"
+                      "      - selector: s1\n        key: " +
+                      missing + "\n") ==
+             "t.yaml:6:14: domains[0].dkim[0].key: file not found: " + missing);
+  BOOST_TEST(error_of(kListener +
+                      "delivery:\n  smarthost:\n    host: 192.0.2.1\n"
+                      "    username: u\n    password_file: " +
+                      missing + "\n") ==
+             "t.yaml:6:20: delivery.smarthost.password_file: file not found: " + missing);
+  BOOST_TEST(error_of(kListener + "tls: {certificate: " + dir.path + ", key: " + cert + "}\n") ==
+             "t.yaml:2:20: tls.certificate: " + dir.path + " is a directory, not a file");
+}
+
+BOOST_AUTO_TEST_CASE(pairs_must_be_given_together) {
+  TempDir dir;
+  std::string cert = dir.file("cert.pem");
+  BOOST_TEST(error_of(kListener + "tls:\n  certificate: " + cert + "\n") ==
+             "t.yaml:3:3: tls: certificate and key must be given together");
+  BOOST_TEST(
+      error_of(kListener + "delivery: {smarthost: {host: smtp.example.test, username: u}}\n") ==
+      "t.yaml:2:23: delivery.smarthost: username and password_file must be given together");
+  // With acme instead, neither is needed.
+  BOOST_TEST(loaded(kListener + "tls: {acme: {email: a@b.test}}\n")->tls.certificate.empty());
+}
+
+BOOST_AUTO_TEST_CASE(names_are_lower_cased_and_checked) {
+  ConfigPtr c =
+      loaded(kListener +
+             "domains:\n"
+             "  - {name: MiXeD.Example, mailboxes: [Bob, alice], aliases: {ADMIN: bob}}\n");
+  BOOST_TEST(c->domains[0].name == "mixed.example");
+  BOOST_TEST(c->domains[0].mailboxes == (std::vector<std::string>{"bob", "alice"}));
+  BOOST_TEST(c->domains[0].aliases.at("admin") == "bob");
+
+  BOOST_TEST(error_of(kListener + "domains: [{name: \"bad_domain.test\"}]\n") ==
+             "t.yaml:2:18: domains[0].name: 'bad_domain.test' is not a valid domain name");
+  BOOST_TEST(error_of(kListener + "domains: [{name: a.test, mailboxes: [\"a b\"]}]\n") ==
+             "t.yaml:2:38: domains[0].mailboxes[0]: 'a b' is not a valid mailbox name");
+  BOOST_TEST(error_of(kListener + "domains: [{name: a.test, mailboxes: [x, X]}]\n") ==
+             "t.yaml:2:41: domains[0].mailboxes[1]: duplicate mailbox 'x' (first at line 2)");
+  BOOST_TEST(error_of(kListener + "hostname: \"relay example\"\n") ==
+             "t.yaml:2:11: hostname: 'relay example' is not a valid host name");
+}
+
+BOOST_AUTO_TEST_CASE(aliases_point_at_mailboxes_of_their_domain) {
+  // Aliases come first in the file, yet are checked against the mailboxes below them.
+  BOOST_TEST(error_of(kListener + "domains:\n  - name: a.test\n    aliases: {postmaster: nobody}\n"
+                                  "    mailboxes: [support]\n") ==
+             "t.yaml:4:27: domains[0].aliases.postmaster: 'nobody' is not a mailbox of a.test");
+  BOOST_TEST(error_of(kListener + "domains:\n  - name: a.test\n    mailboxes: [support]\n"
+                                  "    aliases: {Support: support}\n") ==
+             "t.yaml:5:15: domains[0].aliases: 'support' is both a mailbox and an alias");
+}
+
+BOOST_AUTO_TEST_CASE(allowed_senders_are_addresses_or_domains) {
+  BOOST_TEST(error_of(kListener + "allowed_senders: {bob: [bob]}\n") ==
+             "t.yaml:2:25: allowed_senders.bob[0]: expected 'user@domain' or '@domain', got 'bob'");
+  BOOST_TEST(error_of(kListener + "allowed_senders: {bob: \"@a.test\"}\n") ==
+             "t.yaml:2:24: allowed_senders.bob: expected a list, got '@a.test'");
+}
+
+BOOST_AUTO_TEST_CASE(later_sections_accept_any_content) {
+  ConfigPtr c = loaded(kListener +
+                       "mta_sts: [whatever]\n"
+                       "cluster: 42\n"
+                       "blacklist_monitor: {unknown_to_us: {deep: [1, 2]}}\n"
+                       "egress: {x: y}\n"
+                       "shaping:\n"
+                       "inbound: {dnsbl: [{zone: zen.spamhaus.org, action: reject}]}\n");
+  BOOST_TEST(c->listeners.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(every_problem_is_collected_in_file_order) {
+  TempDir dir;
+  std::string missing = dir.path + "/nope.pem";
+  auto errors = errors_of(
+      "hostnme: relay.example.test\n"                                  // 1
+      "log: {format: yaml}\n"                                          // 2
+      "listeners:\n"                                                   // 3
+      "  - {name: mx, address: \"127.0.0.1:99999\", role: inbound}\n"  // 4
+      "  - {name: mx, address: \"127.0.0.1:26\"}\n"                    // 5
+      "limits:\n"                                                      // 6
+      "  data_timeout: 5 minutes\n"                                    // 7
+      "  max_message_size: lots\n"                                     // 8
+      "tls: {certificate: " +
+      missing + ", key: " + missing + "}\n");  // 9
+  std::vector<std::string> expected = {
+      "t.yaml:1:1: unknown key 'hostnme', did you mean 'hostname'?",
+      "t.yaml:2:15: log.format: unknown value 'yaml' (expected text or json)",
+      "t.yaml:4:25: listeners[0].address: bad address '127.0.0.1:99999': bad port in address",
+      "t.yaml:5:5: listeners[1]: missing required key 'role'",
+      "t.yaml:5:12: listeners[1].name: duplicate listener name 'mx' (first at line 4)",
+      "t.yaml:7:17: limits.data_timeout: bad duration '5 minutes': unknown unit 'minutes' "
+      "(ms, s, m, h or d)",
+      "t.yaml:8:21: limits.max_message_size: bad size 'lots': expected a number",
+      "t.yaml:9:20: tls.certificate: file not found: " + missing,
+      "t.yaml:" + std::to_string(9) + ":" + std::to_string(20 + missing.size() + 7) +
+          ": tls.key: file not found: " + missing,
+  };
+  BOOST_TEST(errors == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(only_one_document_is_allowed) {
+  BOOST_TEST(error_of(kListener + "---\nhostname: b\n") ==
+             "t.yaml:3:1: only one YAML document is allowed");
+}
+
+BOOST_AUTO_TEST_CASE(find_domain_ignores_case) {
+  ConfigPtr c = loaded(kListener + "domains: [{name: example.test}, {name: Other.Test}]\n");
+  BOOST_TEST_REQUIRE(c->find_domain("EXAMPLE.test") != nullptr);
+  BOOST_TEST(c->find_domain("EXAMPLE.test")->name == "example.test");
+  BOOST_TEST(c->find_domain("other.test") == &c->domains[1]);
+  BOOST_TEST(c->find_domain("example") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(durations_parse) {
+  BOOST_TEST((parse_duration("250ms").value() == milliseconds(250)));
+  BOOST_TEST((parse_duration("30s").value() == seconds(30)));
+  BOOST_TEST((parse_duration("5m").value() == minutes(5)));
+  BOOST_TEST((parse_duration("4h").value() == hours(4)));
+  BOOST_TEST((parse_duration("5d").value() == hours(120)));
+  BOOST_TEST((parse_duration("1h30m").value() == minutes(90)));
+  BOOST_TEST((parse_duration("0s").value() == milliseconds(0)));
+  BOOST_TEST((parse_duration("5 m").value() == minutes(5)));
+  BOOST_TEST((parse_duration("1D").value() == hours(24)));
+}
+
+BOOST_AUTO_TEST_CASE(durations_reject) {
+  BOOST_TEST(parse_duration("").message() == "bad duration '': expected a number and a unit");
+  BOOST_TEST(parse_duration("30").message() ==
+             "bad duration '30': missing unit (ms, s, m, h or d)");
+  BOOST_TEST(parse_duration("5w").message() ==
+             "bad duration '5w': unknown unit 'w' (ms, s, m, h or d)");
+  BOOST_TEST(parse_duration("-5m").message() == "bad duration '-5m': expected a number");
+  BOOST_TEST(parse_duration("1.5h").message() == "bad duration '1.5h': unexpected '.5h'");
+  BOOST_TEST(parse_duration("5m!").message() == "bad duration '5m!': unexpected '!'");
+  BOOST_TEST(parse_duration("99999999999999999999d").message() ==
+             "bad duration '99999999999999999999d': too large");
+  BOOST_TEST(parse_duration("9999999999999d").message() ==
+             "bad duration '9999999999999d': too large");
+}
+
+BOOST_AUTO_TEST_CASE(sizes_parse) {
+  BOOST_TEST(parse_size("1024").value() == 1024u);
+  BOOST_TEST(parse_size("100B").value() == 100u);
+  BOOST_TEST(parse_size("50M").value() == 50u * 1024 * 1024);
+  BOOST_TEST(parse_size("10MiB").value() == 10u * 1024 * 1024);
+  BOOST_TEST(parse_size("10mb").value() == 10u * 1024 * 1024);
+  BOOST_TEST(parse_size("64k").value() == 64u * 1024);
+  BOOST_TEST(parse_size("2G").value() == 2ull * 1024 * 1024 * 1024);
+  BOOST_TEST(parse_size("1 TiB").value() == 1ull << 40);
+}
+
+BOOST_AUTO_TEST_CASE(sizes_reject) {
+  BOOST_TEST(parse_size("").message() == "bad size '': expected a number");
+  BOOST_TEST(parse_size("M").message() == "bad size 'M': expected a number");
+  BOOST_TEST(parse_size("1.5G").message() ==
+             "bad size '1.5G': unknown unit '.5G' (K, M, G or T, optionally followed by B or iB)");
+  BOOST_TEST(parse_size("10MiBs").message() ==
+             "bad size '10MiBs': unknown unit 'mibs' (K, M, G or T, optionally followed by B or "
+             "iB)");
+  BOOST_TEST(parse_size("20000000T").message() == "bad size '20000000T': too large");
+  BOOST_TEST(parse_size("99999999999999999999").message() ==
+             "bad size '99999999999999999999': too large");
+}
+
+BOOST_AUTO_TEST_CASE(embedded_default_is_the_development_relay) {
+  ConfigPtr c = embedded_default();
+  BOOST_TEST(c->source == "<embedded default>");
+  BOOST_TEST(c->hostname == "localhost");
+  BOOST_TEST(c->data_dir == "hato-data");
+  BOOST_TEST(c->users_file == "hato-data/users");
+  BOOST_TEST(c->admin.socket == "hato-data/admin.sock");
+  BOOST_TEST(c->tls.certificate == "hato-data/tls/cert.pem");
+  BOOST_TEST(c->tls.key == "hato-data/tls/key.pem");
+  BOOST_TEST_REQUIRE(c->listeners.size() == 2u);
+  BOOST_TEST(c->listeners[0].name == "mx");
+  BOOST_TEST(c->listeners[0].address.to_string() == "127.0.0.1:2525");
+  BOOST_TEST((c->listeners[0].role == ListenerRole::kInbound));
+  BOOST_TEST((c->listeners[0].tls == ListenerTls::kStartTls));
+  BOOST_TEST(c->listeners[1].name == "submission");
+  BOOST_TEST(c->listeners[1].address.to_string() == "127.0.0.1:2587");
+  BOOST_TEST((c->listeners[1].role == ListenerRole::kSubmission));
+  BOOST_TEST((c->listeners[1].tls == ListenerTls::kStartTls));
+  BOOST_TEST_REQUIRE(c->domains.size() == 1u);
+  BOOST_TEST(c->domains[0].name == "localhost");
+  BOOST_TEST(c->domains[0].mailboxes == (std::vector<std::string>{"postmaster", "dev"}));
+  BOOST_TEST(c->find_domain("LOCALHOST") != nullptr);
+
+  BOOST_TEST(embedded_default("/tmp/x")->tls.key == "/tmp/x/tls/key.pem");
+}
+
+BOOST_AUTO_TEST_CASE(load_file_reads_and_names_the_file) {
+  TempDir dir;
+  std::string path = dir.file("hato.yaml", "hostname: a.test\n" + kListener);
+  LoadResult result = load_file(path);
+  BOOST_TEST_REQUIRE(result.ok());
+  BOOST_TEST(result.config->source == path);
+  BOOST_TEST(result.config->hostname == "a.test");
+
+  std::string bad = dir.file("bad.yaml", kListener + "log: {format: xml}\n");
+  result = load_file(bad);
+  BOOST_TEST_REQUIRE(result.errors.size() == 1u);
+  BOOST_TEST(result.errors[0] ==
+             bad + ":2:15: log.format: unknown value 'xml' (expected text or json)");
+}
+
+BOOST_AUTO_TEST_CASE(load_file_reports_an_unreadable_file) {
+  TempDir dir;
+  LoadResult result = load_file(dir.path + "/absent.yaml");
+  BOOST_TEST(!result.ok());
+  BOOST_TEST(result.errors == (std::vector<std::string>{
+                                  dir.path + "/absent.yaml:1:1: cannot read file: No such file or "
+                                             "directory"}));
+  result = load_file(dir.path);
+  BOOST_TEST(result.errors ==
+             (std::vector<std::string>{dir.path + ":1:1: cannot read file: Is a directory"}));
+}
+
+BOOST_AUTO_TEST_CASE(find_config_file_prefers_the_given_then_the_working_directory) {
+  TempDir dir;
+  BOOST_TEST(find_config_file("/no/such/hato.yaml") == "/no/such/hato.yaml");
+  ChangeDir in(dir.path);
+  std::string fallback =
+      std::filesystem::exists("/etc/hato/hato.yaml") ? "/etc/hato/hato.yaml" : "";
+  BOOST_TEST(find_config_file("") == fallback);
+  dir.file("hato.yaml", kListener);
+  BOOST_TEST(find_config_file("") == "./hato.yaml");
+}
+
+}  // namespace
+}  // namespace hato::conf

@@ -1,0 +1,163 @@
+"""SMTP smuggling (bare CR/LF end-of-data variants) and STARTTLS command injection.
+
+Only <CRLF>.<CRLF> ends DATA. A message with a bare LF or bare CR anywhere is
+rejected as a whole (550 5.6.0) after the real end, so for each smuggling
+sequence exactly one reply comes for the data, and nothing smuggled is queued.
+"""
+
+import base64
+
+from hatotest import DOMAIN, HOSTNAME, HatoTestCase, RawSMTP, client_context, queue_id
+
+SEQUENCES = {
+    "lf_dot_lf": b"\n.\n",
+    "lf_dot_crlf": b"\n.\r\n",
+    "cr_dot_cr": b"\r.\r",
+    "crlf_dot_lf": b"\r\n.\n",
+    "cr_dot_lf": b"\r.\n",
+    "crlf_dot_cr": b"\r\n.\r",
+    "lf_dot_cr": b"\n.\r",
+}
+
+
+def smuggling_payload(seq, tag):
+    """A first message, the sequence, a smuggled transaction, then the real end."""
+    return (b"From: <app@example.test>\r\nSubject: carrier\r\n\r\nfirst part" + seq +
+            f"MAIL FROM:<smuggled-{tag}@{DOMAIN}>\r\n"
+            f"RCPT TO:<victim-{tag}@remote.test>\r\n"
+            "DATA\r\n"
+            f"From: <smuggled-{tag}@{DOMAIN}>\r\n"
+            "Subject: smuggled\r\n\r\nsmuggled body\r\n".encode() +
+            b"\r\n.\r\n")
+
+
+class SmugglingTest(HatoTestCase):
+
+    def session(self, tls):
+        if tls:
+            c = RawSMTP(self.hato.port("submission"))
+            self.addCleanup(c.close)
+            c.greeting()
+            c.ehlo()
+            c.starttls()
+            c.ehlo()
+            r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret-1").decode())
+            self.assertEqual(r.code, 235, r)
+        else:
+            c = RawSMTP(self.hato.port("trusted"))
+            self.addCleanup(c.close)
+            c.greeting()
+            c.ehlo()
+        return c
+
+    def run_smuggle(self, seq, tag, tls):
+        c = self.session(tls)
+        sender = f"carrier-{tag}@{DOMAIN}"
+        self.assertEqual(c.cmd(f"MAIL FROM:<{sender}>").code, 250)
+        self.assertEqual(c.cmd("RCPT TO:<rcpt@remote.test>").code, 250)
+        self.assertEqual(c.cmd("DATA").code, 354)
+        c.send(smuggling_payload(seq, tag) + b"QUIT\r\n")
+        replies = c.replies_until_close()
+        self.assertEqual(len(replies), 2,
+                         f"exactly one reply for the data, then 221 for QUIT; got {replies}")
+        self.assertEqual(replies[0].code, 550, replies)
+        self.assertTrue(replies[0].lines[-1].startswith("5.6.0"), replies)
+        self.assertNotIn("queued", str(replies[0]))
+        self.assertEqual(replies[1].code, 221, replies)
+
+    def test_bare_lf_rejected_550(self):
+        c = self.session(False)
+        for data in (b"Subject: t\n\nbare lf body\n",
+                     b"Subject: t\r\n\r\nline one\nline two\r\n",
+                     b"Subject: t\r\n\r\nline one\rline two\r\n",
+                     b"Subject: t\r\n\r\nends with a bare cr\r\r\n"):
+            with self.subTest(data=data):
+                self.assertEqual(c.cmd(f"MAIL FROM:<app@{DOMAIN}>").code, 250)
+                self.assertEqual(c.cmd("RCPT TO:<rcpt@remote.test>").code, 250)
+                self.assertEqual(c.cmd("DATA").code, 354)
+                c.send(data + b"\r\n.\r\n")
+                r = c.reply()
+                self.assertEqual(r.code, 550, r)
+                self.assertTrue(r.lines[-1].startswith("5.6.0"), r)
+        # The session survives, and a clean message goes through.
+        self.assertEqual(c.cmd(f"MAIL FROM:<app@{DOMAIN}>").code, 250)
+        self.assertEqual(c.cmd("RCPT TO:<rcpt@remote.test>").code, 250)
+        self.assertEqual(c.cmd("DATA").code, 354)
+        c.send(b"Subject: t\r\n\r\n..dot-stuffed line\r\n.\r\n")
+        r = c.reply()
+        self.assertEqual(r.code, 250, r)
+        queue_id(r.text)
+
+    def test_nothing_smuggled_is_queued(self):
+        for name, seq in SEQUENCES.items():
+            self.run_smuggle(seq, f"q-{name}", tls=False)
+        entries = self.hato.queue_ls()
+        senders = {e.get("from", "") for e in entries}
+        recipients = {t for e in entries for t in e.get("to", [])}
+        bad = sorted(s for s in senders if s.startswith(("smuggled-", "carrier-q-")))
+        self.assertEqual(bad, [], "nothing of a rejected or smuggled message is queued")
+        self.assertFalse([r for r in recipients if r.startswith("victim-")], recipients)
+
+
+def _make(name, seq, tls):
+    def test(self):
+        self.run_smuggle(seq, f"{'tls-' if tls else ''}{name}", tls)
+    test.__name__ = f"test_smuggle_{'tls_' if tls else ''}{name}"
+    test.__doc__ = f"{seq!r} then a smuggled transaction{' (STARTTLS+AUTH)' if tls else ''}"
+    return test
+
+
+for _name, _seq in SEQUENCES.items():
+    for _tls in (False, True):
+        _t = _make(_name, _seq, _tls)
+        setattr(SmugglingTest, _t.__name__, _t)
+
+
+class StartTlsInjectionTest(HatoTestCase):
+    """Plaintext pipelined behind STARTTLS must be discarded (CVE-2011-0411 class)."""
+
+    def inject(self, injected):
+        c = RawSMTP(self.hato.port("submission"))
+        self.addCleanup(c.close)
+        c.greeting()
+        c.ehlo()
+        c.send(b"STARTTLS\r\n" + injected)
+        r = c.reply()
+        self.assertEqual(r.code, 220, r)
+        self.assertEqual(c.buf, b"", "no plaintext may follow the STARTTLS 220")
+        c.sock = client_context().wrap_socket(c.sock)
+        # The first reply under TLS must be the one for our EHLO.
+        r = c.cmd("EHLO client.example.net")
+        self.assertEqual(r.code, 250, r)
+        self.assertTrue(r.lines[0].startswith(HOSTNAME),
+                        f"first reply under TLS is not the EHLO reply (injected command "
+                        f"answered?): {r}")
+        self.assertGreater(len(r.lines), 1, f"EHLO reply expected, got {r}")
+        r = c.cmd("NOOP")
+        self.assertEqual(r.code, 250, r)
+        c.send("QUIT\r\n")
+        replies = c.replies_until_close()
+        self.assertEqual([x.code for x in replies], [221], replies)
+        return c
+
+    def test_injected_rset_discarded(self):
+        self.inject(b"RSET\r\n")
+
+    def test_injected_mail_discarded(self):
+        self.inject(f"MAIL FROM:<app@{DOMAIN}>\r\nRCPT TO:<x@remote.test>\r\n".encode())
+
+    def test_injected_auth_discarded(self):
+        token = base64.b64encode(b"\0alice\0alice-secret-1").decode()
+        c = RawSMTP(self.hato.port("submission"))
+        self.addCleanup(c.close)
+        c.greeting()
+        c.ehlo()
+        c.send(f"STARTTLS\r\nAUTH PLAIN {token}\r\n".encode())
+        self.assertEqual(c.reply().code, 220)
+        self.assertEqual(c.buf, b"")
+        c.sock = client_context().wrap_socket(c.sock)
+        r = c.cmd("EHLO client.example.net")
+        self.assertTrue(r.code == 250 and r.lines[0].startswith(HOSTNAME), r)
+        # Had the injected AUTH been run, MAIL would now be allowed.
+        r = c.cmd(f"MAIL FROM:<alice@{DOMAIN}>")
+        self.assertEqual(r.code, 530, f"the injected AUTH must not count: {r}")

@@ -1,0 +1,268 @@
+"""Authenticated submission: TLS (STARTTLS and implicit), AUTH, who may send."""
+
+import re
+import smtplib
+import subprocess
+
+from hatotest import (DOMAIN, HOSTNAME, IO_TIMEOUT, HatoTestCase, RawSMTP, client_context,
+                      ehlo_keywords, queue_id)
+
+ALICE = ("alice", "alice-secret-1")
+BOB = ("bob", "bob-secret-2")
+RCPT = "someone@remote.test"
+MESSAGE = (b"From: Alice <alice@example.test>\r\n"
+           b"To: someone@remote.test\r\n"
+           b"Subject: submission test\r\n"
+           b"\r\n"
+           b"Hello from the integration tests.\r\n")
+QID = re.compile(r"^[A-Za-z0-9]{16}$")
+
+
+def swaks(port, *args, timeout=30):
+    cmd = ["swaks", "--server", "127.0.0.1", "--port", str(port), "--helo", "client.example.net",
+           "--timeout", "10", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+class SubmissionTest(HatoTestCase):
+
+    def assertQueued(self, code, resp):
+        text = resp.decode() if isinstance(resp, bytes) else resp
+        self.assertEqual(code, 250, text)
+        self.assertTrue(text.startswith("2.0.0 Ok: queued as "), text)
+        qid = queue_id(text)
+        self.assertRegex(qid, QID, "queue IDs are 16 characters")
+        return qid
+
+    def smtp(self, listener="submission"):
+        s = smtplib.SMTP("127.0.0.1", self.hato.port(listener), local_hostname="client.example.net",
+                         timeout=IO_TIMEOUT)
+        self.addCleanup(s.close)
+        return s
+
+    def send(self, s, sender="alice@example.test", rcpt=RCPT, msg=MESSAGE):
+        code, resp = s.mail(sender)
+        self.assertEqual(code, 250, resp)
+        code, resp = s.rcpt(rcpt)
+        self.assertEqual(code, 250, resp)
+        code, resp = s.data(msg)
+        return self.assertQueued(code, resp)
+
+    # -- greeting and EHLO --------------------------------------------------------
+    def test_greeting_and_ehlo_before_tls(self):
+        with RawSMTP(self.hato.port("submission")) as c:
+            g = c.greeting()
+            self.assertEqual(g.lines[0], f"{HOSTNAME} ESMTP Hato")
+            r = c.ehlo()
+            self.assertTrue(r.lines[0].startswith(HOSTNAME), r)
+            kw = ehlo_keywords(r)
+            for k in ("PIPELINING", "SIZE", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN",
+                      "STARTTLS"):
+                self.assertIn(k, kw, f"EHLO should advertise {k}: {r}")
+            self.assertEqual(kw["SIZE"], [str(1024 * 1024)], "SIZE is max_message_size (1M)")
+            self.assertNotIn("AUTH", kw, "AUTH must not be advertised before TLS")
+            c.starttls()
+            r = c.ehlo()
+            kw = ehlo_keywords(r)
+            self.assertNotIn("STARTTLS", kw, "STARTTLS must not be advertised under TLS")
+            self.assertIn("AUTH", kw)
+            self.assertEqual({m.upper() for m in kw["AUTH"]} & {"PLAIN", "LOGIN"},
+                             {"PLAIN", "LOGIN"}, r)
+
+    # -- STARTTLS + AUTH ------------------------------------------------------------
+    def test_starttls_auth_plain_smtplib(self):
+        s = self.smtp()
+        s.ehlo()
+        self.assertTrue(s.has_extn("starttls"))
+        self.assertFalse(s.has_extn("auth"))
+        code, _ = s.starttls(context=client_context())
+        self.assertEqual(code, 220)
+        s.ehlo()
+        s.user, s.password = ALICE
+        code, resp = s.auth("PLAIN", s.auth_plain, initial_response_ok=True)
+        self.assertEqual(code, 235)
+        self.assertTrue(resp.startswith(b"2.7.0"), resp)
+        self.send(s)
+        s.quit()
+
+    def test_starttls_auth_login_smtplib(self):
+        s = self.smtp()
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        s.user, s.password = ALICE
+        # No initial response: the classic 334 Username: / 334 Password: exchange.
+        code, resp = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+        self.assertEqual(code, 235)
+        self.assertTrue(resp.startswith(b"2.7.0"), resp)
+        self.send(s)
+        s.quit()
+
+    def test_auth_plain_without_initial_response(self):
+        import base64
+        with RawSMTP(self.hato.port("submission")) as c:
+            c.greeting()
+            c.ehlo()
+            c.starttls()
+            c.ehlo()
+            r = c.cmd("AUTH PLAIN")
+            self.assertEqual(r.code, 334, r)
+            r = c.cmd(base64.b64encode(b"\0alice\0alice-secret-1").decode())
+            self.assertEqual(r.code, 235, r)
+            self.assertTrue(r.lines[0].startswith("2.7.0"), r)
+
+    def test_starttls_auth_plain_swaks(self):
+        r = swaks(self.hato.port("submission"), "--tls", "--auth", "PLAIN",
+                  "--auth-user", ALICE[0], "--auth-password", ALICE[1],
+                  "--from", "alice@example.test", "--to", RCPT)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"<~ +235 2\.7\.0")
+        self.assertRegex(r.stdout, r"<~ +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")
+
+    def test_starttls_auth_login_swaks(self):
+        r = swaks(self.hato.port("submission"), "--tls", "--auth", "LOGIN",
+                  "--auth-user", BOB[0], "--auth-password", BOB[1],
+                  "--from", "bob@example.test", "--to", RCPT)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"<~ +235 2\.7\.0")
+        self.assertRegex(r.stdout, r"<~ +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")
+
+    # -- implicit TLS -------------------------------------------------------------------
+    def test_implicit_tls_smtplib(self):
+        s = smtplib.SMTP_SSL("127.0.0.1", self.hato.port("submissions"),
+                             local_hostname="client.example.net", timeout=IO_TIMEOUT,
+                             context=client_context())
+        self.addCleanup(s.close)
+        s.ehlo()
+        self.assertFalse(s.has_extn("starttls"), "no STARTTLS under implicit TLS")
+        self.assertTrue(s.has_extn("auth"))
+        self.assertIn(s.sock.version(), ("TLSv1.2", "TLSv1.3"))
+        s.user, s.password = ALICE
+        code, _ = s.auth("PLAIN", s.auth_plain)
+        self.assertEqual(code, 235)
+        self.send(s)
+        s.quit()
+
+    def test_implicit_tls_swaks(self):
+        for mech, (user, pw) in (("PLAIN", ALICE), ("LOGIN", ALICE)):
+            with self.subTest(mech=mech):
+                r = swaks(self.hato.port("submissions"), "--tlsc", "--auth", mech,
+                          "--auth-user", user, "--auth-password", pw,
+                          "--from", "alice@example.test", "--to", RCPT)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"<~ +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")
+
+    def test_tls_older_than_1_2_refused(self):
+        import ssl
+        ctx = client_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        try:
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        except ssl.SSLError:
+            pass
+        with RawSMTP(self.hato.port("submission")) as c:
+            c.greeting()
+            c.ehlo()
+            r = c.cmd("STARTTLS")
+            self.assertEqual(r.code, 220)
+            with self.assertRaises((ssl.SSLError, OSError)):
+                c.sock = ctx.wrap_socket(c.sock)
+                c.cmd("EHLO client.example.net")
+
+    # -- refusals ---------------------------------------------------------------------
+    def test_auth_before_tls_refused_538(self):
+        import base64
+        with RawSMTP(self.hato.port("submission")) as c:
+            c.greeting()
+            c.ehlo()
+            token = base64.b64encode(b"\0alice\0alice-secret-1").decode()
+            r = c.cmd(f"AUTH PLAIN {token}")
+            self.assertEqual(r.code, 538, r)
+            self.assertTrue(r.lines[-1].startswith("5.7.11"), r)
+            r = c.cmd("AUTH LOGIN")
+            self.assertEqual(r.code, 538, r)
+            # Still not authenticated.
+            r = c.cmd("MAIL FROM:<alice@example.test>")
+            self.assertEqual(r.code, 530, r)
+
+    def test_wrong_password_535(self):
+        s = self.smtp()
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        s.user, s.password = "alice", "not-the-password"
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+            s.auth("PLAIN", s.auth_plain)
+        self.assertEqual(cm.exception.smtp_code, 535)
+        self.assertTrue(cm.exception.smtp_error.startswith(b"5.7.8"), cm.exception.smtp_error)
+        # An unknown user looks the same.
+        s.user, s.password = "mallory", "whatever"
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
+            s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+        self.assertEqual(cm.exception.smtp_code, 535)
+        # And the session is not authenticated.
+        code, resp = s.mail("alice@example.test")
+        self.assertEqual(code, 530, resp)
+
+    def test_mail_without_auth_530(self):
+        with RawSMTP(self.hato.port("submission")) as c:
+            c.greeting()
+            c.ehlo()
+            r = c.cmd("MAIL FROM:<alice@example.test>")
+            self.assertEqual(r.code, 530, r)
+            self.assertTrue(r.lines[-1].startswith("5.7.0"), r)
+            c.starttls()
+            c.ehlo()
+            r = c.cmd("MAIL FROM:<alice@example.test>")
+            self.assertEqual(r.code, 530, r)
+            self.assertTrue(r.lines[-1].startswith("5.7.0"), r)
+        with RawSMTP(self.hato.port("submissions"), implicit_tls=True) as c:
+            c.greeting()
+            c.ehlo()
+            r = c.cmd("MAIL FROM:<alice@example.test>")
+            self.assertEqual(r.code, 530, r)
+
+    def test_foreign_sender_553(self):
+        s = self.smtp()
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        s.user, s.password = ALICE
+        s.auth("PLAIN", s.auth_plain)
+        for sender in ("alice@foreign.test", "alice@sub.example.test", "alice@example.test.evil"):
+            code, resp = s.mail(sender)
+            self.assertEqual(code, 553, f"{sender}: {resp!r}")
+            self.assertTrue(resp.startswith(b"5.7.1"), resp)
+            s.rset()
+        # The session goes on: an address of our domain is accepted.
+        self.send(s, sender="Alice@EXAMPLE.test")
+        s.quit()
+
+    def test_allowed_senders_narrowed_per_user(self):
+        s = smtplib.SMTP_SSL("127.0.0.1", self.hato.port("submissions"),
+                             local_hostname="client.example.net", timeout=IO_TIMEOUT,
+                             context=client_context())
+        self.addCleanup(s.close)
+        s.ehlo()
+        s.user, s.password = BOB
+        s.auth("PLAIN", s.auth_plain)
+        code, resp = s.mail("alice@example.test")
+        self.assertEqual(code, 553, resp)
+        self.assertTrue(resp.startswith(b"5.7.1"), resp)
+        s.rset()
+        self.send(s, sender="bob@example.test")
+        s.quit()
+
+    # -- trusted networks ------------------------------------------------------------
+    def test_trusted_network_without_auth(self):
+        s = self.smtp("trusted")
+        s.ehlo()
+        self.assertFalse(s.has_extn("starttls"), "tls: none offers no STARTTLS")
+        self.send(s, sender=f"app@{DOMAIN}")
+        s.quit()
+
+    def test_trusted_network_swaks(self):
+        r = swaks(self.hato.port("trusted"), "--from", f"monitor@{DOMAIN}", "--to", RCPT)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"<~ +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")

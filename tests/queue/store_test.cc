@@ -1,0 +1,512 @@
+// store_test.cc - the RocksDB queue: durability across reopen, group commit,
+// the due index through update and remove, and damaged records.
+#include <rocksdb/db.h>
+#include <stdlib.h>
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "queue/store.h"
+
+namespace hato::queue {
+namespace {
+
+// TempDir - a fresh directory for one test, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "hato-queue-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<Store> open_store(const std::string& path, size_t max_batch = 1024) {
+  StoreOptions options;
+  options.path = path;
+  options.max_batch = max_batch;
+  Result<std::unique_ptr<Store>> store = open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  return std::move(store).value();
+}
+
+// Waiter - collects done callbacks, which arrive on the committer thread.
+class Waiter {
+ public:
+  std::function<void(Status)> callback() {
+    return [this](Status s) {
+      std::lock_guard lock(mu_);
+      ++done_;
+      if (!s.is_ok()) failures_.push_back(s.message());
+      cv_.notify_all();
+    };
+  }
+  bool wait_for(size_t n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&] { return done_ >= n; });
+  }
+  size_t done() {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  std::vector<std::string> failures() {
+    std::lock_guard lock(mu_);
+    return failures_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t done_ = 0;
+  std::vector<std::string> failures_;
+};
+
+Envelope envelope_for(int i, int64_t due_ms) {
+  Envelope e;
+  e.sender = "sender" + std::to_string(i) + "@example.test";
+  e.created_ms = 1764313200000 + i;
+  e.next_attempt_ms = due_ms;
+  e.client = "client.example.test [192.0.2." + std::to_string(i % 250) + "]";
+  e.listener = "mx";
+  Recipient& r = e.recipients.emplace_back();
+  r.address = "rcpt" + std::to_string(i) + "@example.test";
+  r.notify = kNotifyFailure;
+  return e;
+}
+
+// Some messages are over the blob threshold, and all carry bytes that are not text.
+std::string message_for(int i) {
+  std::string m = "Subject: " + std::to_string(i) + "\r\n\r\n";
+  m += std::string("\0\xff\r\n", 4);
+  m.append(i % 3 == 0 ? 10000 + i : 100 + i, static_cast<char>('a' + i % 26));
+  return m;
+}
+
+void insert_and_wait(Store& store, const QueueId& id, std::string message, Envelope envelope) {
+  Waiter waiter;
+  store.insert(id, std::move(message), std::move(envelope), waiter.callback());
+  BOOST_TEST_REQUIRE(waiter.wait_for(1));
+  BOOST_TEST_REQUIRE(waiter.failures().empty());
+}
+
+std::vector<std::pair<QueueId, int64_t>> due_list(Store& store, int64_t now_ms,
+                                                  size_t limit = 1000) {
+  std::vector<std::pair<QueueId, int64_t>> out;
+  Status s = store.for_each_due(now_ms, limit, [&](const QueueId& id, int64_t due_ms) {
+    out.emplace_back(id, due_ms);
+    return true;
+  });
+  BOOST_TEST_REQUIRE(s.is_ok(), s.message());
+  return out;
+}
+
+struct Inserted {
+  QueueId id;
+  int index;
+};
+
+// insert_concurrently - `threads` threads released together, each inserting
+// `per_thread` messages without waiting for the previous one.
+std::vector<Inserted> insert_concurrently(Store& store, Waiter& waiter, int threads,
+                                          int per_thread) {
+  QueueIdGenerator gen;
+  std::latch start(threads);
+  std::mutex mu;
+  std::vector<Inserted> inserted;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int k = 0; k < per_thread; ++k) {
+        int i = t * per_thread + k;
+        QueueId id = gen.next();
+        {
+          std::lock_guard lock(mu);
+          inserted.push_back({id, i});
+        }
+        store.insert(id, message_for(i), envelope_for(i, 1000 + i), waiter.callback());
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  return inserted;
+}
+
+BOOST_AUTO_TEST_SUITE(store)
+
+BOOST_AUTO_TEST_CASE(concurrent_inserts_survive_reopen) {
+  TempDir dir;
+  Waiter waiter;
+  std::vector<Inserted> inserted;
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    inserted = insert_concurrently(*store, waiter, 8, 25);
+    // No waiting: closing the store must complete every queued insert first.
+  }
+  BOOST_TEST(waiter.done() == 200u);
+  BOOST_TEST(waiter.failures().empty());
+
+  std::unique_ptr<Store> store = open_store(dir.path());
+  for (const Inserted& in : inserted) {
+    Result<std::string> m = store->message(in.id);
+    BOOST_TEST_REQUIRE(m.is_ok(), m.status().message());
+    BOOST_TEST((*m == message_for(in.index)), "message " << in.index << " differs");
+    Result<Envelope> e = store->envelope(in.id);
+    BOOST_TEST_REQUIRE(e.is_ok(), e.status().message());
+    BOOST_TEST((*e == envelope_for(in.index, 1000 + in.index)));
+  }
+
+  std::vector<QueueId> seen;
+  Status s = store->for_each([&](const StoredMessage& m) {
+    seen.push_back(m.id);
+    return true;
+  });
+  BOOST_TEST_REQUIRE(s.is_ok(), s.message());
+  BOOST_TEST(seen.size() == 200u);
+  BOOST_TEST(std::is_sorted(seen.begin(), seen.end()));
+  BOOST_TEST(due_list(*store, 2000).size() == 200u);
+
+  std::optional<QueueId> newest = store->newest_id();
+  BOOST_TEST_REQUIRE(newest.has_value());
+  BOOST_TEST((*newest == seen.back()));
+}
+
+BOOST_AUTO_TEST_CASE(group_commit_batches) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  Waiter waiter;
+  insert_concurrently(*store, waiter, 8, 25);
+  BOOST_TEST_REQUIRE(waiter.wait_for(200));
+  BOOST_TEST(waiter.failures().empty());
+  StoreStats stats = store->stats();
+  BOOST_TEST_MESSAGE("200 inserts took " << stats.commit_syncs << " syncs");
+  BOOST_TEST(stats.commits == 200u);
+  BOOST_TEST(stats.commit_syncs >= 1u);
+  BOOST_TEST(stats.commit_syncs < stats.commits);
+}
+
+BOOST_AUTO_TEST_CASE(max_batch_of_one_syncs_each_insert) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path(), 1);
+  Waiter waiter;
+  insert_concurrently(*store, waiter, 4, 5);
+  BOOST_TEST_REQUIRE(waiter.wait_for(20));
+  BOOST_TEST(store->stats().commit_syncs == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(update_moves_due_entry) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  QueueId id = QueueId::make(1000, 0, 0);
+  Envelope e = envelope_for(1, 500);
+  insert_and_wait(*store, id, message_for(1), e);
+  BOOST_TEST_REQUIRE(due_list(*store, 10000).size() == 1u);
+
+  e.state = MessageState::kDeferred;
+  e.next_attempt_ms = 5000;
+  e.recipients[0].attempts.push_back({600, "mx.example.test[192.0.2.1]", "451 later"});
+  BOOST_TEST_REQUIRE(store->update(id, e).is_ok());
+
+  BOOST_TEST(due_list(*store, 4999).empty());  // not at the old time any more
+  auto due = due_list(*store, 10000);
+  BOOST_TEST_REQUIRE(due.size() == 1u);
+  BOOST_TEST((due[0].first == id));
+  BOOST_TEST(due[0].second == 5000);
+  Result<Envelope> back = store->envelope(id);
+  BOOST_TEST_REQUIRE(back.is_ok());
+  BOOST_TEST((*back == e));
+
+  // Same time again: still exactly one entry.
+  BOOST_TEST_REQUIRE(store->update(id, e).is_ok());
+  BOOST_TEST(due_list(*store, 10000).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(held_and_finished_messages_have_no_due_entry) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  QueueId held = QueueId::make(1000, 0, 0);
+  Envelope e = envelope_for(1, 500);
+  e.state = MessageState::kHeld;
+  insert_and_wait(*store, held, message_for(1), e);
+  BOOST_TEST(due_list(*store, 10000).empty());
+
+  // Released: due again.
+  e.state = MessageState::kQueued;
+  BOOST_TEST_REQUIRE(store->update(held, e).is_ok());
+  BOOST_TEST(due_list(*store, 10000).size() == 1u);
+  // Held by update: gone from the index.
+  e.state = MessageState::kHeld;
+  BOOST_TEST_REQUIRE(store->update(held, e).is_ok());
+  BOOST_TEST(due_list(*store, 10000).empty());
+
+  QueueId finished = QueueId::make(1001, 0, 0);
+  Envelope f = envelope_for(2, 500);
+  insert_and_wait(*store, finished, message_for(2), f);
+  BOOST_TEST(due_list(*store, 10000).size() == 1u);
+  f.recipients[0].state = RcptState::kDelivered;
+  BOOST_TEST_REQUIRE(store->update(finished, f).is_ok());
+  BOOST_TEST(due_list(*store, 10000).empty());
+  // Still in the store, just not due.
+  BOOST_TEST(store->envelope(finished).is_ok());
+
+  Envelope none = envelope_for(3, 500);
+  none.recipients.clear();
+  insert_and_wait(*store, QueueId::make(1002, 0, 0), message_for(3), none);
+  BOOST_TEST(due_list(*store, 10000).empty());
+}
+
+BOOST_AUTO_TEST_CASE(remove_removes_all) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  QueueId keep = QueueId::make(1000, 0, 0);
+  QueueId gone = QueueId::make(1000, 1, 0);
+  insert_and_wait(*store, keep, message_for(0), envelope_for(0, 100));
+  insert_and_wait(*store, gone, message_for(3), envelope_for(3, 200));
+  BOOST_TEST_REQUIRE(store->remove(gone).is_ok());
+
+  BOOST_TEST(store->message(gone).status().message() == "no such message");
+  BOOST_TEST(store->envelope(gone).status().message() == "no such message");
+  auto due = due_list(*store, 10000);
+  BOOST_TEST_REQUIRE(due.size() == 1u);
+  BOOST_TEST((due[0].first == keep));
+  size_t visited = 0;
+  BOOST_TEST_REQUIRE(store
+                         ->for_each([&](const StoredMessage& m) {
+                           BOOST_TEST((m.id == keep));
+                           ++visited;
+                           return true;
+                         })
+                         .is_ok());
+  BOOST_TEST(visited == 1u);
+
+  // And it stays gone after a reopen.
+  store.reset();
+  store = open_store(dir.path());
+  BOOST_TEST(!store->message(gone).is_ok());
+  BOOST_TEST(store->message(keep).is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(missing_messages_are_errors) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  QueueId id = QueueId::make(1000, 0, 0);
+  BOOST_TEST(store->envelope(id).status().message() == "no such message");
+  BOOST_TEST(store->message(id).status().message() == "no such message");
+  BOOST_TEST(store->update(id, envelope_for(1, 1)).message() == "no such message");
+  BOOST_TEST(store->remove(id).message() == "no such message");
+  // A failed update must not have created anything.
+  BOOST_TEST(due_list(*store, 10000).empty());
+  BOOST_TEST(!store->newest_id().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(for_each_due_respects_now_and_limit) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  // Inserted out of due order: the index orders by time, not by ID.
+  std::map<int64_t, QueueId> by_due;
+  int64_t times[] = {300, 100, 500, 200, 400};
+  for (int i = 0; i < 5; ++i) {
+    QueueId id = QueueId::make(1000, i, 0);
+    by_due[times[i]] = id;
+    insert_and_wait(*store, id, message_for(i), envelope_for(i, times[i]));
+  }
+
+  auto due = due_list(*store, 300);  // "at or before now" includes 300
+  BOOST_TEST_REQUIRE(due.size() == 3u);
+  BOOST_TEST(due[0].second == 100);
+  BOOST_TEST(due[1].second == 200);
+  BOOST_TEST(due[2].second == 300);
+  BOOST_TEST((due[2].first == by_due[300]));
+
+  BOOST_TEST(due_list(*store, 299).size() == 2u);
+  BOOST_TEST(due_list(*store, 99).empty());
+  BOOST_TEST(due_list(*store, -1).empty());
+  BOOST_TEST(due_list(*store, 10000).size() == 5u);
+
+  auto limited = due_list(*store, 10000, 2);
+  BOOST_TEST_REQUIRE(limited.size() == 2u);
+  BOOST_TEST(limited[1].second == 200);
+  BOOST_TEST(due_list(*store, 10000, 0).empty());
+
+  size_t visits = 0;
+  BOOST_TEST_REQUIRE(
+      store->for_each_due(10000, 10, [&](const QueueId&, int64_t) { return ++visits < 2; })
+          .is_ok());
+  BOOST_TEST(visits == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(for_each_stops_when_asked) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  for (int i = 0; i < 5; ++i) {
+    insert_and_wait(*store, QueueId::make(1000 + i, 0, 0), message_for(i), envelope_for(i, i));
+  }
+  std::vector<int64_t> seen;
+  BOOST_TEST_REQUIRE(store
+                         ->for_each([&](const StoredMessage& m) {
+                           seen.push_back(m.id.time_ms());
+                           return seen.size() < 3;
+                         })
+                         .is_ok());
+  BOOST_TEST((seen == std::vector<int64_t>{1000, 1001, 1002}));
+  BOOST_TEST(store->newest_id()->time_ms() == 1004);
+}
+
+// Overwrites one envelope with garbage behind the store's back.
+void damage_envelope(const std::string& path, const QueueId& id) {
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  BOOST_TEST_REQUIRE(rocksdb::DB::ListColumnFamilies(options, path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  BOOST_TEST_REQUIRE(rocksdb::DB::Open(options, path, families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != "envelopes") continue;
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    BOOST_TEST(
+        db->Put(wo, handles[i], rocksdb::Slice(id.key().data(), id.key().size()), "\x01garbage")
+            .ok());
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) BOOST_TEST(db->DestroyColumnFamilyHandle(h).ok());
+  BOOST_TEST(db->Close().ok());
+}
+
+BOOST_AUTO_TEST_CASE(damaged_record_is_skipped_and_can_be_removed) {
+  TempDir dir;
+  QueueId ids[3] = {QueueId::make(1000, 0, 0), QueueId::make(1001, 0, 0),
+                    QueueId::make(1002, 0, 0)};
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    for (int i = 0; i < 3; ++i) {
+      insert_and_wait(*store, ids[i], message_for(i), envelope_for(i, 100 + i));
+    }
+  }
+  damage_envelope(dir.path(), ids[1]);
+
+  std::unique_ptr<Store> store = open_store(dir.path());
+  std::vector<QueueId> seen;
+  BOOST_TEST_REQUIRE(store
+                         ->for_each([&](const StoredMessage& m) {
+                           seen.push_back(m.id);
+                           return true;
+                         })
+                         .is_ok());
+  BOOST_TEST_REQUIRE(seen.size() == 2u);
+  BOOST_TEST((seen[0] == ids[0]));
+  BOOST_TEST((seen[1] == ids[2]));
+  BOOST_TEST(!store->envelope(ids[1]).is_ok());
+
+  // Its due entry is found without the envelope, so an update replaces it...
+  BOOST_TEST_REQUIRE(store->update(ids[1], envelope_for(1, 5000)).is_ok());
+  auto due = due_list(*store, 10000);
+  BOOST_TEST_REQUIRE(due.size() == 3u);
+  BOOST_TEST((due[2].first == ids[1]));
+  BOOST_TEST(due[2].second == 5000);
+
+  // ...and a remove of a damaged record leaves no due entry behind.
+  // The database is locked while the store has it open.
+  store.reset();
+  damage_envelope(dir.path(), ids[1]);
+  store = open_store(dir.path());
+  BOOST_TEST_REQUIRE(store->remove(ids[1]).is_ok());
+  due = due_list(*store, 10000);
+  BOOST_TEST(due.size() == 2u);
+  for (const auto& [id, ms] : due) BOOST_TEST(!(id == ids[1]));
+}
+
+BOOST_AUTO_TEST_CASE(updates_and_removes_race_inserts) {
+  TempDir dir;
+  std::unique_ptr<Store> store = open_store(dir.path());
+  constexpr int kCount = 150;
+  QueueIdGenerator gen;
+
+  // Committed IDs are handed from the done callbacks to a second thread that
+  // updates and removes them while further inserts are still being committed.
+  // Boost.Test assertions are not thread-safe: the threads only count failures.
+  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<QueueId, int>> committed;
+  size_t taken = 0;
+  std::thread mutator([&] {
+    for (int n = 0; n < kCount; ++n) {
+      std::pair<QueueId, int> next;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return taken < committed.size(); });
+        next = committed[taken++];
+      }
+      auto [id, i] = next;
+      if (i % 3 == 0) {
+        if (!store->remove(id).is_ok()) ++failures;
+      } else {
+        Envelope e = envelope_for(i, 100000 + i);
+        if (i % 3 == 2) e.state = MessageState::kHeld;
+        if (!store->update(id, e).is_ok()) ++failures;
+      }
+    }
+  });
+
+  for (int i = 0; i < kCount; ++i) {
+    QueueId id = gen.next();
+    store->insert(id, message_for(i), envelope_for(i, i), [&, id, i](Status s) {
+      if (!s.is_ok()) ++failures;
+      std::lock_guard lock(mu);
+      committed.emplace_back(id, i);
+      cv.notify_one();
+    });
+  }
+  mutator.join();
+  BOOST_TEST(failures.load() == 0);
+
+  // Left: i%3==1 due at 100000+i, i%3==2 held with no entry; nothing at old times.
+  BOOST_TEST(due_list(*store, 99999).empty());
+  auto due = due_list(*store, 1000000);
+  BOOST_TEST(due.size() == static_cast<size_t>(kCount / 3));
+  size_t stored = 0;
+  BOOST_TEST_REQUIRE(store
+                         ->for_each([&](const StoredMessage&) {
+                           ++stored;
+                           return true;
+                         })
+                         .is_ok());
+  BOOST_TEST(stored == static_cast<size_t>(kCount - kCount / 3));
+}
+
+BOOST_AUTO_TEST_CASE(open_fails_cleanly) {
+  TempDir dir;
+  std::unique_ptr<Store> first = open_store(dir.path());
+  StoreOptions options;
+  options.path = dir.path();
+  // The same database twice: RocksDB's lock refuses it, and we say so.
+  Result<std::unique_ptr<Store>> second = open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(!second.is_ok());
+  BOOST_TEST(second.status().message().rfind("queue open failed: ", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace hato::queue
