@@ -46,8 +46,11 @@ def split_message(stored):
     for line in head.split(b"\r\n")[:-1]:
         if line[:1] in (b" ", b"\t") and fields:
             fields[-1] += line + b"\r\n"
-        else:
+        elif re.match(rb"^[!-9;-~]+:", line):
             fields.append(line + b"\r\n")
+        else:
+            raise AssertionError(f"malformed header line {line!r} (neither 'Name:' nor a "
+                                 f"continuation) in {head[:600]!r}")
     return fields, rest
 
 

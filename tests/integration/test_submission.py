@@ -265,4 +265,4 @@ class SubmissionTest(HatoTestCase):
     def test_trusted_network_swaks(self):
         r = swaks(self.hato.port("trusted"), "--from", f"monitor@{DOMAIN}", "--to", RCPT)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertRegex(r.stdout, r"<~ +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")
+        self.assertRegex(r.stdout, r"<- +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")

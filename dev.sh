@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# dev.sh - the two commands of the README's quick start.
+#   ./dev.sh serve   install what is missing, build, run `hato serve` on the embedded default
+#   ./dev.sh test    install what is missing, build (plain and ASan/UBSan), run every test
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
+  librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl"
+TEST_PACKAGES="swaks python3 clang-format"
+
+install_missing() {
+  local missing=()
+  for p in $*; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== installing: ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() {  # build DIR [cmake options...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  ninja -C "$dir"
+}
+
+case "${1:-}" in
+  serve)
+    install_missing $BUILD_PACKAGES
+    build build
+    exec ./build/hato serve
+    ;;
+  test)
+    install_missing $BUILD_PACKAGES $TEST_PACKAGES
+    build build
+    ctest --test-dir build --output-on-failure
+    # The same suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
+    build build-asan -DHATO_SANITIZE=ON
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir build-asan --output-on-failure
+    ;;
+  *)
+    echo "usage: $0 serve|test" >&2
+    exit 2
+    ;;
+esac
