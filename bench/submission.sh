@@ -17,7 +17,7 @@
 # Needs root (Postfix's master runs as root) and the postfix package.
 set -euo pipefail
 
-MESSAGES=2000
+MESSAGES=5000
 SESSIONS=20
 SIZE=4096
 REUSE=()

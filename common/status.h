@@ -47,7 +47,11 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
-  const std::string& message() const { return std::get<Status>(v_).message(); }
+  // Empty for a value, so logging a Result never throws.
+  const std::string& message() const {
+    static const std::string kEmpty;
+    return is_ok() ? kEmpty : std::get<Status>(v_).message();
+  }
   Status status() const { return is_ok() ? Status::ok() : std::get<Status>(v_); }
 
  private:

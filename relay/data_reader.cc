@@ -19,8 +19,11 @@ void DataReader::line(std::string_view content, bool crlf, bool truncated) {
   if (!crlf) bare_lf_ = true;
   if (content.size() + 2 > kMaxLine) line_too_long_ = true;
   if (std::memchr(content.data(), '\r', content.size())) bare_cr_ = true;
-  // The tail of an over-long line is never a lone dot, whatever it ends with.
-  if (crlf && content == "." && !truncated) {
+  // The end is <CRLF>.<CRLF>: the dot line and the line before it both end in
+  // CRLF. The tail of an over-long line is never a lone dot.
+  bool after_crlf = prev_crlf_;
+  prev_crlf_ = crlf;
+  if (crlf && after_crlf && content == "." && !truncated) {
     done_ = true;
     return;
   }

@@ -41,6 +41,7 @@ class DataReader {
   std::string partial_;  // an incomplete line carried to the next consume()
   uint64_t received_ = 0;
   bool partial_truncated_ = false;
+  bool prev_crlf_ = true;  // the DATA command's own CRLF
   bool done_ = false;
   bool bare_lf_ = false;
   bool bare_cr_ = false;

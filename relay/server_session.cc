@@ -168,7 +168,7 @@ void ServerSession::reply(int code, std::string_view text) {
   line += text;
   line += "\r\n";
   reply_raw(line);
-  if (code >= 400 && state_ != State::kClosing && ++errors_ > config_->limits.max_errors) {
+  if (code >= 400 && state_ != State::kClosing && ++errors_ >= config_->limits.max_errors) {
     log::info("too many errors", {{"peer", peer_text()}, {"listener", info_.listener},
                                   {"errors", std::to_string(errors_)}});
     close_with(421, "4.7.0 " + config_->hostname + " Error: too many errors");
@@ -425,9 +425,9 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
   if (mail_.smtputf8) proto = info_.auth_user.empty() ? (info_.tls ? "UTF8SMTPS" : "UTF8SMTP")
                                                       : (info_.tls ? "UTF8SMTPSA" : "UTF8SMTPA");
   std::string head = "Received: from " + info_.helo + " ([" + info_.peer.ip() + "])\r\n\tby " +
-                     config_->hostname + " (Hato) with " + proto + " id " + id.str() + "\r\n";
-  if (info_.tls) head += "\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")\r\n";
-  if (rcpts_.size() == 1) head += "\tfor <" + rcpts_.front().address + ">";
+                     config_->hostname + " (Hato) with " + proto + " id " + id.str();
+  if (info_.tls) head += "\r\n\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")";
+  if (rcpts_.size() == 1) head += "\r\n\tfor <" + rcpts_.front().address + ">";
   head += "; " + rfc5322_date(now) + "\r\n";
   // RFC 6409 section 8: a submission server completes what the client left out.
   if (!has_header(body, "Message-ID")) head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";

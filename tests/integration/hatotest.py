@@ -77,6 +77,8 @@ def default_listeners():
         {"name": "submissions", "role": "submission", "tls": "implicit"},
         {"name": "trusted", "role": "submission", "tls": "none",
          "trusted_networks": ["127.0.0.0/8"]},
+        {"name": "untrusted", "role": "submission", "tls": "none",
+         "trusted_networks": ["10.0.0.0/8", "::1/128"]},
     ]
 
 

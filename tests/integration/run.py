@@ -37,9 +37,10 @@ class Result(unittest.TextTestResult):
             self.failed_ids.append(name)
         daemons = getattr(parent or test, "_daemons", None) or []
         if daemons and entries:
-            tails = "\n".join(d.log_tail() for d in daemons)
             t, text = entries[-1]
-            entries[-1] = (t, text + "\n" + tails)
+            tails = "\n".join(d.log_tail() for d in daemons if d.log_path not in text)
+            if tails:
+                entries[-1] = (t, text + "\n" + tails)
 
     def startTest(self, test):
         self._t0[test.id()] = time.monotonic()

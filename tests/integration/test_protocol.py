@@ -189,6 +189,28 @@ class ProtocolTest(HatoTestCase):
         rep = c.cmd(f"MAIL FROM:<{SENDER}> SIZE=4096 BODY=8BITMIME")
         self.assertEqual(rep.code, 250, rep)
 
+    def test_smtputf8_and_8bitmime(self):
+        c = self.session()
+        rep = c.cmd(f"MAIL FROM:<j\u00f6ran@{DOMAIN}> SMTPUTF8 BODY=8BITMIME")
+        self.assertEqual(rep.code, 250, rep)
+        rep = c.cmd("RCPT TO:<\u7528\u6237@b\u00fccher.remote.test>")
+        self.assertEqual(rep.code, 250, rep)
+        self.assertEqual(c.cmd("DATA").code, 354)
+        c.send("Subject: caf\u00e9\r\n\r\n\u2709 8-bit body\r\n.\r\n".encode())
+        self.assertQueued(c.reply())
+
+    def test_dsn_parameters_accepted(self):
+        c = self.session()
+        rep = c.cmd(f"MAIL FROM:<{SENDER}> RET=HDRS ENVID=QQ314159")
+        self.assertEqual(rep.code, 250, rep)
+        rep = c.cmd("RCPT TO:<a@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@remote.test")
+        self.assertEqual(rep.code, 250, rep)
+        rep = c.cmd("RCPT TO:<b@remote.test> NOTIFY=NEVER")
+        self.assertEqual(rep.code, 250, rep)
+        self.assertEqual(c.cmd("DATA").code, 354)
+        c.send(body() + b".\r\n")
+        self.assertQueued(c.reply())
+
     def test_too_many_recipients_452(self):
         c = self.session()
         self.assertEqual(c.cmd(f"MAIL FROM:<{SENDER}>").code, 250)

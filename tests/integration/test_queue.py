@@ -7,7 +7,7 @@ import smtplib
 import threading
 
 from hatotest import (DOMAIN, HOSTNAME, IO_TIMEOUT, HatoTestCase, RawSMTP, client_context,
-                      queue_id)
+                      queue_id, wait_for)
 
 SENDER = "alice@example.test"
 RCPTS = ["first@remote.test", "second@other.test"]
@@ -202,6 +202,67 @@ class StoredMessageTest(HatoTestCase):
             new = queue_id(c.reply().text)
         self.assertGreater(new, max(all_ids))
 
+    def test_sigkill_under_load_leaves_only_whole_messages(self):
+        """SIGKILL while sessions are mid-transaction: every acknowledged message is
+        found, and everything found is a whole message (no half-written one)."""
+        d = self.own_daemon()
+        d.start()
+        port = d.port("trusted")
+        acked, stop, lock = {}, threading.Event(), threading.Lock()
+
+        def original(n, i):
+            return (f"Subject: load {n}-{i}\r\n\r\n".encode()
+                    + f"line {n}-{i} ".encode() * 40 + b"\r\n"
+                    + f"body {n}-{i}\r\n".encode() * 60 + f"end {n}-{i}\r\n".encode())
+
+        def worker(n):
+            try:
+                with RawSMTP(port, timeout=5) as c:
+                    c.greeting()
+                    c.ehlo()
+                    i = 0
+                    while not stop.is_set():
+                        c.send(f"MAIL FROM:<load{n}@{DOMAIN}>\r\nRCPT TO:<r{n}@remote.test>\r\n"
+                               "DATA\r\n")
+                        if [c.reply().code for _ in range(3)] != [250, 250, 354]:
+                            return
+                        data = original(n, i)
+                        half = len(data) // 2
+                        c.send(data[:half])   # two writes: a kill may fall in between
+                        c.send(data[half:] + b".\r\n")
+                        r = c.reply()
+                        if r.code == 250:
+                            with lock:
+                                acked[queue_id(r.text)] = (n, i)
+                        i += 1
+            except (EOFError, OSError, AssertionError):
+                pass  # the daemon was killed under us
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(acked) >= 60, timeout=10)
+        d.kill()
+        stop.set()
+        for t in threads:
+            t.join(10)
+        self.assertGreaterEqual(len(acked), 60, "the load did not get going")
+        d.start()
+        listed = {e["id"]: e for e in d.queue_ls()}
+        missing = sorted(set(acked) - set(listed))
+        self.assertEqual(missing, [], f"acknowledged before SIGKILL, lost after restart "
+                                      f"({len(missing)} of {len(acked)})")
+        # Everything queued is whole: the unacknowledged ones, and a sample of the rest.
+        check = [q for q in listed if q not in acked] + sorted(acked)[-10:]
+        for qid in check:
+            stored = d.queue_cat(qid)
+            m = re.search(rb"\r\nSubject: load (\d+)-(\d+)\r\n", stored)
+            self.assertIsNotNone(m, f"{qid}: no Subject: {stored[:400]!r}")
+            n, i = int(m.group(1)), int(m.group(2))
+            if qid in acked:
+                self.assertEqual(acked[qid], (n, i), f"{qid} holds another message")
+            strip_added(self, stored, original(n, i))
+
     def test_sigterm_then_restart_keeps_queue(self):
         d = self.daemon_under_test = self.own_daemon()
         d.start()
@@ -230,6 +291,21 @@ class StoredMessageTest(HatoTestCase):
         self.assertEqual([field_name(f) for f in fields].count("message-id"), 1)
         self.assertEqual([field_name(f) for f in fields].count("date"), 1)
         self.assertTrue(stored.endswith(msg), "Received prepended, original untouched")
+
+    def test_added_headers_match_field_names_exactly(self):
+        """Message-Id in another case counts; X-Date, Resent-Date or 'Date:' in the
+        body do not count as a Date field."""
+        self.daemon_under_test = self.hato
+        msg = (b"Message-Id: <case.1@client.example.net>\r\n"
+               b"X-Date: Mon, 02 Nov 2026 10:00:00 +0000\r\n"
+               b"Resent-Date: Mon, 02 Nov 2026 10:00:00 +0000\r\n"
+               b"Subject: field names\r\n"
+               b"\r\n"
+               b"Date: this is the body\r\n")
+        qid, version, cipher, s = self.submit("submission", msg, rcpts=RCPTS[:1])
+        s.quit()
+        added = self.check_stored(self.hato, qid, msg, version, cipher)
+        self.assertEqual(sorted(added), ["date"], "only Date is missing")
 
     def test_implicit_tls_received_header(self):
         self.daemon_under_test = self.hato

@@ -50,7 +50,7 @@ class SmugglingTest(HatoTestCase):
             c.ehlo()
         return c
 
-    def run_smuggle(self, seq, tag, tls):
+    def run_smuggle(self, seq, tag, tls, check=True):
         c = self.session(tls)
         sender = f"carrier-{tag}@{DOMAIN}"
         self.assertEqual(c.cmd(f"MAIL FROM:<{sender}>").code, 250)
@@ -58,6 +58,8 @@ class SmugglingTest(HatoTestCase):
         self.assertEqual(c.cmd("DATA").code, 354)
         c.send(smuggling_payload(seq, tag) + b"QUIT\r\n")
         replies = c.replies_until_close()
+        if not check:
+            return replies
         self.assertEqual(len(replies), 2,
                          f"exactly one reply for the data, then 221 for QUIT; got {replies}")
         self.assertEqual(replies[0].code, 550, replies)
@@ -90,13 +92,14 @@ class SmugglingTest(HatoTestCase):
 
     def test_nothing_smuggled_is_queued(self):
         for name, seq in SEQUENCES.items():
-            self.run_smuggle(seq, f"q-{name}", tls=False)
-        entries = self.hato.queue_ls()
-        senders = {e.get("from", "") for e in entries}
-        recipients = {t for e in entries for t in e.get("to", [])}
-        bad = sorted(s for s in senders if s.startswith(("smuggled-", "carrier-q-")))
-        self.assertEqual(bad, [], "nothing of a rejected or smuggled message is queued")
-        self.assertFalse([r for r in recipients if r.startswith("victim-")], recipients)
+            self.run_smuggle(seq, f"q-{name}", tls=False, check=False)
+        bad = [f"{e.get('id')} from={e.get('from')} to={e.get('to')}"
+               for e in self.hato.queue_ls()
+               if e.get("from", "").startswith(("smuggled-", "carrier-q-"))
+               or any(t.startswith("victim-") for t in e.get("to", []))]
+        if bad:
+            self.fail("nothing of a rejected or smuggled message may be queued, but: "
+                      + "; ".join(bad))
 
 
 def _make(name, seq, tls):

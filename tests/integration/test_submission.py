@@ -1,7 +1,9 @@
 """Authenticated submission: TLS (STARTTLS and implicit), AUTH, who may send."""
 
+import base64
 import re
 import smtplib
+import ssl
 import subprocess
 
 from hatotest import (DOMAIN, HOSTNAME, IO_TIMEOUT, HatoTestCase, RawSMTP, client_context,
@@ -99,7 +101,6 @@ class SubmissionTest(HatoTestCase):
         s.quit()
 
     def test_auth_plain_without_initial_response(self):
-        import base64
         with RawSMTP(self.hato.port("submission")) as c:
             c.greeting()
             c.ehlo()
@@ -153,7 +154,6 @@ class SubmissionTest(HatoTestCase):
                 self.assertRegex(r.stdout, r"<~ +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")
 
     def test_tls_older_than_1_2_refused(self):
-        import ssl
         ctx = client_context()
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.maximum_version = ssl.TLSVersion.TLSv1_1
@@ -172,7 +172,6 @@ class SubmissionTest(HatoTestCase):
 
     # -- refusals ---------------------------------------------------------------------
     def test_auth_before_tls_refused_538(self):
-        import base64
         with RawSMTP(self.hato.port("submission")) as c:
             c.greeting()
             c.ehlo()
@@ -266,3 +265,12 @@ class SubmissionTest(HatoTestCase):
         r = swaks(self.hato.port("trusted"), "--from", f"monitor@{DOMAIN}", "--to", RCPT)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"<- +250 2\.0\.0 Ok: queued as [A-Za-z0-9]{16}")
+
+    def test_other_trusted_network_needs_auth(self):
+        with RawSMTP(self.hato.port("untrusted")) as c:
+            c.greeting()
+            kw = ehlo_keywords(c.ehlo())
+            self.assertNotIn("AUTH", kw, "no AUTH without TLS")
+            r = c.cmd(f"MAIL FROM:<app@{DOMAIN}>")
+            self.assertEqual(r.code, 530, f"127.0.0.1 is not in 10.0.0.0/8: {r}")
+            self.assertTrue(r.lines[-1].startswith("5.7.0"), r)
