@@ -25,7 +25,9 @@
 #include "policy/auth.h"
 #include "policy/submission.h"
 #include "queue/store.h"
+#include "relay/delivery.h"
 #include "relay/queue_backend.h"
+#include "relay/resolver.h"
 #include "relay/smtp_server.h"
 #include "relay/tls.h"
 
@@ -143,6 +145,21 @@ int serve(const std::string& config_path) {
   policy::HookChain hooks;
   policy::add_submission_hooks(hooks);
   hooks.add(policy::Phase::kRcpt, std::make_shared<inbound::RecipientHook>());
+
+  relay::ResolverOptions dns;
+  dns.servers = config->dns_servers;
+  auto resolver = relay::make_cares_resolver(loop, dns);
+  auto client_tls = relay::TlsContext::make_client();
+  if (!client_tls) {
+    log::error("cannot start", {{"reason", client_tls.message()}});
+    return kExitFailed;
+  }
+  relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers);
+  if (auto s = delivery.start(); !s) {
+    log::error("cannot start", {{"reason", s.message()}});
+    return kExitFailed;
+  }
+  backend.on_queued([&](const queue::QueueId& id) { delivery.schedule(id, log::now_ms()); });
 
   relay::SmtpServer server(loop, config, backend, hooks, *tls);
   if (auto s = server.listen(); !s) {

@@ -118,6 +118,7 @@ class Builder {
   void read_retry(const Value& v);
   void read_limits(const Value& v);
   void read_allowed_senders(const Value& v);
+  void read_inbound(const Value& v);
   std::optional<std::string> read_sender(const Value& v);
   void apply_defaults();
 
@@ -134,8 +135,8 @@ class Builder {
 Config Builder::build(const Value& root) {
   MapReader top(reader_, root,
                 {"hostname", "data_dir", "users_file", "admin", "log", "tls", "listeners",
-                 "domains", "dns", "delivery", "limits", "allowed_senders"},
-                {"mta_sts", "cluster", "blacklist_monitor", "egress", "shaping", "inbound"});
+                 "domains", "dns", "delivery", "limits", "allowed_senders", "inbound"},
+                {"mta_sts", "cluster", "blacklist_monitor", "egress", "shaping"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -147,6 +148,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("delivery")) read_delivery(*v);
   if (auto* v = top.get("limits")) read_limits(*v);
   if (auto* v = top.get("allowed_senders")) read_allowed_senders(*v);
+  if (auto* v = top.get("inbound")) read_inbound(*v);
   apply_defaults();
   return config_;
 }
@@ -177,6 +179,14 @@ void Builder::read_admin(const Value& v) {
     if (auto path = reader_.non_empty_string(*s)) config_.admin.socket = *path;
   }
   if (auto* s = m.get("metrics")) config_.admin.metrics = reader_.address(*s);
+}
+
+// read_inbound - where local mail lands; the filters (dnsbl, dmarc, ...) come later.
+void Builder::read_inbound(const Value& v) {
+  MapReader m(reader_, v, {"maildir_root"}, {"dnsbl", "dmarc", "spf", "scanners", "lmtp"});
+  if (auto* r = m.get("maildir_root")) {
+    if (auto path = reader_.non_empty_string(*r)) config_.inbound.maildir_root = *path;
+  }
 }
 
 void Builder::read_log(const Value& v) {
@@ -499,6 +509,8 @@ void Builder::apply_defaults() {
   if (config_.users_file.empty()) config_.users_file = join_path(config_.data_dir, "users");
   if (config_.admin.socket.empty())
     config_.admin.socket = join_path(config_.data_dir, "admin.sock");
+  if (config_.inbound.maildir_root.empty())
+    config_.inbound.maildir_root = join_path(config_.data_dir, "mail");
 }
 
 // existing_file - a path that must name an existing file now, so that a typo shows in
@@ -585,6 +597,7 @@ ConfigPtr embedded_default(const std::string& data_dir) {
   config->data_dir = data_dir;
   config->users_file = join_path(data_dir, "users");
   config->admin.socket = join_path(data_dir, "admin.sock");
+  config->inbound.maildir_root = join_path(data_dir, "mail");
   config->tls.certificate = join_path(data_dir, "tls/cert.pem");
   config->tls.key = join_path(data_dir, "tls/key.pem");
 

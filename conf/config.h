@@ -87,6 +87,10 @@ struct Limits {
   uint32_t max_connections = 10000;
 };
 
+struct Inbound {
+  std::string maildir_root;  // default <data_dir>/mail
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -100,6 +104,7 @@ struct Config {
   std::vector<SocketAddress> dns_servers;  // empty: /etc/resolv.conf
   Delivery delivery;
   Limits limits;
+  Inbound inbound;
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;

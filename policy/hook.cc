@@ -10,8 +10,12 @@ void HookChain::add(Phase phase, std::shared_ptr<Hook> hook) {
 namespace {
 // Keeps the position in the chain alive across asynchronous hooks.
 struct ChainRun : std::enable_shared_from_this<ChainRun> {
+  ChainRun(const std::vector<std::shared_ptr<Hook>>* h, const HookContext& c,
+           std::function<void(Verdict)> d)
+      : hooks(h), context(c), done(std::move(d)) {}
+
   const std::vector<std::shared_ptr<Hook>>* hooks;
-  const HookContext* context;
+  HookContext context;  // a copy: the caller's may be gone when a hook answers late
   std::function<void(Verdict)> done;
   size_t next = 0;
 
@@ -21,7 +25,7 @@ struct ChainRun : std::enable_shared_from_this<ChainRun> {
       return;
     }
     auto self = shared_from_this();
-    (*hooks)[next++]->run(*context, [self](Verdict v) {
+    (*hooks)[next++]->run(context, [self](Verdict v) {
       if (v.kind == Verdict::Kind::kContinue) {
         self->step();
       } else {
@@ -39,10 +43,7 @@ void HookChain::run(Phase phase, const HookContext& context,
     done(Verdict::proceed());
     return;
   }
-  auto run = std::make_shared<ChainRun>();
-  run->hooks = &hooks;
-  run->context = &context;
-  run->done = std::move(done);
+  auto run = std::make_shared<ChainRun>(&hooks, context, std::move(done));
   run->step();
 }
 

@@ -5,11 +5,16 @@
 
 namespace hato::relay {
 
+void DataReader::release_body() {
+  body_->clear();
+  body_->shrink_to_fit();  // a refused message keeps no memory
+}
+
 void DataReader::append(std::string_view bytes) {
   if (too_big_) return;
   if (body_->size() + bytes.size() > max_size_) {
     too_big_ = true;
-    body_->clear();  // it will be refused; keep no memory for it
+    release_body();  // it will be refused; keep no memory for it
     return;
   }
   body_->append(bytes);
@@ -29,7 +34,7 @@ void DataReader::line(std::string_view content, bool crlf, bool truncated) {
   }
   if (!content.empty() && content.front() == '.') content.remove_prefix(1);
   if (bare_newline() || line_too_long_) {
-    body_->clear();  // refused at the end; stop storing
+    release_body();  // refused at the end; stop storing
     return;
   }
   append(content);
@@ -49,7 +54,7 @@ size_t DataReader::consume(std::string_view in) {
       used = in.size();
       if (partial_.size() > kMaxLine) {
         line_too_long_ = true;
-        body_->clear();
+        release_body();
         if (std::memchr(partial_.data(), '\r', partial_.size() - 1)) bare_cr_ = true;
         partial_.erase(0, partial_.size() - 1);  // keep a trailing CR for a CRLF check
         partial_truncated_ = true;

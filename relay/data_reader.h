@@ -35,6 +35,7 @@ class DataReader {
  private:
   void line(std::string_view content, bool crlf, bool truncated);
   void append(std::string_view bytes);
+  void release_body();
 
   uint64_t max_size_;
   std::string* body_;

@@ -41,10 +41,12 @@ void QueueBackend::authenticate(const std::string& client, const std::string& us
 
 void QueueBackend::commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                           std::function<void(Status)> done) {
-  Loop* loop = &loop_;
   store_.insert(id, std::move(message), std::move(envelope),
-                [loop, done = std::move(done)](Status status) mutable {
-                  loop->post([done = std::move(done), status]() { done(status); });
+                [this, id, done = std::move(done)](Status status) mutable {
+                  loop_.post([this, id, done = std::move(done), status]() {
+                    done(status);
+                    if (status.is_ok() && on_queued_) on_queued_(id);
+                  });
                 });
 }
 

@@ -19,6 +19,9 @@ class QueueBackend : public SessionServices {
   QueueBackend(Loop& loop, queue::Store& store, queue::QueueIdGenerator& ids,
                WorkerPool& workers);
 
+  // Called on the loop after each durable commit (the delivery engine).
+  void on_queued(std::function<void(const queue::QueueId&)> fn) { on_queued_ = std::move(fn); }
+
   // Swapped in on SIGHUP; sessions already checking keep the old one.
   void set_users(std::shared_ptr<const policy::UserDb> users);
 
@@ -36,6 +39,7 @@ class QueueBackend : public SessionServices {
   std::mutex mu_;
   std::shared_ptr<const policy::UserDb> users_;
   policy::AuthGuard guard_;  // loop thread only
+  std::function<void(const queue::QueueId&)> on_queued_;
 };
 
 }  // namespace hato::relay

@@ -356,6 +356,11 @@ void ServerSession::on_rcpt(const Command& cmd) {
     reply(553, "5.6.7 Non-ASCII address needs SMTPUTF8");
     return;
   }
+  if (params.address.find('@') == std::string::npos) {
+    // <Postmaster> alone: ours, at our first domain (or our host name).
+    params.address = "postmaster@" +
+                     (config_->domains.empty() ? config_->hostname : config_->domains[0].name);
+  }
   rcpt_pending_ = params.address;
   run_hooks(Phase::kRcpt, [this, params = std::move(params)] {
     queue::Recipient r;

@@ -118,7 +118,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   // Runs the hook chain of a phase; on Continue calls next, else replies.
   void run_hooks(policy::Phase phase, std::function<void()> next);
   void close_with(int code, std::string_view text);
-  bool alive() const { return !closed_; }
+  // Neither gone nor saying goodbye: late answers must not reach the client.
+  bool alive() const { return !closed_ && state_ != State::kClosing; }
   std::string peer_text() const;
 
   SessionIo& io_;

@@ -125,6 +125,7 @@ std::optional<ParseError> parse_path(std::string_view s, std::string* address,
     auto colon = path.find(':');
     if (colon == std::string_view::npos) return ParseError{501, "5.1.3 Bad source route"};
     path.remove_prefix(colon + 1);
+    if (path.empty()) return ParseError{501, "5.1.3 Source route without a mailbox"};
   }
   *address = std::string(path);
   *rest = s.substr(close + 1);
@@ -184,9 +185,11 @@ std::optional<std::string> xtext_decode(std::string_view in) {
     unsigned char c = in[i];
     if (c == '+') {
       if (i + 2 >= in.size()) return std::nullopt;
+      // hexchar is "+" and two upper-case hex digits (RFC 3461 4), nothing else.
+      auto hex = [](char h) { return std::isdigit(static_cast<unsigned char>(h)) || (h >= 'A' && h <= 'F'); };
+      if (!hex(in[i + 1]) || !hex(in[i + 2])) return std::nullopt;
       int v = 0;
-      auto [p, ec] = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
-      if (ec != std::errc() || p != in.data() + i + 3) return std::nullopt;
+      std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
       out += static_cast<char>(v);
       i += 2;
     } else if (c < 33 || c > 126 || c == '=') {
@@ -246,6 +249,7 @@ std::optional<ParseError> parse_rcpt(std::string_view argument, RcptParams* out)
   auto err = for_each_param(rest, [&](std::string_view key, std::string_view value,
                                       bool has_value) -> std::optional<ParseError> {
     if (iequals(key, "NOTIFY") && has_value) {
+      if (value.empty() || value.back() == ',') return ParseError{501, "5.5.4 Bad NOTIFY value"};
       uint8_t bits = 0;
       while (!value.empty()) {
         auto comma = value.find(',');
@@ -278,6 +282,8 @@ std::optional<ParseError> parse_rcpt(std::string_view argument, RcptParams* out)
   });
   if (err) return err;
   // SMTPUTF8 is a MAIL parameter; the session re-checks with it (utf8 allowed here).
+  // RFC 5321 4.5.1: <Postmaster> without a domain must be accepted.
+  if (iequals(out->address, "postmaster")) return std::nullopt;
   if (out->address.empty() || !valid_mailbox(out->address, true))
     return ParseError{501, "5.1.3 Bad recipient address syntax"};
   return std::nullopt;

@@ -67,6 +67,17 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load_server(const std::string& c
   return ctx;
 }
 
+Result<std::shared_ptr<TlsContext>> TlsContext::make_client() {
+  using R = Result<std::shared_ptr<TlsContext>>;
+  SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
+  if (!raw) return R::error("cannot create TLS context: " + openssl_error());
+  std::shared_ptr<TlsContext> ctx(new TlsContext(raw));
+  SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
+  SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+  return ctx;
+}
+
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
 SSL* TlsContext::new_ssl() const { return SSL_new(ctx_); }

@@ -21,6 +21,10 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
+  // For outbound SMTP: TLS 1.2 or newer; certificates are not verified here
+  // (opportunistic TLS, RFC 7435) - MTA-STS and DANE add that per destination.
+  static Result<std::shared_ptr<TlsContext>> make_client();
+
   SSL* new_ssl() const;  // the caller owns it
   SSL_CTX* get() const { return ctx_; }
 

@@ -51,9 +51,13 @@ Outcome feed(std::string_view in, const std::vector<size_t>& pieces, uint64_t ma
   return out;
 }
 
-Outcome feed_whole(std::string_view in, uint64_t max = kBig) { return feed(in, {}, max); }
+Outcome feed_whole(std::string_view in, uint64_t max = kBig) {
+  return feed(in, {}, max);
+}
 
-Outcome feed_bytewise(std::string_view in) { return feed(in, std::vector<size_t>(in.size(), 1)); }
+Outcome feed_bytewise(std::string_view in) {
+  return feed(in, std::vector<size_t>(in.size(), 1));
+}
 
 void check_same(const Outcome& a, const Outcome& b, const std::string& what) {
   BOOST_TEST(a.body == b.body, what);
@@ -172,9 +176,8 @@ BOOST_AUTO_TEST_CASE(empty_lines_and_empty_body) {
 // Each sequence a lax parser may take for the end of data. None of them ends
 // the message here, and each marks it for refusal; the real end does end it.
 const std::pair<const char*, std::string> kSmuggling[] = {
-    {"LF . LF", "\n.\n"},     {"LF . CRLF", "\n.\r\n"}, {"CR . CR", "\r.\r"},
-    {"CRLF . LF", "\r\n.\n"}, {"CR . LF", "\r.\n"},     {"CRLF . CR", "\r\n.\r"},
-    {"LF . CR", "\n.\r"},
+    {"LF . LF", "\n.\n"}, {"LF . CRLF", "\n.\r\n"}, {"CR . CR", "\r.\r"}, {"CRLF . LF", "\r\n.\n"},
+    {"CR . LF", "\r.\n"}, {"CRLF . CR", "\r\n.\r"}, {"LF . CR", "\n.\r"},
 };
 const std::string kSmuggled =
     "MAIL FROM:<evil@example.org>\r\n"
@@ -205,10 +208,12 @@ BOOST_AUTO_TEST_CASE(smuggling_sequences_never_end_the_message) {
 
 BOOST_AUTO_TEST_CASE(smuggling_sequence_right_after_data_line) {
   // The DATA line's CRLF counts: a bare LF then "." must not end it either.
-  for (const char* in : {"\n.\r\n", "\r.\r\n", "x\n.\r\n"}) {
+  const std::pair<const char*, const char*> kInputs[] = {
+      {"LF . CRLF", "\n.\r\n"}, {"CR . CRLF", "\r.\r\n"}, {"x LF . CRLF", "x\n.\r\n"}};
+  for (const auto& [name, in] : kInputs) {
     Outcome out = feed_whole(in);
-    BOOST_TEST(!out.done, "ended at " << std::string(in).size() << " bytes");
-    BOOST_TEST(out.bare_newline);
+    BOOST_TEST(!out.done, name << ": ended");
+    BOOST_TEST(out.bare_newline, name);
   }
 }
 
@@ -293,7 +298,8 @@ BOOST_AUTO_TEST_CASE(max_size_exceeded_drops_the_body) {
     }
     BOOST_TEST(reader.too_big());
     BOOST_TEST(body.empty());
-    BOOST_TEST(body.capacity() < in.size() || body.empty());
+    // Dropped means the memory too, not only the length: clear() keeps it.
+    BOOST_TEST(body.capacity() < 100u, "capacity still " << body.capacity());
     // More lines keep nothing and the end is still found.
     reader.consume(in);
     BOOST_TEST(body.empty());

@@ -43,17 +43,19 @@ RcptParams rcpt_ok(std::string_view argument) {
 }
 
 // The leading "code enhanced-code" of a refusal, e.g. "501 5.1.7".
-std::string codes(const std::string& error) { return error.substr(0, 9); }
+std::string codes(const std::string& error) {
+  return error.substr(0, 9);
+}
 
 BOOST_AUTO_TEST_SUITE(command_line)
 
 BOOST_AUTO_TEST_CASE(verbs_are_case_insensitive) {
   const std::pair<const char*, Verb> kVerbs[] = {
-      {"HELO", Verb::kHelo},     {"ehlo", Verb::kEhlo},         {"Mail", Verb::kMail},
-      {"rCpT", Verb::kRcpt},     {"data", Verb::kData},         {"RSet", Verb::kRset},
-      {"noop", Verb::kNoop},     {"quit", Verb::kQuit},         {"vrfy", Verb::kVrfy},
-      {"help", Verb::kHelp},     {"StartTLS", Verb::kStartTls}, {"auth", Verb::kAuth},
-      {"bdat", Verb::kBdat},     {"expn", Verb::kExpn},
+      {"HELO", Verb::kHelo}, {"ehlo", Verb::kEhlo},         {"Mail", Verb::kMail},
+      {"rCpT", Verb::kRcpt}, {"data", Verb::kData},         {"RSet", Verb::kRset},
+      {"noop", Verb::kNoop}, {"quit", Verb::kQuit},         {"vrfy", Verb::kVrfy},
+      {"help", Verb::kHelp}, {"StartTLS", Verb::kStartTls}, {"auth", Verb::kAuth},
+      {"bdat", Verb::kBdat}, {"expn", Verb::kExpn},
   };
   for (const auto& [text, verb] : kVerbs) {
     Command cmd = parse_command(text);
@@ -155,9 +157,9 @@ BOOST_AUTO_TEST_CASE(size) {
              18446744073709551615ull);
   BOOST_TEST(!mail_ok("FROM:<a@example.org>").size.has_value());
   for (const char* bad : {"SIZE=", "SIZE=12k", "SIZE=-1", "SIZE=+5", "SIZE=18446744073709551616"})
-    BOOST_TEST(mail_error(std::string("FROM:<a@example.org> ") + bad) ==
-                   "501 5.5.4 Syntax: SIZE=number",
-               bad);
+    BOOST_TEST(
+        mail_error(std::string("FROM:<a@example.org> ") + bad) == "501 5.5.4 Syntax: SIZE=number",
+        bad);
   // SIZE without a value is not the SIZE parameter.
   BOOST_TEST(codes(mail_error("FROM:<a@example.org> SIZE")) == "555 5.5.4");
 }
@@ -204,8 +206,8 @@ BOOST_AUTO_TEST_CASE(auth_parameter_is_accepted_and_ignored) {
 }
 
 BOOST_AUTO_TEST_CASE(all_together) {
-  MailParams p = mail_ok(
-      "FROM:<a@example.org> SIZE=1234 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=id+2B1 AUTH=a");
+  MailParams p =
+      mail_ok("FROM:<a@example.org> SIZE=1234 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=id+2B1 AUTH=a");
   BOOST_TEST(p.address == "a@example.org");
   BOOST_TEST(*p.size == 1234u);
   BOOST_TEST(p.eight_bit);
@@ -315,30 +317,54 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(mailbox)
 
 BOOST_AUTO_TEST_CASE(valid) {
-  for (const char* ok : {"a@b", "alice@example.org", "a.b.c@example.org", "a+tag@example.org",
-                         "!#$%&'*+-/=?^_`{|}~@example.org", "a@sub-domain.example.org",
-                         "a@xn--bcher-kva.example", "a@[192.0.2.1]", "a@[IPv6:2001:db8::1]",
-                         "\"quoted local\"@example.org", "\"a@b\"@example.org",
-                         "\"esc\\\"aped\"@example.org", "\"\"@example.org", "A@EXAMPLE.ORG",
-                         "1@2.3"})
+  for (const char* ok :
+       {"a@b", "alice@example.org", "a.b.c@example.org", "a+tag@example.org",
+        "!#$%&'*+-/=?^_`{|}~@example.org", "a@sub-domain.example.org", "a@xn--bcher-kva.example",
+        "a@[192.0.2.1]", "a@[IPv6:2001:db8::1]", "\"quoted local\"@example.org",
+        "\"a@b\"@example.org", "\"esc\\\"aped\"@example.org", "\"\"@example.org", "A@EXAMPLE.ORG",
+        "1@2.3"})
     BOOST_TEST(valid_mailbox(ok, false), ok);
 }
 
 BOOST_AUTO_TEST_CASE(invalid) {
-  for (const char* bad :
-       {"", "@", "a@", "@example.org", "alice", "alice@@example.org", ".a@example.org",
-        "a.@example.org", "a..b@example.org", "a b@example.org", "a@example..org",
-        "a@.example.org", "a@example.org.", "a@-example.org", "a@example-.org", "a@exa_mple.org",
-        "a@exa mple.org", "a(b)@example.org", "a,b@example.org", "a;b@example.org",
-        "a<b@example.org", "a\\b@example.org", "\"unterminated@example.org",
-        "\"a\"b\"@example.org", "\"a\\\"@example.org", "a@[]", "a@[1.2.3.4", "a@[1.2 3.4]"})
+  for (const char* bad : {"",
+                          "@",
+                          "a@",
+                          "@example.org",
+                          "alice",
+                          "alice@@example.org",
+                          ".a@example.org",
+                          "a.@example.org",
+                          "a..b@example.org",
+                          "a b@example.org",
+                          "a@example..org",
+                          "a@.example.org",
+                          "a@example.org.",
+                          "a@-example.org",
+                          "a@example-.org",
+                          "a@exa_mple.org",
+                          "a@exa mple.org",
+                          "a(b)@example.org",
+                          "a,b@example.org",
+                          "a;b@example.org",
+                          "a<b@example.org",
+                          "a\\b@example.org",
+                          "\"unterminated@example.org",
+                          "\"a\"b\"@example.org",
+                          "\"a\\\"@example.org",
+                          "a@[]",
+                          "a@[1.2.3.4",
+                          "a@[1.2 3.4]"})
     BOOST_TEST(!valid_mailbox(bad, false), bad);
 }
 
 BOOST_AUTO_TEST_CASE(controls_in_quoted_local_part) {
   BOOST_TEST(!valid_mailbox(std::string("\"a\x01") + "b\"@example.org", false));
   BOOST_TEST(!valid_mailbox("\"a\tb\"@example.org", false));
-  BOOST_TEST(!valid_mailbox("\"a\x7f" "b\"@example.org", false));
+  BOOST_TEST(
+      !valid_mailbox("\"a\x7f"
+                     "b\"@example.org",
+                     false));
 }
 
 BOOST_AUTO_TEST_CASE(length_limits) {
@@ -358,7 +384,9 @@ BOOST_AUTO_TEST_CASE(length_limits) {
 
 BOOST_AUTO_TEST_CASE(utf8_only_when_allowed) {
   const std::string local = "j\xc3\xb6rg@example.org";
-  const std::string domain = "info@b\xc3\xbc" "cher.example";
+  const std::string domain =
+      "info@b\xc3\xbc"
+      "cher.example";
   const std::string quoted = "\"j\xc3\xb6rg\"@example.org";
   BOOST_TEST(!valid_mailbox(local, false));
   BOOST_TEST(valid_mailbox(local, true));
@@ -385,8 +413,8 @@ BOOST_AUTO_TEST_CASE(decodes) {
 }
 
 BOOST_AUTO_TEST_CASE(rejects) {
-  for (const char* bad : {"+", "+4", "a+", "a+4", "+G0", "+0G", "+ 1", "a=b", "a b",
-                          "tab\there", "\x7f", "\xc3\xa9"})
+  for (const char* bad :
+       {"+", "+4", "a+", "a+4", "+G0", "+0G", "+ 1", "a=b", "a b", "tab\there", "\x7f", "\xc3\xa9"})
     BOOST_TEST(!xtext_decode(bad).has_value(), bad);
 }
 

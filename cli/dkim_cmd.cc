@@ -1,0 +1,141 @@
+// dkim_cmd.cc - `hato dkim keygen`. The key file is created with O_EXCL and mode 0600 from the
+// start, so the private key is never readable by others, not even for a moment, and an existing
+// key (perhaps the one in DNS) is never replaced by mistake.
+#include "cli/dkim_cmd.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "cli/commands.h"
+#include "policy/dkim/key.h"
+
+namespace hato::cli {
+
+namespace {
+
+const char kUsage[] =
+    "usage: hato dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
+    "                        [--bits N] [--out FILE]\n";
+
+int usage(const std::string& problem = "") {
+  if (!problem.empty()) std::cerr << "hato: " << problem << "\n";
+  std::cerr << kUsage;
+  return kExitUsage;
+}
+
+// Writes `data` to a new file `path` with mode 0600; removes it again if writing fails.
+Status write_new_file(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::error(path + " exists; not overwriting it");
+    return Status::error(path + ": " + std::strerror(errno));
+  }
+  int err = ::fchmod(fd, 0600) == 0 ? 0 : errno;  // the umask may only take bits away
+  for (size_t done = 0; err == 0 && done < data.size();) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n == 0) err = EIO;
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(path.c_str());
+    return Status::error(path + ": " + std::strerror(err));
+  }
+  return Status::ok();
+}
+
+int keygen(const std::vector<std::string>& args) {
+  std::string domain, selector, out;
+  dkim::Algorithm alg = dkim::Algorithm::kRsaSha256;
+  std::optional<int> bits;
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::string value;
+    if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag.resize(eq);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return usage(flag + " needs a value");
+    }
+    if (flag == "--domain") {
+      domain = value;
+    } else if (flag == "--selector") {
+      selector = value;
+    } else if (flag == "--out") {
+      out = value;
+    } else if (flag == "--algorithm") {
+      auto parsed = dkim::parse_algorithm(value);
+      if (!parsed) return usage("unknown algorithm '" + value + "'");
+      alg = *parsed;
+    } else if (flag == "--bits") {
+      int n = 0;
+      try {
+        size_t used = 0;
+        n = std::stoi(value, &used);
+        if (used != value.size()) n = 0;
+      } catch (const std::exception&) {
+      }
+      if (n < dkim::kMinRsaBits || n > dkim::kMaxRsaBits) {
+        return usage("--bits must be 1024 to 4096");
+      }
+      bits = n;
+    } else {
+      return usage("unknown option " + flag);
+    }
+  }
+  if (domain.empty() || selector.empty()) return usage("--domain and --selector are required");
+  while (!domain.empty() && domain.back() == '.') domain.pop_back();
+  if (!dkim::valid_dns_name(domain)) return usage("bad domain '" + domain + "'");
+  if (!dkim::valid_dns_name(selector)) return usage("bad selector '" + selector + "'");
+  if (bits && alg != dkim::Algorithm::kRsaSha256) return usage("--bits is for RSA keys only");
+  if (out.empty()) out = domain + "." + selector + ".pem";
+
+  // Refuse before the (slow, for RSA 4096) generation when the file is already there.
+  struct stat st;
+  if (::lstat(out.c_str(), &st) == 0) {
+    std::cerr << "hato: " << out << " exists; not overwriting it\n";
+    return kExitFailed;
+  }
+  auto pem = dkim::generate_key_pem(alg, bits.value_or(dkim::kDefaultRsaBits));
+  if (!pem) {
+    std::cerr << "hato: " << pem.message() << "\n";
+    return kExitFailed;
+  }
+  // Parse back what will be written: the record comes from the very key in the file.
+  auto key = dkim::parse_key(*pem, domain, selector, alg);
+  if (!key) {
+    std::cerr << "hato: " << key.message() << "\n";
+    return kExitFailed;
+  }
+  if (auto s = write_new_file(out, *pem); !s) {
+    std::cerr << "hato: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  std::cout << dkim::zone_txt_line(dkim::key_record_name(selector, domain),
+                                   dkim::public_key_record(*key))
+            << std::endl;
+  std::cerr << "hato: private key written to " << out << " (mode 0600); publish the record above"
+            << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int dkim_command(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "keygen") return keygen(args);
+  return usage();
+}
+
+}  // namespace hato::cli

@@ -1,0 +1,17 @@
+// dkim_cmd.h - `hato dkim keygen`: a new DKIM key and the DNS record that publishes it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hato::cli {
+
+// `args` follow the word "dkim":
+//   keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256] [--bits N]
+//          [--out FILE]
+// Writes the private key (PEM, mode 0600, never over an existing file; default ./D.S.pem) and
+// prints the TXT record for S._domainkey.D in zone-file form on stdout.
+// Returns 0 done, 1 failed, 2 usage.
+int dkim_command(const std::vector<std::string>& args);
+
+}  // namespace hato::cli

@@ -1,0 +1,230 @@
+// signer.cc - building, hashing and signing DKIM-Signature fields.
+//
+// Order of work in sign(): split the message; hash the canonical body once; canonicalize the
+// selected header fields once; then per key build the field with an empty b=, hash headers and
+// that field together, sign the digest, and append the folded b= value. The parts shared by
+// all keys are done once, so a second key costs only its signature.
+#include "policy/dkim/signer.h"
+
+#include <algorithm>
+
+#include "common/base64.h"
+#include "policy/dkim/crypto.h"
+#include "policy/dkim/ossl.h"
+
+namespace hato::dkim {
+
+namespace {
+
+constexpr size_t kLineLimit = 78;  // RFC 5322 2.1.1's recommended line length
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Builds a header field, folding with CRLF TAB before an atom that would cross the line limit.
+class Folder {
+ public:
+  explicit Folder(std::string_view start) : out_(start), line_(start.size()) {}
+
+  // `sep` goes before `atom` when it stays on the line; a fold replaces it otherwise.
+  void add(std::string_view sep, std::string_view atom) {
+    if (line_ + sep.size() + atom.size() > kLineLimit) {
+      out_ += "\r\n\t";
+      line_ = 8;
+    } else {
+      out_ += sep;
+      line_ += sep.size();
+    }
+    out_ += atom;
+    line_ += atom.size();
+  }
+  // Base64 may be broken anywhere: fills each line to the limit.
+  void add_broken(std::string_view text) {
+    while (!text.empty()) {
+      if (line_ >= kLineLimit) {
+        out_ += "\r\n\t";
+        line_ = 8;
+      }
+      size_t take = std::min(text.size(), kLineLimit - line_);
+      out_ += text.substr(0, take);
+      line_ += take;
+      text.remove_prefix(take);
+    }
+  }
+  const std::string& text() const { return out_; }
+
+ private:
+  std::string out_;
+  size_t line_;
+};
+
+std::string_view canon_name(Canon c) {
+  return c == Canon::kSimple ? "simple" : "relaxed";
+}
+
+}  // namespace
+
+const std::vector<std::string>& default_signed_headers() {
+  static const std::vector<std::string> kHeaders = {"From",
+                                                    "To",
+                                                    "Cc",
+                                                    "Subject",
+                                                    "Date",
+                                                    "Message-ID",
+                                                    "Reply-To",
+                                                    "In-Reply-To",
+                                                    "References",
+                                                    "MIME-Version",
+                                                    "Content-Type",
+                                                    "Content-Transfer-Encoding",
+                                                    "List-Unsubscribe",
+                                                    "List-Unsubscribe-Post"};
+  return kHeaders;
+}
+
+const std::vector<std::string>& default_oversigned_headers() {
+  static const std::vector<std::string> kHeaders = {"From", "Subject", "Date"};
+  return kHeaders;
+}
+
+Signer::Signer(std::vector<DkimKey> keys, SignerOptions options)
+    : keys_(std::move(keys)), options_(std::move(options)) {}
+
+Result<std::string> Signer::sign(std::string_view message, int64_t now) const {
+  if (keys_.empty()) return Result<std::string>::error("no DKIM keys to sign with");
+  ParsedMessage parsed = parse_message(message);
+
+  auto count = [&](std::string_view name) {
+    return std::count_if(parsed.fields.begin(), parsed.fields.end(),
+                         [&](const HeaderField& f) { return iequals(f.name, name); });
+  };
+  if (auto froms = count("From"); froms != 1) {
+    return Result<std::string>::error("cannot sign a message with " + std::to_string(froms) +
+                                      " From fields");
+  }
+  auto oversigned = [&](std::string_view name) {
+    return std::any_of(options_.oversign.begin(), options_.oversign.end(),
+                       [&](const std::string& o) { return iequals(o, name); });
+  };
+  // h=: each present instance, plus one more of each over-signed name.
+  std::vector<std::string> names;
+  auto list = [&](const std::string& name, bool extra) {
+    auto n = count(name) + (extra ? 1 : 0);
+    for (decltype(n) i = 0; i < n; ++i) names.push_back(lower(name));
+  };
+  for (const auto& name : options_.headers) list(name, oversigned(name));
+  for (const auto& name : options_.oversign) {
+    bool listed = std::any_of(options_.headers.begin(), options_.headers.end(),
+                              [&](const std::string& h) { return iequals(h, name); });
+    if (!listed) list(name, true);
+  }
+
+  std::string header_data;
+  for (const HeaderField* field : select_headers(parsed.fields, names)) {
+    if (!field) continue;
+    append_canonical_header(options_.header_canon, field->raw, header_data);
+    header_data += "\r\n";
+  }
+  std::string bh = base64_encode(body_hash(options_.body_canon, parsed.body));
+  std::string canon = std::string(canon_name(options_.header_canon)) + "/" +
+                      std::string(canon_name(options_.body_canon));
+
+  std::string fields;
+  for (const auto& key : keys_) {
+    Folder f("DKIM-Signature:");
+    f.add(" ", "v=1;");
+    f.add(" ", "a=" + std::string(algorithm_name(key.alg)) + ";");
+    f.add(" ", "c=" + canon + ";");
+    f.add(" ", "d=" + key.domain + ";");
+    f.add(" ", "s=" + key.selector + ";");
+    f.add(" ", "t=" + std::to_string(now) + ";");
+    for (size_t i = 0; i < names.size(); ++i) {
+      std::string atom = (i == 0 ? "h=" : "") + names[i] + (i + 1 == names.size() ? ";" : ":");
+      f.add(i == 0 ? " " : "", atom);
+    }
+    f.add(" ", "bh=" + bh + ";");
+    f.add(" ", "b=");
+
+    std::string data = header_data;
+    append_canonical_header(options_.header_canon, f.text(), data);
+    auto sig = sign_digest(key.pkey.get(), key.alg, sha256(data));
+    if (!sig) return sig.status();
+    f.add_broken(base64_encode(*sig));
+    fields += f.text();
+    fields += "\r\n";
+  }
+  return fields;
+}
+
+std::string from_domain(std::string_view message) {
+  ParsedMessage parsed = parse_message(message);
+  const HeaderField* from = nullptr;
+  for (const auto& field : parsed.fields) {
+    if (!iequals(field.name, "From")) continue;
+    if (from) return "";  // two From fields: no single author domain
+    from = &field;
+  }
+  if (!from) return "";
+  std::string_view value = from->raw.substr(from->raw.find(':') + 1);
+
+  // Flatten: comments become a space, quoted strings a placeholder with no '@', '<', ',' or
+  // ':' in it, line breaks vanish. What remains has the structure in plain sight.
+  std::string flat;
+  for (size_t i = 0; i < value.size(); ++i) {
+    char c = value[i];
+    if (c == '(') {
+      int depth = 1;
+      for (++i; i < value.size() && depth > 0; ++i) {
+        if (value[i] == '\\') {
+          ++i;
+        } else if (value[i] == '(') {
+          ++depth;
+        } else if (value[i] == ')') {
+          --depth;
+        }
+      }
+      --i;
+      flat += ' ';
+    } else if (c == '"') {
+      for (++i; i < value.size() && value[i] != '"'; ++i) {
+        if (value[i] == '\\') ++i;
+      }
+      flat += "\"q\"";
+    } else if (c != '\r' && c != '\n') {
+      flat += c;
+    }
+  }
+
+  std::string_view addr = flat;
+  if (size_t lt = addr.find('<'); lt != std::string_view::npos) {
+    addr.remove_prefix(lt + 1);
+    addr = addr.substr(0, addr.find('>'));
+    if (size_t colon = addr.rfind(':'); colon != std::string_view::npos) {
+      addr.remove_prefix(colon + 1);  // an obsolete source route, "@a,@b:user@domain"
+    }
+  } else {
+    if (size_t colon = addr.find(':'); colon != std::string_view::npos) {
+      addr.remove_prefix(colon + 1);  // a group, "Team: a@x, b@y;"
+    }
+    addr = addr.substr(0, addr.find_first_of(",;"));
+  }
+  size_t at = addr.rfind('@');
+  if (at == std::string_view::npos) return "";
+  std::string_view domain = addr.substr(at + 1);
+  while (!domain.empty() && (domain.front() == ' ' || domain.front() == '\t')) {
+    domain.remove_prefix(1);
+  }
+  while (!domain.empty() && (domain.back() == ' ' || domain.back() == '\t')) {
+    domain.remove_suffix(1);
+  }
+  if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
+  if (!valid_dns_name(domain)) return "";
+  return lower(domain);
+}
+
+}  // namespace hato::dkim

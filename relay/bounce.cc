@@ -1,0 +1,117 @@
+// bounce.cc - composing RFC 3464 delivery status notifications.
+#include "relay/bounce.h"
+
+#include <ctime>
+#include <random>
+
+namespace hato::relay {
+
+namespace {
+
+std::string rfc5322_date(int64_t ms) {
+  time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+// DSN fields must stay on lines of sane length and never carry CR or LF.
+std::string one_line(std::string s, size_t max = 900) {
+  for (auto& c : s)
+    if (c == '\r' || c == '\n') c = ' ';
+  if (s.size() > max) s.resize(max);
+  return s;
+}
+
+std::string boundary(const std::string& queue_id, int64_t now_ms) {
+  return "=_hato_" + queue_id + "_" + std::to_string(now_ms);
+}
+
+}  // namespace
+
+std::string header_section(const std::string& message) {
+  auto end = message.find("\r\n\r\n");
+  if (end == std::string::npos) return message;
+  return message.substr(0, end + 2);
+}
+
+std::string build_dsn(const DsnInput& in, const std::string& message_id, int64_t now_ms) {
+  bool delayed = !in.recipients.empty() && in.recipients.front().action == "delayed";
+  const std::string b = boundary(in.queue_id, now_ms);
+  std::string m;
+  m.reserve(4096 + (in.original ? in.original->size() : 0));
+  m += "From: Mail Delivery System <MAILER-DAEMON@" + in.hostname + ">\r\n";
+  m += "To: <" + in.original_sender + ">\r\n";
+  m += delayed ? "Subject: Delayed Mail (still being retried)\r\n"
+               : "Subject: Undelivered Mail Returned to Sender\r\n";
+  m += "Date: " + rfc5322_date(now_ms) + "\r\n";
+  m += "Message-ID: <" + message_id + ">\r\n";
+  m += "Auto-Submitted: auto-replied\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"" + b +
+       "\"\r\n";
+  m += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
+
+  // The part a person reads.
+  m += "--" + b + "\r\n";
+  m += "Content-Description: Notification\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
+  m += "This is the mail system at host " + in.hostname + ".\r\n\r\n";
+  if (delayed) {
+    m += "Your message (queue ID " + in.queue_id +
+         ") could not be delivered yet. The mail system will keep trying until " +
+         rfc5322_date(in.retry_until_ms) + ". You do not need to send it again.\r\n\r\n";
+  } else {
+    m += "Your message (queue ID " + in.queue_id +
+         ") could not be delivered to one or more recipients. It is attached below.\r\n\r\n";
+  }
+  for (const auto& r : in.recipients) {
+    m += "<" + r.address + ">: " + one_line(r.reason.empty() ? r.diagnostic : r.reason) + "\r\n";
+  }
+  m += "\r\n";
+
+  // The part a program reads (RFC 3464 section 2).
+  m += "--" + b + "\r\n";
+  m += "Content-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n";
+  m += "Reporting-MTA: dns; " + in.hostname + "\r\n";
+  m += "X-Hato-Queue-ID: " + in.queue_id + "\r\n";
+  if (!in.envid.empty()) m += "Original-Envelope-Id: " + one_line(in.envid) + "\r\n";
+  m += "Arrival-Date: " + rfc5322_date(in.arrival_ms) + "\r\n";
+  for (const auto& r : in.recipients) {
+    m += "\r\n";
+    if (!r.orcpt.empty()) {
+      auto semi = r.orcpt.find(';');
+      m += "Original-Recipient: " + one_line(r.orcpt.substr(0, semi)) + ";" +
+           one_line(semi == std::string::npos ? "" : r.orcpt.substr(semi + 1)) + "\r\n";
+    }
+    m += "Final-Recipient: rfc822; " + r.address + "\r\n";
+    m += "Action: " + r.action + "\r\n";
+    m += "Status: " + r.status + "\r\n";
+    if (!r.remote_mta.empty()) m += "Remote-MTA: dns; " + r.remote_mta + "\r\n";
+    if (!r.diagnostic.empty()) m += "Diagnostic-Code: smtp; " + one_line(r.diagnostic) + "\r\n";
+    if (r.last_attempt_ms) m += "Last-Attempt-Date: " + rfc5322_date(r.last_attempt_ms) + "\r\n";
+    if (delayed && in.retry_until_ms)
+      m += "Will-Retry-Until: " + rfc5322_date(in.retry_until_ms) + "\r\n";
+  }
+  m += "\r\n";
+
+  // The original: whole when RET=FULL, else its headers.
+  if (in.original) {
+    m += "--" + b + "\r\n";
+    if (in.ret == "FULL") {
+      m += "Content-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\n\r\n";
+      m += *in.original;
+      if (m.size() < 2 || m.compare(m.size() - 2, 2, "\r\n") != 0) m += "\r\n";
+    } else {
+      m += "Content-Description: Undelivered Message Headers\r\n"
+           "Content-Type: text/rfc822-headers\r\n\r\n";
+      m += header_section(*in.original);
+    }
+    m += "\r\n";
+  }
+  m += "--" + b + "--\r\n";
+  return m;
+}
+
+}  // namespace hato::relay

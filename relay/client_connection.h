@@ -1,0 +1,59 @@
+// client_connection.h - an outbound TCP connection (libevent bufferevent,
+// OpenSSL after STARTTLS or from the start) that carries a ClientSession.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/loop.h"
+#include "common/net.h"
+#include "relay/client_session.h"
+#include "relay/tls.h"
+
+struct bufferevent;
+
+namespace hato::relay {
+
+class ClientConnection : public ClientIo {
+ public:
+  // `sni` names the server in the TLS handshake (RFC 6066); may be empty.
+  ClientConnection(Loop& loop, std::shared_ptr<TlsContext> tls, std::string sni);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  void attach(ClientSession* session) { session_ = session; }
+  // Starts connecting; the session hears connected() or closed(). `source`
+  // binds the local address first (egress addresses).
+  Status connect(const SocketAddress& to, const std::optional<SocketAddress>& source,
+                 bool implicit_tls, std::chrono::milliseconds connect_timeout);
+  // Why the connection failed, in words ("Connection refused").
+  const std::string& error() const { return error_; }
+  bool ever_connected() const { return connected_; }
+
+  // ClientIo
+  void send(std::string_view bytes) override;
+  void start_tls() override;
+  void close() override;
+  void set_timeout(std::chrono::milliseconds timeout) override;
+
+ private:
+  static void on_read(bufferevent* bev, void* arg);
+  static void on_event(bufferevent* bev, short what, void* arg);
+  void install();
+  void gone();
+
+  Loop& loop_;
+  std::shared_ptr<TlsContext> tls_;
+  std::string sni_;
+  ClientSession* session_ = nullptr;
+  bufferevent* bev_ = nullptr;
+  bool tls_pending_ = false;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::string error_;
+};
+
+}  // namespace hato::relay

@@ -1,0 +1,657 @@
+// delivery.cc - the delivery engine: routing, connections, results, retries, DSNs.
+#include "relay/delivery.h"
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+
+#include "common/log.h"
+#include "inbound/maildir.h"
+#include "policy/submission.h"
+#include "relay/client_connection.h"
+
+namespace hato::relay {
+
+namespace {
+
+constexpr auto kDownMax = std::chrono::minutes(5);
+
+std::string seconds_text(int64_t ms) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+Reply synthetic(int code, std::string text) {
+  Reply r;
+  r.code = code;
+  r.lines.push_back(std::move(text));
+  return r;
+}
+
+const char* outcome_name(const Reply& r) {
+  if (r.code >= 200 && r.code < 300) return "delivered";
+  if (r.code >= 500) return "bounced";
+  return "deferred";
+}
+
+}  // namespace
+
+// One message being delivered: its envelope as it changes, its bytes, and
+// how many of its jobs are still out.
+struct DeliveryEngine::MessageWork {
+  queue::QueueId id;
+  queue::Envelope envelope;
+  std::shared_ptr<const std::string> data;
+  size_t outstanding = 0;
+  std::vector<DsnRecipient> failed;  // bounced in this round
+};
+
+struct DeliveryEngine::Job {
+  std::shared_ptr<MessageWork> work;
+  std::vector<size_t> recipients;  // indexes into work->envelope.recipients
+};
+
+struct DeliveryEngine::Destination {
+  std::string name;  // a domain, or "[smarthost]"
+  bool smarthost = false;
+  std::deque<Job> queue;
+  size_t active = 0;
+  int64_t down_until_ms = 0;
+  std::string down_reason;
+};
+
+// One connection to a destination, from DNS to QUIT.
+class DeliveryEngine::Attempt : public ClientSession::Events {
+ public:
+  Attempt(DeliveryEngine& engine, Destination& dest) : engine_(engine), dest_(dest) {}
+
+  void start() {
+    if (dest_.smarthost) {
+      const auto& sh = *engine_.config_->delivery.smarthost;
+      hosts_.push_back({sh.host, 0});
+      try_host();
+      return;
+    }
+    engine_.resolver_.mx(dest_.name, [this](MxResult mx) { on_mx(std::move(mx)); });
+  }
+
+  // ClientSession::Events
+  void ready() override {
+    ever_connected_ = true;
+    next_job();
+  }
+
+  void failed(const Reply& reason) override {
+    if (connection_ && !connection_->ever_connected()) {
+      last_error_ = "connect to " + host_text_ + ": " + connection_->error();
+    } else {
+      ever_connected_ = true;
+      last_error_ = reason.code ? host_text_ + " said: " + reason.text()
+                                : reason.lines.empty() ? "failed" : reason.lines[0];
+    }
+    if (sent_ > 0 || job_active_) {
+      // The conversation broke after work began: what is left waits for a new connection.
+      done();
+      return;
+    }
+    // Nothing sent here yet: the next address, then the next host (RFC 5321 5.1).
+    engine_.loop_.post([this] { try_address(); });
+  }
+
+ private:
+  struct Host {
+    std::string name;
+    uint16_t preference;
+  };
+
+  void on_mx(MxResult mx) {
+    if (mx.status == DnsStatus::kOk) {
+      if (mx.records.size() == 1 && mx.records[0].host.empty()) {
+        engine_.fail_queued(dest_, 556,
+                            "5.1.10 Domain " + dest_.name + " does not accept mail (null MX)", "");
+        return done();
+      }
+      std::vector<MxRecord> records;
+      for (auto& r : mx.records)
+        if (!r.host.empty()) records.push_back(std::move(r));
+      // Equal preferences in random order spread the load (RFC 5321 5.1).
+      std::shuffle(records.begin(), records.end(), std::mt19937(std::random_device{}()));
+      std::stable_sort(records.begin(), records.end(),
+                       [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+      for (auto& r : records) {
+        if (hosts_.size() == engine_.options_.max_mx_hosts) break;
+        hosts_.push_back({r.host, r.preference});
+      }
+    } else if (mx.status == DnsStatus::kNoData) {
+      hosts_.push_back({dest_.name, 0});  // implicit MX (RFC 5321 5.1)
+    } else if (mx.status == DnsStatus::kNxDomain) {
+      engine_.fail_queued(dest_, 550,
+                          "5.1.2 Host or domain name not found: " + dest_.name +
+                              " does not exist (MX lookup: NXDOMAIN)",
+                          "");
+      return done();
+    } else {
+      engine_.fail_queued(dest_, 451,
+                          "4.4.3 DNS lookup of MX for " + dest_.name + " failed: " +
+                              (mx.error.empty() ? dns_status_name(mx.status) : mx.error),
+                          "");
+      return done();
+    }
+    try_host();
+  }
+
+  void try_host() {
+    if (next_host_ >= hosts_.size()) return exhausted();
+    const Host& host = hosts_[next_host_++];
+    auto literal = SocketAddress::parse(host.name, 0);
+    if (literal) {
+      addresses_ = {literal.value()};
+      next_address_ = 0;
+      try_address();
+      return;
+    }
+    engine_.resolver_.addresses(host.name, [this](AddressResult r) {
+      addresses_.clear();
+      next_address_ = 0;
+      if (r.status == DnsStatus::kOk) {
+        addresses_ = std::move(r.addresses);
+      } else {
+        dns_trouble_ = dns_trouble_ || dns_temporary(r.status);
+        last_error_ = "cannot find an address for " + hosts_[next_host_ - 1].name + ": " +
+                      (r.error.empty() ? dns_status_name(r.status) : r.error);
+      }
+      try_address();
+    });
+  }
+
+  void try_address() {
+    session_.reset();
+    connection_.reset();
+    if (next_address_ >= addresses_.size()) return try_host();
+    SocketAddress to = addresses_[next_address_++];
+    const auto& config = *engine_.config_;
+    uint16_t port = config.delivery.port;
+    ClientOptions options;
+    options.helo = config.hostname;
+    options.command_timeout = config.limits.command_timeout;
+    options.data_timeout = config.limits.data_timeout;
+    options.tls = config.delivery.tls == "required" ? ClientTls::kRequired
+                                                    : ClientTls::kOpportunistic;
+    bool implicit = false;
+    if (dest_.smarthost) {
+      const auto& sh = *config.delivery.smarthost;
+      port = sh.port;
+      if (sh.tls == "implicit") {
+        options.tls = ClientTls::kImplicit;
+        implicit = true;
+      } else if (sh.tls == "none") {
+        options.tls = ClientTls::kNone;
+      } else {
+        options.tls = ClientTls::kRequired;  // credentials never travel in clear
+      }
+      options.username = sh.username;
+      options.password = engine_.smarthost_password_;
+      if (!sh.username.empty() && options.tls == ClientTls::kNone) options.tls = ClientTls::kRequired;
+    }
+    to.set_port(port);
+    host_text_ = hosts_[next_host_ - 1].name + "[" + to.ip() + "]:" + std::to_string(port);
+    options.server_name = host_text_;
+    connection_ = std::make_unique<ClientConnection>(engine_.loop_, engine_.client_tls_,
+                                                     hosts_[next_host_ - 1].name);
+    session_ = std::make_unique<ClientSession>(*connection_, options, *this);
+    connection_->attach(session_.get());
+    connect_tried_ = true;
+    if (auto s = connection_->connect(to, std::nullopt, implicit, engine_.options_.connect_timeout);
+        !s) {
+      last_error_ = "connect to " + host_text_ + ": " + s.message();
+      engine_.loop_.post([this] { try_address(); });
+      return;
+    }
+  }
+
+  void exhausted() {
+    if (last_error_.empty()) last_error_ = "no usable address for " + dest_.name;
+    if (connect_tried_ && !ever_connected_) {
+      // Nobody answered: mark the destination down so queued mail waits
+      // instead of each message knocking again (Postfix's dead destination).
+      auto now = log::now_ms();
+      auto pause = std::min<int64_t>(engine_.config_->delivery.retry.first.count(),
+                                     std::chrono::milliseconds(kDownMax).count());
+      dest_.down_until_ms = now + pause;
+      dest_.down_reason = last_error_;
+      log::warning("destination down", {{"destination", dest_.name},
+                                         {"for", seconds_text(pause)},
+                                         {"reason", last_error_}});
+    }
+    int code = 451;
+    std::string text = "4.4.1 " + last_error_;
+    if (!connect_tried_ && !dns_trouble_ && !dest_.smarthost) {
+      code = 550;  // every host name exists, none has an address: no route
+      text = "5.4.4 " + last_error_;
+    }
+    engine_.fail_queued(dest_, code, text, "");
+    done();
+  }
+
+  void next_job() {
+    if (dest_.queue.empty() || sent_ >= engine_.options_.max_messages_per_connection ||
+        engine_.stopping_) {
+      session_->quit();
+      engine_.loop_.after(std::chrono::milliseconds(0), [this] { done(); });
+      return;
+    }
+    job_ = std::move(dest_.queue.front());
+    dest_.queue.pop_front();
+    job_active_ = true;
+    OutboundMessage m;
+    const auto& env = job_.work->envelope;
+    m.id = job_.work->id.str();
+    m.sender = env.sender;
+    m.data = job_.work->data;
+    m.smtputf8 = env.smtputf8;
+    m.eight_bit = env.eight_bit;
+    m.ret = env.ret;
+    m.envid = env.envid;
+    for (size_t i : job_.recipients) {
+      const auto& r = env.recipients[i];
+      m.recipients.push_back({r.address, r.notify, r.orcpt});
+    }
+    session_->send(std::move(m), [this](TransactionResult result) {
+      job_active_ = false;
+      ++sent_;
+      engine_.record(job_, result, host_text_);
+      job_ = Job{};
+      if (session_->state() == ClientSession::State::kReady) {
+        // Let the current callback unwind before the next transaction.
+        engine_.loop_.post([this] { next_job(); });
+      }
+    });
+  }
+
+  void done() {
+    if (finished_) return;
+    finished_ = true;
+    engine_.loop_.post([engine = &engine_, self = this] { engine->finish_attempt(self); });
+  }
+
+  DeliveryEngine& engine_;
+  Destination& dest_;
+  std::vector<Host> hosts_;
+  size_t next_host_ = 0;
+  std::vector<SocketAddress> addresses_;
+  size_t next_address_ = 0;
+  std::unique_ptr<ClientConnection> connection_;
+  std::unique_ptr<ClientSession> session_;
+  std::string host_text_;
+  std::string last_error_;
+  Job job_;
+  bool job_active_ = false;
+  bool connect_tried_ = false;
+  bool ever_connected_ = false;
+  bool dns_trouble_ = false;
+  bool finished_ = false;
+  size_t sent_ = 0;
+
+ public:
+  Destination& destination() { return dest_; }
+};
+
+DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
+                               queue::QueueIdGenerator& ids, Resolver& resolver,
+                               std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
+                               DeliveryOptions options)
+    : loop_(loop),
+      config_(std::move(config)),
+      store_(store),
+      ids_(ids),
+      resolver_(resolver),
+      client_tls_(std::move(client_tls)),
+      workers_(workers),
+      options_(options),
+      retry_(config_->delivery.retry),
+      timer_(loop, [this] { pump(); }) {}
+
+DeliveryEngine::~DeliveryEngine() {
+  stopping_ = true;
+  for (Attempt* a : attempts_) delete a;
+}
+
+Status DeliveryEngine::start() {
+  if (config_->delivery.smarthost && !config_->delivery.smarthost->password_file.empty()) {
+    std::ifstream in(config_->delivery.smarthost->password_file);
+    if (!in) return Status::error("cannot read " + config_->delivery.smarthost->password_file);
+    std::getline(in, smarthost_password_);
+    while (!smarthost_password_.empty() &&
+           (smarthost_password_.back() == '\r' || smarthost_password_.back() == ' '))
+      smarthost_password_.pop_back();
+  }
+  size_t count = 0;
+  auto s = store_.for_each([&](const queue::StoredMessage& m) {
+    if (m.envelope.state != queue::MessageState::kHeld) {
+      scheduler_.schedule(m.id, m.envelope.next_attempt_ms);
+      ++count;
+    }
+    return true;
+  });
+  if (!s) return s;
+  log::info("delivery started", {{"queued", std::to_string(count)},
+                                  {"route", config_->delivery.smarthost
+                                                ? "smarthost " + config_->delivery.smarthost->host
+                                                : std::string("mx")}});
+  arm();
+  return Status::ok();
+}
+
+void DeliveryEngine::schedule(const queue::QueueId& id, int64_t due_ms) {
+  if (in_flight_.count(id)) return;  // finalize() schedules it again
+  scheduler_.schedule(id, due_ms);
+  arm();
+}
+
+void DeliveryEngine::unschedule(const queue::QueueId& id) { scheduler_.remove(id); }
+
+void DeliveryEngine::arm() {
+  auto next = scheduler_.next_due();
+  if (!next || stopping_) return;
+  int64_t wait = std::max<int64_t>(0, *next - log::now_ms());
+  timer_.arm(std::chrono::milliseconds(wait));
+}
+
+void DeliveryEngine::pump() {
+  if (stopping_) return;
+  size_t room = options_.max_messages_in_flight > in_flight_.size()
+                    ? options_.max_messages_in_flight - in_flight_.size()
+                    : 0;
+  if (room == 0) return;  // finalize() pumps again
+  auto due = scheduler_.take_due(log::now_ms(), room);
+  for (const auto& id : due) start_message(id);
+  for (auto& [name, dest] : destinations_)
+    if (!dest->queue.empty()) dispatch(*dest);
+  arm();
+}
+
+bool DeliveryEngine::is_local(const std::string& domain) const {
+  const conf::Domain* d = config_->find_domain(domain);
+  return d && (!d->mailboxes.empty() || !d->aliases.empty());
+}
+
+DeliveryEngine::Destination& DeliveryEngine::destination_for(const std::string& name,
+                                                             bool smarthost) {
+  auto& slot = destinations_[name];
+  if (!slot) {
+    slot = std::make_unique<Destination>();
+    slot->name = name;
+    slot->smarthost = smarthost;
+  }
+  return *slot;
+}
+
+void DeliveryEngine::start_message(const queue::QueueId& id) {
+  auto env = store_.envelope(id);
+  if (!env) return;  // deleted meanwhile
+  if (env->state == queue::MessageState::kHeld) return;
+  auto data = store_.message(id);
+  if (!data) {
+    log::error("queued message unreadable", {{"id", id.str()}, {"reason", data.message()}});
+    return;
+  }
+  auto work = std::make_shared<MessageWork>();
+  work->id = id;
+  work->envelope = std::move(env.value());
+  work->data = std::make_shared<const std::string>(std::move(data.value()));
+  std::map<std::string, Job> jobs;
+  bool smarthost = config_->delivery.smarthost.has_value();
+  std::vector<size_t> local;
+  for (size_t i = 0; i < work->envelope.recipients.size(); ++i) {
+    const auto& r = work->envelope.recipients[i];
+    if (r.state != queue::RcptState::kPending) continue;
+    std::string_view lp, domain;
+    if (!policy::split_address(r.address, &lp, &domain)) continue;
+    std::string d = policy::lowercase(domain);
+    if (is_local(d)) {
+      local.push_back(i);
+      continue;
+    }
+    std::string key = smarthost ? "[smarthost]" : d;
+    auto& job = jobs[key];
+    job.work = work;
+    job.recipients.push_back(i);
+  }
+  in_flight_.insert(id);
+  work->outstanding = jobs.size() + (local.empty() ? 0 : 1);
+  if (!local.empty()) deliver_local(work, std::move(local));
+  if (work->outstanding == 0) {
+    finalize(work);
+    return;
+  }
+  for (auto& [key, job] : jobs) destination_for(key, smarthost).queue.push_back(std::move(job));
+}
+
+// Maildir writes fsync, so they run on the worker pool, never on the loop.
+void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vector<size_t> local) {
+  std::vector<std::string> addresses;
+  for (size_t i : local) addresses.push_back(work->envelope.recipients[i].address);
+  Loop* loop = &loop_;
+  workers_.post([this, loop, config = config_, work, local = std::move(local),
+                 addresses = std::move(addresses), sender = work->envelope.sender]() mutable {
+    TransactionResult replies;
+    for (const auto& address : addresses) {
+      auto box = inbound::resolve_mailbox(*config, address);
+      if (!box) {
+        replies.push_back(synthetic(550, "5.1.1 <" + address + ">: no such mailbox here"));
+        continue;
+      }
+      auto s = inbound::deliver_maildir(config->inbound.maildir_root, *box, "", sender, address,
+                                        *work->data);
+      replies.push_back(s ? synthetic(250, "2.0.0 delivered to maildir " + box->domain + "/" +
+                                               box->mailbox)
+                          : synthetic(451, "4.3.0 local delivery failed: " + s.message()));
+    }
+    loop->post([this, work, local = std::move(local), replies = std::move(replies)]() mutable {
+      Job job{work, std::move(local)};
+      record(job, replies, "local");
+    });
+  });
+}
+
+void DeliveryEngine::dispatch(Destination& dest) {
+  if (stopping_) return;
+  if (dest.down_until_ms > log::now_ms()) {
+    fail_queued(dest, 451, "4.4.1 destination " + dest.name + " is down: " + dest.down_reason, "");
+    return;
+  }
+  size_t wanted = std::min(dest.queue.size(), options_.max_per_destination);
+  while (dest.active < wanted && active_connections_ < options_.max_connections) {
+    auto* attempt = new Attempt(*this, dest);
+    attempts_.insert(attempt);
+    dest.active++;
+    active_connections_++;
+    attempt->start();
+  }
+}
+
+void DeliveryEngine::finish_attempt(Attempt* attempt) {
+  if (!attempts_.erase(attempt)) return;
+  Destination& dest = attempt->destination();
+  dest.active--;
+  active_connections_--;
+  delete attempt;
+  if (!dest.queue.empty()) dispatch(dest);
+}
+
+void DeliveryEngine::fail_queued(Destination& dest, int code, const std::string& text,
+                                 const std::string& host) {
+  // Take the queue first: record() may finalise messages and pump new work in.
+  std::deque<Job> jobs;
+  jobs.swap(dest.queue);
+  for (auto& job : jobs) {
+    TransactionResult replies(job.recipients.size(), synthetic(code, text));
+    record(job, replies, host);
+  }
+}
+
+void DeliveryEngine::record(Job& job, const TransactionResult& replies, const std::string& host) {
+  auto work = job.work;
+  int64_t now = log::now_ms();
+  for (size_t k = 0; k < job.recipients.size() && k < replies.size(); ++k) {
+    auto& r = work->envelope.recipients[job.recipients[k]];
+    const Reply& reply = replies[k];
+    std::string response = reply.code ? reply.text() : reply.lines.empty() ? "" : reply.lines[0];
+    r.attempts.push_back({now, host, response});
+    if (r.attempts.size() > 20) r.attempts.erase(r.attempts.begin());  // keep the record bounded
+    const char* status = outcome_name(reply);
+    std::string dsn = reply.code ? reply.enhanced() : "4.4.1";
+    if (reply.code >= 200 && reply.code < 300) {
+      r.state = queue::RcptState::kDelivered;
+    } else if (reply.code >= 500) {
+      r.state = queue::RcptState::kBounced;
+      DsnRecipient d;
+      d.address = r.address;
+      d.orcpt = r.orcpt;
+      d.action = "failed";
+      d.status = dsn;
+      auto bracket = host.find('[');
+      d.remote_mta = host.substr(0, bracket);
+      d.diagnostic = response;
+      d.last_attempt_ms = now;
+      work->failed.push_back(std::move(d));
+    }
+    log::info("delivery", {{"id", work->id.str()}, {"rcpt", r.address},
+                           {"relay", host.empty() ? "none" : host},
+                           {"delay", seconds_text(now - work->envelope.created_ms)},
+                           {"dsn", dsn}, {"status", status}, {"response", response}});
+  }
+  if (--work->outstanding == 0) finalize(work);
+}
+
+void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
+  auto& env = work->envelope;
+  int64_t now = log::now_ms();
+  bool pending = false;
+  for (const auto& r : env.recipients) pending = pending || r.state == queue::RcptState::kPending;
+  if (pending && retry_.expired(env.created_ms, now)) {
+    for (auto& r : env.recipients) {
+      if (r.state != queue::RcptState::kPending) continue;
+      r.state = queue::RcptState::kExpired;
+      std::string last = r.attempts.empty() ? "" : r.attempts.back().response;
+      DsnRecipient d;
+      d.address = r.address;
+      d.orcpt = r.orcpt;
+      d.action = "failed";
+      d.status = "4.4.7";
+      d.diagnostic = last;
+      d.reason = "delivery time expired; last error: " + last;
+      d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
+      work->failed.push_back(std::move(d));
+      log::info("expired", {{"id", work->id.str()}, {"rcpt", r.address}, {"response", last}});
+    }
+    pending = false;
+  }
+  // NOTIFY=NEVER, or a NOTIFY without FAILURE, wants no failure report; the
+  // null sender never gets one (a bounce is never bounced).
+  std::vector<DsnRecipient> report;
+  for (auto& d : work->failed) {
+    auto it = std::find_if(env.recipients.begin(), env.recipients.end(),
+                           [&](const queue::Recipient& r) { return r.address == d.address; });
+    uint8_t notify = it == env.recipients.end() ? 0 : it->notify;
+    if (notify && !(notify & queue::kNotifyFailure)) continue;
+    report.push_back(std::move(d));
+  }
+  work->failed.clear();
+  if (pending && !env.delay_warned && retry_.delay_warning_due(env.created_ms, now) &&
+      !env.sender.empty()) {
+    env.delay_warned = true;
+    std::vector<DsnRecipient> delayed;
+    for (const auto& r : env.recipients) {
+      if (r.state != queue::RcptState::kPending) continue;
+      // Without NOTIFY the sender hears of delays; with it, only if asked.
+      if (r.notify && !(r.notify & queue::kNotifyDelay)) continue;
+      DsnRecipient d;
+      d.address = r.address;
+      d.orcpt = r.orcpt;
+      d.action = "delayed";
+      d.status = "4.4.7";
+      d.diagnostic = r.attempts.empty() ? "" : r.attempts.back().response;
+      d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
+      delayed.push_back(std::move(d));
+    }
+    if (!delayed.empty()) queue_dsn(*work, std::move(delayed), [] {});
+  }
+  if (!report.empty() && !env.sender.empty()) {
+    // The DSN is durable before the original's record changes: a crash in
+    // between repeats an attempt, it never loses the report.
+    queue_dsn(*work, std::move(report), [this, work] { write_back(work); });
+    return;
+  }
+  write_back(work);
+}
+
+void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
+  auto& env = work->envelope;
+  bool pending = false;
+  uint32_t attempts = 0;
+  for (const auto& r : env.recipients) {
+    if (r.state != queue::RcptState::kPending) continue;
+    pending = true;
+    attempts = std::max<uint32_t>(attempts, static_cast<uint32_t>(r.attempts.size()));
+  }
+  in_flight_.erase(work->id);
+  if (!pending) {
+    if (auto s = store_.remove(work->id); !s)
+      log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
+  } else {
+    env.next_attempt_ms = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+    env.state = queue::MessageState::kDeferred;
+    if (auto s = store_.update(work->id, env); !s) {
+      log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
+    } else {
+      scheduler_.schedule(work->id, env.next_attempt_ms);
+    }
+  }
+  arm();  // also resumes a pump() that stopped with no room
+}
+
+void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
+                               std::function<void()> then) {
+  DsnInput in;
+  in.hostname = config_->hostname;
+  in.queue_id = work.id.str();
+  in.original_sender = work.envelope.sender;
+  in.envid = work.envelope.envid;
+  in.ret = work.envelope.ret;
+  in.arrival_ms = work.envelope.created_ms;
+  in.retry_until_ms = work.envelope.created_ms + config_->delivery.retry.max_age.count();
+  in.original = work.data.get();
+  in.recipients = std::move(recipients);
+  queue::QueueId id = ids_.next();
+  int64_t now = log::now_ms();
+  std::string message = build_dsn(in, id.str() + "@" + config_->hostname, now);
+  queue::Envelope env;
+  env.sender = "";
+  queue::Recipient to;
+  to.address = work.envelope.sender;
+  env.recipients.push_back(std::move(to));
+  env.created_ms = now;
+  env.next_attempt_ms = now;
+  env.size = message.size();
+  env.smtputf8 = work.envelope.smtputf8;
+  env.client = "local";
+  env.listener = "bounce";
+  std::string kind = in.recipients.front().action == "delayed" ? "delay notice" : "bounce";
+  log::info(kind, {{"id", id.str()}, {"original", work.id.str()}, {"to", work.envelope.sender},
+                   {"recipients", std::to_string(in.recipients.size())}});
+  store_.insert(id, std::move(message), std::move(env),
+                [this, id, now, then = std::move(then)](Status s) mutable {
+                  loop_.post([this, id, now, s, then = std::move(then)] {
+                    if (!s) {
+                      log::error("cannot queue DSN", {{"id", id.str()}, {"reason", s.message()}});
+                    } else {
+                      schedule(id, now);
+                    }
+                    then();
+                  });
+                });
+}
+
+}  // namespace hato::relay

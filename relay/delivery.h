@@ -1,0 +1,107 @@
+// delivery.h - the outbound side: takes due messages from the scheduler,
+// routes each recipient (MX via the resolver, or the smarthost), delivers over
+// ClientSessions, and records every result in the store: delivered, deferred
+// with its next attempt, or bounced with a DSN to the sender.
+//
+// One pass of the engine, in order:
+//   1. take due IDs from the Scheduler (bounded by the messages in flight);
+//   2. load each envelope and message from the Store, split the pending
+//      recipients into Jobs by destination (a domain, or the smarthost);
+//   3. each Destination opens up to N connections (Attempts); an Attempt
+//      resolves MX then addresses, connects host by host until a session is
+//      ready, then sends Jobs from its destination's queue one after another;
+//   4. when all Jobs of a message are back, the message is finalised: DSNs
+//      are queued first, then the envelope is updated (or removed) in one
+//      synced write, and the message is scheduled again if anything is left.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "common/loop.h"
+#include "common/worker_pool.h"
+#include "conf/config.h"
+#include "policy/retry.h"
+#include "queue/scheduler.h"
+#include "queue/store.h"
+#include "relay/bounce.h"
+#include "relay/client_session.h"
+#include "relay/resolver.h"
+#include "relay/tls.h"
+
+namespace hato::relay {
+
+struct DeliveryOptions {
+  size_t max_connections = 100;           // in total
+  size_t max_per_destination = 10;        // per domain (or the smarthost)
+  size_t max_messages_per_connection = 100;
+  size_t max_messages_in_flight = 5000;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
+  size_t max_mx_hosts = 5;
+};
+
+class DeliveryEngine {
+ public:
+  DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
+                 queue::QueueIdGenerator& ids, Resolver& resolver,
+                 std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
+                 DeliveryOptions options = {});
+  ~DeliveryEngine();
+  DeliveryEngine(const DeliveryEngine&) = delete;
+  DeliveryEngine& operator=(const DeliveryEngine&) = delete;
+
+  // Rebuilds the schedule from the store and starts the timer.
+  Status start();
+  // A message was committed (or changed): deliver it at due_ms.
+  void schedule(const queue::QueueId& id, int64_t due_ms);
+  void unschedule(const queue::QueueId& id);
+  size_t scheduled() const { return scheduler_.size(); }
+  size_t in_flight() const { return in_flight_.size(); }
+
+  struct MessageWork;
+  struct Job;
+  struct Destination;
+  class Attempt;
+
+ private:
+  void arm();
+  void pump();
+  void start_message(const queue::QueueId& id);
+  void deliver_local(std::shared_ptr<MessageWork> work, std::vector<size_t> local);
+  void dispatch(Destination& dest);
+  void finish_attempt(Attempt* attempt);
+  // Records the replies for a job's recipients; `host` is "name[ip]:port".
+  void record(Job& job, const TransactionResult& replies, const std::string& host);
+  void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host);
+  void finalize(std::shared_ptr<MessageWork> work);
+  void write_back(std::shared_ptr<MessageWork> work);
+  void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
+                 std::function<void()> then);
+  Destination& destination_for(const std::string& name, bool smarthost);
+  bool is_local(const std::string& domain) const;
+
+  Loop& loop_;
+  conf::ConfigPtr config_;
+  queue::Store& store_;
+  queue::QueueIdGenerator& ids_;
+  Resolver& resolver_;
+  std::shared_ptr<TlsContext> client_tls_;
+  WorkerPool& workers_;
+  DeliveryOptions options_;
+  policy::RetryPolicy retry_;
+  std::string smarthost_password_;
+
+  queue::Scheduler scheduler_;
+  Timer timer_;
+  std::unordered_set<queue::QueueId, queue::QueueIdHash> in_flight_;
+  std::map<std::string, std::unique_ptr<Destination>> destinations_;
+  std::unordered_set<Attempt*> attempts_;
+  size_t active_connections_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace hato::relay
