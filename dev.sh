@@ -10,7 +10,8 @@ SUDO=""
 
 BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
   librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl"
-TEST_PACKAGES="swaks python3 clang-format"
+TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
+  opendkim opendkim-tools python3-prometheus-client"
 
 install_missing() {
   local missing=()

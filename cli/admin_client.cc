@@ -1,4 +1,7 @@
 // admin_client.cc - one request, one answer, one Unix socket, with a deadline.
+//
+// The deadline is idle time, renewed by every byte; only a followed stream
+// (`queue tail`) may stay silent once its head has arrived.
 #include "cli/admin_client.h"
 
 #include <poll.h>
@@ -7,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -120,10 +124,11 @@ bool send_all(int fd, std::string_view data) {
   return true;
 }
 
-}  // namespace
-
-Result<AdminResponse> admin_get(const std::string& socket_path, const std::string& path,
-                                bool* unreachable) {
+// exchange - one request and its answer; streams a 200 body to `on_body` when given
+Result<AdminResponse> exchange(const std::string& socket_path, std::string_view method,
+                               const std::string& path,
+                               const std::function<bool(std::string_view)>* on_body, bool follow,
+                               bool* unreachable) {
   if (unreachable) *unreachable = false;
   auto no_daemon = [&](std::string message) {
     if (unreachable) *unreachable = true;
@@ -165,9 +170,13 @@ Result<AdminResponse> admin_get(const std::string& socket_path, const std::strin
     }
   }
 
-  std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\nUser-Agent: hato\r\n\r\n";
+  std::string request =
+      std::string(method) + " " + path + " HTTP/1.0\r\nHost: localhost\r\nUser-Agent: hato\r\n";
+  if (method == "POST") request += "Content-Length: 0\r\n";
+  request += "\r\n";
   if (!send_all(fd.get(), request)) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return no_daemon(silent);
+    if (errno == EPIPE || errno == ECONNRESET) return no_daemon(not_running);
     return Result<AdminResponse>::error("sending to the daemon on " + socket_path + ": " +
                                         strerror(errno));
   }
@@ -175,13 +184,22 @@ Result<AdminResponse> admin_get(const std::string& socket_path, const std::strin
   std::string raw;
   std::optional<Head> head;
   size_t body_start = 0;
+  bool streaming = false;  // the body goes to on_body, not into raw
+  size_t streamed = 0;     // body bytes handed to on_body
   Clock::time_point deadline = Clock::now() + kIdleTimeout;
   for (;;) {
-    if (head && head->content_length && raw.size() - body_start >= *head->content_length) break;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return no_daemon(silent);
+    if (head && head->content_length) {
+      size_t have = streaming ? streamed : raw.size() - body_start;
+      if (have >= *head->content_length) break;
+    }
+    int wait_ms = -1;  // following a stream: as long as it takes
+    if (!head || !(follow && streaming)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return no_daemon(silent);
+      wait_ms = static_cast<int>(left.count());
+    }
     pollfd p{fd.get(), POLLIN, 0};
-    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    int ready = ::poll(&p, 1, wait_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
       return Result<AdminResponse>::error(std::string("poll: ") + strerror(errno));
@@ -204,12 +222,26 @@ Result<AdminResponse> admin_get(const std::string& socket_path, const std::strin
       // Search only the new bytes (and 3 before, for a split "\r\n\r\n").
       size_t from = old_size >= 3 ? old_size - 3 : 0;
       size_t end = raw.find("\r\n\r\n", from);
-      if (end != std::string::npos) {
-        Result<Head> parsed = parse_head(std::string_view(raw).substr(0, end));
-        if (!parsed) return parsed.status();
-        head = std::move(parsed).value();
-        body_start = end + 4;
+      if (end == std::string::npos) continue;
+      Result<Head> parsed = parse_head(std::string_view(raw).substr(0, end));
+      if (!parsed) return parsed.status();
+      head = std::move(parsed).value();
+      body_start = end + 4;
+      if (on_body && head->status == 200) {
+        streaming = true;
+        raw.erase(0, body_start);
+        body_start = 0;
       }
+    }
+    if (streaming && !raw.empty()) {
+      std::string_view piece = raw;
+      if (head->content_length) {
+        piece = piece.substr(0, std::min(piece.size(), *head->content_length - streamed));
+      }
+      streamed += piece.size();
+      bool more = (*on_body)(piece);
+      raw.clear();
+      if (!more) break;
     }
   }
 
@@ -217,19 +249,42 @@ Result<AdminResponse> admin_get(const std::string& socket_path, const std::strin
     return Result<AdminResponse>::error("the daemon on " + socket_path +
                                         " closed the connection without an answer");
   }
+  AdminResponse response;
+  response.status = head->status;
+  response.content_type = std::move(head->content_type);
+  if (streaming) {
+    if (head->content_length && streamed < *head->content_length) {
+      return Result<AdminResponse>::error("the daemon's answer was cut short");
+    }
+    return response;
+  }
   size_t body_size = raw.size() - body_start;
   if (head->content_length && body_size < *head->content_length) {
     return Result<AdminResponse>::error("the daemon's answer was cut short");
   }
   if (head->content_length) body_size = *head->content_length;
-
-  AdminResponse response;
-  response.status = head->status;
-  response.content_type = std::move(head->content_type);
   raw.resize(body_start + body_size);
   raw.erase(0, body_start);
   response.body = std::move(raw);
   return response;
+}
+
+}  // namespace
+
+Result<AdminResponse> admin_get(const std::string& socket_path, const std::string& path,
+                                bool* unreachable) {
+  return exchange(socket_path, "GET", path, nullptr, false, unreachable);
+}
+
+Result<AdminResponse> admin_post(const std::string& socket_path, const std::string& path,
+                                 bool* unreachable) {
+  return exchange(socket_path, "POST", path, nullptr, false, unreachable);
+}
+
+Result<AdminResponse> admin_stream(const std::string& socket_path, const std::string& path,
+                                   const std::function<bool(std::string_view)>& on_body,
+                                   bool follow, bool* unreachable) {
+  return exchange(socket_path, "GET", path, &on_body, follow, unreachable);
 }
 
 }  // namespace hato::cli

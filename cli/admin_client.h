@@ -2,10 +2,13 @@
 //
 // For the CLI only: it blocks, which the daemon's loops must never do. HTTP/1.0
 // makes the daemon close the connection after the answer, so a body is simply
-// everything up to EOF, whether the daemon sent a Content-Length or streamed.
+// everything up to EOF, whether the daemon sent a Content-Length or streamed
+// (no chunked encoding to undo).
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -23,5 +26,18 @@ struct AdminResponse {
 // silence; the CLI exits 3 then. The error messages read well after "hato: ".
 Result<AdminResponse> admin_get(const std::string& socket_path, const std::string& path,
                                 bool* unreachable = nullptr);
+
+// POSTs an empty body to `path`; otherwise as admin_get().
+Result<AdminResponse> admin_post(const std::string& socket_path, const std::string& path,
+                                 bool* unreachable = nullptr);
+
+// GETs `path` and, when the answer is 200, hands its body to `on_body` piece by
+// piece as it arrives (the returned body stays empty); `on_body` returns false
+// to stop reading. Any other status is returned with its body, as by admin_get().
+// With `follow`, silence after the head is not an error: `queue tail` waits
+// for events as long as it takes.
+Result<AdminResponse> admin_stream(const std::string& socket_path, const std::string& path,
+                                   const std::function<bool(std::string_view)>& on_body,
+                                   bool follow, bool* unreachable = nullptr);
 
 }  // namespace hato::cli

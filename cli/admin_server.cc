@@ -1,11 +1,22 @@
 // admin_server.cc - the admin API on libevent's HTTP server over a Unix socket.
 //
-// Requests run on the loop thread and read the store synchronously. Listings
-// stop at `limit`, so `queue ls --limit 10` costs ten envelopes however long
-// the queue is.
+// Requests run on the loop thread. Short ones (show, the operator's actions)
+// are answered from the request callback. Long ones are Streams that outlive
+// it: a Scan walks the store in slices (store.for_each_from resumes where the
+// last slice stopped), yielding to the loop between slices, and a listing
+// also waits for its client to drain what was sent before it reads on, so
+// neither the loop nor memory is held by a large queue or a slow client. A
+// Watcher follows the EventBus until its client goes away.
+//
+// A Stream ends in one of two ways: it finishes its answer, or libevent tells
+// it the connection closed (its close callback). In the second case libevent
+// has detached the unfinished request from the connection, and the Stream
+// hands it back with evhttp_send_reply_end(), which frees it.
 #include "cli/admin_server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/socket.h>
@@ -14,14 +25,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace hato::cli {
 
@@ -46,6 +62,13 @@ class UniqueFd {
 struct EvhttpFree {
   void operator()(evhttp* http) const { evhttp_free(http); }
 };
+struct EventFree {
+  void operator()(event* ev) const { event_free(ev); }
+};
+struct EvbufferFree {
+  void operator()(evbuffer* buffer) const { evbuffer_free(buffer); }
+};
+using EvbufferPtr = std::unique_ptr<evbuffer, EvbufferFree>;
 
 // A parsed query string, freed with the request handler's scope.
 class QueryParams {
@@ -262,28 +285,50 @@ std::string message_json(const queue::StoredMessage& message, bool with_recipien
   return out;
 }
 
-struct AdminServer::Impl {
-  Impl(hato::Loop& l, queue::Store& s) : loop(l), store(s) {}
+std::string event_json(const queue::QueueEvent& event) {
+  std::string out;
+  out.reserve(128 + event.response.size());
+  out += "{\"time\":";
+  log::append_json_string(out, log::rfc3339(event.time_ms));
+  append_field(out, "event", event.event);
+  append_field(out, "id", event.id);
+  append_field(out, "rcpt", event.rcpt);
+  append_field(out, "response", event.response);
+  out += '}';
+  return out;
+}
 
-  Status listen(const std::string& path);
-  void remove_socket_file();
-
-  static void on_request(evhttp_request* req, void* arg);
-  void handle(evhttp_request* req);
-  void list(evhttp_request* req, const char* query);
-  void show(evhttp_request* req, std::string_view printed_id);
-  void raw_message(evhttp_request* req, std::string_view printed_id, bool headers_only);
-
-  hato::Loop& loop;
-  queue::Store& store;
-  std::unique_ptr<evhttp, EvhttpFree> http;
-  std::string socket_path;
-  // The file we bound, so we never remove a successor's socket.
-  dev_t socket_dev = 0;
-  ino_t socket_ino = 0;
-};
+size_t summary_bucket(int64_t age_ms) {
+  for (size_t i = 0; i < std::size(kSummaryBucketMinutes); ++i) {
+    if (age_ms < kSummaryBucketMinutes[i] * 60'000) return i;
+  }
+  return kSummaryBuckets - 1;
+}
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One slice of a store walk ends after this many messages or this much time,
+// whichever comes first, so the loop serves SMTP in between.
+constexpr size_t kSliceMessages = 4096;
+constexpr auto kSliceTime = std::chrono::milliseconds(10);
+// A listing stops reading the store while more than this waits to be sent.
+constexpr size_t kListHighWater = 256 * 1024;
+// ... and sends what a slice produced once it reaches this much.
+constexpr size_t kListChunk = 64 * 1024;
+// Pending output a watcher may have before its events are dropped.
+constexpr size_t kWatcherBuffer = 1024 * 1024;
+// A client that takes nothing of a pending answer for this long is gone.
+constexpr timeval kStreamWriteTimeout = {30, 0};
+// For watchers, which are allowed to pause (a terminal on hold), longer.
+constexpr timeval kWatcherWriteTimeout = {300, 0};
+
+// Not among libevent's HTTP_* constants.
+constexpr int kHttpConflict = 409;
+
+// What the store says for an ID it does not hold; anything else is a failure.
+constexpr std::string_view kStoreNotFound = "no such message";
 
 void send_body(evhttp_request* req, int code, const char* reason, const char* content_type,
                std::string_view body) {
@@ -293,17 +338,22 @@ void send_body(evhttp_request* req, int code, const char* reason, const char* co
   evhttp_send_reply(req, code, reason, nullptr);
 }
 
-void send_error(evhttp_request* req, int code, const char* reason, std::string_view message) {
-  evbuffer* out = evhttp_request_get_output_buffer(req);
-  evbuffer_drain(out, evbuffer_get_length(out));  // whatever a failed listing left
-  std::string body = "{\"error\":";
-  log::append_json_string(body, message);
-  body += "}\n";
+void send_json(evhttp_request* req, int code, const char* reason, std::string_view body) {
   send_body(req, code, reason, "application/json", body);
 }
 
-// What the store says for an ID it does not hold; anything else is a failure.
-constexpr std::string_view kStoreNotFound = "no such message";
+std::string error_json(std::string_view message) {
+  std::string body = "{\"error\":";
+  log::append_json_string(body, message);
+  body += "}\n";
+  return body;
+}
+
+void send_error(evhttp_request* req, int code, const char* reason, std::string_view message) {
+  evbuffer* out = evhttp_request_get_output_buffer(req);
+  evbuffer_drain(out, evbuffer_get_length(out));  // whatever a failed listing left
+  send_json(req, code, reason, error_json(message));
+}
 
 void send_no_such_message(evhttp_request* req, std::string_view printed_id) {
   send_error(req, HTTP_NOTFOUND, "Not Found", "no such message: " + std::string(printed_id));
@@ -320,7 +370,542 @@ void send_store_error(evhttp_request* req, std::string_view printed_id, const St
              "reading message " + std::string(printed_id) + " failed: " + status.message());
 }
 
+void send_bad_method(evhttp_request* req, const char* allow) {
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+  // A body after HEAD would be read as the start of the next response.
+  if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+    evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", nullptr);
+    return;
+  }
+  send_error(req, HTTP_BADMETHOD, "Method Not Allowed",
+             std::string("method not allowed; use ") + allow);
+}
+
+// Parses ?domain= the way the operator meant it: "@example.test" and
+// "Example.TEST" are example.test.
+std::string domain_param(std::string_view value) {
+  return address_domain(value.starts_with('@') ? value : "@" + std::string(value));
+}
+
+Gauge& watcher_gauge() {
+  static Gauge& g = metrics().gauge("hato_admin_watchers", "Open `queue tail` streams");
+  return g;
+}
+
 }  // namespace
+
+struct AdminServer::Impl {
+  class Stream;
+  class Scan;
+  class ListScan;
+  class SummaryScan;
+  class FlushScan;
+  class Watcher;
+
+  Impl(hato::Loop& l, queue::Store& s, queue::EventBus& e, queue::QueueControl& c)
+      : loop(l), store(s), events(e), control(c) {}
+
+  Status listen(const std::string& path);
+  void remove_socket_file();
+  void close_streams();
+
+  static void on_request(evhttp_request* req, void* arg);
+  void handle(evhttp_request* req);
+  void list(evhttp_request* req, const char* query);
+  void summary(evhttp_request* req, const char* query);
+  void tail(evhttp_request* req);
+  void show(evhttp_request* req, std::string_view printed_id);
+  void raw_message(evhttp_request* req, std::string_view printed_id, bool headers_only);
+  void act(evhttp_request* req, std::string_view printed_id, std::string_view action);
+  void flush(evhttp_request* req, const char* query);
+
+  // Takes ownership of a stream and starts it; the stream ends itself.
+  void run(std::unique_ptr<Stream> stream);
+  void forget(Stream* stream);
+
+  hato::Loop& loop;
+  queue::Store& store;
+  queue::EventBus& events;
+  queue::QueueControl& control;
+  std::unique_ptr<evhttp, EvhttpFree> http;
+  std::string socket_path;
+  // The file we bound, so we never remove a successor's socket.
+  dev_t socket_dev = 0;
+  ino_t socket_ino = 0;
+  std::map<Stream*, std::unique_ptr<Stream>> streams;
+  size_t watchers = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Streams: answers that outlive the request callback.
+
+class AdminServer::Impl::Stream {
+ public:
+  Stream(Impl& server, evhttp_request* req)
+      : server_(server), req_(req), evcon_(evhttp_request_get_connection(req)) {}
+  virtual ~Stream() = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Called once by Impl::run(), with the stream in Impl::streams.
+  void begin() {
+    if (!evcon_) {
+      // Cannot happen for a request still in its callback; end it cleanly if it does.
+      server_.forget(this);
+      return;
+    }
+    evhttp_connection_set_closecb(evcon_, &Stream::on_close, this);
+    // No read timeout: the request has been read, and a long answer must not
+    // be cut off because the client (rightly) sends nothing more.
+    timeval write_timeout = this->write_timeout();
+    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(evcon_), nullptr, &write_timeout);
+    start();
+  }
+
+  // The server is going away: let go of the connection without touching the
+  // request, which evhttp_free() frees along with its connection.
+  void abandon() {
+    if (evcon_) evhttp_connection_set_closecb(evcon_, nullptr, nullptr);
+    evcon_ = nullptr;
+  }
+
+ protected:
+  virtual void start() = 0;
+  virtual timeval write_timeout() const { return kStreamWriteTimeout; }
+  // The output buffer has been written out; chunks sent with send_chunk() ask for this.
+  virtual void drained() {}
+
+  // Bytes queued on the connection and not yet written to the socket.
+  size_t pending_output() const {
+    if (!evcon_) return 0;
+    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon_)));
+  }
+
+  void start_reply(const char* content_type) {
+    evhttp_add_header(evhttp_request_get_output_headers(req_), "Content-Type", content_type);
+    evhttp_send_reply_start(req_, HTTP_OK, "OK");
+    reply_started_ = true;
+  }
+
+  // Sends (moves out) what `chunk` holds, as one chunk of a started reply.
+  void send_chunk(evbuffer* chunk) {
+    if (evbuffer_get_length(chunk) == 0) return;
+    evhttp_send_reply_chunk_with_cb(req_, chunk, &Stream::on_drained, this);
+  }
+  void send_chunk(std::string_view text) {
+    EvbufferPtr chunk(evbuffer_new());
+    if (!chunk || evbuffer_add(chunk.get(), text.data(), text.size()) != 0) return;
+    send_chunk(chunk.get());
+  }
+
+  // The last act of a stream that answers in one piece: sends it and deletes this.
+  void reply_and_end(int code, const char* reason, std::string_view body) {
+    detach();
+    if (code == HTTP_OK) {
+      send_json(req_, code, reason, body);
+    } else {
+      send_error(req_, code, reason, body);
+    }
+    server_.forget(this);
+  }
+
+  // The same with the body already in the request's output buffer.
+  void reply_buffer_and_end(const char* content_type) {
+    detach();
+    evhttp_add_header(evhttp_request_get_output_headers(req_), "Content-Type", content_type);
+    evhttp_send_reply(req_, HTTP_OK, "OK", nullptr);
+    server_.forget(this);
+  }
+
+  // The last act of a started reply: ends it and deletes this.
+  void end() {
+    detach();
+    evhttp_send_reply_end(req_);
+    server_.forget(this);
+  }
+
+  Impl& server_;
+  evhttp_request* req_;
+  bool reply_started_ = false;
+
+ private:
+  // The connection no longer calls back into this stream.
+  void detach() {
+    if (evcon_) evhttp_connection_set_closecb(evcon_, nullptr, nullptr);
+    evcon_ = nullptr;
+  }
+
+  static void on_close(evhttp_connection*, void* arg) {
+    auto* self = static_cast<Stream*>(arg);
+    self->evcon_ = nullptr;  // being freed
+    // Detached by libevent (the client went away before the end): ours to free.
+    if (evhttp_request_get_connection(self->req_) == nullptr) evhttp_send_reply_end(self->req_);
+    self->server_.forget(self);
+  }
+
+  static void on_drained(evhttp_connection*, void* arg) { static_cast<Stream*>(arg)->drained(); }
+
+  evhttp_connection* evcon_;
+};
+
+// A walk over the whole store, one slice per loop turn.
+class AdminServer::Impl::Scan : public Stream {
+ public:
+  Scan(Impl& server, evhttp_request* req) : Stream(server, req) {}
+
+ protected:
+  // Each message in ID order; false ends the walk early.
+  virtual bool visit(const queue::StoredMessage& message) = 0;
+  // Whether the slice should end now (a listing with a full chunk).
+  virtual bool slice_full() const { return false; }
+  // Between slices; the default goes on at the next loop turn.
+  virtual void paused() { resume_soon(); }
+  // The walk is over (all seen, or visit() said stop): answer and end.
+  virtual void done() = 0;
+  virtual void failed(const Status& status) = 0;
+
+  void start() override {
+    next_.reset(event_new(server_.loop.base(), -1, 0, &Scan::on_next, this));
+    if (!next_) {
+      failed(Status::error("out of memory"));
+      return;
+    }
+    slice();
+  }
+
+  void resume_soon() { event_active(next_.get(), EV_TIMEOUT, 0); }
+
+ private:
+  static void on_next(evutil_socket_t, short, void* arg) { static_cast<Scan*>(arg)->slice(); }
+
+  void slice() {
+    Clock::time_point until = Clock::now() + kSliceTime;
+    size_t seen = 0;
+    bool stopped = false, more = false;
+    Status status = server_.store.for_each_from(
+        cursor_ ? &*cursor_ : nullptr, [&](const queue::StoredMessage& m) {
+          cursor_ = m.id;
+          if (!visit(m)) {
+            stopped = true;
+            return false;
+          }
+          ++seen;
+          if (seen >= kSliceMessages || slice_full() || (seen % 64 == 0 && Clock::now() > until)) {
+            more = true;
+            return false;
+          }
+          return true;
+        });
+    if (!status) {
+      log::error("admin queue walk failed", {{"reason", status.message()}});
+      failed(status);
+      return;
+    }
+    if (stopped || !more) {
+      done();
+      return;
+    }
+    paused();
+  }
+
+  std::optional<queue::QueueId> cursor_;  // the last message seen
+  std::unique_ptr<event, EventFree> next_;
+};
+
+// GET /v1/queue: JSON lines, sent while the walk goes on.
+class AdminServer::Impl::ListScan : public Scan {
+ public:
+  ListScan(Impl& server, evhttp_request* req, size_t limit,
+           std::optional<queue::MessageState> state, std::string domain)
+      : Scan(server, req),
+        limit_(limit),
+        state_(state),
+        domain_(std::move(domain)),
+        chunk_(evbuffer_new()) {}
+
+ protected:
+  bool visit(const queue::StoredMessage& m) override {
+    if (state_ && m.envelope.state != *state_) return true;
+    if (!domain_.empty() && !has_pending_rcpt_in(m.envelope, domain_)) return true;
+    line_ = message_json(m, false);
+    line_ += '\n';
+    evbuffer_add(chunk_.get(), line_.data(), line_.size());
+    return ++count_ < limit_;
+  }
+
+  bool slice_full() const override { return evbuffer_get_length(chunk_.get()) >= kListChunk; }
+
+  void paused() override {
+    flush_chunk();
+    // Read on only once the client has taken most of what was sent.
+    if (pending_output() > kListHighWater) {
+      waiting_ = true;
+      return;
+    }
+    resume_soon();
+  }
+
+  void drained() override {
+    if (!waiting_) return;
+    waiting_ = false;
+    resume_soon();
+  }
+
+  void done() override {
+    if (!reply_started_) {
+      // All of it fits in one answer.
+      evbuffer_add_buffer(evhttp_request_get_output_buffer(req_), chunk_.get());
+      reply_buffer_and_end("application/x-ndjson");
+      return;
+    }
+    flush_chunk();
+    end();
+  }
+
+  void failed(const Status& status) override {
+    std::string message = "reading the queue failed: " + status.message();
+    if (!reply_started_) {
+      reply_and_end(HTTP_INTERNAL, "Internal Server Error", message);
+      return;
+    }
+    // Too late for a status code: the last line says it, and the CLI reads it.
+    flush_chunk();
+    send_chunk(error_json(message));
+    end();
+  }
+
+ private:
+  void flush_chunk() {
+    if (!reply_started_) start_reply("application/x-ndjson");
+    send_chunk(chunk_.get());
+  }
+
+  const size_t limit_;
+  const std::optional<queue::MessageState> state_;
+  const std::string domain_;
+  EvbufferPtr chunk_;
+  std::string line_;
+  size_t count_ = 0;
+  bool waiting_ = false;
+};
+
+// GET /v1/queue/summary: a table of counts, answered at the end of the walk.
+class AdminServer::Impl::SummaryScan : public Scan {
+ public:
+  SummaryScan(Impl& server, evhttp_request* req, std::optional<queue::MessageState> state)
+      : Scan(server, req), state_(state), now_ms_(log::now_ms()) {}
+
+ protected:
+  struct Row {
+    uint64_t messages = 0;
+    uint64_t recipients = 0;
+    std::array<uint64_t, kSummaryBuckets> counts{};
+  };
+
+  bool visit(const queue::StoredMessage& m) override {
+    const queue::Envelope& env = m.envelope;
+    if (state_ && env.state != *state_) return true;
+    size_t bucket = summary_bucket(now_ms_ - env.created_ms);
+    seen_.clear();  // the domains this message has been counted under
+    for (const auto& r : env.recipients) {
+      if (r.state != queue::RcptState::kPending) continue;
+      std::string domain = address_domain(r.address);
+      Row& row = domains_[domain];
+      ++row.recipients;
+      ++total_.recipients;
+      if (std::find(seen_.begin(), seen_.end(), domain) == seen_.end()) {
+        ++row.messages;
+        ++row.counts[bucket];
+        seen_.push_back(std::move(domain));
+      }
+    }
+    // A message without pending recipients is on its way out; it still
+    // occupies the queue, so the total counts it.
+    ++total_.messages;
+    ++total_.counts[bucket];
+    ++states_[static_cast<size_t>(env.state)];
+    return true;
+  }
+
+  void done() override {
+    std::vector<std::pair<const std::string*, const Row*>> rows;
+    rows.reserve(domains_.size());
+    for (const auto& [domain, row] : domains_) rows.emplace_back(&domain, &row);
+    // Busiest first, as qshape sorts; ties by name, so the order is stable.
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+      if (a.second->messages != b.second->messages) return a.second->messages > b.second->messages;
+      return *a.first < *b.first;
+    });
+
+    std::string out = "{\"buckets\":[";
+    for (size_t i = 0; i < kSummaryBuckets; ++i) {
+      if (i) out += ',';
+      out += '"';
+      if (i + 1 < kSummaryBuckets) {
+        out += std::to_string(i ? kSummaryBucketMinutes[i - 1] : 0) + "-" +
+               std::to_string(kSummaryBucketMinutes[i]) + "m";
+      } else {
+        out += std::to_string(kSummaryBucketMinutes[i - 1]) + "m+";
+      }
+      out += '"';
+    }
+    out += "],\"total\":";
+    append_row(out, nullptr, total_);
+    out.pop_back();  // the total also says how many are in each state
+    for (auto s : {queue::MessageState::kQueued, queue::MessageState::kDeferred,
+                   queue::MessageState::kHeld}) {
+      out += ",\"";
+      out += message_state_name(s);
+      out += "\":" + std::to_string(states_[static_cast<size_t>(s)]);
+    }
+    out += "},\"domains\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i) out += ',';
+      append_row(out, rows[i].first, *rows[i].second);
+    }
+    out += "]}\n";
+    reply_and_end(HTTP_OK, "OK", out);
+  }
+
+  void failed(const Status& status) override {
+    reply_and_end(HTTP_INTERNAL, "Internal Server Error",
+                  "reading the queue failed: " + status.message());
+  }
+
+ private:
+  static void append_row(std::string& out, const std::string* domain, const Row& row) {
+    out += '{';
+    if (domain) {
+      out += "\"domain\":";
+      log::append_json_string(out, *domain);
+      out += ',';
+    }
+    out += "\"messages\":" + std::to_string(row.messages);
+    out += ",\"recipients\":" + std::to_string(row.recipients);
+    out += ",\"counts\":[";
+    for (size_t i = 0; i < row.counts.size(); ++i) {
+      if (i) out += ',';
+      out += std::to_string(row.counts[i]);
+    }
+    out += "]}";
+  }
+
+  const std::optional<queue::MessageState> state_;
+  const int64_t now_ms_;
+  Row total_;
+  std::array<uint64_t, 3> states_{};
+  std::map<std::string, Row> domains_;
+  std::vector<std::string> seen_;
+};
+
+// POST /v1/queue/flush?domain=D: every message with a pending recipient in D due now.
+class AdminServer::Impl::FlushScan : public Scan {
+ public:
+  FlushScan(Impl& server, evhttp_request* req, std::string domain)
+      : Scan(server, req), domain_(std::move(domain)) {}
+
+ protected:
+  bool visit(const queue::StoredMessage& m) override {
+    // Held mail stays held: flushing is not releasing (as postqueue -f).
+    if (m.envelope.state == queue::MessageState::kHeld) return true;
+    if (!has_pending_rcpt_in(m.envelope, domain_)) return true;
+    if (server_.control.flush(m.id)) ++flushed_;
+    return true;
+  }
+
+  void done() override {
+    log::info("admin flush", {{"domain", domain_}, {"messages", std::to_string(flushed_)}});
+    reply_and_end(HTTP_OK, "OK", "{\"ok\":true,\"flushed\":" + std::to_string(flushed_) + "}\n");
+  }
+
+  void failed(const Status& status) override {
+    reply_and_end(HTTP_INTERNAL, "Internal Server Error",
+                  "reading the queue failed after flushing " + std::to_string(flushed_) +
+                      " messages: " + status.message());
+  }
+
+ private:
+  const std::string domain_;
+  size_t flushed_ = 0;
+};
+
+// GET /v1/events: one JSON line per queue event, for as long as the client stays.
+class AdminServer::Impl::Watcher : public Stream {
+ public:
+  Watcher(Impl& server, evhttp_request* req) : Stream(server, req) {}
+
+  ~Watcher() override {
+    if (token_) {
+      server_.events.unsubscribe(token_);
+      --server_.watchers;
+      watcher_gauge().add(-1);
+      log::info("admin tail ended", {{"watchers", std::to_string(server_.watchers)}});
+    }
+  }
+
+ protected:
+  void start() override {
+    start_reply("application/x-ndjson");
+    token_ = server_.events.subscribe([this](const queue::QueueEvent& e) { on_event(e); });
+    ++server_.watchers;
+    watcher_gauge().add(1);
+    log::info("admin tail started", {{"watchers", std::to_string(server_.watchers)}});
+  }
+
+  timeval write_timeout() const override { return kWatcherWriteTimeout; }
+
+  // "When there is room again": the buffer has been written out entirely.
+  void drained() override {
+    if (missed_ == 0) return;
+    send_chunk(missed_line());
+    missed_ = 0;
+  }
+
+ private:
+  // Called by EventBus::publish() on the loop: copy into the buffer or drop, never wait.
+  void on_event(const queue::QueueEvent& e) {
+    std::string text;
+    if (missed_ > 0) text = missed_line();
+    text += event_json(e);
+    text += '\n';
+    if (pending_output() + text.size() > kWatcherBuffer) {
+      ++missed_;
+      return;
+    }
+    send_chunk(text);
+    missed_ = 0;
+  }
+
+  std::string missed_line() const {
+    std::string line = "{\"time\":";
+    log::append_json_string(line, log::rfc3339(log::now_ms()));
+    line += ",\"event\":\"missed\",\"count\":" + std::to_string(missed_) + "}\n";
+    return line;
+  }
+
+  uint64_t token_ = 0;
+  uint64_t missed_ = 0;  // events dropped since the last line that went out
+};
+
+void AdminServer::Impl::run(std::unique_ptr<Stream> stream) {
+  Stream* raw = stream.get();
+  streams.emplace(raw, std::move(stream));
+  raw->begin();
+}
+
+void AdminServer::Impl::forget(Stream* stream) {
+  // Deleting the stream frees its continuation event, which may be the one
+  // running now: libevent allows that for a non-persistent event.
+  streams.erase(stream);
+}
+
+void AdminServer::Impl::close_streams() {
+  for (auto& [raw, stream] : streams) raw->abandon();
+  streams.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Listening.
 
 Status AdminServer::Impl::listen(const std::string& path) {
   if (http) return Status::error("admin server is already listening on " + socket_path);
@@ -376,7 +961,7 @@ Status AdminServer::Impl::listen(const std::string& path) {
                                                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                                EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                                EVHTTP_REQ_PATCH);
-  // Requests are small GETs; a client that sends more or stalls is dropped.
+  // Requests are small; a client that sends more or stalls is dropped.
   evhttp_set_max_headers_size(server.get(), 16 * 1024);
   evhttp_set_max_body_size(server.get(), 64 * 1024);
   evhttp_set_timeout(server.get(), 30);
@@ -402,49 +987,62 @@ void AdminServer::Impl::remove_socket_file() {
   socket_path.clear();
 }
 
+// ---------------------------------------------------------------------------
+// Routing.
+
 void AdminServer::Impl::on_request(evhttp_request* req, void* arg) {
   static_cast<Impl*>(arg)->handle(req);
 }
 
 void AdminServer::Impl::handle(evhttp_request* req) {
-  evhttp_cmd_type method = evhttp_request_get_command(req);
-  if (method != EVHTTP_REQ_GET) {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
-    // A body after HEAD would be read as the start of the next response.
-    if (method == EVHTTP_REQ_HEAD) {
-      evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", nullptr);
-      return;
-    }
-    send_error(req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed; use GET");
-    return;
-  }
   const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
   const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
   std::string_view path = raw_path ? raw_path : "";
+  const char* query = uri ? evhttp_uri_get_query(uri) : nullptr;
+  bool get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+  bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
 
   constexpr std::string_view kQueue = "/v1/queue";
   if (path == kQueue) {
-    list(req, evhttp_uri_get_query(uri));
-    return;
+    if (!get) return send_bad_method(req, "GET");
+    return list(req, query);
+  }
+  if (path == "/v1/events") {
+    if (!get) return send_bad_method(req, "GET");
+    return tail(req);
+  }
+  if (path == "/v1/queue/summary") {
+    if (!get) return send_bad_method(req, "GET");
+    return summary(req, query);
+  }
+  if (path == "/v1/queue/flush") {
+    if (!post) return send_bad_method(req, "POST");
+    return flush(req, query);
   }
   if (path.starts_with(kQueue) && path.size() > kQueue.size() + 1 && path[kQueue.size()] == '/') {
     std::string_view rest = path.substr(kQueue.size() + 1);
     size_t slash = rest.find('/');
     if (slash == std::string_view::npos) {
-      show(req, rest);
-      return;
+      if (!get) return send_bad_method(req, "GET");
+      return show(req, rest);
     }
-    if (rest.substr(slash) == "/message") {
-      raw_message(req, rest.substr(0, slash), /*headers_only=*/false);
-      return;
+    std::string_view id = rest.substr(0, slash);
+    std::string_view what = rest.substr(slash + 1);
+    if (what == "message" || what == "headers") {
+      if (!get) return send_bad_method(req, "GET");
+      return raw_message(req, id, /*headers_only=*/what == "headers");
     }
-    if (rest.substr(slash) == "/headers") {
-      raw_message(req, rest.substr(0, slash), /*headers_only=*/true);
-      return;
+    if (what == "hold" || what == "release" || what == "flush" || what == "delete" ||
+        what == "bounce") {
+      if (!post) return send_bad_method(req, "POST");
+      return act(req, id, what);
     }
   }
   send_error(req, HTTP_NOTFOUND, "Not Found", "no such endpoint: " + std::string(path));
 }
+
+// ---------------------------------------------------------------------------
+// Reading.
 
 void AdminServer::Impl::list(evhttp_request* req, const char* query) {
   size_t limit = std::numeric_limits<size_t>::max();
@@ -474,34 +1072,42 @@ void AdminServer::Impl::list(evhttp_request* req, const char* query) {
       }
       state = s;
     } else if (key == "domain") {
-      // "@example.test" and "Example.TEST" mean what the operator meant.
-      domain = address_domain(value.starts_with('@') ? value : "@" + std::string(value));
+      domain = domain_param(value);
     } else {
       // Rejected rather than ignored: a mistyped filter would list everything.
       send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
       return;
     }
   }
+  run(std::make_unique<ListScan>(*this, req, limit, state, std::move(domain)));
+}
 
-  evbuffer* out = evhttp_request_get_output_buffer(req);
-  size_t count = 0;
-  std::string line;
-  Status status = store.for_each([&](const queue::StoredMessage& m) {
-    if (state && m.envelope.state != *state) return true;
-    if (!domain.empty() && !has_pending_rcpt_in(m.envelope, domain)) return true;
-    line = message_json(m, false);
-    line += '\n';
-    evbuffer_add(out, line.data(), line.size());
-    return ++count < limit;
-  });
-  if (!status) {
-    log::error("admin queue listing failed", {{"reason", status.message()}});
-    send_error(req, HTTP_INTERNAL, "Internal Server Error",
-               "reading the queue failed: " + status.message());
+void AdminServer::Impl::summary(evhttp_request* req, const char* query) {
+  std::optional<queue::MessageState> state;
+  QueryParams params;
+  if (!params.parse(query ? query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
     return;
   }
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/x-ndjson");
-  evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key != "state") {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+    queue::MessageState s;
+    if (!parse_message_state(value, &s)) {
+      send_error(req, HTTP_BADREQUEST, "Bad Request",
+                 "state must be queued, deferred or held: " + std::string(value));
+      return;
+    }
+    state = s;
+  }
+  run(std::make_unique<SummaryScan>(*this, req, state));
+}
+
+void AdminServer::Impl::tail(evhttp_request* req) {
+  run(std::make_unique<Watcher>(*this, req));
 }
 
 void AdminServer::Impl::show(evhttp_request* req, std::string_view printed_id) {
@@ -517,7 +1123,7 @@ void AdminServer::Impl::show(evhttp_request* req, std::string_view printed_id) {
   }
   std::string body = message_json(queue::StoredMessage{*id, std::move(envelope).value()}, true);
   body += '\n';
-  send_body(req, HTTP_OK, "OK", "application/json", body);
+  send_json(req, HTTP_OK, "OK", body);
 }
 
 void AdminServer::Impl::raw_message(evhttp_request* req, std::string_view printed_id,
@@ -550,17 +1156,95 @@ void AdminServer::Impl::raw_message(evhttp_request* req, std::string_view printe
   evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
 }
 
-AdminServer::AdminServer(hato::Loop& loop, queue::Store& store)
-    : impl_(std::make_unique<Impl>(loop, store)) {}
+// ---------------------------------------------------------------------------
+// Steering.
+
+void AdminServer::Impl::act(evhttp_request* req, std::string_view printed_id,
+                            std::string_view action) {
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Status status = Status::ok();
+  if (action == "hold") {
+    status = control.hold(*id);
+  } else if (action == "release") {
+    status = control.release(*id);
+  } else if (action == "flush") {
+    status = control.flush(*id);
+  } else if (action == "delete") {
+    status = control.remove(*id);
+  } else {
+    status = control.bounce(*id);
+  }
+  if (status) {
+    // Who did what to which message: the operator's actions belong in the log.
+    log::info("admin action", {{"action", action}, {"id", printed_id}});
+    send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
+    return;
+  }
+  if (status.message().starts_with(kStoreNotFound)) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  send_error(req, kHttpConflict, "Conflict",
+             std::string(action) + " " + std::string(printed_id) + ": " + status.message());
+}
+
+void AdminServer::Impl::flush(evhttp_request* req, const char* query) {
+  std::string domain;
+  QueryParams params;
+  if (!params.parse(query ? query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key != "domain") {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+    domain = domain_param(value);
+    if (domain.empty()) {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "domain must not be empty");
+      return;
+    }
+  }
+  if (!domain.empty()) {
+    run(std::make_unique<FlushScan>(*this, req, std::move(domain)));
+    return;
+  }
+  size_t flushed = control.flush_all();
+  log::info("admin flush", {{"domain", "*"}, {"messages", std::to_string(flushed)}});
+  send_json(req, HTTP_OK, "OK", "{\"ok\":true,\"flushed\":" + std::to_string(flushed) + "}\n");
+}
+
+// ---------------------------------------------------------------------------
+
+AdminServer::AdminServer(hato::Loop& loop, queue::Store& store, queue::EventBus& events,
+                         queue::QueueControl& control)
+    : impl_(std::make_unique<Impl>(loop, store, events, control)) {}
 
 AdminServer::~AdminServer() {
   // Unlink first: a CLI started now gets "not running" rather than a reset.
   impl_->remove_socket_file();
+  // Streams let go of their connections before evhttp_free() closes them,
+  // so no close callback reaches a deleted stream.
+  impl_->close_streams();
   impl_->http.reset();
 }
 
 Status AdminServer::listen(const std::string& socket_path) {
   return impl_->listen(socket_path);
+}
+
+size_t AdminServer::watchers() const {
+  return impl_->watchers;
+}
+
+size_t AdminServer::streams() const {
+  return impl_->streams.size();
 }
 
 }  // namespace hato::cli

@@ -1,30 +1,48 @@
 // admin_server.h - the daemon's admin API: HTTP with JSON on a Unix socket.
 //
 // The CLI's queue verbs talk to this; so can curl --unix-socket. Endpoints:
-//   GET /v1/queue?limit=N&domain=D&state=S  one JSON object per line, in ID order
-//   GET /v1/queue/ID                        one message with its recipients
-//   GET /v1/queue/ID/message                the raw message (message/rfc822)
-//   GET /v1/queue/ID/headers                its header section, for `queue show`
-// Errors are {"error":"..."} with 400, 404, 405 or 500. Access control is the
-// socket file's mode (0660), as for Postfix's public/ and private/ sockets.
-// No libevent header leaks out of here.
+//   GET  /v1/queue?limit=N&domain=D&state=S  one JSON object per line, in ID order, streamed
+//   GET  /v1/queue/summary?state=S           counts by recipient domain and age (qshape)
+//   GET  /v1/queue/ID                        one message with its recipients
+//   GET  /v1/queue/ID/message                the raw message (message/rfc822)
+//   GET  /v1/queue/ID/headers                its header section, for `queue show`
+//   GET  /v1/events                          queue events as JSON lines, until the client goes
+//   POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true}
+//   POST /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
+//                                            recipient in D) due now: {"ok":true,"flushed":N}
+// Errors are {"error":"..."} with 400, 404 (unknown endpoint or message), 405,
+// 409 (the operation does not apply, e.g. releasing mail that is not held) or
+// 500. Access control is the socket file's mode (0660), as for Postfix's
+// public/ and private/ sockets. No libevent header leaks out of here.
+//
+// Nothing here blocks the loop for long: listings, summaries and flushes by
+// domain walk the store in slices of a few milliseconds, and a listing waits
+// for its client to drain the output before it reads on. Event watchers each
+// get a bounded output buffer; a watcher that falls behind loses events and is
+// told how many (a {"event":"missed","count":N} line), never the daemon's time.
 #pragma once
 
+#include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include "common/loop.h"
 #include "common/status.h"
+#include "queue/control.h"
+#include "queue/events.h"
 #include "queue/store.h"
 
 namespace hato::cli {
 
 class AdminServer {
  public:
-  // Serves on `loop`, reading `store`; both must outlive the server.
-  AdminServer(hato::Loop& loop, queue::Store& store);
-  // Stops serving and removes the socket file, if it is still ours.
+  // Serves on `loop`, reading `store`, following `events` and steering the
+  // queue through `control`; all must outlive the server.
+  AdminServer(hato::Loop& loop, queue::Store& store, queue::EventBus& events,
+              queue::QueueControl& control);
+  // Stops serving, ends open streams and removes the socket file, if it is still ours.
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -32,6 +50,10 @@ class AdminServer {
   // Binds `socket_path` (mode 0660) and serves on it. A stale socket file left
   // by a crash is replaced; one with a live daemon behind it is an error.
   [[nodiscard]] hato::Status listen(const std::string& socket_path);
+
+  // Open /v1/events streams and long responses in progress (for tests and metrics).
+  size_t watchers() const;
+  size_t streams() const;
 
  private:
   struct Impl;
@@ -42,10 +64,21 @@ class AdminServer {
 // line without the newline. With recipients it is the `queue show --json` form.
 std::string message_json(const queue::StoredMessage& message, bool with_recipients);
 
+// One `queue tail --json` line without the newline:
+// {"time","event","id","rcpt","response"}.
+std::string event_json(const queue::QueueEvent& event);
+
 // "queued", "deferred", "held" and back; parse is false for anything else.
 const char* message_state_name(queue::MessageState state);
 bool parse_message_state(std::string_view text, queue::MessageState* state);
 // "pending", "delivered", "bounced", "expired".
 const char* rcpt_state_name(queue::RcptState state);
+
+// The age buckets of the queue summary, in minutes, as in Postfix's qshape:
+// 0-5, 5-10, 10-20, ... 640-1280, and a last one for anything older.
+inline constexpr int64_t kSummaryBucketMinutes[] = {5, 10, 20, 40, 80, 160, 320, 640, 1280};
+inline constexpr size_t kSummaryBuckets = std::size(kSummaryBucketMinutes) + 1;
+// The bucket of a message `age_ms` old (negative ages, from clock steps, count as new).
+size_t summary_bucket(int64_t age_ms);
 
 }  // namespace hato::cli

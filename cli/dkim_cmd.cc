@@ -1,14 +1,9 @@
-// dkim_cmd.cc - `hato dkim keygen`. The key file is created with O_EXCL and mode 0600 from the
-// start, so the private key is never readable by others, not even for a moment, and an existing
-// key (perhaps the one in DNS) is never replaced by mistake.
+// dkim_cmd.cc - `hato dkim keygen`: generate, write with dkim::write_private_key (mode 0600,
+// never over an existing file: that one may be the key in DNS), print the record to publish.
 #include "cli/dkim_cmd.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -30,30 +25,6 @@ int usage(const std::string& problem = "") {
   return kExitUsage;
 }
 
-// Writes `data` to a new file `path` with mode 0600; removes it again if writing fails.
-Status write_new_file(const std::string& path, const std::string& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST) return Status::error(path + " exists; not overwriting it");
-    return Status::error(path + ": " + std::strerror(errno));
-  }
-  int err = ::fchmod(fd, 0600) == 0 ? 0 : errno;  // the umask may only take bits away
-  for (size_t done = 0; err == 0 && done < data.size();) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) err = errno;
-    if (n == 0) err = EIO;
-    if (n > 0) done += static_cast<size_t>(n);
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    ::unlink(path.c_str());
-    return Status::error(path + ": " + std::strerror(err));
-  }
-  return Status::ok();
-}
-
 int keygen(const std::vector<std::string>& args) {
   std::string domain, selector, out;
   dkim::Algorithm alg = dkim::Algorithm::kRsaSha256;
@@ -61,6 +32,10 @@ int keygen(const std::vector<std::string>& args) {
   for (size_t i = 1; i < args.size(); ++i) {
     std::string flag = args[i];
     std::string value;
+    if (flag == "-h" || flag == "--help") {
+      std::cout << kUsage;
+      return kExitOk;
+    }
     if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = flag.substr(eq + 1);
       flag.resize(eq);
@@ -119,7 +94,7 @@ int keygen(const std::vector<std::string>& args) {
     std::cerr << "hato: " << key.message() << "\n";
     return kExitFailed;
   }
-  if (auto s = write_new_file(out, *pem); !s) {
+  if (auto s = dkim::write_private_key(out, *pem); !s) {
     std::cerr << "hato: " << s.message() << "\n";
     return kExitFailed;
   }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/dkim_cmd.h"
 #include "cli/queue_cmd.h"
 #include "conf/config.h"
 
@@ -15,7 +16,10 @@ const char kUsage[] =
     "  serve                          run the relay in the foreground\n"
     "  config check                   validate the configuration\n"
     "  user add NAME [--password-stdin] | user remove NAME | user list\n"
-    "  queue ls|show|cat ...          inspect the queue of the running daemon\n"
+    "  queue ls|show|cat|tail|summary|flush|hold|release|delete|bounce ...\n"
+    "                                 inspect and steer the queue of the running daemon\n"
+    "  dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
+    "              [--bits N] [--out FILE]  make a DKIM key and print its DNS record\n"
     "FILE defaults to ./hato.yaml, then /etc/hato/hato.yaml; without either,\n"
     "`serve` runs the embedded development default.\n";
 
@@ -74,7 +78,8 @@ int main(int argc, char** argv) {
     if (!config) return hato::cli::kExitUsage;
     return hato::cli::queue_command(rest, *config);
   }
-  if (cmd == "dkim" || cmd == "dns" || cmd == "warmup" || cmd == "blacklist" || cmd == "backup") {
+  if (cmd == "dkim") return hato::cli::dkim_command(rest);
+  if (cmd == "dns" || cmd == "warmup" || cmd == "blacklist" || cmd == "backup") {
     std::cerr << "hato: `" << cmd << "` is not implemented yet\n";
     return hato::cli::kExitUsage;
   }

@@ -1,4 +1,4 @@
-// queue_cmd.cc - the queue verbs over the admin API: ls, show and cat so far.
+// queue_cmd.cc - the queue verbs over the admin API.
 //
 // --json prints the daemon's JSON as it comes; the human forms parse it and
 // lay it out like Postfix's mailq. Text that came from remote servers (replies,
@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string_view>
@@ -28,7 +29,10 @@ constexpr const char kUsage[] =
     "usage: hato queue ls [--json] [--domain D] [--state queued|deferred|held] [--limit N]\n"
     "       hato queue show ID [--json]\n"
     "       hato queue cat ID\n"
-    "       hato queue tail|summary|flush|hold|release|delete|bounce ...\n";
+    "       hato queue tail [--json]\n"
+    "       hato queue summary [--json] [--state queued|deferred|held]\n"
+    "       hato queue flush [ID...|--domain D]\n"
+    "       hato queue hold|release|delete|bounce ID...\n";
 
 // Exit statuses of INTERFACE.md.
 constexpr int kExitOk = 0;
@@ -329,21 +333,32 @@ std::string socket_path(const conf::Config& config) {
   return config.data_dir + "/admin.sock";  // the documented default
 }
 
-// request - GETs `path`; on anything but 200 says why and returns the exit status
-int request(const conf::Config& config, const std::string& path, AdminResponse* response) {
+// The daemon's reason for an answer other than 200.
+std::string error_reason(const AdminResponse& response) {
+  std::string reason;
+  if (std::optional<Json> body = JsonReader(response.body).document()) {
+    reason = body->str("error");
+  }
+  if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(response.status);
+  return reason;
+}
+
+// Exit status for an answer other than 200: 400 means we asked for something
+// the daemon cannot take, a usage error.
+int status_for(const AdminResponse& response) {
+  return response.status == 400 ? kExitUsage : kExitFailed;
+}
+
+// request - GETs (or POSTs) `path`; on anything but 200 says why and returns the exit status
+int request(const conf::Config& config, const std::string& path, AdminResponse* response,
+            bool post = false) {
   bool unreachable = false;
-  Result<AdminResponse> r = admin_get(socket_path(config), path, &unreachable);
+  Result<AdminResponse> r = post ? admin_post(socket_path(config), path, &unreachable)
+                                 : admin_get(socket_path(config), path, &unreachable);
   if (!r) return fail(unreachable ? kExitNoDaemon : kExitFailed, r.message());
   *response = std::move(r).value();
   if (response->status == 200) return kExitOk;
-
-  std::string reason;
-  if (std::optional<Json> body = JsonReader(response->body).document()) {
-    reason = body->str("error");
-  }
-  if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(response->status);
-  // 400 means we asked for something the daemon cannot take: a usage error.
-  return fail(response->status == 400 ? kExitUsage : kExitFailed, reason);
+  return fail(status_for(*response), error_reason(*response));
 }
 
 int write_stdout(std::string_view bytes) {
@@ -356,6 +371,55 @@ int write_stdout(std::string_view bytes) {
     bytes.remove_prefix(static_cast<size_t>(n));
   }
   return kExitOk;
+}
+
+// Splits a streamed body into lines, whatever the pieces it arrives in.
+class LineSplitter {
+ public:
+  explicit LineSplitter(std::function<bool(std::string_view)> on_line)
+      : on_line_(std::move(on_line)) {}
+  // For admin_stream(): false once a line handler said stop.
+  bool feed(std::string_view piece) {
+    partial_ += piece;
+    size_t start = 0;
+    for (size_t eol; (eol = partial_.find('\n', start)) != std::string::npos; start = eol + 1) {
+      if (!on_line_(std::string_view(partial_).substr(start, eol - start))) return false;
+    }
+    partial_.erase(0, start);
+    return true;
+  }
+  // A last line without its newline (a daemon that died mid-line) still counts.
+  bool finish() {
+    if (partial_.empty()) return true;
+    std::string last = std::move(partial_);
+    partial_.clear();
+    return on_line_(last);
+  }
+
+ private:
+  std::function<bool(std::string_view)> on_line_;
+  std::string partial_;
+};
+
+// stream - GETs `path` and passes each line of a 200 answer to `on_line`;
+// returns the exit status (0 when the answer ended normally).
+int stream(const conf::Config& config, const std::string& path, bool follow,
+           const std::function<bool(std::string_view)>& on_line) {
+  LineSplitter lines(on_line);
+  bool unreachable = false;
+  bool stopped = false;
+  Result<AdminResponse> r = admin_stream(
+      socket_path(config), path,
+      [&](std::string_view piece) {
+        if (lines.feed(piece)) return true;
+        stopped = true;
+        return false;
+      },
+      follow, &unreachable);
+  if (!r) return fail(unreachable ? kExitNoDaemon : kExitFailed, r.message());
+  if (r->status != 200) return fail(status_for(*r), error_reason(*r));
+  if (!stopped && !lines.finish()) stopped = true;
+  return stopped ? kExitFailed : kExitOk;
 }
 
 // Control characters blanked: remote replies must not drive the terminal.
@@ -389,6 +453,72 @@ std::string angle(const std::string& address) {
   return "<" + printable(address) + ">";
 }
 
+// `text` padded with blanks to `width` columns (longer text is left whole).
+std::string pad(std::string text, size_t width) {
+  size_t w = display_width(text);
+  if (w < width) text.append(width - w, ' ');
+  return text;
+}
+
+std::string pad_left(const std::string& text, size_t width) {
+  size_t w = display_width(text);
+  return w < width ? std::string(width - w, ' ') + text : text;
+}
+
+// Rows of aligned columns, written as they come: the first rows (up to
+// kWidthRows) set the widths, so a listing of a million messages needs
+// neither a million rows in memory nor a wait for the last one.
+class TableWriter {
+ public:
+  static constexpr size_t kWidthRows = 1000;
+
+  // `right`: the column that reads best right-aligned (a size), or -1.
+  TableWriter(std::vector<std::string> header, int right) : right_(right) {
+    rows_.push_back(std::move(header));
+  }
+
+  int add(std::vector<std::string> row) {
+    rows_.push_back(std::move(row));
+    if (widths_.empty() && rows_.size() <= kWidthRows) return kExitOk;
+    return flush();
+  }
+
+  int finish() { return flush(true); }
+
+ private:
+  int flush(bool last = false) {
+    if (widths_.empty()) {
+      widths_.assign(rows_[0].size(), 0);
+      for (const auto& row : rows_) {
+        for (size_t i = 0; i < row.size(); ++i) {
+          widths_[i] = std::max(widths_[i], display_width(row[i]));
+        }
+      }
+    }
+    for (const auto& row : rows_) {
+      for (size_t i = 0; i < row.size(); ++i) {
+        bool final_column = i + 1 == row.size();
+        if (static_cast<int>(i) == right_) {
+          out_ += pad_left(row[i], widths_[i]);
+        } else {
+          out_ += final_column ? row[i] : pad(row[i], widths_[i]);
+        }
+        out_ += final_column ? "\n" : "  ";
+      }
+    }
+    rows_.clear();
+    if (!last && out_.size() < 64 * 1024) return kExitOk;
+    int status = write_stdout(out_);
+    out_.clear();
+    return status;
+  }
+
+  const int right_;
+  std::vector<std::vector<std::string>> rows_;
+  std::vector<size_t> widths_;
+  std::string out_;
+};
+
 // ---------------------------------------------------------------------------
 // The verbs.
 
@@ -420,22 +550,35 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
   }
   if (std::optional<std::string> domain = args->value("--domain")) add("domain", *domain);
 
-  AdminResponse response;
-  if (int status = request(config, "/v1/queue" + query, &response)) return status;
-  if (args->has("--json")) return write_stdout(response.body);
-
+  const bool json = args->has("--json");
   // One row per message; the header row sets the minimum widths.
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "SIZE", "CREATED", "STATE", "FROM", "TO", "LAST RESPONSE"}};
-  uint64_t total_size = 0;
-  std::string_view body = response.body;
-  while (!body.empty()) {
-    size_t eol = body.find('\n');
-    std::string_view line = body.substr(0, eol);
-    body = eol == std::string_view::npos ? "" : body.substr(eol + 1);
-    if (line.empty()) continue;
+  TableWriter table({"ID", "SIZE", "CREATED", "STATE", "FROM", "TO", "LAST RESPONSE"}, 1);
+  std::string out;  // --json lines not yet written
+  uint64_t count = 0, total_size = 0;
+  std::string daemon_error;  // a listing that failed half-way ends with {"error":...}
+  int write_status = kExitOk;
+
+  int status = stream(config, "/v1/queue" + query, /*follow=*/false, [&](std::string_view line) {
+    if (line.empty()) return true;
+    if (line.starts_with("{\"error\":")) {
+      if (std::optional<Json> e = JsonReader(line).document()) daemon_error = e->str("error");
+      return true;
+    }
+    ++count;
+    if (json) {
+      out.append(line);
+      out += '\n';
+      if (out.size() >= 64 * 1024) {
+        write_status = write_stdout(out);
+        out.clear();
+      }
+      return write_status == kExitOk;
+    }
     std::optional<Json> m = JsonReader(line).document();
-    if (!m) return fail(kExitFailed, "unreadable answer from the daemon");
+    if (!m) {
+      daemon_error = "unreadable answer from the daemon";
+      return false;
+    }
     const Json& to = (*m)["to"];
     std::string rcpts = to.items.empty() ? "-" : angle(to.items[0].text);
     if (to.items.size() > 1) rcpts += " +" + std::to_string(to.items.size() - 1);
@@ -443,36 +586,30 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
     const std::string& size_text = m->str("size");
     std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
     total_size += size;
-    rows.push_back({printable(m->str("id")), size_text, short_time(m->str("created")),
-                    printable(m->str("state")), angle(m->str("from")), rcpts,
-                    printable(m->str("last_response"))});
-  }
-  size_t count = rows.size() - 1;
-  if (count == 0) {
+    write_status = table.add({printable(m->str("id")), size_text, short_time(m->str("created")),
+                              printable(m->str("state")), angle(m->str("from")), rcpts,
+                              printable(m->str("last_response"))});
+    return write_status == kExitOk;
+  });
+  if (write_status != kExitOk) return write_status;
+  if (status != kExitOk && daemon_error.empty()) return status;
+
+  if (json) {
+    if (int s = write_stdout(out)) return s;
+  } else if (count == 0 && daemon_error.empty()) {
     bool filtered = args->has("--domain") || args->has("--state");
     return write_stdout(filtered ? "No queued messages match.\n" : "The queue is empty.\n");
+  } else {
+    if (int s = table.finish()) return s;
+    std::string footer = "-- " + std::to_string(count) +
+                         (count == 1 ? " message, " : " messages, ") + std::to_string(total_size) +
+                         " bytes";
+    if (count == limit) footer += " (--limit reached; there may be more)";
+    footer += '\n';
+    if (int s = write_stdout(footer)) return s;
   }
-
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i]));
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) {
-      size_t pad = widths[i] - display_width(row[i]);
-      bool last = i + 1 == row.size();
-      if (i == 1) out.append(pad, ' ');  // SIZE reads best right-aligned
-      out += row[i];
-      if (i != 1 && !last) out.append(pad, ' ');
-      out += last ? "\n" : "  ";
-    }
-  }
-  out += "-- " + std::to_string(count) + (count == 1 ? " message, " : " messages, ") +
-         std::to_string(total_size) + " bytes";
-  if (count == limit) out += " (--limit reached; there may be more)";
-  out += '\n';
-  return write_stdout(out);
+  if (!daemon_error.empty()) return fail(kExitFailed, daemon_error);
+  return kExitOk;
 }
 
 int queue_show(const std::vector<std::string>& words, const conf::Config& config) {
@@ -546,6 +683,172 @@ int queue_cat(const std::vector<std::string>& words, const conf::Config& config)
   return write_stdout(response.body);  // the bytes as stored, nothing added
 }
 
+// The human form of one `queue tail` event: time, event, ID, recipient, response.
+std::string tail_line(const Json& e) {
+  std::string time = e.str("time");
+  // "2026-11-28T07:00:00.123Z" -> "2026-11-28 07:00:00.123"
+  if (time.size() >= 23 && time[10] == 'T') {
+    time = time.substr(0, 23);
+    time[10] = ' ';
+  }
+  const std::string& event = e.str("event");
+  std::string out = pad(printable(time), 23) + "  " + pad(printable(event), 9) + "  ";
+  if (event == "missed") {
+    return out + e["count"].text + " events not shown: this watcher fell behind\n";
+  }
+  std::string rcpt = e.str("rcpt").empty() ? "-" : angle(e.str("rcpt"));
+  out +=
+      pad(printable(e.str("id")), 16) + "  " + pad(rcpt, 30) + "  " + printable(e.str("response"));
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out + "\n";
+}
+
+int queue_tail(const std::vector<std::string>& words, const conf::Config& config) {
+  Result<Args> args = parse_args(words, "tail", {"--json"}, {});
+  if (!args) return usage_error(args.message());
+  if (!args->operands.empty()) return usage_error("queue tail: unexpected " + args->operands[0]);
+  const bool json = args->has("--json");
+  int write_status = kExitOk;
+  // Each line is written at once: a pipe reader sees events as they happen.
+  int status = stream(config, "/v1/events", /*follow=*/true, [&](std::string_view line) {
+    if (line.empty()) return true;
+    if (json) {
+      write_status = write_stdout(std::string(line) + "\n");
+    } else if (std::optional<Json> e = JsonReader(line).document()) {
+      write_status = write_stdout(tail_line(*e));
+    }
+    return write_status == kExitOk;
+  });
+  if (write_status != kExitOk) return write_status;
+  if (status != kExitOk) return status;
+  // Only the daemon ends the stream, when it stops.
+  return fail(kExitNoDaemon, "the daemon closed the event stream (did it stop?)");
+}
+
+int queue_summary(const std::vector<std::string>& words, const conf::Config& config) {
+  Result<Args> args = parse_args(words, "summary", {"--json"}, {"--state"});
+  if (!args) return usage_error(args.message());
+  if (!args->operands.empty()) {
+    return usage_error("queue summary: unexpected " + args->operands[0]);
+  }
+  std::string path = "/v1/queue/summary";
+  if (std::optional<std::string> state = args->value("--state")) {
+    if (*state != "queued" && *state != "deferred" && *state != "held") {
+      return usage_error("queue summary: --state is queued, deferred or held, not " + *state);
+    }
+    path += "?state=" + *state;
+  }
+  AdminResponse response;
+  if (int status = request(config, path, &response)) return status;
+  if (args->has("--json")) return write_stdout(response.body);
+
+  std::optional<Json> s = JsonReader(response.body).document();
+  if (!s) return fail(kExitFailed, "unreadable answer from the daemon");
+  // qshape's layout: a domain column, the total, then one column per age
+  // bucket headed by its upper bound in minutes.
+  std::vector<std::string> header = {"", "T"};
+  for (const Json& b : (*s)["buckets"].items) {
+    std::string label = b.text;  // "0-5m", ..., "1280m+"
+    if (size_t dash = label.find('-'); dash != std::string::npos) label.erase(0, dash + 1);
+    if (label.ends_with('m')) label.pop_back();
+    if (label.ends_with("m+")) label.erase(label.size() - 2, 1);
+    header.push_back(label);
+  }
+  std::vector<std::vector<std::string>> rows = {header};
+  auto add_row = [&rows](const std::string& name, const Json& row) {
+    std::vector<std::string> cells = {printable(name), row["messages"].text};
+    for (const Json& c : row["counts"].items) cells.push_back(c.text);
+    rows.push_back(std::move(cells));
+  };
+  const Json& total = (*s)["total"];
+  add_row("TOTAL", total);
+  for (const Json& d : (*s)["domains"].items) add_row(d.str("domain"), d);
+
+  std::vector<size_t> widths(header.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], display_width(row[i]));
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      if (i) out += ' ';
+      out += pad_left(row[i], widths[i] + (i ? 1 : 0));
+    }
+    out += '\n';
+  }
+  out += "-- " + total["messages"].text + " messages (" + total["queued"].text + " queued, " +
+         total["deferred"].text + " deferred, " + total["held"].text + " held), " +
+         total["recipients"].text + " pending recipients; ages in minutes\n";
+  return write_stdout(out);
+}
+
+// "hold" -> "held" etc., for the line that says what was done.
+const char* past_tense(std::string_view verb) {
+  if (verb == "hold") return "held";
+  if (verb == "release") return "released";
+  if (verb == "delete") return "deleted";
+  if (verb == "bounce") return "bounced";
+  return "flushed";
+}
+
+// queue flush|hold|release|delete|bounce: one POST per ID, as postsuper does.
+int queue_action(const std::vector<std::string>& words, const conf::Config& config,
+                 const std::string& verb) {
+  const bool flush = verb == "flush";
+  Result<Args> args =
+      flush ? parse_args(words, verb, {}, {"--domain"}) : parse_args(words, verb, {}, {});
+  if (!args) return usage_error(args.message());
+
+  AdminResponse response;
+  if (flush && (args->has("--domain") || args->operands.empty())) {
+    if (!args->operands.empty()) return usage_error("queue flush takes IDs or --domain, not both");
+    std::string path = "/v1/queue/flush";
+    std::string what = "deferred messages";
+    if (std::optional<std::string> domain = args->value("--domain")) {
+      if (domain->empty()) return usage_error("queue flush: --domain needs a domain");
+      path += "?domain=" + url_encode(*domain);
+      what = "messages for " + printable(*domain);
+    }
+    if (int status = request(config, path, &response, /*post=*/true)) return status;
+    std::optional<Json> r = JsonReader(response.body).document();
+    std::string n = r ? (*r)["flushed"].text : "";
+    return write_stdout("flushed " + (n.empty() ? "the" : n) + " " + what + "\n");
+  }
+  if (args->operands.empty()) return usage_error("queue " + verb + " needs at least one ID");
+
+  size_t done = 0, failed = 0;
+  for (const std::string& id : args->operands) {
+    bool unreachable = false;
+    Result<AdminResponse> r =
+        admin_post(socket_path(config), "/v1/queue/" + url_encode(id) + "/" + verb, &unreachable);
+    // Without a daemon nothing else will work either: one line, not one per ID.
+    if (!r && unreachable) return fail(kExitNoDaemon, r.message());
+    if (!r) {
+      fail(kExitFailed, "queue " + verb + " " + printable(id) + ": " + r.message());
+      ++failed;
+      continue;
+    }
+    if (r->status != 200) {
+      std::string reason = error_reason(*r);
+      // The daemon's reason names the ID already; say it only when it does not.
+      if (reason.find(id) == std::string::npos) reason = printable(id) + ": " + reason;
+      fail(kExitFailed, "queue " + verb + ": " + reason);
+      ++failed;
+      continue;
+    }
+    ++done;
+  }
+  if (done > 0) {
+    if (int s = write_stdout(std::string(past_tense(verb)) + " " + std::to_string(done) +
+                             (done == 1 ? " message\n" : " messages\n"))) {
+      return s;
+    }
+  }
+  return failed ? kExitFailed : kExitOk;
+}
+
 }  // namespace
 
 int queue_command(const std::vector<std::string>& args, const conf::Config& config) {
@@ -558,8 +861,10 @@ int queue_command(const std::vector<std::string>& args, const conf::Config& conf
   if (verb == "ls") return queue_ls(args, config);
   if (verb == "show") return queue_show(args, config);
   if (verb == "cat") return queue_cat(args, config);
-  for (const char* later : {"tail", "summary", "flush", "hold", "release", "delete", "bounce"}) {
-    if (verb == later) return fail(kExitUsage, "queue " + verb + " is not implemented yet");
+  if (verb == "tail") return queue_tail(args, config);
+  if (verb == "summary") return queue_summary(args, config);
+  for (const char* action : {"flush", "hold", "release", "delete", "bounce"}) {
+    if (verb == action) return queue_action(args, config, verb);
   }
   return usage_error("unknown queue command: " + verb);
 }

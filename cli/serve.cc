@@ -17,12 +17,16 @@
 
 #include "cli/admin_server.h"
 #include "cli/commands.h"
+#include "cli/metrics_server.h"
+#include "common/metrics.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/worker_pool.h"
 #include "conf/config.h"
 #include "inbound/recipients.h"
 #include "policy/auth.h"
+#include "policy/dkim/key.h"
+#include "policy/dkim/keyring.h"
 #include "policy/submission.h"
 #include "queue/store.h"
 #include "relay/delivery.h"
@@ -69,6 +73,24 @@ Status first_start(const conf::Config& config) {
       return s;
     log::info("generated self-signed certificate", {{"file", config.tls.certificate}});
   }
+  for (const auto& domain : config.domains) {
+    for (const auto& k : domain.dkim) {
+      if (std::filesystem::exists(k.key_file)) continue;
+      if (auto s = make_dir(std::filesystem::path(k.key_file).parent_path().string(), 0700); !s)
+        return s;
+      auto pem = dkim::generate_key_pem(dkim::Algorithm::kRsaSha256);
+      if (!pem) return pem.status();
+      if (auto s = dkim::write_private_key(k.key_file, *pem); !s) return s;
+      auto key = dkim::parse_key(*pem, domain.name, k.selector, dkim::Algorithm::kRsaSha256);
+      if (!key) return key.status();
+      log::info("generated DKIM key", {{"file", k.key_file}, {"domain", domain.name},
+                                       {"selector", k.selector}});
+      std::cout << "DKIM record to publish for " << domain.name << ":\n  "
+                << dkim::zone_txt_line(dkim::key_record_name(k.selector, domain.name),
+                                       dkim::public_key_record(*key))
+                << "\n";
+    }
+  }
   if (!std::filesystem::exists(config.users_file)) {
     std::string password = random_password();
     auto hash = policy::hash_password(password);
@@ -81,6 +103,32 @@ Status first_start(const conf::Config& config) {
               << std::flush;
   }
   return Status::ok();
+}
+
+// Queue sizes and the oldest message's age, computed when /metrics is read.
+void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery) {
+  auto& m = metrics();
+  m.callback_gauge("hato_queue_messages", "Queued messages, by state",
+                   [&delivery] { return static_cast<double>(delivery.scheduled()); },
+                   "state=\"waiting\"");
+  m.callback_gauge("hato_queue_messages", "Queued messages, by state",
+                   [&delivery] { return static_cast<double>(delivery.in_flight()); },
+                   "state=\"active\"");
+  m.callback_gauge("hato_queue_messages", "Queued messages, by state",
+                   [&delivery] { return static_cast<double>(delivery.held()); },
+                   "state=\"held\"");
+  // Queue IDs begin with their creation time, and the store is in ID order:
+  // the first entry is the oldest message.
+  m.callback_gauge("hato_queue_oldest_message_age_seconds", "Age of the oldest queued message",
+                   [&store] {
+                     int64_t oldest = 0;
+                     auto s = store.for_each([&](const queue::StoredMessage& msg) {
+                       oldest = msg.id.time_ms();
+                       return false;
+                     });
+                     if (!s || oldest == 0) return 0.0;
+                     return static_cast<double>(log::now_ms() - oldest) / 1000.0;
+                   });
 }
 
 Result<std::shared_ptr<relay::TlsContext>> load_tls(const conf::Config& config) {
@@ -140,8 +188,14 @@ int serve(const std::string& config_path) {
   }
 
   WorkerPool workers(std::max(2u, std::thread::hardware_concurrency()));
-  relay::QueueBackend backend(loop, *store, ids, workers);
+  auto keyring = dkim::Keyring::load(*config);
+  if (!keyring) {
+    log::error("cannot start", {{"reason", "DKIM: " + keyring.message()}});
+    return kExitFailed;
+  }
+  relay::QueueBackend backend(loop, config, *store, ids, workers);
   backend.set_users(*users);
+  backend.set_keyring(*keyring);
   policy::HookChain hooks;
   policy::add_submission_hooks(hooks);
   hooks.add(policy::Phase::kRcpt, std::make_shared<inbound::RecipientHook>());
@@ -154,23 +208,36 @@ int serve(const std::string& config_path) {
     log::error("cannot start", {{"reason", client_tls.message()}});
     return kExitFailed;
   }
-  relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers);
+  queue::EventBus events;
+  relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers,
+                                 events);
   if (auto s = delivery.start(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
-  backend.on_queued([&](const queue::QueueId& id) { delivery.schedule(id, log::now_ms()); });
+  backend.on_queued([&](const queue::QueueId& id) {
+    events.publish({log::now_ms(), "received", id.str(), "", ""});
+    delivery.schedule(id, log::now_ms());
+  });
 
   relay::SmtpServer server(loop, config, backend, hooks, *tls);
   if (auto s = server.listen(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
-  AdminServer admin(loop, *store);
+  AdminServer admin(loop, *store, events, delivery);
   if (auto s = admin.listen(config->admin.socket); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
+  MetricsServer metrics_server(loop);
+  if (config->admin.metrics) {
+    if (auto s = metrics_server.listen(*config->admin.metrics); !s) {
+      log::error("cannot start", {{"reason", s.message()}});
+      return kExitFailed;
+    }
+  }
+  register_queue_gauges(*store, delivery);
 
   // SIGTERM: stop accepting, give open sessions a grace period, then stop.
   auto deadline = std::chrono::steady_clock::now();
@@ -204,6 +271,12 @@ int serve(const std::string& config_path) {
       server.set_tls(*fresh_tls);
     } else {
       log::error("reload failed, keeping the old certificate", {{"reason", fresh_tls.message()}});
+    }
+    auto fresh_keys = dkim::Keyring::load(*config);
+    if (fresh_keys) {
+      backend.set_keyring(*fresh_keys);
+    } else {
+      log::error("reload failed, keeping the old DKIM keys", {{"reason", fresh_keys.message()}});
     }
     log::info("reloaded", {{"users_file", config->users_file}});
   });

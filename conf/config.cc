@@ -618,6 +618,11 @@ ConfigPtr embedded_default(const std::string& data_dir) {
   Domain localhost;
   localhost.name = "localhost";
   localhost.mailboxes = {"postmaster", "dev"};
+  DkimKey key;  // made by `hato serve` on first start
+  key.selector = "hato";
+  key.algorithm = "rsa-sha256";
+  key.key_file = join_path(data_dir, "dkim/localhost.hato.pem");
+  localhost.dkim.push_back(std::move(key));
   config->domains.push_back(std::move(localhost));
   return config;
 }

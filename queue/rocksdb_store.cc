@@ -217,8 +217,19 @@ class RocksDbStore final : public Store {
   }
 
   Status for_each(const std::function<bool(const StoredMessage&)>& visit) override {
+    return for_each_from(nullptr, visit);
+  }
+
+  Status for_each_from(const QueueId* after,
+                       const std::function<bool(const StoredMessage&)>& visit) override {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEnvelopes)));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (after) {
+      it->Seek(rocksdb::Slice(after->key().data(), after->key().size()));
+      if (it->Valid() && view(it->key()) == after->key()) it->Next();
+    } else {
+      it->SeekToFirst();
+    }
+    for (; it->Valid(); it->Next()) {
       std::optional<QueueId> id = QueueId::from_key(view(it->key()));
       if (!id) {
         log::error("queue record skipped", {{"id", hex(view(it->key()))}, {"reason", "bad key"}});

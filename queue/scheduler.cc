@@ -1,6 +1,8 @@
 // scheduler.cc - an ordered set of (due time, ID) with an index by ID.
 #include "queue/scheduler.h"
 
+#include <algorithm>
+
 namespace hato::queue {
 
 void Scheduler::schedule(const QueueId& id, int64_t due_ms) {
@@ -33,6 +35,15 @@ std::vector<QueueId> Scheduler::take_due(int64_t now_ms, size_t limit) {
 std::optional<int64_t> Scheduler::next_due() const {
   if (order_.empty()) return std::nullopt;
   return order_.begin()->first;
+}
+
+size_t Scheduler::flush_all(int64_t now_ms) {
+  order_.clear();
+  for (auto& [id, due] : due_) {
+    due = std::min(due, now_ms);
+    order_.insert({due, id});
+  }
+  return due_.size();
 }
 
 }  // namespace hato::queue

@@ -32,6 +32,8 @@ class Scheduler {
   // Takes (removes) up to `limit` messages due at or before now, earliest first.
   std::vector<QueueId> take_due(int64_t now_ms, size_t limit);
   std::optional<int64_t> next_due() const;
+  // Makes everything due at now_ms (an operator's flush); returns how many.
+  size_t flush_all(int64_t now_ms);
   size_t size() const { return due_.size(); }
 
  private:

@@ -53,6 +53,14 @@ class Store {
 
   // Visits every envelope in ID (time) order; stop by returning false.
   virtual Status for_each(const std::function<bool(const StoredMessage&)>& visit) = 0;
+  // The same, starting after `*after` (from the start when null): a long walk
+  // (the admin API's listings) resumes in slices without holding an iterator
+  // across loop turns. Not pure so that test doubles need not implement it.
+  virtual Status for_each_from(const QueueId* after,
+                               const std::function<bool(const StoredMessage&)>& visit) {
+    return for_each(
+        [&](const StoredMessage& m) { return after && m.id <= *after ? true : visit(m); });
+  }
   // Visits messages due at or before `now_ms`, in due order, up to `limit`.
   virtual Status for_each_due(int64_t now_ms, size_t limit,
                               const std::function<bool(const QueueId&, int64_t due_ms)>& visit) = 0;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/client_connection.h"
@@ -27,6 +28,13 @@ Reply synthetic(int code, std::string text) {
   r.code = code;
   r.lines.push_back(std::move(text));
   return r;
+}
+
+Histogram& latency() {
+  static Histogram& h = metrics().histogram(
+      "hato_delivery_latency_seconds", "Time from acceptance to delivery",
+      {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400});
+  return h;
 }
 
 const char* outcome_name(const Reply& r) {
@@ -300,7 +308,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
 DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                                queue::QueueIdGenerator& ids, Resolver& resolver,
                                std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
-                               DeliveryOptions options)
+                               queue::EventBus& events, DeliveryOptions options)
     : loop_(loop),
       config_(std::move(config)),
       store_(store),
@@ -308,6 +316,7 @@ DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store&
       resolver_(resolver),
       client_tls_(std::move(client_tls)),
       workers_(workers),
+      events_(events),
       options_(options),
       retry_(config_->delivery.retry),
       timer_(loop, [this] { pump(); }) {}
@@ -331,6 +340,8 @@ Status DeliveryEngine::start() {
     if (m.envelope.state != queue::MessageState::kHeld) {
       scheduler_.schedule(m.id, m.envelope.next_attempt_ms);
       ++count;
+    } else {
+      ++held_;
     }
     return true;
   });
@@ -517,6 +528,13 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
       d.last_attempt_ms = now;
       work->failed.push_back(std::move(d));
     }
+    publish(status, work->id, r.address, response);
+    metrics()
+        .counter("hato_deliveries_total", "Delivery attempts per recipient, by result",
+                 std::string("result=\"") + status + "\"")
+        .inc();
+    if (r.state == queue::RcptState::kDelivered)
+      latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
     log::info("delivery", {{"id", work->id.str()}, {"rcpt", r.address},
                            {"relay", host.empty() ? "none" : host},
                            {"delay", seconds_text(now - work->envelope.created_ms)},
@@ -545,6 +563,7 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
       d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
       work->failed.push_back(std::move(d));
       log::info("expired", {{"id", work->id.str()}, {"rcpt", r.address}, {"response", last}});
+      publish("expired", work->id, r.address, last);
     }
     pending = false;
   }
@@ -597,6 +616,28 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     attempts = std::max<uint32_t>(attempts, static_cast<uint32_t>(r.attempts.size()));
   }
   in_flight_.erase(work->id);
+  auto op = pending_ops_.find(work->id);
+  if (op != pending_ops_.end()) {
+    Pending what = op->second;
+    pending_ops_.erase(op);
+    if (what == Pending::kRemove) {
+      pending = false;
+      publish("deleted", work->id, "", "deleted by the operator");
+    } else if (what == Pending::kBounce && pending) {
+      fail_pending(*work, "5.0.0 returned to the sender by the operator");
+      in_flight_.insert(work->id);  // finalize() comes back here once the DSN is queued
+      finalize(work);
+      return;
+    } else if (what == Pending::kHold && pending) {
+      env.state = queue::MessageState::kHeld;
+      if (auto s = store_.update(work->id, env); !s)
+        log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
+      ++held_;
+      publish("held", work->id, "", "held by the operator");
+      arm();
+      return;
+    }
+  }
   if (!pending) {
     if (auto s = store_.remove(work->id); !s)
       log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
@@ -610,6 +651,123 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     }
   }
   arm();  // also resumes a pump() that stopped with no room
+}
+
+void DeliveryEngine::publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
+                             const std::string& response) {
+  events_.publish({log::now_ms(), event, id.str(), rcpt, response});
+}
+
+void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
+  int64_t now = log::now_ms();
+  for (auto& r : work.envelope.recipients) {
+    if (r.state != queue::RcptState::kPending) continue;
+    r.state = queue::RcptState::kBounced;
+    r.attempts.push_back({now, "", text});
+    DsnRecipient d;
+    d.address = r.address;
+    d.orcpt = r.orcpt;
+    d.action = "failed";
+    d.status = "5.0.0";
+    d.reason = "returned to the sender by the mail system administrator";
+    d.last_attempt_ms = now;
+    work.failed.push_back(std::move(d));
+    publish("bounced", work.id, r.address, text);
+    log::info("delivery", {{"id", work.id.str()}, {"rcpt", r.address}, {"relay", "none"},
+                           {"dsn", "5.0.0"}, {"status", "bounced"}, {"response", text}});
+  }
+}
+
+Status DeliveryEngine::hold(const queue::QueueId& id) {
+  if (in_flight_.count(id)) {
+    pending_ops_[id] = Pending::kHold;
+    return Status::ok();
+  }
+  auto env = store_.envelope(id);
+  if (!env) return env.status();
+  if (env->state == queue::MessageState::kHeld) return Status::ok();
+  env->state = queue::MessageState::kHeld;
+  if (auto s = store_.update(id, *env); !s) return s;
+  scheduler_.remove(id);
+  ++held_;
+  publish("held", id, "", "held by the operator");
+  log::info("held", {{"id", id.str()}});
+  return Status::ok();
+}
+
+Status DeliveryEngine::release(const queue::QueueId& id) {
+  if (in_flight_.count(id)) {
+    pending_ops_.erase(id);  // a hold not yet applied is simply dropped
+    return Status::ok();
+  }
+  auto env = store_.envelope(id);
+  if (!env) return env.status();
+  if (env->state != queue::MessageState::kHeld)
+    return Status::error("message " + id.str() + " is not held");
+  env->state = queue::MessageState::kQueued;
+  env->next_attempt_ms = log::now_ms();
+  if (auto s = store_.update(id, *env); !s) return s;
+  if (held_) --held_;
+  publish("released", id, "", "released by the operator");
+  log::info("released", {{"id", id.str()}});
+  schedule(id, env->next_attempt_ms);
+  return Status::ok();
+}
+
+Status DeliveryEngine::flush(const queue::QueueId& id) {
+  if (in_flight_.count(id)) return Status::ok();
+  if (!scheduler_.contains(id)) {
+    auto env = store_.envelope(id);
+    if (!env) return env.status();
+    if (env->state == queue::MessageState::kHeld)
+      return Status::error("message " + id.str() + " is held; release it to deliver it");
+  }
+  schedule(id, log::now_ms());
+  return Status::ok();
+}
+
+size_t DeliveryEngine::flush_all() {
+  // Destinations marked down get another chance too.
+  for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
+  size_t n = scheduler_.flush_all(log::now_ms());
+  arm();
+  return n;
+}
+
+Status DeliveryEngine::remove(const queue::QueueId& id) {
+  if (in_flight_.count(id)) {
+    pending_ops_[id] = Pending::kRemove;
+    return Status::ok();
+  }
+  auto env = store_.envelope(id);
+  if (!env) return env.status();
+  if (auto s = store_.remove(id); !s) return s;
+  if (env->state == queue::MessageState::kHeld && held_) --held_;
+  scheduler_.remove(id);
+  publish("deleted", id, "", "deleted by the operator");
+  log::info("deleted", {{"id", id.str()}});
+  return Status::ok();
+}
+
+Status DeliveryEngine::bounce(const queue::QueueId& id) {
+  if (in_flight_.count(id)) {
+    pending_ops_[id] = Pending::kBounce;
+    return Status::ok();
+  }
+  auto env = store_.envelope(id);
+  if (!env) return env.status();
+  auto data = store_.message(id);
+  if (!data) return data.status();
+  if (env->state == queue::MessageState::kHeld && held_) --held_;
+  scheduler_.remove(id);
+  auto work = std::make_shared<MessageWork>();
+  work->id = id;
+  work->envelope = std::move(env.value());
+  work->data = std::make_shared<const std::string>(std::move(data.value()));
+  in_flight_.insert(id);
+  fail_pending(*work, "5.0.0 returned to the sender by the operator");
+  finalize(work);
+  return Status::ok();
 }
 
 void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,

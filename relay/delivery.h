@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -26,6 +27,8 @@
 #include "common/worker_pool.h"
 #include "conf/config.h"
 #include "policy/retry.h"
+#include "queue/control.h"
+#include "queue/events.h"
 #include "queue/scheduler.h"
 #include "queue/store.h"
 #include "relay/bounce.h"
@@ -44,12 +47,12 @@ struct DeliveryOptions {
   size_t max_mx_hosts = 5;
 };
 
-class DeliveryEngine {
+class DeliveryEngine : public queue::QueueControl {
  public:
   DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                  queue::QueueIdGenerator& ids, Resolver& resolver,
                  std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
-                 DeliveryOptions options = {});
+                 queue::EventBus& events, DeliveryOptions options = {});
   ~DeliveryEngine();
   DeliveryEngine(const DeliveryEngine&) = delete;
   DeliveryEngine& operator=(const DeliveryEngine&) = delete;
@@ -61,6 +64,16 @@ class DeliveryEngine {
   void unschedule(const queue::QueueId& id);
   size_t scheduled() const { return scheduler_.size(); }
   size_t in_flight() const { return in_flight_.size(); }
+  size_t held() const { return held_; }
+
+  // QueueControl. For a message being delivered right now the operation
+  // waits until its attempt ends, so no result is lost or applied twice.
+  Status hold(const queue::QueueId& id) override;
+  Status release(const queue::QueueId& id) override;
+  Status flush(const queue::QueueId& id) override;
+  size_t flush_all() override;
+  Status remove(const queue::QueueId& id) override;
+  Status bounce(const queue::QueueId& id) override;
 
   struct MessageWork;
   struct Job;
@@ -83,6 +96,10 @@ class DeliveryEngine {
                  std::function<void()> then);
   Destination& destination_for(const std::string& name, bool smarthost);
   bool is_local(const std::string& domain) const;
+  void publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
+               const std::string& response);
+  // Fails every pending recipient with `text` (bounce by the operator).
+  void fail_pending(MessageWork& work, const std::string& text);
 
   Loop& loop_;
   conf::ConfigPtr config_;
@@ -91,6 +108,7 @@ class DeliveryEngine {
   Resolver& resolver_;
   std::shared_ptr<TlsContext> client_tls_;
   WorkerPool& workers_;
+  queue::EventBus& events_;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
   std::string smarthost_password_;
@@ -101,6 +119,10 @@ class DeliveryEngine {
   std::map<std::string, std::unique_ptr<Destination>> destinations_;
   std::unordered_set<Attempt*> attempts_;
   size_t active_connections_ = 0;
+  size_t held_ = 0;
+  // Operator requests for messages in flight, applied when their attempt ends.
+  enum class Pending { kNone, kHold, kRemove, kBounce };
+  std::unordered_map<queue::QueueId, Pending, queue::QueueIdHash> pending_ops_;
   bool stopping_ = false;
 };
 

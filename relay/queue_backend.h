@@ -8,7 +8,9 @@
 
 #include "common/loop.h"
 #include "common/worker_pool.h"
+#include "conf/config.h"
 #include "policy/auth.h"
+#include "policy/dkim/keyring.h"
 #include "queue/store.h"
 #include "relay/server_session.h"
 
@@ -16,8 +18,11 @@ namespace hato::relay {
 
 class QueueBackend : public SessionServices {
  public:
-  QueueBackend(Loop& loop, queue::Store& store, queue::QueueIdGenerator& ids,
-               WorkerPool& workers);
+  QueueBackend(Loop& loop, conf::ConfigPtr config, queue::Store& store,
+               queue::QueueIdGenerator& ids, WorkerPool& workers);
+
+  // Keys for signing submitted mail; swapped in on SIGHUP.
+  void set_keyring(std::shared_ptr<const dkim::Keyring> keyring);
 
   // Called on the loop after each durable commit (the delivery engine).
   void on_queued(std::function<void(const queue::QueueId&)> fn) { on_queued_ = std::move(fn); }
@@ -28,10 +33,18 @@ class QueueBackend : public SessionServices {
   void authenticate(const std::string& client, const std::string& user,
                     const std::string& password, std::function<void(AuthOutcome)> done) override;
   queue::QueueId next_id() override { return ids_.next(); }
+  // Mail from submission listeners is DKIM-signed (on a worker) before it
+  // is committed, so the signature is stored with it and made once.
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
               std::function<void(Status)> done) override;
 
  private:
+  void insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+              std::function<void(Status)> done);
+  bool from_submission(const std::string& listener) const;
+
+  conf::ConfigPtr config_;
+  std::shared_ptr<const dkim::Keyring> keyring_;
   Loop& loop_;
   queue::Store& store_;
   queue::QueueIdGenerator& ids_;

@@ -1,7 +1,7 @@
 // canon.cc - message splitting and RFC 6376 3.4 canonicalization. The body goes to the digest
 // in one pass without a copy of the whole: unchanged stretches straight from the message,
 // changed lines through a fixed buffer. Finding what relaxed changes is a 16-bytes-at-a-time
-// scan, so canonicalization stays well below the hashing and the signature in cost.
+// scan, so canonicalizing costs less than hashing the result.
 #include "policy/dkim/canon.h"
 
 #include <algorithm>
@@ -86,20 +86,23 @@ class Writer {
   size_t used_ = 0;
 };
 
-// The first byte in [p, end) that relaxed canonicalization changes inside a line: a tab, or
-// whitespace right after whitespace. A lone space is already canonical. `prev_wsp` says whether
-// the byte before `p` is whitespace. Bytes up to `readable` may be loaded (and ignored), which
-// lets the last partial block of a line be scanned like the others.
+// The first byte in [p, end) that relaxed canonicalization changes: a tab, whitespace right
+// after whitespace, and in a header field also a CR (a fold to undo). A lone space is already
+// canonical. `prev_wsp` says whether the byte before `p` is whitespace. Bytes up to `readable`
+// may be loaded (and ignored), which lets the last partial block be scanned like the others.
+template <bool kHeader>
 const char* next_irregular(const char* p, const char* end, const char* readable, bool prev_wsp) {
 #if defined(__SSE2__)
   const __m128i space = _mm_set1_epi8(' ');
   const __m128i tab = _mm_set1_epi8('\t');
+  const __m128i cr = _mm_set1_epi8('\r');
   unsigned carry = prev_wsp ? 1 : 0;
   while (p < end && readable - p >= 16) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     unsigned tabs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, tab)));
     unsigned wsp = tabs | static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, space)));
     unsigned bad = tabs | (wsp & ((wsp << 1) | carry));
+    if (kHeader) bad |= static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr)));
     if (end - p < 16) bad &= (1u << (end - p)) - 1;
     if (bad != 0) return p + __builtin_ctz(bad);
     if (end - p <= 16) return end;
@@ -112,7 +115,7 @@ const char* next_irregular(const char* p, const char* end, const char* readable,
 #endif
   for (; p < end; ++p) {
     bool wsp = is_wsp(*p);
-    if (*p == '\t' || (wsp && prev_wsp)) return p;
+    if (*p == '\t' || (wsp && prev_wsp) || (kHeader && *p == '\r')) return p;
     prev_wsp = wsp;
   }
   return end;
@@ -171,7 +174,7 @@ void relaxed_body(std::string_view body, Sink& sink) {
     }
     const char* q = p;
     while (true) {
-      const char* r = next_irregular(q, end, body_end, q > p && is_wsp(q[-1]));
+      const char* r = next_irregular<false>(q, end, body_end, q > p && is_wsp(q[-1]));
       if (r == end) break;
       // A tab that starts a run becomes the run's one space; after a space kept as it is,
       // the rest of the run goes.
@@ -202,6 +205,7 @@ void canonicalize_body(Canon canon, std::string_view body, Sink& sink) {
 
 ParsedMessage parse_message(std::string_view m) {
   ParsedMessage parsed;
+  parsed.fields.reserve(32);
   size_t pos = 0;
   while (pos < m.size()) {
     if (m.substr(pos, 2) == "\r\n") {
@@ -258,20 +262,39 @@ void append_canonical_header(Canon canon, std::string_view raw, std::string& out
   for (char c : name) *o++ = to_lower(c);
   if (colon != std::string_view::npos) {
     *o++ = ':';
-    bool started = false;
-    bool space = false;
-    for (size_t i = colon + 1; i < raw.size(); ++i) {
-      char c = raw[i];
-      if (c == '\r' && i + 1 < raw.size() && raw[i + 1] == '\n') {
-        ++i;  // unfold: the CRLF goes, the whitespace after it is a run like any other
-      } else if (is_wsp(c)) {
-        space = true;
+    const char* p = raw.data() + colon + 1;
+    const char* end = raw.data() + raw.size();
+    auto is_fold = [&](const char* x) { return x[0] == '\r' && x + 1 < end && x[1] == '\n'; };
+    // Whitespace and folds at either end of the value go.
+    while (p < end && (is_wsp(*p) || is_fold(p))) p += is_wsp(*p) ? 1 : 2;
+    while (end > p) {
+      if (is_wsp(end[-1])) {
+        --end;
+      } else if (end - p >= 2 && end[-2] == '\r' && end[-1] == '\n') {
+        end -= 2;
       } else {
-        if (space && started) *o++ = ' ';
-        *o++ = c;
-        started = true;
-        space = false;
+        break;
       }
+    }
+    const char* q = p;
+    while (q < end) {
+      const char* r = next_irregular<true>(q, end, end, q > p && is_wsp(q[-1]));
+      std::memcpy(o, q, static_cast<size_t>(r - q));
+      o += r - q;
+      if (r == end) break;
+      if (*r == '\r' && !is_fold(r)) {  // a bare CR is an ordinary octet
+        *o++ = *r;
+        q = r + 1;
+        continue;
+      }
+      // Unfolding removes each CRLF; what whitespace remains of the run becomes one space.
+      bool wsp = false;
+      while (r < end && (is_wsp(*r) || is_fold(r))) {
+        wsp = wsp || is_wsp(*r);
+        r += is_wsp(*r) ? 1 : 2;
+      }
+      if (wsp && o[-1] != ' ') *o++ = ' ';
+      q = r;
     }
   }
   out.resize(static_cast<size_t>(o - out.data()));

@@ -1,9 +1,14 @@
 // key.cc - loading, generating and publishing DKIM keys with OpenSSL 3's EVP_PKEY API.
 #include "policy/dkim/key.h"
 
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -109,6 +114,29 @@ Result<std::string> generate_key_pem(Algorithm alg, int bits) {
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(len));
+}
+
+Status write_private_key(const std::string& path, std::string_view pem) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::error(path + " exists; not overwriting it");
+    return Status::error(path + ": " + std::strerror(errno));
+  }
+  int err = ::fchmod(fd, 0600) == 0 ? 0 : errno;  // the umask may only take bits away
+  for (size_t done = 0; err == 0 && done < pem.size();) {
+    ssize_t n = ::write(fd, pem.data() + done, pem.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n == 0) err = EIO;
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(path.c_str());
+    return Status::error(path + ": " + std::strerror(err));
+  }
+  return Status::ok();
 }
 
 std::string public_key_record(const DkimKey& key) {

@@ -45,6 +45,10 @@ Result<DkimKey> parse_key(std::string_view pem, std::string domain, std::string 
 // A new private key as PKCS#8 PEM. `bits` applies to RSA only.
 Result<std::string> generate_key_pem(Algorithm alg, int bits = kDefaultRsaBits);
 
+// Writes a private key to a new file `path`, created with mode 0600 from the start (never
+// readable by others, not even for a moment) and synced; refuses to replace an existing file.
+Status write_private_key(const std::string& path, std::string_view pem);
+
 // The key record for S._domainkey.D: "v=DKIM1; k=rsa; p=<SubjectPublicKeyInfo, base64>" or
 // "v=DKIM1; k=ed25519; p=<the raw 32-octet public key, base64>".
 std::string public_key_record(const DkimKey& key);

@@ -120,8 +120,35 @@ std::nullopt_t reject(Check& c, Verdict v, std::string reason) {
   return std::nullopt;
 }
 
+// Body digests already computed in this verify() call: signatures side by side (RSA and
+// Ed25519) usually share canonicalization and length, and a body can be megabytes.
+class BodyHashes {
+ public:
+  explicit BodyHashes(std::string_view body) : body_(body) {}
+  // The digest of the canonical body cut to `limit`, and the full canonical length.
+  std::pair<std::string, uint64_t> get(Canon canon, std::optional<uint64_t> limit) {
+    for (const auto& e : entries_) {
+      if (e.canon == canon && e.limit == limit) return e.result;
+    }
+    uint64_t length = 0;
+    std::string digest = body_hash(canon, body_, limit, &length);
+    entries_.push_back(Entry{canon, limit, {std::move(digest), length}});
+    return entries_.back().result;
+  }
+
+ private:
+  struct Entry {
+    Canon canon;
+    std::optional<uint64_t> limit;
+    std::pair<std::string, uint64_t> result;
+  };
+  std::string_view body_;
+  std::vector<Entry> entries_;
+};
+
 // RFC 6376 6.1.1: everything that can be checked before the key is known.
-Check prepare(const HeaderField& field, const ParsedMessage& msg, int64_t now, int64_t skew) {
+Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bodies, int64_t now,
+              int64_t skew) {
   Check c;
   auto parsed = TagList::parse(field.raw.substr(field.raw.find(':') + 1));
   if (!parsed) {
@@ -204,8 +231,7 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, int64_t now, i
   if (!b || b->empty()) return decide(c, Verdict::kPermError, "bad b= encoding");
   c.signature = std::move(*b);
 
-  uint64_t body_length = 0;
-  std::string computed = body_hash(canon->second, msg.body, limit, &body_length);
+  auto [computed, body_length] = bodies.get(canon->second, limit);
   c.body_too_short = limit && *limit > body_length;
   c.body_hash_ok = computed == *bh;
 
@@ -295,22 +321,17 @@ std::optional<KeyInfo> parse_key_record(std::string_view txt, Check& c) {
   return info;
 }
 
-// RFC 6376 6.1.2-6.1.3 once the lookup has answered.
-void finish(Check& c, const TxtLookupResult& answer) {
+// RFC 6376 6.1.2-6.1.3 once the lookup has answered: the verdict and reason for `c`.
+std::pair<Verdict, std::string> judge(const Check& c, const TxtLookupResult& answer) {
   using S = TxtLookupResult::Status;
   if (answer.status == S::kTemporary) {
-    {
-      decide(c, Verdict::kTempError, "key lookup failed temporarily: " + c.key_name);
-      return;
-    }
+    return {Verdict::kTempError, "key lookup failed temporarily: " + c.key_name};
   }
   if (answer.status != S::kOk || answer.records.empty()) {
-    {
-      decide(c, Verdict::kPermError, "no key record at " + c.key_name);
-      return;
-    }
+    return {Verdict::kPermError, "no key record at " + c.key_name};
   }
-  // Several records: the first usable one counts; otherwise the first one's problem is told.
+  // Records are tried in order until one gives a usable key (RFC 6376 6.1.2 lets a verifier
+  // cycle through them); if none does, the first one's problem is told.
   std::optional<KeyInfo> key;
   Check first_problem;
   for (size_t i = 0; i < answer.records.size() && !key; ++i) {
@@ -318,31 +339,14 @@ void finish(Check& c, const TxtLookupResult& answer) {
     key = parse_key_record(answer.records[i], attempt);
     if (!key && i == 0) first_problem = std::move(attempt);
   }
-  if (!key) {
-    c.result.verdict = first_problem.result.verdict;
-    c.result.reason = std::move(first_problem.result.reason);
-    c.decided = true;
-    return;
-  }
+  if (!key) return {first_problem.result.verdict, first_problem.result.reason};
   if (key->strict && !c.identity_domain.empty() && c.identity_domain != c.domain_lower) {
-    {
-      decide(c, Verdict::kPermError, "key forbids an i= subdomain (t=s)");
-      return;
-    }
+    return {Verdict::kPermError, "key forbids an i= subdomain (t=s)"};
   }
-  if (c.body_too_short) {
-    decide(c, Verdict::kFail, "l= is beyond the end of the body");
-    return;
-  }
-  if (!c.body_hash_ok) {
-    decide(c, Verdict::kFail, "body hash did not verify");
-    return;
-  }
+  if (c.body_too_short) return {Verdict::kFail, "l= is beyond the end of the body"};
+  if (!c.body_hash_ok) return {Verdict::kFail, "body hash did not verify"};
   if (!verify_digest(key->pkey.get(), c.alg, c.header_digest, c.signature)) {
-    {
-      decide(c, Verdict::kFail, "signature did not verify");
-      return;
-    }
+    return {Verdict::kFail, "signature did not verify"};
   }
   std::string notes;
   if (c.result.body_length) {
@@ -350,7 +354,7 @@ void finish(Check& c, const TxtLookupResult& answer) {
             " octets of the body are signed (l=)";
   }
   if (key->testing) notes += std::string(notes.empty() ? "" : "; ") + "key in testing mode (t=y)";
-  decide(c, Verdict::kPass, notes);
+  return {Verdict::kPass, notes};
 }
 
 struct Pending {
@@ -388,6 +392,7 @@ std::string_view verdict_name(Verdict v) {
 void Verifier::verify(std::string_view message, int64_t now, const KeyLookup& lookup,
                       std::function<void(std::vector<SignatureResult>)> done) const {
   ParsedMessage msg = parse_message(message);
+  BodyHashes bodies(msg.body);
   auto pending = std::make_shared<Pending>();
   pending->done = std::move(done);
   for (const auto& field : msg.fields) {
@@ -398,7 +403,7 @@ void Verifier::verify(std::string_view message, int64_t now, const KeyLookup& lo
       pending->checks.push_back(std::move(c));
       continue;
     }
-    pending->checks.push_back(prepare(field, msg, now, options_.clock_skew));
+    pending->checks.push_back(prepare(field, msg, bodies, now, options_.clock_skew));
   }
   size_t n = pending->checks.size();
   pending->answered.reset(new std::atomic<bool>[n]);
@@ -413,7 +418,8 @@ void Verifier::verify(std::string_view message, int64_t now, const KeyLookup& lo
   for (size_t i : to_look_up) {
     lookup(pending->checks[i].key_name, [pending, i](TxtLookupResult answer) {
       if (pending->answered[i].exchange(true)) return;  // a second answer is ignored
-      finish(pending->checks[i], answer);
+      auto [verdict, reason] = judge(pending->checks[i], answer);
+      decide(pending->checks[i], verdict, std::move(reason));
       if (pending->remaining.fetch_sub(1) == 1) pending->complete();
     });
   }

@@ -112,6 +112,9 @@ BOOST_AUTO_TEST_CASE(keygen_usage_errors) {
     BOOST_TEST(r.err.find("usage: hato dkim keygen") != std::string::npos);
   }
   BOOST_TEST(!std::filesystem::exists(dir / "never.pem"));
+  auto help = dkim_cli({"keygen", "--help"});
+  BOOST_TEST(help.status == 0);
+  BOOST_TEST(help.out.starts_with("usage: hato dkim keygen"));
 }
 
 BOOST_AUTO_TEST_CASE(keygen_rsa_1024_bits) {

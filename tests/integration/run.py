@@ -4,7 +4,7 @@
     /usr/bin/python3 tests/integration/run.py --hato build/hato [-k PATTERN]...
 
 Discovers test_*.py beside this file (unittest, Python stdlib only, plus swaks
-and openssl). -k selects tests whose full name (module.Class.test_name)
+and openssl; the delivery tests also need python3-aiosmtpd and dnsmasq-base). -k selects tests whose full name (module.Class.test_name)
 contains PATTERN (or matches it as a glob when it has a '*'). The last line of
 output is `N passed, N failed` (plus `, N skipped` when any were skipped);
 the exit status is non-zero when anything failed. HATO_KEEP=1 keeps the temp

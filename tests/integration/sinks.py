@@ -127,7 +127,7 @@ class _Handler:
         reply = self.sink._take("mail", None) or "250 2.1.0 OK"
         self.sink._note("mail", address, reply)
         if reply.startswith("2"):
-            envelope.mail_from = "" if address in ("<>", "") else address  # null sender: ""
+            envelope.mail_from = address  # "<>" for the null sender (aiosmtpd needs it set)
             envelope.mail_options.extend(mail_options)
         return reply
 
@@ -143,17 +143,17 @@ class _Handler:
         reply = self.sink._take("data", None) or "250 2.0.0 OK: sunk"
         self.sink._note("data", ",".join(envelope.rcpt_tos), reply)
         if reply.startswith("2"):
-            tls = None
-            if session.ssl is not None:
-                obj = server.transport.get_extra_info("ssl_object")
-                tls = obj.version() if obj is not None else "TLS"
+            # STARTTLS or implicit TLS alike: the transport has an SSL object.
+            obj = server.transport.get_extra_info("ssl_object") if server.transport else None
+            tls = obj.version() if obj is not None else None
             auth = None
             if session.authenticated and session.auth_data is not None:
                 login = getattr(session.auth_data, "login", session.auth_data)
                 auth = login.decode() if isinstance(login, bytes) else str(login)
             data = envelope.original_content or b""
+            mail_from = "" if envelope.mail_from in ("<>", "") else envelope.mail_from
             self.sink._record(SinkMessage(
-                envelope.mail_from, list(envelope.mail_options), list(envelope.rcpt_tos),
+                mail_from, list(envelope.mail_options), list(envelope.rcpt_tos),
                 list(envelope.rcpt_options), data, session.peer, tls, auth, session.host_name))
         return reply
 

@@ -248,3 +248,40 @@ BOOST_AUTO_TEST_CASE(multiline_reply_parsing) {
   BOOST_TEST(r.line("451 4.7.28 rate limited")->enhanced() == "4.7.28");
   BOOST_TEST(r.line("550 no enhanced")->enhanced() == "5.0.0");
 }
+
+// The DSN builder: fields a program reads, and the original attached as asked.
+#include "relay/bounce.h"
+
+BOOST_AUTO_TEST_CASE(dsn_has_report_fields_and_headers_only_by_default) {
+  std::string original = "From: a@example.test\r\nSubject: hi\r\n\r\nsecret body\r\n";
+  DsnInput in;
+  in.hostname = "relay.example.test";
+  in.queue_id = "Q1";
+  in.original_sender = "a@example.test";
+  in.arrival_ms = 1700000000000;
+  in.original = &original;
+  DsnRecipient r;
+  r.address = "x@d.test";
+  r.orcpt = "rfc822;x@d.test";
+  r.action = "failed";
+  r.status = "5.1.1";
+  r.remote_mta = "mx.d.test";
+  r.diagnostic = "550 5.1.1 no such user";
+  in.recipients.push_back(r);
+  std::string dsn = build_dsn(in, "N1@relay.example.test", 1700000001000);
+  BOOST_TEST(dsn.find("Content-Type: multipart/report; report-type=delivery-status;") !=
+             std::string::npos);
+  BOOST_TEST(dsn.find("Final-Recipient: rfc822; x@d.test\r\nAction: failed\r\nStatus: 5.1.1\r\n") !=
+             std::string::npos);
+  BOOST_TEST(dsn.find("Diagnostic-Code: smtp; 550 5.1.1 no such user") != std::string::npos);
+  BOOST_TEST(dsn.find("Content-Type: text/rfc822-headers") != std::string::npos);
+  BOOST_TEST(dsn.find("Subject: hi") != std::string::npos);
+  BOOST_TEST(dsn.find("secret body") == std::string::npos);
+  in.ret = "FULL";
+  dsn = build_dsn(in, "N2@relay.example.test", 1700000001000);
+  BOOST_TEST(dsn.find("Content-Type: message/rfc822") != std::string::npos);
+  BOOST_TEST(dsn.find("secret body") != std::string::npos);
+  // No bare LF anywhere: the DSN goes out through our own SMTP client.
+  for (size_t i = 0; i < dsn.size(); ++i)
+    if (dsn[i] == '\n') BOOST_TEST((i > 0 && dsn[i - 1] == '\r'));
+}
