@@ -111,8 +111,8 @@ PIDS+=("$SINK_PID")
 wait_port "$SINK_PORT"
 secs=$(run_load smtp-sink "$SINK_PORT")
 kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true
-# smtp-sink -c prints a running count of DATA commands ("\r<n>"); take the last.
-sunk=$(tr '\r' '\n' <"$WORK/sink.log" | grep -E '^[0-9]+$' | tail -1 || true)
+# smtp-sink -c prints running counts ("sess=N quit=N mesg=N"); take the last mesg=.
+sunk=$(tr '\r' '\n' <"$WORK/sink.log" | grep -oE 'mesg=[0-9]+' | tail -1 | cut -d= -f2 || true)
 add_row smtp-sink "${sunk:-$MESSAGES}" "$secs"
 }
 

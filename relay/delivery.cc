@@ -562,7 +562,14 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
       d.reason = "delivery time expired; last error: " + last;
       d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
       work->failed.push_back(std::move(d));
-      log::info("expired", {{"id", work->id.str()}, {"rcpt", r.address}, {"response", last}});
+      log::info("delivery", {{"id", work->id.str()}, {"rcpt", r.address}, {"relay", "none"},
+                             {"delay", seconds_text(now - env.created_ms)}, {"dsn", "4.4.7"},
+                             {"status", "expired"},
+                             {"response", "delivery time expired; last error: " + last}});
+      metrics()
+          .counter("hato_deliveries_total", "Delivery attempts per recipient, by result",
+                   "result=\"expired\"")
+          .inc();
       publish("expired", work->id, r.address, last);
     }
     pending = false;
