@@ -122,12 +122,15 @@ struct HandleDeleter {
 };
 using HandlePtr = std::unique_ptr<rocksdb::ColumnFamilyHandle, HandleDeleter>;
 
+// One change for the committer: a new message, a new envelope, or a removal.
 struct InsertRequest {
+  enum class Kind { kInsert, kUpdate, kRemove };
   QueueId id;
   std::string message;
   std::string envelope;  // encoded on the caller's thread, off the committer
   std::optional<std::string> due;
   std::function<void(Status)> done;
+  Kind kind = Kind::kInsert;
 };
 
 class RocksDbStore final : public Store {
@@ -154,8 +157,11 @@ class RocksDbStore final : public Store {
 
   void insert(const QueueId& id, std::string message, Envelope envelope,
               std::function<void(Status)> done) override {
-    InsertRequest request{id, std::move(message), encode(envelope), due_key(id, envelope),
-                          std::move(done)};
+    enqueue(InsertRequest{id, std::move(message), encode(envelope), due_key(id, envelope),
+                          std::move(done)});
+  }
+
+  void enqueue(InsertRequest request) {
     {
       std::lock_guard lock(mu_);
       if (!stopping_) {
@@ -166,6 +172,16 @@ class RocksDbStore final : public Store {
     }
     // Only reachable when insert races the destructor, which is a caller bug.
     if (request.done) request.done(Status::error("queue write failed: store is closing"));
+  }
+
+  void update_async(const QueueId& id, Envelope envelope,
+                    std::function<void(Status)> done) override {
+    enqueue(InsertRequest{id, {}, encode(envelope), due_key(id, envelope), std::move(done),
+                          InsertRequest::Kind::kUpdate});
+  }
+
+  void remove_async(const QueueId& id, std::function<void(Status)> done) override {
+    enqueue(InsertRequest{id, {}, {}, std::nullopt, std::move(done), InsertRequest::Kind::kRemove});
   }
 
   Status update(const QueueId& id, const Envelope& envelope) override {
@@ -339,10 +355,33 @@ class RocksDbStore final : public Store {
   void commit(std::vector<InsertRequest>& batch) {
     rocksdb::WriteBatch wb;
     rocksdb::Status s;
-    for (const InsertRequest& r : batch) {
-      if (s.ok()) s = wb.Put(cf(kMessages), r.id.key(), r.message);
-      if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
-      if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+    // Changes to existing messages read their old due entries first; the
+    // lock keeps the synchronous update()/remove() out meanwhile.
+    std::unique_lock mutate(mutate_mu_);
+    std::vector<Status> outcome(batch.size(), Status::ok());
+    for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
+      const InsertRequest& r = batch[i];
+      if (r.kind == InsertRequest::Kind::kInsert) {
+        s = wb.Put(cf(kMessages), r.id.key(), r.message);
+        if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
+        if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+        continue;
+      }
+      Result<std::vector<std::string>> old_due = due_keys_of(r.id);
+      if (!old_due) {
+        outcome[i] = old_due.status();  // this one fails alone ("no such message")
+        continue;
+      }
+      for (const std::string& key : *old_due) {
+        if (s.ok() && key != r.due) s = wb.Delete(cf(kDue), key);
+      }
+      if (r.kind == InsertRequest::Kind::kRemove) {
+        if (s.ok()) s = wb.Delete(cf(kMessages), r.id.key());
+        if (s.ok()) s = wb.Delete(cf(kEnvelopes), r.id.key());
+      } else {
+        if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
+        if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+      }
     }
     if (s.ok()) {
       s = db_->Write(synced(), &wb);
@@ -354,8 +393,9 @@ class RocksDbStore final : public Store {
       log::error("queue write failed",
                  {{"reason", s.ToString()}, {"messages", std::to_string(batch.size())}});
     }
-    for (InsertRequest& r : batch) {
-      if (r.done) r.done(result);
+    mutate.unlock();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(result.is_ok() ? outcome[i] : result);
     }
   }
 

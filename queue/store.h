@@ -48,6 +48,17 @@ class Store {
   // "no such message" when the ID is not in the store.
   virtual Status remove(const QueueId& id) = 0;
 
+  // update() and remove() through the committer: grouped with the other
+  // writes that arrive meanwhile into one synced batch. `done` runs on the
+  // committer thread. At most one change per message may be outstanding.
+  virtual void update_async(const QueueId& id, Envelope envelope,
+                            std::function<void(Status)> done) {
+    done(update(id, envelope));
+  }
+  virtual void remove_async(const QueueId& id, std::function<void(Status)> done) {
+    done(remove(id));
+  }
+
   virtual Result<Envelope> envelope(const QueueId& id) = 0;
   virtual Result<std::string> message(const QueueId& id) = 0;
 

@@ -16,6 +16,7 @@ namespace hato::relay {
 namespace {
 
 constexpr auto kDownMax = std::chrono::minutes(5);
+constexpr auto kIdleConnection = std::chrono::seconds(2);
 
 std::string seconds_text(int64_t ms) {
   char buf[32];
@@ -64,6 +65,7 @@ struct DeliveryEngine::Destination {
   std::string name;  // a domain, or "[smarthost]"
   bool smarthost = false;
   std::deque<Job> queue;
+  std::vector<Attempt*> idle;  // connected, waiting a moment for more work
   size_t active = 0;
   int64_t down_until_ms = 0;
   std::string down_reason;
@@ -72,7 +74,14 @@ struct DeliveryEngine::Destination {
 // One connection to a destination, from DNS to QUIT.
 class DeliveryEngine::Attempt : public ClientSession::Events {
  public:
-  Attempt(DeliveryEngine& engine, Destination& dest) : engine_(engine), dest_(dest) {}
+  Attempt(DeliveryEngine& engine, Destination& dest)
+      : engine_(engine), dest_(dest), idle_timer_(engine.loop_, [this] { stop_idling(); }) {}
+
+  // New work for a connection that was waiting for it.
+  void wake() {
+    idle_timer_.cancel();
+    next_job();
+  }
 
   void start() {
     if (dest_.smarthost) {
@@ -243,6 +252,14 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   }
 
   void next_job() {
+    if (dest_.queue.empty() && sent_ < engine_.options_.max_messages_per_connection &&
+        !engine_.stopping_) {
+      // Keep the connection a moment: mail often comes in runs (Postfix's
+      // connection cache does the same).
+      dest_.idle.push_back(this);
+      idle_timer_.arm(kIdleConnection);
+      return;
+    }
     if (dest_.queue.empty() || sent_ >= engine_.options_.max_messages_per_connection ||
         engine_.stopping_) {
       session_->quit();
@@ -277,7 +294,20 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     });
   }
 
+  void stop_idling() {
+    leave_idle();
+    if (session_ && session_->state() == ClientSession::State::kReady) session_->quit();
+    done();
+  }
+
+  void leave_idle() {
+    auto it = std::find(dest_.idle.begin(), dest_.idle.end(), this);
+    if (it != dest_.idle.end()) dest_.idle.erase(it);
+  }
+
   void done() {
+    leave_idle();
+    idle_timer_.cancel();
     if (finished_) return;
     finished_ = true;
     engine_.loop_.post([engine = &engine_, self = this] { engine->finish_attempt(self); });
@@ -300,6 +330,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   bool dns_trouble_ = false;
   bool finished_ = false;
   size_t sent_ = 0;
+  Timer idle_timer_;
 
  public:
   Destination& destination() { return dest_; }
@@ -472,8 +503,16 @@ void DeliveryEngine::dispatch(Destination& dest) {
     fail_queued(dest, 451, "4.4.1 destination " + dest.name + " is down: " + dest.down_reason, "");
     return;
   }
-  size_t wanted = std::min(dest.queue.size(), options_.max_per_destination);
-  while (dest.active < wanted && active_connections_ < options_.max_connections) {
+  // Connections already open and idle take work first.
+  while (!dest.queue.empty() && !dest.idle.empty()) {
+    Attempt* a = dest.idle.back();
+    dest.idle.pop_back();
+    a->wake();
+  }
+  size_t busy = dest.active - dest.idle.size();
+  size_t wanted = std::min(busy + dest.queue.size(), options_.max_per_destination);
+  while (!dest.queue.empty() && dest.active < wanted &&
+         active_connections_ < options_.max_connections) {
     auto* attempt = new Attempt(*this, dest);
     attempts_.insert(attempt);
     dest.active++;
@@ -645,19 +684,35 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
       return;
     }
   }
+  // The record changes through the committer, grouped with other writes; the
+  // message stays in flight until the change is durable.
+  in_flight_.insert(work->id);
+  Loop* loop = &loop_;
   if (!pending) {
-    if (auto s = store_.remove(work->id); !s)
-      log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
-  } else {
-    env.next_attempt_ms = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
-    env.state = queue::MessageState::kDeferred;
-    if (auto s = store_.update(work->id, env); !s) {
-      log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
-    } else {
-      scheduler_.schedule(work->id, env.next_attempt_ms);
-    }
+    store_.remove_async(work->id, [this, loop, work](Status s) {
+      loop->post([this, work, s] {
+        in_flight_.erase(work->id);
+        if (!s) log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
+        arm();
+      });
+    });
+    return;
   }
-  arm();  // also resumes a pump() that stopped with no room
+  env.next_attempt_ms = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+  env.state = queue::MessageState::kDeferred;
+  store_.update_async(work->id, env, [this, loop, work](Status s) {
+    loop->post([this, work, s] {
+      in_flight_.erase(work->id);
+      if (!s) {
+        // The old record stands, with its old due time: it is tried again.
+        log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
+        scheduler_.schedule(work->id, log::now_ms() + 60000);
+      } else {
+        scheduler_.schedule(work->id, work->envelope.next_attempt_ms);
+      }
+      arm();
+    });
+  });
 }
 
 void DeliveryEngine::publish(const char* event, const queue::QueueId& id, const std::string& rcpt,

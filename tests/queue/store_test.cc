@@ -239,6 +239,44 @@ BOOST_AUTO_TEST_CASE(update_moves_due_entry) {
   BOOST_TEST(due_list(*store, 10000).size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(async_updates_and_removes_share_syncs_and_survive_reopen) {
+  TempDir dir;
+  const int n = 200;
+  std::vector<QueueId> ids;
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    for (int i = 0; i < n; ++i) {
+      ids.push_back(QueueId::make(2000 + i, 0, 0));
+      insert_and_wait(*store, ids.back(), message_for(i), envelope_for(i, 100));
+    }
+    uint64_t syncs_before = store->stats().commit_syncs;
+    Waiter waiter;
+    // Even IDs move to a later attempt, odd ones are delivered and removed;
+    // all at once, as the delivery engine does.
+    for (int i = 0; i < n; ++i) {
+      if (i % 2 == 0) {
+        Envelope e = envelope_for(i, 9000 + i);
+        e.state = MessageState::kDeferred;
+        store->update_async(ids[i], e, waiter.callback());
+      } else {
+        store->remove_async(ids[i], waiter.callback());
+      }
+    }
+    store->remove_async(QueueId::make(99, 0, 0), waiter.callback());  // unknown: fails alone
+    BOOST_TEST_REQUIRE(waiter.wait_for(n + 1));
+    BOOST_TEST(waiter.failures().size() == 1u);
+    BOOST_TEST(store->stats().commit_syncs - syncs_before < static_cast<uint64_t>(n));
+  }
+  std::unique_ptr<Store> store = open_store(dir.path());
+  BOOST_TEST(due_list(*store, 8999).empty());  // nothing left at the old time
+  auto due = due_list(*store, 100000);
+  BOOST_TEST(due.size() == static_cast<size_t>(n / 2));
+  for (int i = 0; i < n; ++i) {
+    BOOST_TEST(store->envelope(ids[i]).is_ok() == (i % 2 == 0));
+    BOOST_TEST(store->message(ids[i]).is_ok() == (i % 2 == 0));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(held_and_finished_messages_have_no_due_entry) {
   TempDir dir;
   std::unique_ptr<Store> store = open_store(dir.path());
