@@ -33,18 +33,18 @@ struct Options {
 };
 
 int usage() {
-  std::fputs(
-      "usage: queue_fill --path DIR --messages N [--size BYTES] [--domains D] [--hours H]\n",
-      stderr);
+  std::fputs("usage: queue_fill --path DIR --messages N [--size BYTES] [--domains D] [--hours H]\n",
+             stderr);
   return 2;
 }
 
 // A plausible message of about `size` bytes: a few headers and a body of text lines.
 std::string make_message(size_t size, size_t n) {
-  std::string m = "Received: from app.example.test ([127.0.0.1]) by relay.example.test\r\n"
-                  "From: Bench <bench@example.test>\r\nTo: someone\r\n"
-                  "Subject: queue bench " + std::to_string(n) +
-                  "\r\nMessage-ID: <bench." + std::to_string(n) + "@example.test>\r\n\r\n";
+  std::string m =
+      "Received: from app.example.test ([127.0.0.1]) by relay.example.test\r\n"
+      "From: Bench <bench@example.test>\r\nTo: someone\r\n"
+      "Subject: queue bench " +
+      std::to_string(n) + "\r\nMessage-ID: <bench." + std::to_string(n) + "@example.test>\r\n\r\n";
   const std::string line = "The quick brown fox jumps over the lazy dog, again and again.\r\n";
   while (m.size() + line.size() <= size) m += line;
   return m;

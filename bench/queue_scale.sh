@@ -72,8 +72,9 @@ mkdir -p "$WORK/data"
 echo "queue on disk: $(du -sh "$WORK/data/queue" | cut -f1)"
 
 # -- 2. start ---------------------------------------------------------------------------------
-# DNS goes to a port where nothing answers; nothing is due for an hour anyway.
-DEAD_DNS=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# DNS goes to a port where nothing listens; nothing is due for an hour anyway.
+DEAD_DNS=$(/usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" >/dev/null 2>&1
 : > "$WORK/users"
@@ -109,7 +110,12 @@ timeit() {  # timeit NAME RUNS COMMAND...: mean seconds (hyperfine, or date arou
   local name=$1 runs=$2; shift 2
   if command -v hyperfine >/dev/null; then
     hyperfine -N --warmup 1 --runs "$runs" --export-json "$WORK/h.json" "$*" >/dev/null 2>&1
-    /usr/bin/python3 -c "import json; r=json.load(open('$WORK/h.json'))['results'][0]; print(f\"$name: mean {r['mean']*1000:.1f} ms, min {r['min']*1000:.1f}, max {r['max']*1000:.1f} ($runs runs, hyperfine)\")"
+    /usr/bin/python3 - "$WORK/h.json" "$name" "$runs" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print(f"{sys.argv[2]}: mean {r['mean'] * 1000:.1f} ms, min {r['min'] * 1000:.1f}, "
+      f"max {r['max'] * 1000:.1f} ({sys.argv[3]} runs, hyperfine)")
+PY
   else
     local a b
     a=$(now)

@@ -1224,7 +1224,9 @@ void AdminServer::Impl::flush(evhttp_request* req, const char* query) {
 
 AdminServer::AdminServer(hato::Loop& loop, queue::Store& store, queue::EventBus& events,
                          queue::QueueControl& control)
-    : impl_(std::make_unique<Impl>(loop, store, events, control)) {}
+    : impl_(std::make_unique<Impl>(loop, store, events, control)) {
+  watcher_gauge();  // registered now, so /metrics shows it before the first watcher
+}
 
 AdminServer::~AdminServer() {
   // Unlink first: a CLI started now gets "not running" rather than a reset.

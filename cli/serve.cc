@@ -31,6 +31,7 @@
 #include "queue/store.h"
 #include "relay/delivery.h"
 #include "relay/queue_backend.h"
+#include "relay/relay_metrics.h"
 #include "relay/resolver.h"
 #include "relay/smtp_server.h"
 #include "relay/tls.h"
@@ -103,6 +104,26 @@ Status first_start(const conf::Config& config) {
               << std::flush;
   }
   return Status::ok();
+}
+
+// Every series exists from the start at zero, so dashboards and alerts never
+// see a metric appear out of nowhere.
+void register_counters(const conf::Config& config) {
+  for (const auto& l : config.listeners) {
+    relay::m::received(l.name);
+    relay::m::connections_total(l.name);
+    relay::m::connections_open(l.name);
+  }
+  for (const char* result : {"delivered", "deferred", "bounced", "expired"})
+    relay::m::deliveries(result);
+  relay::m::tls_handshakes(true);
+  relay::m::tls_handshakes(false);
+  relay::m::dkim_signatures();
+  for (const char* type : {"MX", "A", "AAAA", "TXT", "PTR"}) {
+    relay::m::dns_queries(type);
+    relay::m::dns_failures(type);
+  }
+  relay::m::delivery_latency();
 }
 
 // Queue sizes and the oldest message's age, computed when /metrics is read.
@@ -238,6 +259,7 @@ int serve(const std::string& config_path) {
     }
   }
   register_queue_gauges(*store, delivery);
+  register_counters(*config);
 
   // SIGTERM: stop accepting, give open sessions a grace period, then stop.
   auto deadline = std::chrono::steady_clock::now();

@@ -28,7 +28,7 @@
 #include <utility>
 #include <variant>
 
-#include "common/metrics.h"
+#include "relay/relay_metrics.h"
 
 #include "common/log.h"
 
@@ -736,10 +736,7 @@ class CaresResolver final : public Resolver {
     // Ask for the AD bit: validating resolvers set it only for queries with AD or DO set
     // (RFC 6840 §5.7). This is why we use ares_send rather than ares_query.
     packet[3] |= 0x20;
-    metrics()
-        .counter("hato_dns_queries_total", "DNS queries sent, by type",
-                 std::string("type=\"") + kind_name(kind) + "\"")
-        .inc();
+    m::dns_queries(kind_name(kind)).inc();
     ares_send(channel_.get(), packet, length, &CaresResolver::on_answer,
               new Query{this, kind, name, key});
     ares_free_string(packet);
@@ -767,10 +764,7 @@ class CaresResolver final : public Resolver {
     std::visit(
         [&](auto& r) {
           if (r.status == DnsStatus::kOk || r.status == DnsStatus::kNoData) return;
-          metrics()
-              .counter("hato_dns_failures_total", "DNS lookups that failed, by type",
-                       std::string("type=\"") + kind_name(query->kind) + "\"")
-              .inc();
+          m::dns_failures(kind_name(query->kind)).inc();
         },
         answer);
     query->self->complete(query->key, std::move(answer));

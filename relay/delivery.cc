@@ -6,10 +6,10 @@
 #include <random>
 
 #include "common/log.h"
-#include "common/metrics.h"
 #include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/client_connection.h"
+#include "relay/relay_metrics.h"
 
 namespace hato::relay {
 
@@ -29,13 +29,6 @@ Reply synthetic(int code, std::string text) {
   r.code = code;
   r.lines.push_back(std::move(text));
   return r;
-}
-
-Histogram& latency() {
-  static Histogram& h = metrics().histogram(
-      "hato_delivery_latency_seconds", "Time from acceptance to delivery",
-      {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400});
-  return h;
 }
 
 const char* outcome_name(const Reply& r) {
@@ -568,12 +561,9 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
       work->failed.push_back(std::move(d));
     }
     publish(status, work->id, r.address, response);
-    metrics()
-        .counter("hato_deliveries_total", "Delivery attempts per recipient, by result",
-                 std::string("result=\"") + status + "\"")
-        .inc();
+    m::deliveries(status).inc();
     if (r.state == queue::RcptState::kDelivered)
-      latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
+      m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
     log::info("delivery", {{"id", work->id.str()}, {"rcpt", r.address},
                            {"relay", host.empty() ? "none" : host},
                            {"delay", seconds_text(now - work->envelope.created_ms)},
@@ -605,10 +595,7 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
                              {"delay", seconds_text(now - env.created_ms)}, {"dsn", "4.4.7"},
                              {"status", "expired"},
                              {"response", "delivery time expired; last error: " + last}});
-      metrics()
-          .counter("hato_deliveries_total", "Delivery attempts per recipient, by result",
-                   "result=\"expired\"")
-          .inc();
+      m::deliveries("expired").inc();
       publish("expired", work->id, r.address, last);
     }
     pending = false;

@@ -4,7 +4,7 @@
 #include <ctime>
 
 #include "common/log.h"
-#include "common/metrics.h"
+#include "relay/relay_metrics.h"
 
 namespace hato::relay {
 
@@ -76,9 +76,7 @@ void QueueBackend::commit(const queue::QueueId& id, std::string message, queue::
       if (fields) {
         message.insert(0, *fields);
         envelope.size = message.size();
-        metrics()
-            .counter("hato_dkim_signatures_total", "Messages DKIM-signed at submission")
-            .inc(signer->keys().size());
+        m::dkim_signatures().inc(signer->keys().size());
       } else {
         log::warning("not signed", {{"id", id.str()}, {"domain", domain},
                                     {"reason", fields.message()}});

@@ -6,7 +6,7 @@
 
 #include "common/base64.h"
 #include "common/log.h"
-#include "common/metrics.h"
+#include "relay/relay_metrics.h"
 #include "policy/submission.h"
 
 namespace hato::relay {
@@ -485,11 +485,7 @@ void ServerSession::commit_message() {
                                             {"size", std::to_string(size)},
                                             {"peer", self->peer_text()},
                                             {"user", self->info_.auth_user}});
-                     metrics()
-                         .counter("hato_messages_received_total",
-                                  "Messages accepted into the queue, by listener",
-                                  "listener=\"" + label_value(self->info_.listener) + "\"")
-                         .inc();
+                     m::received(self->info_.listener).inc();
                      // Queued even if the client left before hearing so.
                      if (!self->alive()) return;
                      self->messages_++;

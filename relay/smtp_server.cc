@@ -12,24 +12,11 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/metrics.h"
+#include "relay/relay_metrics.h"
 
 namespace hato::relay {
 
 namespace {
-void count_handshake(bool ok) {
-  metrics()
-      .counter("hato_tls_handshakes_total", "TLS handshakes, by direction and result",
-               ok ? "direction=\"inbound\",result=\"ok\""
-                  : "direction=\"inbound\",result=\"failed\"")
-      .inc();
-}
-
-Gauge& open_connections(const std::string& listener) {
-  return metrics().gauge("hato_connections", "Open SMTP connections, by listener",
-                         "listener=\"" + label_value(listener) + "\"");
-}
-
 timeval to_timeval(std::chrono::milliseconds ms) {
   timeval tv;
   tv.tv_sec = ms.count() / 1000;
@@ -72,7 +59,7 @@ class SmtpServer::Connection : public SessionIo {
   }
 
   ~Connection() override {
-    open_connections(listener_.name).add(-1);
+    m::connections_open(listener_.name).add(-1);
     session_->closed();
     if (bev_) bufferevent_free(bev_);
   }
@@ -191,7 +178,7 @@ class SmtpServer::Connection : public SessionIo {
     if (what & BEV_EVENT_CONNECTED) {
       // The TLS handshake is done (implicit TLS or after STARTTLS).
       self->tls_pending_ = false;
-      count_handshake(true);
+      m::tls_handshakes(true).inc();
       SSL* ssl = bufferevent_openssl_get_ssl(bev);
       bool implicit = self->listener_.tls == conf::ListenerTls::kImplicit &&
                       self->session_->state() == ServerSession::State::kConnect;
@@ -214,7 +201,7 @@ class SmtpServer::Connection : public SessionIo {
     }
     if (what & BEV_EVENT_ERROR) {
       if (self->tls_pending_) {
-        count_handshake(false);
+        m::tls_handshakes(false).inc();
         unsigned long e = bufferevent_get_openssl_error(bev);
         char reason[256] = "connection closed during handshake";
         if (e) ERR_error_string_n(e, reason, sizeof reason);
@@ -304,11 +291,8 @@ void SmtpServer::accept(const conf::Listener& listener, int fd, const SocketAddr
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   evutil_make_socket_nonblocking(fd);
-  metrics()
-      .counter("hato_connections_total", "SMTP connections accepted, by listener",
-               "listener=\"" + label_value(listener.name) + "\"")
-      .inc();
-  open_connections(listener.name).add(1);
+  m::connections_total(listener.name).inc();
+  m::connections_open(listener.name).add(1);
   auto* c = new Connection(*this, listener, fd, peer);
   connections_.insert(c);
   c->begin();

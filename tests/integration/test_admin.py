@@ -449,8 +449,8 @@ class AdminTestCase(hatotest.HatoTestCase):
         r, _ = self.cli(d, "summary", "--state", "bogus")
         self.assertEqual(r.returncode, 2)
 
-    @unittest.skipIf(text_string_to_metric_families is None,
-                     "python3-prometheus-client missing (apt-get install python3-prometheus-client)")
+    @unittest.skipIf(text_string_to_metric_families is None, "python3-prometheus-client "
+                     "missing (apt-get install python3-prometheus-client)")
     def test_metrics_parse_and_name_everything(self):
         dns, sink = self.dns(), self.sink()
         sink.reply_rcpt("m@remote.test", "451 4.3.0 busy")

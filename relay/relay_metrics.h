@@ -1,0 +1,21 @@
+// relay_metrics.h - the daemon's metrics, named and described in one place.
+// Call sites increment; serve registers every series at start (at zero).
+#pragma once
+
+#include <string>
+
+#include "common/metrics.h"
+
+namespace hato::relay::m {
+
+Counter& received(const std::string& listener);
+Counter& connections_total(const std::string& listener);
+Gauge& connections_open(const std::string& listener);
+Counter& deliveries(const char* result);  // delivered | deferred | bounced | expired
+Counter& tls_handshakes(bool ok);
+Counter& dkim_signatures();
+Counter& dns_queries(const char* type);
+Counter& dns_failures(const char* type);
+Histogram& delivery_latency();
+
+}  // namespace hato::relay::m
