@@ -47,11 +47,26 @@ struct SessionInfo {
   bool trusted = false;     // peer is in the listener's trusted_networks
 };
 
+// What the checks of one transaction learn and leave for later phases
+// (SPF at MAIL for DMARC at DATA) and for the message (headers, folder).
+struct TransactionState {
+  std::string spf;         // SPF result for the MAIL FROM domain: pass, fail, softfail, ...
+  std::string spf_domain;  // the domain SPF checked (MAIL FROM's, or HELO's for <>)
+  std::vector<std::string> auth_results;  // Authentication-Results clauses, "spf=pass ..."
+  std::vector<std::string> add_headers;   // complete fields, CRLF-terminated, put on top
+  std::string folder;                     // local delivery folder ("Junk"); empty: inbox
+};
+
 struct HookContext {
   const SessionInfo& session;
   const conf::Config& config;
   const std::string& sender;     // MAIL FROM of the transaction (kMail and later)
   const std::string& recipient;  // the RCPT being decided (kRcpt only)
+  TransactionState& tx;
+  // kData only: the message as received (header and body, CRLF lines),
+  // before Hato's own trace headers. Hooks may edit it (remove forged
+  // Authentication-Results); null in other phases.
+  std::string* message = nullptr;
 };
 
 class Hook {

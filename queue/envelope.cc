@@ -17,7 +17,7 @@ namespace hato::queue {
 
 namespace {
 
-constexpr uint8_t kFormatVersion = 1;
+constexpr uint8_t kFormatVersion = 2;  // 2 added `folder`
 
 // Envelope flag bits; unknown bits mean the record is garbled.
 constexpr uint8_t kFlagSmtputf8 = 1;
@@ -165,6 +165,7 @@ std::string encode(const Envelope& e) {
   put_string(out, e.auth_user);
   put_string(out, e.client);
   put_string(out, e.listener);
+  put_string(out, e.folder);
   put_varint(out, e.recipients.size());
   for (const Recipient& rcpt : e.recipients) {
     put_string(out, rcpt.address);
@@ -185,7 +186,7 @@ Result<Envelope> decode(std::string_view bytes) {
   Reader r(bytes);
   uint8_t version = r.byte("version");
   if (r.failed()) return Result<Envelope>::error("envelope: empty record");
-  if (version != kFormatVersion) {
+  if (version != kFormatVersion && version != 1) {
     return Result<Envelope>::error("envelope: unsupported format version " +
                                    std::to_string(version));
   }
@@ -207,6 +208,7 @@ Result<Envelope> decode(std::string_view bytes) {
   e.auth_user = r.string("auth user");
   e.client = r.string("client");
   e.listener = r.string("listener");
+  if (version >= 2) e.folder = r.string("folder");
   uint64_t recipients = r.count("recipient count", kMinRecipientBytes);
   for (uint64_t i = 0; i < recipients && !r.failed(); ++i) {
     decode_recipient(r, e.recipients.emplace_back());

@@ -56,6 +56,9 @@ struct Envelope {
   std::string auth_user;  // empty when not authenticated
   std::string client;     // "helo-name [1.2.3.4]"
   std::string listener;   // listener name
+  // Local delivery: the Maildir folder ("Junk" after a DMARC quarantine or a
+  // scanner's verdict); empty for the inbox.
+  std::string folder;
 
   bool operator==(const Envelope&) const = default;
 };

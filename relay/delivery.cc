@@ -649,10 +649,12 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     attempts = std::max<uint32_t>(attempts, static_cast<uint32_t>(r.attempts.size()));
   }
   in_flight_.erase(work->id);
+  bool flush_now = false;
   auto op = pending_ops_.find(work->id);
   if (op != pending_ops_.end()) {
     Pending what = op->second;
     pending_ops_.erase(op);
+    flush_now = what == Pending::kFlush;
     if (what == Pending::kRemove) {
       pending = false;
       publish("deleted", work->id, "", "deleted by the operator");
@@ -685,7 +687,8 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     });
     return;
   }
-  env.next_attempt_ms = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+  env.next_attempt_ms = flush_now ? log::now_ms()
+                                  : retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
   env.state = queue::MessageState::kDeferred;
   store_.update_async(work->id, env, [this, loop, work](Status s) {
     loop->post([this, work, s] {
@@ -764,7 +767,11 @@ Status DeliveryEngine::release(const queue::QueueId& id) {
 }
 
 Status DeliveryEngine::flush(const queue::QueueId& id) {
-  if (in_flight_.count(id)) return Status::ok();
+  if (in_flight_.count(id)) {
+    // Being tried right now: if it is deferred again, it comes due at once.
+    pending_ops_.try_emplace(id, Pending::kFlush);
+    return Status::ok();
+  }
   if (!scheduler_.contains(id)) {
     auto env = store_.envelope(id);
     if (!env) return env.status();
@@ -778,7 +785,8 @@ Status DeliveryEngine::flush(const queue::QueueId& id) {
 size_t DeliveryEngine::flush_all() {
   // Destinations marked down get another chance too.
   for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
-  size_t n = scheduler_.flush_all(log::now_ms());
+  for (const auto& id : in_flight_) pending_ops_.try_emplace(id, Pending::kFlush);
+  size_t n = scheduler_.flush_all(log::now_ms()) + in_flight_.size();
   arm();
   return n;
 }

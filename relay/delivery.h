@@ -121,7 +121,7 @@ class DeliveryEngine : public queue::QueueControl {
   size_t active_connections_ = 0;
   size_t held_ = 0;
   // Operator requests for messages in flight, applied when their attempt ends.
-  enum class Pending { kNone, kHold, kRemove, kBounce };
+  enum class Pending { kNone, kHold, kRemove, kBounce, kFlush };
   std::unordered_map<queue::QueueId, Pending, queue::QueueIdHash> pending_ops_;
   bool stopping_ = false;
 };

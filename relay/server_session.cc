@@ -189,6 +189,7 @@ void ServerSession::close_with(int code, std::string_view text) {
 
 void ServerSession::reset_transaction() {
   mail_ = MailParams{};
+  tx_ = policy::TransactionState{};
   rcpts_.clear();
   body_.clear();
   data_.reset();
@@ -202,7 +203,8 @@ void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
   pause();
   // The hooks read the session's fields until they answer: keep it alive.
   auto self = shared_from_this();
-  policy::HookContext context{info_, *config_, mail_.address, rcpt_pending_};
+  policy::HookContext context{info_, *config_, mail_.address, rcpt_pending_, tx_,
+                              phase == Phase::kData ? &body_ : nullptr};
   hooks_.run(phase, context, [self, phase, next = std::move(next)](Verdict v) {
     if (!self->alive()) return;
     self->paused_ = false;
@@ -435,6 +437,13 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
   if (info_.tls) head += "\r\n\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")";
   if (rcpts_.size() == 1) head += "\r\n\tfor <" + rcpts_.front().address + ">";
   head += "; " + rfc5322_date(now) + "\r\n";
+  if (!tx_.auth_results.empty()) {
+    // RFC 8601: our host name is the authserv-id; one clause per method.
+    head += "Authentication-Results: " + config_->hostname;
+    for (const auto& clause : tx_.auth_results) head += ";\r\n\t" + clause;
+    head += "\r\n";
+  }
+  for (const auto& field : tx_.add_headers) head += field;
   // RFC 6409 section 8: a submission server completes what the client left out.
   if (!has_header(body, "Message-ID")) head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";
   if (!has_header(body, "Date")) head += "Date: " + rfc5322_date(now) + "\r\n";
@@ -461,6 +470,7 @@ void ServerSession::commit_message() {
   env.auth_user = info_.auth_user;
   env.client = info_.helo + " [" + info_.peer.ip() + "]";
   env.listener = info_.listener;
+  env.folder = tx_.folder;
   size_t nrcpt = env.recipients.size();
   std::string sender = env.sender;
   uint64_t size = env.size;

@@ -141,6 +141,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
 
   // The transaction.
   MailParams mail_;
+  policy::TransactionState tx_;
   std::string rcpt_pending_;  // the RCPT address being decided by hooks
   std::vector<queue::Recipient> rcpts_;
   std::string body_;

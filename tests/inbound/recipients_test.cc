@@ -32,7 +32,8 @@ Verdict run(const conf::Config& config, conf::ListenerRole role, const std::stri
   policy::SessionInfo session;
   session.role = role;
   std::string sender = "someone@remote.example";
-  policy::HookContext context{session, config, sender, rcpt};
+  static hato::policy::TransactionState tx;
+  policy::HookContext context{session, config, sender, rcpt, tx};
   RecipientHook hook;
   std::vector<Verdict> verdicts;
   hook.run(context, [&](Verdict v) { verdicts.push_back(std::move(v)); });

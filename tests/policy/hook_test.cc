@@ -50,7 +50,8 @@ struct ChainFixture {
   SessionInfo session;
   std::string sender = "a@example.org";
   std::string recipient;
-  HookContext context{session, config, sender, recipient};
+  TransactionState tx;
+  HookContext context{session, config, sender, recipient, tx};
   HookChain chain;
   std::vector<std::string> trace;
   std::vector<Verdict> verdicts;

@@ -31,7 +31,8 @@ conf::Config make_config() {
 Verdict run(Hook& hook, const SessionInfo& session, const conf::Config& config,
             const std::string& sender) {
   std::string recipient;
-  HookContext context{session, config, sender, recipient};
+  static hato::policy::TransactionState tx;
+  HookContext context{session, config, sender, recipient, tx};
   std::vector<Verdict> verdicts;
   hook.run(context, [&](Verdict v) { verdicts.push_back(std::move(v)); });
   BOOST_TEST_REQUIRE(verdicts.size() == 1u);
@@ -159,7 +160,8 @@ BOOST_AUTO_TEST_CASE(add_submission_hooks_fills_the_mail_phase) {
   SessionInfo s;
   s.role = conf::ListenerRole::kSubmission;
   std::string sender = "x@foreign.example", recipient;
-  HookContext context{s, c, sender, recipient};
+  static hato::policy::TransactionState tx;
+  HookContext context{s, c, sender, recipient, tx};
   std::vector<Verdict> verdicts;
   chain.run(Phase::kMail, context, [&](Verdict v) { verdicts.push_back(v); });
   BOOST_TEST_REQUIRE(verdicts.size() == 1u);

@@ -27,6 +27,7 @@ Envelope full_envelope() {
   e.auth_user = "alice";
   e.client = "mail.example.test [192.0.2.7]";
   e.listener = "submission";
+  e.folder = "Junk";
 
   Recipient a;
   a.address = "b\xc3\xbc@example.test";
@@ -62,7 +63,7 @@ BOOST_AUTO_TEST_SUITE(envelope)
 BOOST_AUTO_TEST_CASE(round_trip_keeps_every_field) {
   Envelope e = full_envelope();
   std::string bytes = encode(e);
-  BOOST_TEST(bytes[0] == '\x01');  // the format version leads
+  BOOST_TEST(bytes[0] == '\x02');  // the format version leads
   Result<Envelope> back = decode(bytes);
   BOOST_TEST_REQUIRE(back.is_ok(), back.status().message());
   BOOST_TEST((*back == e));
@@ -97,6 +98,22 @@ BOOST_AUTO_TEST_CASE(every_truncation_fails) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(version_1_records_still_read) {
+  // Version 1 had no folder: the same bytes without that string.
+  Envelope e = full_envelope();
+  e.folder.clear();
+  std::string v2 = encode(e);
+  std::string listener_end = e.listener;
+  auto at = v2.find(listener_end);
+  BOOST_TEST_REQUIRE(at != std::string::npos);
+  std::string v1 = v2;
+  v1[0] = '\x01';
+  v1.erase(at + listener_end.size(), 1);  // the empty folder's length byte
+  Result<Envelope> back = decode(v1);
+  BOOST_TEST_REQUIRE(back.is_ok(), back.status().message());
+  BOOST_TEST((*back == e));
+}
+
 BOOST_AUTO_TEST_CASE(trailing_bytes_fail) {
   std::string bytes = encode(full_envelope()) + '\0';
   BOOST_TEST(!decode(bytes).is_ok());
@@ -104,7 +121,7 @@ BOOST_AUTO_TEST_CASE(trailing_bytes_fail) {
 
 BOOST_AUTO_TEST_CASE(unknown_version_fails) {
   std::string bytes = encode(full_envelope());
-  bytes[0] = '\x02';
+  bytes[0] = '\x03';
   Result<Envelope> r = decode(bytes);
   BOOST_TEST_REQUIRE(!r.is_ok());
   BOOST_TEST(r.status().message().find("version") != std::string::npos);
