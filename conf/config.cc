@@ -119,6 +119,7 @@ class Builder {
   void read_limits(const Value& v);
   void read_allowed_senders(const Value& v);
   void read_inbound(const Value& v);
+  void read_dnsbl(const Value& v);
   std::optional<std::string> read_sender(const Value& v);
   void apply_defaults();
 
@@ -181,11 +182,49 @@ void Builder::read_admin(const Value& v) {
   if (auto* s = m.get("metrics")) config_.admin.metrics = reader_.address(*s);
 }
 
-// read_inbound - where local mail lands; the filters (dnsbl, dmarc, ...) come later.
+// read_inbound - where local mail lands and the checks inbound mail goes through; spf,
+// scanners and lmtp come later.
 void Builder::read_inbound(const Value& v) {
-  MapReader m(reader_, v, {"maildir_root"}, {"dnsbl", "dmarc", "spf", "scanners", "lmtp"});
+  MapReader m(reader_, v, {"maildir_root", "dnsbl", "dmarc"}, {"spf", "scanners", "lmtp"});
   if (auto* r = m.get("maildir_root")) {
     if (auto path = reader_.non_empty_string(*r)) config_.inbound.maildir_root = *path;
+  }
+  if (auto* d = m.get("dnsbl")) read_dnsbl(*d);
+  if (auto* d = m.get("dmarc")) {
+    auto mode = reader_.choice<DmarcMode>(*d, {{"enforce", DmarcMode::kEnforce},
+                                               {"report", DmarcMode::kReport},
+                                               {"off", DmarcMode::kOff}});
+    if (mode) config_.inbound.dmarc = *mode;
+  }
+}
+
+// read_dnsbl - [{zone, action}]; a zone named twice would be asked twice for nothing.
+void Builder::read_dnsbl(const Value& v) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  std::map<std::string, Position> seen;
+  for (const auto& item : *items) {
+    MapReader m(reader_, item, {"zone", "action"});
+    if (!m.is_map()) continue;
+    DnsblZone zone;
+    if (auto* z = m.require("zone")) {
+      if (auto name = reader_.non_empty_string(*z)) {
+        std::string lower = ascii_lower(*name);
+        if (!lower.empty() && lower.back() == '.') lower.pop_back();
+        if (is_domain_name(lower)) {
+          zone.zone = lower;
+          check_unique(seen, lower, *z, "DNSBL zone");
+        } else {
+          reader_.error(*z, "'" + *name + "' is not a valid DNS zone");
+        }
+      }
+    }
+    if (auto* a = m.get("action")) {
+      auto action = reader_.choice<DnsblAction>(
+          *a, {{"reject", DnsblAction::kReject}, {"mark", DnsblAction::kMark}});
+      if (action) zone.action = *action;
+    }
+    if (!zone.zone.empty()) config_.inbound.dnsbl.push_back(std::move(zone));
   }
 }
 

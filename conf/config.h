@@ -87,8 +87,21 @@ struct Limits {
   uint32_t max_connections = 10000;
 };
 
+// A DNS blocklist (RFC 5782) the inbound listeners check client addresses against.
+enum class DnsblAction { kReject, kMark };  // mark: an X-DNSBL header field, mail accepted
+struct DnsblZone {
+  std::string zone;  // lower case, no trailing dot
+  DnsblAction action = DnsblAction::kReject;
+};
+
+// What DMARC (RFC 7489) failures do: enforce applies p=reject/quarantine, report only
+// records the result in Authentication-Results, off skips the check.
+enum class DmarcMode { kEnforce, kReport, kOff };
+
 struct Inbound {
   std::string maildir_root;  // default <data_dir>/mail
+  std::vector<DnsblZone> dnsbl;
+  DmarcMode dmarc = DmarcMode::kEnforce;
 };
 
 struct Config {

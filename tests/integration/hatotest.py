@@ -161,6 +161,12 @@ class Daemon:
             y.append(f"  - name: {d['name']}")
             if d.get("mailboxes"):
                 y.append(f"    mailboxes: {json.dumps(d['mailboxes'])}")
+            if d.get("aliases"):
+                y.append(f"    aliases: {json.dumps(d['aliases'])}")
+            if d.get("dkim"):
+                y.append("    dkim:")
+                for k in d["dkim"]:
+                    y.append(f"      - {json.dumps(k)}")
         y.append("limits:")
         for k, v in self.limits.items():
             y.append(f"  {k}: {json.dumps(v)}")

@@ -89,7 +89,7 @@ def addr_of(field_value):
     return v.strip().strip("<>").lower()
 
 
-class DeliveryTestCase(hatotest.HatoTestCase):
+class DeliveryHarness(hatotest.HatoTestCase):
     """No shared daemon: each test builds its own from the helpers below."""
 
     def setUp(self):
@@ -280,6 +280,8 @@ class DeliveryTestCase(hatotest.HatoTestCase):
 
     # =====================================================================================
     # Delivery
+
+class DeliveryTestCase(DeliveryHarness):
 
     def test_delivered_same_envelope_and_body(self):
         dns, sink = self.dns(), self.sink()
