@@ -152,6 +152,29 @@ void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery)
                    });
 }
 
+// What a reload cannot change in a running daemon.
+std::vector<std::string> needs_restart(const conf::Config& old, const conf::Config& fresh) {
+  std::vector<std::string> out;
+  if (old.data_dir != fresh.data_dir) out.push_back("data_dir");
+  if (old.admin.socket != fresh.admin.socket) out.push_back("admin.socket");
+  if (old.admin.metrics.has_value() != fresh.admin.metrics.has_value() ||
+      (old.admin.metrics && old.admin.metrics->to_string() != fresh.admin.metrics->to_string()))
+    out.push_back("admin.metrics");
+  bool same_dns = old.dns_servers.size() == fresh.dns_servers.size();
+  for (size_t i = 0; same_dns && i < old.dns_servers.size(); ++i)
+    same_dns = old.dns_servers[i].to_string() == fresh.dns_servers[i].to_string();
+  if (!same_dns) out.push_back("dns.servers");
+  bool same_listeners = old.listeners.size() == fresh.listeners.size();
+  for (size_t i = 0; same_listeners && i < old.listeners.size(); ++i) {
+    const auto& a = old.listeners[i];
+    const auto& b = fresh.listeners[i];
+    same_listeners = a.name == b.name && a.address.to_string() == b.address.to_string() &&
+                     a.role == b.role && a.tls == b.tls;
+  }
+  if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
+  return out;
+}
+
 Result<std::shared_ptr<relay::TlsContext>> load_tls(const conf::Config& config) {
   if (config.tls.certificate.empty()) return std::shared_ptr<relay::TlsContext>();
   return relay::TlsContext::load_server(config.tls.certificate, config.tls.key);
@@ -281,26 +304,38 @@ int serve(const std::string& config_path) {
   };
   SignalHandler on_term(loop, SIGTERM, stop);
   SignalHandler on_int(loop, SIGINT, stop);
+  // SIGHUP: everything is loaded and checked first; only if all of it is good
+  // is anything swapped in. A broken file leaves the running setup alone.
   SignalHandler on_hup(loop, SIGHUP, [&] {
-    auto fresh_users = policy::UserDb::load(config->users_file);
-    if (fresh_users) {
-      backend.set_users(*fresh_users);
-    } else {
-      log::error("reload failed, keeping the old users", {{"reason", fresh_users.message()}});
+    auto refuse = [&](const std::string& why) {
+      log::error("reload refused, the running configuration stays", {{"reason", why}});
+    };
+    conf::ConfigPtr fresh = config;
+    if (!path.empty()) {
+      auto loaded = conf::load_file(path);
+      if (!loaded.ok()) {
+        for (const auto& e : loaded.errors) log::error("configuration problem", {{"detail", e}});
+        return refuse(loaded.errors.empty() ? "cannot load " + path : loaded.errors.front());
+      }
+      fresh = loaded.config;
     }
-    auto fresh_tls = load_tls(*config);
-    if (fresh_tls) {
-      server.set_tls(*fresh_tls);
-    } else {
-      log::error("reload failed, keeping the old certificate", {{"reason", fresh_tls.message()}});
-    }
-    auto fresh_keys = dkim::Keyring::load(*config);
-    if (fresh_keys) {
-      backend.set_keyring(*fresh_keys);
-    } else {
-      log::error("reload failed, keeping the old DKIM keys", {{"reason", fresh_keys.message()}});
-    }
-    log::info("reloaded", {{"users_file", config->users_file}});
+    auto fresh_users = policy::UserDb::load(fresh->users_file);
+    if (!fresh_users) return refuse(fresh_users.message());
+    auto fresh_tls = load_tls(*fresh);
+    if (!fresh_tls) return refuse(fresh_tls.message());
+    auto fresh_keys = dkim::Keyring::load(*fresh);
+    if (!fresh_keys) return refuse("DKIM: " + fresh_keys.message());
+    if (auto s = delivery.set_config(fresh); !s) return refuse(s.message());
+    for (const auto& what : needs_restart(*config, *fresh))
+      log::warning("changed setting needs a restart to take effect", {{"setting", what}});
+    config = fresh;
+    log::set_json(config->log_format == conf::LogFormat::kJson);
+    backend.set_config(config);
+    backend.set_users(*fresh_users);
+    backend.set_keyring(*fresh_keys);
+    server.set_tls(*fresh_tls);
+    server.set_config(config);
+    log::info("reloaded", {{"config", config->source}, {"users_file", config->users_file}});
   });
 
   log::info("started", {{"hostname", config->hostname},

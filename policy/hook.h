@@ -52,6 +52,7 @@ struct SessionInfo {
 struct TransactionState {
   std::string spf;         // SPF result for the MAIL FROM domain: pass, fail, softfail, ...
   std::string spf_domain;  // the domain SPF checked (MAIL FROM's, or HELO's for <>)
+  std::vector<std::string> dkim_pass_domains;  // d= of each passing DKIM signature (for DMARC)
   std::vector<std::string> auth_results;  // Authentication-Results clauses, "spf=pass ..."
   std::vector<std::string> add_headers;   // complete fields, CRLF-terminated, put on top
   std::string folder;                     // local delivery folder ("Junk"); empty: inbox

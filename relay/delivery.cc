@@ -350,15 +350,36 @@ DeliveryEngine::~DeliveryEngine() {
   for (Attempt* a : attempts_) delete a;
 }
 
+namespace {
+Result<std::string> read_password(const conf::Config& config) {
+  if (!config.delivery.smarthost || config.delivery.smarthost->password_file.empty())
+    return std::string();
+  const std::string& path = config.delivery.smarthost->password_file;
+  std::ifstream in(path);
+  if (!in) return Result<std::string>::error("cannot read " + path);
+  std::string password;
+  std::getline(in, password);
+  while (!password.empty() && (password.back() == '\r' || password.back() == ' '))
+    password.pop_back();
+  return password;
+}
+}  // namespace
+
+Status DeliveryEngine::set_config(conf::ConfigPtr config) {
+  auto password = read_password(*config);
+  if (!password) return password.status();
+  smarthost_password_ = std::move(password.value());
+  config_ = std::move(config);
+  retry_ = policy::RetryPolicy(config_->delivery.retry);
+  // Destinations may now route elsewhere (a smarthost came or went).
+  for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
+  return Status::ok();
+}
+
 Status DeliveryEngine::start() {
-  if (config_->delivery.smarthost && !config_->delivery.smarthost->password_file.empty()) {
-    std::ifstream in(config_->delivery.smarthost->password_file);
-    if (!in) return Status::error("cannot read " + config_->delivery.smarthost->password_file);
-    std::getline(in, smarthost_password_);
-    while (!smarthost_password_.empty() &&
-           (smarthost_password_.back() == '\r' || smarthost_password_.back() == ' '))
-      smarthost_password_.pop_back();
-  }
+  auto password = read_password(*config_);
+  if (!password) return password.status();
+  smarthost_password_ = std::move(password.value());
   size_t count = 0;
   auto s = store_.for_each([&](const queue::StoredMessage& m) {
     if (m.envelope.state != queue::MessageState::kHeld) {

@@ -59,6 +59,9 @@ class DeliveryEngine : public queue::QueueControl {
 
   // Rebuilds the schedule from the store and starts the timer.
   Status start();
+  // A reloaded configuration: retry timing, smarthost, TLS policy, local
+  // domains. Attempts under way finish with what they started with.
+  Status set_config(conf::ConfigPtr config);
   // A message was committed (or changed): deliver it at due_ms.
   void schedule(const queue::QueueId& id, int64_t due_ms);
   void unschedule(const queue::QueueId& id);

@@ -17,8 +17,18 @@ void QueueBackend::set_keyring(std::shared_ptr<const dkim::Keyring> keyring) {
   keyring_ = std::move(keyring);
 }
 
+void QueueBackend::set_config(conf::ConfigPtr config) {
+  std::lock_guard<std::mutex> lock(mu_);
+  config_ = std::move(config);
+}
+
 bool QueueBackend::from_submission(const std::string& listener) const {
-  for (const auto& l : config_->listeners)
+  conf::ConfigPtr config;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    config = config_;
+  }
+  for (const auto& l : config->listeners)
     if (l.name == listener) return l.role == conf::ListenerRole::kSubmission;
   return false;
 }

@@ -21,6 +21,7 @@ class QueueBackend : public SessionServices {
   QueueBackend(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                queue::QueueIdGenerator& ids, WorkerPool& workers);
 
+  void set_config(conf::ConfigPtr config);
   // Keys for signing submitted mail; swapped in on SIGHUP.
   void set_keyring(std::shared_ptr<const dkim::Keyring> keyring);
 
@@ -49,7 +50,7 @@ class QueueBackend : public SessionServices {
   queue::Store& store_;
   queue::QueueIdGenerator& ids_;
   WorkerPool& workers_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::shared_ptr<const policy::UserDb> users_;
   policy::AuthGuard guard_;  // loop thread only
   std::function<void(const queue::QueueId&)> on_queued_;

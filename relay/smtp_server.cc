@@ -40,7 +40,8 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
 // the server once the connection is closed and nothing is left to write.
 class SmtpServer::Connection : public SessionIo {
  public:
-  Connection(SmtpServer& server, const conf::Listener& listener, int fd, SocketAddress peer)
+  Connection(SmtpServer& server, conf::ConfigPtr config, const conf::Listener& listener, int fd,
+             SocketAddress peer)
       : server_(server),
         listener_(listener),
         peer_(peer),
@@ -54,7 +55,7 @@ class SmtpServer::Connection : public SessionIo {
       bev_ = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     session_ = std::make_shared<ServerSession>(*this, server.services_, server.hooks_,
-                                               server.config_, listener, peer);
+                                               std::move(config), listener, peer);
     install();
   }
 
@@ -240,7 +241,8 @@ SmtpServer::~SmtpServer() {
 }
 
 Status SmtpServer::listen() {
-  for (const auto& listener : config_->listeners) {
+  bound_config_ = config_;
+  for (const auto& listener : bound_config_->listeners) {
     if (listener.tls != conf::ListenerTls::kNone && !tls_)
       return Status::error("listener " + listener.name + " needs TLS but no certificate is set");
     auto bound = std::make_unique<Bound>();
@@ -273,11 +275,21 @@ void SmtpServer::stop_listening() {
 
 void SmtpServer::on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len, void* arg) {
   auto* bound = static_cast<Bound*>(arg);
-  bound->server->accept(*bound->listener, fd,
-                        SocketAddress::from_sockaddr(sa, static_cast<socklen_t>(len)));
+  bound->server->accept(*bound, fd, SocketAddress::from_sockaddr(sa, static_cast<socklen_t>(len)));
 }
 
-void SmtpServer::accept(const conf::Listener& listener, int fd, const SocketAddress& peer) {
+void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
+  // The newest configuration's listener of the same name, if it still has one.
+  conf::ConfigPtr config = bound_config_;
+  const conf::Listener* chosen = bound.listener;
+  for (const auto& l : config_->listeners) {
+    if (l.name == bound.listener->name) {
+      config = config_;
+      chosen = &l;
+      break;
+    }
+  }
+  const conf::Listener& listener = *chosen;
   if (connections_.size() >= config_->limits.max_connections) {
     static const char kBusy[] = "421 4.7.0 Too many connections, try again later\r\n";
     ssize_t n = ::write(fd, kBusy, sizeof kBusy - 1);
@@ -293,7 +305,7 @@ void SmtpServer::accept(const conf::Listener& listener, int fd, const SocketAddr
   evutil_make_socket_nonblocking(fd);
   m::connections_total(listener.name).inc();
   m::connections_open(listener.name).add(1);
-  auto* c = new Connection(*this, listener, fd, peer);
+  auto* c = new Connection(*this, std::move(config), listener, fd, peer);
   connections_.insert(c);
   c->begin();
 }

@@ -34,6 +34,10 @@ class SmtpServer {
   void stop_listening();
   // New connections use this context; open ones keep theirs.
   void set_tls(std::shared_ptr<TlsContext> tls) { tls_ = std::move(tls); }
+  // A reloaded configuration for new connections (limits, domains, trusted
+  // networks of listeners with the same name). The sockets stay as bound:
+  // changing a listener's address needs a restart.
+  void set_config(conf::ConfigPtr config) { config_ = std::move(config); }
   size_t connections() const { return connections_.size(); }
 
   class Connection;
@@ -45,11 +49,12 @@ class SmtpServer {
     evconnlistener* handle;
   };
   static void on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len, void* arg);
-  void accept(const conf::Listener& listener, int fd, const SocketAddress& peer);
+  void accept(const Bound& bound, int fd, const SocketAddress& peer);
   void release(Connection* connection);
 
   Loop& loop_;
   conf::ConfigPtr config_;
+  conf::ConfigPtr bound_config_;  // the one the sockets were bound from
   SessionServices& services_;
   const policy::HookChain& hooks_;
   std::shared_ptr<TlsContext> tls_;

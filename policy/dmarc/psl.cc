@@ -40,7 +40,11 @@ std::string join_last(const std::vector<std::string_view>& labels, size_t n) {
 bool decode_utf8(std::string_view s, std::vector<uint32_t>* out) {
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    int extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    int extra = c < 0x80           ? 0
+                : (c >> 5) == 0x6  ? 1
+                : (c >> 4) == 0xE  ? 2
+                : (c >> 3) == 0x1E ? 3
+                                   : -1;
     if (extra < 0 || s.size() - i <= static_cast<size_t>(extra)) return false;
     uint32_t cp = extra == 0 ? c : c & (0x3F >> extra);
     for (int k = 1; k <= extra; ++k) {
@@ -67,7 +71,9 @@ uint32_t adapt_bias(uint32_t delta, uint32_t points, bool first) {
   return k + (kBase - kTmin + 1) * delta / (delta + kSkew);
 }
 
-char punycode_digit(uint32_t d) { return static_cast<char>(d < 26 ? 'a' + d : '0' + (d - 26)); }
+char punycode_digit(uint32_t d) {
+  return static_cast<char>(d < 26 ? 'a' + d : '0' + (d - 26));
+}
 
 }  // namespace
 
@@ -125,8 +131,9 @@ std::string normalize_domain(std::string_view domain) {
 
 Result<std::shared_ptr<const PublicSuffixList>> PublicSuffixList::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Result<std::shared_ptr<const PublicSuffixList>>::error(
-      "cannot read " + path + ": " + std::strerror(errno));
+  if (!in)
+    return Result<std::shared_ptr<const PublicSuffixList>>::error("cannot read " + path + ": " +
+                                                                  std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   auto list = parse(text.str());
