@@ -1,6 +1,8 @@
 // submission.cc - the access rules of submission listeners.
 #include "policy/submission.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 
 namespace hato::policy {
@@ -60,7 +62,21 @@ void SenderPolicyHook::run(const HookContext& context, std::function<void(Verdic
   done(Verdict::proceed());
 }
 
+void DiskSpaceHook::run(const HookContext& context, std::function<void(Verdict)> done) {
+  struct statvfs fs;
+  if (statvfs(context.config.data_dir.c_str(), &fs) == 0) {
+    uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    uint64_t needed = context.config.limits.max_message_size / 2 * 3;
+    if (free_bytes < needed) {
+      done(Verdict::reply(452, "4.3.1 Insufficient system storage, try again later"));
+      return;
+    }
+  }
+  done(Verdict::proceed());
+}
+
 void add_submission_hooks(HookChain& chain) {
+  chain.add(Phase::kMail, std::make_shared<DiskSpaceHook>());
   chain.add(Phase::kMail, std::make_shared<SubmissionAccessHook>());
   chain.add(Phase::kMail, std::make_shared<SenderPolicyHook>());
 }

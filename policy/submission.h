@@ -30,6 +30,15 @@ bool sender_allowed(const conf::Config& config, std::string_view user, std::stri
 bool split_address(std::string_view address, std::string_view* local, std::string_view* domain);
 std::string lowercase(std::string_view s);
 
+// Refuses new mail with 452 4.3.1 while the queue's file system has less
+// room than 1.5 times the largest message we accept (Postfix's queue_minfree
+// rule), so a full disk slows senders down instead of failing commits.
+class DiskSpaceHook : public Hook {
+ public:
+  const char* name() const override { return "disk-space"; }
+  void run(const HookContext& context, std::function<void(Verdict)> done) override;
+};
+
 void add_submission_hooks(HookChain& chain);
 
 }  // namespace hato::policy

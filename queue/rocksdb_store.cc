@@ -358,6 +358,12 @@ class RocksDbStore final : public Store {
     // Changes to existing messages read their old due entries first; the
     // lock keeps the synchronous update()/remove() out meanwhile.
     std::unique_lock mutate(mutate_mu_);
+    if (failed_last_) {
+      // After a failed write (a full disk) RocksDB refuses all writes until
+      // told to try again; once space is back, this lets them through.
+      rocksdb::Status resumed = db_->Resume();
+      if (resumed.ok()) log::info("queue writes resumed");
+    }
     std::vector<Status> outcome(batch.size(), Status::ok());
     for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
       const InsertRequest& r = batch[i];
@@ -388,6 +394,7 @@ class RocksDbStore final : public Store {
       syncs_.fetch_add(1, std::memory_order_relaxed);
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
+    failed_last_ = !s.ok();
     Status result = s.ok() ? Status::ok() : write_error(s);
     if (!s.ok()) {
       log::error("queue write failed",
@@ -412,6 +419,7 @@ class RocksDbStore final : public Store {
   // Serialises update() and remove(): each reads the old due key and then
   // replaces it, which must not interleave with another change to the message.
   std::mutex mutate_mu_;
+  bool failed_last_ = false;  // committer thread only
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> syncs_{0};

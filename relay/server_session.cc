@@ -486,7 +486,11 @@ void ServerSession::commit_message() {
                                                          {"peer", self->peer_text()},
                                                          {"reason", status.message()}});
                        if (!self->alive()) return;
-                       self->reply(451, "4.3.0 Error: queue write failed, try again later");
+                       // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
+                       bool full = status.message().find("No space") != std::string::npos;
+                       self->reply(full ? 452 : 451,
+                                   full ? "4.3.1 Insufficient system storage, try again later"
+                                        : "4.3.0 Error: queue write failed, try again later");
                        self->resume();
                        return;
                      }
