@@ -89,6 +89,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   };
   State state() const { return state_; }
   const policy::SessionInfo& info() const { return info_; }
+  uint32_t messages() const { return messages_; }
 
   static constexpr size_t kMaxCommandLine = 512;   // RFC 5321 4.5.3.1.4, CRLF included
   static constexpr size_t kMaxAuthLine = 12288;    // RFC 4954 section 4

@@ -61,11 +61,19 @@ class SmtpServer::Connection : public SessionIo {
 
   ~Connection() override {
     m::connections_open(listener_.name).add(-1);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started_)
+                  .count();
+    log::info("disconnect", {{"peer", peer_.to_string()}, {"listener", listener_.name},
+                             {"messages", std::to_string(session_->messages())},
+                             {"seconds", std::to_string(ms / 1000) + "." +
+                                             std::to_string(ms % 1000 / 100)}});
     session_->closed();
     if (bev_) bufferevent_free(bev_);
   }
 
   void begin() {
+    log::info("connect", {{"peer", peer_.to_string()}, {"listener", listener_.name}});
     if (tls_pending_) {
       set_timeout(kHandshakeTimeout);  // implicit TLS: the session starts after the handshake
     } else {
@@ -225,6 +233,7 @@ class SmtpServer::Connection : public SessionIo {
   bool dead_ = false;
   int flush_checks_ = 0;
   Timer flush_timer_;  // cancelled with the connection
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 SmtpServer::SmtpServer(Loop& loop, conf::ConfigPtr config, SessionServices& services,
