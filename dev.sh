@@ -9,9 +9,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
-  librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl"
+  librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
-  opendkim opendkim-tools python3-prometheus-client"
+  opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd"
 
 install_missing() {
   local missing=()

@@ -7,9 +7,13 @@
 //   GET  /v1/queue/ID/message                the raw message (message/rfc822)
 //   GET  /v1/queue/ID/headers                its header section, for `queue show`
 //   GET  /v1/events                          queue events as JSON lines, until the client goes
+//   GET  /v1/warmup                          one JSON line per egress address (Limiter::status_json)
 //   POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true}
 //   POST /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
+//   POST /v1/backup?dir=PATH                 a consistent copy of the queue into PATH/queue and
+//                                            PATH/manifest.json; JSON lines: progress, then
+//                                            {"ok":true,...} or {"error":...} (see admin_server.cc)
 // Errors are {"error":"..."} with 400, 404 (unknown endpoint or message), 405,
 // 409 (the operation does not apply, e.g. releasing mail that is not held) or
 // 500. Access control is the socket file's mode (0660), as for Postfix's
@@ -23,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -46,6 +51,9 @@ class AdminServer {
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
+
+  // What GET /v1/warmup answers, called on the loop thread. Unset: an empty answer.
+  void set_warmup_status(std::function<std::string()> status);
 
   // Binds `socket_path` (mode 0660) and serves on it. A stale socket file left
   // by a crash is replaced; one with a live daemon behind it is an error.

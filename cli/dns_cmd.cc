@@ -54,7 +54,9 @@ policy::DnsAnswer outcome(relay::DnsStatus status, const std::string& error) {
   }
 }
 
-// Answers from the c-ares resolver, one lookup at a time.
+// Answers from the c-ares resolver, one lookup at a time. After a few timeouts in a row the
+// servers are taken to be unreachable and the remaining lookups fail at once: otherwise a dead
+// resolver costs every check its full timeout, a minute in all.
 class ResolverSource final : public policy::DnsSource {
  public:
   explicit ResolverSource(const conf::Config& config) {
@@ -80,8 +82,8 @@ class ResolverSource final : public policy::DnsSource {
   }
 
   policy::DnsAnswer addresses(const std::string& host) override {
-    auto r = wait<relay::AddressResult>(
-        [&](auto done) { resolver_->addresses(host, std::move(done)); });
+    auto r =
+        wait<relay::AddressResult>([&](auto done) { resolver_->addresses(host, std::move(done)); });
     policy::DnsAnswer a = outcome(r.status, r.error);
     for (const auto& address : r.addresses) a.values.push_back(address.ip());
     return a;
@@ -90,8 +92,7 @@ class ResolverSource final : public policy::DnsSource {
   policy::DnsAnswer ptr(const std::string& ip) override {
     auto address = SocketAddress::parse(ip, 0);
     if (!address) return {policy::DnsOutcome::kFailed, {}, address.message()};
-    auto r = wait<relay::PtrResult>(
-        [&](auto done) { resolver_->ptr(*address, std::move(done)); });
+    auto r = wait<relay::PtrResult>([&](auto done) { resolver_->ptr(*address, std::move(done)); });
     policy::DnsAnswer a = outcome(r.status, r.error);
     a.values = std::move(r.names);
     return a;
@@ -101,16 +102,25 @@ class ResolverSource final : public policy::DnsSource {
   // Asks, then runs the loop until the answer arrives (it always does: the resolver times out).
   template <typename R>
   R wait(const std::function<void(std::function<void(R)>)>& ask) {
+    if (timeouts_ >= kGiveUpAfterTimeouts) {
+      R given_up;
+      given_up.status = relay::DnsStatus::kTimeout;
+      given_up.error = "not asked: the servers stopped answering";
+      return given_up;
+    }
     std::optional<R> answer;
     ask([&](R r) {
       answer = std::move(r);
       loop_.stop();
     });
     while (!answer) loop_.run();
+    timeouts_ = answer->status == relay::DnsStatus::kTimeout ? timeouts_ + 1 : 0;
     return std::move(*answer);
   }
 
-  Loop loop_;  // before the resolver, which registers on it and must go first
+  static constexpr int kGiveUpAfterTimeouts = 2;
+  int timeouts_ = 0;  // in a row
+  Loop loop_;         // before the resolver, which registers on it and must go first
   std::unique_ptr<relay::Resolver> resolver_;
 };
 
@@ -121,8 +131,10 @@ policy::DomainPlan make_plan(const conf::Config& config, const conf::Domain& d,
   policy::DomainPlan plan;
   plan.domain = d.name;
   plan.hostname = config.hostname;
-  // The configuration does not read `egress:` or `mta_sts:` yet: the host's own address sends,
-  // and the policy mode is the default, testing.
+  for (const auto& e : config.egress) {
+    plan.egress.push_back({e.address.ip(), e.helo.empty() ? config.hostname : e.helo});
+  }
+  // The configuration does not read `mta_sts:` yet: the policy mode is the default, testing.
   for (const auto& k : d.dkim) {
     std::string name = dkim::key_record_name(k.selector, d.name);
     auto alg = dkim::parse_algorithm(k.algorithm);
@@ -130,8 +142,12 @@ policy::DomainPlan make_plan(const conf::Config& config, const conf::Domain& d,
         alg ? dkim::load_key(k.key_file, d.name, k.selector, *alg)
             : Result<dkim::DkimKey>::error("unknown algorithm " + k.algorithm);
     if (!key) {
-      key_errors->push_back({"DKIM " + k.selector, name, policy::Verdict::kFailed,
-                             "cannot read the configured key: " + key.message(), "", {}});
+      key_errors->push_back({"DKIM " + k.selector,
+                             name,
+                             policy::Verdict::kFailed,
+                             "cannot read the configured key: " + key.message(),
+                             "",
+                             {}});
       continue;
     }
     plan.dkim.push_back({k.selector, dkim::public_key_record(*key), k.key_file});
@@ -156,7 +172,8 @@ int records(const conf::Config& config, const std::vector<const conf::Domain*>& 
       status = kExitFailed;
     }
     std::cout << "; Records for " << d->name << " (`hato dns records`, from " << config.source
-              << ").\n; `hato dns check --domain " << d->name << "` verifies them once published.\n";
+              << ").\n; `hato dns check --domain " << d->name
+              << "` verifies them once published.\n";
     for (const auto& r : policy::required_records(plan)) {
       std::cout << "\n";
       for (const auto& c : r.comments) std::cout << "; " << c << "\n";
@@ -168,11 +185,20 @@ int records(const conf::Config& config, const std::vector<const conf::Domain*>& 
   return status;
 }
 
+// Details quote what DNS answered, which anyone can write: control characters are blanked
+// before they reach a terminal.
+std::string printable(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return text;
+}
+
 void print(const policy::Finding& f) {
   std::printf("%-8s %-10s %s: %s\n", policy::verdict_name(f.verdict), f.check.c_str(),
-              f.name.c_str(), f.detail.c_str());
-  if (!f.fix.empty()) std::printf("%-8s fix: %s\n", "", f.fix.c_str());
-  for (const auto& note : f.notes) std::printf("%-8s note: %s\n", "", note.c_str());
+              printable(f.name).c_str(), printable(f.detail).c_str());
+  if (!f.fix.empty()) std::printf("%-8s fix: %s\n", "", printable(f.fix).c_str());
+  for (const auto& note : f.notes) std::printf("%-8s note: %s\n", "", printable(note).c_str());
 }
 
 int check(const conf::Config& config, const std::vector<const conf::Domain*>& domains) {
@@ -183,17 +209,26 @@ int check(const conf::Config& config, const std::vector<const conf::Domain*>& do
     std::vector<policy::Finding> findings;
     policy::DomainPlan plan = make_plan(config, *d, &findings);
     std::vector<policy::Finding> checked = policy::check_domain(plan, dns);
+    size_t unanswered = 0;  // lookups that failed, as opposed to unreadable keys
+    for (const auto& f : checked) unanswered += f.verdict == policy::Verdict::kFailed;
     findings.insert(findings.end(), checked.begin(), checked.end());
     size_t domain_bad = 0;
+    bool fixes = false;
     for (const auto& f : findings) {
       print(f);
       domain_bad += policy::finding_fails(f);
+      fixes |= !f.fix.empty();
     }
     if (domain_bad == 0) {
       std::printf("%s: every record is in order\n", d->name.c_str());
     } else {
-      std::printf("%s: %zu of %zu checks not ok; publish the fix lines above\n", d->name.c_str(),
-                  domain_bad, findings.size());
+      std::string advice = fixes ? "; publish the fix lines above" : "";
+      if (unanswered > 0) {
+        advice +=
+            "; " + std::to_string(unanswered) + " could not be checked (is dns.servers right?)";
+      }
+      std::printf("%s: %zu of %zu checks not ok%s\n", d->name.c_str(), domain_bad, findings.size(),
+                  advice.c_str());
     }
     bad += domain_bad;
   }

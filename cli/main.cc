@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/dkim_cmd.h"
 #include "cli/queue_cmd.h"
+#include "cli/warmup_cmd.h"
 #include "conf/config.h"
 
 namespace {
@@ -18,6 +19,7 @@ const char kUsage[] =
     "  user add NAME [--password-stdin] | user remove NAME | user list\n"
     "  queue ls|show|cat|tail|summary|flush|hold|release|delete|bounce ...\n"
     "                                 inspect and steer the queue of the running daemon\n"
+    "  warmup status [--json]         warm-up day, today's limit and sent count per egress\n"
     "  dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
     "              [--bits N] [--out FILE]  make a DKIM key and print its DNS record\n"
     "FILE defaults to ./hato.yaml, then /etc/hato/hato.yaml; without either,\n"
@@ -79,7 +81,12 @@ int main(int argc, char** argv) {
     return hato::cli::queue_command(rest, *config);
   }
   if (cmd == "dkim") return hato::cli::dkim_command(rest);
-  if (cmd == "dns" || cmd == "warmup" || cmd == "blacklist" || cmd == "backup") {
+  if (cmd == "warmup") {
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return hato::cli::warmup_command(rest, *config);
+  }
+  if (cmd == "dns" || cmd == "blacklist" || cmd == "backup") {
     std::cerr << "hato: `" << cmd << "` is not implemented yet\n";
     return hato::cli::kExitUsage;
   }

@@ -23,8 +23,11 @@
 #include "common/loop.h"
 #include "common/worker_pool.h"
 #include "conf/config.h"
+#include "inbound/checks.h"
 #include "inbound/recipients.h"
 #include "policy/auth.h"
+#include "policy/limiter.h"
+#include "policy/spf/spf_hook.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
 #include "policy/submission.h"
@@ -152,6 +155,24 @@ void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery)
                    });
 }
 
+// The limiter's counters and suspensions live in the queue store's state family.
+class StoreState : public policy::StateStore {
+ public:
+  explicit StoreState(queue::Store& store) : store_(store) {}
+  std::optional<std::string> get(std::string_view key) override { return store_.get_state(key); }
+  void put(std::string_view key, std::string_view value) override {
+    if (auto s = store_.put_state(key, value); !s)
+      log::error("cannot save state", {{"key", std::string(key)}, {"reason", s.message()}});
+  }
+  void erase(std::string_view key) override {
+    if (auto s = store_.erase_state(key); !s)
+      log::error("cannot erase state", {{"key", std::string(key)}, {"reason", s.message()}});
+  }
+
+ private:
+  queue::Store& store_;
+};
+
 // What a reload cannot change in a running daemon.
 std::vector<std::string> needs_restart(const conf::Config& old, const conf::Config& fresh) {
   std::vector<std::string> out;
@@ -172,6 +193,7 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
                      a.role == b.role && a.tls == b.tls;
   }
   if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
+  if (!conf::same_egress_and_shaping(old, fresh)) out.push_back("egress or shaping");
   return out;
 }
 
@@ -247,14 +269,20 @@ int serve(const std::string& config_path) {
   relay::ResolverOptions dns;
   dns.servers = config->dns_servers;
   auto resolver = relay::make_cares_resolver(loop, dns);
+  // Inbound checks that wait on DNS: DNSBL at connect, SPF at MAIL, DKIM and
+  // DMARC at DATA (DMARC uses what SPF and DKIM found; inbound/checks.h).
+  policy::spf::add_spf_hook(hooks, *resolver);
+  inbound::add_inbound_hooks(hooks, *resolver, *config);
   auto client_tls = relay::TlsContext::make_client();
   if (!client_tls) {
     log::error("cannot start", {{"reason", client_tls.message()}});
     return kExitFailed;
   }
   queue::EventBus events;
+  StoreState state(*store);
+  policy::Limiter limiter(*config, state);
   relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers,
-                                 events);
+                                 events, &limiter);
   if (auto s = delivery.start(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -270,6 +298,7 @@ int serve(const std::string& config_path) {
     return kExitFailed;
   }
   AdminServer admin(loop, *store, events, delivery);
+  admin.set_warmup_status([&limiter] { return limiter.status_json(log::now_ms()); });
   if (auto s = admin.listen(config->admin.socket); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;

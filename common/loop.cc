@@ -17,6 +17,11 @@ void init_threads_once() {
   }();
   (void)done;
 }
+// A callback of after(), and the loop that must forget it once it ran.
+struct Pending {
+  Loop* loop;
+  std::function<void()> fn;
+};
 }  // namespace
 
 Loop::Loop() {
@@ -30,6 +35,7 @@ Loop::Loop() {
 Loop::~Loop() {
   event_free(wakeup_);
   event_base_free(base_);
+  for (void* p : timers_) delete static_cast<Pending*>(p);
 }
 
 void Loop::run() { event_base_loop(base_, 0); }
@@ -49,17 +55,20 @@ void Loop::post(std::function<void()> fn) {
 }
 
 void Loop::after(std::chrono::milliseconds delay, std::function<void()> fn) {
-  auto* heap = new std::function<void()>(std::move(fn));
+  auto* pending = new Pending{this, std::move(fn)};
   timeval tv;
   tv.tv_sec = delay.count() / 1000;
   tv.tv_usec = (delay.count() % 1000) * 1000;
+  // Kept in a list so the destructor frees what never fired.
+  timers_.insert(pending);
   event_base_once(
       base_, -1, EV_TIMEOUT,
       [](int, short, void* arg) {
-        std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(arg));
-        (*f)();
+        std::unique_ptr<Pending> p(static_cast<Pending*>(arg));
+        p->loop->timers_.erase(p.get());
+        p->fn();
       },
-      heap, &tv);
+      pending, &tv);
 }
 
 void Loop::on_wakeup(int, short, void* arg) {

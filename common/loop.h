@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 struct event_base;
@@ -37,6 +38,7 @@ class Loop {
   event* wakeup_;
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
+  std::unordered_set<void*> timers_;  // after() callbacks not yet run
 };
 
 // A one-shot or repeating timer on a loop; cancelled when destroyed.

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/net.h"
@@ -104,6 +105,54 @@ struct Inbound {
   DmarcMode dmarc = DmarcMode::kEnforce;
 };
 
+// IP warm-up (issue 7): how many messages an egress address may send per UTC day while
+// receivers get to know it.
+struct Warmup {
+  int64_t start_day = 0;        // day 1 of the schedule, in days since 1970-01-01 (UTC)
+  std::vector<uint64_t> daily;  // day 1, day 2, ...; empty: the built-in curve (policy/limiter.cc)
+  bool per_provider = false;    // each provider gets the whole daily allowance on its own
+  bool operator==(const Warmup&) const = default;
+};
+
+// A source address for outbound connections, with the name it greets with.
+struct Egress {
+  SocketAddress address;  // port 0
+  std::string helo;       // default: hostname
+  uint32_t weight = 1;    // share of new connections among the addresses allowed to send
+  std::optional<Warmup> warmup;
+};
+
+// A receiving provider, recognised by its MX hosts' names. A 0 (or empty) field is one the
+// configuration leaves alone: the built-in value for a built-in provider, else shaping.default's.
+struct Provider {
+  std::string name;                    // lower case: letters, digits, '-', '_'
+  std::vector<std::string> mx_suffix;  // lower case, without leading or trailing dots
+  uint32_t connections = 0;            // concurrent, per egress address
+  uint32_t messages_per_connection = 0;
+  double rate_per_second = 0;  // messages, per egress address; "20/s", "100/m", "3600/h"
+  bool operator==(const Provider&) const = default;
+};
+
+// The providers policy/limiter.cc knows without configuration.
+inline constexpr std::string_view kBuiltinProviders[] = {"google", "microsoft", "yahoo", "apple"};
+
+// A remote reply that tells us to back off from a provider. The expression is ECMAScript,
+// matched case-insensitively anywhere in the reply's text.
+struct SuspendRule {
+  std::string reply_regex;
+  std::string provider;  // empty: any
+  Duration for_ = std::chrono::hours(1);
+  double rate_per_second = 0;  // 0: stop sending for `for_`; else slow down to this rate
+  bool operator==(const SuspendRule&) const = default;
+};
+
+struct Shaping {
+  std::vector<Provider> providers;      // added to or overriding the built-in ones, by name
+  std::vector<SuspendRule> suspend_on;  // tried before the built-in rules
+  Provider defaults;  // name "default": every other destination, and unset fields above
+  bool operator==(const Shaping&) const = default;
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -118,6 +167,8 @@ struct Config {
   Delivery delivery;
   Limits limits;
   Inbound inbound;
+  std::vector<Egress> egress;  // empty: the system's default source address, no shaping
+  Shaping shaping;
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;
@@ -149,9 +200,18 @@ ConfigPtr embedded_default(const std::string& data_dir = "hato-data");
 // /etc/hato/hato.yaml; empty when none exists (use the embedded default).
 std::string find_config_file(const std::string& given);
 
+// Whether two configurations have the same egress addresses, in the same order, and the
+// same shaping: the limiter numbers connections by egress index, so a reload that changes
+// either needs a new limiter (or a restart).
+bool same_egress_and_shaping(const Config& a, const Config& b);
+
 // Parses "30s", "5m", "4h", "5d", "250ms".
 Result<Duration> parse_duration(std::string_view text);
 // Parses "50M", "10MiB", "1024", "2G".
 Result<uint64_t> parse_size(std::string_view text);
+// Parses a rate "20/s", "100/m", "3600/h" or "500/d" into messages per second.
+Result<double> parse_rate(std::string_view text);
+// Parses a date "2026-11-01" into days since 1970-01-01.
+Result<int64_t> parse_date(std::string_view text);
 
 }  // namespace hato::conf

@@ -1,8 +1,11 @@
-// units.cc - the duration ("30s", "4h") and size ("50M", "10MiB") notations of hato.yaml.
+// units.cc - the duration ("30s", "4h"), size ("50M", "10MiB"), rate ("20/s") and date
+// ("2026-11-01") notations of hato.yaml.
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -124,6 +127,48 @@ Result<uint64_t> parse_size(std::string_view text) {
   auto bytes = checked_mul_add(*number, multiplier, 0, std::numeric_limits<uint64_t>::max());
   if (!bytes) return Result<uint64_t>::error(prefix + "too large");
   return *bytes;
+}
+
+// parse_rate - a whole number of messages per second, minute, hour or day. Whole numbers
+// because that is how receivers publish their limits; "1/m" covers anything slower than 1/s.
+Result<double> parse_rate(std::string_view text) {
+  const std::string prefix = "bad rate '" + std::string(text) + "': ";
+  constexpr std::string_view kForm = "expected a count per s, m, h or d, such as 20/s or 3600/h";
+  std::string_view rest = text;
+  bool overflow = false;
+  auto number = take_number(&rest, &overflow);
+  if (!number) return Result<double>::error(prefix + std::string(kForm));
+  if (overflow) return Result<double>::error(prefix + "too large");
+  if (*number == 0) return Result<double>::error(prefix + "must be greater than zero");
+  skip_spaces(&rest);
+  if (rest.empty() || rest.front() != '/')
+    return Result<double>::error(prefix + std::string(kForm));
+  rest.remove_prefix(1);
+  skip_spaces(&rest);
+  std::string unit = take_unit(&rest);
+  uint64_t ms = unit == "ms" ? 0 : duration_unit_ms(unit);
+  if (ms == 0 || !rest.empty()) return Result<double>::error(prefix + std::string(kForm));
+  return static_cast<double>(*number) * 1000.0 / static_cast<double>(ms);
+}
+
+// parse_date - exactly YYYY-MM-DD, a real calendar date.
+Result<int64_t> parse_date(std::string_view text) {
+  const std::string error = "bad date '" + std::string(text) + "': expected YYYY-MM-DD";
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return Result<int64_t>::error(error);
+  auto field = [&](size_t at, size_t length) -> std::optional<unsigned> {
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + at, text.data() + at + length, value);
+    if (ec != std::errc() || ptr != text.data() + at + length) return std::nullopt;
+    return value;
+  };
+  auto y = field(0, 4), m = field(5, 2), d = field(8, 2);
+  if (!y || !m || !d) return Result<int64_t>::error(error);
+  std::chrono::year_month_day date{std::chrono::year(static_cast<int>(*y)), std::chrono::month(*m),
+                                   std::chrono::day(*d)};
+  if (!date.ok()) {
+    return Result<int64_t>::error("bad date '" + std::string(text) + "': no such day");
+  }
+  return static_cast<int64_t>(std::chrono::sys_days(date).time_since_epoch().count());
 }
 
 }  // namespace hato::conf

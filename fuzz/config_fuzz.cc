@@ -19,6 +19,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string yaml(reinterpret_cast<const char*>(data), size);
+  if (fuzz::known_bug("yaml-cpp"))
+    for (unsigned char c : yaml)
+      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return 0;
   conf::LoadResult r = conf::load_string(yaml, "fuzz.yaml");
   FUZZ_CHECK(r.ok() || !r.errors.empty(), "neither a config nor an error");
   FUZZ_CHECK(!(r.config && !r.errors.empty()), "a config and errors");

@@ -63,17 +63,17 @@ struct DnsblRun {
   std::string peer;
 };
 
-void log_dnsbl(const DnsblRun& run, const ZoneOutcome& z, const relay::AddressResult& r) {
-  if (r.status == relay::DnsStatus::kNxDomain || r.status == relay::DnsStatus::kNoData) return;
-  if (r.status != relay::DnsStatus::kOk) {
-    log::warning("dnsbl lookup failed", {{"peer", run.peer},
-                                         {"zone", z.zone},
-                                         {"status", relay::dns_status_name(r.status)},
-                                         {"reason", r.error}});
-  }
+// A lookup that failed is logged and counts as "not listed": a list that is down must not
+// stop the mail.
+void log_lookup_failure(const DnsblRun& run, const ZoneOutcome& z, const relay::AddressResult& r) {
+  if (!relay::dns_temporary(r.status)) return;
+  log::warning("dnsbl lookup failed", {{"peer", run.peer},
+                                       {"zone", z.zone},
+                                       {"status", relay::dns_status_name(r.status)},
+                                       {"reason", r.error}});
 }
 
-// Moves the header block's fields selected by `drop` out of `message`.
+// Removes the header block's fields selected by `drop` from `message`; returns how many.
 template <typename Pred>
 size_t remove_fields(std::string& message, Pred drop) {
   struct Range {
@@ -258,7 +258,7 @@ void DnsblHook::run(const policy::HookContext& context, std::function<void(Verdi
   for (size_t i = 0; i < run->zones.size(); ++i) {
     resolver_.a(run->zones[i].name, [run, i, shared_finish](relay::AddressResult r) {
       ZoneOutcome& z = run->zones[i];
-      log_dnsbl(*run, z, r);
+      log_lookup_failure(*run, z, r);
       if (r.status == relay::DnsStatus::kOk) {
         auto answer = policy::classify_dnsbl_answer(r.addresses);
         std::string codes;

@@ -1,28 +1,29 @@
-// dns_records.cc - required records, SPF parsing and evaluation, and the checks.
+// dns_records.cc - the required records, and the checks of what DNS publishes.
 //
 // The checks aim to say what a receiver would conclude, so they follow the receivers' rules
 // where those are strict (one SPF record, v=DMARC1 first, the 10-lookup limit) and only advise
-// where the choice is the operator's (p=none, ~all, ptr).
+// where the choice is the operator's (p=none, ~all, ptr). SPF goes through policy/spf, the
+// evaluator the daemon uses on inbound mail, so both read a record the same way.
 #include "policy/dns_records.h"
-
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "common/net.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/tags.h"
+#include "policy/spf/record.h"
 
 namespace hato::policy {
 
 namespace {
 
 constexpr int kSpfLookupLimit = 10;  // RFC 7208 4.6.4
-constexpr int kSpfVoidLimit = 2;
-constexpr size_t kSpfMxLimit = 10;
 // Past this many lookups the cost is reported as it stands: the record is far over the limit.
 constexpr int kSpfCostCeiling = 50;
 constexpr uint16_t kMxPreference = 10;
@@ -105,6 +106,21 @@ std::vector<std::string> split_commas(std::string_view value) {
   return out;
 }
 
+// A number from 0 to `max`, without leading zeros.
+bool parse_number(std::string_view digits, int max, int* out) {
+  if (digits.empty() || digits.size() > 3 || (digits.size() > 1 && digits[0] == '0')) {
+    return false;
+  }
+  int v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  if (v > max) return false;
+  *out = v;
+  return true;
+}
+
 // A report address list (DMARC rua/ruf, TLS-RPT rua): mailto: or https: URIs.
 std::string check_report_uris(std::string_view tag, std::string_view value) {
   std::vector<std::string> uris = split_commas(value);
@@ -159,7 +175,10 @@ std::vector<ZoneRecord> required_records(const DomainPlan& plan) {
   const std::string& d = plan.domain;
   std::vector<ZoneRecord> out;
 
-  out.push_back({"MX", d, "MX", std::to_string(kMxPreference) + " " + plan.hostname,
+  out.push_back({"MX",
+                 d,
+                 "MX",
+                 std::to_string(kMxPreference) + " " + plan.hostname,
                  {"Mail for " + d + " comes to this relay.",
                   plan.hostname + " needs an A (and AAAA) record with this host's public "
                                   "address; `dns check` verifies it."}});
@@ -174,16 +193,22 @@ std::vector<ZoneRecord> required_records(const DomainPlan& plan) {
   }
   spf.comments.push_back("Add an include: for every other service that sends as " + d +
                          " (10 DNS lookups at most in all).");
-  spf.comments.push_back("~all marks mail from elsewhere as suspect; make it -all once nothing "
-                         "else sends as " + d + ".");
+  spf.comments.push_back("~all only marks other senders as suspect: make it -all once");
+  spf.comments.push_back("nothing else sends as " + d + ".");
   out.push_back(std::move(spf));
 
   for (const auto& key : plan.dkim) {
-    out.push_back({"DKIM " + key.selector, dkim::key_record_name(key.selector, d), "TXT",
-                   key.record, {"DKIM key " + key.selector + ", from " + key.source + "."}});
+    out.push_back({"DKIM " + key.selector,
+                   dkim::key_record_name(key.selector, d),
+                   "TXT",
+                   key.record,
+                   {"DKIM key " + key.selector + ", from " + key.source + "."}});
   }
 
-  out.push_back({"DMARC", "_dmarc." + d, "TXT", recommended_dmarc(plan),
+  out.push_back({"DMARC",
+                 "_dmarc." + d,
+                 "TXT",
+                 recommended_dmarc(plan),
                  {"p=none only asks for reports (sent to rua). Once they show all your mail "
                   "passing SPF or DKIM,",
                   "move to p=quarantine, then to p=reject."}});
@@ -200,12 +225,15 @@ std::vector<ZoneRecord> required_records(const DomainPlan& plan) {
     start = end == std::string::npos ? policy.size() : end + 2;
   }
   if (plan.mta_sts_mode == "testing") {
-    sts.comments.push_back("mode testing: failures are only reported (TLS-RPT); switch to "
-                           "enforce once the reports are clean.");
+    sts.comments.push_back("mode testing: failures are only reported (TLS-RPT);");
+    sts.comments.push_back("switch to enforce once the reports are clean.");
   }
   out.push_back(std::move(sts));
 
-  out.push_back({"TLS-RPT", "_smtp._tls." + d, "TXT", recommended_tlsrpt(plan),
+  out.push_back({"TLS-RPT",
+                 "_smtp._tls." + d,
+                 "TXT",
+                 recommended_tlsrpt(plan),
                  {"Daily reports from senders that failed to deliver to " + d + " over TLS."}});
   return out;
 }
@@ -222,391 +250,184 @@ std::string zone_line(const ZoneRecord& record) {
 // ---------------------------------------------------------------------------
 // SPF.
 
-bool is_spf_record(std::string_view txt) {
-  return txt.size() >= 6 && iequals(txt.substr(0, 6), "v=spf1") &&
-         (txt.size() == 6 || txt[6] == ' ');
-}
-
-bool spf_costs_lookup(SpfMechanism m) {
-  return m == SpfMechanism::kInclude || m == SpfMechanism::kA || m == SpfMechanism::kMx ||
-         m == SpfMechanism::kPtr || m == SpfMechanism::kExists;
-}
-
 namespace {
 
-bool parse_prefix(std::string_view digits, int max, int* out) {
-  if (digits.empty() || digits.size() > 3 || (digits.size() > 1 && digits[0] == '0')) {
-    return false;
+relay::DnsStatus status_of(const DnsAnswer& answer) {
+  switch (answer.outcome) {
+    case DnsOutcome::kFound:
+      return relay::DnsStatus::kOk;
+    case DnsOutcome::kNone:
+      return relay::DnsStatus::kNoData;
+    case DnsOutcome::kFailed:
+      break;
   }
-  int v = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
-  }
-  if (v > max) return false;
-  *out = v;
-  return true;
+  return relay::DnsStatus::kServFail;
 }
 
-// A domain-spec: visible characters, not empty. Macros are accepted here and refused at
-// evaluation, where they would need expanding.
-bool valid_domain_spec(std::string_view spec) {
-  if (spec.empty()) return false;
-  return std::all_of(spec.begin(), spec.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-}
-
-// "/24", "//64", "/24//64": the dual CIDR length of a and mx.
-bool parse_dual_cidr(std::string_view cidr, SpfTerm* term) {
-  if (cidr.empty()) return true;
-  size_t v6 = cidr.find("//");
-  std::string_view v4 = cidr.substr(0, v6);
-  if (!v4.empty() && (v4[0] != '/' || !parse_prefix(v4.substr(1), 32, &term->prefix4))) {
-    return false;
-  }
-  if (v6 != std::string_view::npos && !parse_prefix(cidr.substr(v6 + 2), 128, &term->prefix6)) {
-    return false;
-  }
-  return true;
-}
-
-Result<SpfTerm> parse_directive(std::string_view text) {
-  SpfTerm term;
-  term.text = std::string(text);
-  auto bad = [&](std::string_view why) {
-    return Result<SpfTerm>::error("'" + std::string(text) + "': " + std::string(why));
-  };
-  std::string_view rest = text;
-  if (!rest.empty() && std::string_view("+-~?").find(rest[0]) != std::string_view::npos) {
-    term.qualifier = rest[0];
-    rest.remove_prefix(1);
-  }
-  size_t end = rest.find_first_of(":/");
-  std::string name = lower(rest.substr(0, end));
-  std::string_view arg = end == std::string_view::npos ? "" : rest.substr(end);
-  if (name == "all") {
-    if (!arg.empty()) return bad("all takes no argument");
-    term.mechanism = SpfMechanism::kAll;
-  } else if (name == "include" || name == "exists") {
-    term.mechanism = name == "include" ? SpfMechanism::kInclude : SpfMechanism::kExists;
-    if (!arg.starts_with(':') || !valid_domain_spec(arg.substr(1))) return bad("needs :domain");
-    term.target = bare_name(arg.substr(1));
-  } else if (name == "a" || name == "mx") {
-    term.mechanism = name == "a" ? SpfMechanism::kA : SpfMechanism::kMx;
-    std::string_view cidr = arg;
-    if (arg.starts_with(':')) {
-      size_t slash = arg.find('/');
-      std::string_view domain = arg.substr(1, slash == std::string_view::npos ? slash : slash - 1);
-      if (!valid_domain_spec(domain)) return bad("bad domain");
-      term.target = bare_name(domain);
-      cidr = slash == std::string_view::npos ? "" : arg.substr(slash);
-    }
-    if (!parse_dual_cidr(cidr, &term)) return bad("bad CIDR length");
-  } else if (name == "ptr") {
-    term.mechanism = SpfMechanism::kPtr;
-    if (!arg.empty()) {
-      if (!arg.starts_with(':') || !valid_domain_spec(arg.substr(1))) return bad("bad domain");
-      term.target = bare_name(arg.substr(1));
-    }
-  } else if (name == "ip4" || name == "ip6") {
-    bool v6 = name == "ip6";
-    term.mechanism = v6 ? SpfMechanism::kIp6 : SpfMechanism::kIp4;
-    if (!arg.starts_with(':')) return bad("needs :address");
-    std::string_view net = arg.substr(1);
-    size_t slash = net.find('/');
-    std::string address(net.substr(0, slash));
-    unsigned char buf[16];
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), buf) != 1) {
-      return bad(v6 ? "not an IPv6 address" : "not an IPv4 address");
-    }
-    term.target = address;
-    if (slash != std::string_view::npos &&
-        !parse_prefix(net.substr(slash + 1), v6 ? 128 : 32, v6 ? &term.prefix6 : &term.prefix4)) {
-      return bad("bad CIDR length");
-    }
-  } else {
-    return bad("unknown mechanism");
-  }
-  return term;
-}
-
-bool has_macro(std::string_view spec) {
-  return spec.find('%') != std::string_view::npos;
-}
-
-}  // namespace
-
-Result<SpfRecord> parse_spf(std::string_view txt) {
-  if (!is_spf_record(txt)) return Result<SpfRecord>::error("does not start with v=spf1");
-  SpfRecord record;
-  std::vector<std::string> words = split_spaces(txt.substr(6));
-  for (const auto& word : words) {
-    size_t special = word.find_first_of(":/=");
-    if (special != std::string::npos && word[special] == '=') {
-      std::string name = lower(word.substr(0, special));
-      std::string value = word.substr(special + 1);
-      bool name_ok = !name.empty() && name[0] >= 'a' && name[0] <= 'z' &&
-                     std::all_of(name.begin(), name.end(), [](char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                              c == '_' || c == '.';
-                     });
-      if (!name_ok) return Result<SpfRecord>::error("'" + word + "': bad modifier name");
-      if (name == "redirect" || name == "exp") {
-        std::string& slot = name == "redirect" ? record.redirect : record.exp;
-        if (!slot.empty()) return Result<SpfRecord>::error("more than one " + name + "=");
-        if (!valid_domain_spec(value)) {
-          return Result<SpfRecord>::error("'" + word + "': needs a domain");
-        }
-        slot = bare_name(value);
-      }
-      continue;  // unknown modifiers are ignored (RFC 7208 6)
-    }
-    auto term = parse_directive(word);
-    if (!term) return term.status();
-    record.terms.push_back(std::move(term).value());
-  }
-  return record;
-}
-
-const char* spf_result_name(SpfResult result) {
-  switch (result) {
-    case SpfResult::kPass:
-      return "pass";
-    case SpfResult::kFail:
-      return "fail";
-    case SpfResult::kSoftFail:
-      return "softfail";
-    case SpfResult::kNeutral:
-      return "neutral";
-    case SpfResult::kNone:
-      return "none";
-    case SpfResult::kPermError:
-      return "permerror";
-    case SpfResult::kTempError:
-      return "temperror";
-  }
-  return "?";
-}
-
-namespace {
-
-// The SPF records among a name's TXT records, or why there is no single one.
-struct SpfFetch {
-  SpfResult error = SpfResult::kNone;  // kNone with `record` set means found
-  std::string why;
-  std::string text;
-  SpfRecord record;
-  bool found = false;
-};
-
-SpfFetch fetch_spf(const std::string& domain, DnsSource& dns) {
-  SpfFetch out;
-  DnsAnswer txt = dns.txt(domain);
-  if (txt.outcome == DnsOutcome::kFailed) {
-    out.error = SpfResult::kTempError;
-    out.why = "TXT " + domain + ": " + outcome_error(txt);
-    return out;
-  }
-  std::vector<std::string> spf;
-  for (const auto& v : txt.values) {
-    if (is_spf_record(v)) spf.push_back(v);
-  }
-  if (spf.empty()) {
-    out.why = domain + " has no SPF record";
-    return out;
-  }
-  if (spf.size() > 1) {
-    out.error = SpfResult::kPermError;
-    out.why = domain + " has " + std::to_string(spf.size()) + " SPF records";
-    return out;
-  }
-  auto parsed = parse_spf(spf[0]);
-  if (!parsed) {
-    out.error = SpfResult::kPermError;
-    out.why = domain + ": " + parsed.message();
-    return out;
-  }
-  out.found = true;
-  out.text = spf[0];
-  out.record = std::move(parsed).value();
-  return out;
-}
-
-bool in_prefix(const std::string& address, const SpfTerm& term, const SocketAddress& ip) {
-  int prefix = is_ipv6(address) ? term.prefix6 : term.prefix4;
-  auto cidr = Cidr::parse(address + "/" + std::to_string(prefix));
-  return cidr && cidr->contains(ip);
-}
-
-// check_host() of RFC 7208 section 4, lookups counted in `lookups` and `voids` across the
-// whole evaluation.
-class SpfEvaluator {
+// spf::check_host() over a synchronous DnsSource. SpfDns promises answers later, never inside
+// the call that asked, so questions queue up and run() answers them one by one until none are
+// left (check_host() asks its next questions from inside the answers).
+class QueuedSpfDns final : public spf::SpfDns {
  public:
-  SpfEvaluator(DnsSource& dns, SocketAddress ip) : dns_(dns), ip_(ip) {}
+  explicit QueuedSpfDns(DnsSource& dns) : dns_(dns) {}
 
-  SpfEvaluation check_host(const std::string& domain) {
-    SpfFetch fetched = fetch_spf(domain, dns_);
-    if (!fetched.found) {
-      return {fetched.error, fetched.why};
+  void txt(const std::string& name, std::function<void(relay::TxtResult)> done) override {
+    later([this, name, done = std::move(done)] {
+      DnsAnswer answer = dns_.txt(name);
+      relay::TxtResult r;
+      r.status = status_of(answer);
+      r.records = answer.values;
+      r.error = answer.error;
+      done(std::move(r));
+    });
+  }
+  void a(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+    addresses(name, AF_INET, std::move(done));
+  }
+  void aaaa(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+    addresses(name, AF_INET6, std::move(done));
+  }
+  void mx(const std::string& name, std::function<void(relay::MxResult)> done) override {
+    later([this, name, done = std::move(done)] {
+      DnsAnswer answer = dns_.mx(name);
+      relay::MxResult r;
+      r.status = status_of(answer);
+      r.error = answer.error;
+      uint16_t preference = 0;  // the values come in preference order
+      for (const auto& host : answer.values) r.records.push_back({preference++, host});
+      done(std::move(r));
+    });
+  }
+  void ptr(const SocketAddress& ip, std::function<void(relay::PtrResult)> done) override {
+    later([this, ip, done = std::move(done)] {
+      DnsAnswer answer = dns_.ptr(ip.ip());
+      relay::PtrResult r;
+      r.status = status_of(answer);
+      r.names = answer.values;
+      r.error = answer.error;
+      done(std::move(r));
+    });
+  }
+
+  void run() {
+    while (!pending_.empty()) {
+      std::function<void()> next = std::move(pending_.front());
+      pending_.pop_front();
+      next();
     }
-    const SpfRecord& record = fetched.record;
-    for (const SpfTerm& term : record.terms) {
-      if (spf_costs_lookup(term.mechanism) && ++lookups_ > kSpfLookupLimit) {
-        return {SpfResult::kPermError, "more than 10 DNS lookups (at " + term.text + ")"};
-      }
-      const std::string target = term.target.empty() ? domain : term.target;
-      if (spf_costs_lookup(term.mechanism) && has_macro(target)) {
-        return {SpfResult::kPermError, "macros are not expanded by this check: " + term.text};
-      }
-      std::optional<SpfEvaluation> outcome = match(term, target);
-      if (!outcome) continue;
-      if (outcome->result != SpfResult::kPass) return *outcome;  // an error
-      return {qualifier_result(term.qualifier), term.text + " in " + domain};
-    }
-    if (!record.redirect.empty()) {
-      if (++lookups_ > kSpfLookupLimit) {
-        return {SpfResult::kPermError, "more than 10 DNS lookups (at redirect=)"};
-      }
-      SpfEvaluation sub = check_host(record.redirect);
-      if (sub.result == SpfResult::kNone) {
-        return {SpfResult::kPermError, "redirect=" + record.redirect + ": " + sub.why};
-      }
-      return sub;
-    }
-    return {SpfResult::kNeutral, "no term of " + domain + "'s record matched"};
   }
 
  private:
-  static SpfResult qualifier_result(char q) {
-    switch (q) {
-      case '-':
-        return SpfResult::kFail;
-      case '~':
-        return SpfResult::kSoftFail;
-      case '?':
-        return SpfResult::kNeutral;
-      default:
-        return SpfResult::kPass;
-    }
-  }
+  void later(std::function<void()> work) { pending_.push_back(std::move(work)); }
 
-  // nullopt: no match. kPass: match. Anything else: the error that ends the evaluation.
-  std::optional<SpfEvaluation> match(const SpfTerm& term, const std::string& target) {
-    const SpfEvaluation yes{SpfResult::kPass, ""};
-    switch (term.mechanism) {
-      case SpfMechanism::kAll:
-        return yes;
-      case SpfMechanism::kIp4:
-      case SpfMechanism::kIp6:
-        if (in_prefix(term.target, term, ip_)) return yes;
-        return std::nullopt;
-      case SpfMechanism::kA: {
-        DnsAnswer a = dns_.addresses(target);
-        if (auto error = answer_error(a, term)) return error;
-        for (const auto& address : a.values) {
-          if (in_prefix(address, term, ip_)) return yes;
-        }
-        return std::nullopt;
+  void addresses(const std::string& name, int family,
+                 std::function<void(relay::AddressResult)> done) {
+    later([this, name, family, done = std::move(done)] {
+      DnsAnswer answer = dns_.addresses(name);
+      relay::AddressResult r;
+      r.status = status_of(answer);
+      r.error = answer.error;
+      for (const auto& text : answer.values) {
+        auto address = SocketAddress::parse(text, 0);
+        if (address && address->family() == family) r.addresses.push_back(*address);
       }
-      case SpfMechanism::kMx: {
-        DnsAnswer mx = dns_.mx(target);
-        if (auto error = answer_error(mx, term)) return error;
-        if (mx.values.size() > kSpfMxLimit) {
-          return SpfEvaluation{SpfResult::kPermError, term.text + ": more than 10 MX hosts"};
-        }
-        for (const auto& host : mx.values) {
-          if (host.empty()) continue;
-          DnsAnswer a = dns_.addresses(host);
-          if (a.outcome == DnsOutcome::kFailed) {
-            return SpfEvaluation{SpfResult::kTempError, host + ": " + outcome_error(a)};
-          }
-          for (const auto& address : a.values) {
-            if (in_prefix(address, term, ip_)) return yes;
-          }
-        }
-        return std::nullopt;
+      if (r.status == relay::DnsStatus::kOk && r.addresses.empty()) {
+        r.status = relay::DnsStatus::kNoData;
       }
-      case SpfMechanism::kExists: {
-        DnsAnswer a = dns_.addresses(target);
-        if (auto error = answer_error(a, term)) return error;
-        if (a.outcome == DnsOutcome::kFound) return yes;
-        return std::nullopt;
-      }
-      case SpfMechanism::kInclude: {
-        SpfEvaluation sub = check_host(target);
-        switch (sub.result) {
-          case SpfResult::kPass:
-            return yes;
-          case SpfResult::kTempError:
-            return sub;
-          case SpfResult::kPermError:
-          case SpfResult::kNone:
-            return SpfEvaluation{SpfResult::kPermError, term.text + ": " + sub.why};
-          default:
-            return std::nullopt;
-        }
-      }
-      case SpfMechanism::kPtr:
-        // Discouraged (RFC 7208 5.5) and slow; receivers may skip it, so we do not count on it.
-        return std::nullopt;
-    }
-    return std::nullopt;
-  }
-
-  // A failed lookup ends the evaluation; an empty one counts toward the void limit.
-  std::optional<SpfEvaluation> answer_error(const DnsAnswer& answer, const SpfTerm& term) {
-    if (answer.outcome == DnsOutcome::kFailed) {
-      return SpfEvaluation{SpfResult::kTempError, term.text + ": " + outcome_error(answer)};
-    }
-    if (answer.outcome == DnsOutcome::kNone && ++voids_ > kSpfVoidLimit) {
-      return SpfEvaluation{SpfResult::kPermError,
-                           "more than 2 lookups found nothing (at " + term.text + ")"};
-    }
-    return std::nullopt;
+      done(std::move(r));
+    });
   }
 
   DnsSource& dns_;
-  SocketAddress ip_;
-  int lookups_ = 0;
-  int voids_ = 0;
+  std::deque<std::function<void()>> pending_;
 };
+
+// The domain a macro string names when it has no macros in it; nullopt when it has.
+std::optional<std::string> literal_domain(const spf::MacroString& spec) {
+  std::string out;
+  for (const auto& piece : spec.pieces) {
+    if (piece.kind == spf::MacroPiece::Kind::kExpand) return std::nullopt;
+    out += piece.text;
+  }
+  return bare_name(out);
+}
+
+// The one SPF record among a name's TXT records, or why there is not one.
+struct SpfFetch {
+  std::optional<spf::Record> record;
+  std::string why;
+};
+
+SpfFetch fetch_spf(const std::string& domain, DnsSource& dns) {
+  DnsAnswer txt = dns.txt(domain);
+  if (txt.outcome == DnsOutcome::kFailed) {
+    return {std::nullopt, "TXT " + domain + ": " + outcome_error(txt)};
+  }
+  std::vector<std::string> records;
+  for (const auto& v : txt.values) {
+    if (spf::is_spf_record(v)) records.push_back(v);
+  }
+  if (records.empty()) return {std::nullopt, domain + " has no SPF record"};
+  if (records.size() > 1) {
+    return {std::nullopt, domain + " has " + std::to_string(records.size()) + " SPF records"};
+  }
+  auto parsed = spf::parse_record(records[0]);
+  if (!parsed) return {std::nullopt, domain + ": " + parsed.message()};
+  return {std::move(parsed).value(), ""};
+}
 
 void add_cost(const std::string& domain, DnsSource& dns, std::vector<std::string>& chain,
               SpfCost& cost) {
   if (cost.lookups > kSpfCostCeiling) return;
   SpfFetch fetched = fetch_spf(domain, dns);
-  if (!fetched.found) {
+  if (!fetched.record) {
     cost.errors.push_back(fetched.why);
     return;
   }
+  const spf::Record& record = *fetched.record;
   chain.push_back(domain);
-  bool has_all = false;
-  auto follow = [&](const std::string& target, const std::string& how) {
-    if (has_macro(target)) return;  // depends on the sender: cannot be followed here
-    if (std::find(chain.begin(), chain.end(), target) != chain.end()) {
-      cost.errors.push_back(how + " loops back to " + target);
+  auto follow = [&](const spf::MacroString& spec, const std::string& how) {
+    std::optional<std::string> target = literal_domain(spec);
+    if (!target) return;  // depends on the sender: cannot be followed here
+    if (std::find(chain.begin(), chain.end(), *target) != chain.end()) {
+      cost.errors.push_back(how + " loops back to " + *target);
       return;
     }
-    add_cost(target, dns, chain, cost);
+    add_cost(*target, dns, chain, cost);
   };
-  for (const SpfTerm& term : fetched.record.terms) {
-    if (spf_costs_lookup(term.mechanism)) ++cost.lookups;
-    if (term.mechanism == SpfMechanism::kAll) has_all = true;
-    if (term.mechanism == SpfMechanism::kInclude) follow(term.target, term.text + " in " + domain);
+  bool has_all = false;
+  for (const auto& m : record.mechanisms) {
+    if (m.queries_dns()) ++cost.lookups;
+    if (m.kind == spf::Mechanism::Kind::kAll) has_all = true;
+    if (m.kind == spf::Mechanism::Kind::kInclude && m.domain) {
+      follow(*m.domain, m.text + " in " + domain);
+    }
   }
   // redirect= is ignored when the record has an all term (RFC 7208 6.1).
-  if (!fetched.record.redirect.empty() && !has_all) {
+  if (record.redirect && !has_all) {
     ++cost.lookups;
-    follow(fetched.record.redirect, "redirect=" + fetched.record.redirect + " in " + domain);
+    follow(*record.redirect, "redirect= in " + domain);
   }
   chain.pop_back();
 }
 
 }  // namespace
 
-SpfEvaluation evaluate_spf(const std::string& domain, const std::string& ip, DnsSource& dns) {
+spf::SpfOutcome evaluate_spf(const std::string& domain, const std::string& ip, DnsSource& dns) {
   auto address = SocketAddress::parse(ip, 0);
-  if (!address) return {SpfResult::kPermError, "'" + ip + "' is not an address"};
-  return SpfEvaluator(dns, *address).check_host(bare_name(domain));
+  if (!address) return {spf::SpfResult::kPermError, "", "'" + ip + "' is not an address"};
+  auto queued = std::make_shared<QueuedSpfDns>(dns);
+  spf::SpfRequest request;
+  request.ip = *address;
+  request.domain = bare_name(domain);
+  request.sender = "postmaster@" + request.domain;
+  request.helo = request.domain;
+  std::optional<spf::SpfOutcome> outcome;
+  spf::check_host(queued, spf::SpfOptions(), std::move(request),
+                  [&](spf::SpfOutcome o) { outcome = std::move(o); });
+  queued->run();
+  if (!outcome) return {spf::SpfResult::kTempError, "", "the evaluation did not finish"};
+  return *outcome;
 }
 
 SpfCost spf_cost(const std::string& domain, DnsSource& dns) {
@@ -627,7 +448,8 @@ std::string spf_with(std::string_view record, const std::vector<std::string>& me
   };
   auto at = std::find_if(words.begin(), words.end(), is_all);
   for (const auto& m : mechanisms) {
-    if (std::any_of(words.begin(), words.end(), [&](const std::string& w) { return iequals(w, m); }))
+    if (std::any_of(words.begin(), words.end(),
+                    [&](const std::string& w) { return iequals(w, m); }))
       continue;
     at = words.insert(at, m) + 1;
   }
@@ -690,8 +512,7 @@ Finding check_mx(const DomainPlan& plan, const ZoneRecord& wanted, DnsSource& dn
     return f;
   }
   f.detail = "MX " + join(mx.values, ", ");
-  if (std::find(mx.values.begin(), mx.values.end(), bare_name(plan.hostname)) ==
-      mx.values.end()) {
+  if (std::find(mx.values.begin(), mx.values.end(), bare_name(plan.hostname)) == mx.values.end()) {
     f.verdict = Verdict::kWrong;
     f.detail += ", not " + plan.hostname;
     f.fix = zone_line(wanted);
@@ -721,7 +542,7 @@ Finding check_spf(const DomainPlan& plan, const ZoneRecord& wanted,
   if (txt.outcome == DnsOutcome::kFailed) return lookup_failed("SPF", plan.domain, "TXT", txt);
   std::vector<std::string> records;
   for (const auto& v : txt.values) {
-    if (is_spf_record(v)) records.push_back(v);
+    if (spf::is_spf_record(v)) records.push_back(v);
   }
   if (records.empty()) {
     f.verdict = Verdict::kMissing;
@@ -737,7 +558,7 @@ Finding check_spf(const DomainPlan& plan, const ZoneRecord& wanted,
     return f;
   }
   const std::string& text = records[0];
-  auto parsed = parse_spf(text);
+  auto parsed = spf::parse_record(text);
   if (!parsed) {
     f.verdict = Verdict::kWrong;
     f.detail = "\"" + text + "\": " + parsed.message();
@@ -754,8 +575,8 @@ Finding check_spf(const DomainPlan& plan, const ZoneRecord& wanted,
                        " DNS lookups; receivers stop at 10 (replace include: of services you "
                        "no longer use, or list their ip4:/ip6: ranges instead)");
   }
-  for (const auto& term : parsed->terms) {
-    if (term.mechanism == SpfMechanism::kAll && term.qualifier == '+') {
+  for (const auto& term : parsed->mechanisms) {
+    if (term.kind == spf::Mechanism::Kind::kAll && term.qualifier == spf::Qualifier::kPass) {
       problems.push_back("+all authorises every address on the Internet");
       std::vector<std::string> words = split_spaces(fixed);
       for (auto& w : words) {
@@ -763,7 +584,7 @@ Finding check_spf(const DomainPlan& plan, const ZoneRecord& wanted,
       }
       fixed = join(words, " ");
     }
-    if (term.mechanism == SpfMechanism::kPtr) {
+    if (term.kind == spf::Mechanism::Kind::kPtr) {
       f.notes.push_back("ptr is slow and discouraged (RFC 7208 5.5); many receivers ignore it");
     }
   }
@@ -775,17 +596,17 @@ Finding check_spf(const DomainPlan& plan, const ZoneRecord& wanted,
   std::vector<std::string> add, uncovered;
   std::vector<std::string> passes;
   for (const auto& ip : senders) {
-    SpfEvaluation ev = evaluate_spf(plan.domain, ip, dns);
-    if (ev.result == SpfResult::kPass) {
+    spf::SpfOutcome ev = evaluate_spf(plan.domain, ip, dns);
+    if (ev.result == spf::SpfResult::kPass) {
       passes.push_back(ip);
       continue;
     }
-    if (ev.result == SpfResult::kTempError) {
+    if (ev.result == spf::SpfResult::kTempError) {
       f.verdict = Verdict::kFailed;
-      problems.push_back("evaluating for " + ip + ": " + ev.why);
+      problems.push_back("evaluating for " + ip + ": " + ev.problem);
       continue;
     }
-    uncovered.push_back(ip + " (" + spf_result_name(ev.result) + ": " + ev.why + ")");
+    uncovered.push_back(ip + " (" + spf::spf_result_name(ev.result) + ": " + ev.problem + ")");
     if (plan.egress.empty()) {
       add = {"a:" + plan.hostname};
     } else {
@@ -917,7 +738,7 @@ Finding check_dmarc(const DomainPlan& plan, const ZoneRecord& wanted, DnsSource&
   }
   if (const std::string* pct = tags->find("pct")) {
     int v = -1;
-    if (!parse_prefix(*pct, 100, &v)) {
+    if (!parse_number(*pct, 100, &v)) {
       problems.push_back("pct=" + *pct + " is not a number from 0 to 100");
     } else if (v < 100) {
       f.notes.push_back("pct=" + *pct + ": the policy applies to only part of the mail");
@@ -942,15 +763,15 @@ Finding check_dmarc(const DomainPlan& plan, const ZoneRecord& wanted, DnsSource&
   f.fix.clear();
   f.detail = "\"" + text + "\"";
   if (*p == "none") {
-    f.notes.push_back("p=none only monitors: once the aggregate reports show your mail passing, "
-                      "move to p=quarantine, then p=reject");
+    f.notes.push_back(
+        "p=none only monitors: once the aggregate reports show your mail passing, "
+        "move to p=quarantine, then p=reject");
   }
   if (!tags->find("rua")) f.notes.push_back("no rua=: nobody receives aggregate reports");
   return f;
 }
 
-Finding check_versioned(const ZoneRecord& wanted, DnsSource& dns,
-                        std::string_view version,
+Finding check_versioned(const ZoneRecord& wanted, DnsSource& dns, std::string_view version,
                         const std::function<std::string(const dkim::TagList&)>& judge) {
   Finding f{wanted.kind, wanted.owner, Verdict::kOk, "", "", {}};
   DnsAnswer txt = dns.txt(wanted.owner);
@@ -1017,8 +838,12 @@ Finding check_tlsrpt(const ZoneRecord& wanted, DnsSource& dns) {
 
 void check_ptrs(const DomainPlan& plan, DnsSource& dns, std::vector<Finding>& out) {
   if (plan.egress.empty()) {
-    out.push_back({"PTR", "-", Verdict::kSkipped,
-                   "no egress addresses are configured, so there is no PTR to check", "", {}});
+    out.push_back({"PTR",
+                   "-",
+                   Verdict::kSkipped,
+                   "no egress addresses are configured, so there is no PTR to check",
+                   "",
+                   {}});
     return;
   }
   for (const auto& e : plan.egress) {

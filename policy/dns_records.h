@@ -1,16 +1,16 @@
 // dns_records.h - the DNS records a mail domain needs, and how to judge what DNS publishes.
 //
 // `hato dns records` prints required_records(); `hato dns check` runs check_domain() over a
-// DnsSource that asks the configured servers. Everything here is logic over strings: the
-// lookups come through the DnsSource interface, synchronous because a command-line tool may
-// wait, so tests feed a table of answers instead of a DNS server.
+// DnsSource that asks the configured servers. The lookups come through that interface,
+// synchronous because a command-line tool may wait, so tests feed a table of answers instead of
+// a DNS server. SPF is parsed and evaluated by policy/spf, the daemon's own implementation.
 //
 // What is judged (RFC 7208 SPF, RFC 6376 DKIM, RFC 7489 DMARC, RFC 8461 MTA-STS, RFC 8460
 // TLS-RPT): MX pointing at this host and the host having an address; one SPF record, its
-// syntax, the 10-lookup limit counted through include: and redirect=, and an evaluation that
-// says whether our sending addresses pass; each DKIM key record carrying the configured key;
-// one DMARC record, v=DMARC1 first, p= present and valid; MTA-STS and TLS-RPT records well
-// formed; PTR of each egress address naming its HELO name and that name resolving back.
+// syntax, the 10-lookup limit counted through include: and redirect=, and whether our sending
+// addresses pass; each DKIM key record carrying the configured key; one DMARC record, v=DMARC1
+// first, p= present and valid; MTA-STS and TLS-RPT records well formed; PTR of each egress
+// address naming its HELO name and that name resolving back.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "policy/spf/spf.h"
 
 namespace hato::policy {
 
@@ -73,10 +74,10 @@ struct DomainPlan {
 
 // One record in zone-file form with the comments that explain it.
 struct ZoneRecord {
-  std::string kind;   // "MX", "SPF", "DKIM s1", "DMARC", "MTA-STS", "TLS-RPT"
-  std::string owner;  // without the trailing dot
-  std::string type;   // "MX" or "TXT"
-  std::string value;  // MX: "10 host"; TXT: the text, unquoted and unsplit
+  std::string kind;                   // "MX", "SPF", "DKIM s1", "DMARC", "MTA-STS", "TLS-RPT"
+  std::string owner;                  // without the trailing dot
+  std::string type;                   // "MX" or "TXT"
+  std::string value;                  // MX: "10 host"; TXT: the text, unquoted and unsplit
   std::vector<std::string> comments;  // one line each, without the leading ';'
 };
 
@@ -98,44 +99,10 @@ std::string recommended_dmarc(const DomainPlan& plan);
 std::string recommended_tlsrpt(const DomainPlan& plan);
 
 // ---------------------------------------------------------------------------
-// SPF (RFC 7208).
+// SPF (RFC 7208), on policy/spf: its parser, and its check_host() run over a DnsSource.
 
-enum class SpfMechanism { kAll, kInclude, kA, kMx, kPtr, kIp4, kIp6, kExists };
-
-struct SpfTerm {
-  char qualifier = '+';  // + - ~ ?
-  SpfMechanism mechanism = SpfMechanism::kAll;
-  std::string target;  // domain-spec (include, a, mx, ptr, exists) or address (ip4, ip6)
-  int prefix4 = 32;    // a, mx, ip4
-  int prefix6 = 128;   // a, mx, ip6
-  std::string text;    // as written
-};
-
-struct SpfRecord {
-  std::vector<SpfTerm> terms;
-  std::string redirect;  // redirect= target, or empty
-  std::string exp;
-};
-
-// True for a TXT record that is an SPF record ("v=spf1" alone or followed by a space).
-bool is_spf_record(std::string_view txt);
-// Parses a whole record, "v=spf1 ..."; an error names the term that does not parse.
-Result<SpfRecord> parse_spf(std::string_view txt);
-// Mechanisms and modifiers that cost a DNS lookup (RFC 7208 4.6.4).
-bool spf_costs_lookup(SpfMechanism mechanism);
-
-enum class SpfResult { kPass, kFail, kSoftFail, kNeutral, kNone, kPermError, kTempError };
-const char* spf_result_name(SpfResult result);
-
-struct SpfEvaluation {
-  SpfResult result = SpfResult::kNone;
-  std::string why;  // the term that decided, or the error
-};
-
-// check_host() for `ip` and `domain` as a receiver would run it, with the 10-lookup and
-// 2-void-lookup limits. Macros (%{...}) are not expanded: a term that has them is an error
-// here, said so in `why`.
-SpfEvaluation evaluate_spf(const std::string& domain, const std::string& ip, DnsSource& dns);
+// check_host() for `ip` sending as postmaster@`domain`, as a receiver would run it.
+spf::SpfOutcome evaluate_spf(const std::string& domain, const std::string& ip, DnsSource& dns);
 
 struct SpfCost {
   int lookups = 0;  // every lookup term of the record and all it includes or redirects to
@@ -143,7 +110,8 @@ struct SpfCost {
 };
 
 // The worst case of lookups a receiver may spend on `domain`'s record: each term counted once
-// whether or not an evaluation would reach it, recursively through include: and redirect=.
+// whether or not an evaluation would reach it, recursively through include: and redirect=
+// (targets with macros are counted but not followed: they depend on the sender).
 SpfCost spf_cost(const std::string& domain, DnsSource& dns);
 
 // `record` with `mechanisms` added before its `all` term (or at the end): the smallest change
@@ -160,8 +128,8 @@ struct Finding {
   std::string check;  // "MX", "address", "SPF", "DKIM s1", "DMARC", "MTA-STS", "TLS-RPT", "PTR"
   std::string name;   // the DNS name looked at
   Verdict verdict = Verdict::kOk;
-  std::string detail;               // what was found, or what is wrong with it
-  std::string fix;                  // the zone line to publish, or what to do; empty when ok
+  std::string detail;              // what was found, or what is wrong with it
+  std::string fix;                 // the zone line to publish, or what to do; empty when ok
   std::vector<std::string> notes;  // advice that does not make the check fail
 };
 

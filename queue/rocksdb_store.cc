@@ -16,6 +16,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
@@ -298,8 +299,41 @@ class RocksDbStore final : public Store {
     return std::nullopt;
   }
 
+  Status put_state(std::string_view key, std::string_view value) override {
+    rocksdb::WriteOptions unsynced;
+    rocksdb::Status s =
+        db_->Put(unsynced, cf(kState), rocksdb::Slice(key.data(), key.size()),
+                 rocksdb::Slice(value.data(), value.size()));
+    return s.ok() ? Status::ok() : write_error(s);
+  }
+
+  std::optional<std::string> get_state(std::string_view key) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kState),
+                                 rocksdb::Slice(key.data(), key.size()), &value);
+    if (!s.ok()) return std::nullopt;
+    return value;
+  }
+
+  Status erase_state(std::string_view key) override {
+    rocksdb::Status s =
+        db_->Delete(rocksdb::WriteOptions(), cf(kState), rocksdb::Slice(key.data(), key.size()));
+    return s.ok() ? Status::ok() : write_error(s);
+  }
+
   StoreStats stats() const override {
     return {commits_.load(std::memory_order_relaxed), syncs_.load(std::memory_order_relaxed)};
+  }
+
+  Status checkpoint(const std::string& dir) override {
+    rocksdb::Checkpoint* raw = nullptr;
+    rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    // log_size_for_flush 0: the memtables are flushed first, so the copy holds every synced
+    // write in its tables and a restore has no WAL to replay.
+    if (s.ok()) s = checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0);
+    if (!s.ok()) return Status::error("queue checkpoint into " + dir + " failed: " + s.ToString());
+    return Status::ok();
   }
 
  private:

@@ -80,6 +80,33 @@ class Store {
 
   // Not pure so that test doubles need not implement it.
   virtual StoreStats stats() const { return {}; }
+
+  // Small records of the daemon's own state (warm-up counters, suspensions,
+  // blacklist status) in the `state` family, keyed by a kind byte and a name.
+  // Written without waiting for a sync: a crash of the process loses
+  // nothing (the WAL is in the kernel), a crash of the machine at most the
+  // last moments of counting.
+  virtual Status put_state(std::string_view key, std::string_view value) {
+    (void)key;
+    (void)value;
+    return Status::error("this store keeps no state");
+  }
+  virtual std::optional<std::string> get_state(std::string_view key) {
+    (void)key;
+    return std::nullopt;
+  }
+  virtual Status erase_state(std::string_view key) {
+    (void)key;
+    return Status::ok();
+  }
+
+  // Writes a consistent copy of the whole store to `dir`, which must not exist yet (its parent
+  // must), while commits go on: every write acknowledged before the call is in it. The copy is
+  // a store of its own that open_rocksdb_store() opens. Blocks for as long as the flush and the
+  // copy take (hard links on the same file system, copies elsewhere): not for a loop thread.
+  virtual Status checkpoint(const std::string& dir) {
+    return Status::error("cannot copy " + dir + ": this store has no checkpoints");
+  }
 };
 
 struct StoreOptions {

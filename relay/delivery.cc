@@ -17,6 +17,7 @@ namespace {
 
 constexpr auto kDownMax = std::chrono::minutes(5);
 constexpr auto kIdleConnection = std::chrono::seconds(2);
+constexpr auto kRateWait = std::chrono::seconds(5);  // longer waits free the connection
 
 std::string seconds_text(int64_t ms) {
   char buf[32];
@@ -47,6 +48,7 @@ struct DeliveryEngine::MessageWork {
   std::shared_ptr<const std::string> data;
   size_t outstanding = 0;
   std::vector<DsnRecipient> failed;  // bounced in this round
+  int64_t not_before_ms = 0;         // a warm-up or suspension window ends then
 };
 
 struct DeliveryEngine::Job {
@@ -80,7 +82,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     if (dest_.smarthost) {
       const auto& sh = *engine_.config_->delivery.smarthost;
       hosts_.push_back({sh.host, 0});
-      try_host();
+      if (choose_egress()) try_host();
       return;
     }
     engine_.resolver_.mx(dest_.name, [this](MxResult mx) { on_mx(std::move(mx)); });
@@ -93,6 +95,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   }
 
   void failed(const Reply& reason) override {
+    if (reason.code) observe(reason);  // a 421 4.7.28 greeting counts too
     if (connection_ && !connection_->ever_connected()) {
       last_error_ = "connect to " + host_text_ + ": " + connection_->error();
     } else {
@@ -148,7 +151,29 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
                           "");
       return done();
     }
-    try_host();
+    if (choose_egress()) try_host();
+  }
+
+  // With egress addresses configured, the limiter says which one may connect
+  // to this destination's provider now; if none may, the mail waits for the
+  // window it names, and is never bounced for it.
+  bool choose_egress() {
+    policy::Limiter* limiter = engine_.limiter_;
+    if (!limiter || !limiter->active()) return true;
+    std::vector<std::string> names;
+    for (const auto& h : hosts_) names.push_back(h.name);
+    provider_ = limiter->provider_for(names);
+    policy::Wait wait;
+    auto choice = limiter->choose(provider_, log::now_ms(), &wait);
+    if (!choice) {
+      engine_.wait_queued(dest_, wait);
+      done();
+      return false;
+    }
+    egress_ = *choice;
+    limiter->opened(egress_->index, provider_);
+    max_messages_ = std::min<size_t>(max_messages_, limiter->messages_per_connection(provider_));
+    return true;
   }
 
   void try_host() {
@@ -183,7 +208,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     const auto& config = *engine_.config_;
     uint16_t port = config.delivery.port;
     ClientOptions options;
-    options.helo = config.hostname;
+    options.helo = egress_ && !egress_->helo.empty() ? egress_->helo : config.hostname;
     options.command_timeout = config.limits.command_timeout;
     options.data_timeout = config.limits.data_timeout;
     options.tls = config.delivery.tls == "required" ? ClientTls::kRequired
@@ -212,7 +237,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     session_ = std::make_unique<ClientSession>(*connection_, options, *this);
     connection_->attach(session_.get());
     connect_tried_ = true;
-    if (auto s = connection_->connect(to, std::nullopt, implicit, engine_.options_.connect_timeout);
+    std::optional<SocketAddress> source;
+    if (egress_) source = egress_->address;
+    if (auto s = connection_->connect(to, source, implicit, engine_.options_.connect_timeout);
         !s) {
       last_error_ = "connect to " + host_text_ + ": " + s.message();
       engine_.loop_.post([this] { try_address(); });
@@ -245,19 +272,33 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   }
 
   void next_job() {
-    if (dest_.queue.empty() && sent_ < engine_.options_.max_messages_per_connection &&
-        !engine_.stopping_) {
+    if (dest_.queue.empty() && sent_ < max_messages_ && !engine_.stopping_) {
       // Keep the connection a moment: mail often comes in runs (Postfix's
       // connection cache does the same).
       dest_.idle.push_back(this);
       idle_timer_.arm(kIdleConnection);
       return;
     }
-    if (dest_.queue.empty() || sent_ >= engine_.options_.max_messages_per_connection ||
-        engine_.stopping_) {
+    if (dest_.queue.empty() || sent_ >= max_messages_ || engine_.stopping_) {
       session_->quit();
       engine_.loop_.after(std::chrono::milliseconds(0), [this] { done(); });
       return;
+    }
+    if (egress_) {
+      policy::Wait wait;
+      int64_t now = log::now_ms();
+      if (!engine_.limiter_->take(egress_->index, provider_, now, &wait)) {
+        if (wait.until_ms - now <= kRateWait.count()) {
+          // The rate's next token is near: wait for it on this connection.
+          pace_timer_.arm(std::chrono::milliseconds(std::max<int64_t>(1, wait.until_ms - now)));
+          return;
+        }
+        // Today's allowance is spent (or a suspension began): the rest waits.
+        engine_.wait_queued(dest_, wait);
+        session_->quit();
+        engine_.loop_.after(std::chrono::milliseconds(0), [this] { done(); });
+        return;
+      }
     }
     job_ = std::move(dest_.queue.front());
     dest_.queue.pop_front();
@@ -278,13 +319,29 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     session_->send(std::move(m), [this](TransactionResult result) {
       job_active_ = false;
       ++sent_;
+      bool suspended = false;
+      for (const auto& reply : result) suspended = observe(reply) || suspended;
       engine_.record(job_, result, host_text_);
       job_ = Job{};
+      if (suspended) {
+        // This address may not send to this provider for a while: stop here;
+        // what is queued goes out from another address or waits.
+        session_->quit();
+        engine_.loop_.after(std::chrono::milliseconds(0), [this] { done(); });
+        return;
+      }
       if (session_->state() == ClientSession::State::kReady) {
         // Let the current callback unwind before the next transaction.
         engine_.loop_.post([this] { next_job(); });
       }
     });
+  }
+
+  // Tells the limiter what the server said; true when that suspended us.
+  bool observe(const Reply& reply) {
+    if (!egress_ || reply.code < 400) return false;
+    return engine_.limiter_->observe_reply(egress_->index, provider_, reply.text(),
+                                           log::now_ms());
   }
 
   void stop_idling() {
@@ -301,8 +358,10 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   void done() {
     leave_idle();
     idle_timer_.cancel();
+    pace_timer_.cancel();
     if (finished_) return;
     finished_ = true;
+    if (egress_) engine_.limiter_->closed(egress_->index, provider_);
     engine_.loop_.post([engine = &engine_, self = this] { engine->finish_attempt(self); });
   }
 
@@ -324,6 +383,10 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   bool finished_ = false;
   size_t sent_ = 0;
   Timer idle_timer_;
+  Timer pace_timer_{engine_.loop_, [this] { next_job(); }};
+  std::optional<policy::EgressChoice> egress_;
+  std::string provider_;
+  size_t max_messages_ = engine_.options_.max_messages_per_connection;
 
  public:
   Destination& destination() { return dest_; }
@@ -332,7 +395,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
 DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                                queue::QueueIdGenerator& ids, Resolver& resolver,
                                std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
-                               queue::EventBus& events, DeliveryOptions options)
+                               queue::EventBus& events, policy::Limiter* limiter,
+                               DeliveryOptions options)
     : loop_(loop),
       config_(std::move(config)),
       store_(store),
@@ -341,6 +405,7 @@ DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store&
       client_tls_(std::move(client_tls)),
       workers_(workers),
       events_(events),
+      limiter_(limiter),
       options_(options),
       retry_(config_->delivery.retry),
       timer_(loop, [this] { pump(); }) {}
@@ -490,7 +555,8 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
   for (size_t i : local) addresses.push_back(work->envelope.recipients[i].address);
   Loop* loop = &loop_;
   workers_.post([this, loop, config = config_, work, local = std::move(local),
-                 addresses = std::move(addresses), sender = work->envelope.sender]() mutable {
+                 addresses = std::move(addresses), sender = work->envelope.sender,
+                 folder = work->envelope.folder]() mutable {
     TransactionResult replies;
     for (const auto& address : addresses) {
       auto box = inbound::resolve_mailbox(*config, address);
@@ -498,8 +564,8 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
         replies.push_back(synthetic(550, "5.1.1 <" + address + ">: no such mailbox here"));
         continue;
       }
-      auto s = inbound::deliver_maildir(config->inbound.maildir_root, *box, "", sender, address,
-                                        *work->data);
+      auto s = inbound::deliver_maildir(config->inbound.maildir_root, *box, folder, sender,
+                                        address, *work->data);
       replies.push_back(s ? synthetic(250, "2.0.0 delivered to maildir " + box->domain + "/" +
                                                box->mailbox)
                           : synthetic(451, "4.3.0 local delivery failed: " + s.message()));
@@ -553,6 +619,12 @@ void DeliveryEngine::fail_queued(Destination& dest, int code, const std::string&
     TransactionResult replies(job.recipients.size(), synthetic(code, text));
     record(job, replies, host);
   }
+}
+
+void DeliveryEngine::wait_queued(Destination& dest, const policy::Wait& wait) {
+  for (auto& job : dest.queue)
+    job.work->not_before_ms = std::max(job.work->not_before_ms, wait.until_ms);
+  fail_queued(dest, 451, "4.7.0 " + wait.reason, "");
 }
 
 void DeliveryEngine::record(Job& job, const TransactionResult& replies, const std::string& host) {
@@ -709,7 +781,9 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     return;
   }
   env.next_attempt_ms = flush_now ? log::now_ms()
-                                  : retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+                                  : std::max(work->not_before_ms,
+                                             retry_.next_attempt_ms(log::now_ms(),
+                                                                    std::max<uint32_t>(attempts, 1)));
   env.state = queue::MessageState::kDeferred;
   store_.update_async(work->id, env, [this, loop, work](Status s) {
     loop->post([this, work, s] {

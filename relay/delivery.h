@@ -26,6 +26,7 @@
 #include "common/loop.h"
 #include "common/worker_pool.h"
 #include "conf/config.h"
+#include "policy/limiter.h"
 #include "policy/retry.h"
 #include "queue/control.h"
 #include "queue/events.h"
@@ -52,7 +53,8 @@ class DeliveryEngine : public queue::QueueControl {
   DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                  queue::QueueIdGenerator& ids, Resolver& resolver,
                  std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
-                 queue::EventBus& events, DeliveryOptions options = {});
+                 queue::EventBus& events, policy::Limiter* limiter = nullptr,
+                 DeliveryOptions options = {});
   ~DeliveryEngine();
   DeliveryEngine(const DeliveryEngine&) = delete;
   DeliveryEngine& operator=(const DeliveryEngine&) = delete;
@@ -93,6 +95,8 @@ class DeliveryEngine : public queue::QueueControl {
   // Records the replies for a job's recipients; `host` is "name[ip]:port".
   void record(Job& job, const TransactionResult& replies, const std::string& host);
   void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host);
+  // Defers what is queued for dest until the limiter's window opens.
+  void wait_queued(Destination& dest, const policy::Wait& wait);
   void finalize(std::shared_ptr<MessageWork> work);
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
@@ -112,6 +116,7 @@ class DeliveryEngine : public queue::QueueControl {
   std::shared_ptr<TlsContext> client_tls_;
   WorkerPool& workers_;
   queue::EventBus& events_;
+  policy::Limiter* limiter_;  // null: no egress addresses, no shaping
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
   std::string smarthost_password_;

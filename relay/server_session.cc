@@ -215,6 +215,8 @@ void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
       return;
     } else {
       if (phase == Phase::kMail) self->mail_ = MailParams{};  // no transaction was opened
+      // A refused message leaves nothing behind for the next MAIL.
+      if (phase == Phase::kData) self->reset_transaction();
       self->reply(v.code, v.text);
     }
     if (!self->paused_) self->resume();

@@ -1,10 +1,12 @@
 // check_host.cc - the SPF evaluation of RFC 7208 sections 4 to 6, one DNS answer at a time.
 //
 // An Evaluation lives in a shared_ptr that every pending DNS callback holds, so it outlasts
-// whatever it waits for. Records are "frames": the top one, and one per include or redirect.
-// A frame reports only a match result (pass, fail, softfail, neutral, none) to whoever started
-// it; temperror and permerror end the whole evaluation at once, because the RFC propagates them
-// unchanged through include and redirect to the top. Once finished, late answers are dropped.
+// whatever it waits for; frames and queued continuations point back to it without owning it,
+// so when the resolver drops its callbacks (shutdown) nothing is left holding it. Records are
+// "frames": the top one, and one per include or redirect. A frame reports only a match result
+// (pass, fail, softfail, neutral, none) to whoever started it; temperror and permerror end the
+// whole evaluation at once, because the RFC propagates them unchanged through include and redirect
+// to the top. Once finished, late answers are dropped.
 #include <algorithm>
 #include <ctime>
 #include <optional>
@@ -125,8 +127,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     }
     ip_ = *ip;
     init_vars();
-    auto self = shared_from_this();
-    check_domain(request_.domain, [self](FrameResult r) { self->top_done(std::move(r)); });
+    check_domain(request_.domain, [this](FrameResult r) { top_done(std::move(r)); });
   }
 
  private:
@@ -179,6 +180,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
   void finish(SpfOutcome outcome) {
     if (finished_) return;
     finished_ = true;
+    validation_.waiters.clear();  // what they would have continued is over
     auto done = std::move(done_);
     done_ = nullptr;
     done(std::move(outcome));
@@ -227,36 +229,37 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     }
     std::string domain = query_name(lower(raw_domain));
     dns_->txt(domain, guarded<relay::TxtResult>([this, domain, done](relay::TxtResult r) {
-      if (relay::dns_temporary(r.status)) {
-        fail_now(SpfResult::kTempError, "TXT lookup of " + domain + ": " + r.error);
-        return;
-      }
-      const std::string* found = nullptr;
-      int count = 0;
-      for (const auto& txt : r.records) {
-        if (!is_spf_record(txt)) continue;
-        ++count;
-        found = &txt;
-      }
-      if (count == 0) {
-        done({SpfResult::kNone, "no SPF record at " + domain, nullptr});
-        return;
-      }
-      if (count > 1) {
-        fail_now(SpfResult::kPermError, "more than one SPF record at " + domain);
-        return;
-      }
-      auto record = parse_record(*found);
-      if (!record) {
-        fail_now(SpfResult::kPermError, "SPF record of " + domain + ": " + record.message());
-        return;
-      }
-      auto frame = std::make_shared<Frame>();
-      frame->domain = domain;
-      frame->record = std::move(record.value());
-      frame->done = done;
-      run(frame);
-    }));
+                if (relay::dns_temporary(r.status)) {
+                  fail_now(SpfResult::kTempError, "TXT lookup of " + domain + ": " + r.error);
+                  return;
+                }
+                const std::string* found = nullptr;
+                int count = 0;
+                for (const auto& txt : r.records) {
+                  if (!is_spf_record(txt)) continue;
+                  ++count;
+                  found = &txt;
+                }
+                if (count == 0) {
+                  done({SpfResult::kNone, "no SPF record at " + domain, nullptr});
+                  return;
+                }
+                if (count > 1) {
+                  fail_now(SpfResult::kPermError, "more than one SPF record at " + domain);
+                  return;
+                }
+                auto record = parse_record(*found);
+                if (!record) {
+                  fail_now(SpfResult::kPermError,
+                           "SPF record of " + domain + ": " + record.message());
+                  return;
+                }
+                auto frame = std::make_shared<Frame>();
+                frame->domain = domain;
+                frame->record = std::move(record.value());
+                frame->done = done;
+                run(frame);
+              }));
   }
 
   // Evaluates mechanisms from frame->next until one needs DNS or one matches.
@@ -398,48 +401,48 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
       next(false);
       return;
     }
-    dns_->mx(target, guarded<relay::MxResult>([this, target, cidr4, cidr6,
-                                               next](relay::MxResult r) {
-      if (relay::dns_temporary(r.status)) {
-        fail_now(SpfResult::kTempError, "MX lookup of " + target + ": " + r.error);
-        return;
-      }
-      if (is_void(r.status)) {
-        if (count_void()) next(false);
-        return;
-      }
-      // Section 4.6.4: more than 10 MX names is an error of the record, not a reason to
-      // look at only some of them.
-      if (r.records.size() > static_cast<size_t>(options_.max_names)) {
-        fail_now(SpfResult::kPermError, target + " has more than " +
-                                            std::to_string(options_.max_names) + " MX records");
-        return;
-      }
-      std::stable_sort(r.records.begin(), r.records.end(),
-                       [](const relay::MxRecord& x, const relay::MxRecord& y) {
-                         return x.preference < y.preference;
-                       });
-      std::vector<std::string> hosts;
-      for (const auto& mx : r.records) {
-        if (!mx.host.empty() && valid_query_name(mx.host)) hosts.push_back(mx.host);  // not "."
-      }
-      lookup_all(hosts, [this, cidr4, cidr6, next, hosts](
-                            std::vector<relay::AddressResult> results) {
-        // In MX order, as if one after the other: an error before a match is the answer.
-        for (size_t i = 0; i < results.size(); ++i) {
-          if (relay::dns_temporary(results[i].status)) {
-            fail_now(SpfResult::kTempError,
-                     "address lookup of " + hosts[i] + ": " + results[i].error);
+    dns_->mx(
+        target, guarded<relay::MxResult>([this, target, cidr4, cidr6, next](relay::MxResult r) {
+          if (relay::dns_temporary(r.status)) {
+            fail_now(SpfResult::kTempError, "MX lookup of " + target + ": " + r.error);
             return;
           }
-          if (results[i].status == relay::DnsStatus::kOk && any_in(results[i], cidr4, cidr6)) {
-            next(true);
+          if (is_void(r.status)) {
+            if (count_void()) next(false);
             return;
           }
-        }
-        next(false);
-      });
-    }));
+          // Section 4.6.4: more than 10 MX names is an error of the record, not a reason to
+          // look at only some of them.
+          if (r.records.size() > static_cast<size_t>(options_.max_names)) {
+            fail_now(SpfResult::kPermError, target + " has more than " +
+                                                std::to_string(options_.max_names) + " MX records");
+            return;
+          }
+          std::stable_sort(r.records.begin(), r.records.end(),
+                           [](const relay::MxRecord& x, const relay::MxRecord& y) {
+                             return x.preference < y.preference;
+                           });
+          std::vector<std::string> hosts;
+          for (const auto& mx : r.records) {
+            if (!mx.host.empty() && valid_query_name(mx.host)) hosts.push_back(mx.host);  // not "."
+          }
+          lookup_all(hosts, [this, cidr4, cidr6, next,
+                             hosts](std::vector<relay::AddressResult> results) {
+            // In MX order, as if one after the other: an error before a match is the answer.
+            for (size_t i = 0; i < results.size(); ++i) {
+              if (relay::dns_temporary(results[i].status)) {
+                fail_now(SpfResult::kTempError,
+                         "address lookup of " + hosts[i] + ": " + results[i].error);
+                return;
+              }
+              if (results[i].status == relay::DnsStatus::kOk && any_in(results[i], cidr4, cidr6)) {
+                next(true);
+                return;
+              }
+            }
+            next(false);
+          });
+        }));
   }
 
   void mechanism_exists(const std::string& target, std::function<void(bool)> next) {
@@ -449,16 +452,16 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     }
     // Section 5.7: always an A query, whatever the client's address family.
     dns_->a(target, guarded<relay::AddressResult>([this, target, next](relay::AddressResult r) {
-      if (relay::dns_temporary(r.status)) {
-        fail_now(SpfResult::kTempError, "A lookup of " + target + ": " + r.error);
-        return;
-      }
-      if (is_void(r.status)) {
-        if (count_void()) next(false);
-        return;
-      }
-      next(!r.addresses.empty());
-    }));
+              if (relay::dns_temporary(r.status)) {
+                fail_now(SpfResult::kTempError, "A lookup of " + target + ": " + r.error);
+                return;
+              }
+              if (is_void(r.status)) {
+                if (count_void()) next(false);
+                return;
+              }
+              next(!r.addresses.empty());
+            }));
   }
 
   void mechanism_ptr(const std::string& target, std::function<void(bool)> next) {
@@ -511,28 +514,28 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     validation_.waiters.push_back(std::move(then));
     if (validation_.waiters.size() > 1) return;  // already under way
     dns_->ptr(ip_.to_socket_address(), guarded<relay::PtrResult>([this](relay::PtrResult r) {
-      validation_.void_answer = is_void(r.status);
-      std::vector<std::string> names;
-      if (r.status == relay::DnsStatus::kOk) {
-        for (auto& name : r.names) {
-          if (names.size() == static_cast<size_t>(options_.max_names)) break;
-          std::string n = query_name(lower(name));
-          if (valid_query_name(n)) names.push_back(std::move(n));
-        }
-      }
-      lookup_all(names, [this, names](std::vector<relay::AddressResult> results) {
-        for (size_t i = 0; i < names.size(); ++i) {
-          if (results[i].status != relay::DnsStatus::kOk) continue;
-          if (any_in(results[i], 32, 128)) validation_.names.push_back(names[i]);
-        }
-        validation_.done = true;
-        auto waiters = std::move(validation_.waiters);
-        for (auto& w : waiters) {
-          if (finished_) return;
-          w();
-        }
-      });
-    }));
+                validation_.void_answer = is_void(r.status);
+                std::vector<std::string> names;
+                if (r.status == relay::DnsStatus::kOk) {
+                  for (auto& name : r.names) {
+                    if (names.size() == static_cast<size_t>(options_.max_names)) break;
+                    std::string n = query_name(lower(name));
+                    if (valid_query_name(n)) names.push_back(std::move(n));
+                  }
+                }
+                lookup_all(names, [this, names](std::vector<relay::AddressResult> results) {
+                  for (size_t i = 0; i < names.size(); ++i) {
+                    if (results[i].status != relay::DnsStatus::kOk) continue;
+                    if (any_in(results[i], 32, 128)) validation_.names.push_back(names[i]);
+                  }
+                  validation_.done = true;
+                  auto waiters = std::move(validation_.waiters);
+                  for (auto& w : waiters) {
+                    if (finished_) return;
+                    w();
+                  }
+                });
+              }));
   }
 
   // ---- Macros ----

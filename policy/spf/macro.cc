@@ -8,9 +8,15 @@ namespace hato::policy::spf {
 
 namespace {
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_alnum(char c) {
+  return is_alpha(c) || is_digit(c);
+}
 
 bool is_delimiter(char c) {
   return c == '.' || c == '-' || c == '+' || c == ',' || c == '/' || c == '_' || c == '=';
@@ -81,7 +87,8 @@ const std::string& value_of(char letter, const MacroVars& v) {
 
 // Split on the delimiters, reverse if asked, keep the rightmost parts, join with dots.
 std::string transform(const std::string& value, const MacroPiece& m) {
-  std::string_view delimiters = m.delimiters.empty() ? "." : m.delimiters;
+  std::string_view delimiters = ".";
+  if (!m.delimiters.empty()) delimiters = m.delimiters;
   std::vector<std::string_view> parts;
   std::string_view rest = value;
   for (;;) {

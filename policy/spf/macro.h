@@ -26,7 +26,7 @@ struct MacroPiece {
   bool url_escape = false;  // kExpand: the letter was upper case
   int digits = 0;           // kExpand: right-hand parts to keep; 0 keeps them all
   bool reverse = false;
-  std::string delimiters;   // kExpand: empty means "."
+  std::string delimiters;  // kExpand: empty means "."
 };
 
 struct MacroString {

@@ -12,8 +12,12 @@ namespace hato::policy::spf {
 
 namespace {
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -106,8 +110,8 @@ Status parse_ip_mechanism(std::string_view rest, Mechanism& m) {
     return Status::error("'" + m.text + "' needs an address");
   rest.remove_prefix(1);
   auto slash = rest.find('/');
-  auto network = v6 ? parse_ip6_network(rest.substr(0, slash))
-                    : parse_ip4_network(rest.substr(0, slash));
+  auto network =
+      v6 ? parse_ip6_network(rest.substr(0, slash)) : parse_ip4_network(rest.substr(0, slash));
   if (!network) return Status::error("bad address in '" + m.text + "'");
   m.network = *network;
   if (slash != std::string_view::npos) {
@@ -187,9 +191,8 @@ Status parse_mechanism(std::string_view term, Record& record) {
 bool split_modifier(std::string_view term, std::string_view* name, std::string_view* value) {
   if (term.empty() || !is_alpha(term[0])) return false;
   size_t k = 1;
-  while (k < term.size() &&
-         (is_alpha(term[k]) || is_digit(term[k]) || term[k] == '-' || term[k] == '_' ||
-          term[k] == '.'))
+  while (k < term.size() && (is_alpha(term[k]) || is_digit(term[k]) || term[k] == '-' ||
+                             term[k] == '_' || term[k] == '.'))
     ++k;
   if (k >= term.size() || term[k] != '=') return false;
   *name = term.substr(0, k);

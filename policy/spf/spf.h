@@ -46,9 +46,9 @@ std::unique_ptr<SpfDns> make_resolver_spf_dns(relay::Resolver& resolver);
 struct SpfOptions {
   std::string receiver = "unknown";  // %{r}: our host name
   std::string default_explanation = "Sender is not authorized by the SPF policy of its domain";
-  int max_dns_terms = 10;   // section 4.6.4
+  int max_dns_terms = 10;  // section 4.6.4
   int max_void_lookups = 2;
-  int max_names = 10;       // MX or PTR names per mechanism
+  int max_names = 10;  // MX or PTR names per mechanism
   // Section 4.6.4 asks for at least 20 s; a lookup under way may overrun it by its own timeout.
   std::chrono::milliseconds time_limit{20000};
   int64_t now = 0;  // %{t}, seconds since the epoch; 0: the clock

@@ -57,19 +57,19 @@ void SpfHook::run(const HookContext& context, std::function<void(Verdict)> done)
   std::string peer = session.peer.ip();
   // The context, and so the transaction, lives until done is called.
   TransactionState& tx = context.tx;
-  check_host(dns_, options, std::move(request),
-             [&tx, done = std::move(done), null_sender, identity, peer](SpfOutcome outcome) {
-               tx.spf = spf_result_name(outcome.result);
-               tx.spf_domain = identity;
-               tx.auth_results.push_back(
-                   spf_auth_results_clause(outcome.result, null_sender, identity));
-               log::info("spf", {{"result", tx.spf},
-                                 {null_sender ? "helo" : "domain", identity},
-                                 {"client", peer},
-                                 {"why", outcome.problem}});
-               // Never a rejection here: DMARC weighs SPF with DKIM at DATA.
-               done(Verdict::proceed());
-             });
+  check_host(
+      dns_, options, std::move(request),
+      [&tx, done = std::move(done), null_sender, identity, peer](SpfOutcome outcome) {
+        tx.spf = spf_result_name(outcome.result);
+        tx.spf_domain = identity;
+        tx.auth_results.push_back(spf_auth_results_clause(outcome.result, null_sender, identity));
+        log::info("spf", {{"result", tx.spf},
+                          {null_sender ? "helo" : "domain", identity},
+                          {"client", peer},
+                          {"why", outcome.problem}});
+        // Never a rejection here: DMARC weighs SPF with DKIM at DATA.
+        done(Verdict::proceed());
+      });
 }
 
 void add_spf_hook(HookChain& chain, relay::Resolver& resolver, SpfOptions options) {

@@ -462,10 +462,241 @@ BOOST_AUTO_TEST_CASE(later_sections_accept_any_content) {
                        "mta_sts: [whatever]\n"
                        "cluster: 42\n"
                        "blacklist_monitor: {unknown_to_us: {deep: [1, 2]}}\n"
-                       "egress: {x: y}\n"
-                       "shaping:\n"
                        "inbound: {dnsbl: [{zone: zen.spamhaus.org, action: reject}]}\n");
   BOOST_TEST(c->listeners.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(egress_and_shaping_load_with_their_values) {
+  ConfigPtr c =
+      loaded("hostname: relay.example.test\n" + kListener +
+             "egress:\n"
+             "  - address: 192.0.2.10\n"
+             "    helo: mail1.example.test\n"
+             "    weight: 3\n"
+             "    warmup: {start: 2026-11-01, daily: [50, 100, 250], per_provider: true}\n"
+             "  - {address: \"192.0.2.11\"}\n"
+             "  - {address: \"2001:db8::1\", warmup: {start: 1970-01-02}}\n"
+             "shaping:\n"
+             "  suspend_on:\n"  // before the provider it names: order does not matter
+             "    - {reply: \"4\\\\.7\\\\.28\", provider: fastmail, for: 2h}\n"
+             "    - {reply: try later, rate: 1/m, for: 10m}\n"
+             "  providers:\n"
+             "    - {name: google, connections: 3}\n"
+             "    - {name: Fastmail, mx_suffix: [.messagingengine.com., Fastmail.COM],\n"
+             "       connections: 2, messages_per_connection: 50, rate: 100/m}\n"
+             "  default: {connections: 8, rate: 3600/h}\n");
+  BOOST_TEST_REQUIRE(c->egress.size() == 3u);
+  const Egress& first = c->egress[0];
+  BOOST_TEST(first.address.ip() == "192.0.2.10");
+  BOOST_TEST(first.address.port() == 0);
+  BOOST_TEST(first.helo == "mail1.example.test");
+  BOOST_TEST(first.weight == 3u);
+  BOOST_TEST_REQUIRE(first.warmup.has_value());
+  BOOST_TEST(first.warmup->start_day == 20758);  // 2026-11-01
+  BOOST_TEST(first.warmup->daily == (std::vector<uint64_t>{50, 100, 250}),
+             boost::test_tools::per_element());
+  BOOST_TEST(first.warmup->per_provider);
+  // The HELO name defaults to the hostname, the weight to 1, and there is no warm-up.
+  BOOST_TEST(c->egress[1].helo == "relay.example.test");
+  BOOST_TEST(c->egress[1].weight == 1u);
+  BOOST_TEST(!c->egress[1].warmup.has_value());
+  // Only a start: the built-in curve, shared by all providers.
+  BOOST_TEST(c->egress[2].address.ip() == "2001:db8::1");
+  BOOST_TEST_REQUIRE(c->egress[2].warmup.has_value());
+  BOOST_TEST(c->egress[2].warmup->start_day == 1);
+  BOOST_TEST(c->egress[2].warmup->daily.empty());
+  BOOST_TEST(!c->egress[2].warmup->per_provider);
+
+  const Shaping& shaping = c->shaping;
+  BOOST_TEST_REQUIRE(shaping.providers.size() == 2u);
+  // A built-in provider keeps what is not given (0 here, filled in by the limiter).
+  BOOST_TEST(shaping.providers[0].name == "google");
+  BOOST_TEST(shaping.providers[0].mx_suffix.empty());
+  BOOST_TEST(shaping.providers[0].connections == 3u);
+  BOOST_TEST(shaping.providers[0].messages_per_connection == 0u);
+  BOOST_TEST(shaping.providers[0].rate_per_second == 0.0);
+  const Provider& fastmail = shaping.providers[1];
+  BOOST_TEST(fastmail.name == "fastmail");
+  BOOST_TEST(
+      fastmail.mx_suffix == (std::vector<std::string>{"messagingengine.com", "fastmail.com"}),
+      boost::test_tools::per_element());
+  BOOST_TEST(fastmail.connections == 2u);
+  BOOST_TEST(fastmail.messages_per_connection == 50u);
+  BOOST_TEST(fastmail.rate_per_second == 100.0 / 60.0, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST_REQUIRE(shaping.suspend_on.size() == 2u);
+  BOOST_TEST(shaping.suspend_on[0].reply_regex == "4\\.7\\.28");
+  BOOST_TEST(shaping.suspend_on[0].provider == "fastmail");
+  BOOST_TEST(shaping.suspend_on[0].for_ == hours(2));
+  BOOST_TEST(shaping.suspend_on[0].rate_per_second == 0.0);
+  BOOST_TEST(shaping.suspend_on[1].reply_regex == "try later");
+  BOOST_TEST(shaping.suspend_on[1].provider.empty());
+  BOOST_TEST(shaping.suspend_on[1].for_ == minutes(10));
+  BOOST_TEST(shaping.suspend_on[1].rate_per_second == 1.0 / 60.0,
+             boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(shaping.defaults.name == "default");
+  BOOST_TEST(shaping.defaults.connections == 8u);
+  BOOST_TEST(shaping.defaults.messages_per_connection == 0u);
+  BOOST_TEST(shaping.defaults.rate_per_second == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(without_egress_there_is_no_shaping_to_configure) {
+  ConfigPtr c = loaded(kListener);
+  BOOST_TEST(c->egress.empty());
+  BOOST_TEST(c->shaping.providers.empty());
+  BOOST_TEST(c->shaping.suspend_on.empty());
+  // A rule for a built-in provider needs no providers list.
+  c = loaded(kListener + "shaping: {suspend_on: [{reply: \"TS0[1-4]\", provider: yahoo}]}\n");
+  BOOST_TEST_REQUIRE(c->shaping.suspend_on.size() == 1u);
+  BOOST_TEST(c->shaping.suspend_on[0].for_ == hours(1));
+}
+
+BOOST_AUTO_TEST_CASE(same_egress_and_shaping_compares_what_the_limiter_uses) {
+  const std::string egress =
+      "egress: [{address: 192.0.2.1, warmup: {start: 2026-11-01, daily: [5, 7]}}]\n";
+  const std::string shaping = "shaping: {providers: [{name: google, rate: 20/s}]}\n";
+  ConfigPtr base = loaded(kListener + egress + shaping);
+  BOOST_TEST(same_egress_and_shaping(
+      *base, *loaded(kListener + "log: {format: json}\n" + egress + shaping)));
+  // The HELO name defaults to the hostname, so a new hostname is a new HELO.
+  BOOST_TEST(!same_egress_and_shaping(
+      *base, *loaded(kListener + "hostname: b.test\n" + egress + shaping)));
+  BOOST_TEST(!same_egress_and_shaping(*base, *loaded(kListener + shaping)));
+  BOOST_TEST(!same_egress_and_shaping(
+      *base,
+      *loaded(kListener +
+              "egress: [{address: 192.0.2.1, warmup: {start: 2026-11-01, daily: [5, 8]}}]\n" +
+              shaping)));
+  BOOST_TEST(!same_egress_and_shaping(
+      *base, *loaded(kListener + egress + "shaping: {providers: [{name: google, rate: 21/s}]}\n")));
+}
+
+BOOST_AUTO_TEST_CASE(egress_problems_are_reported_at_their_values) {
+  BOOST_TEST(error_of(kListener + "egress: {address: 192.0.2.1}\n") ==
+             "t.yaml:2:9: egress: expected a list, got a map");
+  BOOST_TEST(error_of(kListener + "egress: [{helo: a.test}]\n") ==
+             "t.yaml:2:10: egress[0]: missing required key 'address'");
+  BOOST_TEST(error_of(kListener + "egress: [{address: 192.0.2.300}]\n") ==
+             "t.yaml:2:20: egress[0].address: bad address '192.0.2.300': '192.0.2.300' is not a "
+             "numeric IPv4 or IPv6 address");
+  BOOST_TEST(error_of(kListener + "egress: [{address: \"192.0.2.1:25\"}]\n") ==
+             "t.yaml:2:20: egress[0].address: a source address takes no port");
+  BOOST_TEST(
+      error_of(kListener + "egress:\n  - {address: 192.0.2.1}\n  - {address: 192.0.2.1}\n") ==
+      "t.yaml:4:15: egress[1].address: duplicate egress address '192.0.2.1' (first at line 3)");
+  BOOST_TEST(error_of(kListener + "egress: [{address: 192.0.2.1, helo: \"bad name\"}]\n") ==
+             "t.yaml:2:37: egress[0].helo: 'bad name' is not a valid host name");
+  BOOST_TEST(error_of(kListener + "egress: [{address: 192.0.2.1, weight: 0}]\n") ==
+             "t.yaml:2:39: egress[0].weight: 0 is out of range (1 to 1000000)");
+  BOOST_TEST(error_of(kListener + "egress: [{address: 192.0.2.1, warmup: {daily: [1]}}]\n") ==
+             "t.yaml:2:39: egress[0].warmup: missing required key 'start'");
+  BOOST_TEST(
+      error_of(kListener + "egress: [{address: 192.0.2.1, warmup: {start: 11/01/2026}}]\n") ==
+      "t.yaml:2:47: egress[0].warmup.start: bad date '11/01/2026': expected YYYY-MM-DD");
+  BOOST_TEST(error_of(kListener + "egress: [{address: 192.0.2.1, wamrup: {}}]\n") ==
+             "t.yaml:2:31: egress[0]: unknown key 'wamrup', did you mean 'warmup'?");
+
+  auto errors = errors_of(kListener +
+                          "egress:\n"                                       // 2
+                          "  - address: 192.0.2.1\n"                        // 3
+                          "    warmup:\n"                                   // 4
+                          "      start: 2026-02-30\n"                       // 5
+                          "      daily: [5, 0]\n"                           // 6
+                          "      per_provider: maybe\n"                     // 7
+                          "  - address: 192.0.2.2\n"                        // 8
+                          "    warmup: {start: 2026-01-01, daily: []}\n");  // 9
+  std::vector<std::string> expected = {
+      "t.yaml:5:14: egress[0].warmup.start: bad date '2026-02-30': no such day",
+      "t.yaml:6:18: egress[0].warmup.daily[1]: 0 is out of range (1 to 4294967295)",
+      "t.yaml:7:21: egress[0].warmup.per_provider: unknown value 'maybe' (expected true or false)",
+      "t.yaml:9:40: egress[1].warmup.daily: must not be empty (leave it out for the built-in "
+      "schedule)",
+  };
+  BOOST_TEST(errors == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(shaping_problems_are_reported_at_their_values) {
+  auto errors = errors_of(kListener +
+                          "shaping:\n"                                                      // 2
+                          "  providers:\n"                                                  // 3
+                          "    - {name: fastmail, connections: 2}\n"                        // 4
+                          "    - {name: default}\n"                                         // 5
+                          "    - {name: \"bad name\", mx_suffix: [x.test]}\n"               // 6
+                          "    - {name: google, mx_suffix: [google.com, \"no domain\"]}\n"  // 7
+                          "    - {name: GOOGLE, rate: 20/x}\n"                              // 8
+                          "    - {name: other, mx_suffix: [GOOGLE.com.]}\n"                 // 9
+                          "  suspend_on:\n"                                                 // 10
+                          "    - {reply: x, provider: gogle, for: 0s}\n"                    // 11
+                          "    - {provider: yahoo}\n"                                       // 12
+                          "  default: {connections: 0, rate: 0/s}\n"                        // 13
+                          "  defaults: {}\n");                                              // 14
+  std::vector<std::string> expected = {
+      "t.yaml:4:7: shaping.providers[0]: missing required key 'mx_suffix' ('fastmail' is not "
+      "built in like google, microsoft, yahoo and apple)",
+      "t.yaml:5:14: shaping.providers[1].name: 'default' stands for every other destination; set "
+      "its limits in shaping.default",
+      "t.yaml:6:14: shaping.providers[2].name: 'bad name' is not a valid provider name (letters, "
+      "digits, - and _)",
+      "t.yaml:7:46: shaping.providers[3].mx_suffix[1]: 'no domain' is not a valid domain name",
+      "t.yaml:8:14: shaping.providers[4].name: duplicate provider 'google' (first at line 7)",
+      "t.yaml:8:28: shaping.providers[4].rate: bad rate '20/x': expected a count per s, m, h or d, "
+      "such as 20/s or 3600/h",
+      "t.yaml:9:33: shaping.providers[5].mx_suffix[0]: duplicate mx_suffix 'google.com' (first at "
+      "line 7)",
+      "t.yaml:11:28: shaping.suspend_on[0].provider: unknown provider 'gogle', did you mean "
+      "'google'?",
+      "t.yaml:11:40: shaping.suspend_on[0].for: duration must be greater than zero",
+      "t.yaml:12:7: shaping.suspend_on[1]: missing required key 'reply'",
+      "t.yaml:13:26: shaping.default.connections: 0 is out of range (1 to 4294967295)",
+      "t.yaml:13:35: shaping.default.rate: bad rate '0/s': must be greater than zero",
+      "t.yaml:14:3: shaping: unknown key 'defaults', did you mean 'default'?",
+  };
+  BOOST_TEST(errors == expected, boost::test_tools::per_element());
+
+  // The expression is compiled when the file is read, not when the first reply comes.
+  std::string bad = error_of(kListener + "shaping: {suspend_on: [{reply: \"4\\\\.7(\"}]}\n");
+  BOOST_TEST(bad.starts_with(
+                 "t.yaml:2:32: shaping.suspend_on[0].reply: bad regular expression '4\\.7(': "),
+             bad);
+  BOOST_TEST(
+      error_of(kListener + "shaping: {suspend_on: [{reply: " + std::string(257, 'a') + "}]}\n") ==
+      "t.yaml:2:32: shaping.suspend_on[0].reply: regular expression too long (at most 256 "
+      "characters)");
+  BOOST_TEST(error_of(kListener + "shaping: {providers: {name: google}}\n") ==
+             "t.yaml:2:22: shaping.providers: expected a list, got a map");
+}
+
+BOOST_AUTO_TEST_CASE(rates_parse) {
+  BOOST_TEST(*parse_rate("20/s") == 20.0);
+  BOOST_TEST(*parse_rate("120/m") == 2.0);
+  BOOST_TEST(*parse_rate("3600/h") == 1.0);
+  BOOST_TEST(*parse_rate("86400/d") == 1.0);
+  BOOST_TEST(*parse_rate("5 / s") == 5.0);
+  BOOST_TEST(*parse_rate("1/M") == 1.0 / 60.0, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(rates_reject) {
+  for (const char* bad : {"", "20", "20/", "/s", "20/ms", "20/x", "20/s2", "-1/s", "1.5/s"}) {
+    auto r = parse_rate(bad);
+    BOOST_TEST(!r, bad);
+    BOOST_TEST(r.message().starts_with("bad rate '" + std::string(bad) + "': expected a count"),
+               r.message());
+  }
+  BOOST_TEST(parse_rate("0/s").message() == "bad rate '0/s': must be greater than zero");
+  BOOST_TEST(parse_rate("99999999999999999999/s").message() ==
+             "bad rate '99999999999999999999/s': too large");
+}
+
+BOOST_AUTO_TEST_CASE(dates_parse_and_reject) {
+  BOOST_TEST(*parse_date("1970-01-01") == 0);
+  BOOST_TEST(*parse_date("2026-11-01") == 20758);
+  BOOST_TEST(*parse_date("2028-02-29") == 21243);  // a leap day
+  BOOST_TEST(parse_date("2027-02-29").message() == "bad date '2027-02-29': no such day");
+  BOOST_TEST(parse_date("2026-13-01").message() == "bad date '2026-13-01': no such day");
+  for (const char* bad :
+       {"", "2026-1-01", "2026/11/01", "26-11-01", "2026-11-01T00:00", "+026-11-01"}) {
+    BOOST_TEST(parse_date(bad).message() ==
+               "bad date '" + std::string(bad) + "': expected YYYY-MM-DD");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(every_problem_is_collected_in_file_order) {

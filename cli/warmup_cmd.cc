@@ -1,0 +1,148 @@
+// warmup_cmd.cc - `hato warmup status` over the admin API.
+//
+// --json prints the daemon's lines as they come (policy/limiter.h documents them); the
+// table is for people. Reasons are remote servers' words: control characters are
+// blanked before they reach a terminal.
+#include "cli/warmup_cmd.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/admin_client.h"
+#include "cli/commands.h"
+#include "cli/json.h"
+
+namespace hato::cli {
+
+namespace {
+
+constexpr char kUsage[] = "usage: hato warmup status [--json]\n";
+
+int fail(int status, const std::string& message) {
+  std::fprintf(stderr, "hato: %s\n", message.c_str());
+  return status;
+}
+
+int usage_error(const std::string& message) {
+  return fail(kExitUsage, message + " (usage: hato warmup status [--json])");
+}
+
+int write_stdout(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(kExitFailed, std::string("writing to stdout: ") + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return kExitOk;
+}
+
+std::string printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
+// A number or null as the table shows it.
+std::string cell(const JsonValue& v, const char* if_null) {
+  return v.is_null() ? if_null : printable(v.text);
+}
+
+std::string join_row(const std::vector<std::string>& row, const std::vector<size_t>& widths) {
+  std::string line;
+  for (size_t i = 0; i < row.size(); ++i) {
+    line += row[i];
+    if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+  }
+  return line + "\n";
+}
+
+}  // namespace
+
+Result<std::string> warmup_table(std::string_view json_lines) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ADDRESS", "HELO", "WEIGHT", "DAY", "LIMIT", "SENT", "STATE"}};
+  std::string notes;
+  while (!json_lines.empty()) {
+    size_t eol = json_lines.find('\n');
+    std::string_view line = json_lines.substr(0, eol);
+    json_lines.remove_prefix(eol == std::string_view::npos ? json_lines.size() : eol + 1);
+    if (line.empty()) continue;
+    std::optional<JsonValue> e = parse_json(line);
+    if (!e || e->kind != JsonValue::Kind::kObject || (*e)["address"].text.empty())
+      return Result<std::string>::error("unreadable answer from the daemon");
+    const std::string address = printable((*e)["address"].text);
+    std::string limit = cell((*e)["allowance"], "none");
+    if ((*e)["per_provider"].boolean && limit != "none") limit += " per provider";
+    std::vector<std::string> state;
+    for (const auto& s : (*e)["suspensions"].items) {
+      state.push_back("suspended for " + printable(s["provider"].text));
+      notes += address + " suspended for " + printable(s["provider"].text) + " until " +
+               printable(s["until"].text) + ": " + printable(s["reason"].text) + "\n";
+    }
+    for (const auto& s : (*e)["slowdowns"].items) {
+      state.push_back("slowed for " + printable(s["provider"].text));
+      notes += address + " slowed to " + printable(s["rate"].text) + " for " +
+               printable(s["provider"].text) + " until " + printable(s["until"].text) + ": " +
+               printable(s["reason"].text) + "\n";
+    }
+    std::string state_text = "sending";
+    if (!state.empty()) {
+      state_text.clear();
+      for (const auto& s : state) state_text += (state_text.empty() ? "" : ", ") + s;
+    }
+    rows.push_back({address, printable((*e)["helo"].text), cell((*e)["weight"], "-"),
+                    cell((*e)["day"], "-"), limit, cell((*e)["sent_today"], "0"), state_text});
+  }
+  if (rows.size() == 1) {
+    return std::string(
+        "No egress addresses are configured: mail leaves from the system's default address, "
+        "without warm-up.\n");
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) out += join_row(row, widths);
+  if (!notes.empty()) out += "\n" + notes;
+  return out;
+}
+
+int warmup_command(const std::vector<std::string>& args, const conf::Config& config) {
+  if (args.empty()) return usage_error("warmup needs a command");
+  if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (args[0] != "status") return usage_error("unknown warmup command: " + args[0]);
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] != "--json") return usage_error("warmup status: unexpected " + args[i]);
+    json = true;
+  }
+
+  bool unreachable = false;
+  Result<AdminResponse> r = admin_get(config.admin.socket, "/v1/warmup", &unreachable);
+  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
+  if (r->status != 200) {
+    std::string reason;
+    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
+    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
+    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
+  }
+  if (json) return write_stdout(r->body);
+  Result<std::string> table = warmup_table(r->body);
+  if (!table) return fail(kExitFailed, table.message());
+  return write_stdout(*table);
+}
+
+}  // namespace hato::cli

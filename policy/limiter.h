@@ -1,0 +1,85 @@
+// limiter.h - the pace receivers trust: egress addresses, providers, shaping,
+// warm-up and suspensions (issue 7). Pure decisions; the delivery engine asks
+// before it connects and before each message, and reports what it hears.
+//
+// Nothing here looks at the queue: each decision is O(1) in the number of queued
+// messages, O(log n) in the number of providers, and choose() walks the egress list
+// (a handful of configured addresses) once. Not thread-safe: the delivery loop's
+// thread calls it, and the admin server on the same loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/net.h"
+#include "conf/config.h"
+
+namespace hato::policy {
+
+// Where counters and suspensions survive a restart (the queue store's state
+// family in the daemon; a map in tests).
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual std::optional<std::string> get(std::string_view key) = 0;
+  virtual void put(std::string_view key, std::string_view value) = 0;
+  virtual void erase(std::string_view key) = 0;
+};
+
+struct EgressChoice {
+  size_t index = 0;       // into the configured egress list
+  SocketAddress address;  // bind to this (port 0)
+  std::string helo;
+};
+
+// A refusal and when to ask again.
+struct Wait {
+  int64_t until_ms = 0;
+  std::string reason;  // "warm-up limit: 127.0.0.1 sent 5 of 5 today", "suspended: ..."
+};
+
+class Limiter {
+ public:
+  Limiter(const conf::Config& config, StateStore& state);
+  ~Limiter();
+
+  // True when egress addresses are configured; without any, the engine
+  // connects from the system's default address and asks nothing else.
+  bool active() const;
+  // The provider of a destination from its MX host names ("google",
+  // "microsoft", "yahoo", "apple", a configured one, or "default").
+  std::string provider_for(const std::vector<std::string>& mx_hosts) const;
+  // An egress address that may open one more connection to `provider` now,
+  // chosen by weight among those allowed; or when to try again.
+  std::optional<EgressChoice> choose(const std::string& provider, int64_t now_ms, Wait* wait);
+  void opened(size_t egress, const std::string& provider);
+  void closed(size_t egress, const std::string& provider);
+  // One more message on this connection now? Takes a rate token and one of
+  // today's warm-up allowance; on refusal says until when.
+  bool take(size_t egress, const std::string& provider, int64_t now_ms, Wait* wait);
+  // A remote reply: suspends egress x provider when a rule matches.
+  bool observe_reply(size_t egress, const std::string& provider, std::string_view reply,
+                     int64_t now_ms);
+  // `hato warmup status --json`: one object per egress address, each on a line:
+  // {"address","helo","weight","day" (null without warm-up),"allowance" (null: no
+  // limit today),"sent_today","suspensions":[{"provider","until","reason"}],
+  // "slowdowns":[{"provider","until","rate","reason"}]}, with per_provider warm-up
+  // also "per_provider":true,"sent_by_provider":{"google":N,...}.
+  std::string status_json(int64_t now_ms);
+
+  // Messages one connection to `provider` may carry before the engine closes it.
+  uint32_t messages_per_connection(const std::string& provider) const;
+  // Fixes the sequence of choose()'s weighted picks (tests); random by default.
+  void seed(uint64_t seed);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hato::policy
