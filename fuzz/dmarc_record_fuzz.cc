@@ -10,7 +10,7 @@
 #include "policy/dmarc/dmarc.h"
 
 using namespace hato;
-namespace dmarc = hato::policy::dmarc;
+namespace dmarc = hato::dmarc;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fuzz::quiet_logs();
