@@ -21,11 +21,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string_view>
 
 #include "cli/admin_client.h"
 #include "cli/commands.h"
+#include "cli/json.h"
 #include "queue/store.h"
 
 namespace hato::cli {
@@ -61,23 +63,6 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
-// The string value of "key" in one line of the daemon's JSON; enough for {"error":"..."}.
-std::string json_field(std::string_view line, std::string_view key) {
-  std::string needle = "\"" + std::string(key) + "\":\"";
-  size_t at = line.find(needle);
-  if (at == std::string_view::npos) return "";
-  std::string out;
-  for (size_t i = at + needle.size(); i < line.size() && line[i] != '"'; ++i) {
-    if (line[i] == '\\' && i + 1 < line.size()) {
-      char e = line[++i];
-      out += e == 'n' ? '\n' : e == 't' ? '\t' : e;
-    } else {
-      out += line[i];
-    }
-  }
-  return out;
-}
-
 std::string last_line(std::string_view body) {
   while (!body.empty() && body.back() == '\n') body.remove_suffix(1);
   size_t nl = body.rfind('\n');
@@ -102,9 +87,11 @@ int create(const std::string& dir_arg, const conf::Config& config) {
   Result<AdminResponse> r =
       admin_post(socket_path(config), "/v1/backup?dir=" + url_encode(dir.string()), &unreachable);
   if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
+  // The last line says how it ended; the ones before it were progress.
   std::string outcome = last_line(r->body);
-  if (r->status != 200 || outcome.find("\"ok\":true") == std::string::npos) {
-    std::string why = json_field(outcome, "error");
+  std::optional<JsonValue> answer = parse_json(outcome);
+  if (r->status != 200 || !answer || !(*answer)["ok"].boolean) {
+    std::string why = answer ? (*answer)["error"].text : "";
     if (why.empty()) why = "the daemon answered " + std::to_string(r->status) + " " + outcome;
     return fail(kExitFailed, "backup into " + dir.string() + " failed: " + why);
   }

@@ -4,8 +4,10 @@
 #include <string>
 #include <vector>
 
+#include "cli/backup_cmd.h"
 #include "cli/commands.h"
 #include "cli/dkim_cmd.h"
+#include "cli/dns_cmd.h"
 #include "cli/queue_cmd.h"
 #include "cli/warmup_cmd.h"
 #include "conf/config.h"
@@ -22,6 +24,9 @@ const char kUsage[] =
     "  warmup status [--json]         warm-up day, today's limit and sent count per egress\n"
     "  dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
     "              [--bits N] [--out FILE]  make a DKIM key and print its DNS record\n"
+    "  dns records|check [--domain D]  the DNS records a domain needs, and whether DNS has them\n"
+    "  backup create DIR | backup restore DIR [--force]\n"
+    "                                 copy the running daemon's queue; put a copy back\n"
     "FILE defaults to ./hato.yaml, then /etc/hato/hato.yaml; without either,\n"
     "`serve` runs the embedded development default.\n";
 
@@ -86,7 +91,13 @@ int main(int argc, char** argv) {
     if (!config) return hato::cli::kExitUsage;
     return hato::cli::warmup_command(rest, *config);
   }
-  if (cmd == "dns" || cmd == "blacklist" || cmd == "backup") {
+  if (cmd == "dns" || cmd == "backup") {
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return cmd == "dns" ? hato::cli::dns_command(rest, *config)
+                        : hato::cli::backup_command(rest, *config);
+  }
+  if (cmd == "blacklist") {
     std::cerr << "hato: `" << cmd << "` is not implemented yet\n";
     return hato::cli::kExitUsage;
   }

@@ -173,6 +173,68 @@ class StoreState : public policy::StateStore {
   queue::Store& store_;
 };
 
+// Watches the certificate and key files, so a renewal by certbot or lego is
+// served to the next connection without a signal. Follows symlinks (stat),
+// and swaps only when the new pair loads and matches.
+class CertificateWatch {
+ public:
+  CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<relay::TlsContext>)> swap)
+      : timer_(loop, [this] { check(); }), swap_(std::move(swap)) {}
+
+  void watch(const conf::Config& config, std::shared_ptr<relay::TlsContext> current) {
+    cert_ = config.tls.certificate;
+    key_ = config.tls.key;
+    seen_ = stamp();
+    report(current);
+    if (!cert_.empty()) timer_.arm(kEvery);
+  }
+
+ private:
+  static constexpr auto kEvery = std::chrono::seconds(5);
+
+  std::string stamp() const {
+    std::string out;
+    for (const auto& path : {cert_, key_}) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) return "";
+      out += std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+             std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) + ";";
+    }
+    return out;
+  }
+
+  void check() {
+    timer_.arm(kEvery);
+    std::string now = stamp();
+    if (now.empty() || now == seen_) return;
+    auto fresh = relay::TlsContext::load_server(cert_, key_);
+    if (!fresh) {
+      if (now != failed_) log::error("new certificate not loaded", {{"reason", fresh.message()}});
+      failed_ = now;  // log once per change, try again after the next one
+      return;
+    }
+    seen_ = now;
+    swap_(*fresh);
+    log::info("certificate reloaded", {{"file", cert_}});
+    report(*fresh);
+  }
+
+  // The expiry as a metric, and a warning while under 14 days.
+  static void report(const std::shared_ptr<relay::TlsContext>& tls) {
+    if (!tls || !tls->not_after()) return;
+    int64_t left = tls->not_after() - log::now_ms() / 1000;
+    metrics()
+        .gauge("hato_tls_certificate_expiry_seconds", "Seconds until the TLS certificate expires")
+        .set(left);
+    if (left < 14 * 86400)
+      log::warning("certificate expires soon", {{"days", std::to_string(left / 86400)}});
+  }
+
+  Timer timer_;
+  std::function<void(std::shared_ptr<relay::TlsContext>)> swap_;
+  std::string cert_, key_, seen_, failed_;
+};
+
 // What a reload cannot change in a running daemon.
 std::vector<std::string> needs_restart(const conf::Config& old, const conf::Config& fresh) {
   std::vector<std::string> out;
@@ -297,6 +359,11 @@ int serve(const std::string& config_path) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
+  CertificateWatch certificates(loop, [&server](std::shared_ptr<relay::TlsContext> tls) {
+    server.set_tls(std::move(tls));
+  });
+  certificates.watch(*config, *tls);
+
   AdminServer admin(loop, *store, events, delivery);
   admin.set_warmup_status([&limiter] { return limiter.status_json(log::now_ms()); });
   if (auto s = admin.listen(config->admin.socket); !s) {
@@ -364,6 +431,7 @@ int serve(const std::string& config_path) {
     backend.set_keyring(*fresh_keys);
     server.set_tls(*fresh_tls);
     server.set_config(config);
+    certificates.watch(*config, *fresh_tls);
     log::info("reloaded", {{"config", config->source}, {"users_file", config->users_file}});
   });
 

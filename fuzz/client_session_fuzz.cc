@@ -149,8 +149,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     x ^= x << 13;
     x ^= x >> 17;
     x ^= x << 5;
-    size_t n = std::min<size_t>((x & 15) == 0 ? 1 + (x >> 4) % 2048 : 1 + (x >> 4) % 32,
-                                in.size() - pos);
+    size_t n =
+        std::min<size_t>((x & 15) == 0 ? 1 + (x >> 4) % 2048 : 1 + (x >> 4) % 32, in.size() - pos);
     if (line_reads) {  // one reply line per read, as a slow server would
       size_t eol = in.find("\r\n", pos);
       n = eol == std::string_view::npos ? in.size() - pos : eol + 2 - pos;
@@ -173,9 +173,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   drive();
 
   for (int i = 0; i < sent; ++i) {
-    if (answered[i] != 1 || result_sizes[i] != 3)
-      std::fprintf(stderr, "transaction %d: callback ran %d times, %zu results; state %d\nsent:\n%s\n", i,
-                   answered[i], result_sizes[i], static_cast<int>(session->state()), io.out.c_str());
+    bool ok = answered[i] == 1 ? result_sizes[i] == 3
+                               : answered[i] == 0 && fuzz::known_bug("rset-callback");
+    if (!ok)
+      std::fprintf(
+          stderr, "transaction %d: callback ran %d times, %zu results; state %d\nsent:\n%s\n", i,
+          answered[i], result_sizes[i], static_cast<int>(session->state()), io.out.c_str());
     FUZZ_CHECK(answered[i] == 1 || (answered[i] == 0 && fuzz::known_bug("rset-callback")),
                "transaction callback not run exactly once");
     FUZZ_CHECK(answered[i] == 0 || result_sizes[i] == 3, "not one result per recipient");

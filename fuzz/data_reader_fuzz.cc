@@ -115,13 +115,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Outcome pieces = split_reads(limit, in, seed);
   if (!(pieces == whole)) {
-    std::fprintf(stderr,
-                 "one read:    used %zu done %d bare %d too_long %d too_big %d received %llu body %zu\n"
-                 "split reads: used %zu done %d bare %d too_long %d too_big %d received %llu body %zu\n",
-                 whole.used, whole.done, whole.bare, whole.too_long, whole.too_big,
-                 (unsigned long long)whole.received, whole.body.size(), pieces.used, pieces.done,
-                 pieces.bare, pieces.too_long, pieces.too_big, (unsigned long long)pieces.received,
-                 pieces.body.size());
+    std::fprintf(
+        stderr,
+        "one read:    used %zu done %d bare %d too_long %d too_big %d received %llu body %zu\n"
+        "split reads: used %zu done %d bare %d too_long %d too_big %d received %llu body %zu\n",
+        whole.used, whole.done, whole.bare, whole.too_long, whole.too_big,
+        (unsigned long long)whole.received, whole.body.size(), pieces.used, pieces.done,
+        pieces.bare, pieces.too_long, pieces.too_big, (unsigned long long)pieces.received,
+        pieces.body.size());
   }
   // Before the end the flags may still be on their way (an over-long line is
   // looked at when it ends); at the end everything must agree.

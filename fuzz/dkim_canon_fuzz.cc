@@ -19,7 +19,9 @@ using namespace hato::dkim;
 
 namespace {
 
-bool wsp(char c) { return c == ' ' || c == '\t'; }
+bool wsp(char c) {
+  return c == ' ' || c == '\t';
+}
 
 // RFC 6376 3.4.3: trailing empty lines removed, a CRLF ensured; empty is one CRLF.
 std::string ref_simple_body(std::string_view body) {

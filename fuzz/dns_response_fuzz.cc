@@ -51,6 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK((txt.status == DnsStatus::kOk) == !txt.records.empty(), "TXT status vs records");
   PtrResult ptr = parse_ptr_response(data, size);
   FUZZ_CHECK((ptr.status == DnsStatus::kOk) == !ptr.names.empty(), "PTR status vs records");
-  for (const auto& n : ptr.names) FUZZ_CHECK(hostname_chars(n), "PTR name with a control character");
+  for (const auto& n : ptr.names)
+    FUZZ_CHECK(hostname_chars(n), "PTR name with a control character");
   return 0;
 }

@@ -29,8 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(encode(*twice) == again, "encoding is not stable");
     // Every proper prefix of a valid record is refused: a torn write is not an envelope.
     for (size_t cut : {size_t(0), again.size() / 2, again.size() - 1})
-      if (cut < again.size()) FUZZ_CHECK(!decode(std::string_view(again).substr(0, cut)),
-                                         "a truncated envelope decoded");
+      if (cut < again.size())
+        FUZZ_CHECK(!decode(std::string_view(again).substr(0, cut)), "a truncated envelope decoded");
   }
 
   FuzzedDataProvider in(data, size);

@@ -12,17 +12,19 @@
 namespace hato::fuzz {
 
 // A broken invariant is a crash: libFuzzer keeps the input as crash-<sha1>.
-#define FUZZ_CHECK(cond, what)                                                        \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "invariant broken at %s:%d: %s (%s)\n", __FILE__, __LINE__, \
-                   what, #cond);                                                      \
-      std::abort();                                                                   \
-    }                                                                                 \
+#define FUZZ_CHECK(cond, what)                                                               \
+  do {                                                                                       \
+    if (!(cond)) {                                                                           \
+      std::fprintf(stderr, "invariant broken at %s:%d: %s (%s)\n", __FILE__, __LINE__, what, \
+                   #cond);                                                                   \
+      std::abort();                                                                          \
+    }                                                                                        \
   } while (0)
 
 // Called once from LLVMFuzzerInitialize: only errors reach stderr.
-inline void quiet_logs() { log::set_min_level(log::Level::kError); }
+inline void quiet_logs() {
+  log::set_min_level(log::Level::kError);
+}
 
 // Whether a bug already reported is to be stepped over, so that a long
 // campaign finds new ones: HATO_FUZZ_KNOWN="helo-controls,rset-callback".

@@ -185,12 +185,14 @@ void check_replies(std::string_view out) {
     std::string_view line = out.substr(0, eol);
     FUZZ_CHECK(line.size() >= 4 && isdigit(static_cast<unsigned char>(line[0])) &&
                    isdigit(static_cast<unsigned char>(line[1])) &&
-                   isdigit(static_cast<unsigned char>(line[2])) && (line[3] == ' ' || line[3] == '-'),
+                   isdigit(static_cast<unsigned char>(line[2])) &&
+                   (line[3] == ' ' || line[3] == '-'),
                "malformed reply line");
-    if (line.find_first_of("\r\n") != std::string_view::npos)
+    if (line.find_first_of("\r\n") != std::string_view::npos && !fuzz::known_bug("reply-echo"))
       std::fprintf(stderr, "reply line: %s\n", escaped(line).c_str());
-    FUZZ_CHECK(fuzz::known_bug("reply-echo") || line.find_first_of("\r\n") == std::string_view::npos,
-               "bare CR or LF inside a reply line");
+    FUZZ_CHECK(
+        fuzz::known_bug("reply-echo") || line.find_first_of("\r\n") == std::string_view::npos,
+        "bare CR or LF inside a reply line");
     out.remove_prefix(eol + 2);
   }
 }

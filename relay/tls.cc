@@ -82,6 +82,14 @@ TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
 SSL* TlsContext::new_ssl() const { return SSL_new(ctx_); }
 
+int64_t TlsContext::not_after() const {
+  X509* cert = SSL_CTX_get0_certificate(ctx_);
+  if (!cert) return 0;
+  struct tm tm;
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
 Status generate_self_signed(const std::string& certificate, const std::string& key,
                             const std::string& hostname) {
   std::unique_ptr<EVP_PKEY, EvpPkeyFree> pkey(EVP_EC_gen("P-256"));

@@ -2,6 +2,7 @@
 // embedded default makes on first start.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,8 @@ class TlsContext {
   static Result<std::shared_ptr<TlsContext>> make_client();
 
   SSL* new_ssl() const;  // the caller owns it
+  // When the certificate stops being valid (Unix seconds), 0 if unknown.
+  int64_t not_after() const;
   SSL_CTX* get() const { return ctx_; }
 
  private:

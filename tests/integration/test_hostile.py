@@ -18,7 +18,8 @@ import threading
 import time
 
 import hatotest
-from hatotest import DOMAIN, HatoTestCase, ProtocolError, RawSMTP, client_context, queue_id
+from hatotest import (DOMAIN, HatoTestCase, ProtocolError, RawSMTP, client_context, queue_id,
+                      wait_for)
 
 SENDER = f"app@{DOMAIN}"
 COMMAND_TIMEOUT = 3.0
@@ -577,3 +578,87 @@ class TlsVersionsTest(HostileCase):
                     rc, out = self.s_client(listener, "-tls1_2", "-cipher", weak)
                     self.assertNotEqual(rc, 0, f"{weak} accepted: {out}")
         self.assertServed()
+
+
+# ---------------------------------------------------------------------------------------
+# A hostile server on the delivery side
+
+
+import test_delivery  # noqa: E402  (its helpers: dnsmasq, a relay with a trusted listener)
+
+
+def own_tests_only(cls):
+    """The delivery tests' helpers without their tests (they run in test_delivery)."""
+    for name in dir(test_delivery.DeliveryTestCase):
+        if name.startswith("test") and name not in cls.__dict__:
+            setattr(cls, name, None)
+    return cls
+
+
+class RefusingServer:
+    """Takes MAIL and RCPT, answers DATA with 554 and hangs up at once (as some do)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            threading.Thread(target=self.session, args=(conn,), daemon=True).start()
+
+    def session(self, conn):
+        f = conn.makefile("rb")
+        try:
+            conn.sendall(b"220 refusing.test ESMTP\r\n")
+            for line in f:
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    conn.sendall(b"250 refusing.test\r\n")
+                elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                    conn.sendall(b"250 2.0.0 ok\r\n")
+                elif verb == b"DATA":
+                    conn.sendall(b"554 5.7.1 not from you, bye\r\n")
+                    break
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"502 no\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+@own_tests_only
+class HostileServerTest(test_delivery.DeliveryTestCase):
+
+    def test_data_refused_then_hang_up_still_settles_the_message(self):
+        server = RefusingServer()
+        self.addCleanup(server.close)
+        dns = self.dns()
+        d = self.relay(dns.port, server.port)
+        qid = self.submit(d, ["x@remote.test"], message_bytes())
+        ok = wait_for(lambda: self.deliveries(d, qid=qid), timeout=15, interval=0.3)
+        self.assertTrue(ok, f"after 554 to DATA and a hang-up ({server.connections} connections) "
+                            f"the message got no delivery result at all: its transaction callback "
+                            f"was lost and it stays in flight until a restart\n" + self.state(d))
+
+
+def message_bytes():
+    return test_delivery.message("refused at DATA")

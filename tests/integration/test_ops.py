@@ -562,10 +562,8 @@ class ReloadTest(HatoTestCase):
         code, resp = open_session.mail(SENDER)
         self.assertIn(code, (250, 530), resp)
 
-    # The daemon reloads certificates on SIGHUP only (cli/serve.cc has no file watch yet): the
-    # new certificate is never served. Remove this mark once it watches the files; an
-    # unexpected success fails the run, as a reminder.
-    @unittest.expectedFailure
+    # The daemon watches the certificate files (every 5 s, following symlinks): a renewal is
+    # served to the next connection without any signal.
     def test_certificate_replaced_served_without_signal(self):
         # certbot's layout: live/ symlinks repointed at a new archive/ file; no deploy hook.
         d, cert, key = self.own_tls_daemon(symlinked=True)
