@@ -142,6 +142,10 @@ uint32_t AuthGuard::failures(const std::string& client) const {
   return it->second.count;
 }
 
-bool AuthGuard::blocked(const std::string& client) const { return failures(client) >= kBlockAfter; }
+bool AuthGuard::blocked(const std::string& client) const {
+  auto it = in_flight_.find(client);
+  uint32_t pending = it == in_flight_.end() ? 0 : it->second;
+  return failures(client) + pending >= kBlockAfter;
+}
 
 }  // namespace hato::policy

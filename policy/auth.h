@@ -38,6 +38,13 @@ Status write_user(const std::string& path, const std::string& name, const std::s
 // of the next one: guessing gets slower, a typo costs a second.
 class AuthGuard {
  public:
+  // A check has begun (counts towards blocked() until it ends), so guesses
+  // made in parallel are bounded like guesses made one after another.
+  void begin(const std::string& client) { in_flight_[client]++; }
+  void end(const std::string& client) {
+    auto it = in_flight_.find(client);
+    if (it != in_flight_.end() && --it->second == 0) in_flight_.erase(it);
+  }
   std::chrono::milliseconds failure(const std::string& client);  // returns the delay
   void success(const std::string& client);
   uint32_t failures(const std::string& client) const;
@@ -50,6 +57,7 @@ class AuthGuard {
   };
   void expire();
   std::map<std::string, Entry> entries_;
+  std::map<std::string, uint32_t> in_flight_;
 };
 
 }  // namespace hato::policy

@@ -138,9 +138,10 @@ void ClientSession::closed() {
 }
 
 void ClientSession::fail(Reply reason) {
-  State was = state_;
   state_ = State::kFailed;
-  if (was == State::kTransaction && done_) {
+  // Whatever the transaction was waiting for (a reply, the RSET after a
+  // refusal), it is over: every recipient is deferred with the reason.
+  if (done_) {
     // Every recipient of the broken transaction is deferred with the reason.
     TransactionResult result(message_.recipients.size(), reason);
     auto done = std::move(done_);

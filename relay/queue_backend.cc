@@ -51,9 +51,11 @@ void QueueBackend::authenticate(const std::string& client, const std::string& us
     std::lock_guard<std::mutex> lock(mu_);
     users = users_;
   }
+  guard_.begin(client);
   workers_.post([this, users, client, user, password, done = std::move(done)] {
     bool ok = users && users->verify(user, password);
     loop_.post([this, ok, client, done] {
+      guard_.end(client);
       if (ok) {
         guard_.success(client);
         done(AuthOutcome{true, false});

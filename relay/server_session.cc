@@ -101,6 +101,21 @@ void ServerSession::receive(std::string_view bytes) {
   if (closed_ || state_ == State::kClosing) return;
   in_.append(bytes);
   process();
+  // A command line trickled a byte at a time never lets the idle timeout
+  // fire: a line must be complete within the command timeout as a whole.
+  auto now = std::chrono::steady_clock::now();
+  if (state_ == State::kData && data_) {
+    // A message must keep moving: the data timeout plus a second per KiB
+    // received, so a slow big upload passes and a trickle does not.
+    auto allowed = config_->limits.data_timeout +
+                   std::chrono::milliseconds(data_->received() * 1000 / 1024);
+    if (now - data_started_ > allowed) timed_out();
+  } else if (in_pos_ < in_.size()) {
+    if (!partial_since_) partial_since_ = now;
+    if (now - *partial_since_ > config_->limits.command_timeout) timed_out();
+  } else {
+    partial_since_.reset();
+  }
 }
 
 void ServerSession::pause() { paused_ = true; }
@@ -235,6 +250,14 @@ void ServerSession::handle_line(std::string_view line) {
     default:
       break;
   }
+  // Control characters have no place in a command, and a CR or NUL that
+  // reached a Received header could forge a header of its own.
+  for (unsigned char c : line) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      reply(500, "5.5.2 Error: control characters in command");
+      return;
+    }
+  }
   handle_command(parse_command(line));
 }
 
@@ -349,7 +372,9 @@ void ServerSession::on_rcpt(const Command& cmd) {
     return;
   }
   if (rcpts_.size() >= config_->limits.max_recipients) {
-    reply(452, "4.5.3 Error: too many recipients");
+    // RFC 5321 4.5.3.1.8: the client may go on with what was accepted, so
+    // this is no error to count against it.
+    reply_raw("452 4.5.3 Error: too many recipients\r\n");
     return;
   }
   RcptParams params;
@@ -395,6 +420,7 @@ void ServerSession::on_data(const Command& cmd) {
   body_.clear();
   body_.reserve(8192);
   data_.emplace(config_->limits.max_message_size, &body_);
+  data_started_ = std::chrono::steady_clock::now();
   state_ = State::kData;
   io_.set_timeout(config_->limits.data_timeout);
   reply(354, "End data with <CR><LF>.<CR><LF>");

@@ -81,8 +81,12 @@ bool valid_local_part(std::string_view local, bool utf8) {
 bool valid_domain(std::string_view domain, bool utf8) {
   if (domain.empty() || domain.size() > 255) return false;
   if (domain.front() == '[') {  // address literal: checked loosely, never routed to
-    return domain.back() == ']' && domain.size() > 2 &&
-           domain.find_first_of(" \t[]\\", 1) == domain.size() - 1;
+    if (domain.back() != ']' || domain.size() <= 2) return false;
+    for (size_t i = 1; i + 1 < domain.size(); ++i) {
+      unsigned char c = domain[i];
+      if (c <= 0x20 || c >= 0x7f || c == '[' || c == ']' || c == '\\') return false;
+    }
+    return true;
   }
   size_t label = 0;
   for (size_t i = 0; i < domain.size(); ++i) {
@@ -170,8 +174,45 @@ Command parse_command(std::string_view line) {
   return cmd;
 }
 
+// Well-formed UTF-8 (RFC 3629): no overlongs, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    size_t extra;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      extra = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      extra = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) return false;  // cut short
+    for (size_t k = 1; k <= extra; ++k) {
+      unsigned char cc = s[i + k];
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
 bool valid_mailbox(std::string_view address, bool utf8) {
   if (address.size() > 254) return false;
+  if (utf8 && !valid_utf8(address)) return false;
   // The '@' that separates is the last one outside a quoted local part.
   auto at = address.rfind('@');
   if (at == std::string_view::npos) return false;

@@ -34,6 +34,7 @@ const char* tls_name(conf::ListenerTls t) {
 }
 
 constexpr auto kHandshakeTimeout = std::chrono::seconds(30);
+constexpr size_t kMaxUnsent = 256 * 1024;
 }  // namespace
 
 // One client connection. Owns its bufferevent and its session; destroyed by
@@ -80,6 +81,8 @@ class SmtpServer::Connection : public SessionIo {
       session_->start();
     }
   }
+
+  std::string peer_ip() const { return peer_.ip(); }
 
   // SessionIo
   void send(std::string_view bytes) override {
@@ -176,10 +179,25 @@ class SmtpServer::Connection : public SessionIo {
       int got = evbuffer_remove(in, buf, std::min(n, sizeof buf));
       if (got <= 0) break;
       self->session_->receive(std::string_view(buf, static_cast<size_t>(got)));
+      // A client that sends without reading our replies is not read until
+      // it catches up: replies must not pile up without bound.
+      if (!self->dead_ && !self->closing_ && self->unsent() > kMaxUnsent) {
+        self->output_blocked_ = true;
+        bufferevent_disable(self->bev_, EV_READ);
+        bufferevent_setwatermark(self->bev_, EV_WRITE, kMaxUnsent / 4, 0);
+        break;
+      }
     }
   }
 
-  static void on_write(bufferevent*, void*) {}
+  static void on_write(bufferevent* bev, void* arg) {
+    auto* self = static_cast<Connection*>(arg);
+    if (!self->output_blocked_ || self->dead_ || self->closing_) return;
+    self->output_blocked_ = false;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_enable(bev, EV_READ);
+    on_read(bev, arg);  // what was already buffered
+  }
 
   static void on_event(bufferevent* bev, short what, void* arg) {
     auto* self = static_cast<Connection*>(arg);
@@ -232,6 +250,7 @@ class SmtpServer::Connection : public SessionIo {
   bool closing_ = false;
   bool dead_ = false;
   int flush_checks_ = 0;
+  bool output_blocked_ = false;
   Timer flush_timer_;  // cancelled with the connection
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
@@ -288,6 +307,19 @@ void SmtpServer::on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len
 }
 
 void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
+  // One address may hold a tenth of the slots at most, so a flood from one
+  // host cannot lock everybody else out.
+  size_t per_client = std::max<size_t>(10, config_->limits.max_connections / 10);
+  if (per_client_[peer.ip()] >= per_client) {
+    static const char kBusy[] = "421 4.7.0 Too many connections from your address\r\n";
+    ssize_t n = ::write(fd, kBusy, sizeof kBusy - 1);
+    (void)n;
+    ::close(fd);
+    log::warning("connection refused", {{"peer", peer.to_string()},
+                                        {"listener", bound.listener->name},
+                                        {"reason", "too many connections from this address"}});
+    return;
+  }
   // The newest configuration's listener of the same name, if it still has one.
   conf::ConfigPtr config = bound_config_;
   const conf::Listener* chosen = bound.listener;
@@ -316,11 +348,15 @@ void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
   m::connections_open(listener.name).add(1);
   auto* c = new Connection(*this, std::move(config), listener, fd, peer);
   connections_.insert(c);
+  per_client_[peer.ip()]++;
   c->begin();
 }
 
 void SmtpServer::release(Connection* connection) {
-  if (connections_.erase(connection)) delete connection;
+  if (!connections_.erase(connection)) return;
+  auto it = per_client_.find(connection->peer_ip());
+  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  delete connection;
 }
 
 }  // namespace hato::relay

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -60,6 +61,7 @@ class SmtpServer {
   std::shared_ptr<TlsContext> tls_;
   std::vector<std::unique_ptr<Bound>> bound_;
   std::unordered_set<Connection*> connections_;
+  std::unordered_map<std::string, size_t> per_client_;  // open connections by address
 };
 
 }  // namespace hato::relay

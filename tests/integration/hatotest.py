@@ -491,7 +491,8 @@ class RawSMTP:
         return r
 
     def cmd(self, line):
-        self.send(line + "\r\n")
+        """Sends one command (str as UTF-8, or raw bytes) and reads its reply."""
+        self.send(line + (b"\r\n" if isinstance(line, bytes) else "\r\n"))
         return self.reply()
 
     def replies_until_close(self, limit=50):

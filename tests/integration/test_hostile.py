@@ -218,25 +218,25 @@ class BadBytesTest(HostileCase):
         c = self.session()
         problems = []
         # Without SMTPUTF8 an 8-bit address is refused outright.
-        r = c.cmd(b"MAIL FROM:<\xff\xfe@example.test>".decode("latin-1"))
+        r = c.cmd(b"MAIL FROM:<\xff\xfe@example.test>")
         self.assertGreaterEqual(r.code, 500, r)
-        r = c.cmd(b"HELO \xc3\x28.example".decode("latin-1"))
+        r = c.cmd(b"HELO \xc3\x28.example")
         self.assertIn(r.code // 100, (2, 5), r)
         c.ehlo()
         # With SMTPUTF8 an address must still be UTF-8 (RFC 6531 3.3).
         for addr in [b"\xff\xfe@example.test", b"app@\xc3\x28.example.test",
                      b"\xed\xa0\x80@example.test", b"\xc0\xaf@example.test"]:
-            r = c.cmd((b"MAIL FROM:<" + addr + b"> SMTPUTF8").decode("latin-1"))
+            r = c.cmd(b"MAIL FROM:<" + addr + b"> SMTPUTF8")
             if r.code == 250:
                 c.cmd("RSET")
             if r.code < 500:
                 problems.append(f"MAIL FROM:<{addr!r}> SMTPUTF8 -> {r}")
         self.assertEqual(c.cmd(f"MAIL FROM:<{SENDER}> SMTPUTF8").code, 250)
         for addr in [b"\xff@remote.test", b"x@\xe2\x82.test"]:
-            r = c.cmd((b"RCPT TO:<" + addr + b">").decode("latin-1"))
+            r = c.cmd(b"RCPT TO:<" + addr + b">")
             if r.code < 500:
                 problems.append(f"RCPT TO:<{addr!r}> -> {r}")
-        r = c.cmd("RCPT TO:<\u00fc@remote.test>".encode().decode("latin-1"))
+        r = c.cmd("RCPT TO:<\u00fc@remote.test>")
         self.assertEqual(r.code, 250, r)
         self.assertEqual(c.cmd("NOOP").code, 250)
         self.assertServed()
