@@ -7,6 +7,7 @@ acceptance resumes when space returns.
 import errno
 import os
 import shutil
+import unittest
 import subprocess
 import tempfile
 import time
@@ -84,6 +85,10 @@ class DiskFullTest(test_delivery.DeliveryTestCase):
             c.cmd("QUIT")
             return r, (queue_id(r.text) if r.code == 250 else None)
 
+    # Known bug (issue 10, open): everything up to the stop holds (452 4.3.1 while full,
+    # nothing corrupt, acceptance resumes), but `hato serve` aborts on SIGTERM after
+    # RocksDB saw ENOSPC. Remove this mark with the fix; an unexpected pass fails the run.
+    @unittest.expectedFailure
     def test_full_disk_452_then_recovers(self):
         mnt = self.small_fs()
         dns = self.dns()
