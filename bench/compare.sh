@@ -219,9 +219,10 @@ build_tools() {
  *       message (-r: sessions keep their connection). For every message the time from
  *       writing the final "." to reading the 250. Prints one line:
  *       ok= failed= seconds= rate= p50_ms= p90_ms= p99_ms= max_ms= t0= t1=
- *   smtpload idle -n N [-w SECONDS] HOST:PORT
- *       N connections that read the greeting and then idle; prints "established=E
- *       failed=F seconds=T", holds them until stdin reaches EOF or W seconds pass.
+ *   smtpload idle -n N [-a A] [-w SECONDS] HOST:PORT
+ *       N connections that read the greeting and then idle, from A source addresses
+ *       127.0.1.1-A (default: 127.0.0.1); prints "established=E failed=F seconds=T",
+ *       holds them until stdin reaches EOF or W seconds pass.
  *   smtpload wait FILE TARGET TIMEOUT
  *       Follows smtp-sink -c output in FILE until mesg= reaches TARGET; prints
  *       "done REALTIME COUNT", or "stalled REALTIME COUNT" after TIMEOUT s without progress.
@@ -306,11 +307,21 @@ static void set_events(struct conn *c, uint32_t ev) {
   if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) die("epoll_ctl mod");
 }
 
-static int open_conn(struct conn *c) {
+/* src > 0: bind to 127.0.1.src first, so that many clients are many addresses */
+static int open_conn_from(struct conn *c, int src) {
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) return -1;
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (src > 0) {
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x7f000100u + (uint32_t)src);
+    if (bind(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+      close(c->fd);
+      c->fd = -1;
+      return -1;
+    }
+  }
   c->state = ST_CONNECT;
   c->rlen = 0;
   c->wlen = 0;
@@ -323,6 +334,7 @@ static int open_conn(struct conn *c) {
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) die("epoll_ctl add");
   return 0;
 }
+static int open_conn(struct conn *c) { return open_conn_from(c, 0); }
 
 static void close_conn(struct conn *c) {
   if (c->fd >= 0) {
@@ -570,12 +582,13 @@ static int do_load(int argc, char **argv) {
 }
 
 static int do_idle(int argc, char **argv) {
-  long want = 10000, wait_s = 600;
+  long want = 10000, wait_s = 600, sources = 0;
   int opt;
-  while ((opt = getopt(argc, argv, "n:w:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:w:a:")) != -1) {
     switch (opt) {
       case 'n': want = atol(optarg); break;
       case 'w': wait_s = atol(optarg); break;
+      case 'a': sources = atol(optarg); break;
       default: return 2;
     }
   }
@@ -589,8 +602,10 @@ static int do_idle(int argc, char **argv) {
   while (established + bad < want && mono() - t0 < 120) {
     /* at most 256 handshakes in flight: stay inside the listen backlog */
     while (opened < want && pending < 256) {
-      struct conn *c = &conns[opened++];
-      if (open_conn(c) < 0) {
+      struct conn *c = &conns[opened];
+      int src = sources > 0 ? (int)(1 + opened % sources) : 0;
+      opened++;
+      if (open_conn_from(c, src) < 0) {
         bad++;
         continue;
       }
@@ -701,7 +716,7 @@ int main(int argc, char **argv) {
   if (r == 2)
     fprintf(stderr,
             "usage: smtpload load -s S -m N -l BYTES -f FROM -t TO [-r] HOST:PORT\n"
-            "       smtpload idle -n N [-w SECONDS] HOST:PORT\n"
+            "       smtpload idle -n N [-a A] [-w SECONDS] HOST:PORT\n"
             "       smtpload wait SINKLOG TARGET TIMEOUT\n");
   return r;
 }
@@ -1114,13 +1129,15 @@ run_idle() {
     log "note: ulimit -n is $NOFILE: idle connections cut to $((NOFILE - 100))"
     n=$((NOFILE - 100))
   fi
-  log "== idle: $n connections to Hato that read the greeting and wait"
+  log "== idle: $n connections to Hato from 100 loopback addresses that read the greeting and wait"
   RELAY_ROOTS=""
   start_hato "$dir" plain 9   # nothing is delivered here
   sleep 0.5
   rss0=$(procstat rss "$HATO_PID" | cut -d' ' -f1)
   fifo="$dir/hold"; mkfifo "$fifo"
-  "$SMTPLOAD" idle -n "$n" -w 300 "127.0.0.1:$RELAY_PORT" <"$fifo" >"$dir/idle.out" 2>&1 &
+  # From 100 addresses (127.0.1.1-100): Hato lets one address hold a tenth of
+  # limits.max_connections at most, and 10,000 idle clients are many clients.
+  "$SMTPLOAD" idle -n "$n" -a 100 -w 300 "127.0.0.1:$RELAY_PORT" <"$fifo" >"$dir/idle.out" 2>&1 &
   holder=$!
   PIDS+=("$holder")
   exec 9>"$fifo"   # the holder keeps its connections until this closes
@@ -1146,7 +1163,7 @@ run_idle() {
 T_START=$(now)
 echo "compare.sh: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores," \
   "$(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "queues on $(df -T "$WORK" | awk 'NR==2 {print $2" "$1}'); hato $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')," \
+echo "queues on $(df -T "$WORK" | awk 'NR==2 {print $2" "$1}'); hato: tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), binary built $(date -r "$HATO" '+%F %T');" \
   "postfix $(/usr/sbin/postconf -d -h mail_version 2>/dev/null), $(/usr/sbin/opendkim -V 2>&1 | head -1 | sed 's/.*Filter //'), $(openssl version | cut -d' ' -f1-2)"
 echo "load: $MESSAGES messages (smtp-source) + $LAT_MESSAGES (smtpload) of $SIZE bytes per run, one connection each; warm-up/check $WARMUP"
 build_tools
@@ -1246,7 +1263,7 @@ if [ ${#SCALE_ROWS[@]} -gt 0 ]; then
 fi
 if [ -n "$IDLE_ROW" ]; then
   set -- $IDLE_ROW
-  echo "Idle connections: $2 of $1 established (Hato counts ${3}); Hato VmRSS $(( $4 / 1024 )) MiB before," \
+  echo "Idle connections (from 100 addresses): $2 of $1 established (Hato counts ${3}); Hato VmRSS $(( $4 / 1024 )) MiB before," \
     "$(( $5 / 1024 )) MiB with them ($(awk -v a="$4" -v b="$5" -v n="$2" 'BEGIN { printf "%.1f", n ? (b - a) / n : 0 }') KiB each), VmHWM $(( $6 / 1024 )) MiB"
 fi
 echo "load average at end $(cut -d' ' -f1-3 /proc/loadavg); total $(elapsed "$T_START" "$(now)") s"
