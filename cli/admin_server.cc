@@ -1002,8 +1002,7 @@ class AdminServer::Impl::Backup : public Stream {
     if (!job_->status) {
       send_chunk(error_json(job_->status.message()));
     } else {
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                                      job_->started);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - job_->started);
       std::string line = "{\"ok\":true,\"dir\":";
       log::append_json_string(line, job_->dir);
       line += ",\"ms\":" + std::to_string(ms.count()) + "}\n";

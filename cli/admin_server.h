@@ -7,9 +7,9 @@
 //   GET  /v1/queue/ID/message                the raw message (message/rfc822)
 //   GET  /v1/queue/ID/headers                its header section, for `queue show`
 //   GET  /v1/events                          queue events as JSON lines, until the client goes
-//   GET  /v1/warmup                          one JSON line per egress address (Limiter::status_json)
-//   POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true}
-//   POST /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
+//   GET  /v1/warmup                          one JSON line per egress address
+//   (Limiter::status_json) POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true} POST
+//   /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
 //   POST /v1/backup?dir=PATH                 a consistent copy of the queue into PATH/queue and
 //                                            PATH/manifest.json; JSON lines: progress, then

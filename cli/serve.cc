@@ -18,18 +18,18 @@
 #include "cli/admin_server.h"
 #include "cli/commands.h"
 #include "cli/metrics_server.h"
-#include "common/metrics.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/metrics.h"
 #include "common/worker_pool.h"
 #include "conf/config.h"
 #include "inbound/checks.h"
 #include "inbound/recipients.h"
 #include "policy/auth.h"
-#include "policy/limiter.h"
-#include "policy/spf/spf_hook.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
+#include "policy/limiter.h"
+#include "policy/spf/spf_hook.h"
 #include "policy/submission.h"
 #include "queue/store.h"
 #include "relay/delivery.h"
@@ -87,8 +87,8 @@ Status first_start(const conf::Config& config) {
       if (auto s = dkim::write_private_key(k.key_file, *pem); !s) return s;
       auto key = dkim::parse_key(*pem, domain.name, k.selector, dkim::Algorithm::kRsaSha256);
       if (!key) return key.status();
-      log::info("generated DKIM key", {{"file", k.key_file}, {"domain", domain.name},
-                                       {"selector", k.selector}});
+      log::info("generated DKIM key",
+                {{"file", k.key_file}, {"domain", domain.name}, {"selector", k.selector}});
       std::cout << "DKIM record to publish for " << domain.name << ":\n  "
                 << dkim::zone_txt_line(dkim::key_record_name(k.selector, domain.name),
                                        dkim::public_key_record(*key))
@@ -132,15 +132,15 @@ void register_counters(const conf::Config& config) {
 // Queue sizes and the oldest message's age, computed when /metrics is read.
 void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery) {
   auto& m = metrics();
-  m.callback_gauge("hato_queue_messages", "Queued messages, by state",
-                   [&delivery] { return static_cast<double>(delivery.scheduled()); },
-                   "state=\"waiting\"");
-  m.callback_gauge("hato_queue_messages", "Queued messages, by state",
-                   [&delivery] { return static_cast<double>(delivery.in_flight()); },
-                   "state=\"active\"");
-  m.callback_gauge("hato_queue_messages", "Queued messages, by state",
-                   [&delivery] { return static_cast<double>(delivery.held()); },
-                   "state=\"held\"");
+  m.callback_gauge(
+      "hato_queue_messages", "Queued messages, by state",
+      [&delivery] { return static_cast<double>(delivery.scheduled()); }, "state=\"waiting\"");
+  m.callback_gauge(
+      "hato_queue_messages", "Queued messages, by state",
+      [&delivery] { return static_cast<double>(delivery.in_flight()); }, "state=\"active\"");
+  m.callback_gauge(
+      "hato_queue_messages", "Queued messages, by state",
+      [&delivery] { return static_cast<double>(delivery.held()); }, "state=\"held\"");
   // Queue IDs begin with their creation time, and the store is in ID order:
   // the first entry is the oldest message.
   m.callback_gauge("hato_queue_oldest_message_age_seconds", "Age of the oldest queued message",
@@ -343,8 +343,8 @@ int serve(const std::string& config_path) {
   queue::EventBus events;
   StoreState state(*store);
   policy::Limiter limiter(*config, state);
-  relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers,
-                                 events, &limiter);
+  relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers, events,
+                                 &limiter);
   if (auto s = delivery.start(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -359,9 +359,8 @@ int serve(const std::string& config_path) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
-  CertificateWatch certificates(loop, [&server](std::shared_ptr<relay::TlsContext> tls) {
-    server.set_tls(std::move(tls));
-  });
+  CertificateWatch certificates(
+      loop, [&server](std::shared_ptr<relay::TlsContext> tls) { server.set_tls(std::move(tls)); });
   certificates.watch(*config, *tls);
 
   AdminServer admin(loop, *store, events, delivery);

@@ -20,10 +20,18 @@ void set_json(bool json);
 void set_min_level(Level level);
 void write(Level level, std::string_view event, std::initializer_list<Field> fields);
 
-inline void debug(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kDebug, e, f); }
-inline void info(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kInfo, e, f); }
-inline void warning(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kWarning, e, f); }
-inline void error(std::string_view e, std::initializer_list<Field> f = {}) { write(Level::kError, e, f); }
+inline void debug(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::kDebug, e, f);
+}
+inline void info(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::kInfo, e, f);
+}
+inline void warning(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::kWarning, e, f);
+}
+inline void error(std::string_view e, std::initializer_list<Field> f = {}) {
+  write(Level::kError, e, f);
+}
 
 // JSON string escaping, shared with the admin API.
 void append_json_string(std::string& out, std::string_view s);

@@ -38,7 +38,9 @@ Loop::~Loop() {
   for (void* p : timers_) delete static_cast<Pending*>(p);
 }
 
-void Loop::run() { event_base_loop(base_, 0); }
+void Loop::run() {
+  event_base_loop(base_, 0);
+}
 void Loop::stop() {
   post([this] { event_base_loopbreak(base_); });
 }
@@ -84,7 +86,9 @@ void Loop::on_wakeup(int, short, void* arg) {
 Timer::Timer(Loop& loop, std::function<void()> fn) : fn_(std::move(fn)) {
   ev_ = evtimer_new(loop.base(), &Timer::on_fire, this);
 }
-Timer::~Timer() { event_free(ev_); }
+Timer::~Timer() {
+  event_free(ev_);
+}
 
 void Timer::arm(std::chrono::milliseconds after) {
   timeval tv;
@@ -92,19 +96,26 @@ void Timer::arm(std::chrono::milliseconds after) {
   tv.tv_usec = (after.count() % 1000) * 1000;
   evtimer_add(ev_, &tv);
 }
-void Timer::cancel() { evtimer_del(ev_); }
-bool Timer::armed() const { return evtimer_pending(ev_, nullptr) != 0; }
+void Timer::cancel() {
+  evtimer_del(ev_);
+}
+bool Timer::armed() const {
+  return evtimer_pending(ev_, nullptr) != 0;
+}
 void Timer::on_fire(int, short, void* arg) {
   auto* self = static_cast<Timer*>(arg);
   self->fn_();  // may destroy the timer's owner: touch nothing after
 }
 
-SignalHandler::SignalHandler(Loop& loop, int signo, std::function<void()> fn)
-    : fn_(std::move(fn)) {
+SignalHandler::SignalHandler(Loop& loop, int signo, std::function<void()> fn) : fn_(std::move(fn)) {
   ev_ = evsignal_new(loop.base(), signo, &SignalHandler::on_signal, this);
   evsignal_add(ev_, nullptr);
 }
-SignalHandler::~SignalHandler() { event_free(ev_); }
-void SignalHandler::on_signal(int, short, void* arg) { static_cast<SignalHandler*>(arg)->fn_(); }
+SignalHandler::~SignalHandler() {
+  event_free(ev_);
+}
+void SignalHandler::on_signal(int, short, void* arg) {
+  static_cast<SignalHandler*>(arg)->fn_();
+}
 
 }  // namespace hato

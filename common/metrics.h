@@ -56,11 +56,11 @@ class MetricsRegistry {
   Counter& counter(const std::string& name, const std::string& help,
                    const std::string& labels = "");
   Gauge& gauge(const std::string& name, const std::string& help, const std::string& labels = "");
-  Histogram& histogram(const std::string& name, const std::string& help,
-                       std::vector<double> bounds, const std::string& labels = "");
+  Histogram& histogram(const std::string& name, const std::string& help, std::vector<double> bounds,
+                       const std::string& labels = "");
   // A gauge computed when scraped (queue sizes, oldest message age).
-  void callback_gauge(const std::string& name, const std::string& help,
-                      std::function<double()> fn, const std::string& labels = "");
+  void callback_gauge(const std::string& name, const std::string& help, std::function<double()> fn,
+                      const std::string& labels = "");
   std::string render() const;
 
  private:

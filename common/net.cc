@@ -44,7 +44,8 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text, int default_po
   int port = default_port;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
-    if (close == std::string_view::npos) return Result<SocketAddress>::error("missing ']' in address");
+    if (close == std::string_view::npos)
+      return Result<SocketAddress>::error("missing ']' in address");
     host = std::string(text.substr(1, close - 1));
     auto rest = text.substr(close + 1);
     if (!rest.empty()) {
@@ -78,7 +79,8 @@ SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) {
 
 uint16_t SocketAddress::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
   return 0;
 }
 

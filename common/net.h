@@ -25,8 +25,8 @@ struct SocketAddress {
   int family() const { return storage.ss_family; }
   uint16_t port() const;
   void set_port(uint16_t port);
-  std::string ip() const;        // "1.2.3.4" or "::1"
-  std::string to_string() const; // "1.2.3.4:25" or "[::1]:25"
+  std::string ip() const;         // "1.2.3.4" or "::1"
+  std::string to_string() const;  // "1.2.3.4:25" or "[::1]:25"
 };
 
 // An address range such as 127.0.0.0/8 or 2001:db8::/32.

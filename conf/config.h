@@ -42,8 +42,8 @@ struct DkimKey {
 struct Domain {
   std::string name;  // lower case
   std::vector<DkimKey> dkim;
-  std::vector<std::string> mailboxes;           // local parts, lower case
-  std::map<std::string, std::string> aliases;   // local part -> mailbox
+  std::vector<std::string> mailboxes;          // local parts, lower case
+  std::map<std::string, std::string> aliases;  // local part -> mailbox
 };
 
 struct Tls {
@@ -52,7 +52,7 @@ struct Tls {
 };
 
 struct Admin {
-  std::string socket;                  // default <data_dir>/admin.sock
+  std::string socket;  // default <data_dir>/admin.sock
   std::optional<SocketAddress> metrics;
 };
 

@@ -39,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& r : mx.records) {
     // "\." is a dot inside a label (c-ares escapes it), not the root.
     bool escaped_dot = r.host.size() >= 2 && r.host[r.host.size() - 2] == '\\';
-    FUZZ_CHECK(r.host.empty() || r.host.back() != '.' || escaped_dot, "MX host with a trailing dot");
+    FUZZ_CHECK(r.host.empty() || r.host.back() != '.' || escaped_dot,
+               "MX host with a trailing dot");
     FUZZ_CHECK(hostname_chars(r.host), "MX host with a control character");
     for (char c : r.host) FUZZ_CHECK(!(c >= 'A' && c <= 'Z'), "MX host not lower case");
   }

@@ -38,13 +38,12 @@ void RecipientHook::run(const policy::HookContext& context,
       done(policy::Verdict::proceed());
       return;
     case RecipientVerdict::kUnknownUser:
-      done(policy::Verdict::reply(550, "5.1.1 <" + context.recipient +
-                                           ">: Recipient address rejected: no such user here"));
+      done(policy::Verdict::reply(
+          550, "5.1.1 <" + context.recipient + ">: Recipient address rejected: no such user here"));
       return;
     case RecipientVerdict::kNotOurDomain:
     case RecipientVerdict::kForbiddenForm:
-      done(policy::Verdict::reply(554, "5.7.1 <" + context.recipient +
-                                           ">: Relay access denied"));
+      done(policy::Verdict::reply(554, "5.7.1 <" + context.recipient + ">: Relay access denied"));
       return;
   }
 }

@@ -17,8 +17,7 @@ RecipientVerdict check_recipient(const conf::Config& config, std::string_view ad
 class RecipientHook : public policy::Hook {
  public:
   const char* name() const override { return "inbound-recipient"; }
-  void run(const policy::HookContext& context,
-           std::function<void(policy::Verdict)> done) override;
+  void run(const policy::HookContext& context, std::function<void(policy::Verdict)> done) override;
 };
 
 }  // namespace hato::inbound

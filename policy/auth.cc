@@ -42,8 +42,8 @@ Result<std::shared_ptr<const UserDb>> UserDb::load(const std::string& path) {
     if (line.empty() || line[0] == '#') continue;
     auto colon = line.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == line.size())
-      return Result<std::shared_ptr<const UserDb>>::error(
-          path + ":" + std::to_string(number) + ":1: expected name:hash");
+      return Result<std::shared_ptr<const UserDb>>::error(path + ":" + std::to_string(number) +
+                                                          ":1: expected name:hash");
     db->users_[line.substr(0, colon)] = line.substr(colon + 1);
   }
   return std::shared_ptr<const UserDb>(db);
@@ -133,7 +133,9 @@ std::chrono::milliseconds AuthGuard::failure(const std::string& client) {
   return std::chrono::milliseconds(1000u << shift);
 }
 
-void AuthGuard::success(const std::string& client) { entries_.erase(client); }
+void AuthGuard::success(const std::string& client) {
+  entries_.erase(client);
+}
 
 uint32_t AuthGuard::failures(const std::string& client) const {
   auto it = entries_.find(client);

@@ -43,8 +43,8 @@ struct SessionInfo {
   bool tls = false;
   std::string tls_version;  // "TLSv1.3"
   std::string tls_cipher;
-  std::string auth_user;    // empty until AUTH succeeds
-  bool trusted = false;     // peer is in the listener's trusted_networks
+  std::string auth_user;  // empty until AUTH succeeds
+  bool trusted = false;   // peer is in the listener's trusted_networks
 };
 
 // What the checks of one transaction learn and leave for later phases
@@ -53,9 +53,9 @@ struct TransactionState {
   std::string spf;         // SPF result for the MAIL FROM domain: pass, fail, softfail, ...
   std::string spf_domain;  // the domain SPF checked (MAIL FROM's, or HELO's for <>)
   std::vector<std::string> dkim_pass_domains;  // d= of each passing DKIM signature (for DMARC)
-  std::vector<std::string> auth_results;  // Authentication-Results clauses, "spf=pass ..."
-  std::vector<std::string> add_headers;   // complete fields, CRLF-terminated, put on top
-  std::string folder;                     // local delivery folder ("Junk"); empty: inbox
+  std::vector<std::string> auth_results;       // Authentication-Results clauses, "spf=pass ..."
+  std::vector<std::string> add_headers;        // complete fields, CRLF-terminated, put on top
+  std::string folder;                          // local delivery folder ("Junk"); empty: inbox
 };
 
 struct HookContext {

@@ -55,8 +55,8 @@ void SenderPolicyHook::run(const HookContext& context, std::function<void(Verdic
   }
   if (!sender_allowed(context.config, s.auth_user, context.sender)) {
     std::string who = s.auth_user.empty() ? "this client" : "user " + s.auth_user;
-    done(Verdict::reply(553, "5.7.1 Sender address <" + context.sender + "> is not allowed for " +
-                                 who));
+    done(Verdict::reply(553,
+                        "5.7.1 Sender address <" + context.sender + "> is not allowed for " + who));
     return;
   }
   done(Verdict::proceed());

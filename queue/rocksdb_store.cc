@@ -177,7 +177,11 @@ class RocksDbStore final : public Store {
 
   void update_async(const QueueId& id, Envelope envelope,
                     std::function<void(Status)> done) override {
-    enqueue(InsertRequest{id, {}, encode(envelope), due_key(id, envelope), std::move(done),
+    enqueue(InsertRequest{id,
+                          {},
+                          encode(envelope),
+                          due_key(id, envelope),
+                          std::move(done),
                           InsertRequest::Kind::kUpdate});
   }
 
@@ -301,9 +305,8 @@ class RocksDbStore final : public Store {
 
   Status put_state(std::string_view key, std::string_view value) override {
     rocksdb::WriteOptions unsynced;
-    rocksdb::Status s =
-        db_->Put(unsynced, cf(kState), rocksdb::Slice(key.data(), key.size()),
-                 rocksdb::Slice(value.data(), value.size()));
+    rocksdb::Status s = db_->Put(unsynced, cf(kState), rocksdb::Slice(key.data(), key.size()),
+                                 rocksdb::Slice(value.data(), value.size()));
     return s.ok() ? Status::ok() : write_error(s);
   }
 

@@ -29,9 +29,9 @@ struct DsnInput {
   std::string queue_id;         // of the original
   std::string original_sender;  // the DSN goes here
   std::string envid;
-  std::string ret;              // FULL: attach the whole message
+  std::string ret;  // FULL: attach the whole message
   int64_t arrival_ms = 0;
-  int64_t retry_until_ms = 0;   // for delayed notices
+  int64_t retry_until_ms = 0;             // for delayed notices
   const std::string* original = nullptr;  // the message as queued
   std::vector<DsnRecipient> recipients;
 };

@@ -24,8 +24,9 @@ ClientConnection::~ClientConnection() {
   if (bev_) bufferevent_free(bev_);
 }
 
-Status ClientConnection::connect(const SocketAddress& to, const std::optional<SocketAddress>& source,
-                                 bool implicit_tls, std::chrono::milliseconds connect_timeout) {
+Status ClientConnection::connect(const SocketAddress& to,
+                                 const std::optional<SocketAddress>& source, bool implicit_tls,
+                                 std::chrono::milliseconds connect_timeout) {
   int fd = ::socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::error(std::string("socket: ") + std::strerror(errno));
   if (source) {
@@ -74,9 +75,8 @@ void ClientConnection::send(std::string_view bytes) {
 void ClientConnection::start_tls() {
   SSL* ssl = tls_->new_ssl();
   if (!sni_.empty()) SSL_set_tlsext_host_name(ssl, sni_.c_str());
-  bufferevent* tls = bufferevent_openssl_filter_new(loop_.base(), bev_, ssl,
-                                                    BUFFEREVENT_SSL_CONNECTING,
-                                                    BEV_OPT_CLOSE_ON_FREE);
+  bufferevent* tls = bufferevent_openssl_filter_new(
+      loop_.base(), bev_, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
   if (!tls) {
     error_ = "cannot start TLS";
     gone();

@@ -152,7 +152,9 @@ void ClientSession::fail(Reply reason) {
   events_.failed(reason);
 }
 
-void ClientSession::fail_local(std::string text) { fail(local_reply(0, std::move(text))); }
+void ClientSession::fail_local(std::string text) {
+  fail(local_reply(0, std::move(text)));
+}
 
 void ClientSession::send_ehlo() {
   state_ = State::kEhlo;
@@ -165,11 +167,16 @@ void ClientSession::parse_capabilities(const Reply& reply) {
   caps_.esmtp = true;
   for (size_t i = 1; i < reply.lines.size(); ++i) {
     std::string_view l = reply.lines[i];
-    if (iequals_prefix(l, "PIPELINING")) caps_.pipelining = true;
-    else if (iequals_prefix(l, "STARTTLS")) caps_.starttls = true;
-    else if (iequals_prefix(l, "8BITMIME")) caps_.eight_bit = true;
-    else if (iequals_prefix(l, "SMTPUTF8")) caps_.smtputf8 = true;
-    else if (iequals_prefix(l, "DSN")) caps_.dsn = true;
+    if (iequals_prefix(l, "PIPELINING"))
+      caps_.pipelining = true;
+    else if (iequals_prefix(l, "STARTTLS"))
+      caps_.starttls = true;
+    else if (iequals_prefix(l, "8BITMIME"))
+      caps_.eight_bit = true;
+    else if (iequals_prefix(l, "SMTPUTF8"))
+      caps_.smtputf8 = true;
+    else if (iequals_prefix(l, "DSN"))
+      caps_.dsn = true;
     else if (iequals_prefix(l, "SIZE")) {
       if (l.size() > 5) {
         std::string_view n = l.substr(5);

@@ -104,8 +104,20 @@ class ClientSession {
   void quit();
 
   enum class State {
-    kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kAuth, kAuthLoginUser,
-    kAuthLoginPassword, kReady, kTransaction, kRset, kQuit, kDone, kFailed,
+    kGreeting,
+    kEhlo,
+    kHelo,
+    kStartTls,
+    kTlsHandshake,
+    kAuth,
+    kAuthLoginUser,
+    kAuthLoginPassword,
+    kReady,
+    kTransaction,
+    kRset,
+    kQuit,
+    kDone,
+    kFailed,
   };
   State state() const { return state_; }
   const ServerCapabilities& capabilities() const { return caps_; }

@@ -100,8 +100,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       last_error_ = "connect to " + host_text_ + ": " + connection_->error();
     } else {
       ever_connected_ = true;
-      last_error_ = reason.code ? host_text_ + " said: " + reason.text()
-                                : reason.lines.empty() ? "failed" : reason.lines[0];
+      last_error_ = reason.code            ? host_text_ + " said: " + reason.text()
+                    : reason.lines.empty() ? "failed"
+                                           : reason.lines[0];
     }
     if (sent_ > 0 || job_active_) {
       // The conversation broke after work began: what is left waits for a new connection.
@@ -130,8 +131,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
         if (!r.host.empty()) records.push_back(std::move(r));
       // Equal preferences in random order spread the load (RFC 5321 5.1).
       std::shuffle(records.begin(), records.end(), std::mt19937(std::random_device{}()));
-      std::stable_sort(records.begin(), records.end(),
-                       [](const MxRecord& a, const MxRecord& b) { return a.preference < b.preference; });
+      std::stable_sort(records.begin(), records.end(), [](const MxRecord& a, const MxRecord& b) {
+        return a.preference < b.preference;
+      });
       for (auto& r : records) {
         if (hosts_.size() == engine_.options_.max_mx_hosts) break;
         hosts_.push_back({r.host, r.preference});
@@ -211,8 +213,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     options.helo = egress_ && !egress_->helo.empty() ? egress_->helo : config.hostname;
     options.command_timeout = config.limits.command_timeout;
     options.data_timeout = config.limits.data_timeout;
-    options.tls = config.delivery.tls == "required" ? ClientTls::kRequired
-                                                    : ClientTls::kOpportunistic;
+    options.tls =
+        config.delivery.tls == "required" ? ClientTls::kRequired : ClientTls::kOpportunistic;
     bool implicit = false;
     if (dest_.smarthost) {
       const auto& sh = *config.delivery.smarthost;
@@ -227,7 +229,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       }
       options.username = sh.username;
       options.password = engine_.smarthost_password_;
-      if (!sh.username.empty() && options.tls == ClientTls::kNone) options.tls = ClientTls::kRequired;
+      if (!sh.username.empty() && options.tls == ClientTls::kNone)
+        options.tls = ClientTls::kRequired;
     }
     to.set_port(port);
     host_text_ = hosts_[next_host_ - 1].name + "[" + to.ip() + "]:" + std::to_string(port);
@@ -239,8 +242,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     connect_tried_ = true;
     std::optional<SocketAddress> source;
     if (egress_) source = egress_->address;
-    if (auto s = connection_->connect(to, source, implicit, engine_.options_.connect_timeout);
-        !s) {
+    if (auto s = connection_->connect(to, source, implicit, engine_.options_.connect_timeout); !s) {
       last_error_ = "connect to " + host_text_ + ": " + s.message();
       engine_.loop_.post([this] { try_address(); });
       return;
@@ -257,9 +259,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
                                      std::chrono::milliseconds(kDownMax).count());
       dest_.down_until_ms = now + pause;
       dest_.down_reason = last_error_;
-      log::warning("destination down", {{"destination", dest_.name},
-                                         {"for", seconds_text(pause)},
-                                         {"reason", last_error_}});
+      log::warning(
+          "destination down",
+          {{"destination", dest_.name}, {"for", seconds_text(pause)}, {"reason", last_error_}});
     }
     int code = 451;
     std::string text = "4.4.1 " + last_error_;
@@ -340,8 +342,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   // Tells the limiter what the server said; true when that suspended us.
   bool observe(const Reply& reply) {
     if (!egress_ || reply.code < 400) return false;
-    return engine_.limiter_->observe_reply(egress_->index, provider_, reply.text(),
-                                           log::now_ms());
+    return engine_.limiter_->observe_reply(egress_->index, provider_, reply.text(), log::now_ms());
   }
 
   void stop_idling() {
@@ -457,9 +458,9 @@ Status DeliveryEngine::start() {
   });
   if (!s) return s;
   log::info("delivery started", {{"queued", std::to_string(count)},
-                                  {"route", config_->delivery.smarthost
-                                                ? "smarthost " + config_->delivery.smarthost->host
-                                                : std::string("mx")}});
+                                 {"route", config_->delivery.smarthost
+                                               ? "smarthost " + config_->delivery.smarthost->host
+                                               : std::string("mx")}});
   arm();
   return Status::ok();
 }
@@ -470,7 +471,9 @@ void DeliveryEngine::schedule(const queue::QueueId& id, int64_t due_ms) {
   arm();
 }
 
-void DeliveryEngine::unschedule(const queue::QueueId& id) { scheduler_.remove(id); }
+void DeliveryEngine::unschedule(const queue::QueueId& id) {
+  scheduler_.remove(id);
+}
 
 void DeliveryEngine::arm() {
   auto next = scheduler_.next_due();
@@ -564,11 +567,11 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
         replies.push_back(synthetic(550, "5.1.1 <" + address + ">: no such mailbox here"));
         continue;
       }
-      auto s = inbound::deliver_maildir(config->inbound.maildir_root, *box, folder, sender,
-                                        address, *work->data);
-      replies.push_back(s ? synthetic(250, "2.0.0 delivered to maildir " + box->domain + "/" +
-                                               box->mailbox)
-                          : synthetic(451, "4.3.0 local delivery failed: " + s.message()));
+      auto s = inbound::deliver_maildir(config->inbound.maildir_root, *box, folder, sender, address,
+                                        *work->data);
+      replies.push_back(
+          s ? synthetic(250, "2.0.0 delivered to maildir " + box->domain + "/" + box->mailbox)
+            : synthetic(451, "4.3.0 local delivery failed: " + s.message()));
     }
     loop->post([this, work, local = std::move(local), replies = std::move(replies)]() mutable {
       Job job{work, std::move(local)};
@@ -657,10 +660,13 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
     m::deliveries(status).inc();
     if (r.state == queue::RcptState::kDelivered)
       m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
-    log::info("delivery", {{"id", work->id.str()}, {"rcpt", r.address},
+    log::info("delivery", {{"id", work->id.str()},
+                           {"rcpt", r.address},
                            {"relay", host.empty() ? "none" : host},
                            {"delay", seconds_text(now - work->envelope.created_ms)},
-                           {"dsn", dsn}, {"status", status}, {"response", response}});
+                           {"dsn", dsn},
+                           {"status", status},
+                           {"response", response}});
   }
   if (--work->outstanding == 0) finalize(work);
 }
@@ -684,8 +690,11 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
       d.reason = "delivery time expired; last error: " + last;
       d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
       work->failed.push_back(std::move(d));
-      log::info("delivery", {{"id", work->id.str()}, {"rcpt", r.address}, {"relay", "none"},
-                             {"delay", seconds_text(now - env.created_ms)}, {"dsn", "4.4.7"},
+      log::info("delivery", {{"id", work->id.str()},
+                             {"rcpt", r.address},
+                             {"relay", "none"},
+                             {"delay", seconds_text(now - env.created_ms)},
+                             {"dsn", "4.4.7"},
                              {"status", "expired"},
                              {"response", "delivery time expired; last error: " + last}});
       m::deliveries("expired").inc();
@@ -774,16 +783,17 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     store_.remove_async(work->id, [this, loop, work](Status s) {
       loop->post([this, work, s] {
         in_flight_.erase(work->id);
-        if (!s) log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
+        if (!s)
+          log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
         arm();
       });
     });
     return;
   }
-  env.next_attempt_ms = flush_now ? log::now_ms()
-                                  : std::max(work->not_before_ms,
-                                             retry_.next_attempt_ms(log::now_ms(),
-                                                                    std::max<uint32_t>(attempts, 1)));
+  env.next_attempt_ms =
+      flush_now ? log::now_ms()
+                : std::max(work->not_before_ms,
+                           retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1)));
   env.state = queue::MessageState::kDeferred;
   store_.update_async(work->id, env, [this, loop, work](Status s) {
     loop->post([this, work, s] {
@@ -820,8 +830,12 @@ void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
     d.last_attempt_ms = now;
     work.failed.push_back(std::move(d));
     publish("bounced", work.id, r.address, text);
-    log::info("delivery", {{"id", work.id.str()}, {"rcpt", r.address}, {"relay", "none"},
-                           {"dsn", "5.0.0"}, {"status", "bounced"}, {"response", text}});
+    log::info("delivery", {{"id", work.id.str()},
+                           {"rcpt", r.address},
+                           {"relay", "none"},
+                           {"dsn", "5.0.0"},
+                           {"status", "bounced"},
+                           {"response", text}});
   }
 }
 
@@ -949,7 +963,9 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
   env.client = "local";
   env.listener = "bounce";
   std::string kind = in.recipients.front().action == "delayed" ? "delay notice" : "bounce";
-  log::info(kind, {{"id", id.str()}, {"original", work.id.str()}, {"to", work.envelope.sender},
+  log::info(kind, {{"id", id.str()},
+                   {"original", work.id.str()},
+                   {"to", work.envelope.sender},
                    {"recipients", std::to_string(in.recipients.size())}});
   store_.insert(id, std::move(message), std::move(env),
                 [this, id, now, then = std::move(then)](Status s) mutable {

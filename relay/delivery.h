@@ -40,8 +40,8 @@
 namespace hato::relay {
 
 struct DeliveryOptions {
-  size_t max_connections = 100;           // in total
-  size_t max_per_destination = 10;        // per domain (or the smarthost)
+  size_t max_connections = 100;     // in total
+  size_t max_per_destination = 10;  // per domain (or the smarthost)
   size_t max_messages_per_connection = 100;
   size_t max_messages_in_flight = 5000;
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};

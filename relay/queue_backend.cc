@@ -90,8 +90,8 @@ void QueueBackend::commit(const queue::QueueId& id, std::string message, queue::
         envelope.size = message.size();
         m::dkim_signatures().inc(signer->keys().size());
       } else {
-        log::warning("not signed", {{"id", id.str()}, {"domain", domain},
-                                    {"reason", fields.message()}});
+        log::warning("not signed",
+                     {{"id", id.str()}, {"domain", domain}, {"reason", fields.message()}});
       }
     }
     insert(id, std::move(message), std::move(envelope), std::move(done));

@@ -31,8 +31,8 @@ class QueueBackend : public SessionServices {
   // Swapped in on SIGHUP; sessions already checking keep the old one.
   void set_users(std::shared_ptr<const policy::UserDb> users);
 
-  void authenticate(const std::string& client, const std::string& user,
-                    const std::string& password, std::function<void(AuthOutcome)> done) override;
+  void authenticate(const std::string& client, const std::string& user, const std::string& password,
+                    std::function<void(AuthOutcome)> done) override;
   queue::QueueId next_id() override { return ids_.next(); }
   // Mail from submission listeners is DKIM-signed (on a worker) before it
   // is committed, so the signature is stored with it and made once.

@@ -31,9 +31,9 @@ Counter& deliveries(const char* result) {
 }
 
 Counter& tls_handshakes(bool ok) {
-  return metrics().counter("hato_tls_handshakes_total", "TLS handshakes, by direction and result",
-                           ok ? "direction=\"inbound\",result=\"ok\""
-                              : "direction=\"inbound\",result=\"failed\"");
+  return metrics().counter(
+      "hato_tls_handshakes_total", "TLS handshakes, by direction and result",
+      ok ? "direction=\"inbound\",result=\"ok\"" : "direction=\"inbound\",result=\"failed\"");
 }
 
 Counter& dkim_signatures() {
@@ -51,9 +51,9 @@ Counter& dns_failures(const char* type) {
 }
 
 Histogram& delivery_latency() {
-  static Histogram& h = metrics().histogram(
-      "hato_delivery_latency_seconds", "Time from acceptance to delivery",
-      {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400});
+  static Histogram& h =
+      metrics().histogram("hato_delivery_latency_seconds", "Time from acceptance to delivery",
+                          {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400});
   return h;
 }
 

@@ -6,8 +6,8 @@
 
 #include "common/base64.h"
 #include "common/log.h"
-#include "relay/relay_metrics.h"
 #include "policy/submission.h"
+#include "relay/relay_metrics.h"
 
 namespace hato::relay {
 
@@ -60,7 +60,9 @@ ServerSession::ServerSession(SessionIo& io, SessionServices& services,
     if (net.contains(peer)) info_.trusted = true;
 }
 
-std::string ServerSession::peer_text() const { return info_.peer.to_string(); }
+std::string ServerSession::peer_text() const {
+  return info_.peer.to_string();
+}
 
 void ServerSession::start() {
   io_.set_timeout(config_->limits.command_timeout);
@@ -74,8 +76,10 @@ void ServerSession::tls_established(std::string version, std::string cipher) {
   info_.tls = true;
   info_.tls_version = std::move(version);
   info_.tls_cipher = std::move(cipher);
-  log::info("tls", {{"peer", peer_text()}, {"listener", info_.listener},
-                    {"version", info_.tls_version}, {"cipher", info_.tls_cipher}});
+  log::info("tls", {{"peer", peer_text()},
+                    {"listener", info_.listener},
+                    {"version", info_.tls_version},
+                    {"cipher", info_.tls_cipher}});
   if (state_ == State::kTlsHandshake) {
     // RFC 3207 4.2: forget everything learned before TLS; the client starts over.
     info_.helo.clear();
@@ -87,7 +91,8 @@ void ServerSession::tls_established(std::string version, std::string cipher) {
 
 void ServerSession::timed_out() {
   if (closed_ || state_ == State::kClosing) return;
-  log::info("timeout", {{"peer", peer_text()}, {"listener", info_.listener},
+  log::info("timeout", {{"peer", peer_text()},
+                        {"listener", info_.listener},
                         {"state", state_ == State::kData ? "data" : "command"}});
   close_with(421, "4.4.2 " + config_->hostname + " Error: timeout exceeded");
 }
@@ -107,8 +112,8 @@ void ServerSession::receive(std::string_view bytes) {
   if (state_ == State::kData && data_) {
     // A message must keep moving: the data timeout plus a second per KiB
     // received, so a slow big upload passes and a trickle does not.
-    auto allowed = config_->limits.data_timeout +
-                   std::chrono::milliseconds(data_->received() * 1000 / 1024);
+    auto allowed =
+        config_->limits.data_timeout + std::chrono::milliseconds(data_->received() * 1000 / 1024);
     if (now - data_started_ > allowed) timed_out();
   } else if (in_pos_ < in_.size()) {
     if (!partial_since_) partial_since_ = now;
@@ -118,7 +123,9 @@ void ServerSession::receive(std::string_view bytes) {
   }
 }
 
-void ServerSession::pause() { paused_ = true; }
+void ServerSession::pause() {
+  paused_ = true;
+}
 
 void ServerSession::resume() {
   if (closed_) return;
@@ -185,8 +192,9 @@ void ServerSession::reply(int code, std::string_view text) {
   line += "\r\n";
   reply_raw(line);
   if (code >= 400 && state_ != State::kClosing && ++errors_ >= config_->limits.max_errors) {
-    log::info("too many errors", {{"peer", peer_text()}, {"listener", info_.listener},
-                                  {"errors", std::to_string(errors_)}});
+    log::info(
+        "too many errors",
+        {{"peer", peer_text()}, {"listener", info_.listener}, {"errors", std::to_string(errors_)}});
     close_with(421, "4.7.0 " + config_->hostname + " Error: too many errors");
   }
 }
@@ -218,8 +226,8 @@ void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
   pause();
   // The hooks read the session's fields until they answer: keep it alive.
   auto self = shared_from_this();
-  policy::HookContext context{info_, *config_, mail_.address, rcpt_pending_, tx_,
-                              phase == Phase::kData ? &body_ : nullptr};
+  policy::HookContext context{info_,         *config_, mail_.address,
+                              rcpt_pending_, tx_,      phase == Phase::kData ? &body_ : nullptr};
   hooks_.run(phase, context, [self, phase, next = std::move(next)](Verdict v) {
     if (!self->alive()) return;
     self->paused_ = false;
@@ -313,8 +321,8 @@ void ServerSession::handle_command(const Command& cmd) {
 
 void ServerSession::on_ehlo(const Command& cmd) {
   if (cmd.argument.empty() || cmd.argument.find(' ') != std::string_view::npos) {
-    reply(501, "5.5.4 Syntax: " + std::string(cmd.verb == Verb::kEhlo ? "EHLO" : "HELO") +
-                   " hostname");
+    reply(501,
+          "5.5.4 Syntax: " + std::string(cmd.verb == Verb::kEhlo ? "EHLO" : "HELO") + " hostname");
     return;
   }
   reset_transaction();
@@ -388,8 +396,8 @@ void ServerSession::on_rcpt(const Command& cmd) {
   }
   if (params.address.find('@') == std::string::npos) {
     // <Postmaster> alone: ours, at our first domain (or our host name).
-    params.address = "postmaster@" +
-                     (config_->domains.empty() ? config_->hostname : config_->domains[0].name);
+    params.address =
+        "postmaster@" + (config_->domains.empty() ? config_->hostname : config_->domains[0].name);
   }
   rcpt_pending_ = params.address;
   run_hooks(Phase::kRcpt, [this, params = std::move(params)] {
@@ -430,8 +438,10 @@ void ServerSession::finish_data() {
   io_.set_timeout(config_->limits.command_timeout);
   state_ = State::kReady;
   auto refuse = [this](int code, std::string_view text, std::string_view reason) {
-    log::info("reject", {{"peer", peer_text()}, {"listener", info_.listener},
-                         {"from", mail_.address}, {"reason", reason}});
+    log::info("reject", {{"peer", peer_text()},
+                         {"listener", info_.listener},
+                         {"from", mail_.address},
+                         {"reason", reason}});
     reset_transaction();
     reply(code, text);
   };
@@ -445,8 +455,7 @@ void ServerSession::finish_data() {
     return;
   }
   if (data_->line_too_long()) {
-    refuse(552, "5.3.4 Message line longer than 1000 octets (RFC 5321 4.5.3.1.6)",
-           "line too long");
+    refuse(552, "5.3.4 Message line longer than 1000 octets (RFC 5321 4.5.3.1.6)", "line too long");
     return;
   }
   data_.reset();
@@ -458,11 +467,13 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
   time_t now = time(nullptr);
   const char* proto = info_.auth_user.empty() ? (info_.tls ? "ESMTPS" : "ESMTP")
                                               : (info_.tls ? "ESMTPSA" : "ESMTPA");
-  if (mail_.smtputf8) proto = info_.auth_user.empty() ? (info_.tls ? "UTF8SMTPS" : "UTF8SMTP")
-                                                      : (info_.tls ? "UTF8SMTPSA" : "UTF8SMTPA");
+  if (mail_.smtputf8)
+    proto = info_.auth_user.empty() ? (info_.tls ? "UTF8SMTPS" : "UTF8SMTP")
+                                    : (info_.tls ? "UTF8SMTPSA" : "UTF8SMTPA");
   std::string head = "Received: from " + info_.helo + " ([" + info_.peer.ip() + "])\r\n\tby " +
                      config_->hostname + " (Hato) with " + proto + " id " + id.str();
-  if (info_.tls) head += "\r\n\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")";
+  if (info_.tls)
+    head += "\r\n\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")";
   if (rcpts_.size() == 1) head += "\r\n\tfor <" + rcpts_.front().address + ">";
   head += "; " + rfc5322_date(now) + "\r\n";
   if (!tx_.auth_results.empty()) {
@@ -473,7 +484,8 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
   }
   for (const auto& field : tx_.add_headers) head += field;
   // RFC 6409 section 8: a submission server completes what the client left out.
-  if (!has_header(body, "Message-ID")) head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";
+  if (!has_header(body, "Message-ID"))
+    head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";
   if (!has_header(body, "Date")) head += "Date: " + rfc5322_date(now) + "\r\n";
   return head;
 }
@@ -506,34 +518,33 @@ void ServerSession::commit_message() {
 
   pause();
   auto self = shared_from_this();
-  services_.commit(id, std::move(message), std::move(env),
-                   [self, id, nrcpt, sender, size](Status status) {
-                     std::string sid = id.str();
-                     if (!status.is_ok()) {
-                       log::error("queue write failed", {{"id", sid},
-                                                         {"peer", self->peer_text()},
-                                                         {"reason", status.message()}});
-                       if (!self->alive()) return;
-                       // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
-                       bool full = status.message().find("No space") != std::string::npos;
-                       self->reply(full ? 452 : 451,
-                                   full ? "4.3.1 Insufficient system storage, try again later"
-                                        : "4.3.0 Error: queue write failed, try again later");
-                       self->resume();
-                       return;
-                     }
-                     log::info("accepted", {{"id", sid}, {"from", sender},
-                                            {"rcpts", std::to_string(nrcpt)},
-                                            {"size", std::to_string(size)},
-                                            {"peer", self->peer_text()},
-                                            {"user", self->info_.auth_user}});
-                     m::received(self->info_.listener).inc();
-                     // Queued even if the client left before hearing so.
-                     if (!self->alive()) return;
-                     self->messages_++;
-                     self->reply(250, "2.0.0 Ok: queued as " + sid);
-                     self->resume();
-                   });
+  services_.commit(
+      id, std::move(message), std::move(env), [self, id, nrcpt, sender, size](Status status) {
+        std::string sid = id.str();
+        if (!status.is_ok()) {
+          log::error("queue write failed",
+                     {{"id", sid}, {"peer", self->peer_text()}, {"reason", status.message()}});
+          if (!self->alive()) return;
+          // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
+          bool full = status.message().find("No space") != std::string::npos;
+          self->reply(full ? 452 : 451, full ? "4.3.1 Insufficient system storage, try again later"
+                                             : "4.3.0 Error: queue write failed, try again later");
+          self->resume();
+          return;
+        }
+        log::info("accepted", {{"id", sid},
+                               {"from", sender},
+                               {"rcpts", std::to_string(nrcpt)},
+                               {"size", std::to_string(size)},
+                               {"peer", self->peer_text()},
+                               {"user", self->info_.auth_user}});
+        m::received(self->info_.listener).inc();
+        // Queued even if the client left before hearing so.
+        if (!self->alive()) return;
+        self->messages_++;
+        self->reply(250, "2.0.0 Ok: queued as " + sid);
+        self->resume();
+      });
 }
 
 void ServerSession::on_starttls(const Command& cmd) {
@@ -664,13 +675,15 @@ void ServerSession::check_password(std::string user, std::string password) {
       log::info("auth", {{"peer", self->peer_text()}, {"user", user}, {"result", "ok"}});
       self->reply(235, "2.7.0 Authentication successful");
     } else if (outcome.blocked) {
-      log::warning("auth", {{"peer", self->peer_text()}, {"user", user},
+      log::warning("auth", {{"peer", self->peer_text()},
+                            {"user", user},
                             {"result", "refused: too many failed logins from this address"}});
       self->close_with(421, "4.7.0 " + self->config_->hostname +
                                 " Error: too many failed logins, try again later");
       return;
     } else {
-      log::warning("auth", {{"peer", self->peer_text()}, {"user", user},
+      log::warning("auth", {{"peer", self->peer_text()},
+                            {"user", user},
                             {"result", "failed: wrong user or password"}});
       self->reply(535, "5.7.8 Authentication credentials invalid");
     }

@@ -52,8 +52,7 @@ class SessionServices {
   // Checks a password off the loop; `done` runs on the session's loop, after
   // the delay that failed logins earn.
   virtual void authenticate(const std::string& client, const std::string& user,
-                            const std::string& password,
-                            std::function<void(AuthOutcome)> done) = 0;
+                            const std::string& password, std::function<void(AuthOutcome)> done) = 0;
   virtual queue::QueueId next_id() = 0;
   // Durably queues the message; `done` runs on the session's loop.
   virtual void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
@@ -75,13 +74,13 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void closed();
 
   enum class State {
-    kConnect,      // connect hooks running, no greeting yet
-    kGreeted,      // waiting for EHLO/HELO
-    kReady,        // after EHLO/HELO, no transaction
-    kMail,         // MAIL accepted
-    kRcpt,         // at least one RCPT accepted
-    kData,         // reading the message
-    kAuthPlain,    // waiting for the PLAIN response
+    kConnect,    // connect hooks running, no greeting yet
+    kGreeted,    // waiting for EHLO/HELO
+    kReady,      // after EHLO/HELO, no transaction
+    kMail,       // MAIL accepted
+    kRcpt,       // at least one RCPT accepted
+    kData,       // reading the message
+    kAuthPlain,  // waiting for the PLAIN response
     kAuthLoginUser,
     kAuthLoginPassword,
     kTlsHandshake,
@@ -91,8 +90,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   const policy::SessionInfo& info() const { return info_; }
   uint32_t messages() const { return messages_; }
 
-  static constexpr size_t kMaxCommandLine = 512;   // RFC 5321 4.5.3.1.4, CRLF included
-  static constexpr size_t kMaxAuthLine = 12288;    // RFC 4954 section 4
+  static constexpr size_t kMaxCommandLine = 512;  // RFC 5321 4.5.3.1.4, CRLF included
+  static constexpr size_t kMaxAuthLine = 12288;   // RFC 4954 section 4
 
  private:
   void process();

@@ -1,8 +1,8 @@
 // smtp_command.cc - SMTP command, path and parameter parsing.
 #include "relay/smtp_command.h"
 
-#include <charconv>
 #include <cctype>
+#include <charconv>
 
 #include "queue/envelope.h"
 
@@ -34,9 +34,9 @@ struct VerbName {
   Verb verb;
 };
 constexpr VerbName kVerbs[] = {
-    {"HELO", Verb::kHelo}, {"EHLO", Verb::kEhlo}, {"MAIL", Verb::kMail},
-    {"RCPT", Verb::kRcpt}, {"DATA", Verb::kData}, {"RSET", Verb::kRset},
-    {"NOOP", Verb::kNoop}, {"QUIT", Verb::kQuit}, {"VRFY", Verb::kVrfy},
+    {"HELO", Verb::kHelo}, {"EHLO", Verb::kEhlo},         {"MAIL", Verb::kMail},
+    {"RCPT", Verb::kRcpt}, {"DATA", Verb::kData},         {"RSET", Verb::kRset},
+    {"NOOP", Verb::kNoop}, {"QUIT", Verb::kQuit},         {"VRFY", Verb::kVrfy},
     {"HELP", Verb::kHelp}, {"STARTTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth},
     {"BDAT", Verb::kBdat}, {"EXPN", Verb::kExpn},
 };
@@ -149,7 +149,8 @@ std::optional<ParseError> for_each_param(std::string_view rest, Fn fn) {
     rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
     auto eq = param.find('=');
     std::string_view key = param.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
     if (auto err = fn(key, value, eq != std::string_view::npos)) return err;
   }
 }
@@ -227,7 +228,9 @@ std::optional<std::string> xtext_decode(std::string_view in) {
     if (c == '+') {
       if (i + 2 >= in.size()) return std::nullopt;
       // hexchar is "+" and two upper-case hex digits (RFC 3461 4), nothing else.
-      auto hex = [](char h) { return std::isdigit(static_cast<unsigned char>(h)) || (h >= 'A' && h <= 'F'); };
+      auto hex = [](char h) {
+        return std::isdigit(static_cast<unsigned char>(h)) || (h >= 'A' && h <= 'F');
+      };
       if (!hex(in[i + 1]) || !hex(in[i + 2])) return std::nullopt;
       int v = 0;
       std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
@@ -246,37 +249,39 @@ std::optional<ParseError> parse_mail(std::string_view argument, MailParams* out)
   if (!istarts_with(argument, "FROM:")) return ParseError{501, "5.5.4 Syntax: MAIL FROM:<address>"};
   std::string_view rest;
   if (auto err = parse_path(argument.substr(5), &out->address, &rest)) return err;
-  auto err = for_each_param(rest, [&](std::string_view key, std::string_view value,
-                                      bool has_value) -> std::optional<ParseError> {
-    if (iequals(key, "SIZE") && has_value) {
-      uint64_t n = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc() || p != value.data() + value.size())
-        return ParseError{501, "5.5.4 Syntax: SIZE=number"};
-      out->size = n;
-    } else if (iequals(key, "BODY") && has_value) {
-      if (iequals(value, "8BITMIME")) {
-        out->eight_bit = true;
-      } else if (!iequals(value, "7BIT")) {
-        return ParseError{501, "5.5.4 BODY must be 7BIT or 8BITMIME"};
-      }
-    } else if (iequals(key, "SMTPUTF8") && !has_value) {
-      out->smtputf8 = true;
-    } else if (iequals(key, "RET") && has_value) {
-      if (!iequals(value, "FULL") && !iequals(value, "HDRS"))
-        return ParseError{501, "5.5.4 RET must be FULL or HDRS"};
-      out->ret = iequals(value, "FULL") ? "FULL" : "HDRS";
-    } else if (iequals(key, "ENVID") && has_value) {
-      auto decoded = xtext_decode(value);
-      if (!decoded || value.size() > 100) return ParseError{501, "5.5.4 Bad ENVID"};
-      out->envid = *decoded;
-    } else if (iequals(key, "AUTH") && has_value) {
-      // RFC 4954 AUTH= is informational; the session knows who logged in.
-    } else {
-      return ParseError{555, "5.5.4 Unsupported MAIL parameter " + std::string(key)};
-    }
-    return std::nullopt;
-  });
+  auto err = for_each_param(
+      rest,
+      [&](std::string_view key, std::string_view value,
+          bool has_value) -> std::optional<ParseError> {
+        if (iequals(key, "SIZE") && has_value) {
+          uint64_t n = 0;
+          auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+          if (ec != std::errc() || p != value.data() + value.size())
+            return ParseError{501, "5.5.4 Syntax: SIZE=number"};
+          out->size = n;
+        } else if (iequals(key, "BODY") && has_value) {
+          if (iequals(value, "8BITMIME")) {
+            out->eight_bit = true;
+          } else if (!iequals(value, "7BIT")) {
+            return ParseError{501, "5.5.4 BODY must be 7BIT or 8BITMIME"};
+          }
+        } else if (iequals(key, "SMTPUTF8") && !has_value) {
+          out->smtputf8 = true;
+        } else if (iequals(key, "RET") && has_value) {
+          if (!iequals(value, "FULL") && !iequals(value, "HDRS"))
+            return ParseError{501, "5.5.4 RET must be FULL or HDRS"};
+          out->ret = iequals(value, "FULL") ? "FULL" : "HDRS";
+        } else if (iequals(key, "ENVID") && has_value) {
+          auto decoded = xtext_decode(value);
+          if (!decoded || value.size() > 100) return ParseError{501, "5.5.4 Bad ENVID"};
+          out->envid = *decoded;
+        } else if (iequals(key, "AUTH") && has_value) {
+          // RFC 4954 AUTH= is informational; the session knows who logged in.
+        } else {
+          return ParseError{555, "5.5.4 Unsupported MAIL parameter " + std::string(key)};
+        }
+        return std::nullopt;
+      });
   if (err) return err;
   if (!out->address.empty() && !valid_mailbox(out->address, out->smtputf8))
     return ParseError{553, "5.1.7 Bad sender address syntax"};
@@ -287,40 +292,43 @@ std::optional<ParseError> parse_rcpt(std::string_view argument, RcptParams* out)
   if (!istarts_with(argument, "TO:")) return ParseError{501, "5.5.4 Syntax: RCPT TO:<address>"};
   std::string_view rest;
   if (auto err = parse_path(argument.substr(3), &out->address, &rest)) return err;
-  auto err = for_each_param(rest, [&](std::string_view key, std::string_view value,
-                                      bool has_value) -> std::optional<ParseError> {
-    if (iequals(key, "NOTIFY") && has_value) {
-      if (value.empty() || value.back() == ',') return ParseError{501, "5.5.4 Bad NOTIFY value"};
-      uint8_t bits = 0;
-      while (!value.empty()) {
-        auto comma = value.find(',');
-        auto word = value.substr(0, comma);
-        value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-        if (iequals(word, "NEVER")) {
-          bits |= queue::kNotifyNever;
-        } else if (iequals(word, "SUCCESS")) {
-          bits |= queue::kNotifySuccess;
-        } else if (iequals(word, "FAILURE")) {
-          bits |= queue::kNotifyFailure;
-        } else if (iequals(word, "DELAY")) {
-          bits |= queue::kNotifyDelay;
+  auto err = for_each_param(
+      rest,
+      [&](std::string_view key, std::string_view value,
+          bool has_value) -> std::optional<ParseError> {
+        if (iequals(key, "NOTIFY") && has_value) {
+          if (value.empty() || value.back() == ',')
+            return ParseError{501, "5.5.4 Bad NOTIFY value"};
+          uint8_t bits = 0;
+          while (!value.empty()) {
+            auto comma = value.find(',');
+            auto word = value.substr(0, comma);
+            value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+            if (iequals(word, "NEVER")) {
+              bits |= queue::kNotifyNever;
+            } else if (iequals(word, "SUCCESS")) {
+              bits |= queue::kNotifySuccess;
+            } else if (iequals(word, "FAILURE")) {
+              bits |= queue::kNotifyFailure;
+            } else if (iequals(word, "DELAY")) {
+              bits |= queue::kNotifyDelay;
+            } else {
+              return ParseError{501, "5.5.4 Bad NOTIFY value"};
+            }
+          }
+          if ((bits & queue::kNotifyNever) && bits != queue::kNotifyNever)
+            return ParseError{501, "5.5.4 NOTIFY=NEVER cannot be combined"};
+          out->notify = bits;
+        } else if (iequals(key, "ORCPT") && has_value) {
+          auto decoded = xtext_decode(value);
+          if (!decoded || decoded->find(';') == std::string::npos || value.size() > 500)
+            return ParseError{501, "5.5.4 Bad ORCPT"};
+          out->orcpt = *decoded;
         } else {
-          return ParseError{501, "5.5.4 Bad NOTIFY value"};
+          return ParseError{555, "5.5.4 Unsupported RCPT parameter " + std::string(key)};
         }
-      }
-      if ((bits & queue::kNotifyNever) && bits != queue::kNotifyNever)
-        return ParseError{501, "5.5.4 NOTIFY=NEVER cannot be combined"};
-      out->notify = bits;
-    } else if (iequals(key, "ORCPT") && has_value) {
-      auto decoded = xtext_decode(value);
-      if (!decoded || decoded->find(';') == std::string::npos || value.size() > 500)
-        return ParseError{501, "5.5.4 Bad ORCPT"};
-      out->orcpt = *decoded;
-    } else {
-      return ParseError{555, "5.5.4 Unsupported RCPT parameter " + std::string(key)};
-    }
-    return std::nullopt;
-  });
+        return std::nullopt;
+      });
   if (err) return err;
   // SMTPUTF8 is a MAIL parameter; the session re-checks with it (utf8 allowed here).
   // RFC 5321 4.5.1: <Postmaster> without a domain must be accepted.

@@ -11,8 +11,21 @@
 namespace hato::relay {
 
 enum class Verb {
-  kUnknown, kHelo, kEhlo, kMail, kRcpt, kData, kRset, kNoop, kQuit, kVrfy, kHelp,
-  kStartTls, kAuth, kBdat, kExpn,
+  kUnknown,
+  kHelo,
+  kEhlo,
+  kMail,
+  kRcpt,
+  kData,
+  kRset,
+  kNoop,
+  kQuit,
+  kVrfy,
+  kHelp,
+  kStartTls,
+  kAuth,
+  kBdat,
+  kExpn,
 };
 
 struct Command {
@@ -25,18 +38,18 @@ struct Command {
 Command parse_command(std::string_view line);
 
 struct MailParams {
-  std::string address;        // without <>; empty is the null path
+  std::string address;  // without <>; empty is the null path
   std::optional<uint64_t> size;
-  bool eight_bit = false;     // BODY=8BITMIME
+  bool eight_bit = false;  // BODY=8BITMIME
   bool smtputf8 = false;
-  std::string ret;            // FULL | HDRS
-  std::string envid;          // decoded xtext
+  std::string ret;    // FULL | HDRS
+  std::string envid;  // decoded xtext
 };
 
 struct RcptParams {
   std::string address;
-  uint8_t notify = 0;         // queue::Notify bits
-  std::string orcpt;          // "rfc822;user@example" decoded
+  uint8_t notify = 0;  // queue::Notify bits
+  std::string orcpt;   // "rfc822;user@example" decoded
 };
 
 // The reply to send when parsing fails: code and text.

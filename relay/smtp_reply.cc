@@ -37,7 +37,8 @@ std::string Reply::enhanced() const {
     std::string_view first = lines.front();
     auto space = first.find(' ');
     std::string_view word = first.substr(0, space);
-    if (is_enhanced(word) && word[0] == static_cast<char>('0' + code / 100)) return std::string(word);
+    if (is_enhanced(word) && word[0] == static_cast<char>('0' + code / 100))
+      return std::string(word);
   }
   if (code >= 500) return "5.0.0";
   if (code >= 400) return "4.0.0";

@@ -26,9 +26,12 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 const char* tls_name(conf::ListenerTls t) {
   switch (t) {
-    case conf::ListenerTls::kStartTls: return "starttls";
-    case conf::ListenerTls::kImplicit: return "implicit";
-    case conf::ListenerTls::kNone: return "none";
+    case conf::ListenerTls::kStartTls:
+      return "starttls";
+    case conf::ListenerTls::kImplicit:
+      return "implicit";
+    case conf::ListenerTls::kNone:
+      return "none";
   }
   return "none";
 }
@@ -65,10 +68,11 @@ class SmtpServer::Connection : public SessionIo {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started_)
                   .count();
-    log::info("disconnect", {{"peer", peer_.to_string()}, {"listener", listener_.name},
-                             {"messages", std::to_string(session_->messages())},
-                             {"seconds", std::to_string(ms / 1000) + "." +
-                                             std::to_string(ms % 1000 / 100)}});
+    log::info("disconnect",
+              {{"peer", peer_.to_string()},
+               {"listener", listener_.name},
+               {"messages", std::to_string(session_->messages())},
+               {"seconds", std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100)}});
     session_->closed();
     if (bev_) bufferevent_free(bev_);
   }
@@ -96,10 +100,9 @@ class SmtpServer::Connection : public SessionIo {
     }
     // Whatever came in clear after STARTTLS is dropped, never read as TLS data.
     evbuffer_drain(bufferevent_get_input(bev_), evbuffer_get_length(bufferevent_get_input(bev_)));
-    bufferevent* tls = bufferevent_openssl_filter_new(server_.loop_.base(), bev_,
-                                                      server_.tls_->new_ssl(),
-                                                      BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE);
+    bufferevent* tls =
+        bufferevent_openssl_filter_new(server_.loop_.base(), bev_, server_.tls_->new_ssl(),
+                                       BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (!tls) {
       close();
       return;
@@ -215,8 +218,8 @@ class SmtpServer::Connection : public SessionIo {
     }
     if (what & BEV_EVENT_TIMEOUT) {
       if (self->tls_pending_) {
-        log::info("tls handshake timeout", {{"peer", self->peer_.to_string()},
-                                            {"listener", self->listener_.name}});
+        log::info("tls handshake timeout",
+                  {{"peer", self->peer_.to_string()}, {"listener", self->listener_.name}});
         self->finish();
       } else if (self->closing_) {
         self->finish();  // the peer does not read what we write
@@ -287,10 +290,11 @@ Status SmtpServer::listen() {
     socklen_t len = sizeof ss;
     getsockname(evconnlistener_get_fd(bound->handle), reinterpret_cast<sockaddr*>(&ss), &len);
     auto actual = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-    log::info("listening",
-              {{"listener", listener.name}, {"address", actual.to_string()},
-               {"role", listener.role == conf::ListenerRole::kSubmission ? "submission" : "inbound"},
-               {"tls", tls_name(listener.tls)}});
+    log::info("listening", {{"listener", listener.name},
+                            {"address", actual.to_string()},
+                            {"role", listener.role == conf::ListenerRole::kSubmission ? "submission"
+                                                                                      : "inbound"},
+                            {"tls", tls_name(listener.tls)}});
     bound_.push_back(std::move(bound));
   }
   return Status::ok();

@@ -2,13 +2,13 @@
 #include "relay/tls.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -52,8 +52,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load_server(const std::string& c
   if (!raw) return R::error("cannot create TLS context: " + openssl_error());
   std::shared_ptr<TlsContext> ctx(new TlsContext(raw));
   SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
-  SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_options(
+      raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // TLS 1.2: ECDHE with AEAD only. TLS 1.3 suites are all strong.
   if (SSL_CTX_set_cipher_list(raw, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20") != 1)
     return R::error("cannot set ciphers: " + openssl_error());
@@ -78,9 +78,13 @@ Result<std::shared_ptr<TlsContext>> TlsContext::make_client() {
   return ctx;
 }
 
-TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+TlsContext::~TlsContext() {
+  SSL_CTX_free(ctx_);
+}
 
-SSL* TlsContext::new_ssl() const { return SSL_new(ctx_); }
+SSL* TlsContext::new_ssl() const {
+  return SSL_new(ctx_);
+}
 
 int64_t TlsContext::not_after() const {
   X509* cert = SSL_CTX_get0_certificate(ctx_);
@@ -105,8 +109,7 @@ Status generate_self_signed(const std::string& certificate, const std::string& k
                              reinterpret_cast<const unsigned char*>(hostname.c_str()), -1, -1, 0);
   X509_set_issuer_name(x509.get(), name);
   std::string san = "DNS:" + hostname;
-  X509_EXTENSION* ext =
-      X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
   if (ext) {
     X509_add_ext(x509.get(), ext, -1);
     X509_EXTENSION_free(ext);

@@ -14,7 +14,8 @@ Result<std::shared_ptr<const Keyring>> Keyring::load(const conf::Config& config)
     std::set<Algorithm> seen;
     for (const auto& k : domain.dkim) {
       auto alg = parse_algorithm(k.algorithm);
-      if (!alg) return R::error("domain " + domain.name + ": unknown DKIM algorithm " + k.algorithm);
+      if (!alg)
+        return R::error("domain " + domain.name + ": unknown DKIM algorithm " + k.algorithm);
       if (!seen.insert(*alg).second) continue;
       auto key = load_key(k.key_file, domain.name, k.selector, *alg);
       if (!key)

@@ -7,7 +7,9 @@ using hato::queue::QueueId;
 using hato::queue::Scheduler;
 
 namespace {
-QueueId id(int n) { return QueueId::make(1000 + n, static_cast<uint32_t>(n), 0); }
+QueueId id(int n) {
+  return QueueId::make(1000 + n, static_cast<uint32_t>(n), 0);
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(scheduler)
