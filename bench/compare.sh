@@ -1034,6 +1034,13 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
     fi
     stop_hato
   else
+    if [ -n "$OPENDKIM_PID" ] && ! kill -0 "$OPENDKIM_PID" 2>/dev/null; then
+      local odrc=0; wait "$OPENDKIM_PID" 2>/dev/null || odrc=$?
+      log "note: opendkim (pid $OPENDKIM_PID) died during the cell, exit status $odrc; its output:"
+      tail -5 "$dir/opendkim/opendkim.log" >&2
+      forget_pid "$OPENDKIM_PID"; OPENDKIM_PID=""
+      check="$check,milter-died"
+    fi
     stop_postfix
   fi
   sleep 0.5
@@ -1081,7 +1088,14 @@ run_scale() {
     dir="$WORK/scale-$q"
     mkdir -p "$dir/data"
     log "== scale: $q messages queued (deferred, next attempt >= 1 h away), plain, 20 sessions"
-    fill_out=$("$WORK/queue_fill" --path "$dir/data/queue" --messages "$q" --size "$FILL_SIZE" --domains 1000)
+    local frc=0
+    fill_out=$("$WORK/queue_fill" --path "$dir/data/queue" --messages "$q" --size "$FILL_SIZE" --domains 1000) || frc=$?
+    if [ "$frc" != 0 ]; then
+      log "note: queue_fill exited $frc$([ "$frc" -gt 128 ] && echo " (signal $((frc - 128)))"); row skipped"
+      SCALE_ROWS+=("$q fill-failed - - - - - - - - - - - - -")
+      rm -rf "$dir/data"
+      continue
+    fi
     log "   $fill_out; $(du -sh "$dir/data/queue" | cut -f1) on disk"
     sink_port=$(free_port)
     start_sink "$sink_port" "$dir/sink.log"
