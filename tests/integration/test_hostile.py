@@ -18,6 +18,7 @@ import threading
 import time
 
 import hatotest
+from test_admin import sanitized
 from hatotest import (DOMAIN, HatoTestCase, ProtocolError, RawSMTP, client_context, queue_id,
                       wait_for)
 
@@ -124,7 +125,9 @@ class CommandLinesTest(HostileCase):
         r = c.reply()
         self.assertEqual(r.code, 500, r)
         grown = rss_kb(pid) - before
-        self.assertLess(grown, 16 * 1024, f"daemon grew by {grown} KiB for one long line")
+        # ASan's quarantine holds freed memory for a while: allow it more room.
+        limit = 64 * 1024 if sanitized() else 16 * 1024
+        self.assertLess(grown, limit, f"daemon grew by {grown} KiB for one long line")
 
     def test_10000_rcpts_meet_the_limit_and_the_session_goes_on(self):
         c = self.session()
