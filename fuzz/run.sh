@@ -78,8 +78,18 @@ for t in "${targets[@]}"; do
     execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
   fi
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  note=""
+  if [ ${#extra[@]} -gt 0 ] && [ $status -ne 0 ]; then
+    # Fork mode exits non-zero after any timeout or OOM, even ignored ones: only a
+    # crash counts then. The ignored inputs are kept in $crashes for the record.
+    last=$(grep -o 'oom/timeout/crash: [0-9]*/[0-9]*/[0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    if [ -n "$last" ] && [ "${last##*/}" = 0 ]; then
+      status=0
+      note="(ignored-oom/timeout:${last%/*})"
+    fi
+  fi
   if [ $status -eq 0 ]; then
-    passed=$((passed + 1)); summary+=("$t ${execs:-?} ${cov:-?} ok")
+    passed=$((passed + 1)); summary+=("$t ${execs:-?} ${cov:-?} ok$note")
   else
     failed=$((failed + 1)); summary+=("$t ${execs:-?} ${cov:-?} CRASH")
     echo "-- fuzz_$t failed (status $status); input in $crashes/, log $log:"
