@@ -21,7 +21,7 @@ from test_delivery import DeliveryHarness, message, SENDER
 
 REASON = "Listed by bl.test: see http://bl.test/lookup?ip=127.0.0.2"
 LISTING = ["--address=/2.0.0.127.bl.test/127.0.0.2",
-           f'--txt-record=2.0.0.127.bl.test,"{REASON}"']
+           f"--txt-record=2.0.0.127.bl.test,{REASON}"]  # argv: no quotes
 REFUSING = ["--address=/err.test/127.255.255.254"]
 POSTMASTER = "postmaster@sender.test"
 
