@@ -756,6 +756,10 @@ std::string Limiter::status_json(int64_t now_ms) {
         slowdowns += '}';
       }
     }
+    if (e.out_of_rotation) {
+      out += ",\"out_of_rotation\":";
+      log::append_json_string(out, *e.out_of_rotation);
+    }
     out += ",\"suspensions\":[" + suspensions + "]";
     out += ",\"slowdowns\":[" + slowdowns + "]";
     out += "}\n";

@@ -69,7 +69,8 @@ class Limiter {
   // {"address","helo","weight","day" (null without warm-up),"allowance" (null: no
   // limit today),"sent_today","suspensions":[{"provider","until","reason"}],
   // "slowdowns":[{"provider","until","rate","reason"}]}, with per_provider warm-up
-  // also "per_provider":true,"sent_by_provider":{"google":N,...}.
+  // also "per_provider":true,"sent_by_provider":{"google":N,...}; while blacklisted also
+  // "out_of_rotation":"reason".
   std::string status_json(int64_t now_ms);
 
   // The blacklist monitor's verdict (policy/blacklist_monitor.h): the egress addresses (by

@@ -118,7 +118,7 @@ class BlacklistTest(DeliveryHarness):
     def ptr(self, status, address):
         return next(e for e in status if e.get("check") == "ptr" and e["address"] == address)
 
-    def wait_status(self, d, pred, what, timeout=10):
+    def wait_status(self, d, pred, what, timeout=15):
         last = []
 
         def check():
