@@ -127,10 +127,14 @@ void BlacklistMonitor::start() {
 void BlacklistMonitor::set_config(conf::ConfigPtr config) {
   config_ = std::move(config);
   if (!enabled()) {
+    // Monitoring switched off: nothing is known to be listed any more.
     timer_.cancel();
+    out_.clear();
+    if (limiter_) limiter_->set_out_of_rotation({});
     return;
   }
-  if (!started_) start();
+  if (!started_) return start();
+  if (!running_ && !timer_.armed()) run_round();  // switched off, then on again
 }
 
 void BlacklistMonitor::check_now(std::function<void()> done) {
