@@ -408,6 +408,7 @@ struct AdminServer::Impl {
   class FlushScan;
   class Watcher;
   class Backup;
+  class BlacklistCheck;
 
   Impl(hato::Loop& l, queue::Store& s, queue::EventBus& e, queue::QueueControl& c)
       : loop(l), store(s), events(e), control(c) {}
@@ -416,6 +417,8 @@ struct AdminServer::Impl {
   }
 
   std::function<std::string()> warmup_status;
+  std::function<Result<std::string>()> blacklist_status;
+  std::function<void(std::function<void()>)> blacklist_check;
 
   Status listen(const std::string& path);
   void remove_socket_file();
@@ -431,6 +434,7 @@ struct AdminServer::Impl {
   void act(evhttp_request* req, std::string_view printed_id, std::string_view action);
   void flush(evhttp_request* req, const char* query);
   void backup(evhttp_request* req, const char* query);
+  void blacklist(evhttp_request* req, bool check);
 
   // Takes ownership of a stream and starts it; the stream ends itself.
   void run(std::unique_ptr<Stream> stream);
@@ -1016,6 +1020,39 @@ class AdminServer::Impl::Backup : public Stream {
   unsigned polls_ = 0;
 };
 
+// POST /v1/blacklist/check: answers when the round of checks it started is over, with the
+// state as GET /v1/blacklist gives it. A client that leaves early leaves the round running.
+class AdminServer::Impl::BlacklistCheck : public Stream {
+ public:
+  using Stream::Stream;
+
+ protected:
+  void start() override {
+    std::weak_ptr<int> alive = alive_;
+    server_.blacklist_check([this, alive] {
+      if (alive.expired()) return;  // the client went and took this stream with it
+      Result<std::string> status = server_.blacklist_status();
+      if (!status) return reply_and_end(HTTP_INTERNAL, "Internal Server Error", status.message());
+      reply_and_end(HTTP_OK, "OK", *status);
+    });
+  }
+
+ private:
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+void AdminServer::Impl::blacklist(evhttp_request* req, bool check) {
+  Result<std::string> status =
+      blacklist_status ? blacklist_status() : Result<std::string>::error("no monitor");
+  if (!status || !blacklist_check) {
+    return send_error(req, kHttpConflict, "Conflict",
+                      "blacklist monitoring is not configured (blacklist_monitor in hato.yaml)");
+  }
+  if (!check) return send_json(req, HTTP_OK, "OK", *status);
+  log::info("admin blacklist check");
+  run(std::make_unique<BlacklistCheck>(*this, req));
+}
+
 void AdminServer::Impl::backup(evhttp_request* req, const char* query) {
   std::string dir;
   QueryParams params;
@@ -1182,6 +1219,14 @@ void AdminServer::Impl::handle(evhttp_request* req) {
   if (path == "/v1/warmup") {
     if (!get) return send_bad_method(req, "GET");
     return send_json(req, HTTP_OK, "OK", warmup_status ? warmup_status() : std::string());
+  }
+  if (path == "/v1/blacklist") {
+    if (!get) return send_bad_method(req, "GET");
+    return blacklist(req, false);
+  }
+  if (path == "/v1/blacklist/check") {
+    if (!post) return send_bad_method(req, "POST");
+    return blacklist(req, true);
   }
   constexpr std::string_view kQueue = "/v1/queue";
   if (path == kQueue) {
@@ -1436,6 +1481,12 @@ size_t AdminServer::streams() const {
 
 void AdminServer::set_warmup_status(std::function<std::string()> status) {
   impl_->warmup_status = std::move(status);
+}
+
+void AdminServer::set_blacklist(std::function<Result<std::string>()> status,
+                                std::function<void(std::function<void()>)> check) {
+  impl_->blacklist_status = std::move(status);
+  impl_->blacklist_check = std::move(check);
 }
 
 }  // namespace hato::cli

@@ -8,6 +8,9 @@
 //   GET  /v1/queue/ID/headers                its header section, for `queue show`
 //   GET  /v1/events                          queue events as JSON lines, until the client goes
 //   GET  /v1/warmup                          one JSON line per egress address
+//   GET  /v1/blacklist                       blacklist state, JSON lines (BlacklistMonitor::
+//                                            status_json); 409 when not configured
+//   POST /v1/blacklist/check                 runs the checks now; answers as GET when done
 //   (Limiter::status_json) POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true} POST
 //   /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
@@ -54,6 +57,11 @@ class AdminServer {
 
   // What GET /v1/warmup answers, called on the loop thread. Unset: an empty answer.
   void set_warmup_status(std::function<std::string()> status);
+
+  // GET /v1/blacklist answers status() (an error: not configured, 409); POST
+  // /v1/blacklist/check calls check() and answers when its callback runs. Loop thread only.
+  void set_blacklist(std::function<Result<std::string>()> status,
+                     std::function<void(std::function<void()>)> check);
 
   // Binds `socket_path` (mode 0660) and serves on it. A stale socket file left
   // by a crash is replaced; one with a live daemon behind it is an error.

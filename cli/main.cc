@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/backup_cmd.h"
+#include "cli/blacklist_cmd.h"
 #include "cli/commands.h"
 #include "cli/dkim_cmd.h"
 #include "cli/dns_cmd.h"
@@ -22,6 +23,8 @@ const char kUsage[] =
     "  queue ls|show|cat|tail|summary|flush|hold|release|delete|bounce ...\n"
     "                                 inspect and steer the queue of the running daemon\n"
     "  warmup status [--json]         warm-up day, today's limit and sent count per egress\n"
+    "  blacklist status|check [--json]  egress addresses and domains on DNS blocklists;\n"
+    "                                 check looks them up now\n"
     "  dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
     "              [--bits N] [--out FILE]  make a DKIM key and print its DNS record\n"
     "  dns records|check [--domain D]  the DNS records a domain needs, and whether DNS has them\n"
@@ -98,8 +101,9 @@ int main(int argc, char** argv) {
                         : hato::cli::backup_command(rest, *config);
   }
   if (cmd == "blacklist") {
-    std::cerr << "hato: `" << cmd << "` is not implemented yet\n";
-    return hato::cli::kExitUsage;
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return hato::cli::blacklist_command(rest, *config);
   }
   return usage();
 }

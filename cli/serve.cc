@@ -26,6 +26,7 @@
 #include "inbound/checks.h"
 #include "inbound/recipients.h"
 #include "policy/auth.h"
+#include "policy/blacklist_monitor.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
 #include "policy/limiter.h"
@@ -349,6 +350,15 @@ int serve(const std::string& config_path) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
+  // Blacklist monitoring asks the lists themselves each time: a resolver of its own, without
+  // the cache, whose negative answers could hide a new listing for hours.
+  relay::ResolverOptions monitor_dns = dns;
+  monitor_dns.cache_entries = 0;
+  monitor_dns.timeout = std::chrono::milliseconds(1500);
+  auto monitor_resolver = relay::make_cares_resolver(loop, monitor_dns);
+  policy::BlacklistMonitor blacklist(loop, config, *monitor_resolver, state, &limiter,
+                                     policy::mail_notice_through(delivery));
+  blacklist.start();
   backend.on_queued([&](const queue::QueueId& id) {
     events.publish({log::now_ms(), "received", id.str(), "", ""});
     delivery.schedule(id, log::now_ms());
@@ -365,6 +375,12 @@ int serve(const std::string& config_path) {
 
   AdminServer admin(loop, *store, events, delivery);
   admin.set_warmup_status([&limiter] { return limiter.status_json(log::now_ms()); });
+  admin.set_blacklist(
+      [&blacklist]() -> Result<std::string> {
+        if (!blacklist.enabled()) return Result<std::string>::error("not configured");
+        return blacklist.status_json();
+      },
+      [&blacklist](std::function<void()> done) { blacklist.check_now(std::move(done)); });
   if (auto s = admin.listen(config->admin.socket); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -430,6 +446,7 @@ int serve(const std::string& config_path) {
     backend.set_keyring(*fresh_keys);
     server.set_tls(*fresh_tls);
     server.set_config(config);
+    blacklist.set_config(config);
     certificates.watch(*config, *fresh_tls);
     log::info("reloaded", {{"config", config->source}, {"users_file", config->users_file}});
   });

@@ -83,6 +83,10 @@ Result<std::string> warmup_table(std::string_view json_lines) {
     std::string limit = cell((*e)["allowance"], "none");
     if ((*e)["per_provider"].boolean && limit != "none") limit += " per provider";
     std::vector<std::string> state;
+    if (!(*e)["out_of_rotation"].is_null()) {
+      state.push_back("out of rotation (blacklisted)");
+      notes += address + " out of rotation: " + printable((*e)["out_of_rotation"].text) + "\n";
+    }
     for (const auto& s : (*e)["suspensions"].items) {
       state.push_back("suspended for " + printable(s["provider"].text));
       notes += address + " suspended for " + printable(s["provider"].text) + " until " +

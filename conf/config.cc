@@ -130,6 +130,8 @@ class Builder {
   void read_provider(const Value& v);
   void read_shaping_limits(const MapReader& m, Provider* provider);
   void read_suspend_rule(const Value& v);
+  void read_blacklist_monitor(const Value& v);
+  std::vector<std::string> read_zones(const Value& v);
   std::optional<std::string> read_sender(const Value& v);
   void apply_defaults();
 
@@ -147,11 +149,11 @@ class Builder {
 };
 
 Config Builder::build(const Value& root) {
-  MapReader top(
-      reader_, root,
-      {"hostname", "data_dir", "users_file", "admin", "log", "tls", "listeners", "domains", "dns",
-       "delivery", "limits", "allowed_senders", "inbound", "egress", "shaping"},
-      {"mta_sts", "cluster", "blacklist_monitor"});
+  MapReader top(reader_, root,
+                {"hostname", "data_dir", "users_file", "admin", "log", "tls", "listeners",
+                 "domains", "dns", "delivery", "limits", "allowed_senders", "inbound", "egress",
+                 "shaping", "blacklist_monitor"},
+                {"mta_sts", "cluster"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -166,6 +168,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("inbound")) read_inbound(*v);
   if (auto* v = top.get("egress")) read_egress(*v);
   if (auto* v = top.get("shaping")) read_shaping(*v);
+  if (auto* v = top.get("blacklist_monitor")) read_blacklist_monitor(*v);
   apply_defaults();
   return config_;
 }
@@ -784,6 +787,77 @@ void Builder::read_suspend_rule(const Value& v) {
   config_.shaping.suspend_on.push_back(std::move(rule));
 }
 
+// read_blacklist_monitor - {interval, zones, domain_zones, webhook, clean_checks,
+// keep_last_address, notify}.
+void Builder::read_blacklist_monitor(const Value& v) {
+  MapReader m(reader_, v,
+              {"interval", "zones", "domain_zones", "webhook", "clean_checks", "keep_last_address",
+               "notify"});
+  if (!m.is_map()) return;
+  BlacklistMonitor& b = config_.blacklist_monitor;
+  b.enabled = true;
+  if (auto* i = m.get("interval")) {
+    if (auto duration = reader_.duration(*i)) {
+      // Lists answer a query a second at most from one resolver; shorter is for tests.
+      if (*duration < std::chrono::seconds(1)) {
+        reader_.error(*i, "must be at least 1s");
+      } else {
+        b.interval = *duration;
+      }
+    }
+  }
+  if (auto* z = m.get("zones")) b.zones = read_zones(*z);
+  if (auto* z = m.get("domain_zones")) b.domain_zones = read_zones(*z);
+  if (auto* w = m.get("webhook")) {
+    if (auto text = reader_.non_empty_string(*w)) {
+      auto url = parse_http_url(*text);
+      if (url) {
+        b.webhook = *text;
+        b.webhook_url = *url;
+      } else {
+        reader_.error(*w, url.message());
+      }
+    }
+  }
+  if (auto* c = m.get("clean_checks")) {
+    if (auto n = reader_.number(*c, 1, 1000)) b.clean_checks = static_cast<uint32_t>(*n);
+  }
+  if (auto* k = m.get("keep_last_address")) {
+    if (auto on = reader_.choice<bool>(*k, {{"true", true}, {"false", false}}))
+      b.keep_last_address = *on;
+  }
+  if (auto* n = m.get("notify")) {
+    if (auto address = read_sender(*n)) {
+      if (address->front() == '@') {
+        reader_.error(*n, "expected an address 'user@domain'");
+      } else {
+        b.notify = *address;
+      }
+    }
+  }
+}
+
+// read_zones - DNS zone names, lower case without the trailing dot, each once.
+std::vector<std::string> Builder::read_zones(const Value& v) {
+  std::vector<std::string> out;
+  auto items = reader_.items(v);
+  if (!items) return out;
+  std::map<std::string, Position> seen;
+  for (const auto& item : *items) {
+    auto name = reader_.non_empty_string(item);
+    if (!name) continue;
+    std::string lower = ascii_lower(*name);
+    if (!lower.empty() && lower.back() == '.') lower.pop_back();
+    if (!is_domain_name(lower)) {
+      reader_.error(item, "'" + *name + "' is not a valid DNS zone");
+      continue;
+    }
+    check_unique(seen, lower, item, "zone");
+    out.push_back(std::move(lower));
+  }
+  return out;
+}
+
 void Builder::apply_defaults() {
   if (config_.hostname.empty()) config_.hostname = system_hostname();
   if (config_.data_dir.empty()) config_.data_dir = kDefaultDataDir;
@@ -796,6 +870,10 @@ void Builder::apply_defaults() {
     if (egress.helo.empty()) egress.helo = config_.hostname;
   }
   config_.shaping.defaults.name = "default";
+  if (config_.blacklist_monitor.notify.empty()) {
+    config_.blacklist_monitor.notify =
+        "postmaster@" + (config_.domains.empty() ? config_.hostname : config_.domains[0].name);
+  }
 }
 
 // existing_file - a path that must name an existing file now, so that a typo shows in

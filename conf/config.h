@@ -153,6 +153,26 @@ struct Shaping {
   bool operator==(const Shaping&) const = default;
 };
 
+// An http:// URL, taken apart.
+struct HttpUrl {
+  std::string host;  // a name, or an IP address (without brackets)
+  uint16_t port = 80;
+  std::string path = "/";  // with the query, if any
+};
+
+// Watching our own addresses and domains on DNS blocklists (issue 8; policy/blacklist*.h).
+struct BlacklistMonitor {
+  bool enabled = false;  // the section is present
+  Duration interval = std::chrono::minutes(15);
+  std::vector<std::string> zones;         // for egress addresses; lower case, no trailing dot
+  std::vector<std::string> domain_zones;  // for the configured domains (DBL-style)
+  std::string webhook;                    // the URL as written, or empty
+  std::optional<HttpUrl> webhook_url;     // parsed
+  uint32_t clean_checks = 2;              // clean answers in a row before an address returns
+  bool keep_last_address = true;          // with every address listed, keep sending from them
+  std::string notify;                     // default postmaster@<first domain>
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -169,6 +189,7 @@ struct Config {
   Inbound inbound;
   std::vector<Egress> egress;  // empty: the system's default source address, no shaping
   Shaping shaping;
+  BlacklistMonitor blacklist_monitor;
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;
@@ -211,6 +232,9 @@ Result<Duration> parse_duration(std::string_view text);
 Result<uint64_t> parse_size(std::string_view text);
 // Parses a rate "20/s", "100/m", "3600/h" or "500/d" into messages per second.
 Result<double> parse_rate(std::string_view text);
+// Parses "http://host[:port][/path]". https:// is refused: the webhook client speaks plain
+// HTTP only (a local reverse proxy can add TLS).
+Result<HttpUrl> parse_http_url(std::string_view text);
 // Parses a date "2026-11-01" into days since 1970-01-01.
 Result<int64_t> parse_date(std::string_view text);
 

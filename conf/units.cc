@@ -1,5 +1,5 @@
-// units.cc - the duration ("30s", "4h"), size ("50M", "10MiB"), rate ("20/s") and date
-// ("2026-11-01") notations of hato.yaml.
+// units.cc - the duration ("30s", "4h"), size ("50M", "10MiB"), rate ("20/s"), date
+// ("2026-11-01") and URL ("http://host:port/path") notations of hato.yaml.
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -169,6 +169,68 @@ Result<int64_t> parse_date(std::string_view text) {
     return Result<int64_t>::error("bad date '" + std::string(text) + "': no such day");
   }
   return static_cast<int64_t>(std::chrono::sys_days(date).time_since_epoch().count());
+}
+
+// parse_http_url - "http://host[:port][/path]"; the host a name, an IPv4 address or an
+// [IPv6] address. No user info: credentials belong in the path or a proxy, not in logs.
+Result<HttpUrl> parse_http_url(std::string_view text) {
+  const std::string prefix = "bad URL '" + std::string(text) + "': ";
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  if (lower(text.substr(0, 8)) == "https://") {
+    return Result<HttpUrl>::error(prefix +
+                                  "https is not supported; use http:// (for a remote https "
+                                  "endpoint, put a local proxy in front of it)");
+  }
+  if (lower(text.substr(0, 7)) != "http://")
+    return Result<HttpUrl>::error(prefix + "expected http://host[:port]/path");
+  std::string_view rest = text.substr(7);
+  size_t slash = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, slash);
+  HttpUrl url;
+  if (slash != std::string_view::npos) {
+    std::string_view path = rest.substr(slash);
+    path = path.substr(0, path.find('#'));  // a fragment is not sent
+    url.path = path.front() == '/' ? std::string(path) : "/" + std::string(path);
+  }
+  for (char c : url.path) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return Result<HttpUrl>::error(prefix + "spaces and control characters must be %-encoded");
+  }
+  if (authority.find('@') != std::string_view::npos)
+    return Result<HttpUrl>::error(prefix + "user:password@ is not supported");
+  std::string_view host = authority, port;
+  if (authority.starts_with('[')) {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) return Result<HttpUrl>::error(prefix + "unclosed '['");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return Result<HttpUrl>::error(prefix + "junk after ']'");
+      port = after.substr(1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return Result<HttpUrl>::error(prefix + "no host");
+  for (char c : host) {
+    bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '_';
+    if (!ok) return Result<HttpUrl>::error(prefix + "bad character in the host");
+  }
+  url.host = lower(host);
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535)
+      return Result<HttpUrl>::error(prefix + "bad port '" + std::string(port) + "'");
+    url.port = static_cast<uint16_t>(value);
+  }
+  return url;
 }
 
 }  // namespace hato::conf

@@ -39,6 +39,9 @@ constexpr int64_t kBusyRetryMs = 1000;
 // character and real throttling replies say what they mean early.
 constexpr size_t kMaxReplyMatched = 512;
 constexpr size_t kMaxReasonBytes = 200;
+// Mail with no address left in the rotation (keep_last_address: false) asks again after this;
+// the monitor puts an address back only at its next check.
+constexpr int64_t kOutOfRotationRetryMs = 60 * 1000;
 
 struct Limits {
   uint32_t connections;
@@ -203,6 +206,7 @@ struct Limiter::Impl {
     int64_t day = std::numeric_limits<int64_t>::min();  // the day the counts are of
     uint64_t sent = 0;
     std::map<std::string, uint64_t, std::less<>> sent_to;  // per provider, loaded ones
+    std::optional<std::string> out_of_rotation;            // why, while blacklisted
   };
 
   Impl(const conf::Config& config, StateStore& state);
@@ -545,6 +549,10 @@ std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t
   uint64_t total_weight = 0;
   for (size_t i = 0; i < m.egress.size(); ++i) {
     Impl::Egress& e = m.egress[i];
+    if (e.out_of_rotation) {
+      consider(Wait{now_ms + kOutOfRotationRetryMs, "out of rotation: " + *e.out_of_rotation});
+      continue;
+    }
     Impl::Pair& p = m.pair(e, provider);
     // Both may hold at once: then the later end is when this address can send.
     std::optional<Wait> blocked;
@@ -666,6 +674,21 @@ bool Limiter::observe_reply(size_t egress, const std::string& provider, std::str
   return false;
 }
 
+void Limiter::set_out_of_rotation(const std::map<std::string, std::string>& reasons) {
+  for (auto& e : impl_->egress) {
+    auto it = reasons.find(e.ip);
+    if (it == reasons.end()) {
+      e.out_of_rotation.reset();
+    } else {
+      e.out_of_rotation = it->second;
+    }
+  }
+}
+
+bool Limiter::in_rotation(size_t egress) const {
+  return egress < impl_->egress.size() && !impl_->egress[egress].out_of_rotation;
+}
+
 uint32_t Limiter::messages_per_connection(const std::string& provider) const {
   return impl_->limits_of(provider).messages_per_connection;
 }
@@ -732,6 +755,10 @@ std::string Limiter::status_json(int64_t now_ms) {
         log::append_json_string(slowdowns, p.slow_reason);
         slowdowns += '}';
       }
+    }
+    if (e.out_of_rotation) {
+      out += ",\"out_of_rotation\":";
+      log::append_json_string(out, *e.out_of_rotation);
     }
     out += ",\"suspensions\":[" + suspensions + "]";
     out += ",\"slowdowns\":[" + slowdowns + "]";

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,8 +69,15 @@ class Limiter {
   // {"address","helo","weight","day" (null without warm-up),"allowance" (null: no
   // limit today),"sent_today","suspensions":[{"provider","until","reason"}],
   // "slowdowns":[{"provider","until","rate","reason"}]}, with per_provider warm-up
-  // also "per_provider":true,"sent_by_provider":{"google":N,...}.
+  // also "per_provider":true,"sent_by_provider":{"google":N,...}; while blacklisted also
+  // "out_of_rotation":"reason".
   std::string status_json(int64_t now_ms);
+
+  // The blacklist monitor's verdict (policy/blacklist_monitor.h): the egress addresses (by
+  // IP) out of the rotation now, each with its reason; every other one is in. choose() skips
+  // them, and the engine ends a connection from one before its next message.
+  void set_out_of_rotation(const std::map<std::string, std::string>& reasons);
+  bool in_rotation(size_t egress) const;
 
   // Messages one connection to `provider` may carry before the engine closes it.
   uint32_t messages_per_connection(const std::string& provider) const;

@@ -3,6 +3,7 @@
 
 #include <ctime>
 #include <random>
+#include <string_view>
 
 namespace hato::relay {
 
@@ -30,6 +31,31 @@ std::string boundary(const std::string& queue_id, int64_t now_ms) {
 }
 
 }  // namespace
+
+std::string build_notice(const NoticeInput& in, const std::string& message_id, int64_t now_ms) {
+  std::string m;
+  m += "From: " + one_line(in.from) + "\r\n";
+  m += "To: <" + one_line(in.to) + ">\r\n";
+  m += "Subject: " + one_line(in.subject) + "\r\n";
+  m += "Date: " + rfc5322_date(now_ms) + "\r\n";
+  m += "Message-ID: <" + message_id + ">\r\n";
+  m += "Auto-Submitted: auto-generated\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Type: text/plain; charset=utf-8\r\n";
+  m += "Content-Transfer-Encoding: 8bit\r\n\r\n";
+  // Every line ends in CRLF, and none is long enough to break a transport (RFC 5322 2.1.1).
+  std::string_view body = in.body;
+  while (!body.empty()) {
+    size_t eol = body.find('\n');
+    std::string_view line = body.substr(0, eol);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    m += one_line(std::string(line.substr(0, 990)));
+    m += "\r\n";
+    if (eol == std::string_view::npos) break;
+    body.remove_prefix(eol + 1);
+  }
+  return m;
+}
 
 std::string header_section(const std::string& message) {
   auto end = message.find("\r\n\r\n");

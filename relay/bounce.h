@@ -40,6 +40,16 @@ struct DsnInput {
 // (without <>), `now_ms` its date.
 std::string build_dsn(const DsnInput& input, const std::string& message_id, int64_t now_ms);
 
+// A plain-text notice from the mail system itself (to the postmaster, about a blacklist
+// listing): not a DSN, but sent the same way, with the null envelope sender.
+struct NoticeInput {
+  std::string from;     // "Mail System <MAILER-DAEMON@example.test>"
+  std::string to;       // an address
+  std::string subject;  // one line
+  std::string body;     // lines ending in LF or CRLF; printable text
+};
+std::string build_notice(const NoticeInput& input, const std::string& message_id, int64_t now_ms);
+
 // The header section of a message, up to and excluding the empty line.
 std::string header_section(const std::string& message);
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,6 +49,16 @@ struct DeliveryOptions {
   size_t max_mx_hosts = 5;
 };
 
+// A message Hato writes itself (a DSN, a notice to the postmaster), queued like any other.
+struct LocalMessage {
+  std::string sender;  // "" for the null sender
+  std::string recipient;
+  bool smtputf8 = false;
+  std::string origin;  // the envelope's listener field: "bounce", "blacklist", ...
+  // The whole message, from its Message-ID (without <>) and its date.
+  std::function<std::string(const std::string& message_id, int64_t now_ms)> build;
+};
+
 class DeliveryEngine : public queue::QueueControl {
  public:
   DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
@@ -70,6 +81,9 @@ class DeliveryEngine : public queue::QueueControl {
   size_t scheduled() const { return scheduler_.size(); }
   size_t in_flight() const { return in_flight_.size(); }
   size_t held() const { return held_; }
+  // Commits `message` to the store and schedules it; `then` runs on the loop once the commit
+  // is durable (or failed). Returns the new queue ID.
+  queue::QueueId queue_local(LocalMessage message, std::function<void(Status)> then);
 
   // QueueControl. For a message being delivered right now the operation
   // waits until its attempt ends, so no result is lost or applied twice.

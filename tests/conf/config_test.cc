@@ -461,9 +461,11 @@ BOOST_AUTO_TEST_CASE(later_sections_accept_any_content) {
   ConfigPtr c = loaded(kListener +
                        "mta_sts: [whatever]\n"
                        "cluster: 42\n"
-                       "blacklist_monitor: {unknown_to_us: {deep: [1, 2]}}\n"
                        "inbound: {dnsbl: [{zone: zen.spamhaus.org, action: reject}]}\n");
   BOOST_TEST(c->listeners.size() == 1u);
+  // blacklist_monitor is read now (issue 8): its keys are checked like any other section's.
+  std::string error = error_of(kListener + "blacklist_monitor: {unknown_to_us: 1}\n");
+  BOOST_TEST(error.find("unknown_to_us") != std::string::npos, error);
 }
 
 BOOST_AUTO_TEST_CASE(egress_and_shaping_load_with_their_values) {

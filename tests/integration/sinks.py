@@ -10,6 +10,7 @@
                   hosts={"mx.sink.test": "127.0.0.1"}, null_mx=["nullmx.test"])
     dns.start()                         # dnsmasq on 127.0.0.1:dns.port; names under
                                         # .test it does not know are NXDOMAIN
+    dns.extra_args = [...]; dns.restart()  # other records, same port
     FakeDns("servfail").start()         # answers every query SERVFAIL
     FakeDns("dead").start()             # a bound UDP socket that never answers
 
@@ -390,20 +391,33 @@ class Dnsmasq:
         last = ""
         for _ in range(5):  # the port may be taken between choosing and binding it
             self.port = free_port(socket.SOCK_DGRAM, also=socket.SOCK_STREAM)
-            self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    last = self.proc.stdout.read().decode(errors="replace")
-                    break
-                if self._answers():
-                    return self
-                time.sleep(0.05)
-            else:
-                self.stop()
-                raise RuntimeError(f"dnsmasq did not answer on port {self.port}")
+            last = self._spawn(timeout)
+            if last is None:
+                return self
         raise RuntimeError(f"dnsmasq did not start: {last}")
+
+    def restart(self, timeout=10.0):
+        """Stops and starts again on the same port, with the records and extra_args as they
+        are now (dnsmasq reads its command line only at start; SIGHUP would not do)."""
+        self.stop()
+        last = self._spawn(timeout)
+        if last is not None:
+            raise RuntimeError(f"dnsmasq did not restart on port {self.port}: {last}")
+        return self
+
+    def _spawn(self, timeout):
+        """Runs dnsmasq on self.port; None once it answers, else what it said as it died."""
+        self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return self.proc.stdout.read().decode(errors="replace")
+            if self._answers():
+                return None
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"dnsmasq did not answer on port {self.port}")
 
     def _answers(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -1,0 +1,171 @@
+// blacklist_cmd.cc - `hato blacklist status|check` over the admin API.
+//
+// --json prints the daemon's lines as they come; the table is for people. Reasons and
+// errors come from the lists' DNS: control characters are blanked before a terminal
+// sees them.
+#include "cli/blacklist_cmd.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "cli/admin_client.h"
+#include "cli/commands.h"
+#include "cli/json.h"
+
+namespace hato::cli {
+
+namespace {
+
+constexpr char kUsage[] = "usage: hato blacklist status [--json] | hato blacklist check [--json]\n";
+
+int fail(int status, const std::string& message) {
+  std::fprintf(stderr, "hato: %s\n", message.c_str());
+  return status;
+}
+
+int usage_error(const std::string& message) {
+  return fail(kExitUsage, message + " (usage: hato blacklist status|check [--json])");
+}
+
+int write_stdout(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(kExitFailed, std::string("writing to stdout: ") + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return kExitOk;
+}
+
+std::string printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return out;
+}
+
+std::string text_or(const JsonValue& v, const char* if_null) {
+  return v.is_null() ? if_null : printable(v.text);
+}
+
+std::string render(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> blacklist_table(std::string_view json_lines, bool* listed) {
+  std::vector<std::vector<std::string>> lists = {
+      {"ADDRESS/DOMAIN", "ZONE", "STATE", "SINCE", "LAST CHECKED", "ROTATION"}};
+  std::vector<std::vector<std::string>> ptrs = {{"ADDRESS", "REVERSE DNS", "STATE"}};
+  std::string notes;
+  bool any_listed = false;
+  while (!json_lines.empty()) {
+    size_t eol = json_lines.find('\n');
+    std::string_view line = json_lines.substr(0, eol);
+    json_lines.remove_prefix(eol == std::string_view::npos ? json_lines.size() : eol + 1);
+    if (line.empty()) continue;
+    std::optional<JsonValue> e = parse_json(line);
+    if (!e || e->kind != JsonValue::Kind::kObject)
+      return Result<std::string>::error("unreadable answer from the daemon");
+    const JsonValue& v = *e;
+    std::string check = v["check"].text;
+    if (check == "ptr") {
+      std::string names;
+      for (const auto& n : v["ptr"].items) names += (names.empty() ? "" : ", ") + printable(n.text);
+      std::string state = v["last_checked"].is_null()      ? "not checked yet"
+                          : v["forward_confirmed"].boolean ? "ok (points back)"
+                                                           : "PROBLEM";
+      ptrs.push_back({printable(v["address"].text), names.empty() ? "-" : names, state});
+      if (!v["error"].is_null())
+        notes +=
+            printable(v["address"].text) + " reverse DNS: " + printable(v["error"].text) + "\n";
+      continue;
+    }
+    bool domain = check == "dbl";
+    std::string subject = printable(domain ? v["domain"].text : v["address"].text);
+    if (subject.empty()) return Result<std::string>::error("unreadable answer from the daemon");
+    // "since" is set once the list has answered; a lookup that failed sets only the error.
+    bool answered = !v["since"].is_null();
+    std::string state = v["last_checked"].is_null() ? "not checked yet"
+                        : !answered                 ? "ERROR"
+                        : v["listed"].boolean       ? "LISTED"
+                                                    : "clean";
+    if (answered && !v["error"].is_null()) state += " (last check failed)";
+    if (v["listed"].boolean) {
+      any_listed = true;
+      notes += subject + " on " + printable(v["zone"].text) + ": " +
+               text_or(v["reason"], "(no reason given)") + "\n";
+    }
+    if (!v["error"].is_null()) {
+      notes += subject + " on " + printable(v["zone"].text) +
+               " (error): " + printable(v["error"].text) + "\n";
+    }
+    std::string rotation = domain ? "-" : v["in_rotation"].boolean ? "in" : "OUT";
+    lists.push_back({subject, printable(v["zone"].text), state, text_or(v["since"], "-"),
+                     text_or(v["last_checked"], "-"), rotation});
+  }
+  if (listed) *listed = any_listed;
+  std::string out;
+  if (lists.size() > 1) out += render(lists);
+  if (ptrs.size() > 1) out += (out.empty() ? "" : "\n") + render(ptrs);
+  if (out.empty()) out = "Nothing to watch: no egress addresses with zones, no domain zones.\n";
+  if (!notes.empty()) out += "\n" + notes;
+  return out;
+}
+
+int blacklist_command(const std::vector<std::string>& args, const conf::Config& config) {
+  if (args.empty()) return usage_error("blacklist needs a command");
+  if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  bool check = args[0] == "check";
+  if (!check && args[0] != "status") return usage_error("unknown blacklist command: " + args[0]);
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] != "--json") return usage_error("blacklist " + args[0] + ": unexpected " + args[i]);
+    json = true;
+  }
+
+  bool unreachable = false;
+  Result<AdminResponse> r =
+      check ? admin_post(config.admin.socket, "/v1/blacklist/check", &unreachable)
+            : admin_get(config.admin.socket, "/v1/blacklist", &unreachable);
+  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
+  if (r->status != 200) {
+    std::string reason;
+    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
+    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
+    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
+  }
+  bool listed = false;
+  Result<std::string> table = blacklist_table(r->body, &listed);
+  if (!table) return fail(kExitFailed, table.message());
+  int status = write_stdout(json ? r->body : *table);
+  if (status != kExitOk) return status;
+  return check && listed ? kExitFailed : kExitOk;
+}
+
+}  // namespace hato::cli
