@@ -199,6 +199,11 @@ void append_recipients(std::string& out, const queue::Envelope& envelope) {
       log::append_json_string(out, log::rfc3339(a.time_ms));
       append_field(out, "host", a.host);
       append_field(out, "response", a.response);
+      if (!a.tls_policy.empty()) append_field(out, "tls_policy", a.tls_policy);
+      if (!a.tls_version.empty()) {
+        append_field(out, "tls_version", a.tls_version);
+        append_field(out, "tls_cipher", a.tls_cipher);
+      }
       out += '}';
     }
     out += "]}";

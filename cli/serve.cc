@@ -33,6 +33,8 @@
 #include "policy/submission.h"
 #include "queue/store.h"
 #include "relay/delivery.h"
+#include "relay/http_client.h"
+#include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
 #include "relay/relay_metrics.h"
 #include "relay/resolver.h"
@@ -335,7 +337,7 @@ int serve(const std::string& config_path) {
   // DMARC at DATA (DMARC uses what SPF and DKIM found; inbound/checks.h).
   policy::spf::add_spf_hook(hooks, *resolver);
   inbound::add_inbound_hooks(hooks, *resolver, *config);
-  auto client_tls = relay::TlsContext::make_client();
+  auto client_tls = relay::TlsContext::make_client(config->delivery.ca_file);
   if (!client_tls) {
     log::error("cannot start", {{"reason", client_tls.message()}});
     return kExitFailed;
@@ -343,8 +345,12 @@ int serve(const std::string& config_path) {
   queue::EventBus events;
   StoreState state(*store);
   policy::Limiter limiter(*config, state);
+  // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
+  relay::HttpClient http(loop, *resolver, *client_tls);
+  relay::MtaStsPolicies mta_sts(loop, *resolver, http, &state);
   relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers, events,
                                  &limiter);
+  delivery.set_mta_sts(&mta_sts);
   if (auto s = delivery.start(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;

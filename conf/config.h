@@ -76,6 +76,8 @@ struct Delivery {
   std::optional<Smarthost> smarthost;
   std::string tls = "opportunistic";  // or required
   Retry retry;
+  std::string ca_file;          // extra CAs for MX certificates and MTA-STS policy hosts
+  uint16_t mta_sts_port = 443;  // where MTA-STS policy hosts are asked; other values for tests
 };
 
 // Session limits (RFC 5321 section 4.5.3 gives the minimums).

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -22,9 +23,11 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  // For outbound SMTP: TLS 1.2 or newer; certificates are not verified here
-  // (opportunistic TLS, RFC 7435) - MTA-STS and DANE add that per destination.
-  static Result<std::shared_ptr<TlsContext>> make_client();
+  // For outbound SMTP and HTTPS: TLS 1.2 or newer. The trust store is the
+  // system's CAs plus `ca_file` when given; certificates are not verified by
+  // default (opportunistic TLS, RFC 7435): MTA-STS, DANE and the HTTP client
+  // ask for it per connection (PeerCheck, SSL_set_verify).
+  static Result<std::shared_ptr<TlsContext>> make_client(const std::string& ca_file = "");
 
   SSL* new_ssl() const;  // the caller owns it
   // When the certificate stops being valid (Unix seconds), 0 if unknown.
@@ -35,6 +38,31 @@ class TlsContext {
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
 };
+
+// A TLSA record (RFC 6698): usage, selector, matching type, association data.
+struct TlsaRecord {
+  uint8_t usage = 0;     // 2 DANE-TA, 3 DANE-EE (0 and 1 are unusable for SMTP, RFC 7672 3.1.3)
+  uint8_t selector = 0;  // 0 full certificate, 1 SubjectPublicKeyInfo
+  uint8_t mtype = 0;     // 0 exact, 1 SHA-256, 2 SHA-512
+  std::string data;      // raw bytes
+};
+
+// How an outbound connection checks the server's certificate once the handshake is done.
+struct PeerCheck {
+  enum class Kind { kNone, kPkix, kDane };
+  Kind kind = Kind::kNone;
+  // kPkix: names the certificate must carry (the MX host); a chain to a trusted CA.
+  // kDane: the TLSA base domain first (the MX host), then other acceptable names.
+  std::vector<std::string> names;
+  std::vector<TlsaRecord> tlsa;  // kDane
+  bool enforce = false;          // a failed check ends the connection before EHLO
+};
+
+// Sets up `ssl` for the check before the handshake; an error for unusable parameters.
+Status apply_peer_check(SSL* ssl, const PeerCheck& check);
+// After the handshake: "" when the check passed (or there is none), else why not, in words.
+// `result_type` gets the RFC 8460 failure type (certificate-host-mismatch, ...).
+std::string peer_check_failure(SSL* ssl, const PeerCheck& check, std::string* result_type);
 
 // Writes a new EC P-256 key (mode 0600) and a self-signed certificate for
 // `hostname`, valid for ten years.

@@ -13,6 +13,10 @@
     FakeDns("servfail").start()         # answers every query SERVFAIL
     FakeDns("dead").start()             # a bound UDP socket that never answers
 
+    ca = TestCa()                       # a CA of our own (openssl); ca.cert is its PEM file
+    ctx = ca.server_context("mx.example.test")  # a server cert for that name, signed by ca
+    web = HttpsServer(ctx, {"/path": (200, "text/plain", b"body")}).start()  # on web.port
+
 Besides the standard library this needs python3-aiosmtpd (for /usr/bin/python3) and
 dnsmasq (Debian's dnsmasq-base, /usr/sbin/dnsmasq).
 """
@@ -194,7 +198,8 @@ class SmtpSink:
     """
 
     def __init__(self, port=None, host="127.0.0.1", starttls=False, implicit_tls=False,
-                 users=None, require_auth=False, require_tls=False, pipelining=True):
+                 users=None, require_auth=False, require_tls=False, pipelining=True,
+                 tls_context=None):
         self.host = host
         self.port = port or free_port()
         self.starttls = starttls
@@ -203,6 +208,7 @@ class SmtpSink:
         self.require_auth = require_auth
         self.require_tls = require_tls
         self.pipelining = pipelining
+        self.tls_context = tls_context  # None: the run's self-signed localhost certificate
         self.messages = []      # SinkMessage, in arrival order
         self.events = []        # (monotonic time, "connect"|"mail"|"rcpt"|"data", arg, reply)
         self.auth_failures = 0
@@ -270,9 +276,9 @@ class SmtpSink:
         kw = dict(hostname=self.host, port=self.port, server_hostname=SINK_HOSTNAME,
                   ident="sink", enable_SMTPUTF8=True, data_size_limit=None)
         if self.implicit_tls:
-            kw["ssl_context"] = server_tls_context()
+            kw["ssl_context"] = self.tls_context or server_tls_context()
         if self.starttls:
-            kw["tls_context"] = server_tls_context()
+            kw["tls_context"] = self.tls_context or server_tls_context()
             kw["require_starttls"] = self.require_tls
         if self.users:
             kw["authenticator"] = self._authenticate
@@ -500,3 +506,123 @@ class FakeDns:
         if self._thread is not None:
             self._thread.join(2)
         self.sock.close()
+
+
+# ---------------------------------------------------------------------------
+# A certificate authority of the test's own, and an HTTPS server
+
+
+class TestCa:
+    """A CA made with openssl in a temp dir; issues server certificates for given names.
+
+    ca.cert is the CA certificate (PEM) to tell Hato to trust (delivery.ca_file).
+    """
+
+    def __init__(self, name="Hato Test CA"):
+        self.dir = tempfile.mkdtemp(prefix="hato-it-ca-")
+        self.cert = os.path.join(self.dir, "ca.pem")
+        self.key = os.path.join(self.dir, "ca.key")
+        self._serial = 0
+        self._run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                   "-keyout", self.key, "-out", self.cert])
+
+    def _run(self, args):
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=60, cwd=self.dir)
+
+    def issue(self, *names):
+        """(cert.pem, key.pem) for the DNS names given, signed by this CA."""
+        self._serial += 1
+        base = os.path.join(self.dir, f"server{self._serial}")
+        key, csr, cert, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "keyUsage=digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+        self._run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={names[0]}",
+                   "-keyout", key, "-out", csr])
+        self._run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
+                   "-set_serial", str(1000 + self._serial), "-days", "1", "-extfile", ext,
+                   "-out", cert])
+        return cert, key
+
+    def server_context(self, *names):
+        cert, key = self.issue(*names)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    def cleanup(self):
+        if not os.environ.get("HATO_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HttpsServer:
+    """http.server over TLS on 127.0.0.1 (a free port): serves `routes`, a dict of
+    path -> (status, content type, body bytes), or (status, {headers}, body bytes).
+    Records each request as (method, path, headers, body) in .requests."""
+
+    def __init__(self, tls_context, routes=None):
+        import http.server
+
+        self.routes = dict(routes or {})
+        self.requests = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with outer._lock:
+                    outer.requests.append((method, self.path, dict(self.headers), body))
+                    route = outer.routes.get(self.path)
+                if route is None:
+                    route = (404, "text/plain", b"not found\n")
+                status, headers, payload = route
+                if isinstance(headers, str):
+                    headers = {"Content-Type": headers}
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):
+                self._answer("GET")
+
+            def do_POST(self):
+                self._answer("POST")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def set_route(self, path, status, content_type, body):
+        with self._lock:
+            self.routes[path] = (status, content_type, body)
+
+    def stop(self):
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self.server.server_close()
