@@ -110,7 +110,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     if (reason.code) observe(reason);  // a 421 4.7.28 greeting counts too
     // A connection made but without the TLS the policy demands: STARTTLS missing, or a
     // certificate that failed the check.
-    if (connection_ && connection_->ever_connected() && check_.enforce &&
+    if (connection_ && connection_->ever_connected() && (check_.enforce || tls_mandatory_) &&
         (!connection_->tls_done() || !connection_->peer_check_error().empty())) {
       policy_failure_ = true;
       tls_.failure = connection_->peer_check_error();
@@ -139,6 +139,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   };
 
   void on_mx(MxResult mx) {
+    mx_secure_ =
+        mx.authenticated && (mx.status == DnsStatus::kOk || mx.status == DnsStatus::kNoData);
     if (mx.status == DnsStatus::kOk) {
       if (mx.records.size() == 1 && mx.records[0].host.empty()) {
         engine_.fail_queued(dest_, 556,
@@ -197,6 +199,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
                                            {"hosts", refused}});
     }
     if (!enforce) return true;
+    // Under a DNSSEC-signed MX set each host is judged when its TLSA answer is in: DANE
+    // takes precedence (try_address).
+    if (mx_secure_) return true;
     if (allowed.empty()) {
       TlsFacts facts;
       facts.policy = "mta-sts";
@@ -235,6 +240,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   void try_host() {
     if (next_host_ >= hosts_.size()) return exhausted();
     const Host& host = hosts_[next_host_++];
+    dane_ = false;
+    dane_records_.clear();
     auto literal = SocketAddress::parse(host.name, 0);
     if (literal) {
       addresses_ = {literal.value()};
@@ -247,10 +254,41 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       next_address_ = 0;
       if (r.status == DnsStatus::kOk) {
         addresses_ = std::move(r.addresses);
+        // RFC 7672 2.2: TLSA records count only under a secure MX (or implicit MX) answer
+        // and secure addresses of the host.
+        if (!dest_.smarthost && mx_secure_ && r.authenticated) return lookup_tlsa();
       } else {
         dns_trouble_ = dns_trouble_ || dns_temporary(r.status);
         last_error_ = "cannot find an address for " + hosts_[next_host_ - 1].name + ": " +
                       (r.error.empty() ? dns_status_name(r.status) : r.error);
+      }
+      try_address();
+    });
+  }
+
+  // DANE (RFC 7672): TLSA records at _<port>._tcp.<mx host>, trusted only when the
+  // validating resolver says they are secure (the AD bit).
+  void lookup_tlsa() {
+    const std::string& host = hosts_[next_host_ - 1].name;
+    std::string name = "_" + std::to_string(engine_.config_->delivery.port) + "._tcp." + host;
+    engine_.resolver_.tlsa(name, [this, name, host](TlsaResult t) {
+      if (t.status == DnsStatus::kOk && t.authenticated) {
+        dane_ = true;
+        for (auto& r : t.records) {
+          // DANE-TA(2) and DANE-EE(3) only (RFC 7672 3.1.3); OpenSSL skips unknown
+          // selectors and matching types itself.
+          if (r.usage == 2 || r.usage == 3) dane_records_.push_back(std::move(r));
+        }
+      } else if (dns_temporary(t.status)) {
+        // A signed zone that cannot say whether TLSA records exist (or whose answer was
+        // bogus): this host cannot be used safely (RFC 7672 2.2).
+        dns_trouble_ = true;
+        policy_failure_ = true;
+        last_error_ = "TLSA lookup of " + name +
+                      " failed: " + (t.error.empty() ? dns_status_name(t.status) : t.error);
+        log::warning("dane lookup failed",
+                     {{"destination", dest_.name}, {"host", host}, {"reason", last_error_}});
+        return try_host();
       }
       try_address();
     });
@@ -271,8 +309,38 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
         config.delivery.tls == "required" ? ClientTls::kRequired : ClientTls::kOpportunistic;
     tls_.policy = options.tls == ClientTls::kRequired ? "required" : "opportunistic";
     check_ = PeerCheck{};
+    tls_mandatory_ = false;
+    tls_.failure.clear();
     const std::string& mx_name = hosts_[next_host_ - 1].name;
-    if (!dest_.smarthost && sts_.policy && sts_.policy->mode != policy::mta_sts::Mode::kNone) {
+    if (dane_) {
+      // DANE comes first (over MTA-STS too): TLS is mandatory, and the certificate must
+      // match a TLSA record. Without a usable record TLS is still mandatory but
+      // unauthenticated (RFC 7672 2.2).
+      options.tls = ClientTls::kRequired;
+      tls_mandatory_ = true;
+      tls_.policy = "dane";
+      if (!dane_records_.empty()) {
+        check_.kind = PeerCheck::Kind::kDane;
+        check_.names = {mx_name};
+        if (dest_.name != mx_name) check_.names.push_back(dest_.name);
+        check_.tlsa = dane_records_;
+        check_.enforce = true;
+      } else {
+        tls_.failure = "no usable TLSA record: TLS without authentication";
+      }
+    } else if (!dest_.smarthost && sts_.policy &&
+               sts_.policy->mode == policy::mta_sts::Mode::kEnforce &&
+               !sts_.policy->allows(mx_name)) {
+      // Reached when the MX set is DNSSEC-signed, so hosts were not filtered in advance
+      // (a host with DANE may be used whatever the MTA-STS policy says).
+      policy_failure_ = true;
+      last_error_ = "MX host " + mx_name + " is not in MTA-STS policy " + sts_.policy->id + " of " +
+                    dest_.name;
+      next_address_ = addresses_.size();
+      engine_.loop_.post([this] { try_host(); });
+      return;
+    } else if (!dest_.smarthost && sts_.policy &&
+               sts_.policy->mode != policy::mta_sts::Mode::kNone) {
       // RFC 8461 4.2: TLS with a certificate for the MX name that chains to a trusted CA.
       check_.kind = PeerCheck::Kind::kPkix;
       check_.names = {mx_name};
@@ -350,7 +418,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       facts.version = session_->tls_version();
       facts.cipher = session_->tls_cipher();
     }
-    if (connection_) facts.failure = connection_->peer_check_error();
+    if (connection_ && !connection_->peer_check_error().empty())
+      facts.failure = connection_->peer_check_error();
     return facts;
   }
 
@@ -457,6 +526,10 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   PeerCheck check_;  // for the connection being tried
   TlsFacts tls_;     // its policy
   bool policy_failure_ = false;
+  bool mx_secure_ = false;                // the MX answer (or its secure absence) had the AD bit
+  bool dane_ = false;                     // the current host has secure TLSA records
+  std::vector<TlsaRecord> dane_records_;  // its usable ones
+  bool tls_mandatory_ = false;            // DANE without usable records: TLS, no check
   std::vector<SocketAddress> addresses_;
   size_t next_address_ = 0;
   std::unique_ptr<ClientConnection> connection_;

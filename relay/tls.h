@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "relay/tlsa.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -37,14 +38,6 @@ class TlsContext {
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
-};
-
-// A TLSA record (RFC 6698): usage, selector, matching type, association data.
-struct TlsaRecord {
-  uint8_t usage = 0;     // 2 DANE-TA, 3 DANE-EE (0 and 1 are unusable for SMTP, RFC 7672 3.1.3)
-  uint8_t selector = 0;  // 0 full certificate, 1 SubjectPublicKeyInfo
-  uint8_t mtype = 0;     // 0 exact, 1 SHA-256, 2 SHA-512
-  std::string data;      // raw bytes
 };
 
 // How an outbound connection checks the server's certificate once the handshake is done.

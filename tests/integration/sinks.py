@@ -626,3 +626,149 @@ class HttpsServer:
             self._thread.join(5)
             self._thread = None
         self.server.server_close()
+
+
+# ---------------------------------------------------------------------------
+# A DNSSEC-validating resolver over a zone signed for the test
+
+UNBOUND = "/usr/sbin/unbound"
+LDNS_KEYGEN = "/usr/bin/ldns-keygen"
+LDNS_SIGNZONE = "/usr/bin/ldns-signzone"
+
+
+def tlsa_sha256_spki(cert_pem_path):
+    """The association data of a "3 1 1" (or "2 1 1") TLSA record: SHA-256 of the
+    certificate's SubjectPublicKeyInfo, in hex (openssl does the DER work)."""
+    pub = subprocess.run(["openssl", "x509", "-in", cert_pem_path, "-noout", "-pubkey"],
+                         check=True, capture_output=True, timeout=30).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         check=True, capture_output=True, timeout=30).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+class Unbound:
+    """Debian's unbound as a validating resolver on a free loopback port, answering for
+    one zone that ldns-signzone signed with keys made here; the zone's DS is unbound's
+    trust anchor, so answers from it carry the AD bit and a broken signature is SERVFAIL.
+
+    records: zone file lines relative to the origin ("@ MX 10 mx", "mx A 127.0.0.1",
+    "_25._tcp.mx TLSA 3 1 1 ab12..."). SOA and NS are added. unsigned=True serves the
+    zone unsigned (no trust anchor for it): answers come without the AD bit.
+    """
+
+    def __init__(self, zone, records, unsigned=False):
+        self.zone = zone.rstrip(".")
+        self.records = list(records)
+        self.unsigned = unsigned
+        self.dir = tempfile.mkdtemp(prefix="hato-it-unbound-")
+        self.log_path = os.path.join(self.dir, "unbound.log")
+        self.port = None
+        self.proc = None
+
+    def _run(self, args):
+        return subprocess.run(args, check=True, capture_output=True, timeout=60,
+                              cwd=self.dir).stdout.decode().strip()
+
+    def _zonefile(self):
+        z = self.zone + "."
+        lines = [f"$ORIGIN {z}", "$TTL 300",
+                 f"@ IN SOA ns.{z} hostmaster.{z} 1 3600 600 86400 300",
+                 f"@ IN NS ns.{z}", "ns IN A 127.0.0.1"]
+        lines += self.records
+        path = os.path.join(self.dir, "zone")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        if self.unsigned:
+            return path, None
+        ksk = self._run([LDNS_KEYGEN, "-a", "ECDSAP256SHA256", "-k", z])
+        zsk = self._run([LDNS_KEYGEN, "-a", "ECDSAP256SHA256", z])
+        self._run([LDNS_SIGNZONE, path, zsk, ksk])
+        return path + ".signed", os.path.join(self.dir, ksk + ".ds")
+
+    def start(self, timeout=10.0):
+        for tool in (UNBOUND, LDNS_KEYGEN, LDNS_SIGNZONE):
+            if not os.access(tool, os.X_OK):
+                raise RuntimeError(f"{tool} missing (apt-get install unbound ldnsutils)")
+        zonefile, anchor = self._zonefile()
+        last = ""
+        for _ in range(5):  # the port may be taken between choosing and binding it
+            self.port = free_port(socket.SOCK_DGRAM, also=socket.SOCK_STREAM)
+            conf = os.path.join(self.dir, "unbound.conf")
+            with open(conf, "w") as f:
+                f.write("server:\n"
+                        "  interface: 127.0.0.1\n"
+                        f"  port: {self.port}\n"
+                        "  do-ip6: no\n"
+                        "  do-daemonize: no\n"
+                        "  username: \"\"\n"
+                        "  chroot: \"\"\n"
+                        f"  directory: \"{self.dir}\"\n"
+                        "  pidfile: \"\"\n"
+                        "  use-syslog: no\n"
+                        f"  logfile: \"{self.log_path}\"\n"
+                        "  verbosity: 1\n"
+                        "  val-log-level: 2\n"
+                        # .test is one of unbound's default local zones (RFC 6761).
+                        "  local-zone: \"test.\" nodefault\n"
+                        "  access-control: 127.0.0.0/8 allow\n"
+                        "  module-config: \"validator iterator\"\n"
+                        + (f"  trust-anchor-file: \"{anchor}\"\n" if anchor else "")
+                        + "auth-zone:\n"
+                        f"  name: \"{self.zone}.\"\n"
+                        f"  zonefile: \"{zonefile}\"\n"
+                        # Used as if it came from upstream, so the validator checks it.
+                        "  for-upstream: yes\n"
+                        "  for-downstream: no\n"
+                        "  fallback-enabled: no\n"
+                        "remote-control:\n"
+                        "  control-enable: no\n")
+            self.proc = subprocess.Popen([UNBOUND, "-d", "-c", conf], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    last = self.proc.stdout.read().decode(errors="replace") + self._log()
+                    break
+                if self._answers():
+                    return self
+                time.sleep(0.05)
+            else:
+                self.stop()
+                raise RuntimeError(f"unbound did not answer on port {self.port}: {self._log()}")
+        raise RuntimeError(f"unbound did not start: {last}")
+
+    def _log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def _answers(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.2)
+        try:
+            s.sendto(dns_query_packet(f"ns.{self.zone}", "A"), ("127.0.0.1", self.port))
+            return dns_rcode(s.recv(4096)) == 0
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("HATO_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
