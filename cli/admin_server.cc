@@ -421,6 +421,7 @@ struct AdminServer::Impl {
   }
 
   std::function<std::string()> warmup_status;
+  std::function<std::string()> tls_report_send;
 
   Status listen(const std::string& path);
   void remove_socket_file();
@@ -1188,6 +1189,10 @@ void AdminServer::Impl::handle(evhttp_request* req) {
     if (!get) return send_bad_method(req, "GET");
     return send_json(req, HTTP_OK, "OK", warmup_status ? warmup_status() : std::string());
   }
+  if (path == "/v1/tlsrpt/send" && tls_report_send) {
+    if (!post) return send_bad_method(req, "POST");
+    return send_json(req, HTTP_OK, "OK", tls_report_send());
+  }
   constexpr std::string_view kQueue = "/v1/queue";
   if (path == kQueue) {
     if (!get) return send_bad_method(req, "GET");
@@ -1437,6 +1442,10 @@ size_t AdminServer::watchers() const {
 
 size_t AdminServer::streams() const {
   return impl_->streams.size();
+}
+
+void AdminServer::set_tls_report_send(std::function<std::string()> send) {
+  impl_->tls_report_send = std::move(send);
 }
 
 void AdminServer::set_warmup_status(std::function<std::string()> status) {

@@ -8,6 +8,8 @@
 //   GET  /v1/queue/ID/headers                its header section, for `queue show`
 //   GET  /v1/events                          queue events as JSON lines, until the client goes
 //   GET  /v1/warmup                          one JSON line per egress address
+//   POST /v1/tlsrpt/send                     TLS-RPT reports for every recorded day, today
+//                                            included: {"ok":true,"reports":N}
 //   (Limiter::status_json) POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true} POST
 //   /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
@@ -54,6 +56,8 @@ class AdminServer {
 
   // What GET /v1/warmup answers, called on the loop thread. Unset: an empty answer.
   void set_warmup_status(std::function<std::string()> status);
+  // What POST /v1/tlsrpt/send runs (on the loop thread); unset: 404.
+  void set_tls_report_send(std::function<std::string()> send);
 
   // Binds `socket_path` (mode 0660) and serves on it. A stale socket file left
   // by a crash is replaced; one with a live daemon behind it is an error.

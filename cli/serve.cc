@@ -40,6 +40,7 @@
 #include "relay/resolver.h"
 #include "relay/smtp_server.h"
 #include "relay/tls.h"
+#include "relay/tlsrpt.h"
 
 namespace hato::cli {
 
@@ -351,6 +352,25 @@ int serve(const std::string& config_path) {
   relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers, events,
                                  &limiter);
   delivery.set_mta_sts(&mta_sts);
+  // TLS-RPT: daily reports go out through our own queue, DKIM-signed like submitted mail.
+  relay::TlsReporter tls_reports(loop, *resolver, state, config);
+  tls_reports.set_sender([&](const std::string& from, const std::string& to, std::string text) {
+    queue::QueueId id = ids.next();
+    queue::Envelope env;
+    env.sender = from;
+    queue::Recipient rcpt;
+    rcpt.address = to;
+    env.recipients.push_back(std::move(rcpt));
+    env.created_ms = env.next_attempt_ms = log::now_ms();
+    env.size = text.size();
+    env.client = "local";
+    env.listener = "tls-report";
+    backend.commit_signed(id, std::move(text), std::move(env), [id](Status s) {
+      if (!s) log::error("cannot queue TLS report", {{"id", id.str()}, {"reason", s.message()}});
+    });
+  });
+  delivery.set_tls_reporter(&tls_reports);
+  tls_reports.start();
   if (auto s = delivery.start(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -371,6 +391,9 @@ int serve(const std::string& config_path) {
 
   AdminServer admin(loop, *store, events, delivery);
   admin.set_warmup_status([&limiter] { return limiter.status_json(log::now_ms()); });
+  admin.set_tls_report_send([&tls_reports] {
+    return "{\"ok\":true,\"reports\":" + std::to_string(tls_reports.send_reports(true)) + "}";
+  });
   if (auto s = admin.listen(config->admin.socket); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -427,6 +450,7 @@ int serve(const std::string& config_path) {
     auto fresh_keys = dkim::Keyring::load(*fresh);
     if (!fresh_keys) return refuse("DKIM: " + fresh_keys.message());
     if (auto s = delivery.set_config(fresh); !s) return refuse(s.message());
+    tls_reports.set_config(fresh);
     for (const auto& what : needs_restart(*config, *fresh))
       log::warning("changed setting needs a restart to take effect", {{"setting", what}});
     config = fresh;

@@ -11,6 +11,7 @@
 #include "relay/client_connection.h"
 #include "relay/mta_sts.h"
 #include "relay/relay_metrics.h"
+#include "relay/tlsrpt.h"
 
 namespace hato::relay {
 
@@ -103,6 +104,14 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   // ClientSession::Events
   void ready() override {
     ever_connected_ = true;
+    if (session_ && connection_) {
+      // A session is up: under a policy the check's verdict, else whether TLS happened.
+      std::string result = connection_->peer_check_type();
+      if (result.empty() && !session_->tls_active()) result = "starttls-not-supported";
+      if (check_.kind != PeerCheck::Kind::kNone && connection_->peer_check_error().empty())
+        result.clear();
+      report_tls(result);
+    }
     next_job();
   }
 
@@ -114,6 +123,10 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
         (!connection_->tls_done() || !connection_->peer_check_error().empty())) {
       policy_failure_ = true;
       tls_.failure = connection_->peer_check_error();
+      std::string result = connection_->peer_check_type();
+      if (result.empty())
+        result = connection_->tls_done() ? "validation-failure" : "starttls-not-supported";
+      report_tls(result);
     }
     if (connection_ && !connection_->ever_connected()) {
       last_error_ = "connect to " + host_text_ + ": " + connection_->error();
@@ -171,6 +184,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
                           "");
       return done();
     }
+    if (!sts_.failure.empty()) report_tls(sts_.failure, "");
     if (!apply_mta_sts()) return done();
     if (hosts_.size() > engine_.options_.max_mx_hosts) hosts_.resize(engine_.options_.max_mx_hosts);
     if (choose_egress()) try_host();
@@ -203,6 +217,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     // takes precedence (try_address).
     if (mx_secure_) return true;
     if (allowed.empty()) {
+      report_tls("validation-failure", "");
       TlsFacts facts;
       facts.policy = "mta-sts";
       engine_.fail_queued(dest_, 451,
@@ -284,6 +299,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
         // bogus): this host cannot be used safely (RFC 7672 2.2).
         dns_trouble_ = true;
         policy_failure_ = true;
+        report_tls("dnssec-invalid", host);
         last_error_ = "TLSA lookup of " + name +
                       " failed: " + (t.error.empty() ? dns_status_name(t.status) : t.error);
         log::warning("dane lookup failed",
@@ -334,6 +350,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       // Reached when the MX set is DNSSEC-signed, so hosts were not filtered in advance
       // (a host with DANE may be used whatever the MTA-STS policy says).
       policy_failure_ = true;
+      report_tls("validation-failure", mx_name);
       last_error_ = "MX host " + mx_name + " is not in MTA-STS policy " + sts_.policy->id + " of " +
                     dest_.name;
       next_address_ = addresses_.size();
@@ -371,6 +388,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       tls_.policy = options.tls == ClientTls::kNone ? "none" : "required";
     }
     to.set_port(port);
+    ip_ = to.ip();
     host_text_ = hosts_[next_host_ - 1].name + "[" + to.ip() + "]:" + std::to_string(port);
     options.server_name = host_text_;
     connection_ = std::make_unique<ClientConnection>(engine_.loop_, engine_.client_tls_, mx_name);
@@ -409,6 +427,33 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     }
     engine_.fail_queued(dest_, code, text, "", tls_);
     done();
+  }
+
+  // TLS-RPT: one session's result ("" for success) under the policy of this host.
+  void report_tls(const std::string& result, std::optional<std::string> host = std::nullopt) {
+    if (!engine_.tlsrpt_ || dest_.smarthost) return;
+    policy::tlsrpt::PolicyKey key;
+    if (dane_) {
+      key.type = "tlsa";
+      static const char kHex[] = "0123456789abcdef";
+      for (const auto& r : dane_records_) {
+        std::string hex;
+        for (unsigned char c : r.data) {
+          hex += kHex[c >> 4];
+          hex += kHex[c & 15];
+        }
+        key.text += std::to_string(r.usage) + " " + std::to_string(r.selector) + " " +
+                    std::to_string(r.mtype) + " " + hex + "\n";
+      }
+    } else if (sts_.policy && sts_.policy->mode != policy::mta_sts::Mode::kNone) {
+      key.type = "sts";
+      key.text = sts_.policy->text;
+      key.mx = sts_.policy->mx;
+    } else {
+      key.type = "no-policy-found";
+    }
+    std::string mx = host ? *host : next_host_ ? hosts_[next_host_ - 1].name : "";
+    engine_.tlsrpt_->record(dest_.name, key, result, mx, host ? "" : ip_);
   }
 
   // The TLS of the session now: the policy, and what was negotiated.
@@ -526,6 +571,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   PeerCheck check_;  // for the connection being tried
   TlsFacts tls_;     // its policy
   bool policy_failure_ = false;
+  std::string ip_;                        // of the connection being tried
   bool mx_secure_ = false;                // the MX answer (or its secure absence) had the AD bit
   bool dane_ = false;                     // the current host has secure TLSA records
   std::vector<TlsaRecord> dane_records_;  // its usable ones

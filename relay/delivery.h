@@ -40,6 +40,7 @@
 namespace hato::relay {
 
 class MtaStsPolicies;
+class TlsReporter;
 
 // What TLS a delivery attempt had, for its log line and its record in the queue.
 struct TlsFacts {
@@ -75,6 +76,8 @@ class DeliveryEngine : public queue::QueueControl {
   Status start();
   // MTA-STS policies for MX delivery (RFC 8461); null: not applied.
   void set_mta_sts(MtaStsPolicies* sts) { sts_ = sts; }
+  // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
+  void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
   // domains. Attempts under way finish with what they started with.
   Status set_config(conf::ConfigPtr config);
@@ -134,6 +137,7 @@ class DeliveryEngine : public queue::QueueControl {
   queue::EventBus& events_;
   policy::Limiter* limiter_;  // null: no egress addresses, no shaping
   MtaStsPolicies* sts_ = nullptr;
+  TlsReporter* tlsrpt_ = nullptr;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
   std::string smarthost_password_;
