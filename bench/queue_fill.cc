@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
     hato::queue::Recipient r;
     r.address = "user" + std::to_string(n % 97) + "@" + domain;
     r.attempts.push_back({created + 1000, "mx." + domain + "[192.0.2.1]:25",
-                          "451 4.3.0 Temporary failure, please try again later"});
+                          "451 4.3.0 Temporary failure, please try again later", "opportunistic",
+                          "TLSv1.3", "TLS_AES_256_GCM_SHA384"});
     env.recipients.push_back(std::move(r));
     env.created_ms = created;
     env.next_attempt_ms = now + 3600 * 1000 + static_cast<int64_t>(n % 600000);

@@ -199,6 +199,11 @@ void append_recipients(std::string& out, const queue::Envelope& envelope) {
       log::append_json_string(out, log::rfc3339(a.time_ms));
       append_field(out, "host", a.host);
       append_field(out, "response", a.response);
+      if (!a.tls_policy.empty()) append_field(out, "tls_policy", a.tls_policy);
+      if (!a.tls_version.empty()) {
+        append_field(out, "tls_version", a.tls_version);
+        append_field(out, "tls_cipher", a.tls_cipher);
+      }
       out += '}';
     }
     out += "]}";
@@ -419,6 +424,7 @@ struct AdminServer::Impl {
   std::function<std::string()> warmup_status;
   std::function<Result<std::string>()> blacklist_status;
   std::function<void(std::function<void()>)> blacklist_check;
+  std::function<std::string()> tls_report_send;
 
   Status listen(const std::string& path);
   void remove_socket_file();
@@ -1228,6 +1234,10 @@ void AdminServer::Impl::handle(evhttp_request* req) {
     if (!post) return send_bad_method(req, "POST");
     return blacklist(req, true);
   }
+  if (path == "/v1/tlsrpt/send" && tls_report_send) {
+    if (!post) return send_bad_method(req, "POST");
+    return send_json(req, HTTP_OK, "OK", tls_report_send());
+  }
   constexpr std::string_view kQueue = "/v1/queue";
   if (path == kQueue) {
     if (!get) return send_bad_method(req, "GET");
@@ -1477,6 +1487,10 @@ size_t AdminServer::watchers() const {
 
 size_t AdminServer::streams() const {
   return impl_->streams.size();
+}
+
+void AdminServer::set_tls_report_send(std::function<std::string()> send) {
+  impl_->tls_report_send = std::move(send);
 }
 
 void AdminServer::set_warmup_status(std::function<std::string()> status) {

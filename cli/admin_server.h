@@ -8,11 +8,14 @@
 //   GET  /v1/queue/ID/headers                its header section, for `queue show`
 //   GET  /v1/events                          queue events as JSON lines, until the client goes
 //   GET  /v1/warmup                          one JSON line per egress address
+//                                            (Limiter::status_json)
 //   GET  /v1/blacklist                       blacklist state, JSON lines (BlacklistMonitor::
 //                                            status_json); 409 when not configured
 //   POST /v1/blacklist/check                 runs the checks now; answers as GET when done
-//   (Limiter::status_json) POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true} POST
-//   /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
+//   POST /v1/tlsrpt/send                     TLS-RPT reports for every recorded day, today
+//                                            included: {"ok":true,"reports":N}
+//   POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true}
+//   POST /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
 //   POST /v1/backup?dir=PATH                 a consistent copy of the queue into PATH/queue and
 //                                            PATH/manifest.json; JSON lines: progress, then
@@ -57,6 +60,8 @@ class AdminServer {
 
   // What GET /v1/warmup answers, called on the loop thread. Unset: an empty answer.
   void set_warmup_status(std::function<std::string()> status);
+  // What POST /v1/tlsrpt/send runs (on the loop thread); unset: 404.
+  void set_tls_report_send(std::function<std::string()> send);
 
   // GET /v1/blacklist answers status() (an error: not configured, 409); POST
   // /v1/blacklist/check calls check() and answers when its callback runs. Loop thread only.

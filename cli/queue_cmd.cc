@@ -651,6 +651,13 @@ int queue_show(const std::vector<std::string>& words, const conf::Config& config
     for (const Json& a : r["attempts"].items) {
       out += "    " + short_time(a.str("time")) + "  " + printable(a.str("host")) + "  " +
              printable(a.str("response")) + "\n";
+      // Which TLS policy applied and what was negotiated (issue 14).
+      if (!a.str("tls_policy").empty()) {
+        std::string tls = a.str("tls_version").empty()
+                              ? std::string("no TLS")
+                              : a.str("tls_version") + " " + a.str("tls_cipher");
+        out += "      tls: " + printable(a.str("tls_policy")) + ", " + printable(tls) + "\n";
+      }
     }
   }
 

@@ -34,11 +34,14 @@
 #include "policy/submission.h"
 #include "queue/store.h"
 #include "relay/delivery.h"
+#include "relay/http_client.h"
+#include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
 #include "relay/relay_metrics.h"
 #include "relay/resolver.h"
 #include "relay/smtp_server.h"
 #include "relay/tls.h"
+#include "relay/tlsrpt.h"
 
 namespace hato::cli {
 
@@ -336,7 +339,7 @@ int serve(const std::string& config_path) {
   // DMARC at DATA (DMARC uses what SPF and DKIM found; inbound/checks.h).
   policy::spf::add_spf_hook(hooks, *resolver);
   inbound::add_inbound_hooks(hooks, *resolver, *config);
-  auto client_tls = relay::TlsContext::make_client();
+  auto client_tls = relay::TlsContext::make_client(config->delivery.ca_file);
   if (!client_tls) {
     log::error("cannot start", {{"reason", client_tls.message()}});
     return kExitFailed;
@@ -344,8 +347,31 @@ int serve(const std::string& config_path) {
   queue::EventBus events;
   StoreState state(*store);
   policy::Limiter limiter(*config, state);
+  // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
+  relay::HttpClient http(loop, *resolver, *client_tls);
+  relay::MtaStsPolicies mta_sts(loop, *resolver, http, &state);
   relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers, events,
                                  &limiter);
+  delivery.set_mta_sts(&mta_sts);
+  // TLS-RPT: daily reports go out through our own queue, DKIM-signed like submitted mail.
+  relay::TlsReporter tls_reports(loop, *resolver, state, config);
+  tls_reports.set_sender([&](const std::string& from, const std::string& to, std::string text) {
+    queue::QueueId id = ids.next();
+    queue::Envelope env;
+    env.sender = from;
+    queue::Recipient rcpt;
+    rcpt.address = to;
+    env.recipients.push_back(std::move(rcpt));
+    env.created_ms = env.next_attempt_ms = log::now_ms();
+    env.size = text.size();
+    env.client = "local";
+    env.listener = "tls-report";
+    backend.commit_signed(id, std::move(text), std::move(env), [id](Status s) {
+      if (!s) log::error("cannot queue TLS report", {{"id", id.str()}, {"reason", s.message()}});
+    });
+  });
+  delivery.set_tls_reporter(&tls_reports);
+  tls_reports.start();
   if (auto s = delivery.start(); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -381,6 +407,9 @@ int serve(const std::string& config_path) {
         return blacklist.status_json();
       },
       [&blacklist](std::function<void()> done) { blacklist.check_now(std::move(done)); });
+  admin.set_tls_report_send([&tls_reports] {
+    return "{\"ok\":true,\"reports\":" + std::to_string(tls_reports.send_reports(true)) + "}";
+  });
   if (auto s = admin.listen(config->admin.socket); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
@@ -437,6 +466,7 @@ int serve(const std::string& config_path) {
     auto fresh_keys = dkim::Keyring::load(*fresh);
     if (!fresh_keys) return refuse("DKIM: " + fresh_keys.message());
     if (auto s = delivery.set_config(fresh); !s) return refuse(s.message());
+    tls_reports.set_config(fresh);
     for (const auto& what : needs_restart(*config, *fresh))
       log::warning("changed setting needs a restart to take effect", {{"setting", what}});
     config = fresh;

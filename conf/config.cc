@@ -440,7 +440,9 @@ void Builder::read_dns(const Value& v) {
 }
 
 void Builder::read_delivery(const Value& v) {
-  MapReader m(reader_, v, {"port", "smarthost", "tls", "retry"});
+  MapReader m(reader_, v,
+              {"port", "smarthost", "tls", "retry", "ca_file", "mta_sts_port", "tls_report_from",
+               "tls_report_organization"});
   Delivery& delivery = config_.delivery;
   if (auto* p = m.get("port")) {
     if (auto port = reader_.number(*p, 1, 65535)) delivery.port = static_cast<uint16_t>(*port);
@@ -452,6 +454,19 @@ void Builder::read_delivery(const Value& v) {
     if (tls) delivery.tls = *tls;
   }
   if (auto* r = m.get("retry")) read_retry(*r);
+  if (auto* c = m.get("ca_file")) {
+    if (auto path = existing_file(*c)) delivery.ca_file = *path;
+  }
+  if (auto* p = m.get("mta_sts_port")) {
+    if (auto port = reader_.number(*p, 1, 65535))
+      delivery.mta_sts_port = static_cast<uint16_t>(*port);
+  }
+  if (auto* f = m.get("tls_report_from")) {
+    if (auto from = reader_.non_empty_string(*f)) delivery.tls_report_from = *from;
+  }
+  if (auto* o = m.get("tls_report_organization")) {
+    if (auto org = reader_.non_empty_string(*o)) delivery.tls_report_organization = *org;
+  }
 }
 
 // read_smarthost - the relay host all mail goes through; credentials only as a pair.

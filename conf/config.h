@@ -76,6 +76,10 @@ struct Delivery {
   std::optional<Smarthost> smarthost;
   std::string tls = "opportunistic";  // or required
   Retry retry;
+  std::string ca_file;          // extra CAs for MX certificates and MTA-STS policy hosts
+  uint16_t mta_sts_port = 443;  // where MTA-STS policy hosts are asked; other values for tests
+  std::string tls_report_from;  // TLS-RPT sender; default tls-reports@<first domain>
+  std::string tls_report_organization;  // default: hostname
 };
 
 // Session limits (RFC 5321 section 4.5.3 gives the minimums).

@@ -46,7 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t attempts = in.ConsumeIntegralInRange<size_t>(0, 3);
     for (size_t j = 0; j < attempts; ++j)
       r.attempts.push_back({in.ConsumeIntegral<int64_t>(), in.ConsumeRandomLengthString(100),
-                            in.ConsumeRandomLengthString(300)});
+                            in.ConsumeRandomLengthString(300), in.ConsumeRandomLengthString(20),
+                            in.ConsumeRandomLengthString(20), in.ConsumeRandomLengthString(40)});
     e.recipients.push_back(std::move(r));
   }
   e.created_ms = in.ConsumeIntegral<int64_t>();

@@ -17,7 +17,7 @@ namespace hato::queue {
 
 namespace {
 
-constexpr uint8_t kFormatVersion = 2;  // 2 added `folder`
+constexpr uint8_t kFormatVersion = 3;  // 2 added `folder`, 3 the attempts' TLS
 
 // Envelope flag bits; unknown bits mean the record is garbled.
 constexpr uint8_t kFlagSmtputf8 = 1;
@@ -130,7 +130,7 @@ class Reader {
 constexpr size_t kMinAttemptBytes = 3;
 constexpr size_t kMinRecipientBytes = 5;
 
-void decode_recipient(Reader& r, Recipient& rcpt) {
+void decode_recipient(Reader& r, Recipient& rcpt, uint8_t version) {
   rcpt.address = r.string("recipient address");
   rcpt.orcpt = r.string("recipient orcpt");
   rcpt.notify = r.byte("recipient notify");
@@ -144,6 +144,11 @@ void decode_recipient(Reader& r, Recipient& rcpt) {
     a.time_ms = r.signed_varint("attempt time");
     a.host = r.string("attempt host");
     a.response = r.string("attempt response");
+    if (version >= 3) {
+      a.tls_policy = r.string("attempt TLS policy");
+      a.tls_version = r.string("attempt TLS version");
+      a.tls_cipher = r.string("attempt TLS cipher");
+    }
   }
 }
 
@@ -177,6 +182,9 @@ std::string encode(const Envelope& e) {
       put_signed(out, a.time_ms);
       put_string(out, a.host);
       put_string(out, a.response);
+      put_string(out, a.tls_policy);
+      put_string(out, a.tls_version);
+      put_string(out, a.tls_cipher);
     }
   }
   return out;
@@ -186,7 +194,7 @@ Result<Envelope> decode(std::string_view bytes) {
   Reader r(bytes);
   uint8_t version = r.byte("version");
   if (r.failed()) return Result<Envelope>::error("envelope: empty record");
-  if (version != kFormatVersion && version != 1) {
+  if (version < 1 || version > kFormatVersion) {
     return Result<Envelope>::error("envelope: unsupported format version " +
                                    std::to_string(version));
   }
@@ -211,7 +219,7 @@ Result<Envelope> decode(std::string_view bytes) {
   if (version >= 2) e.folder = r.string("folder");
   uint64_t recipients = r.count("recipient count", kMinRecipientBytes);
   for (uint64_t i = 0; i < recipients && !r.failed(); ++i) {
-    decode_recipient(r, e.recipients.emplace_back());
+    decode_recipient(r, e.recipients.emplace_back(), version);
   }
   if (!r.failed() && r.remaining() != 0) r.fail("trailing bytes");
   if (r.failed()) return Result<Envelope>::error("envelope: " + r.error());

@@ -25,6 +25,11 @@ struct Attempt {
   int64_t time_ms = 0;
   std::string host;      // "mx.example.test[192.0.2.1]"
   std::string response;  // the remote reply or the local reason
+  // The TLS policy that applied ("opportunistic", "mta-sts", "dane", ...; "" when no
+  // connection was made) and what was negotiated ("" in clear).
+  std::string tls_policy;
+  std::string tls_version;
+  std::string tls_cipher;
 
   bool operator==(const Attempt&) const = default;
 };

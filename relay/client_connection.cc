@@ -41,8 +41,11 @@ Status ClientConnection::connect(const SocketAddress& to,
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (implicit_tls) {
-    SSL* ssl = tls_->new_ssl();
-    if (!sni_.empty()) SSL_set_tlsext_host_name(ssl, sni_.c_str());
+    SSL* ssl = make_ssl();
+    if (!ssl) {
+      ::close(fd);
+      return Status::error(error_);
+    }
     bev_ = bufferevent_openssl_socket_new(loop_.base(), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
                                           BEV_OPT_CLOSE_ON_FREE);
     tls_pending_ = true;
@@ -72,9 +75,27 @@ void ClientConnection::send(std::string_view bytes) {
   if (bev_ && !closed_) bufferevent_write(bev_, bytes.data(), bytes.size());
 }
 
-void ClientConnection::start_tls() {
+SSL* ClientConnection::make_ssl() {
   SSL* ssl = tls_->new_ssl();
+  if (!ssl) {
+    error_ = "cannot start TLS: " + openssl_error();
+    return nullptr;
+  }
   if (!sni_.empty()) SSL_set_tlsext_host_name(ssl, sni_.c_str());
+  if (auto s = apply_peer_check(ssl, check_); !s) {
+    SSL_free(ssl);
+    error_ = s.message();
+    return nullptr;
+  }
+  return ssl;
+}
+
+void ClientConnection::start_tls() {
+  SSL* ssl = make_ssl();
+  if (!ssl) {
+    gone();
+    return;
+  }
   bufferevent* tls = bufferevent_openssl_filter_new(
       loop_.base(), bev_, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
   if (!tls) {
@@ -133,7 +154,14 @@ void ClientConnection::on_event(bufferevent* bev, short what, void* arg) {
       bool first = !self->connected_;
       self->connected_ = true;
       SSL* ssl = bufferevent_openssl_get_ssl(bev);
+      self->tls_done_ = true;
+      self->check_error_ = peer_check_failure(ssl, self->check_, &self->check_type_);
       if (first) self->session_->connected();
+      if (!self->check_error_.empty() && self->check_.enforce) {
+        // Nothing is said over a channel whose peer we could not authenticate.
+        self->session_->tls_rejected(self->check_error_);
+        return;
+      }
       self->session_->tls_established(SSL_get_version(ssl), SSL_get_cipher_name(ssl));
     } else {
       self->connected_ = true;

@@ -25,6 +25,12 @@ class ClientConnection : public ClientIo {
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   void attach(ClientSession* session) { session_ = session; }
+  // How the server's certificate is checked after TLS (MTA-STS, DANE); before connect().
+  void set_peer_check(PeerCheck check) { check_ = std::move(check); }
+  // After TLS: "" when the check passed, else why not; and its RFC 8460 result type.
+  const std::string& peer_check_error() const { return check_error_; }
+  const std::string& peer_check_type() const { return check_type_; }
+  bool tls_done() const { return tls_done_; }
   // Starts connecting; the session hears connected() or closed(). `source`
   // binds the local address first (egress addresses).
   Status connect(const SocketAddress& to, const std::optional<SocketAddress>& source,
@@ -44,6 +50,7 @@ class ClientConnection : public ClientIo {
   static void on_event(bufferevent* bev, short what, void* arg);
   void install();
   void gone();
+  SSL* make_ssl();
 
   Loop& loop_;
   std::shared_ptr<TlsContext> tls_;
@@ -53,7 +60,11 @@ class ClientConnection : public ClientIo {
   bool tls_pending_ = false;
   bool connected_ = false;
   bool closed_ = false;
+  bool tls_done_ = false;
   std::string error_;
+  PeerCheck check_;
+  std::string check_error_;
+  std::string check_type_;
 };
 
 }  // namespace hato::relay

@@ -114,6 +114,11 @@ void ClientSession::tls_established(std::string version, std::string cipher) {
   }
 }
 
+void ClientSession::tls_rejected(std::string reason) {
+  if (state_ == State::kDone || state_ == State::kFailed) return;
+  fail_local(std::move(reason));
+}
+
 void ClientSession::timed_out() {
   switch (state_) {
     case State::kDone:

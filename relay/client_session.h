@@ -95,6 +95,8 @@ class ClientSession {
   void connected();  // the TCP connection (or implicit TLS) is up
   void receive(std::string_view bytes);
   void tls_established(std::string version, std::string cipher);
+  // The handshake completed but the server failed the certificate check the policy demands.
+  void tls_rejected(std::string reason);
   void timed_out();
   void closed();
 

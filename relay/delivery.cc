@@ -9,7 +9,9 @@
 #include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/client_connection.h"
+#include "relay/mta_sts.h"
 #include "relay/relay_metrics.h"
+#include "relay/tlsrpt.h"
 
 namespace hato::relay {
 
@@ -85,17 +87,47 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       if (choose_egress()) try_host();
       return;
     }
-    engine_.resolver_.mx(dest_.name, [this](MxResult mx) { on_mx(std::move(mx)); });
+    // MX and the MTA-STS policy are asked for together; routing waits for both.
+    lookups_ = engine_.sts_ ? 2 : 1;
+    engine_.resolver_.mx(dest_.name, [this](MxResult mx) {
+      mx_ = std::move(mx);
+      if (--lookups_ == 0) on_mx(std::move(mx_));
+    });
+    if (engine_.sts_) {
+      engine_.sts_->lookup(dest_.name, [this](StsResult sts) {
+        sts_ = std::move(sts);
+        if (--lookups_ == 0) on_mx(std::move(mx_));
+      });
+    }
   }
 
   // ClientSession::Events
   void ready() override {
     ever_connected_ = true;
+    if (session_ && connection_) {
+      // A session is up: under a policy the check's verdict, else whether TLS happened.
+      std::string result = connection_->peer_check_type();
+      if (result.empty() && !session_->tls_active()) result = "starttls-not-supported";
+      if (check_.kind != PeerCheck::Kind::kNone && connection_->peer_check_error().empty())
+        result.clear();
+      report_tls(result);
+    }
     next_job();
   }
 
   void failed(const Reply& reason) override {
     if (reason.code) observe(reason);  // a 421 4.7.28 greeting counts too
+    // A connection made but without the TLS the policy demands: STARTTLS missing, or a
+    // certificate that failed the check.
+    if (connection_ && connection_->ever_connected() && (check_.enforce || tls_mandatory_) &&
+        (!connection_->tls_done() || !connection_->peer_check_error().empty())) {
+      policy_failure_ = true;
+      tls_.failure = connection_->peer_check_error();
+      std::string result = connection_->peer_check_type();
+      if (result.empty())
+        result = connection_->tls_done() ? "validation-failure" : "starttls-not-supported";
+      report_tls(result);
+    }
     if (connection_ && !connection_->ever_connected()) {
       last_error_ = "connect to " + host_text_ + ": " + connection_->error();
     } else {
@@ -120,6 +152,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   };
 
   void on_mx(MxResult mx) {
+    mx_secure_ =
+        mx.authenticated && (mx.status == DnsStatus::kOk || mx.status == DnsStatus::kNoData);
     if (mx.status == DnsStatus::kOk) {
       if (mx.records.size() == 1 && mx.records[0].host.empty()) {
         engine_.fail_queued(dest_, 556,
@@ -134,10 +168,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       std::stable_sort(records.begin(), records.end(), [](const MxRecord& a, const MxRecord& b) {
         return a.preference < b.preference;
       });
-      for (auto& r : records) {
-        if (hosts_.size() == engine_.options_.max_mx_hosts) break;
-        hosts_.push_back({r.host, r.preference});
-      }
+      for (auto& r : records) hosts_.push_back({r.host, r.preference});
     } else if (mx.status == DnsStatus::kNoData) {
       hosts_.push_back({dest_.name, 0});  // implicit MX (RFC 5321 5.1)
     } else if (mx.status == DnsStatus::kNxDomain) {
@@ -153,7 +184,50 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
                           "");
       return done();
     }
+    if (!sts_.failure.empty()) report_tls(sts_.failure, "");
+    if (!apply_mta_sts()) return done();
+    if (hosts_.size() > engine_.options_.max_mx_hosts) hosts_.resize(engine_.options_.max_mx_hosts);
     if (choose_egress()) try_host();
+  }
+
+  // RFC 8461 4: under an enforce policy only MX hosts its patterns match are tried, and
+  // each over TLS with a certificate valid for its name; testing checks the same but
+  // delivers whatever it finds. False when nothing may be tried.
+  bool apply_mta_sts() {
+    if (!sts_.policy || sts_.policy->mode == policy::mta_sts::Mode::kNone) return true;
+    const auto& policy = *sts_.policy;
+    bool enforce = policy.mode == policy::mta_sts::Mode::kEnforce;
+    std::vector<Host> allowed;
+    std::string refused;
+    for (auto& h : hosts_) {
+      if (policy.allows(h.name)) {
+        allowed.push_back(h);
+      } else {
+        refused += (refused.empty() ? "" : ", ") + h.name;
+      }
+    }
+    if (!refused.empty()) {
+      log::warning("mta-sts mx mismatch", {{"domain", dest_.name},
+                                           {"mode", policy::mta_sts::mode_name(policy.mode)},
+                                           {"policy_id", policy.id},
+                                           {"hosts", refused}});
+    }
+    if (!enforce) return true;
+    // Under a DNSSEC-signed MX set each host is judged when its TLSA answer is in: DANE
+    // takes precedence (try_address).
+    if (mx_secure_) return true;
+    if (allowed.empty()) {
+      report_tls("validation-failure", "");
+      TlsFacts facts;
+      facts.policy = "mta-sts";
+      engine_.fail_queued(dest_, 451,
+                          "4.7.5 MTA-STS policy " + policy.id + " of " + dest_.name +
+                              " (enforce) matches none of its MX hosts (" + refused + ")",
+                          "", facts);
+      return false;
+    }
+    hosts_ = std::move(allowed);
+    return true;
   }
 
   // With egress addresses configured, the limiter says which one may connect
@@ -181,6 +255,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   void try_host() {
     if (next_host_ >= hosts_.size()) return exhausted();
     const Host& host = hosts_[next_host_++];
+    dane_ = false;
+    dane_records_.clear();
     auto literal = SocketAddress::parse(host.name, 0);
     if (literal) {
       addresses_ = {literal.value()};
@@ -193,10 +269,42 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       next_address_ = 0;
       if (r.status == DnsStatus::kOk) {
         addresses_ = std::move(r.addresses);
+        // RFC 7672 2.2: TLSA records count only under a secure MX (or implicit MX) answer
+        // and secure addresses of the host.
+        if (!dest_.smarthost && mx_secure_ && r.authenticated) return lookup_tlsa();
       } else {
         dns_trouble_ = dns_trouble_ || dns_temporary(r.status);
         last_error_ = "cannot find an address for " + hosts_[next_host_ - 1].name + ": " +
                       (r.error.empty() ? dns_status_name(r.status) : r.error);
+      }
+      try_address();
+    });
+  }
+
+  // DANE (RFC 7672): TLSA records at _<port>._tcp.<mx host>, trusted only when the
+  // validating resolver says they are secure (the AD bit).
+  void lookup_tlsa() {
+    const std::string& host = hosts_[next_host_ - 1].name;
+    std::string name = "_" + std::to_string(engine_.config_->delivery.port) + "._tcp." + host;
+    engine_.resolver_.tlsa(name, [this, name, host](TlsaResult t) {
+      if (t.status == DnsStatus::kOk && t.authenticated) {
+        dane_ = true;
+        for (auto& r : t.records) {
+          // DANE-TA(2) and DANE-EE(3) only (RFC 7672 3.1.3); OpenSSL skips unknown
+          // selectors and matching types itself.
+          if (r.usage == 2 || r.usage == 3) dane_records_.push_back(std::move(r));
+        }
+      } else if (dns_temporary(t.status)) {
+        // A signed zone that cannot say whether TLSA records exist (or whose answer was
+        // bogus): this host cannot be used safely (RFC 7672 2.2).
+        dns_trouble_ = true;
+        policy_failure_ = true;
+        report_tls("dnssec-invalid", host);
+        last_error_ = "TLSA lookup of " + name +
+                      " failed: " + (t.error.empty() ? dns_status_name(t.status) : t.error);
+        log::warning("dane lookup failed",
+                     {{"destination", dest_.name}, {"host", host}, {"reason", last_error_}});
+        return try_host();
       }
       try_address();
     });
@@ -215,6 +323,52 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     options.data_timeout = config.limits.data_timeout;
     options.tls =
         config.delivery.tls == "required" ? ClientTls::kRequired : ClientTls::kOpportunistic;
+    tls_.policy = options.tls == ClientTls::kRequired ? "required" : "opportunistic";
+    check_ = PeerCheck{};
+    tls_mandatory_ = false;
+    tls_.failure.clear();
+    const std::string& mx_name = hosts_[next_host_ - 1].name;
+    if (dane_) {
+      // DANE comes first (over MTA-STS too): TLS is mandatory, and the certificate must
+      // match a TLSA record. Without a usable record TLS is still mandatory but
+      // unauthenticated (RFC 7672 2.2).
+      options.tls = ClientTls::kRequired;
+      tls_mandatory_ = true;
+      tls_.policy = "dane";
+      if (!dane_records_.empty()) {
+        check_.kind = PeerCheck::Kind::kDane;
+        check_.names = {mx_name};
+        if (dest_.name != mx_name) check_.names.push_back(dest_.name);
+        check_.tlsa = dane_records_;
+        check_.enforce = true;
+      } else {
+        tls_.failure = "no usable TLSA record: TLS without authentication";
+      }
+    } else if (!dest_.smarthost && sts_.policy &&
+               sts_.policy->mode == policy::mta_sts::Mode::kEnforce &&
+               !sts_.policy->allows(mx_name)) {
+      // Reached when the MX set is DNSSEC-signed, so hosts were not filtered in advance
+      // (a host with DANE may be used whatever the MTA-STS policy says).
+      policy_failure_ = true;
+      report_tls("validation-failure", mx_name);
+      last_error_ = "MX host " + mx_name + " is not in MTA-STS policy " + sts_.policy->id + " of " +
+                    dest_.name;
+      next_address_ = addresses_.size();
+      engine_.loop_.post([this] { try_host(); });
+      return;
+    } else if (!dest_.smarthost && sts_.policy &&
+               sts_.policy->mode != policy::mta_sts::Mode::kNone) {
+      // RFC 8461 4.2: TLS with a certificate for the MX name that chains to a trusted CA.
+      check_.kind = PeerCheck::Kind::kPkix;
+      check_.names = {mx_name};
+      check_.enforce = sts_.policy->mode == policy::mta_sts::Mode::kEnforce;
+      if (check_.enforce) {
+        options.tls = ClientTls::kRequired;
+        tls_.policy = "mta-sts";
+      } else {
+        tls_.policy = "mta-sts-testing";
+      }
+    }
     bool implicit = false;
     if (dest_.smarthost) {
       const auto& sh = *config.delivery.smarthost;
@@ -231,12 +385,14 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       options.password = engine_.smarthost_password_;
       if (!sh.username.empty() && options.tls == ClientTls::kNone)
         options.tls = ClientTls::kRequired;
+      tls_.policy = options.tls == ClientTls::kNone ? "none" : "required";
     }
     to.set_port(port);
+    ip_ = to.ip();
     host_text_ = hosts_[next_host_ - 1].name + "[" + to.ip() + "]:" + std::to_string(port);
     options.server_name = host_text_;
-    connection_ = std::make_unique<ClientConnection>(engine_.loop_, engine_.client_tls_,
-                                                     hosts_[next_host_ - 1].name);
+    connection_ = std::make_unique<ClientConnection>(engine_.loop_, engine_.client_tls_, mx_name);
+    connection_->set_peer_check(check_);
     session_ = std::make_unique<ClientSession>(*connection_, options, *this);
     connection_->attach(session_.get());
     connect_tried_ = true;
@@ -264,13 +420,52 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
           {{"destination", dest_.name}, {"for", seconds_text(pause)}, {"reason", last_error_}});
     }
     int code = 451;
-    std::string text = "4.4.1 " + last_error_;
+    std::string text = (policy_failure_ ? "4.7.5 " : "4.4.1 ") + last_error_;
     if (!connect_tried_ && !dns_trouble_ && !dest_.smarthost) {
       code = 550;  // every host name exists, none has an address: no route
       text = "5.4.4 " + last_error_;
     }
-    engine_.fail_queued(dest_, code, text, "");
+    engine_.fail_queued(dest_, code, text, "", tls_);
     done();
+  }
+
+  // TLS-RPT: one session's result ("" for success) under the policy of this host.
+  void report_tls(const std::string& result, std::optional<std::string> host = std::nullopt) {
+    if (!engine_.tlsrpt_ || dest_.smarthost) return;
+    policy::tlsrpt::PolicyKey key;
+    if (dane_) {
+      key.type = "tlsa";
+      static const char kHex[] = "0123456789abcdef";
+      for (const auto& r : dane_records_) {
+        std::string hex;
+        for (unsigned char c : r.data) {
+          hex += kHex[c >> 4];
+          hex += kHex[c & 15];
+        }
+        key.text += std::to_string(r.usage) + " " + std::to_string(r.selector) + " " +
+                    std::to_string(r.mtype) + " " + hex + "\n";
+      }
+    } else if (sts_.policy && sts_.policy->mode != policy::mta_sts::Mode::kNone) {
+      key.type = "sts";
+      key.text = sts_.policy->text;
+      key.mx = sts_.policy->mx;
+    } else {
+      key.type = "no-policy-found";
+    }
+    std::string mx = host ? *host : next_host_ ? hosts_[next_host_ - 1].name : "";
+    engine_.tlsrpt_->record(dest_.name, key, result, mx, host ? "" : ip_);
+  }
+
+  // The TLS of the session now: the policy, and what was negotiated.
+  TlsFacts tls_facts() const {
+    TlsFacts facts = tls_;
+    if (session_) {
+      facts.version = session_->tls_version();
+      facts.cipher = session_->tls_cipher();
+    }
+    if (connection_ && !connection_->peer_check_error().empty())
+      facts.failure = connection_->peer_check_error();
+    return facts;
   }
 
   void next_job() {
@@ -332,7 +527,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       ++sent_;
       bool suspended = false;
       for (const auto& reply : result) suspended = observe(reply) || suspended;
-      engine_.record(job_, result, host_text_);
+      engine_.record(job_, result, host_text_, tls_facts());
       job_ = Job{};
       if (suspended) {
         // This address may not send to this provider for a while: stop here;
@@ -379,6 +574,17 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   Destination& dest_;
   std::vector<Host> hosts_;
   size_t next_host_ = 0;
+  int lookups_ = 0;  // MX and MTA-STS answers still awaited
+  MxResult mx_;
+  StsResult sts_;
+  PeerCheck check_;  // for the connection being tried
+  TlsFacts tls_;     // its policy
+  bool policy_failure_ = false;
+  std::string ip_;                        // of the connection being tried
+  bool mx_secure_ = false;                // the MX answer (or its secure absence) had the AD bit
+  bool dane_ = false;                     // the current host has secure TLSA records
+  std::vector<TlsaRecord> dane_records_;  // its usable ones
+  bool tls_mandatory_ = false;            // DANE without usable records: TLS, no check
   std::vector<SocketAddress> addresses_;
   size_t next_address_ = 0;
   std::unique_ptr<ClientConnection> connection_;
@@ -446,6 +652,7 @@ Status DeliveryEngine::set_config(conf::ConfigPtr config) {
   smarthost_password_ = std::move(password.value());
   config_ = std::move(config);
   retry_ = policy::RetryPolicy(config_->delivery.retry);
+  if (sts_) sts_->set_port(config_->delivery.mta_sts_port);
   // Destinations may now route elsewhere (a smarthost came or went).
   for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
   return Status::ok();
@@ -455,6 +662,7 @@ Status DeliveryEngine::start() {
   auto password = read_password(*config_);
   if (!password) return password.status();
   smarthost_password_ = std::move(password.value());
+  if (sts_) sts_->set_port(config_->delivery.mta_sts_port);
   size_t count = 0;
   auto s = store_.for_each([&](const queue::StoredMessage& m) {
     if (m.envelope.state != queue::MessageState::kHeld) {
@@ -623,13 +831,13 @@ void DeliveryEngine::finish_attempt(Attempt* attempt) {
 }
 
 void DeliveryEngine::fail_queued(Destination& dest, int code, const std::string& text,
-                                 const std::string& host) {
+                                 const std::string& host, const TlsFacts& tls) {
   // Take the queue first: record() may finalise messages and pump new work in.
   std::deque<Job> jobs;
   jobs.swap(dest.queue);
   for (auto& job : jobs) {
     TransactionResult replies(job.recipients.size(), synthetic(code, text));
-    record(job, replies, host);
+    record(job, replies, host, tls);
   }
 }
 
@@ -639,14 +847,15 @@ void DeliveryEngine::wait_queued(Destination& dest, const policy::Wait& wait) {
   fail_queued(dest, 451, "4.7.0 " + wait.reason, "");
 }
 
-void DeliveryEngine::record(Job& job, const TransactionResult& replies, const std::string& host) {
+void DeliveryEngine::record(Job& job, const TransactionResult& replies, const std::string& host,
+                            const TlsFacts& tls) {
   auto work = job.work;
   int64_t now = log::now_ms();
   for (size_t k = 0; k < job.recipients.size() && k < replies.size(); ++k) {
     auto& r = work->envelope.recipients[job.recipients[k]];
     const Reply& reply = replies[k];
     std::string response = reply.code ? reply.text() : reply.lines.empty() ? "" : reply.lines[0];
-    r.attempts.push_back({now, host, response});
+    r.attempts.push_back({now, host, response, tls.policy, tls.version, tls.cipher});
     if (r.attempts.size() > 20) r.attempts.erase(r.attempts.begin());  // keep the record bounded
     const char* status = outcome_name(reply);
     std::string dsn = reply.code ? reply.enhanced() : "4.4.1";
@@ -675,6 +884,10 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
                            {"delay", seconds_text(now - work->envelope.created_ms)},
                            {"dsn", dsn},
                            {"status", status},
+                           {"tls_policy", tls.policy.empty() ? "-" : tls.policy},
+                           {"tls", tls.version.empty() ? "none" : tls.version},
+                           {"cipher", tls.cipher.empty() ? "-" : tls.cipher},
+                           {"tls_failure", tls.failure.empty() ? "-" : tls.failure},
                            {"response", response}});
   }
   if (--work->outstanding == 0) finalize(work);
@@ -829,7 +1042,7 @@ void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
   for (auto& r : work.envelope.recipients) {
     if (r.state != queue::RcptState::kPending) continue;
     r.state = queue::RcptState::kBounced;
-    r.attempts.push_back({now, "", text});
+    r.attempts.push_back({now, "", text, "", "", ""});
     DsnRecipient d;
     d.address = r.address;
     d.orcpt = r.orcpt;

@@ -40,6 +40,19 @@
 
 namespace hato::relay {
 
+class MtaStsPolicies;
+class TlsReporter;
+
+// What TLS a delivery attempt had, for its log line and its record in the queue.
+struct TlsFacts {
+  // The policy that applied: "none" (no TLS wanted), "opportunistic", "required"
+  // (delivery.tls or the smarthost), "mta-sts", "mta-sts-testing", "dane"; "" before any.
+  std::string policy;
+  std::string version;  // "TLSv1.3"; "" in clear
+  std::string cipher;
+  std::string failure;  // why the certificate check failed (testing mode delivers anyway)
+};
+
 struct DeliveryOptions {
   size_t max_connections = 100;     // in total
   size_t max_per_destination = 10;  // per domain (or the smarthost)
@@ -72,6 +85,10 @@ class DeliveryEngine : public queue::QueueControl {
 
   // Rebuilds the schedule from the store and starts the timer.
   Status start();
+  // MTA-STS policies for MX delivery (RFC 8461); null: not applied.
+  void set_mta_sts(MtaStsPolicies* sts) { sts_ = sts; }
+  // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
+  void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
   // domains. Attempts under way finish with what they started with.
   Status set_config(conf::ConfigPtr config);
@@ -107,8 +124,10 @@ class DeliveryEngine : public queue::QueueControl {
   void dispatch(Destination& dest);
   void finish_attempt(Attempt* attempt);
   // Records the replies for a job's recipients; `host` is "name[ip]:port".
-  void record(Job& job, const TransactionResult& replies, const std::string& host);
-  void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host);
+  void record(Job& job, const TransactionResult& replies, const std::string& host,
+              const TlsFacts& tls = {});
+  void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host,
+                   const TlsFacts& tls = {});
   // Defers what is queued for dest until the limiter's window opens.
   void wait_queued(Destination& dest, const policy::Wait& wait);
   void finalize(std::shared_ptr<MessageWork> work);
@@ -131,6 +150,8 @@ class DeliveryEngine : public queue::QueueControl {
   WorkerPool& workers_;
   queue::EventBus& events_;
   policy::Limiter* limiter_;  // null: no egress addresses, no shaping
+  MtaStsPolicies* sts_ = nullptr;
+  TlsReporter* tlsrpt_ = nullptr;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
   std::string smarthost_password_;

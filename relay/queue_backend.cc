@@ -69,12 +69,21 @@ void QueueBackend::authenticate(const std::string& client, const std::string& us
 
 void QueueBackend::commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                           std::function<void(Status)> done) {
+  if (!from_submission(envelope.listener)) {
+    insert(id, std::move(message), std::move(envelope), std::move(done));
+    return;
+  }
+  commit_signed(id, std::move(message), std::move(envelope), std::move(done));
+}
+
+void QueueBackend::commit_signed(const queue::QueueId& id, std::string message,
+                                 queue::Envelope envelope, std::function<void(Status)> done) {
   std::shared_ptr<const dkim::Keyring> keyring;
   {
     std::lock_guard<std::mutex> lock(mu_);
     keyring = keyring_;
   }
-  if (!keyring || keyring->domains() == 0 || !from_submission(envelope.listener)) {
+  if (!keyring || keyring->domains() == 0) {
     insert(id, std::move(message), std::move(envelope), std::move(done));
     return;
   }

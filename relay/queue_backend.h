@@ -38,6 +38,10 @@ class QueueBackend : public SessionServices {
   // is committed, so the signature is stored with it and made once.
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
               std::function<void(Status)> done) override;
+  // Mail Hato writes itself (TLS-RPT reports): signed like submitted mail, whatever
+  // the envelope's listener says.
+  void commit_signed(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+                     std::function<void(Status)> done);
 
  private:
   void insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,

@@ -1,4 +1,4 @@
-// resolver.h - asynchronous DNS: MX, addresses, TXT, PTR, with TTLs.
+// resolver.h - asynchronous DNS: MX, addresses, TXT, PTR, TLSA, with TTLs and the AD bit.
 //
 // The interface knows nothing of c-ares; make_cares_resolver() runs c-ares on
 // a Loop (the socket-state callback registers each fd with the loop, one timer
@@ -16,6 +16,7 @@
 
 #include "common/loop.h"
 #include "common/net.h"
+#include "relay/tlsa.h"
 
 namespace hato::relay {
 
@@ -49,12 +50,24 @@ struct AddressResult {
   DnsStatus status = DnsStatus::kServFail;
   std::vector<SocketAddress> addresses;  // IPv6 and IPv4; port 0
   uint32_t ttl = 0;
+  // The AD bit; for addresses(), of every answer that counted (A and AAAA alike).
+  bool authenticated = false;
   std::string error;
 };
 
 struct TxtResult {
   DnsStatus status = DnsStatus::kServFail;
   std::vector<std::string> records;  // each record's strings joined without separator
+  uint32_t ttl = 0;
+  bool authenticated = false;
+  std::string error;
+};
+
+// Trusted only with `authenticated`: the AD bit from a validating resolver that the
+// configured DNS servers are (RFC 7672 relies on it as Postfix does; see README).
+struct TlsaResult {
+  DnsStatus status = DnsStatus::kServFail;
+  std::vector<TlsaRecord> records;
   uint32_t ttl = 0;
   bool authenticated = false;
   std::string error;
@@ -81,6 +94,8 @@ class Resolver {
   virtual void a(const std::string& host, std::function<void(AddressResult)> done) = 0;
   virtual void txt(const std::string& name, std::function<void(TxtResult)> done) = 0;
   virtual void ptr(const SocketAddress& address, std::function<void(PtrResult)> done) = 0;
+  // TLSA records at `name` ("_25._tcp.mx.example.com").
+  virtual void tlsa(const std::string& name, std::function<void(TlsaResult)> done) = 0;
 };
 
 struct ResolverOptions {
@@ -101,6 +116,7 @@ MxResult parse_mx_response(const uint8_t* message, size_t length);
 AddressResult parse_address_response(const uint8_t* message, size_t length, int family);
 TxtResult parse_txt_response(const uint8_t* message, size_t length);
 PtrResult parse_ptr_response(const uint8_t* message, size_t length);
+TlsaResult parse_tlsa_response(const uint8_t* message, size_t length);
 // The name a PTR query asks for: "4.3.2.1.in-addr.arpa", or nibbles under ip6.arpa.
 std::string reverse_name(const SocketAddress& address);
 

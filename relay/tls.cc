@@ -67,15 +67,85 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load_server(const std::string& c
   return ctx;
 }
 
-Result<std::shared_ptr<TlsContext>> TlsContext::make_client() {
+Result<std::shared_ptr<TlsContext>> TlsContext::make_client(const std::string& ca_file) {
   using R = Result<std::shared_ptr<TlsContext>>;
   SSL_CTX* raw = SSL_CTX_new(TLS_client_method());
   if (!raw) return R::error("cannot create TLS context: " + openssl_error());
   std::shared_ptr<TlsContext> ctx(new TlsContext(raw));
   SSL_CTX_set_min_proto_version(raw, TLS1_2_VERSION);
   SSL_CTX_set_options(raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  // Verification still runs and records its result (SSL_get_verify_result); whether a
+  // failure matters is decided per connection.
   SSL_CTX_set_verify(raw, SSL_VERIFY_NONE, nullptr);
+  if (SSL_CTX_set_default_verify_paths(raw) != 1)
+    return R::error("cannot load the system's CA certificates: " + openssl_error());
+  if (!ca_file.empty() && SSL_CTX_load_verify_locations(raw, ca_file.c_str(), nullptr) != 1)
+    return R::error("cannot load CA certificates from " + ca_file + ": " + openssl_error());
+  if (SSL_CTX_dane_enable(raw) <= 0) return R::error("cannot enable DANE: " + openssl_error());
   return ctx;
+}
+
+Status apply_peer_check(SSL* ssl, const PeerCheck& check) {
+  switch (check.kind) {
+    case PeerCheck::Kind::kNone:
+      return Status::ok();
+    case PeerCheck::Kind::kPkix:
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      for (size_t i = 0; i < check.names.size(); ++i) {
+        int ok = i == 0 ? SSL_set1_host(ssl, check.names[i].c_str())
+                        : SSL_add1_host(ssl, check.names[i].c_str());
+        if (ok != 1) return Status::error("cannot set the name to verify: " + openssl_error());
+      }
+      return Status::ok();
+    case PeerCheck::Kind::kDane: {
+      if (check.names.empty()) return Status::error("DANE without a TLSA base domain");
+      if (SSL_dane_enable(ssl, check.names[0].c_str()) <= 0)
+        return Status::error("cannot enable DANE: " + openssl_error());
+      // RFC 7672 3.2.3: DANE-EE(3) ignores names; DANE-TA(2) checks the MX name.
+      SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      for (size_t i = 1; i < check.names.size(); ++i) SSL_add1_host(ssl, check.names[i].c_str());
+      int usable = 0;
+      for (const auto& t : check.tlsa) {
+        int rc =
+            SSL_dane_tlsa_add(ssl, t.usage, t.selector, t.mtype,
+                              reinterpret_cast<const unsigned char*>(t.data.data()), t.data.size());
+        if (rc > 0) ++usable;
+        if (rc < 0) ERR_clear_error();  // malformed data: unusable, like an unknown type
+      }
+      if (usable == 0) return Status::error("no usable TLSA record");
+      return Status::ok();
+    }
+  }
+  return Status::ok();
+}
+
+std::string peer_check_failure(SSL* ssl, const PeerCheck& check, std::string* result_type) {
+  if (check.kind == PeerCheck::Kind::kNone) return "";
+  long verify = SSL_get_verify_result(ssl);
+  if (check.kind == PeerCheck::Kind::kDane) {
+    if (verify == X509_V_OK && SSL_get0_dane_authority(ssl, nullptr, nullptr) >= 0) return "";
+    if (result_type) *result_type = "validation-failure";
+    return std::string("certificate matches no TLSA record of ") + check.names[0] +
+           (verify != X509_V_OK ? std::string(" (") + X509_verify_cert_error_string(verify) + ")"
+                                : "");
+  }
+  if (verify == X509_V_OK) return "";
+  if (result_type) {
+    switch (verify) {
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+        *result_type = "certificate-host-mismatch";
+        break;
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+        *result_type = "certificate-expired";
+        break;
+      default:
+        *result_type = "certificate-not-trusted";
+    }
+  }
+  std::string names;
+  for (const auto& n : check.names) names += (names.empty() ? "" : ", ") + n;
+  return "certificate not valid for " + names + ": " + X509_verify_cert_error_string(verify);
 }
 
 TlsContext::~TlsContext() {

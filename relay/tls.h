@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "relay/tlsa.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
@@ -22,9 +24,11 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  // For outbound SMTP: TLS 1.2 or newer; certificates are not verified here
-  // (opportunistic TLS, RFC 7435) - MTA-STS and DANE add that per destination.
-  static Result<std::shared_ptr<TlsContext>> make_client();
+  // For outbound SMTP and HTTPS: TLS 1.2 or newer. The trust store is the
+  // system's CAs plus `ca_file` when given; certificates are not verified by
+  // default (opportunistic TLS, RFC 7435): MTA-STS, DANE and the HTTP client
+  // ask for it per connection (PeerCheck, SSL_set_verify).
+  static Result<std::shared_ptr<TlsContext>> make_client(const std::string& ca_file = "");
 
   SSL* new_ssl() const;  // the caller owns it
   // When the certificate stops being valid (Unix seconds), 0 if unknown.
@@ -35,6 +39,23 @@ class TlsContext {
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
 };
+
+// How an outbound connection checks the server's certificate once the handshake is done.
+struct PeerCheck {
+  enum class Kind { kNone, kPkix, kDane };
+  Kind kind = Kind::kNone;
+  // kPkix: names the certificate must carry (the MX host); a chain to a trusted CA.
+  // kDane: the TLSA base domain first (the MX host), then other acceptable names.
+  std::vector<std::string> names;
+  std::vector<TlsaRecord> tlsa;  // kDane
+  bool enforce = false;          // a failed check ends the connection before EHLO
+};
+
+// Sets up `ssl` for the check before the handshake; an error for unusable parameters.
+Status apply_peer_check(SSL* ssl, const PeerCheck& check);
+// After the handshake: "" when the check passed (or there is none), else why not, in words.
+// `result_type` gets the RFC 8460 failure type (certificate-host-mismatch, ...).
+std::string peer_check_failure(SSL* ssl, const PeerCheck& check, std::string* result_type);
 
 // Writes a new EC P-256 key (mode 0600) and a self-signed certificate for
 // `hostname`, valid for ten years.

@@ -73,6 +73,9 @@ class FakeResolver : public relay::Resolver {
   void ptr(const SocketAddress&, std::function<void(relay::PtrResult)> done) override {
     pending_.push_back([done] { done(relay::PtrResult{}); });
   }
+  void tlsa(const std::string&, std::function<void(relay::TlsaResult)> done) override {
+    pending_.push_back([done] { done(relay::TlsaResult{}); });
+  }
 
  private:
   std::vector<std::function<void()>> pending_;

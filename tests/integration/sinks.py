@@ -14,6 +14,10 @@
     FakeDns("servfail").start()         # answers every query SERVFAIL
     FakeDns("dead").start()             # a bound UDP socket that never answers
 
+    ca = TestCa()                       # a CA of our own (openssl); ca.cert is its PEM file
+    ctx = ca.server_context("mx.example.test")  # a server cert for that name, signed by ca
+    web = HttpsServer(ctx, {"/path": (200, "text/plain", b"body")}).start()  # on web.port
+
 Besides the standard library this needs python3-aiosmtpd (for /usr/bin/python3) and
 dnsmasq (Debian's dnsmasq-base, /usr/sbin/dnsmasq).
 """
@@ -195,7 +199,8 @@ class SmtpSink:
     """
 
     def __init__(self, port=None, host="127.0.0.1", starttls=False, implicit_tls=False,
-                 users=None, require_auth=False, require_tls=False, pipelining=True):
+                 users=None, require_auth=False, require_tls=False, pipelining=True,
+                 tls_context=None):
         self.host = host
         self.port = port or free_port()
         self.starttls = starttls
@@ -204,6 +209,7 @@ class SmtpSink:
         self.require_auth = require_auth
         self.require_tls = require_tls
         self.pipelining = pipelining
+        self.tls_context = tls_context  # None: the run's self-signed localhost certificate
         self.messages = []      # SinkMessage, in arrival order
         self.events = []        # (monotonic time, "connect"|"mail"|"rcpt"|"data", arg, reply)
         self.auth_failures = 0
@@ -271,9 +277,9 @@ class SmtpSink:
         kw = dict(hostname=self.host, port=self.port, server_hostname=SINK_HOSTNAME,
                   ident="sink", enable_SMTPUTF8=True, data_size_limit=None)
         if self.implicit_tls:
-            kw["ssl_context"] = server_tls_context()
+            kw["ssl_context"] = self.tls_context or server_tls_context()
         if self.starttls:
-            kw["tls_context"] = server_tls_context()
+            kw["tls_context"] = self.tls_context or server_tls_context()
             kw["require_starttls"] = self.require_tls
         if self.users:
             kw["authenticator"] = self._authenticate
@@ -514,3 +520,269 @@ class FakeDns:
         if self._thread is not None:
             self._thread.join(2)
         self.sock.close()
+
+
+# ---------------------------------------------------------------------------
+# A certificate authority of the test's own, and an HTTPS server
+
+
+class TestCa:
+    """A CA made with openssl in a temp dir; issues server certificates for given names.
+
+    ca.cert is the CA certificate (PEM) to tell Hato to trust (delivery.ca_file).
+    """
+
+    def __init__(self, name="Hato Test CA"):
+        self.dir = tempfile.mkdtemp(prefix="hato-it-ca-")
+        self.cert = os.path.join(self.dir, "ca.pem")
+        self.key = os.path.join(self.dir, "ca.key")
+        self._serial = 0
+        self._run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                   "-keyout", self.key, "-out", self.cert])
+
+    def _run(self, args):
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       timeout=60, cwd=self.dir)
+
+    def issue(self, *names):
+        """(cert.pem, key.pem) for the DNS names given, signed by this CA."""
+        self._serial += 1
+        base = os.path.join(self.dir, f"server{self._serial}")
+        key, csr, cert, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "keyUsage=digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+        self._run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={names[0]}",
+                   "-keyout", key, "-out", csr])
+        self._run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
+                   "-set_serial", str(1000 + self._serial), "-days", "1", "-extfile", ext,
+                   "-out", cert])
+        return cert, key
+
+    def server_context(self, *names):
+        cert, key = self.issue(*names)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        return ctx
+
+    def cleanup(self):
+        if not os.environ.get("HATO_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HttpsServer:
+    """http.server over TLS on 127.0.0.1 (a free port): serves `routes`, a dict of
+    path -> (status, content type, body bytes), or (status, {headers}, body bytes).
+    Records each request as (method, path, headers, body) in .requests."""
+
+    def __init__(self, tls_context, routes=None):
+        import http.server
+
+        self.routes = dict(routes or {})
+        self.requests = []
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, method):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with outer._lock:
+                    outer.requests.append((method, self.path, dict(self.headers), body))
+                    route = outer.routes.get(self.path)
+                if route is None:
+                    route = (404, "text/plain", b"not found\n")
+                status, headers, payload = route
+                if isinstance(headers, str):
+                    headers = {"Content-Type": headers}
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):
+                self._answer("GET")
+
+            def do_POST(self):
+                self._answer("POST")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self._thread = None
+
+    def start(self):
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def set_route(self, path, status, content_type, body):
+        with self._lock:
+            self.routes[path] = (status, content_type, body)
+
+    def stop(self):
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self.server.server_close()
+
+
+# ---------------------------------------------------------------------------
+# A DNSSEC-validating resolver over a zone signed for the test
+
+UNBOUND = "/usr/sbin/unbound"
+LDNS_KEYGEN = "/usr/bin/ldns-keygen"
+LDNS_SIGNZONE = "/usr/bin/ldns-signzone"
+
+
+def tlsa_sha256_spki(cert_pem_path):
+    """The association data of a "3 1 1" (or "2 1 1") TLSA record: SHA-256 of the
+    certificate's SubjectPublicKeyInfo, in hex (openssl does the DER work)."""
+    pub = subprocess.run(["openssl", "x509", "-in", cert_pem_path, "-noout", "-pubkey"],
+                         check=True, capture_output=True, timeout=30).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         check=True, capture_output=True, timeout=30).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+class Unbound:
+    """Debian's unbound as a validating resolver on a free loopback port, answering for
+    one zone that ldns-signzone signed with keys made here; the zone's DS is unbound's
+    trust anchor, so answers from it carry the AD bit and a broken signature is SERVFAIL.
+
+    records: zone file lines relative to the origin ("@ MX 10 mx", "mx A 127.0.0.1",
+    "_25._tcp.mx TLSA 3 1 1 ab12..."). SOA and NS are added. unsigned=True serves the
+    zone unsigned (no trust anchor for it): answers come without the AD bit.
+    """
+
+    def __init__(self, zone, records, unsigned=False):
+        self.zone = zone.rstrip(".")
+        self.records = list(records)
+        self.unsigned = unsigned
+        self.dir = tempfile.mkdtemp(prefix="hato-it-unbound-")
+        self.log_path = os.path.join(self.dir, "unbound.log")
+        self.port = None
+        self.proc = None
+
+    def _run(self, args):
+        return subprocess.run(args, check=True, capture_output=True, timeout=60,
+                              cwd=self.dir).stdout.decode().strip()
+
+    def _zonefile(self):
+        z = self.zone + "."
+        lines = [f"$ORIGIN {z}", "$TTL 300",
+                 f"@ IN SOA ns.{z} hostmaster.{z} 1 3600 600 86400 300",
+                 f"@ IN NS ns.{z}", "ns IN A 127.0.0.1"]
+        lines += self.records
+        path = os.path.join(self.dir, "zone")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        if self.unsigned:
+            return path, None
+        ksk = self._run([LDNS_KEYGEN, "-a", "ECDSAP256SHA256", "-k", z])
+        zsk = self._run([LDNS_KEYGEN, "-a", "ECDSAP256SHA256", z])
+        self._run([LDNS_SIGNZONE, path, zsk, ksk])
+        return path + ".signed", os.path.join(self.dir, ksk + ".ds")
+
+    def start(self, timeout=10.0):
+        for tool in (UNBOUND, LDNS_KEYGEN, LDNS_SIGNZONE):
+            if not os.access(tool, os.X_OK):
+                raise RuntimeError(f"{tool} missing (apt-get install unbound ldnsutils)")
+        zonefile, anchor = self._zonefile()
+        last = ""
+        for _ in range(5):  # the port may be taken between choosing and binding it
+            self.port = free_port(socket.SOCK_DGRAM, also=socket.SOCK_STREAM)
+            conf = os.path.join(self.dir, "unbound.conf")
+            with open(conf, "w") as f:
+                f.write("server:\n"
+                        "  interface: 127.0.0.1\n"
+                        f"  port: {self.port}\n"
+                        "  do-ip6: no\n"
+                        "  do-daemonize: no\n"
+                        "  username: \"\"\n"
+                        "  chroot: \"\"\n"
+                        f"  directory: \"{self.dir}\"\n"
+                        "  pidfile: \"\"\n"
+                        "  use-syslog: no\n"
+                        f"  logfile: \"{self.log_path}\"\n"
+                        "  verbosity: 1\n"
+                        "  val-log-level: 2\n"
+                        # .test is one of unbound's default local zones (RFC 6761).
+                        "  local-zone: \"test.\" nodefault\n"
+                        "  access-control: 127.0.0.0/8 allow\n"
+                        "  module-config: \"validator iterator\"\n"
+                        + (f"  trust-anchor-file: \"{anchor}\"\n" if anchor else "")
+                        + "auth-zone:\n"
+                        f"  name: \"{self.zone}.\"\n"
+                        f"  zonefile: \"{zonefile}\"\n"
+                        # Used as if it came from upstream, so the validator checks it.
+                        "  for-upstream: yes\n"
+                        "  for-downstream: no\n"
+                        "  fallback-enabled: no\n"
+                        "remote-control:\n"
+                        "  control-enable: no\n")
+            self.proc = subprocess.Popen([UNBOUND, "-d", "-c", conf], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    last = self.proc.stdout.read().decode(errors="replace") + self._log()
+                    break
+                if self._answers():
+                    return self
+                time.sleep(0.05)
+            else:
+                self.stop()
+                raise RuntimeError(f"unbound did not answer on port {self.port}: {self._log()}")
+        raise RuntimeError(f"unbound did not start: {last}")
+
+    def _log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def _answers(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.2)
+        try:
+            s.sendto(dns_query_packet(f"ns.{self.zone}", "A"), ("127.0.0.1", self.port))
+            return dns_rcode(s.recv(4096)) == 0
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("HATO_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)

@@ -123,13 +123,16 @@ class DeliveryHarness(hatotest.HatoTestCase):
         return f
 
     def relay(self, dns_port, sink_port, retry=None, tls=None, smarthost=None, domains=None,
-              start=True):
-        """A daemon with a trusted listener, delivering via DNS at dns_port to sink_port."""
+              start=True, delivery=None):
+        """A daemon with a trusted listener, delivering via DNS at dns_port to sink_port;
+        `delivery` adds keys to the delivery section ({"ca_file": path, ...})."""
         retry = dict(FAST_RETRY, **(retry or {}))
         y = ["dns:", f"  servers: [\"127.0.0.1:{dns_port}\"]", "delivery:",
              f"  port: {sink_port}"]
         if tls:
             y.append(f"  tls: {tls}")
+        for k, v in (delivery or {}).items():
+            y.append(f"  {k}: {json.dumps(v)}")
         y.append("  retry:")
         y += [f"    {k}: {json.dumps(v)}" for k, v in retry.items()]
         if smarthost:

@@ -34,8 +34,9 @@ Envelope full_envelope() {
   a.orcpt = "rfc822;bob@example.test";
   a.notify = kNotifyFailure | kNotifyDelay;
   a.state = RcptState::kPending;
-  a.attempts.push_back({1764313300000, "mx1.example.test[192.0.2.1]", "451 4.7.1 try later"});
-  a.attempts.push_back({-5, "", std::string(200, 'r')});
+  a.attempts.push_back({1764313300000, "mx1.example.test[192.0.2.1]", "451 4.7.1 try later",
+                        "mta-sts", "TLSv1.3", "TLS_AES_256_GCM_SHA384"});
+  a.attempts.push_back({-5, "", std::string(200, 'r'), "", "", ""});
   e.recipients.push_back(a);
 
   Recipient b;
@@ -53,7 +54,7 @@ Envelope full_envelope() {
   Recipient d;
   d.address = "erin@example.test";
   d.state = RcptState::kDelivered;
-  d.attempts.push_back({1764313400000, "local", "delivered to maildir"});
+  d.attempts.push_back({1764313400000, "local", "delivered to maildir", "", "", ""});
   e.recipients.push_back(d);
   return e;
 }
@@ -63,7 +64,7 @@ BOOST_AUTO_TEST_SUITE(envelope)
 BOOST_AUTO_TEST_CASE(round_trip_keeps_every_field) {
   Envelope e = full_envelope();
   std::string bytes = encode(e);
-  BOOST_TEST(bytes[0] == '\x02');  // the format version leads
+  BOOST_TEST(bytes[0] == '\x03');  // the format version leads
   Result<Envelope> back = decode(bytes);
   BOOST_TEST_REQUIRE(back.is_ok(), back.status().message());
   BOOST_TEST((*back == e));
@@ -98,9 +99,25 @@ BOOST_AUTO_TEST_CASE(every_truncation_fails) {
   }
 }
 
+// Versions 1 and 2 had no TLS facts in attempts: without attempts the layout is the same.
+Envelope without_attempts() {
+  Envelope e = full_envelope();
+  for (auto& r : e.recipients) r.attempts.clear();
+  return e;
+}
+
+BOOST_AUTO_TEST_CASE(version_2_records_still_read) {
+  Envelope e = without_attempts();
+  std::string v2 = encode(e);
+  v2[0] = '\x02';
+  Result<Envelope> back = decode(v2);
+  BOOST_TEST_REQUIRE(back.is_ok(), back.status().message());
+  BOOST_TEST((*back == e));
+}
+
 BOOST_AUTO_TEST_CASE(version_1_records_still_read) {
   // Version 1 had no folder: the same bytes without that string.
-  Envelope e = full_envelope();
+  Envelope e = without_attempts();
   e.folder.clear();
   std::string v2 = encode(e);
   std::string listener_end = e.listener;
@@ -121,7 +138,7 @@ BOOST_AUTO_TEST_CASE(trailing_bytes_fail) {
 
 BOOST_AUTO_TEST_CASE(unknown_version_fails) {
   std::string bytes = encode(full_envelope());
-  bytes[0] = '\x03';
+  bytes[0] = '\x04';
   Result<Envelope> r = decode(bytes);
   BOOST_TEST_REQUIRE(!r.is_ok());
   BOOST_TEST(r.status().message().find("version") != std::string::npos);

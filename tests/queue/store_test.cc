@@ -222,7 +222,7 @@ BOOST_AUTO_TEST_CASE(update_moves_due_entry) {
 
   e.state = MessageState::kDeferred;
   e.next_attempt_ms = 5000;
-  e.recipients[0].attempts.push_back({600, "mx.example.test[192.0.2.1]", "451 later"});
+  e.recipients[0].attempts.push_back({600, "mx.example.test[192.0.2.1]", "451 later", "", "", ""});
   BOOST_TEST_REQUIRE(store->update(id, e).is_ok());
 
   BOOST_TEST(due_list(*store, 4999).empty());  // not at the old time any more

@@ -854,5 +854,40 @@ BOOST_AUTO_TEST_CASE(raw_truncated_and_corrupted_messages) {
   BOOST_TEST(all({}) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(raw_tlsa_records_and_ad_bit) {
+  Message m(kNoError | 0x0020, 1, 3, 0, 0);
+  m.question("_25._tcp.mx.example.test", 52)
+      .rr(52, 300, {3, 1, 1, 0xAB, 0xCD})
+      .rr(46, 300, {0, 52, 13})  // an RRSIG beside it is not a TLSA record
+      .rr(52, 120, {2, 0, 2, 0x01});
+  TlsaResult r = parse_tlsa_response(m.bytes().data(), m.bytes().size());
+  BOOST_TEST_REQUIRE(dns_status_name(r.status) == "ok", r.error);
+  BOOST_TEST(r.authenticated);
+  BOOST_TEST_REQUIRE(r.records.size() == 2u);
+  BOOST_TEST(r.records[0].usage == 3);
+  BOOST_TEST(r.records[0].selector == 1);
+  BOOST_TEST(r.records[0].mtype == 1);
+  BOOST_TEST(r.records[0].data == std::string("\xAB\xCD"));
+  BOOST_TEST(r.records[1].usage == 2);
+  BOOST_TEST(r.records[1].data == std::string("\x01"));
+  BOOST_TEST(r.ttl == 120u);
+}
+
+BOOST_AUTO_TEST_CASE(raw_tlsa_short_record_is_servfail) {
+  Message m(kNoError, 1, 1, 0, 0);
+  m.question("_25._tcp.mx.example.test", 52).rr(52, 300, {3, 1});
+  TlsaResult r = parse_tlsa_response(m.bytes().data(), m.bytes().size());
+  BOOST_TEST(dns_status_name(r.status) == "servfail");
+  BOOST_TEST(r.records.empty());
+}
+
+BOOST_AUTO_TEST_CASE(raw_tlsa_nodata_keeps_ad_bit) {
+  Message m(kNoError | 0x0020, 1, 0, 1, 0);
+  m.question("_25._tcp.mx.example.test", 52).soa(300, 60);
+  TlsaResult r = parse_tlsa_response(m.bytes().data(), m.bytes().size());
+  BOOST_TEST(dns_status_name(r.status) == "nodata");
+  BOOST_TEST(r.authenticated);  // a secure denial: no DANE for this host
+}
+
 }  // namespace
 }  // namespace hato::relay

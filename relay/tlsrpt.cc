@@ -1,0 +1,200 @@
+// tlsrpt.cc - counting TLS results and mailing RFC 8460 reports.
+#include "relay/tlsrpt.h"
+
+#include <random>
+#include <set>
+
+#include "common/log.h"
+
+namespace hato::relay {
+
+namespace rpt = policy::tlsrpt;
+
+namespace {
+
+constexpr auto kCheckEvery = std::chrono::hours(1);
+const std::string kIndexKey = "t/i";
+const std::string kCountsPrefix = "t/c/";
+
+std::set<std::string> read_index(policy::StateStore& state) {
+  std::set<std::string> out;
+  auto v = state.get(kIndexKey);
+  if (!v) return out;
+  size_t pos = 0;
+  while (pos < v->size()) {
+    size_t nl = v->find('\n', pos);
+    if (nl == std::string::npos) nl = v->size();
+    if (nl > pos) out.insert(v->substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+void write_index(policy::StateStore& state, const std::set<std::string>& index) {
+  std::string v;
+  for (const auto& e : index) v += e + "\n";
+  if (v.empty())
+    state.erase(kIndexKey);
+  else
+    state.put(kIndexKey, v);
+}
+
+std::string random_hex(size_t bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    unsigned v = rd() & 0xFF;
+    out += kHex[v >> 4];
+    out += kHex[v & 15];
+  }
+  return out;
+}
+
+std::string rfc5322_date(int64_t ms) {
+  time_t t = static_cast<time_t>(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
+
+}  // namespace
+
+TlsReporter::TlsReporter(Loop& loop, Resolver& resolver, policy::StateStore& state,
+                         conf::ConfigPtr config)
+    : loop_(loop),
+      resolver_(resolver),
+      state_(state),
+      config_(std::move(config)),
+      timer_(loop, [this] {
+        send_reports(false);
+        timer_.arm(kCheckEvery);
+      }) {}
+
+void TlsReporter::start() {
+  timer_.arm(std::chrono::minutes(1));  // soon after start: days missed while down
+}
+
+std::string TlsReporter::organization() const {
+  return config_->delivery.tls_report_organization.empty()
+             ? config_->hostname
+             : config_->delivery.tls_report_organization;
+}
+
+std::string TlsReporter::from_address() const {
+  if (!config_->delivery.tls_report_from.empty()) return config_->delivery.tls_report_from;
+  std::string domain = config_->domains.empty() ? config_->hostname : config_->domains[0].name;
+  return "tls-reports@" + domain;
+}
+
+void TlsReporter::record(const std::string& domain, const rpt::PolicyKey& policy,
+                         const std::string& result_type, const std::string& mx_host,
+                         const std::string& ip) {
+  std::string day = rpt::utc_day(log::now_ms());
+  std::string entry = day + "/" + domain;
+  auto it = counts_.find(entry);
+  if (it == counts_.end()) {
+    rpt::DayCounts loaded;
+    if (auto stored = state_.get(kCountsPrefix + entry)) {
+      if (auto decoded = rpt::decode(*stored)) loaded = std::move(*decoded);
+    }
+    it = counts_.emplace(entry, std::move(loaded)).first;
+    auto index = read_index(state_);
+    if (index.insert(entry).second) write_index(state_, index);
+  }
+  it->second.add(policy, result_type, mx_host, ip);
+  state_.put(kCountsPrefix + entry, rpt::encode(it->second));
+}
+
+size_t TlsReporter::send_reports(bool include_today) {
+  std::string today = rpt::utc_day(log::now_ms());
+  auto index = read_index(state_);
+  size_t taken = 0;
+  for (auto it = index.begin(); it != index.end();) {
+    size_t slash = it->find('/');
+    std::string day = it->substr(0, slash), domain = it->substr(slash + 1);
+    if (slash == std::string::npos || (day >= today && !include_today)) {
+      ++it;
+      continue;
+    }
+    rpt::DayCounts counts;
+    if (auto stored = state_.get(kCountsPrefix + *it)) {
+      if (auto decoded = rpt::decode(*stored)) counts = std::move(*decoded);
+    }
+    state_.erase(kCountsPrefix + *it);
+    counts_.erase(*it);
+    it = index.erase(it);
+    ++taken;
+    report(day, domain, std::move(counts));
+  }
+  if (taken) write_index(state_, index);
+  return taken;
+}
+
+void TlsReporter::report(const std::string& day, const std::string& domain, rpt::DayCounts counts) {
+  if (counts.policies.empty()) return;
+  std::weak_ptr<int> alive = alive_;
+  resolver_.txt("_smtp._tls." + domain, [this, alive, day, domain,
+                                         counts = std::move(counts)](TxtResult txt) {
+    if (alive.expired()) return;
+    std::optional<std::vector<std::string>> rua;
+    if (txt.status == DnsStatus::kOk) rua = rpt::parse_txt(txt.records);
+    if (!rua) {
+      log::info("tls report not wanted", {{"domain", domain}, {"day", day}});
+      return;
+    }
+    rpt::ReportInfo info;
+    info.organization = organization();
+    info.contact = from_address();
+    info.report_id = day + "T00:00:00Z_" + domain + "_" + random_hex(8) + "@" + config_->hostname;
+    info.day = day;
+    info.domain = domain;
+    std::string json = rpt::report_json(info, counts);
+    for (const auto& uri : *rua) {
+      // mailto: only; https: reporting (RFC 8460 5.4) is not done here.
+      if (uri.size() <= 7 || uri.compare(0, 7, "mailto:") != 0) continue;
+      std::string to = uri.substr(7);
+      to = to.substr(0, to.find('?'));  // no header fields from a URI
+      if (to.find('@') == std::string::npos || !sender_) continue;
+      log::info("tls report", {{"domain", domain}, {"day", day}, {"to", to}});
+      sender_(from_address(), to,
+              build_message(from_address(), to, info.organization, info, json, log::now_ms()));
+    }
+  });
+}
+
+std::string TlsReporter::build_message(const std::string& from, const std::string& to,
+                                       const std::string& organization, const rpt::ReportInfo& info,
+                                       const std::string& json, int64_t now_ms) {
+  std::string boundary = "tlsrpt-" + random_hex(12);
+  int64_t start = rpt::day_start_seconds(info.day);
+  std::string filename = organization + "!" + info.domain + "!" + std::to_string(start) + "!" +
+                         std::to_string(start + 86400) + "!" + random_hex(4) + ".json";
+  std::string m;
+  m += "From: <" + from + ">\r\n";
+  m += "To: <" + to + ">\r\n";
+  m += "Date: " + rfc5322_date(now_ms) + "\r\n";
+  m += "Message-ID: <" + random_hex(12) + "." + from + ">\r\n";
+  m += "Subject: Report Domain: " + info.domain + " Submitter: " + organization + " Report-ID: <" +
+       info.report_id + ">\r\n";
+  m += "TLS-Report-Domain: " + info.domain + "\r\n";
+  m += "TLS-Report-Submitter: " + organization + "\r\n";
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Type: multipart/report; report-type=\"tlsrpt\";\r\n\tboundary=\"" + boundary +
+       "\"\r\n\r\n";
+  m += "--" + boundary + "\r\n";
+  m += "Content-Type: text/plain; charset=us-ascii\r\n\r\n";
+  m += "This is an aggregate TLS report (RFC 8460) from " + organization + " for " + info.domain +
+       ", " + info.day + " UTC.\r\n\r\n";
+  m += "--" + boundary + "\r\n";
+  m += "Content-Type: application/tlsrpt+json\r\n";
+  m += "Content-Disposition: attachment;\r\n\tfilename=\"" + filename + "\"\r\n";
+  m += "Content-Transfer-Encoding: 7bit\r\n\r\n";
+  m += json + "\r\n";
+  m += "--" + boundary + "--\r\n";
+  return m;
+}
+
+}  // namespace hato::relay
