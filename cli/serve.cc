@@ -383,7 +383,7 @@ int serve(const std::string& config_path) {
   monitor_dns.timeout = std::chrono::milliseconds(1500);
   auto monitor_resolver = relay::make_cares_resolver(loop, monitor_dns);
   policy::BlacklistMonitor blacklist(loop, config, *monitor_resolver, state, &limiter,
-                                     policy::mail_notice_through(delivery));
+                                     policy::mail_notice_through(delivery), http);
   blacklist.start();
   backend.on_queued([&](const queue::QueueId& id) {
     events.publish({log::now_ms(), "received", id.str(), "", ""});

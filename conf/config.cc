@@ -825,7 +825,7 @@ void Builder::read_blacklist_monitor(const Value& v) {
   if (auto* z = m.get("domain_zones")) b.domain_zones = read_zones(*z);
   if (auto* w = m.get("webhook")) {
     if (auto text = reader_.non_empty_string(*w)) {
-      auto url = parse_http_url(*text);
+      auto url = parse_url(*text);
       if (url) {
         b.webhook = *text;
         b.webhook_url = *url;

@@ -16,6 +16,7 @@
 
 #include "common/net.h"
 #include "common/status.h"
+#include "common/url.h"
 
 namespace hato::conf {
 
@@ -157,13 +158,6 @@ struct Shaping {
   bool operator==(const Shaping&) const = default;
 };
 
-// An http:// URL, taken apart.
-struct HttpUrl {
-  std::string host;  // a name, or an IP address (without brackets)
-  uint16_t port = 80;
-  std::string path = "/";  // with the query, if any
-};
-
 // Watching our own addresses and domains on DNS blocklists (issue 8; policy/blacklist*.h).
 struct BlacklistMonitor {
   bool enabled = false;  // the section is present
@@ -171,7 +165,7 @@ struct BlacklistMonitor {
   std::vector<std::string> zones;         // for egress addresses; lower case, no trailing dot
   std::vector<std::string> domain_zones;  // for the configured domains (DBL-style)
   std::string webhook;                    // the URL as written, or empty
-  std::optional<HttpUrl> webhook_url;     // parsed
+  std::optional<Url> webhook_url;         // parsed; http:// or https://
   uint32_t clean_checks = 2;              // clean answers in a row before an address returns
   bool keep_last_address = true;          // with every address listed, keep sending from them
   std::string notify;                     // default postmaster@<first domain>
@@ -236,9 +230,6 @@ Result<Duration> parse_duration(std::string_view text);
 Result<uint64_t> parse_size(std::string_view text);
 // Parses a rate "20/s", "100/m", "3600/h" or "500/d" into messages per second.
 Result<double> parse_rate(std::string_view text);
-// Parses "http://host[:port][/path]". https:// is refused: the webhook client speaks plain
-// HTTP only (a local reverse proxy can add TLS).
-Result<HttpUrl> parse_http_url(std::string_view text);
 // Parses a date "2026-11-01" into days since 1970-01-01.
 Result<int64_t> parse_date(std::string_view text);
 

@@ -78,14 +78,15 @@ struct BlacklistMonitor::Event {
 };
 
 BlacklistMonitor::BlacklistMonitor(Loop& loop, conf::ConfigPtr config, relay::Resolver& resolver,
-                                   StateStore& state, Limiter* limiter, MailNotice mail)
+                                   StateStore& state, Limiter* limiter, MailNotice mail,
+                                   relay::HttpClient& http)
     : loop_(loop),
       config_(std::move(config)),
       resolver_(resolver),
       state_(state),
       limiter_(limiter),
       mail_(std::move(mail)),
-      webhook_(loop, resolver),
+      http_(http),
       timer_(loop, [this] { run_round(); }) {}
 
 BlacklistMonitor::~BlacklistMonitor() {
@@ -376,6 +377,34 @@ void BlacklistMonitor::apply_rotation() {
   if (limiter_) limiter_->set_out_of_rotation(reasons);
 }
 
+// post_webhook - one JSON POST, logged either way; never retried (the next change posts
+// again, and `hato blacklist status` always has the whole picture).
+void BlacklistMonitor::post_webhook(const std::string& url, std::string json) {
+  if (http_.in_flight() >= kMaxWebhooksInFlight) {
+    log::warning("webhook failed", {{"url", url}, {"reason", "too many requests in flight"}});
+    return;
+  }
+  relay::HttpRequest request;
+  request.method = "POST";
+  request.url = url;
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body = std::move(json);
+  request.timeout = std::chrono::seconds(10);
+  request.max_body = 64 * 1024;
+  http_.fetch(std::move(request), [url](Result<relay::HttpResponse> response) {
+    if (!response) {
+      log::warning("webhook failed", {{"url", url}, {"reason", response.message()}});
+    } else if (response->status < 200 || response->status > 299) {
+      log::warning("webhook failed",
+                   {{"url", url},
+                    {"status", std::to_string(response->status)},
+                    {"reason", "the endpoint answered HTTP " + std::to_string(response->status)}});
+    } else {
+      log::info("webhook sent", {{"url", url}, {"status", std::to_string(response->status)}});
+    }
+  });
+}
+
 void BlacklistMonitor::notify(const std::vector<Event>& events) {
   if (events.empty()) return;
   const auto& bm = config_->blacklist_monitor;
@@ -420,7 +449,7 @@ void BlacklistMonitor::notify(const std::vector<Event>& events) {
       json += ",\"hostname\":";
       log::append_json_string(json, config_->hostname);
       json += "}";
-      webhook_.post(*bm.webhook_url, std::move(json));
+      post_webhook(bm.webhook, std::move(json));
     }
     if (ev.kind != Event::Kind::kListed) continue;
     ++listings;

@@ -24,8 +24,8 @@
 #include "conf/config.h"
 #include "policy/blacklist.h"
 #include "policy/limiter.h"
-#include "policy/webhook.h"
 #include "relay/delivery.h"
+#include "relay/http_client.h"
 #include "relay/resolver.h"
 
 namespace hato::policy {
@@ -37,8 +37,9 @@ class BlacklistMonitor {
                                         const std::string& body)>;
 
   // Everything must outlive the monitor; `limiter` may be null (no egress addresses).
+  // `http` POSTs to the webhook.
   BlacklistMonitor(Loop& loop, conf::ConfigPtr config, relay::Resolver& resolver, StateStore& state,
-                   Limiter* limiter, MailNotice mail);
+                   Limiter* limiter, MailNotice mail, relay::HttpClient& http);
   ~BlacklistMonitor();
   BlacklistMonitor(const BlacklistMonitor&) = delete;
   BlacklistMonitor& operator=(const BlacklistMonitor&) = delete;
@@ -72,6 +73,8 @@ class BlacklistMonitor {
   void finish_round();
   void apply_rotation();
   void notify(const std::vector<Event>& events);
+  void post_webhook(const std::string& url, std::string json);
+  static constexpr size_t kMaxWebhooksInFlight = 64;
   BlacklistEntry& entry(bool domain, const std::string& subject, const std::string& zone);
   PtrCheck& ptr_check(const std::string& address);
 
@@ -81,7 +84,7 @@ class BlacklistMonitor {
   StateStore& state_;
   Limiter* limiter_;
   MailNotice mail_;
-  WebhookSender webhook_;
+  relay::HttpClient& http_;
   Timer timer_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks hold it weakly
 

@@ -20,19 +20,11 @@
 
 #include "common/loop.h"
 #include "common/status.h"
+#include "common/url.h"
 #include "relay/resolver.h"
 #include "relay/tls.h"
 
 namespace hato::relay {
-
-struct Url {
-  bool https = false;
-  std::string host;  // lower case; an IPv6 literal without brackets
-  uint16_t port = 0;
-  std::string target;  // path and query, "/" at least
-};
-// http://host[:port][/path][?query] or https://...; no user info, no fragment.
-Result<Url> parse_url(std::string_view text);
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 

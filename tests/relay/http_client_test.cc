@@ -7,6 +7,7 @@
 #include "relay/http_client.h"
 
 using namespace hato::relay;
+using hato::parse_url;
 
 namespace {
 
