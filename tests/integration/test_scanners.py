@@ -365,26 +365,26 @@ class ScannerTest(MxMixin, unittest.TestCase):
 
     def test_scanner_down_gives_451_and_the_client_keeps_the_mail(self):
         down = self.make_mx(scanners_yaml(closed_port(), self.rspamd.port)).start()
-        self._daemons.append(down)
         try:
             final = self.deliver(down, message("down-" + uuid.uuid4().hex[:8]))
             self.assertEqual(final.code, 451, final)
             self.assertTrue(final.lines[-1].startswith("4.7.1"), final)
             self.assertIn("scanner failed", down.log_text())
             self.assertEqual(down.queue_ls(), [])
+            down.assert_alive()
         finally:
             down.stop()
             down.cleanup()
 
     def test_scanner_down_with_on_failure_accept_delivers(self):
         down = self.make_mx(scanners_yaml(closed_port(), closed_port(), "accept")).start()
-        self._daemons.append(down)
         try:
             token = "accept-" + uuid.uuid4().hex[:8]
             final = self.deliver(down, message(token))
             self.assertEqual(final.code, 250, final)
             self.assertIsNotNone(self.maildir_find(down, token), down.log_tail())
             self.assertIn("accepted unscanned", down.log_text())
+            down.assert_alive()
         finally:
             down.stop()
             down.cleanup()
