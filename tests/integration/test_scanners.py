@@ -49,12 +49,14 @@ VIRUS_TOKEN = "HATO-TEST-VIRUS-7f3a"      # the test signature matches these byt
 SPAMMY_TOKEN = "hato-test-spammy"         # the test Lua rule scores 7 for these
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 # SPF passes for the test client, so SPF and DMARC never refuse the test mail.
-TXT = {"pass.test": "v=spf1 ip4:127.0.0.0/8 -all", "_dmarc.pass.test": "v=DMARC1; p=none"}
+# quarantine.test fails SPF and DMARC asks for quarantine: the Junk folder.
+TXT = {"pass.test": "v=spf1 ip4:127.0.0.0/8 -all", "_dmarc.pass.test": "v=DMARC1; p=none",
+       "quarantine.test": "v=spf1 -all", "_dmarc.quarantine.test": "v=DMARC1; p=quarantine"}
 SENDER = "someone@pass.test"
 
 
-def message(subject, body="Hello.", extra_headers=""):
-    return (f"{extra_headers}From: <{SENDER}>\r\nTo: <support@{DOMAIN}>\r\n"
+def message(subject, body="Hello.", extra_headers="", sender=SENDER):
+    return (f"{extra_headers}From: <{sender}>\r\nTo: <support@{DOMAIN}>\r\n"
             f"Subject: {subject}\r\nMessage-ID: <{uuid.uuid4().hex}@client.test>\r\n"
             f"\r\n{body}\r\n").encode()
 
@@ -423,7 +425,8 @@ class LmtpTest(MxMixin, unittest.TestCase):
             d.assert_alive()
 
     def start_mx(self, lmtp_port):
-        mx = self.make_mx(domain_extra=f"lmtp: \"127.0.0.1:{lmtp_port}\"")
+        target = lmtp_port if isinstance(lmtp_port, str) else f"127.0.0.1:{lmtp_port}"
+        mx = self.make_mx(domain_extra=f"lmtp: \"{target}\"")
         self._daemons.append(mx)
         self.addCleanup(mx.cleanup)
         self.addCleanup(mx.stop)
@@ -459,6 +462,32 @@ class LmtpTest(MxMixin, unittest.TestCase):
             self.assertIn("lmtp[127.0.0.1:", mx.log_text())
             # Hato's Maildir writer was not used.
             self.assertFalse(os.path.exists(os.path.join(mx.data_dir, "mail", DOMAIN)))
+
+    def test_delivered_over_a_unix_socket(self):
+        with Dovecot(self.mail_dir, {"support": "imap-secret"}, lmtp=True) as dovecot:
+            path = os.path.join(dovecot.dir, "run", "lmtp")  # Dovecot's own LMTP socket
+            self.assertTrue(wait_for(lambda: os.path.exists(path), timeout=10), dovecot.log())
+            mx = self.start_mx("unix:" + path)
+            token = "unix-" + uuid.uuid4().hex[:8]
+            mail, rcpt, final = send(mx.port("mx"), [f"support@{DOMAIN}"], message(token))
+            self.assertEqual(final.code, 250, final)
+            header = wait_for(lambda: self.imap_find(dovecot, token), timeout=15, interval=0.2)
+            self.assertIsNotNone(header, mx.log_tail() + "\n" + dovecot.log())
+            self.assertIn(f"lmtp[unix:{path}]", mx.log_text())
+
+    def test_quarantine_over_lmtp_lands_in_junk(self):
+        with Dovecot(self.mail_dir, {"support": "imap-secret"}, lmtp=True) as dovecot:
+            mx = self.start_mx(dovecot.lmtp_port)
+            token = "junk-" + uuid.uuid4().hex[:8]
+            sender = "someone@quarantine.test"
+            mail, rcpt, final = send(mx.port("mx"), [f"support@{DOMAIN}"],
+                                     message(token, sender=sender), sender=sender)
+            self.assertEqual(final.code, 250, final)
+            header = wait_for(lambda: self.imap_find(dovecot, token, "Junk"), timeout=15,
+                              interval=0.2)
+            self.assertIsNotNone(header, mx.log_tail() + "\n" + dovecot.log())
+            self.assertIn("dmarc=fail", header)
+            self.assertIsNone(self.imap_find(dovecot, token, "INBOX"))
 
     def test_lmtp_server_down_defers_then_delivers(self):
         port = closed_port()
