@@ -105,6 +105,9 @@ class Exchange {
   static void on_event(bufferevent*, short what, void* arg) {
     auto* self = static_cast<Exchange*>(arg);
     if (self->finished_ || (what & BEV_EVENT_CONNECTED)) return;
+    // clamd answers "size limit exceeded" and closes while we still write: the
+    // answer counts, not the broken pipe.
+    if (!self->answer_.empty() && self->complete_(self->answer_)) return self->finish(Status::ok());
     if (what & BEV_EVENT_EOF) {
       // clamd and HTTP/1.0 servers close after the answer.
       if (self->answer_.empty())
