@@ -2,6 +2,7 @@
 #include "policy/client_limits.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/log.h"
 
@@ -60,12 +61,20 @@ bool TokenBucket::take(int64_t now_ms, double rate, double burst) {
     tokens_ = burst;
     refilled_ms_ = now_ms;
   } else if (now_ms > refilled_ms_) {
-    tokens_ = std::min(burst, tokens_ + static_cast<double>(now_ms - refilled_ms_) * rate / 1000.0);
+    tokens_ += static_cast<double>(now_ms - refilled_ms_) * rate / 1000.0;
     refilled_ms_ = now_ms;  // a clock stepping back refills nothing
   }
+  tokens_ = std::min(tokens_, burst);  // the rate (and so the burst) may have come down
   if (tokens_ < 1.0) return false;
   tokens_ -= 1.0;
   return true;
+}
+
+int64_t TokenBucket::wait_ms(double rate) const {
+  if (tokens_ >= 1.0 || rate <= 0) return 1;
+  // Less a hair, so that rounding in the refill never adds a millisecond.
+  auto ms = static_cast<int64_t>(std::ceil((1.0 - tokens_) * 1000.0 / rate - 1e-6));
+  return std::max<int64_t>(1, ms);
 }
 
 bool TokenBucket::idle(int64_t now_ms, double rate, double burst) const {

@@ -56,11 +56,14 @@ class FailureGuard {
   std::map<std::string, uint32_t> in_flight_;
 };
 
-// A token bucket: `rate` tokens a second, holding at most `burst`.
+// A token bucket: `rate` tokens a second, holding at most `burst`; full at first.
+// Per client here, per egress address and provider in policy/limiter.cc.
 class TokenBucket {
  public:
   // Takes a token at `now_ms`; false (and nothing taken) when none is left.
   bool take(int64_t now_ms, double rate, double burst);
+  // After a refused take(): milliseconds until the next token (at least 1).
+  int64_t wait_ms(double rate) const;
   bool idle(int64_t now_ms, double rate, double burst) const;  // full again: may be dropped
 
  private:
