@@ -117,10 +117,10 @@ struct Scanners {
 // Replies to a client that keeps making errors (unknown recipients, bad commands) come
 // slower and slower, and then not at all (policy/client_limits.h, per client address).
 struct ErrorSlowdown {
-  uint32_t after = 3;                        // errors answered at once before the delays begin
+  uint32_t after = 10;                       // errors answered at once before the delays begin
   Duration delay = std::chrono::seconds(1);  // the first delayed reply, then doubling
   Duration max_delay = std::chrono::seconds(16);
-  uint32_t disconnect_after = 20;              // recent errors before 421 and close
+  uint32_t disconnect_after = 30;              // recent errors before 421 and close
   Duration forget = std::chrono::minutes(15);  // quiet time that wipes the count
 };
 

@@ -171,7 +171,10 @@ class InboundTest(unittest.TestCase):
                         f"  servers: [\"127.0.0.1:{cls.dns.port}\"]\n"
                         "inbound:\n"
                         f"  dnsbl: {json.dumps(DNSBL)}\n"
-                        "  dmarc: enforce\n"))
+                        "  dmarc: enforce\n"
+                        # Every test client is 127.0.0.1: the refusals tested here must not
+                        # slow down the next tests (test_scanners.ClientLimitsTest tests that).
+                        "  limits: {error_slowdown: {after: 1000, disconnect_after: 1000}}\n"))
         cls.mx.start()
 
     @classmethod
