@@ -11,8 +11,8 @@ SUDO=""
 BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
   librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
-  unbound ldnsutils
-  opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd"
+  opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
+  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils"
 
 install_missing() {
   local missing=()

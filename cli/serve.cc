@@ -25,8 +25,10 @@
 #include "conf/config.h"
 #include "inbound/checks.h"
 #include "inbound/recipients.h"
+#include "inbound/scanners.h"
 #include "policy/auth.h"
 #include "policy/blacklist_monitor.h"
+#include "policy/client_limits.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
 #include "policy/limiter.h"
@@ -331,6 +333,7 @@ int serve(const std::string& config_path) {
   policy::HookChain hooks;
   policy::add_submission_hooks(hooks);
   hooks.add(policy::Phase::kRcpt, std::make_shared<inbound::RecipientHook>());
+  hooks.add(policy::Phase::kMail, std::make_shared<policy::ClientRateHook>());
 
   relay::ResolverOptions dns;
   dns.servers = config->dns_servers;
@@ -339,6 +342,7 @@ int serve(const std::string& config_path) {
   // DMARC at DATA (DMARC uses what SPF and DKIM found; inbound/checks.h).
   policy::spf::add_spf_hook(hooks, *resolver);
   inbound::add_inbound_hooks(hooks, *resolver, *config);
+  inbound::add_scanner_hooks(hooks, loop);  // clamd, rspamd: last in kData
   auto client_tls = relay::TlsContext::make_client(config->delivery.ca_file);
   if (!client_tls) {
     log::error("cannot start", {{"reason", client_tls.message()}});

@@ -2,8 +2,10 @@
 #include "common/net.h"
 
 #include <arpa/inet.h>
+#include <sys/un.h>
 
 #include <charconv>
+#include <cstddef>
 #include <cstring>
 
 namespace hato {
@@ -69,6 +71,20 @@ Result<SocketAddress> SocketAddress::parse(std::string_view text, int default_po
   return out;
 }
 
+Result<SocketAddress> SocketAddress::parse_endpoint(std::string_view text, int default_port) {
+  std::string_view path = text;
+  if (path.substr(0, 5) == "unix:") path.remove_prefix(5);
+  if (path.empty() || path.front() != '/') return parse(text, default_port);
+  SocketAddress out;
+  auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
+  if (path.size() >= sizeof un->sun_path)
+    return Result<SocketAddress>::error("socket path too long: " + std::string(path));
+  un->sun_family = AF_UNIX;
+  std::memcpy(un->sun_path, path.data(), path.size());
+  out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return out;
+}
+
 SocketAddress SocketAddress::from_sockaddr(const sockaddr* sa, socklen_t len) {
   SocketAddress out;
   if (len > sizeof(out.storage)) len = sizeof(out.storage);
@@ -102,6 +118,8 @@ std::string SocketAddress::ip() const {
 }
 
 std::string SocketAddress::to_string() const {
+  if (family() == AF_UNIX && length > offsetof(sockaddr_un, sun_path) + 1)
+    return std::string("unix:") + reinterpret_cast<const sockaddr_un*>(&storage)->sun_path;
   if (family() == AF_INET6) return "[" + ip() + "]:" + std::to_string(port());
   return ip() + ":" + std::to_string(port());
 }

@@ -45,6 +45,9 @@ struct Domain {
   std::vector<DkimKey> dkim;
   std::vector<std::string> mailboxes;          // local parts, lower case
   std::map<std::string, std::string> aliases;  // local part -> mailbox
+  // Local delivery over LMTP (RFC 2033, e.g. Dovecot) instead of the Maildir writer:
+  // "127.0.0.1:24" or "unix:/run/dovecot/lmtp".
+  std::optional<SocketAddress> lmtp;
 };
 
 struct Tls {
@@ -104,10 +107,42 @@ struct DnsblZone {
 // records the result in Authentication-Results, off skips the check.
 enum class DmarcMode { kEnforce, kReport, kOff };
 
+// A content scanner asked at the end of DATA on inbound listeners (inbound/scanners.h).
+struct Scanner {
+  SocketAddress address;  // rspamd: from its url; clamd: host:port or a Unix socket
+  Duration timeout = std::chrono::seconds(20);
+  bool accept_on_failure = false;  // on_failure: accept; default tempfail (451 4.7.1)
+};
+
+struct Scanners {
+  std::optional<Scanner> rspamd;  // its HTTP protocol, POST /checkv2
+  std::optional<Scanner> clamav;  // clamd's INSTREAM
+};
+
+// Replies to a client that keeps making errors (unknown recipients, bad commands) come
+// slower and slower, and then not at all (policy/client_limits.h, per client address).
+struct ErrorSlowdown {
+  uint32_t after = 10;                       // errors answered at once before the delays begin
+  Duration delay = std::chrono::seconds(1);  // the first delayed reply, then doubling
+  Duration max_delay = std::chrono::seconds(16);
+  uint32_t disconnect_after = 30;              // recent errors before 421 and close
+  Duration forget = std::chrono::minutes(15);  // quiet time that wipes the count
+};
+
+// Per client address, on inbound listeners.
+struct InboundLimits {
+  uint32_t connections_per_client = 0;  // 0: a tenth of limits.max_connections, at least 10
+  double messages_per_second = 0;       // MAIL commands; 0: no limit ("60/m")
+  double messages_burst = 0;            // how many at once: the count of "60/m"
+  ErrorSlowdown error_slowdown;
+};
+
 struct Inbound {
   std::string maildir_root;  // default <data_dir>/mail
   std::vector<DnsblZone> dnsbl;
   DmarcMode dmarc = DmarcMode::kEnforce;
+  Scanners scanners;
+  InboundLimits limits;
 };
 
 // IP warm-up (issue 7): how many messages an egress address may send per UTC day while

@@ -14,9 +14,6 @@
 namespace hato::policy {
 
 namespace {
-constexpr auto kForget = std::chrono::minutes(15);
-constexpr uint32_t kBlockAfter = 10;
-
 // Constant-time comparison, so a timing side channel cannot reveal the hash.
 bool equal_ct(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
@@ -112,42 +109,6 @@ Status write_user(const std::string& path, const std::string& name, const std::s
     return Status::error("cannot write " + path + ": " + std::strerror(saved));
   }
   return Status::ok();
-}
-
-void AuthGuard::expire() {
-  auto now = std::chrono::steady_clock::now();
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = now - it->second.last > kForget ? entries_.erase(it) : std::next(it);
-  }
-}
-
-std::chrono::milliseconds AuthGuard::failure(const std::string& client) {
-  if (entries_.size() > 10000) expire();
-  auto& e = entries_[client];
-  auto now = std::chrono::steady_clock::now();
-  if (e.count && now - e.last > kForget) e.count = 0;
-  e.count++;
-  e.last = now;
-  // 1s, 2s, 4s ... capped at 16s.
-  uint32_t shift = std::min<uint32_t>(e.count - 1, 4);
-  return std::chrono::milliseconds(1000u << shift);
-}
-
-void AuthGuard::success(const std::string& client) {
-  entries_.erase(client);
-}
-
-uint32_t AuthGuard::failures(const std::string& client) const {
-  auto it = entries_.find(client);
-  if (it == entries_.end()) return 0;
-  if (std::chrono::steady_clock::now() - it->second.last > kForget) return 0;
-  return it->second.count;
-}
-
-bool AuthGuard::blocked(const std::string& client) const {
-  auto it = in_flight_.find(client);
-  uint32_t pending = it == in_flight_.end() ? 0 : it->second;
-  return failures(client) + pending >= kBlockAfter;
 }
 
 }  // namespace hato::policy

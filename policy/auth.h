@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "policy/client_limits.h"
 
 namespace hato::policy {
 
@@ -35,29 +36,11 @@ Result<std::string> hash_password(const std::string& password);
 Status write_user(const std::string& path, const std::string& name, const std::string& hash);
 
 // Counts failed logins per client address and says how long to hold the reply
-// of the next one: guessing gets slower, a typo costs a second.
-class AuthGuard {
+// of the next one: guessing gets slower (1 s doubling to 16 s), a typo costs a
+// second, and ten failures within 15 minutes block the address.
+class AuthGuard : public FailureGuard {
  public:
-  // A check has begun (counts towards blocked() until it ends), so guesses
-  // made in parallel are bounded like guesses made one after another.
-  void begin(const std::string& client) { in_flight_[client]++; }
-  void end(const std::string& client) {
-    auto it = in_flight_.find(client);
-    if (it != in_flight_.end() && --it->second == 0) in_flight_.erase(it);
-  }
-  std::chrono::milliseconds failure(const std::string& client);  // returns the delay
-  void success(const std::string& client);
-  uint32_t failures(const std::string& client) const;
-  bool blocked(const std::string& client) const;  // too many recent failures
-
- private:
-  struct Entry {
-    uint32_t count = 0;
-    std::chrono::steady_clock::time_point last;
-  };
-  void expire();
-  std::map<std::string, Entry> entries_;
-  std::map<std::string, uint32_t> in_flight_;
+  AuthGuard() : FailureGuard(Brake{}) {}
 };
 
 }  // namespace hato::policy

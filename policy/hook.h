@@ -56,6 +56,7 @@ struct TransactionState {
   std::vector<std::string> auth_results;       // Authentication-Results clauses, "spf=pass ..."
   std::vector<std::string> add_headers;        // complete fields, CRLF-terminated, put on top
   std::string folder;                          // local delivery folder ("Junk"); empty: inbox
+  std::vector<std::string> recipients;         // the accepted RCPTs so far (scanners at kData)
 };
 
 struct HookContext {

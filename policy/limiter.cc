@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "policy/client_limits.h"
 
 namespace hato::policy {
 
@@ -186,9 +187,7 @@ struct Limiter::Impl {
   // One egress address x one provider.
   struct Pair {
     uint32_t open = 0;
-    bool bucket_started = false;
-    double tokens = 0;
-    int64_t refilled_ms = 0;
+    TokenBucket bucket;
     int64_t suspended_until = 0;  // 0: not suspended
     std::string suspend_reason;
     int64_t slow_until = 0;  // 0: not slowed down
@@ -623,24 +622,13 @@ bool Limiter::take(size_t egress, const std::string& provider, int64_t now_ms, W
   // burst worth the name after an idle spell.
   double r = m.rate(*e, provider, p, now_ms);
   double capacity = std::max(1.0, r);
-  if (!p.bucket_started) {
-    p.bucket_started = true;
-    p.tokens = capacity;
-  } else if (now_ms > p.refilled_ms) {
-    p.tokens += static_cast<double>(now_ms - p.refilled_ms) * r / 1000.0;
-  }
-  p.tokens = std::min(p.tokens, capacity);
-  p.refilled_ms = std::max(p.refilled_ms, now_ms);  // a clock stepping back refills nothing
-  if (p.tokens < 1.0) {
-    // Less a hair, so that rounding in the refill never adds a millisecond.
-    auto ms = static_cast<int64_t>(std::ceil((1.0 - p.tokens) * 1000.0 / r - 1e-6));
+  if (!p.bucket.take(now_ms, r, capacity)) {
     if (wait) {
-      *wait = Wait{now_ms + std::max<int64_t>(1, ms),
+      *wait = Wait{now_ms + p.bucket.wait_ms(r),
                    "rate limit: " + e->ip + " to " + provider + " at " + rate_text(r)};
     }
     return false;
   }
-  p.tokens -= 1.0;
   m.roll_day(*e, now_ms);
   ++e->sent;
   m.state.put(m.count_key(*e, ""), std::to_string(e->sent));

@@ -147,8 +147,12 @@ void ClientSession::fail(Reply reason) {
   // Whatever the transaction was waiting for (a reply, the RSET after a
   // refusal), it is over: every recipient is deferred with the reason.
   if (done_) {
-    // Every recipient of the broken transaction is deferred with the reason.
+    // Every recipient of the broken transaction is deferred with the reason,
+    // except those an LMTP server has already answered for.
     TransactionResult result(message_.recipients.size(), reason);
+    if (options_.lmtp && data_sent_)
+      for (size_t k = 0; k < lmtp_answered_; ++k)
+        result[lmtp_accepted_[k]] = lmtp_replies_[lmtp_accepted_[k]];
     auto done = std::move(done_);
     done_ = nullptr;
     done(std::move(result));
@@ -164,7 +168,7 @@ void ClientSession::fail_local(std::string text) {
 void ClientSession::send_ehlo() {
   state_ = State::kEhlo;
   io_.set_timeout(options_.command_timeout);
-  send_line("EHLO " + options_.helo);
+  send_line((options_.lmtp ? "LHLO " : "EHLO ") + options_.helo);
 }
 
 void ClientSession::parse_capabilities(const Reply& reply) {
@@ -256,7 +260,7 @@ void ClientSession::on_reply(const Reply& reply) {
       if (reply.code / 100 == 2) {
         parse_capabilities(reply);
         after_ehlo();
-      } else if (reply.permanent() && !helo_fallback_) {
+      } else if (reply.permanent() && !helo_fallback_ && !options_.lmtp) {
         helo_fallback_ = true;  // a server from before ESMTP
         state_ = State::kHelo;
         send_line("HELO " + options_.helo);
@@ -351,6 +355,9 @@ void ClientSession::send(OutboundMessage message, std::function<void(Transaction
   data_reply_ = Reply{};
   rcpt_replies_list_.assign(n, Reply{});
   data_sent_ = false;
+  lmtp_accepted_.clear();
+  lmtp_answered_ = 0;
+  lmtp_replies_.assign(n, Reply{});
 
   std::string mail = "MAIL FROM:<" + message_.sender + ">";
   if (caps_.size) mail += " SIZE=" + std::to_string(message_.data->size());
@@ -459,6 +466,11 @@ void ClientSession::on_transaction_reply(const Reply& reply) {
     }
     case Expect::kDot:
       data_reply_ = reply;
+      if (options_.lmtp && data_sent_) {
+        // RFC 2033 4.2: one reply per accepted recipient, in RCPT order.
+        lmtp_replies_[lmtp_accepted_[lmtp_answered_++]] = reply;
+        if (lmtp_answered_ < lmtp_accepted_.size()) return;
+      }
       finish_transaction();
       return;
   }
@@ -480,7 +492,15 @@ void ClientSession::send_data() {
   if (!out.empty() && (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0))
     out += "\r\n";
   out += ".\r\n";
-  expect_.push_back(Expect::kDot);
+  if (options_.lmtp) {
+    for (size_t i = 0; i < rcpt_replies_list_.size(); ++i) {
+      if (!rcpt_replies_list_[i].positive()) continue;
+      lmtp_accepted_.push_back(i);
+      expect_.push_back(Expect::kDot);
+    }
+  } else {
+    expect_.push_back(Expect::kDot);
+  }
   data_sent_ = true;
   io_.set_timeout(options_.data_timeout);
   io_.send(out);
@@ -502,7 +522,7 @@ void ClientSession::finish_transaction() {
     } else if (!rcpt_replies_list_[i].positive()) {
       result.push_back(rcpt_replies_list_[i].code ? rcpt_replies_list_[i] : data_reply_);
     } else if (data_sent_) {
-      result.push_back(data_reply_);
+      result.push_back(options_.lmtp ? lmtp_replies_[i] : data_reply_);
     } else {
       result.push_back(data_reply_.code && data_reply_.code != 354
                            ? data_reply_

@@ -9,6 +9,10 @@
 //   kGreeting -> kEhlo [-> kHelo] [-> kStartTls -> kTlsHandshake -> kEhlo]
 //   [-> kAuth] -> kReady <-> kTransaction [-> kRset] ... -> kQuit -> kDone
 // Any failure before kReady ends in kFailed with the reason.
+//
+// With ClientOptions::lmtp the same machine speaks LMTP (RFC 2033) for local
+// delivery: LHLO instead of EHLO (no HELO fallback), and after the final dot
+// one reply per accepted recipient, each that recipient's result.
 #pragma once
 
 #include <chrono>
@@ -55,6 +59,7 @@ struct ClientOptions {
   std::string password;
   std::chrono::milliseconds command_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds data_timeout{std::chrono::minutes(10)};  // the final reply
+  bool lmtp = false;  // RFC 2033: LHLO, and a reply per recipient after the dot
 };
 
 struct ServerCapabilities {
@@ -166,6 +171,10 @@ class ClientSession {
   std::vector<Reply> rcpt_replies_list_;
   Reply data_reply_;
   bool data_sent_ = false;
+  // LMTP: the accepted recipients in order, and the reply each got after the dot.
+  std::vector<size_t> lmtp_accepted_;
+  size_t lmtp_answered_ = 0;
+  std::vector<Reply> lmtp_replies_;
 };
 
 }  // namespace hato::relay

@@ -59,8 +59,9 @@ struct DeliveryEngine::Job {
 };
 
 struct DeliveryEngine::Destination {
-  std::string name;  // a domain, or "[smarthost]"
+  std::string name;  // a domain, "[smarthost]", or "lmtp:" and a local domain
   bool smarthost = false;
+  std::optional<SocketAddress> lmtp;  // local delivery over LMTP to this server
   std::deque<Job> queue;
   std::vector<Attempt*> idle;  // connected, waiting a moment for more work
   size_t active = 0;
@@ -81,6 +82,12 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   }
 
   void start() {
+    if (dest_.lmtp) {
+      // Local delivery: no DNS, no egress choice, the configured LMTP server.
+      hosts_.push_back({dest_.lmtp->to_string(), 0});
+      try_host();
+      return;
+    }
     if (dest_.smarthost) {
       const auto& sh = *engine_.config_->delivery.smarthost;
       hosts_.push_back({sh.host, 0});
@@ -257,6 +264,12 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     const Host& host = hosts_[next_host_++];
     dane_ = false;
     dane_records_.clear();
+    if (dest_.lmtp) {
+      addresses_ = {*dest_.lmtp};
+      next_address_ = 0;
+      try_address();
+      return;
+    }
     auto literal = SocketAddress::parse(host.name, 0);
     if (literal) {
       addresses_ = {literal.value()};
@@ -387,9 +400,16 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
         options.tls = ClientTls::kRequired;
       tls_.policy = options.tls == ClientTls::kNone ? "none" : "required";
     }
-    to.set_port(port);
-    ip_ = to.ip();
-    host_text_ = hosts_[next_host_ - 1].name + "[" + to.ip() + "]:" + std::to_string(port);
+    if (dest_.lmtp) {
+      options.lmtp = true;
+      options.tls = ClientTls::kNone;  // a local service
+      tls_.policy = "none";
+      host_text_ = "lmtp[" + to.to_string() + "]";
+    } else {
+      to.set_port(port);
+      ip_ = to.ip();
+      host_text_ = hosts_[next_host_ - 1].name + "[" + to.ip() + "]:" + std::to_string(port);
+    }
     options.server_name = host_text_;
     connection_ = std::make_unique<ClientConnection>(engine_.loop_, engine_.client_tls_, mx_name);
     connection_->set_peer_check(check_);
@@ -431,7 +451,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
 
   // TLS-RPT: one session's result ("" for success) under the policy of this host.
   void report_tls(const std::string& result, std::optional<std::string> host = std::nullopt) {
-    if (!engine_.tlsrpt_ || dest_.smarthost) return;
+    if (!engine_.tlsrpt_ || dest_.smarthost || dest_.lmtp) return;  // no receiver to tell
     policy::tlsrpt::PolicyKey key;
     if (dane_) {
       key.type = "tlsa";
@@ -520,7 +540,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     m.envid = env.envid;
     for (size_t i : job_.recipients) {
       const auto& r = env.recipients[i];
-      m.recipients.push_back({r.address, r.notify, r.orcpt});
+      m.recipients.push_back({lmtp_address(r.address, env.folder), r.notify, r.orcpt});
     }
     session_->send(std::move(m), [this](TransactionResult result) {
       job_active_ = false;
@@ -541,6 +561,16 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
         engine_.loop_.post([this] { next_job(); });
       }
     });
+  }
+
+  // The LMTP server is told the mailbox (aliases followed here, where they are
+  // configured), with a folder as the address detail ("support+Junk@example.test";
+  // Dovecot files it there with lmtp_save_to_detail_mailbox = yes).
+  std::string lmtp_address(const std::string& address, const std::string& folder) const {
+    if (!dest_.lmtp) return address;
+    auto box = inbound::resolve_mailbox(*engine_.config_, address);
+    if (!box) return address;
+    return box->mailbox + (folder.empty() ? "" : "+" + folder) + "@" + box->domain;
   }
 
   // Tells the limiter what the server said; true when that suspended us.
@@ -717,14 +747,15 @@ bool DeliveryEngine::is_local(const std::string& domain) const {
   return d && (!d->mailboxes.empty() || !d->aliases.empty());
 }
 
-DeliveryEngine::Destination& DeliveryEngine::destination_for(const std::string& name,
-                                                             bool smarthost) {
+DeliveryEngine::Destination& DeliveryEngine::destination_for(
+    const std::string& name, bool smarthost, const std::optional<SocketAddress>& lmtp) {
   auto& slot = destinations_[name];
   if (!slot) {
     slot = std::make_unique<Destination>();
     slot->name = name;
     slot->smarthost = smarthost;
   }
+  slot->lmtp = lmtp;  // a reload may have moved the server
   return *slot;
 }
 
@@ -742,6 +773,7 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
   work->envelope = std::move(env.value());
   work->data = std::make_shared<const std::string>(std::move(data.value()));
   std::map<std::string, Job> jobs;
+  std::map<std::string, SocketAddress> lmtp_servers;  // "lmtp:<domain>" -> its server
   bool smarthost = config_->delivery.smarthost.has_value();
   std::vector<size_t> local;
   for (size_t i = 0; i < work->envelope.recipients.size(); ++i) {
@@ -751,7 +783,16 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
     if (!policy::split_address(r.address, &lp, &domain)) continue;
     std::string d = policy::lowercase(domain);
     if (is_local(d)) {
-      local.push_back(i);
+      const conf::Domain* ours = config_->find_domain(d);
+      if (!ours->lmtp) {
+        local.push_back(i);
+        continue;
+      }
+      std::string key = "lmtp:" + d;
+      lmtp_servers[key] = *ours->lmtp;
+      auto& job = jobs[key];
+      job.work = work;
+      job.recipients.push_back(i);
       continue;
     }
     std::string key = smarthost ? "[smarthost]" : d;
@@ -766,7 +807,12 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
     finalize(work);
     return;
   }
-  for (auto& [key, job] : jobs) destination_for(key, smarthost).queue.push_back(std::move(job));
+  for (auto& [key, job] : jobs) {
+    auto lmtp = lmtp_servers.find(key);
+    auto& dest = lmtp == lmtp_servers.end() ? destination_for(key, smarthost, std::nullopt)
+                                            : destination_for(key, false, lmtp->second);
+    dest.queue.push_back(std::move(job));
+  }
 }
 
 // Maildir writes fsync, so they run on the worker pool, never on the loop.

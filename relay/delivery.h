@@ -6,7 +6,9 @@
 // One pass of the engine, in order:
 //   1. take due IDs from the Scheduler (bounded by the messages in flight);
 //   2. load each envelope and message from the Store, split the pending
-//      recipients into Jobs by destination (a domain, or the smarthost);
+//      recipients into Jobs by destination (a domain, or the smarthost, or a
+//      local domain's LMTP server; other local recipients go to the Maildir
+//      writer on a worker);
 //   3. each Destination opens up to N connections (Attempts); an Attempt
 //      resolves MX then addresses, connects host by host until a session is
 //      ready, then sends Jobs from its destination's queue one after another;
@@ -19,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -134,7 +137,8 @@ class DeliveryEngine : public queue::QueueControl {
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
                  std::function<void()> then);
-  Destination& destination_for(const std::string& name, bool smarthost);
+  Destination& destination_for(const std::string& name, bool smarthost,
+                               const std::optional<SocketAddress>& lmtp);
   bool is_local(const std::string& domain) const;
   void publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
                const std::string& response);

@@ -10,7 +10,12 @@ namespace hato::relay {
 
 QueueBackend::QueueBackend(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                            queue::QueueIdGenerator& ids, WorkerPool& workers)
-    : config_(std::move(config)), loop_(loop), store_(store), ids_(ids), workers_(workers) {}
+    : config_(std::move(config)),
+      loop_(loop),
+      store_(store),
+      ids_(ids),
+      workers_(workers),
+      error_guard_(policy::error_brake(config_->inbound.limits.error_slowdown)) {}
 
 void QueueBackend::set_keyring(std::shared_ptr<const dkim::Keyring> keyring) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -18,8 +23,16 @@ void QueueBackend::set_keyring(std::shared_ptr<const dkim::Keyring> keyring) {
 }
 
 void QueueBackend::set_config(conf::ConfigPtr config) {
+  error_guard_.set_brake(policy::error_brake(config->inbound.limits.error_slowdown));
   std::lock_guard<std::mutex> lock(mu_);
   config_ = std::move(config);
+}
+
+ErrorPenalty QueueBackend::client_error(const std::string& client) {
+  ErrorPenalty penalty;
+  penalty.delay = error_guard_.failure(client);
+  penalty.block = error_guard_.blocked(client);
+  return penalty;
 }
 
 bool QueueBackend::from_submission(const std::string& listener) const {

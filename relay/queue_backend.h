@@ -34,6 +34,11 @@ class QueueBackend : public SessionServices {
   void authenticate(const std::string& client, const std::string& user, const std::string& password,
                     std::function<void(AuthOutcome)> done) override;
   queue::QueueId next_id() override { return ids_.next(); }
+  ErrorPenalty client_error(const std::string& client) override;
+  void client_success(const std::string& client) override { error_guard_.success(client); }
+  void after(std::chrono::milliseconds delay, std::function<void()> fn) override {
+    loop_.after(delay, std::move(fn));
+  }
   // Mail from submission listeners is DKIM-signed (on a worker) before it
   // is committed, so the signature is stored with it and made once.
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
@@ -56,7 +61,8 @@ class QueueBackend : public SessionServices {
   WorkerPool& workers_;
   mutable std::mutex mu_;
   std::shared_ptr<const policy::UserDb> users_;
-  policy::AuthGuard guard_;  // loop thread only
+  policy::AuthGuard guard_;           // loop thread only
+  policy::FailureGuard error_guard_;  // inbound clients' error replies; loop thread only
   std::function<void(const queue::QueueId&)> on_queued_;
 };
 

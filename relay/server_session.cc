@@ -128,7 +128,7 @@ void ServerSession::pause() {
 }
 
 void ServerSession::resume() {
-  if (closed_) return;
+  if (closed_ || delaying_) return;
   paused_ = false;
   io_.set_reading(true);
   // Answers that come at once arrive inside process(): its loop goes on.
@@ -190,8 +190,44 @@ void ServerSession::reply(int code, std::string_view text) {
   line += ' ';
   line += text;
   line += "\r\n";
+  if (code < 400 || state_ == State::kClosing) {
+    reply_raw(line);
+    return;
+  }
+  ++errors_;
+  ErrorPenalty penalty;
+  if (info_.role == conf::ListenerRole::kInbound && !info_.trusted)
+    penalty = services_.client_error(info_.peer.ip());
+  if (penalty.delay.count() <= 0) {
+    send_error(line, penalty.block);
+    return;
+  }
+  // A client that keeps making errors waits for its answers (and reads nothing
+  // else meanwhile: the session stays paused until the reply is out).
+  log::info("slowing down", {{"peer", peer_text()},
+                             {"listener", info_.listener},
+                             {"delay", std::to_string(penalty.delay.count()) + "ms"},
+                             {"reason", "repeated errors from this client address"}});
+  pause();
+  delaying_ = true;
+  auto self = shared_from_this();
+  services_.after(penalty.delay, [self, line, block = penalty.block] {
+    self->delaying_ = false;
+    if (!self->alive()) return;
+    self->send_error(line, block);
+    self->resume();
+  });
+}
+
+void ServerSession::send_error(const std::string& line, bool block) {
   reply_raw(line);
-  if (code >= 400 && state_ != State::kClosing && ++errors_ >= config_->limits.max_errors) {
+  if (block) {
+    log::info("too many errors", {{"peer", peer_text()},
+                                  {"listener", info_.listener},
+                                  {"reason", "too many recent errors from this client address"}});
+    close_with(421, "4.7.0 " + config_->hostname +
+                        " Error: too many errors from your address, try again later");
+  } else if (errors_ >= config_->limits.max_errors) {
     log::info(
         "too many errors",
         {{"peer", peer_text()}, {"listener", info_.listener}, {"errors", std::to_string(errors_)}});
@@ -406,6 +442,7 @@ void ServerSession::on_rcpt(const Command& cmd) {
     r.orcpt = params.orcpt;
     r.notify = params.notify;
     rcpts_.push_back(std::move(r));
+    tx_.recipients.push_back(params.address);
     state_ = State::kRcpt;
     reply(250, "2.1.5 Ok");
   });
@@ -539,6 +576,8 @@ void ServerSession::commit_message() {
                                {"peer", self->peer_text()},
                                {"user", self->info_.auth_user}});
         m::received(self->info_.listener).inc();
+        if (self->info_.role == conf::ListenerRole::kInbound)
+          self->services_.client_success(self->info_.peer.ip());
         // Queued even if the client left before hearing so.
         if (!self->alive()) return;
         self->messages_++;

@@ -41,6 +41,13 @@ class SessionIo {
   virtual void set_reading(bool on) = 0;  // flow control while paused
 };
 
+// What an error reply to a client costs (inbound listeners): a delay before it is
+// sent, and whether the client has made too many errors and is sent away.
+struct ErrorPenalty {
+  std::chrono::milliseconds delay{0};
+  bool block = false;
+};
+
 struct AuthOutcome {
   bool ok = false;
   bool blocked = false;  // too many failures from this client: try later
@@ -57,6 +64,18 @@ class SessionServices {
   // Durably queues the message; `done` runs on the session's loop.
   virtual void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                       std::function<void(Status)> done) = 0;
+  // An inbound client got an error reply (or had a message accepted): the brake on
+  // clients that keep making errors (policy::FailureGuard). No brake by default.
+  virtual ErrorPenalty client_error(const std::string& client) {
+    (void)client;
+    return {};
+  }
+  virtual void client_success(const std::string& client) { (void)client; }
+  // Runs fn on the session's loop after delay.
+  virtual void after(std::chrono::milliseconds delay, std::function<void()> fn) {
+    (void)delay;
+    fn();
+  }
 };
 
 class ServerSession : public std::enable_shared_from_this<ServerSession> {
@@ -112,6 +131,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
 
   void reply(int code, std::string_view text);
   void reply_raw(std::string_view text);  // complete reply lines
+  // Sends an error reply, then closes when the client has made too many errors.
+  void send_error(const std::string& line, bool block);
   void reset_transaction();
   void pause();
   void resume();
@@ -133,6 +154,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   std::string in_;
   size_t in_pos_ = 0;
   bool paused_ = false;
+  bool delaying_ = false;  // an error reply is being held back: stay paused
   bool in_process_ = false;
   bool closed_ = false;
   bool skipping_long_line_ = false;

@@ -311,9 +311,13 @@ void SmtpServer::on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len
 }
 
 void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
-  // One address may hold a tenth of the slots at most, so a flood from one
-  // host cannot lock everybody else out.
+  // One address may hold a tenth of the slots at most (inbound listeners:
+  // inbound.limits.connections_per_client), so a flood from one host cannot
+  // lock everybody else out.
   size_t per_client = std::max<size_t>(10, config_->limits.max_connections / 10);
+  if (bound.listener->role == conf::ListenerRole::kInbound &&
+      config_->inbound.limits.connections_per_client)
+    per_client = config_->inbound.limits.connections_per_client;
   if (per_client_[peer.ip()] >= per_client) {
     static const char kBusy[] = "421 4.7.0 Too many connections from your address\r\n";
     ssize_t n = ::write(fd, kBusy, sizeof kBusy - 1);

@@ -859,5 +859,55 @@ BOOST_AUTO_TEST_CASE(find_config_file_prefers_the_given_then_the_working_directo
   BOOST_TEST(find_config_file("") == "./hato.yaml");
 }
 
+BOOST_AUTO_TEST_CASE(inbound_scanners_limits_and_lmtp_load) {
+  ConfigPtr c = loaded(kListener +
+                       "domains:\n"
+                       "  - {name: a.test, mailboxes: [support], lmtp: \"127.0.0.1:24\"}\n"
+                       "  - {name: b.test, mailboxes: [x], lmtp: \"unix:/run/dovecot/lmtp\"}\n"
+                       "  - {name: c.test, mailboxes: [y]}\n"
+                       "inbound:\n"
+                       "  scanners:\n"
+                       "    rspamd: {url: \"http://localhost:11334/\", on_failure: accept}\n"
+                       "    clamav: {address: /run/clamav/clamd.ctl, timeout: 5s}\n"
+                       "  limits:\n"
+                       "    connections_per_client: 7\n"
+                       "    messages_per_client: 60/m\n"
+                       "    error_slowdown: {after: 2, delay: 500ms, max_delay: 4s,"
+                       " disconnect_after: 9}\n");
+  BOOST_TEST_REQUIRE(c->domains.size() == 3u);
+  BOOST_TEST(c->domains[0].lmtp->to_string() == "127.0.0.1:24");
+  BOOST_TEST(c->domains[1].lmtp->to_string() == "unix:/run/dovecot/lmtp");
+  BOOST_TEST(!c->domains[2].lmtp.has_value());
+  const auto& s = c->inbound.scanners;
+  BOOST_TEST_REQUIRE(s.rspamd.has_value());
+  BOOST_TEST(s.rspamd->address.to_string() == "127.0.0.1:11334");
+  BOOST_TEST(s.rspamd->accept_on_failure);
+  BOOST_TEST(s.rspamd->timeout.count() == 20000);
+  BOOST_TEST_REQUIRE(s.clamav.has_value());
+  BOOST_TEST(s.clamav->address.to_string() == "unix:/run/clamav/clamd.ctl");
+  BOOST_TEST(!s.clamav->accept_on_failure);
+  BOOST_TEST(s.clamav->timeout.count() == 5000);
+  const auto& l = c->inbound.limits;
+  BOOST_TEST(l.connections_per_client == 7u);
+  BOOST_TEST(l.messages_per_second == 1.0);
+  BOOST_TEST(l.messages_burst == 60.0);
+  BOOST_TEST(l.error_slowdown.after == 2u);
+  BOOST_TEST(l.error_slowdown.delay.count() == 500);
+  BOOST_TEST(l.error_slowdown.max_delay.count() == 4000);
+  BOOST_TEST(l.error_slowdown.disconnect_after == 9u);
+}
+
+BOOST_AUTO_TEST_CASE(inbound_scanner_mistakes_are_reported) {
+  BOOST_TEST(error_of(kListener + "inbound: {scanners: {rspamd: {url: \"127.0.0.1:11333\"}}}\n") ==
+             "t.yaml:2:36: inbound.scanners.rspamd.url: '127.0.0.1:11333' is not an http:// url "
+             "with a numeric address");
+  BOOST_TEST(
+      error_of(kListener +
+               "inbound: {scanners: {clamav: {address: \"127.0.0.1:3310\", on_failure: drop}}}\n")
+          .find("unknown value 'drop' (expected tempfail or accept)") != std::string::npos);
+  BOOST_TEST(error_of(kListener + "domains:\n  - {name: a.test, lmtp: \"host:24\"}\n")
+                 .find("is not a numeric IPv4 or IPv6 address") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace hato::conf

@@ -171,7 +171,10 @@ class InboundTest(unittest.TestCase):
                         f"  servers: [\"127.0.0.1:{cls.dns.port}\"]\n"
                         "inbound:\n"
                         f"  dnsbl: {json.dumps(DNSBL)}\n"
-                        "  dmarc: enforce\n"))
+                        "  dmarc: enforce\n"
+                        # Every test client is 127.0.0.1: the refusals tested here must not
+                        # slow down the next tests (test_scanners.ClientLimitsTest tests that).
+                        "  limits: {error_slowdown: {after: 1000, disconnect_after: 1000}}\n"))
         cls.mx.start()
 
     @classmethod
@@ -485,9 +488,12 @@ class Dovecot:
     """Debian's Dovecot over the Maildirs below `domain_dir` (<domain_dir>/<user>), IMAP on
     a free loopback port, plaintext login, no TLS, in its own temp dir."""
 
-    def __init__(self, domain_dir, users):
+    def __init__(self, domain_dir, users, lmtp=False):
         self.domain_dir = domain_dir
         self.users = users
+        # lmtp: also LMTP on loopback (self.lmtp_port): True for a free port, or the port
+        self.lmtp = lmtp
+        self.lmtp_port = None
         self.dir = tempfile.mkdtemp(prefix="hato-it-dovecot-")
         self.port = None
         self.proc = None
@@ -524,18 +530,36 @@ class Dovecot:
                             f"default_login_user = {user}\n"
                             "service anvil {\n  chroot =\n}\n")
             login_chroot = "  chroot =\n"
+        lmtp = ""
+        if self.lmtp:
+            self.lmtp_port = free_port() if self.lmtp is True else self.lmtp
+            # An address detail names the folder ("support+Junk@..."), as Hato sends it.
+            lmtp = f"""lmtp_save_to_detail_mailbox = yes
+namespace inbox {{
+  inbox = yes
+  mailbox Junk {{
+    auto = create
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+}}
+"""
         conf = os.path.join(self.dir, "dovecot.conf")
         with open(conf, "w") as f:
             f.write(f"""base_dir = {self.dir}/run
 state_dir = {self.dir}/state
 log_path = {self.dir}/dovecot.log
-protocols = imap
+protocols = imap{" lmtp" if self.lmtp else ""}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
 mail_location = maildir:~
-{unprivileged}passdb {{
+{unprivileged}{lmtp}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%n {self.dir}/passwd
 }}

@@ -285,3 +285,71 @@ BOOST_AUTO_TEST_CASE(dsn_has_report_fields_and_headers_only_by_default) {
   for (size_t i = 0; i < dsn.size(); ++i)
     if (dsn[i] == '\n') BOOST_TEST((i > 0 && dsn[i - 1] == '\r'));
 }
+
+// LMTP (RFC 2033): LHLO, and after the dot one reply per accepted recipient.
+BOOST_AUTO_TEST_CASE(lmtp_replies_per_recipient_after_the_dot) {
+  FakeIo io;
+  Events events;
+  ClientOptions options;
+  options.helo = "relay.example.test";
+  options.server_name = "lmtp[127.0.0.1:24]";
+  options.tls = ClientTls::kNone;
+  options.lmtp = true;
+  ClientSession s(io, options, events);
+  s.connected();
+  s.receive("220 dovecot LMTP ready\r\n");
+  BOOST_TEST(io.take() == "LHLO relay.example.test\r\n");
+  s.receive("250-dovecot\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+  BOOST_TEST(events.ready_count == 1);
+  TransactionResult result;
+  s.send(message({"a@d.test", "b@d.test", "c@d.test"}),
+         [&](TransactionResult r) { result = std::move(r); });
+  io.take();
+  // b is refused at RCPT; a and c are accepted, and answered for one by one.
+  s.receive("250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 b unknown\r\n250 2.1.5 ok\r\n354 go\r\n");
+  BOOST_TEST(io.take() == "Subject: x\r\n\r\nhi\r\n.\r\n");
+  s.receive("250 2.0.0 <a@d.test> Saved\r\n");
+  BOOST_TEST(result.empty());  // c's reply is still to come
+  s.receive("452 4.2.2 <c@d.test> Mailbox is full\r\n");
+  BOOST_REQUIRE(result.size() == 3u);
+  BOOST_TEST(result[0].code == 250);
+  BOOST_TEST(result[1].code == 550);
+  BOOST_TEST(result[2].code == 452);
+  BOOST_TEST(result[2].enhanced() == "4.2.2");
+  BOOST_TEST((s.state() == ClientSession::State::kReady));
+}
+
+BOOST_AUTO_TEST_CASE(lmtp_connection_lost_keeps_the_replies_already_given) {
+  FakeIo io;
+  Events events;
+  ClientOptions options;
+  options.helo = "relay.example.test";
+  options.tls = ClientTls::kNone;
+  options.lmtp = true;
+  ClientSession s(io, options, events);
+  s.connected();
+  s.receive("220 ready\r\n250 lmtp\r\n");
+  TransactionResult result;
+  s.send(message({"a@d.test", "b@d.test"}), [&](TransactionResult r) { result = std::move(r); });
+  s.receive("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 a saved\r\n");
+  s.closed();
+  BOOST_REQUIRE(result.size() == 2u);
+  BOOST_TEST(result[0].code == 250);  // delivered: not tried again
+  BOOST_TEST(result[1].code == 0);    // unknown: deferred, never lost
+}
+
+BOOST_AUTO_TEST_CASE(lhlo_refused_does_not_fall_back_to_helo) {
+  FakeIo io;
+  Events events;
+  ClientOptions options;
+  options.helo = "relay.example.test";
+  options.tls = ClientTls::kNone;
+  options.lmtp = true;
+  ClientSession s(io, options, events);
+  s.connected();
+  s.receive("220 ready\r\n");
+  BOOST_TEST(io.take() == "LHLO relay.example.test\r\n");
+  s.receive("500 5.5.1 unknown command\r\n");
+  BOOST_TEST(io.take().find("HELO") == std::string::npos);
+  BOOST_TEST(events.failures.size() == 1u);
+}

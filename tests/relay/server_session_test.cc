@@ -97,6 +97,21 @@ class FakeServices : public SessionServices {
     }
   }
 
+  ErrorPenalty client_error(const std::string& client) override {
+    error_clients.push_back(client);
+    return penalty;
+  }
+  void after(milliseconds delay, std::function<void()> fn) override {
+    delays.push_back(delay);
+    timers.push_back(std::move(fn));
+  }
+  void fire_timer() {
+    BOOST_TEST_REQUIRE(!timers.empty());
+    auto fn = std::move(timers.front());
+    timers.erase(timers.begin());
+    fn();
+  }
+
   // Answers the oldest deferred commit.
   void finish_commit() {
     BOOST_TEST_REQUIRE(!pending_commits.empty());
@@ -122,6 +137,10 @@ class FakeServices : public SessionServices {
   std::vector<std::function<void()>> pending_auth;
   std::vector<std::function<void()>> pending_commits;
   queue::QueueIdGenerator ids;
+  ErrorPenalty penalty;  // what each error reply costs (inbound listeners)
+  std::vector<std::string> error_clients;
+  std::vector<milliseconds> delays;
+  std::vector<std::function<void()>> timers;
 };
 
 // A hook that answers only when the test says so.
@@ -1380,6 +1399,39 @@ BOOST_AUTO_TEST_CASE(hooks_after_an_async_hook_see_the_transaction) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// The error brake (inbound listeners): a delayed error reply holds back the
+// replies to pipelined commands behind it, and a blocked client gets 421.
+BOOST_AUTO_TEST_CASE(inbound_error_replies_are_delayed_in_order) {
+  Harness h(Options().on("mx-plain", "198.51.100.7:5000"));
+  h.ready();
+  BOOST_TEST(h.say("MAIL FROM:<x@remote.example>\r\n") == "250 2.1.0 Ok\r\n");
+  h.services.penalty.delay = milliseconds(500);
+  BOOST_TEST(h.say("RCPT TO:<nobody@example.org>\r\nRCPT TO:<bob@example.org>\r\n") == "");
+  BOOST_TEST(h.services.error_clients == std::vector<std::string>{"198.51.100.7"});
+  BOOST_TEST(h.services.delays.size() == 1u);
+  h.services.penalty = ErrorPenalty{};
+  h.services.fire_timer();
+  std::string out = h.io.take();
+  BOOST_TEST(out.rfind("550 5.1.1", 0) == 0u, out);
+  BOOST_TEST(out.find("\r\n250 2.1.5 Ok\r\n") != std::string::npos, out);
+  h.services.penalty.block = true;
+  out = h.say("RCPT TO:<nobody2@example.org>\r\n");
+  BOOST_TEST(out.rfind("550 5.1.1", 0) == 0u, out);
+  BOOST_TEST(out.find("421 4.7.0 mx.example.org Error: too many errors from your address") !=
+                 std::string::npos,
+             out);
+  BOOST_TEST(h.io.close_calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(submission_errors_are_not_braked_here) {
+  // AUTH has its own brake; submission clients never reach the inbound one.
+  Harness h;
+  h.ready();
+  h.services.penalty.delay = milliseconds(500);
+  BOOST_TEST(h.say("BOGUS\r\n") == "500 5.5.2 Error: command not recognized\r\n");
+  BOOST_TEST(h.services.error_clients.empty());
+}
 
 }  // namespace
 }  // namespace hato::relay

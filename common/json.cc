@@ -1,10 +1,10 @@
 // json.cc - a recursive-descent JSON reader (RFC 8259) for the CLI.
-#include "cli/json.h"
+#include "common/json.h"
 
 #include <charconv>
 #include <cstdint>
 
-namespace hato::cli {
+namespace hato {
 
 namespace {
 
@@ -180,4 +180,4 @@ std::optional<JsonValue> parse_json(std::string_view text) {
   return Parser(text).document();
 }
 
-}  // namespace hato::cli
+}  // namespace hato
