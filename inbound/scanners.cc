@@ -18,6 +18,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "relay/http_client.h"
 
 namespace hato::inbound {
 
@@ -189,42 +190,16 @@ Result<RspamdResult> parse_rspamd_reply(std::string_view json) {
 
 std::optional<Result<std::string>> http_response_body(std::string_view response, bool eof) {
   using R = Result<std::string>;
-  auto end = response.find("\r\n\r\n");
-  if (end == std::string_view::npos) {
-    if (eof) return R::error("HTTP answer cut off in its header");
-    return std::nullopt;
+  // rspamd's answer is a small JSON object; the parser is the HTTP client's.
+  relay::HttpResponseParser parser(1 << 20);
+  if (auto s = parser.feed(response); !s) return R::error("bad HTTP answer: " + s.message());
+  if (!parser.complete()) {
+    if (!eof) return std::nullopt;
+    if (auto s = parser.finish(); !s) return R::error("HTTP answer cut off: " + s.message());
   }
-  std::string_view head = response.substr(0, end);
-  std::string_view body = response.substr(end + 4);
-  auto eol = head.find("\r\n");
-  std::string_view status = head.substr(0, eol);
-  if (status.substr(0, 7) != "HTTP/1." || status.size() < 12)
-    return R::error("not an HTTP answer: " + printable(status));
-  if (status.substr(9, 3) != "200") return R::error("HTTP " + printable(status.substr(9)));
-  // Content-Length, when given, says when the body is complete.
-  std::optional<size_t> length;
-  size_t pos = eol == std::string_view::npos ? head.size() : eol + 2;
-  while (pos < head.size()) {
-    auto next = head.find("\r\n", pos);
-    if (next == std::string_view::npos) next = head.size();
-    std::string_view line = head.substr(pos, next - pos);
-    pos = next + 2;
-    auto colon = line.find(':');
-    if (colon != 14 || strncasecmp(line.data(), "content-length", 14) != 0) continue;
-    std::string_view v = line.substr(15);
-    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-    size_t n = 0;
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc()) return R::error("bad Content-Length in HTTP answer");
-    length = n;
-  }
-  if (length) {
-    if (body.size() >= *length) return R(std::string(body.substr(0, *length)));
-    if (eof) return R::error("HTTP answer cut off in its body");
-    return std::nullopt;
-  }
-  if (!eof) return std::nullopt;
-  return R(std::string(body));
+  relay::HttpResponse& r = parser.response();
+  if (r.status != 200) return R::error("HTTP " + std::to_string(r.status));
+  return R(std::move(r.body));
 }
 
 Verdict apply_rspamd(const RspamdResult& result, policy::TransactionState& tx) {

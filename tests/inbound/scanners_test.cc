@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_CASE(http_framing) {
   auto eof = http_response_body("HTTP/1.0 200 OK\r\n\r\n{\"a\":1}", true);
   BOOST_TEST(eof->value() == "{\"a\":1}");
   auto bad = http_response_body("HTTP/1.1 500 Internal Server Error\r\n\r\n", true);
-  BOOST_TEST(bad->message() == "HTTP 500 Internal Server Error");
+  BOOST_TEST(bad->message() == "HTTP 500");
   BOOST_TEST(!http_response_body("SMTP nonsense\r\n\r\n", true)->is_ok());
 }
 
