@@ -20,9 +20,15 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -113,6 +119,37 @@ rocksdb::ColumnFamilyOptions family_options(Family family) {
   }
   return o;
 }
+
+// RocksDB's own LOG file would sit on the queue's disk: once a full disk fails
+// one of its writes, Debian's librocksdb (built with assertions) aborts on the
+// next log line, typically "canceling all background work" at close. Its lines
+// go to our log instead: warnings and errors as such, the rest at debug level.
+class RocksDbLogger final : public rocksdb::Logger {
+ public:
+  RocksDbLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    std::string text(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    log::Level ours = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? log::Level::kError
+                      : level == rocksdb::InfoLogLevel::WARN_LEVEL ? log::Level::kWarning
+                                                                   : log::Level::kDebug;
+    // HEADER_LEVEL (the options dump at open) sorts above FATAL; it is not an error.
+    if (level == rocksdb::InfoLogLevel::HEADER_LEVEL) ours = log::Level::kDebug;
+    log::write(ours, "queue store", {{"rocksdb", text}});
+  }
+};
 
 // Handles are owned and destroyed through the DB, before the DB is closed.
 struct HandleDeleter {
@@ -469,13 +506,19 @@ class RocksDbStore final : public Store {
 Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
   using OpenResult = Result<std::unique_ptr<Store>>;
   if (options.path.empty()) return OpenResult::error("queue open failed: no path");
+  // Made here so that RocksDB does not log a first start as an error ("Error when
+  // reading ... dir"); its own failure, if any, is what DB::Open reports below.
+  if (::mkdir(options.path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return OpenResult::error("queue open failed: cannot create " + options.path + ": " +
+                             std::strerror(errno));
+  }
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   // With several families the WAL lives until the quietest one flushes; cap it.
   db_options.max_total_wal_size = 64 << 20;
-  db_options.keep_log_file_num = 10;
+  db_options.info_log = std::make_shared<RocksDbLogger>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (size_t f = 0; f < kFamilyCount; ++f) {

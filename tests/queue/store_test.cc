@@ -544,6 +544,20 @@ BOOST_AUTO_TEST_CASE(open_fails_cleanly) {
   BOOST_TEST(second.status().message().rfind("queue open failed: ", 0) == 0u);
 }
 
+// RocksDB's info log goes to our log, not to a LOG file on the queue's disk: a
+// full disk once failed a LOG write and the next line aborted the daemon.
+BOOST_AUTO_TEST_CASE(no_rocksdb_log_file_on_the_queue_disk) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    insert_and_wait(*store, QueueIdGenerator().next(), message_for(1), envelope_for(1, 1000));
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    std::string name = entry.path().filename().string();
+    BOOST_TEST(name.rfind("LOG", 0) != 0u, name);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
