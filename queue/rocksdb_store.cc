@@ -21,6 +21,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
@@ -179,6 +180,8 @@ class RocksDbStore final : public Store {
         handles_(std::move(handles)),
         max_batch_(std::max<size_t>(options.max_batch, 1)),
         max_batch_bytes_(options.max_batch_bytes),
+        path_(options.path),
+        min_free_bytes_(options.min_free_bytes),
         committer_([this] { commit_loop(); }) {}
 
   ~RocksDbStore() override {
@@ -425,6 +428,24 @@ class RocksDbStore final : public Store {
     }
   }
 
+  // check_space - whether the new messages of a batch fit while keeping
+  // min_free_bytes_ free. Sessions that passed the check at MAIL together can
+  // still bring more than the disk holds; they are refused here, before
+  // RocksDB writes and meets ENOSPC. Envelope changes and removals always go.
+  rocksdb::Status check_space(const std::vector<InsertRequest>& batch) const {
+    uint64_t bytes = 0;
+    for (const InsertRequest& r : batch) {
+      if (r.kind == InsertRequest::Kind::kInsert) bytes += r.message.size() + r.envelope.size();
+    }
+    struct statvfs fs;
+    if (bytes == 0 || ::statvfs(path_.c_str(), &fs) != 0) return rocksdb::Status::OK();
+    uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes >= bytes + min_free_bytes_) return rocksdb::Status::OK();
+    return rocksdb::Status::NoSpace(
+        "No space left on the queue's disk: " + std::to_string(free_bytes) + " bytes free, " +
+        std::to_string(bytes) + " to write, " + std::to_string(min_free_bytes_) + " kept free");
+  }
+
   // commit - one synced write for the batch, then tell each waiter.
   void commit(std::vector<InsertRequest>& batch) {
     rocksdb::WriteBatch wb;
@@ -439,6 +460,7 @@ class RocksDbStore final : public Store {
       if (resumed.ok()) log::info("queue writes resumed");
     }
     std::vector<Status> outcome(batch.size(), Status::ok());
+    s = check_space(batch);
     for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
       const InsertRequest& r = batch[i];
       if (r.kind == InsertRequest::Kind::kInsert) {
@@ -463,12 +485,13 @@ class RocksDbStore final : public Store {
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
       }
     }
-    if (s.ok()) {
+    bool wrote = s.ok();
+    if (wrote) {
       s = db_->Write(synced(), &wb);
       syncs_.fetch_add(1, std::memory_order_relaxed);
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
-    failed_last_ = !s.ok();
+    failed_last_ = wrote && !s.ok();
     Status result = s.ok() ? Status::ok() : write_error(s);
     if (!s.ok()) {
       log::error("queue write failed",
@@ -484,6 +507,8 @@ class RocksDbStore final : public Store {
   std::vector<HandlePtr> handles_;  // ours by Family, then default and any others
   const size_t max_batch_;
   const size_t max_batch_bytes_;
+  const std::string path_;
+  const uint64_t min_free_bytes_;
 
   std::mutex mu_;  // guards pending_ and stopping_
   std::condition_variable cv_;
