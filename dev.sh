@@ -12,7 +12,7 @@ BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev
   librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
-  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils"
+  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils clang libclang-rt-14-dev"
 
 install_missing() {
   local missing=()
@@ -46,6 +46,10 @@ case "${1:-}" in
     build build-asan -DHATO_SANITIZE=ON
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan --output-on-failure
+    # Every libFuzzer target for a bounded time, seeds (regress-* inputs) first; any
+    # crash fails the run (fuzz/README.md).
+    # yaml-cpp 0.7 (Debian) hangs on some inputs (regress-yaml-cpp-hang): stepped over.
+    HATO_FUZZ_KNOWN=yaml-cpp fuzz/run.sh --seconds "${FUZZ_SECONDS:-15}"
     ;;
   *)
     echo "usage: $0 serve|test" >&2

@@ -18,6 +18,7 @@
 #include "cli/admin_server.h"
 #include "cli/commands.h"
 #include "cli/metrics_server.h"
+#include "cli/privileges.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
@@ -262,6 +263,7 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
   }
   if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
   if (!conf::same_egress_and_shaping(old, fresh)) out.push_back("egress or shaping");
+  if (old.user != fresh.user) out.push_back("user");
   return out;
 }
 
@@ -296,6 +298,11 @@ int serve(const std::string& config_path) {
   signal(SIGPIPE, SIG_IGN);
 
   if (auto s = make_dir(config->data_dir, 0700); !s) {
+    log::error("cannot start", {{"reason", s.message()}});
+    return kExitFailed;
+  }
+
+  if (auto s = check_key_files(*config); !s) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
@@ -427,6 +434,11 @@ int serve(const std::string& config_path) {
   }
   register_queue_gauges(*store, delivery);
   register_counters(*config);
+  // Every port is bound and every key read: root is not needed any more.
+  if (auto s = drop_privileges(*config); !s) {
+    log::error("cannot start", {{"reason", s.message()}});
+    return kExitFailed;
+  }
 
   // SIGTERM: stop accepting, give open sessions a grace period, then stop.
   auto deadline = std::chrono::steady_clock::now();
@@ -463,6 +475,7 @@ int serve(const std::string& config_path) {
       }
       fresh = loaded.config;
     }
+    if (auto s = check_key_files(*fresh); !s) return refuse(s.message());
     auto fresh_users = policy::UserDb::load(fresh->users_file);
     if (!fresh_users) return refuse(fresh_users.message());
     auto fresh_tls = load_tls(*fresh);

@@ -154,7 +154,7 @@ class Builder {
 
 Config Builder::build(const Value& root) {
   MapReader top(reader_, root,
-                {"hostname", "data_dir", "users_file", "admin", "log", "tls", "listeners",
+                {"hostname", "data_dir", "users_file", "user", "admin", "log", "tls", "listeners",
                  "domains", "dns", "delivery", "limits", "allowed_senders", "inbound", "egress",
                  "shaping", "blacklist_monitor"},
                 {"mta_sts", "cluster"});
@@ -194,6 +194,9 @@ void Builder::read_names(MapReader& top) {
   }
   if (auto* v = top.get("users_file")) {
     if (auto s = reader_.non_empty_string(*v)) config_.users_file = *s;
+  }
+  if (auto* v = top.get("user")) {
+    if (auto s = reader_.non_empty_string(*v)) config_.user = *s;
   }
 }
 

@@ -211,6 +211,7 @@ struct Config {
   std::string hostname;
   std::string data_dir;
   std::string users_file;
+  std::string user;  // run as this user after binding ports; empty: stay as started
   Admin admin;
   LogFormat log_format = LogFormat::kText;
   Tls tls;

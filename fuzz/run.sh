@@ -38,7 +38,7 @@ done
 if [ $build = 1 ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DHATO_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
-  ninja -C "$build_dir" fuzz || exit 1
+  ninja -C "$build_dir" -j "${FUZZ_JOBS:-2}" fuzz || exit 1  # shared machines: 2 jobs unless told
 fi
 [ $run = 1 ] || exit 0
 

@@ -20,9 +20,16 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -114,6 +121,37 @@ rocksdb::ColumnFamilyOptions family_options(Family family) {
   return o;
 }
 
+// RocksDB's own LOG file would sit on the queue's disk: once a full disk fails
+// one of its writes, Debian's librocksdb (built with assertions) aborts on the
+// next log line, typically "canceling all background work" at close. Its lines
+// go to our log instead: warnings and errors as such, the rest at debug level.
+class RocksDbLogger final : public rocksdb::Logger {
+ public:
+  RocksDbLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(buf, sizeof buf, format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    std::string text(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    log::Level ours = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? log::Level::kError
+                      : level == rocksdb::InfoLogLevel::WARN_LEVEL ? log::Level::kWarning
+                                                                   : log::Level::kDebug;
+    // HEADER_LEVEL (the options dump at open) sorts above FATAL; it is not an error.
+    if (level == rocksdb::InfoLogLevel::HEADER_LEVEL) ours = log::Level::kDebug;
+    log::write(ours, "queue store", {{"rocksdb", text}});
+  }
+};
+
 // Handles are owned and destroyed through the DB, before the DB is closed.
 struct HandleDeleter {
   rocksdb::DB* db;
@@ -142,6 +180,8 @@ class RocksDbStore final : public Store {
         handles_(std::move(handles)),
         max_batch_(std::max<size_t>(options.max_batch, 1)),
         max_batch_bytes_(options.max_batch_bytes),
+        path_(options.path),
+        min_free_bytes_(options.min_free_bytes),
         committer_([this] { commit_loop(); }) {}
 
   ~RocksDbStore() override {
@@ -388,6 +428,24 @@ class RocksDbStore final : public Store {
     }
   }
 
+  // check_space - whether the new messages of a batch fit while keeping
+  // min_free_bytes_ free. Sessions that passed the check at MAIL together can
+  // still bring more than the disk holds; they are refused here, before
+  // RocksDB writes and meets ENOSPC. Envelope changes and removals always go.
+  rocksdb::Status check_space(const std::vector<InsertRequest>& batch) const {
+    uint64_t bytes = 0;
+    for (const InsertRequest& r : batch) {
+      if (r.kind == InsertRequest::Kind::kInsert) bytes += r.message.size() + r.envelope.size();
+    }
+    struct statvfs fs;
+    if (bytes == 0 || ::statvfs(path_.c_str(), &fs) != 0) return rocksdb::Status::OK();
+    uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes >= bytes + min_free_bytes_) return rocksdb::Status::OK();
+    return rocksdb::Status::NoSpace(
+        "No space left on the queue's disk: " + std::to_string(free_bytes) + " bytes free, " +
+        std::to_string(bytes) + " to write, " + std::to_string(min_free_bytes_) + " kept free");
+  }
+
   // commit - one synced write for the batch, then tell each waiter.
   void commit(std::vector<InsertRequest>& batch) {
     rocksdb::WriteBatch wb;
@@ -402,6 +460,7 @@ class RocksDbStore final : public Store {
       if (resumed.ok()) log::info("queue writes resumed");
     }
     std::vector<Status> outcome(batch.size(), Status::ok());
+    s = check_space(batch);
     for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
       const InsertRequest& r = batch[i];
       if (r.kind == InsertRequest::Kind::kInsert) {
@@ -426,12 +485,13 @@ class RocksDbStore final : public Store {
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
       }
     }
-    if (s.ok()) {
+    bool wrote = s.ok();
+    if (wrote) {
       s = db_->Write(synced(), &wb);
       syncs_.fetch_add(1, std::memory_order_relaxed);
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
-    failed_last_ = !s.ok();
+    failed_last_ = wrote && !s.ok();
     Status result = s.ok() ? Status::ok() : write_error(s);
     if (!s.ok()) {
       log::error("queue write failed",
@@ -447,6 +507,8 @@ class RocksDbStore final : public Store {
   std::vector<HandlePtr> handles_;  // ours by Family, then default and any others
   const size_t max_batch_;
   const size_t max_batch_bytes_;
+  const std::string path_;
+  const uint64_t min_free_bytes_;
 
   std::mutex mu_;  // guards pending_ and stopping_
   std::condition_variable cv_;
@@ -469,13 +531,19 @@ class RocksDbStore final : public Store {
 Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
   using OpenResult = Result<std::unique_ptr<Store>>;
   if (options.path.empty()) return OpenResult::error("queue open failed: no path");
+  // Made here so that RocksDB does not log a first start as an error ("Error when
+  // reading ... dir"); its own failure, if any, is what DB::Open reports below.
+  if (::mkdir(options.path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return OpenResult::error("queue open failed: cannot create " + options.path + ": " +
+                             std::strerror(errno));
+  }
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   // With several families the WAL lives until the quietest one flushes; cap it.
   db_options.max_total_wal_size = 64 << 20;
-  db_options.keep_log_file_num = 10;
+  db_options.info_log = std::make_shared<RocksDbLogger>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (size_t f = 0; f < kFamilyCount; ++f) {

@@ -115,6 +115,11 @@ struct StoreOptions {
   // Message bytes per synced write at most, so a burst of large messages does not
   // build one huge WriteBatch; a single larger message still goes alone.
   size_t max_batch_bytes = 64 << 20;
+  // New messages are refused ("No space left", hence 452 4.3.1) rather than
+  // written when the queue's file system would keep less than this free:
+  // RocksDB itself must never meet ENOSPC (its recovery from a failed WAL write
+  // is unreliable in the Debian build, which aborts on assertions).
+  uint64_t min_free_bytes = 16 << 20;
 };
 
 // Opens (creating when needed) the RocksDB queue and starts its committer thread.

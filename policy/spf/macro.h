@@ -64,7 +64,8 @@ struct MacroVars {
 std::string expand_macro_string(const MacroString& macro, const MacroVars& vars);
 
 // A name to look up from an expanded domain-spec: without its trailing dot, and cut from the
-// left a label at a time while over 253 characters (section 7.3).
+// left a label at a time while over 253 characters (section 7.3); empty when a
+// single label is longer than that, as no query can carry it.
 std::string query_name(std::string name);
 
 }  // namespace hato::policy::spf

@@ -88,7 +88,8 @@ def dnsmasq_for(records, hosts, ptrs=None):
 def replace_file(path, data):
     """Writes `data` beside `path` and renames it over: how lego installs a renewed file."""
     tmp = path + ".new"
-    with open(tmp, "wb") as f:
+    # Mode 0600 as lego and certbot write keys: hato refuses a key every user may read.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         f.write(data)
     os.rename(tmp, path)
 

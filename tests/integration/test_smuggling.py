@@ -34,13 +34,18 @@ def smuggling_payload(seq, tag):
 class SmugglingTest(HatoTestCase):
 
     def session(self, tls):
+        """tls: False (trusted, no AUTH), True or "starttls" (STARTTLS+AUTH), "implicit"
+        (the implicit TLS listener, AUTH)."""
         if tls:
-            c = RawSMTP(self.hato.port("submission"))
+            implicit = tls == "implicit"
+            c = RawSMTP(self.hato.port("submissions" if implicit else "submission"),
+                        implicit_tls=implicit)
             self.addCleanup(c.close)
             c.greeting()
             c.ehlo()
-            c.starttls()
-            c.ehlo()
+            if not implicit:
+                c.starttls()
+                c.ehlo()
             r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret-1").decode())
             self.assertEqual(r.code, 235, r)
         else:
@@ -102,16 +107,22 @@ class SmugglingTest(HatoTestCase):
                       + "; ".join(bad))
 
 
+MODES = {False: ("", ""), True: ("tls_", " (STARTTLS+AUTH)"),
+         "implicit": ("implicit_", " (implicit TLS+AUTH)")}
+
+
 def _make(name, seq, tls):
+    prefix, note = MODES[tls]
+
     def test(self):
-        self.run_smuggle(seq, f"{'tls-' if tls else ''}{name}", tls)
-    test.__name__ = f"test_smuggle_{'tls_' if tls else ''}{name}"
-    test.__doc__ = f"{seq!r} then a smuggled transaction{' (STARTTLS+AUTH)' if tls else ''}"
+        self.run_smuggle(seq, f"{prefix.replace('_', '-')}{name}", tls)
+    test.__name__ = f"test_smuggle_{prefix}{name}"
+    test.__doc__ = f"{seq!r} then a smuggled transaction{note}"
     return test
 
 
 for _name, _seq in SEQUENCES.items():
-    for _tls in (False, True):
+    for _tls in MODES:
         _t = _make(_name, _seq, _tls)
         setattr(SmugglingTest, _t.__name__, _t)
 
@@ -164,3 +175,38 @@ class StartTlsInjectionTest(HatoTestCase):
         # Had the injected AUTH been run, MAIL would now be allowed.
         r = c.cmd(f"MAIL FROM:<alice@{DOMAIN}>")
         self.assertEqual(r.code, 530, f"the injected AUTH must not count: {r}")
+
+
+class OpenRelayTest(HatoTestCase):
+    """Every address form of the inbound battery (test_inbound.OPEN_RELAY_FORMS: %-hack,
+    quoted local parts, source routes, ! paths, user@a@b, literals) on every submission
+    listener without AUTH: nothing is accepted, nothing queued. (The inbound listener's
+    battery is test_inbound's test_every_open_relay_form_is_refused_at_rcpt.)"""
+
+    ROLES = {"submission": "starttls", "submissions": "implicit", "untrusted": "none"}
+
+    def session(self, listener):
+        mode = self.ROLES[listener]
+        c = RawSMTP(self.hato.port(listener), implicit_tls=mode == "implicit")
+        self.addCleanup(c.close)
+        c.greeting()
+        c.ehlo()
+        if mode == "starttls":
+            c.starttls()
+            c.ehlo()
+        return c
+
+    def test_every_form_on_every_listener_without_auth(self):
+        from test_inbound import OPEN_RELAY_FORMS
+        for listener in self.ROLES:
+            for sender in (f"app@{DOMAIN}", "someone@remote.test"):
+                for form in OPEN_RELAY_FORMS:
+                    with self.subTest(listener=listener, sender=sender, rcpt=form):
+                        # A session each: the refusals count towards max_errors.
+                        c = self.session(listener)
+                        for line in (f"MAIL FROM:<{sender}>", f"RCPT TO:<{form}>", "DATA"):
+                            r = c.cmd(line)
+                            self.assertIn(r.code // 100, (4, 5), f"{line} on {listener}: {r}")
+                        c.close()
+        # This class has its own daemon: nothing at all may be in its queue.
+        self.assertEqual(self.hato.queue_ls(), [], "nothing may be queued without AUTH")

@@ -544,6 +544,48 @@ BOOST_AUTO_TEST_CASE(open_fails_cleanly) {
   BOOST_TEST(second.status().message().rfind("queue open failed: ", 0) == 0u);
 }
 
+// RocksDB's info log goes to our log, not to a LOG file on the queue's disk: a
+// full disk once failed a LOG write and the next line aborted the daemon.
+BOOST_AUTO_TEST_CASE(no_rocksdb_log_file_on_the_queue_disk) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    insert_and_wait(*store, QueueIdGenerator().next(), message_for(1), envelope_for(1, 1000));
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    std::string name = entry.path().filename().string();
+    BOOST_TEST(name.rfind("LOG", 0) != 0u, name);
+  }
+}
+
+// A new message that would leave less than min_free_bytes free is refused with
+// "No space" (the session answers 452 4.3.1) before RocksDB writes anything;
+// changes to queued messages still go through.
+BOOST_AUTO_TEST_CASE(insert_refused_when_the_disk_is_nearly_full) {
+  TempDir dir;
+  QueueIdGenerator gen;
+  QueueId kept = gen.next();
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    insert_and_wait(*store, kept, message_for(1), envelope_for(1, 1000));
+  }
+  StoreOptions options;
+  options.path = dir.path();
+  options.min_free_bytes = uint64_t{1} << 62;  // more than any disk has
+  Result<std::unique_ptr<Store>> opened = open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(opened.is_ok(), opened.status().message());
+  Store& store = *opened.value();
+  Waiter waiter;
+  QueueId refused = gen.next();
+  store.insert(refused, message_for(2), envelope_for(2, 1000), waiter.callback());
+  BOOST_TEST_REQUIRE(waiter.wait_for(1));
+  BOOST_TEST_REQUIRE(waiter.failures().size() == 1u);
+  BOOST_TEST(waiter.failures()[0].find("No space") != std::string::npos, waiter.failures()[0]);
+  BOOST_TEST(store.envelope(refused).status().message() == "no such message");
+  BOOST_TEST(store.update(kept, envelope_for(1, 2000)).is_ok());
+  BOOST_TEST(store.remove(kept).is_ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "policy/spf/macro.h"
+#include "policy/spf/record.h"
 
 namespace hato::policy::spf {
 namespace {
@@ -121,6 +122,19 @@ BOOST_AUTO_TEST_CASE(query_names_are_cut_from_the_left) {
   std::string cut = query_name("foo." + tail);
   BOOST_TEST(cut.size() <= 253u);
   BOOST_TEST(cut == label + "." + label + "." + label + ".example.com");
+}
+
+// fuzz/corpus/spf_record/regress-long-label: "a:mail.<300 x>" expanded to a name
+// whose last label alone is over 253 characters; it came back uncut.
+BOOST_AUTO_TEST_CASE(a_label_too_long_to_cut_leaves_no_name) {
+  std::string huge(300, 'x');
+  BOOST_TEST(query_name("mail." + huge) == "");
+  BOOST_TEST(query_name(huge + ".") == "");
+  auto record = parse_record("v=spf1 a:mail." + huge + " -all");
+  BOOST_TEST_REQUIRE(record.is_ok());
+  BOOST_TEST_REQUIRE(record->mechanisms.front().domain.has_value());
+  MacroVars vars;
+  BOOST_TEST(query_name(expand_macro_string(*record->mechanisms.front().domain, vars)) == "");
 }
 
 }  // namespace
