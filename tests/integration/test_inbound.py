@@ -44,6 +44,7 @@ import uuid
 
 import hatotest
 from hatotest import HOSTNAME, Daemon, RawSMTP, wait_for
+from test_smuggling import SEQUENCES
 
 try:
     import sinks
@@ -323,6 +324,41 @@ class InboundTest(unittest.TestCase):
                 self.assertGreaterEqual(rcpts[0].code, 500, rcpts[0])
                 self.assertLess(rcpts[0].code, 600, rcpts[0])
                 self.assertIsNone(final)
+
+    def test_every_smuggling_sequence_is_refused(self):
+        """Only <CRLF>.<CRLF> ends DATA on the MX too: each bare CR/LF end-of-data variant
+        gets one 550 5.6.0 for the whole message, and neither the carrier nor the smuggled
+        transaction reaches a mailbox."""
+        tags = {}
+        for name, seq in SEQUENCES.items():
+            with self.subTest(sequence=name):
+                tag = tags[name] = f"{name}-{uuid.uuid4().hex[:6]}"
+                with RawSMTP(self.mx.port("mx")) as c:
+                    c.greeting()
+                    c.ehlo(HELO)
+                    self.assertEqual(c.cmd("MAIL FROM:<someone@pass.test>").code, 250)
+                    self.assertEqual(c.cmd(f"RCPT TO:<support@{DOMAIN}>").code, 250)
+                    self.assertEqual(c.cmd("DATA").code, 354)
+                    c.send(b"From: <someone@pass.test>\r\nSubject: carrier-" + tag.encode() +
+                           b"\r\n\r\nfirst part" + seq +
+                           b"MAIL FROM:<someone@pass.test>\r\n"
+                           b"RCPT TO:<info@" + DOMAIN.encode() + b">\r\nDATA\r\n"
+                           b"Subject: smuggled-" + tag.encode() + b"\r\n\r\nsmuggled\r\n"
+                           b"\r\n.\r\nQUIT\r\n")
+                    replies = c.replies_until_close()
+                self.assertEqual([r.code for r in replies], [550, 221], replies)
+                self.assertTrue(replies[0].lines[-1].startswith("5.6.0"), replies)
+        # A clean message sent afterwards reaching both mailboxes shows the queue has
+        # delivered what came before it; nothing of the refused ones may be there.
+        token = "after-smuggling-" + uuid.uuid4().hex[:8]
+        for mailbox in ("support", "info"):
+            final = self.deliver("someone@pass.test", token, rcpt=f"{mailbox}@{DOMAIN}")
+            self.assertEqual(final.code, 250, final)
+            self.wait_in_maildir(token, mailbox=mailbox)
+        for name, tag in tags.items():
+            for mailbox in ("support", "info"):
+                self.assertEqual(self.count_in_maildir(tag, mailbox), 0,
+                                 f"{name}: part of a refused message reached {mailbox}")
 
     # -- SPF and DMARC -------------------------------------------------------------------------
     def test_p_reject_domain_failing_spf_is_refused(self):
