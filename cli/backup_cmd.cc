@@ -27,7 +27,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/commands.h"
-#include "cli/json.h"
+#include "common/json.h"
 #include "queue/store.h"
 
 namespace hato::cli {

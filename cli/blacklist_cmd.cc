@@ -14,7 +14,7 @@
 
 #include "cli/admin_client.h"
 #include "cli/commands.h"
-#include "cli/json.h"
+#include "common/json.h"
 
 namespace hato::cli {
 

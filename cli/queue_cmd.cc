@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "cli/admin_client.h"
+#include "common/json.h"
 
 namespace hato::cli {
 
@@ -50,199 +51,8 @@ int usage_error(std::string_view message) {
   return fail(kExitUsage, std::string(message) + " (see hato queue help)");
 }
 
-// ---------------------------------------------------------------------------
-// JSON, as much as reading the admin API needs.
-
-struct Json {
-  enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
-  Kind kind = Kind::kNull;
-  bool boolean = false;
-  std::string text;  // a string's value, or a number as written
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
-
-  // The member `key`, or null when absent or when this is not an object.
-  const Json& operator[](std::string_view key) const {
-    static const Json kNull;
-    for (const auto& [k, v] : members) {
-      if (k == key) return v;
-    }
-    return kNull;
-  }
-  const std::string& str(std::string_view key) const { return (*this)[key].text; }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view in) : in_(in) {}
-
-  // The one value that makes up the whole input (surrounding space allowed).
-  std::optional<Json> document() {
-    Json out;
-    if (!value(out, 0)) return std::nullopt;
-    skip_space();
-    if (pos_ != in_.size()) return std::nullopt;
-    return out;
-  }
-
- private:
-  static constexpr int kMaxDepth = 32;
-
-  void skip_space() {
-    while (pos_ < in_.size() &&
-           (in_[pos_] == ' ' || in_[pos_] == '\t' || in_[pos_] == '\n' || in_[pos_] == '\r')) {
-      ++pos_;
-    }
-  }
-  bool take(char c) {
-    skip_space();
-    if (pos_ < in_.size() && in_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
-    return false;
-  }
-  bool literal(std::string_view word) {
-    if (in_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-
-  bool value(Json& out, int depth) {
-    if (depth > kMaxDepth) return false;
-    skip_space();
-    if (pos_ >= in_.size()) return false;
-    char c = in_[pos_];
-    if (c == '{') {
-      ++pos_;
-      out.kind = Json::Kind::kObject;
-      if (take('}')) return true;
-      do {
-        std::string key;
-        skip_space();
-        if (!string(key) || !take(':')) return false;
-        Json member;
-        if (!value(member, depth + 1)) return false;
-        out.members.emplace_back(std::move(key), std::move(member));
-      } while (take(','));
-      return take('}');
-    }
-    if (c == '[') {
-      ++pos_;
-      out.kind = Json::Kind::kArray;
-      if (take(']')) return true;
-      do {
-        Json item;
-        if (!value(item, depth + 1)) return false;
-        out.items.push_back(std::move(item));
-      } while (take(','));
-      return take(']');
-    }
-    if (c == '"') {
-      out.kind = Json::Kind::kString;
-      return string(out.text);
-    }
-    if (c == 't' || c == 'f') {
-      out.kind = Json::Kind::kBool;
-      out.boolean = c == 't';
-      return literal(c == 't' ? "true" : "false");
-    }
-    if (c == 'n') return literal("null");
-    size_t start = pos_;
-    while (pos_ < in_.size() && std::strchr("+-.0123456789eE", in_[pos_]) && in_[pos_] != '\0') {
-      ++pos_;
-    }
-    if (pos_ == start) return false;
-    out.kind = Json::Kind::kNumber;
-    out.text.assign(in_.substr(start, pos_ - start));
-    return true;
-  }
-
-  bool hex4(uint32_t& out) {
-    if (pos_ + 4 > in_.size()) return false;
-    auto [end, ec] = std::from_chars(in_.data() + pos_, in_.data() + pos_ + 4, out, 16);
-    if (ec != std::errc() || end != in_.data() + pos_ + 4) return false;
-    pos_ += 4;
-    return true;
-  }
-
-  static void append_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  // Expects pos_ at the opening quote.
-  bool string(std::string& out) {
-    if (pos_ >= in_.size() || in_[pos_] != '"') return false;
-    ++pos_;
-    while (pos_ < in_.size()) {
-      char c = in_[pos_++];
-      if (c == '"') return true;
-      if (c != '\\') {
-        out += c;  // bytes pass through: the daemon sends what it stored
-        continue;
-      }
-      if (pos_ >= in_.size()) return false;
-      char e = in_[pos_++];
-      switch (e) {
-        case '"':
-          out += '"';
-          break;
-        case '\\':
-          out += '\\';
-          break;
-        case '/':
-          out += '/';
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          uint32_t cp;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xD800 && cp < 0xDC00 && literal("\\u")) {
-            uint32_t low;
-            if (!hex4(low) || low < 0xDC00 || low >= 0xE000) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  }
-
-  std::string_view in_;
-  size_t pos_ = 0;
-};
+// JSON from the admin API is read with common/json.h.
+using Json = JsonValue;
 
 // ---------------------------------------------------------------------------
 // Arguments.
@@ -336,7 +146,7 @@ std::string socket_path(const conf::Config& config) {
 // The daemon's reason for an answer other than 200.
 std::string error_reason(const AdminResponse& response) {
   std::string reason;
-  if (std::optional<Json> body = JsonReader(response.body).document()) {
+  if (std::optional<Json> body = parse_json(response.body)) {
     reason = body->str("error");
   }
   if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(response.status);
@@ -561,7 +371,7 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
   int status = stream(config, "/v1/queue" + query, /*follow=*/false, [&](std::string_view line) {
     if (line.empty()) return true;
     if (line.starts_with("{\"error\":")) {
-      if (std::optional<Json> e = JsonReader(line).document()) daemon_error = e->str("error");
+      if (std::optional<Json> e = parse_json(line)) daemon_error = e->str("error");
       return true;
     }
     ++count;
@@ -574,7 +384,7 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
       }
       return write_status == kExitOk;
     }
-    std::optional<Json> m = JsonReader(line).document();
+    std::optional<Json> m = parse_json(line);
     if (!m) {
       daemon_error = "unreadable answer from the daemon";
       return false;
@@ -623,7 +433,7 @@ int queue_show(const std::vector<std::string>& words, const conf::Config& config
   if (int status = request(config, base, &response)) return status;
   if (args->has("--json")) return write_stdout(response.body);
 
-  std::optional<Json> m = JsonReader(response.body).document();
+  std::optional<Json> m = parse_json(response.body);
   if (!m) return fail(kExitFailed, "unreadable answer from the daemon");
   std::string out;
   auto line = [&out](std::string_view label, const std::string& value) {
@@ -721,7 +531,7 @@ int queue_tail(const std::vector<std::string>& words, const conf::Config& config
     if (line.empty()) return true;
     if (json) {
       write_status = write_stdout(std::string(line) + "\n");
-    } else if (std::optional<Json> e = JsonReader(line).document()) {
+    } else if (std::optional<Json> e = parse_json(line)) {
       write_status = write_stdout(tail_line(*e));
     }
     return write_status == kExitOk;
@@ -749,7 +559,7 @@ int queue_summary(const std::vector<std::string>& words, const conf::Config& con
   if (int status = request(config, path, &response)) return status;
   if (args->has("--json")) return write_stdout(response.body);
 
-  std::optional<Json> s = JsonReader(response.body).document();
+  std::optional<Json> s = parse_json(response.body);
   if (!s) return fail(kExitFailed, "unreadable answer from the daemon");
   // qshape's layout: a domain column, the total, then one column per age
   // bucket headed by its upper bound in minutes.
@@ -819,7 +629,7 @@ int queue_action(const std::vector<std::string>& words, const conf::Config& conf
       what = "messages for " + printable(*domain);
     }
     if (int status = request(config, path, &response, /*post=*/true)) return status;
-    std::optional<Json> r = JsonReader(response.body).document();
+    std::optional<Json> r = parse_json(response.body);
     std::string n = r ? (*r)["flushed"].text : "";
     return write_stdout("flushed " + (n.empty() ? "the" : n) + " " + what + "\n");
   }

@@ -54,10 +54,9 @@ class Parser {
         out->kind = JsonValue::Kind::kObject;
         if (eat('}')) return true;
         do {
-          std::pair<std::string, JsonValue> member;
+          JsonMember member;
           space();
-          if (!string(&member.first) || !eat(':') || !value(&member.second, depth + 1))
-            return false;
+          if (!string(&member.key) || !eat(':') || !value(&member.value, depth + 1)) return false;
           out->members.push_back(std::move(member));
         } while (eat(','));
         return eat('}');

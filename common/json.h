@@ -8,10 +8,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace hato {
+
+struct JsonMember;
 
 struct JsonValue {
   enum class Kind { kNull, kBool, kNumber, kString, kArray, kObject };
@@ -19,11 +20,19 @@ struct JsonValue {
   bool boolean = false;
   std::string text;  // a string's value, or a number as written
   std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
+  std::vector<JsonMember> members;  // of an object, in order (a named struct, not a pair:
+                                    // pair<string, JsonValue> would need JsonValue complete)
 
   bool is_null() const { return kind == Kind::kNull; }
   // The member `key`; a null value when absent or when this is not an object.
   const JsonValue& operator[](std::string_view key) const;
+  // The text of the member `key` (a string's value, a number as written), or "".
+  const std::string& str(std::string_view key) const { return (*this)[key].text; }
+};
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
 };
 
 // The one value that makes up `text` (surrounding white space allowed), or nullopt.
