@@ -9,6 +9,7 @@
 // copied, never linked or moved: the daemon writes into its queue, and the backup must stay as
 // it was. Afterwards the restored queue is opened once, which proves it whole and counts it.
 #include "cli/backup_cmd.h"
+#include "cli/output.h"
 
 #include <event2/http.h>
 #include <fcntl.h>
@@ -44,11 +45,6 @@ int usage(const std::string& problem = "") {
   if (!problem.empty()) std::cerr << "hato: " << problem << "\n";
   std::cerr << kUsage;
   return kExitUsage;
-}
-
-int fail(int status, const std::string& message) {
-  std::cerr << "hato: " << message << "\n";
-  return status;
 }
 
 std::string socket_path(const conf::Config& config) {

@@ -4,6 +4,7 @@
 // errors come from the lists' DNS: control characters are blanked before a terminal
 // sees them.
 #include "cli/blacklist_cmd.h"
+#include "cli/output.h"
 
 #include <unistd.h>
 
@@ -22,33 +23,8 @@ namespace {
 
 constexpr char kUsage[] = "usage: hato blacklist status [--json] | hato blacklist check [--json]\n";
 
-int fail(int status, const std::string& message) {
-  std::fprintf(stderr, "hato: %s\n", message.c_str());
-  return status;
-}
-
 int usage_error(const std::string& message) {
   return fail(kExitUsage, message + " (usage: hato blacklist status|check [--json])");
-}
-
-int write_stdout(std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(kExitFailed, std::string("writing to stdout: ") + std::strerror(errno));
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return kExitOk;
-}
-
-std::string printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  return out;
 }
 
 std::string text_or(const JsonValue& v, const char* if_null) {

@@ -5,6 +5,7 @@
 // The resolver is asynchronous; a command-line tool may wait, so each lookup runs the loop
 // until its answer is in. The SPF walk needs answers one after another anyway.
 #include "cli/dns_cmd.h"
+#include "cli/output.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -183,15 +184,6 @@ int records(const conf::Config& config, const std::vector<const conf::Domain*>& 
   }
   std::cout << std::flush;
   return status;
-}
-
-// Details quote what DNS answered, which anyone can write: control characters are blanked
-// before they reach a terminal.
-std::string printable(std::string text) {
-  for (char& c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return text;
 }
 
 void print(const policy::Finding& f) {

@@ -4,6 +4,7 @@
 // lay it out like Postfix's mailq. Text that came from remote servers (replies,
 // headers) has its control characters blanked before it reaches a terminal.
 #include "cli/queue_cmd.h"
+#include "cli/output.h"
 
 #include <unistd.h>
 
@@ -40,11 +41,6 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitNoDaemon = 3;
-
-int fail(int status, std::string_view message) {
-  std::fprintf(stderr, "hato: %.*s\n", static_cast<int>(message.size()), message.data());
-  return status;
-}
 
 // One line, as for every error; the full usage is one command away.
 int usage_error(std::string_view message) {
@@ -171,18 +167,6 @@ int request(const conf::Config& config, const std::string& path, AdminResponse* 
   return fail(status_for(*response), error_reason(*response));
 }
 
-int write_stdout(std::string_view bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(kExitFailed, std::string("writing to stdout: ") + std::strerror(errno));
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return kExitOk;
-}
-
 // Splits a streamed body into lines, whatever the pieces it arrives in.
 class LineSplitter {
  public:
@@ -230,16 +214,6 @@ int stream(const conf::Config& config, const std::string& path, bool follow,
   if (r->status != 200) return fail(status_for(*r), error_reason(*r));
   if (!stopped && !lines.finish()) stopped = true;
   return stopped ? kExitFailed : kExitOk;
-}
-
-// Control characters blanked: remote replies must not drive the terminal.
-std::string printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) c = ' ';
-  }
-  return out;
 }
 
 // Columns a string takes on a terminal, counting each UTF-8 sequence as one.

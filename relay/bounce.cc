@@ -5,18 +5,11 @@
 #include <random>
 #include <string_view>
 
+#include "common/log.h"
+
 namespace hato::relay {
 
 namespace {
-
-std::string rfc5322_date(int64_t ms) {
-  time_t t = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
 
 // DSN fields must stay on lines of sane length and never carry CR or LF.
 std::string one_line(std::string s, size_t max = 900) {
@@ -37,7 +30,7 @@ std::string build_notice(const NoticeInput& in, const std::string& message_id, i
   m += "From: " + one_line(in.from) + "\r\n";
   m += "To: <" + one_line(in.to) + ">\r\n";
   m += "Subject: " + one_line(in.subject) + "\r\n";
-  m += "Date: " + rfc5322_date(now_ms) + "\r\n";
+  m += "Date: " + log::rfc5322(now_ms) + "\r\n";
   m += "Message-ID: <" + message_id + ">\r\n";
   m += "Auto-Submitted: auto-generated\r\n";
   m += "MIME-Version: 1.0\r\n";
@@ -72,7 +65,7 @@ std::string build_dsn(const DsnInput& in, const std::string& message_id, int64_t
   m += "To: <" + in.original_sender + ">\r\n";
   m += delayed ? "Subject: Delayed Mail (still being retried)\r\n"
                : "Subject: Undelivered Mail Returned to Sender\r\n";
-  m += "Date: " + rfc5322_date(now_ms) + "\r\n";
+  m += "Date: " + log::rfc5322(now_ms) + "\r\n";
   m += "Message-ID: <" + message_id + ">\r\n";
   m += "Auto-Submitted: auto-replied\r\n";
   m += "MIME-Version: 1.0\r\n";
@@ -87,7 +80,7 @@ std::string build_dsn(const DsnInput& in, const std::string& message_id, int64_t
   if (delayed) {
     m += "Your message (queue ID " + in.queue_id +
          ") could not be delivered yet. The mail system will keep trying until " +
-         rfc5322_date(in.retry_until_ms) + ". You do not need to send it again.\r\n\r\n";
+         log::rfc5322(in.retry_until_ms) + ". You do not need to send it again.\r\n\r\n";
   } else {
     m += "Your message (queue ID " + in.queue_id +
          ") could not be delivered to one or more recipients. It is attached below.\r\n\r\n";
@@ -103,7 +96,7 @@ std::string build_dsn(const DsnInput& in, const std::string& message_id, int64_t
   m += "Reporting-MTA: dns; " + in.hostname + "\r\n";
   m += "X-Hato-Queue-ID: " + in.queue_id + "\r\n";
   if (!in.envid.empty()) m += "Original-Envelope-Id: " + one_line(in.envid) + "\r\n";
-  m += "Arrival-Date: " + rfc5322_date(in.arrival_ms) + "\r\n";
+  m += "Arrival-Date: " + log::rfc5322(in.arrival_ms) + "\r\n";
   for (const auto& r : in.recipients) {
     m += "\r\n";
     if (!r.orcpt.empty()) {
@@ -116,9 +109,9 @@ std::string build_dsn(const DsnInput& in, const std::string& message_id, int64_t
     m += "Status: " + r.status + "\r\n";
     if (!r.remote_mta.empty()) m += "Remote-MTA: dns; " + r.remote_mta + "\r\n";
     if (!r.diagnostic.empty()) m += "Diagnostic-Code: smtp; " + one_line(r.diagnostic) + "\r\n";
-    if (r.last_attempt_ms) m += "Last-Attempt-Date: " + rfc5322_date(r.last_attempt_ms) + "\r\n";
+    if (r.last_attempt_ms) m += "Last-Attempt-Date: " + log::rfc5322(r.last_attempt_ms) + "\r\n";
     if (delayed && in.retry_until_ms)
-      m += "Will-Retry-Until: " + rfc5322_date(in.retry_until_ms) + "\r\n";
+      m += "Will-Retry-Until: " + log::rfc5322(in.retry_until_ms) + "\r\n";
   }
   m += "\r\n";
 

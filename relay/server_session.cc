@@ -22,15 +22,6 @@ bool has_non_ascii(std::string_view s) {
   return false;
 }
 
-// RFC 5322 date-time in UTC: "Sat, 28 Nov 2026 07:14:56 +0000".
-std::string rfc5322_date(time_t t) {
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
-
 // Whether the header block of `message` has a field called `name`.
 bool has_header(std::string_view message, std::string_view name) {
   size_t pos = 0;
@@ -512,7 +503,7 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
   if (info_.tls)
     head += "\r\n\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")";
   if (rcpts_.size() == 1) head += "\r\n\tfor <" + rcpts_.front().address + ">";
-  head += "; " + rfc5322_date(now) + "\r\n";
+  head += "; " + log::rfc5322(int64_t{now} * 1000) + "\r\n";
   if (!tx_.auth_results.empty()) {
     // RFC 8601: our host name is the authserv-id; one clause per method.
     head += "Authentication-Results: " + config_->hostname;
@@ -523,7 +514,7 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
   // RFC 6409 section 8: a submission server completes what the client left out.
   if (!has_header(body, "Message-ID"))
     head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";
-  if (!has_header(body, "Date")) head += "Date: " + rfc5322_date(now) + "\r\n";
+  if (!has_header(body, "Date")) head += "Date: " + log::rfc5322(int64_t{now} * 1000) + "\r\n";
   return head;
 }
 

@@ -51,15 +51,6 @@ std::string random_hex(size_t bytes) {
   return out;
 }
 
-std::string rfc5322_date(int64_t ms) {
-  time_t t = static_cast<time_t>(ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
-
 }  // namespace
 
 TlsReporter::TlsReporter(Loop& loop, Resolver& resolver, policy::StateStore& state,
@@ -175,7 +166,7 @@ std::string TlsReporter::build_message(const std::string& from, const std::strin
   std::string m;
   m += "From: <" + from + ">\r\n";
   m += "To: <" + to + ">\r\n";
-  m += "Date: " + rfc5322_date(now_ms) + "\r\n";
+  m += "Date: " + log::rfc5322(now_ms) + "\r\n";
   m += "Message-ID: <" + random_hex(12) + "." + from + ">\r\n";
   m += "Subject: Report Domain: " + info.domain + " Submitter: " + organization + " Report-ID: <" +
        info.report_id + ">\r\n";
