@@ -360,7 +360,7 @@ int serve(const std::string& config_path) {
   policy::Limiter limiter(*config, state);
   // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
   relay::HttpClient http(loop, *resolver, *client_tls);
-  relay::MtaStsPolicies mta_sts(loop, *resolver, http, &state);
+  relay::MtaStsPolicies mta_sts(*resolver, http, &state);
   relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers, events,
                                  &limiter);
   delivery.set_mta_sts(&mta_sts);

@@ -14,9 +14,8 @@ constexpr auto kFetchTimeout = std::chrono::seconds(60);  // RFC 8461 3.3 sugges
 const std::string kKeyPrefix = "m/";
 }  // namespace
 
-MtaStsPolicies::MtaStsPolicies(Loop& loop, Resolver& resolver, HttpClient& http,
-                               policy::StateStore* state)
-    : loop_(loop), resolver_(resolver), http_(http), state_(state) {}
+MtaStsPolicies::MtaStsPolicies(Resolver& resolver, HttpClient& http, policy::StateStore* state)
+    : resolver_(resolver), http_(http), state_(state) {}
 
 std::string MtaStsPolicies::policy_url(const std::string& domain) const {
   return "https://mta-sts." + domain + (port_ == 443 ? "" : ":" + std::to_string(port_)) +

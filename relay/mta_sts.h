@@ -40,7 +40,7 @@ class MtaStsPolicies {
  public:
   // `state` may be null (no persistence). `port` is where the policy host is asked: 443
   // except in tests (delivery.mta_sts_port).
-  MtaStsPolicies(Loop& loop, Resolver& resolver, HttpClient& http, policy::StateStore* state);
+  MtaStsPolicies(Resolver& resolver, HttpClient& http, policy::StateStore* state);
   void set_port(uint16_t port) { port_ = port; }
 
   // `done` runs later on the loop.
@@ -57,7 +57,6 @@ class MtaStsPolicies {
   std::optional<policy::mta_sts::Policy> cached(const std::string& domain);
   void remember(const std::string& domain, const policy::mta_sts::Policy& policy);
 
-  Loop& loop_;
   Resolver& resolver_;
   HttpClient& http_;
   policy::StateStore* state_;

@@ -55,11 +55,7 @@ std::string random_hex(size_t bytes) {
 
 TlsReporter::TlsReporter(Loop& loop, Resolver& resolver, policy::StateStore& state,
                          conf::ConfigPtr config)
-    : loop_(loop),
-      resolver_(resolver),
-      state_(state),
-      config_(std::move(config)),
-      timer_(loop, [this] {
+    : resolver_(resolver), state_(state), config_(std::move(config)), timer_(loop, [this] {
         send_reports(false);
         timer_.arm(kCheckEvery);
       }) {}

@@ -53,7 +53,6 @@ class TlsReporter {
   std::string from_address() const;
   void report(const std::string& day, const std::string& domain, policy::tlsrpt::DayCounts counts);
 
-  Loop& loop_;
   Resolver& resolver_;
   policy::StateStore& state_;
   conf::ConfigPtr config_;
