@@ -31,6 +31,7 @@
 #include "policy/client_limits.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
+#include "policy/cluster.h"
 #include "policy/limiter.h"
 #include "policy/spf/spf_hook.h"
 #include "policy/submission.h"
@@ -159,6 +160,35 @@ void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery)
                      if (!s || oldest == 0) return 0.0;
                      return static_cast<double>(log::now_ms() - oldest) / 1000.0;
                    });
+}
+
+// What this node tells the cluster about itself with each heartbeat (`--cluster` views).
+std::string cluster_view(const conf::Config& config, relay::DeliveryEngine& delivery,
+                         policy::Limiter& limiter, policy::RedisShared& cluster) {
+  std::string out = "{\"node\":";
+  log::append_json_string(out, config.cluster->node);
+  out += ",\"hostname\":";
+  log::append_json_string(out, config.hostname);
+  out += ",\"time\":";
+  log::append_json_string(out, log::rfc3339(log::now_ms()));
+  out += ",\"queue\":{\"waiting\":" + std::to_string(delivery.scheduled()) +
+         ",\"active\":" + std::to_string(delivery.in_flight()) +
+         ",\"held\":" + std::to_string(delivery.held()) + "}";
+  out += ",\"cluster\":" + cluster.status_json();
+  out += ",\"warmup\":[";
+  std::string lines = limiter.status_json(log::now_ms());
+  bool first = true;
+  for (size_t at = 0; at < lines.size();) {
+    size_t eol = lines.find('\n', at);
+    if (eol == std::string::npos) eol = lines.size();
+    if (eol > at) {
+      if (!first) out += ',';
+      first = false;
+      out.append(lines, at, eol - at);
+    }
+    at = eol + 1;
+  }
+  return out + "]}";
 }
 
 // The limiter's counters and suspensions live in the queue store's state family.
@@ -351,6 +381,11 @@ int serve(const std::string& config_path) {
   queue::EventBus events;
   StoreState state(*store);
   policy::Limiter limiter(*config, state);
+  std::unique_ptr<policy::RedisShared> cluster;  // null: one node, its state in RocksDB alone
+  if (config->cluster) {
+    cluster = std::make_unique<policy::RedisShared>(loop, *config->cluster, limiter);
+    limiter.set_shared(cluster.get());
+  }
   // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
   relay::HttpClient http(loop, *resolver, *client_tls);
   relay::MtaStsPolicies mta_sts(loop, *resolver, http, &state);
@@ -424,6 +459,11 @@ int serve(const std::string& config_path) {
       log::error("cannot start", {{"reason", s.message()}});
       return kExitFailed;
     }
+  }
+  if (cluster) {
+    cluster->set_node_view([&] { return cluster_view(*config, delivery, limiter, *cluster); });
+    admin.set_cluster([&cluster](auto done) { cluster->nodes_json(std::move(done)); });
+    cluster->start();
   }
   register_queue_gauges(*store, delivery);
   register_counters(*config);
