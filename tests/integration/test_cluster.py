@@ -42,7 +42,8 @@ class Redis:
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent \
             else ["--appendonly", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: self.cli("PING") == "PONG", timeout=10)
+        if not wait_for(lambda: self.cli("PING") == "PONG", timeout=10):
+            raise RuntimeError(f"redis-server did not start on port {self.port}")
         return self
 
     def stop(self):
@@ -90,7 +91,7 @@ class ClusterTest(DeliveryHarness):
     def nodes(self, redis, dns, sink, egress, **kw):
         ds = [self.node(f"node{i}", redis, dns, sink, egress, **kw) for i in (1, 2, 3)]
         # Every node has heartbeated: the shares are set.
-        wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15)
+        self.assertTrue(wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15))
         return ds
 
     def send(self, d, n, tag, rcpt_domain="remote.test"):
@@ -109,11 +110,11 @@ class ClusterTest(DeliveryHarness):
         ds = self.nodes(redis, dns, sink, egress)
         for i, d in enumerate(ds):
             self.send(d, 10, f"n{i}m")
-        wait_for(lambda: len(self.originals(sink)) >= 10, timeout=30)
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) >= 10, timeout=30))
         # Every held-back message has been refused at least once, by the cluster's count.
-        wait_for(lambda: sum(len(d.queue_ls()) for d in ds) == 20
-                 and all(m.get("attempts", 0) >= 1 for d in ds for m in d.queue_ls()),
-                 timeout=30)
+        self.assertTrue(wait_for(lambda: sum(len(d.queue_ls()) for d in ds) == 20
+                                 and all(m.get("attempts", 0) >= 1
+                                         for d in ds for m in d.queue_ls()), timeout=30))
         # Unused leases go back after 3s and a spent counter is asked again after 2s;
         # nothing more may go out in the meantime either.
         time.sleep(6)
@@ -135,16 +136,18 @@ class ClusterTest(DeliveryHarness):
         ds = self.nodes(redis, dns, sink, [{"address": "127.0.0.1"}])
         self.submit(ds[0], ["victim@gmail.test"], message("to gmail"))
         for d in ds:
-            wait_for(lambda: any(s["suspensions"] for s in self.status(d)), timeout=15)
+            self.assertTrue(wait_for(lambda: any(s["suspensions"] for s in self.status(d)),
+                                     timeout=15), "every node hears of the suspension")
             st = self.status(d)[0]
             self.assertEqual([s["provider"] for s in st["suspensions"]], ["google"], st)
         # Another node holds its own mail for Google back, and still sends elsewhere.
         qid = self.submit(ds[2], ["other@gmail.test"], message("to gmail from node3"))
-        wait_for(lambda: (self.show(ds[2], qid) or {}).get("attempts", 0) >= 1, timeout=15)
+        self.assertTrue(wait_for(lambda: (self.show(ds[2], qid) or {}).get("attempts", 0) >= 1,
+                                 timeout=15))
         self.assertIn("suspended", self.show(ds[2], qid)["last_response"])
         self.submit(ds[1], ["someone@remote.test"], message("to remote"))
-        wait_for(lambda: any("someone@remote.test" in m.rcpt_tos for m in self.originals(sink)),
-                 timeout=15)
+        self.assertTrue(wait_for(lambda: any("someone@remote.test" in m.rcpt_tos
+                                             for m in self.originals(sink)), timeout=15))
         self.assertFalse(any("other@gmail.test" in m.rcpt_tos for m in self.originals(sink)))
         self.assertIn("suspended by another node", ds[2].log_text())
 
@@ -156,26 +159,28 @@ class ClusterTest(DeliveryHarness):
         key = f"hato:w/127.0.0.1/{utc_date()}"
         for i, d in enumerate(ds):
             self.send(d, 5, f"before{i}m")
-        wait_for(lambda: len(self.originals(sink)) == 15, timeout=30)
-        wait_for(lambda: redis.cli("GET", key) == "15", timeout=10)  # idle leases came back
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 15, timeout=30))
+        # Idle leases came back: the count is what was sent.
+        self.assertTrue(wait_for(lambda: redis.cli("GET", key) == "15", timeout=10))
 
         redis.stop()
         for d in ds:
-            wait_for(lambda: "redis connection lost" in d.log_text(), timeout=10)
+            self.assertTrue(wait_for(lambda: "redis connection lost" in d.log_text(), timeout=10))
         for i, d in enumerate(ds):
             self.send(d, 5, f"during{i}m")
-        wait_for(lambda: len(self.originals(sink)) == 30, timeout=30)
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 30, timeout=30))
         self.assertEqual(sum(len(d.queue_ls()) for d in ds), 0)
 
         redis.start()  # same port, same directory: the counts from before are back
         # Each node adds what it sent from its local share: 15 before + 15 during.
-        wait_for(lambda: redis.cli("GET", key) == "30", timeout=20)
-        wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15)
+        self.assertTrue(wait_for(lambda: redis.cli("GET", key) == "30", timeout=20))
+        self.assertTrue(wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15))
         # Sharing works again: a complaint node1 hears stops node3.
         sink.reply_rcpt("victim@gmail.test",
                         "421 4.7.28 Our system has detected an unusual rate of mail")
         self.submit(ds[0], ["victim@gmail.test"], message("to gmail"))
-        wait_for(lambda: any(s["suspensions"] for s in self.status(ds[2])), timeout=15)
+        self.assertTrue(wait_for(lambda: any(s["suspensions"] for s in self.status(ds[2])),
+                                 timeout=15))
         self.assertEqual(self.dsns(sink), [], "nothing bounced because redis was away")
         got = sorted(r for m in self.originals(sink) for r in m.rcpt_tos)
         want = sorted(f"{w}{i}m{j}@remote.test" for w in ("before", "during")
