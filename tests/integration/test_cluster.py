@@ -186,3 +186,44 @@ class ClusterTest(DeliveryHarness):
         want = sorted(f"{w}{i}m{j}@remote.test" for w in ("before", "during")
                       for i in range(3) for j in range(5))
         self.assertEqual(got, want, "every message arrived once")
+
+    def test_cluster_view_shows_every_node(self):
+        redis, dns, sink = self.redis(), self.dns(), self.sink()
+        egress = [{"address": "127.0.0.1", "warmup": {"start": utc_date(), "daily": [2]}}]
+        ds = self.nodes(redis, dns, sink, egress)
+        self.send(ds[1], 4, "view")  # 2 go out, 2 wait on node2
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 2
+                                 and len(ds[1].queue_ls()) == 2, timeout=20))
+
+        def views():
+            r = ds[0].cli("queue", "summary", "--cluster", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return {n["node"]: n for n in json.loads(r.stdout)}
+
+        # Asked of node1, the view has all three, node2 with its two waiting messages.
+        self.assertTrue(wait_for(lambda: views().get("node2", {}).get("queue", {})
+                                 .get("waiting") == 2, timeout=10))
+        v = views()
+        self.assertEqual(sorted(v), ["node1", "node2", "node3"])
+        self.assertEqual(v["node1"]["queue"]["waiting"], 0)
+        self.assertTrue(all(n["cluster"]["connected"] for n in v.values()))
+        self.assertEqual(sum(n["warmup"][0]["sent_today"] for n in v.values()), 2)
+        table = ds[2].cli("queue", "summary", "--cluster")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        self.assertIn("-- 3 live nodes", table.stdout)
+        self.assertRegex(table.stdout, r"node2\s+\S+\s+2\s+0\s+0\s+sharing")
+        w = ds[2].cli("warmup", "status", "--cluster")
+        self.assertEqual(w.returncode, 0, w.stderr)
+        for name in ("node1", "node2", "node3"):
+            self.assertIn(f"{name} (", w.stdout)
+        self.assertEqual(w.stdout.count("127.0.0.1"), 3, w.stdout)
+
+        # A node that stops leaves the view once its heartbeat runs out.
+        ds[2].stop(check=True)
+        self._daemons.remove(ds[2])  # stopped on purpose, not died
+        self.assertTrue(wait_for(lambda: sorted(views()) == ["node1", "node2"], timeout=15))
+        # Without a cluster the daemon says so.
+        solo = self.relay(dns.port, sink.port)
+        r = solo.cli("warmup", "status", "--cluster")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not in a cluster", r.stderr)
