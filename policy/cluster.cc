@@ -168,9 +168,16 @@ void RedisShared::ask(const std::string& key, Lease& lease) {
 
 void RedisShared::spend(const std::string& key) {
   Lease& lease = leases_[key];
-  lease.last_spend = log::now_ms();
+  int64_t now = log::now_ms();
+  lease.last_spend = now;
   if (lease.have > 0) {
     --lease.have;
+    // The next lease is asked for while half of this one is left, so that a busy node
+    // does not stop at every round trip to redis.
+    if (lease.have <= config_.lease / 2 && !lease.asking && redis_.connected() &&
+        lease.spent_until <= now) {
+      ask(key, lease);
+    }
     return;
   }
   ++lease.offline_sent;  // allowed by allowance() from the local share

@@ -43,9 +43,11 @@ constexpr size_t kMaxReasonBytes = 200;
 // Mail with no address left in the rotation (keep_last_address: false) asks again after this;
 // the monitor puts an address back only at its next check.
 constexpr int64_t kOutOfRotationRetryMs = 60 * 1000;
-// Cluster (issue 12): a lease of allowance is usually a round trip away; a spent cluster
-// allowance may come back when another node returns an unused lease.
-constexpr int64_t kLeaseRetryMs = 200;
+// Cluster (issue 12): a lease of allowance is a round trip to redis away, less than a
+// connection's greeting, so choose() lets the connection open and take() waits on it (the
+// engine keeps a connection for waits this short); a spent cluster allowance may come
+// back when another node returns an unused lease.
+constexpr int64_t kLeaseRetryMs = 5;
 constexpr int64_t kClusterSpentRetryMs = 10 * 1000;
 constexpr int64_t kOfflineRetryMs = 5 * 1000;
 
@@ -229,7 +231,9 @@ struct Limiter::Impl {
   int64_t warmup_day(const Egress& e, int64_t now_ms) const;
   std::optional<uint64_t> allowance(const Egress& e, int64_t now_ms) const;
   // The refusal when today's allowance to `provider` is spent, else nullopt.
-  std::optional<Wait> warmup_refusal(Egress& e, std::string_view provider, int64_t now_ms);
+  // `connecting`: choose() asks, and an answer still on its way from the cluster is a yes.
+  std::optional<Wait> warmup_refusal(Egress& e, std::string_view provider, int64_t now_ms,
+                                     bool connecting = false);
 
   void suspend(Egress& e, std::string_view provider, Pair& p, const Rule& rule, std::string reason,
                int64_t now_ms);
@@ -455,7 +459,7 @@ std::optional<uint64_t> Limiter::Impl::allowance(const Egress& e, int64_t now_ms
 }
 
 std::optional<Wait> Limiter::Impl::warmup_refusal(Egress& e, std::string_view provider,
-                                                  int64_t now_ms) {
+                                                  int64_t now_ms, bool connecting) {
   std::optional<uint64_t> allowed = allowance(e, now_ms);
   if (!allowed) return std::nullopt;
   roll_day(e, now_ms);
@@ -468,6 +472,7 @@ std::optional<Wait> Limiter::Impl::warmup_refusal(Egress& e, std::string_view pr
       case A::kYes:
         return std::nullopt;
       case A::kAsking:
+        if (connecting) return std::nullopt;
         return Wait{now_ms + kLeaseRetryMs,
                     "warm-up: asking the cluster for " + e.ip + "'s allowance today"};
       case A::kSpent:
@@ -593,7 +598,7 @@ std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t
     std::optional<Wait> blocked;
     if (m.suspended(e, provider, p, now_ms))
       blocked = Wait{p.suspended_until, m.suspension_text(e, provider, p)};
-    if (auto w = m.warmup_refusal(e, provider, now_ms)) {
+    if (auto w = m.warmup_refusal(e, provider, now_ms, /*connecting=*/true)) {
       if (!blocked || w->until_ms > blocked->until_ms) blocked = std::move(w);
     }
     if (blocked) {
