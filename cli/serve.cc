@@ -29,9 +29,9 @@
 #include "policy/auth.h"
 #include "policy/blacklist_monitor.h"
 #include "policy/client_limits.h"
+#include "policy/cluster.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
-#include "policy/cluster.h"
 #include "policy/limiter.h"
 #include "policy/spf/spf_hook.h"
 #include "policy/submission.h"
@@ -163,10 +163,11 @@ void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery)
 }
 
 // What this node tells the cluster about itself with each heartbeat (`--cluster` views).
-std::string cluster_view(const conf::Config& config, relay::DeliveryEngine& delivery,
-                         policy::Limiter& limiter, policy::RedisShared& cluster) {
+std::string cluster_view(const std::string& node, const conf::Config& config,
+                         relay::DeliveryEngine& delivery, policy::Limiter& limiter,
+                         policy::RedisShared& cluster) {
   std::string out = "{\"node\":";
-  log::append_json_string(out, config.cluster->node);
+  log::append_json_string(out, node);
   out += ",\"hostname\":";
   log::append_json_string(out, config.hostname);
   out += ",\"time\":";
@@ -292,6 +293,12 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
   }
   if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
   if (!conf::same_egress_and_shaping(old, fresh)) out.push_back("egress or shaping");
+  if (old.cluster.has_value() != fresh.cluster.has_value() ||
+      (old.cluster &&
+       (old.cluster->redis != fresh.cluster->redis || old.cluster->node != fresh.cluster->node ||
+        old.cluster->local_share != fresh.cluster->local_share ||
+        old.cluster->lease != fresh.cluster->lease)))
+    out.push_back("cluster");
   return out;
 }
 
@@ -461,7 +468,10 @@ int serve(const std::string& config_path) {
     }
   }
   if (cluster) {
-    cluster->set_node_view([&] { return cluster_view(*config, delivery, limiter, *cluster); });
+    // The node's name is the one it started with: a reload does not change it.
+    cluster->set_node_view([&, node = config->cluster->node] {
+      return cluster_view(node, *config, delivery, limiter, *cluster);
+    });
     admin.set_cluster([&cluster](auto done) { cluster->nodes_json(std::move(done)); });
     cluster->start();
   }
