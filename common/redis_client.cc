@@ -132,7 +132,11 @@ void RedisClient::lost(const std::string& why) {
     log::warning("redis connection lost, sharing paused",
                  {{"redis", server_.to_string()}, {"reason", why}});
     if (on_down_) on_down_(why);
+  } else if (!warned_) {
+    // Once until it answers: a redis that is down at start retries quietly after this.
+    log::warning("cannot reach redis, retrying", {{"redis", server_.to_string()}, {"reason", why}});
   }
+  warned_ = true;
   retry_.arm(backoff_);
   backoff_ = std::min(kMaxBackoff, backoff_ * 2);
 }
@@ -142,6 +146,7 @@ void RedisClient::on_event(bufferevent*, short what, void* arg) {
   if (what & BEV_EVENT_CONNECTED) {
     self->connecting_ = false;
     self->connected_ = true;
+    self->warned_ = false;
     self->backoff_ = std::chrono::milliseconds(100);
     bufferevent_set_timeouts(self->bev_, &kReadTimeout, nullptr);
     log::info("redis connected", {{"redis", self->server_.to_string()}});

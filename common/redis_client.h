@@ -63,6 +63,7 @@ class RedisClient {
   bufferevent* bev_ = nullptr;
   bool connected_ = false;
   bool connecting_ = false;
+  bool warned_ = false;  // "cannot reach redis" said since the last connection
   std::chrono::milliseconds backoff_{100};
   Timer retry_;
   std::string in_;
