@@ -1525,8 +1525,7 @@ void AdminServer::set_tls_report_send(std::function<std::string()> send) {
   impl_->tls_report_send = std::move(send);
 }
 
-void AdminServer::set_cluster(
-    std::function<void(std::function<void(Result<std::string>)>)> nodes) {
+void AdminServer::set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes) {
   impl_->cluster_nodes = std::move(nodes);
 }
 

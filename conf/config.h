@@ -208,9 +208,9 @@ struct BlacklistMonitor {
 
 // Several nodes sharing warm-up allowances, shaping and suspensions through redis (issue 12).
 struct Cluster {
-  std::string redis;       // the URL as written, "redis://127.0.0.1:6379"
-  SocketAddress server;    // numeric: resolving would block the loop at every reconnect
-  std::string node;        // this node's name, unique in the cluster
+  std::string redis;         // the URL as written, "redis://127.0.0.1:6379"
+  SocketAddress server;      // numeric: resolving would block the loop at every reconnect
+  std::string node;          // this node's name, unique in the cluster
   double local_share = 0.1;  // of each limit, while redis cannot be reached
   uint32_t lease = 5;        // warm-up allowance reserved from redis at a time
 };
