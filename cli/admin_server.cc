@@ -414,6 +414,7 @@ struct AdminServer::Impl {
   class Watcher;
   class Backup;
   class BlacklistCheck;
+  class ClusterView;
 
   Impl(hato::Loop& l, queue::Store& s, queue::EventBus& e, queue::QueueControl& c)
       : loop(l), store(s), events(e), control(c) {}
@@ -425,6 +426,7 @@ struct AdminServer::Impl {
   std::function<Result<std::string>()> blacklist_status;
   std::function<void(std::function<void()>)> blacklist_check;
   std::function<std::string()> tls_report_send;
+  std::function<void(std::function<void(Result<std::string>)>)> cluster_nodes;
 
   Status listen(const std::string& path);
   void remove_socket_file();
@@ -1047,6 +1049,28 @@ class AdminServer::Impl::BlacklistCheck : public Stream {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
+// GET /v1/cluster: every live node's view, as each last wrote it to redis.
+class AdminServer::Impl::ClusterView : public Stream {
+ public:
+  using Stream::Stream;
+
+ protected:
+  void start() override {
+    std::weak_ptr<int> alive = alive_;
+    server_.cluster_nodes([this, alive](Result<std::string> nodes) {
+      if (alive.expired()) return;
+      if (!nodes) {
+        return reply_and_end(HTTP_SERVUNAVAIL, "Service Unavailable",
+                             "redis cannot be reached: " + nodes.message());
+      }
+      reply_and_end(HTTP_OK, "OK", *nodes);
+    });
+  }
+
+ private:
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
 void AdminServer::Impl::blacklist(evhttp_request* req, bool check) {
   Result<std::string> status =
       blacklist_status ? blacklist_status() : Result<std::string>::error("no monitor");
@@ -1225,6 +1249,14 @@ void AdminServer::Impl::handle(evhttp_request* req) {
   if (path == "/v1/warmup") {
     if (!get) return send_bad_method(req, "GET");
     return send_json(req, HTTP_OK, "OK", warmup_status ? warmup_status() : std::string());
+  }
+  if (path == "/v1/cluster") {
+    if (!get) return send_bad_method(req, "GET");
+    if (!cluster_nodes) {
+      return send_error(req, kHttpConflict, "Conflict",
+                        "this node is not in a cluster (cluster in hato.yaml)");
+    }
+    return run(std::make_unique<ClusterView>(*this, req));
   }
   if (path == "/v1/blacklist") {
     if (!get) return send_bad_method(req, "GET");
@@ -1491,6 +1523,10 @@ size_t AdminServer::streams() const {
 
 void AdminServer::set_tls_report_send(std::function<std::string()> send) {
   impl_->tls_report_send = std::move(send);
+}
+
+void AdminServer::set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes) {
+  impl_->cluster_nodes = std::move(nodes);
 }
 
 void AdminServer::set_warmup_status(std::function<std::string()> status) {

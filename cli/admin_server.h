@@ -60,6 +60,9 @@ class AdminServer {
 
   // What GET /v1/warmup answers, called on the loop thread. Unset: an empty answer.
   void set_warmup_status(std::function<std::string()> status);
+  // What GET /v1/cluster answers: `nodes` calls back with a JSON array of every node's view
+  // (policy/cluster.h). Unset: 409, not in a cluster.
+  void set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes);
   // What POST /v1/tlsrpt/send runs (on the loop thread); unset: 404.
   void set_tls_report_send(std::function<std::string()> send);
 

@@ -33,6 +33,7 @@ constexpr const char kUsage[] =
     "       hato queue cat ID\n"
     "       hato queue tail [--json]\n"
     "       hato queue summary [--json] [--state queued|deferred|held]\n"
+    "       hato queue summary --cluster [--json]\n"
     "       hato queue flush [ID...|--domain D]\n"
     "       hato queue hold|release|delete|bounce ID...\n";
 
@@ -516,11 +517,50 @@ int queue_tail(const std::vector<std::string>& words, const conf::Config& config
   return fail(kExitNoDaemon, "the daemon closed the event stream (did it stop?)");
 }
 
+// `queue summary --cluster`: every live node's queue counts, as its last heartbeat to redis
+// gave them (GET /v1/cluster; policy/cluster.h).
+int cluster_summary(const conf::Config& config, bool json) {
+  AdminResponse response;
+  if (int status = request(config, "/v1/cluster", &response)) return status;
+  if (json) return write_stdout(response.body + "\n");
+  std::optional<Json> nodes = JsonReader(response.body).document();
+  if (!nodes || nodes->kind != Json::Kind::kArray)
+    return fail(kExitFailed, "unreadable answer from the daemon");
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "HOSTNAME", "WAITING", "ACTIVE", "HELD", "REDIS", "SEEN"}};
+  for (const Json& n : nodes->items) {
+    const Json& q = n["queue"];
+    rows.push_back({printable(n.str("node")), printable(n.str("hostname")), q.str("waiting"),
+                    q.str("active"), q.str("held"),
+                    n["cluster"]["connected"].boolean ? "sharing" : "unreachable",
+                    printable(n.str("time"))});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ' ';
+      out += row[i] + std::string(widths[i] - display_width(row[i]), ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    out += '\n';
+  }
+  out += "-- " + std::to_string(nodes->items.size()) + " live nodes\n";
+  return write_stdout(out);
+}
+
 int queue_summary(const std::vector<std::string>& words, const conf::Config& config) {
-  Result<Args> args = parse_args(words, "summary", {"--json"}, {"--state"});
+  Result<Args> args = parse_args(words, "summary", {"--json", "--cluster"}, {"--state"});
   if (!args) return usage_error(args.message());
   if (!args->operands.empty()) {
     return usage_error("queue summary: unexpected " + args->operands[0]);
+  }
+  if (args->has("--cluster")) {
+    if (args->value("--state")) return usage_error("queue summary: --cluster takes no --state");
+    return cluster_summary(config, args->has("--json"));
   }
   std::string path = "/v1/queue/summary";
   if (std::optional<std::string> state = args->value("--state")) {

@@ -30,6 +30,7 @@
 #include "policy/auth.h"
 #include "policy/blacklist_monitor.h"
 #include "policy/client_limits.h"
+#include "policy/cluster.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/keyring.h"
 #include "policy/limiter.h"
@@ -162,6 +163,36 @@ void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery)
                    });
 }
 
+// What this node tells the cluster about itself with each heartbeat (`--cluster` views).
+std::string cluster_view(const std::string& node, const conf::Config& config,
+                         relay::DeliveryEngine& delivery, policy::Limiter& limiter,
+                         policy::RedisShared& cluster) {
+  std::string out = "{\"node\":";
+  log::append_json_string(out, node);
+  out += ",\"hostname\":";
+  log::append_json_string(out, config.hostname);
+  out += ",\"time\":";
+  log::append_json_string(out, log::rfc3339(log::now_ms()));
+  out += ",\"queue\":{\"waiting\":" + std::to_string(delivery.scheduled()) +
+         ",\"active\":" + std::to_string(delivery.in_flight()) +
+         ",\"held\":" + std::to_string(delivery.held()) + "}";
+  out += ",\"cluster\":" + cluster.status_json();
+  out += ",\"warmup\":[";
+  std::string lines = limiter.status_json(log::now_ms());
+  bool first = true;
+  for (size_t at = 0; at < lines.size();) {
+    size_t eol = lines.find('\n', at);
+    if (eol == std::string::npos) eol = lines.size();
+    if (eol > at) {
+      if (!first) out += ',';
+      first = false;
+      out.append(lines, at, eol - at);
+    }
+    at = eol + 1;
+  }
+  return out + "]}";
+}
+
 // The limiter's counters and suspensions live in the queue store's state family.
 class StoreState : public policy::StateStore {
  public:
@@ -264,6 +295,12 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
   if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
   if (!conf::same_egress_and_shaping(old, fresh)) out.push_back("egress or shaping");
   if (old.user != fresh.user) out.push_back("user");
+  if (old.cluster.has_value() != fresh.cluster.has_value() ||
+      (old.cluster &&
+       (old.cluster->redis != fresh.cluster->redis || old.cluster->node != fresh.cluster->node ||
+        old.cluster->local_share != fresh.cluster->local_share ||
+        old.cluster->lease != fresh.cluster->lease)))
+    out.push_back("cluster");
   return out;
 }
 
@@ -358,6 +395,11 @@ int serve(const std::string& config_path) {
   queue::EventBus events;
   StoreState state(*store);
   policy::Limiter limiter(*config, state);
+  std::unique_ptr<policy::RedisShared> cluster;  // null: one node, its state in RocksDB alone
+  if (config->cluster) {
+    cluster = std::make_unique<policy::RedisShared>(loop, *config->cluster, limiter);
+    limiter.set_shared(cluster.get());
+  }
   // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
   relay::HttpClient http(loop, *resolver, *client_tls);
   relay::MtaStsPolicies mta_sts(*resolver, http, &state);
@@ -431,6 +473,14 @@ int serve(const std::string& config_path) {
       log::error("cannot start", {{"reason", s.message()}});
       return kExitFailed;
     }
+  }
+  if (cluster) {
+    // The node's name is the one it started with: a reload does not change it.
+    cluster->set_node_view([&, node = config->cluster->node] {
+      return cluster_view(node, *config, delivery, limiter, *cluster);
+    });
+    admin.set_cluster([&cluster](auto done) { cluster->nodes_json(std::move(done)); });
+    cluster->start();
   }
   register_queue_gauges(*store, delivery);
   register_counters(*config);

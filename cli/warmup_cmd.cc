@@ -21,10 +21,10 @@ namespace hato::cli {
 
 namespace {
 
-constexpr char kUsage[] = "usage: hato warmup status [--json]\n";
+constexpr char kUsage[] = "usage: hato warmup status [--json] [--cluster]\n";
 
 int usage_error(const std::string& message) {
-  return fail(kExitUsage, message + " (usage: hato warmup status [--json])");
+  return fail(kExitUsage, message + " (usage: hato warmup status [--json] [--cluster])");
 }
 
 // A number or null as the table shows it.
@@ -43,17 +43,16 @@ std::string join_row(const std::vector<std::string>& row, const std::vector<size
 
 }  // namespace
 
-Result<std::string> warmup_table(std::string_view json_lines) {
+namespace {
+
+// The table of one node's egress addresses (each an object of limiter.h's status_json).
+Result<std::string> egress_table(const std::vector<JsonValue>& entries) {
   std::vector<std::vector<std::string>> rows = {
       {"ADDRESS", "HELO", "WEIGHT", "DAY", "LIMIT", "SENT", "STATE"}};
   std::string notes;
-  while (!json_lines.empty()) {
-    size_t eol = json_lines.find('\n');
-    std::string_view line = json_lines.substr(0, eol);
-    json_lines.remove_prefix(eol == std::string_view::npos ? json_lines.size() : eol + 1);
-    if (line.empty()) continue;
-    std::optional<JsonValue> e = parse_json(line);
-    if (!e || e->kind != JsonValue::Kind::kObject || (*e)["address"].text.empty())
+  for (const JsonValue& entry : entries) {
+    const JsonValue* e = &entry;
+    if (e->kind != JsonValue::Kind::kObject || (*e)["address"].text.empty())
       return Result<std::string>::error("unreadable answer from the daemon");
     const std::string address = printable((*e)["address"].text);
     std::string limit = cell((*e)["allowance"], "none");
@@ -97,6 +96,41 @@ Result<std::string> warmup_table(std::string_view json_lines) {
   return out;
 }
 
+// `--cluster`: each live node's table under a line naming it (GET /v1/cluster).
+Result<std::string> cluster_table(std::string_view body) {
+  std::optional<JsonValue> nodes = parse_json(body);
+  if (!nodes || nodes->kind != JsonValue::Kind::kArray)
+    return Result<std::string>::error("unreadable answer from the daemon");
+  std::string out;
+  for (const JsonValue& n : nodes->items) {
+    const JsonValue& c = n["cluster"];
+    out += (out.empty() ? "" : "\n") + printable(n["node"].text) + " (" +
+           printable(n["hostname"].text) + ", seen " + printable(n["time"].text) + ", " +
+           (c["connected"].boolean ? "sharing" : "redis unreachable") + ", share " +
+           printable(c["share"].text) + "):\n";
+    Result<std::string> table = egress_table(n["warmup"].items);
+    if (!table) return table;
+    out += *table;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> warmup_table(std::string_view json_lines) {
+  std::vector<JsonValue> entries;
+  while (!json_lines.empty()) {
+    size_t eol = json_lines.find('\n');
+    std::string_view line = json_lines.substr(0, eol);
+    json_lines.remove_prefix(eol == std::string_view::npos ? json_lines.size() : eol + 1);
+    if (line.empty()) continue;
+    std::optional<JsonValue> e = parse_json(line);
+    if (!e) return Result<std::string>::error("unreadable answer from the daemon");
+    entries.push_back(std::move(*e));
+  }
+  return egress_table(entries);
+}
+
 int warmup_command(const std::vector<std::string>& args, const conf::Config& config) {
   if (args.empty()) return usage_error("warmup needs a command");
   if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
@@ -104,14 +138,20 @@ int warmup_command(const std::vector<std::string>& args, const conf::Config& con
     return kExitOk;
   }
   if (args[0] != "status") return usage_error("unknown warmup command: " + args[0]);
-  bool json = false;
+  bool json = false, cluster = false;
   for (size_t i = 1; i < args.size(); ++i) {
-    if (args[i] != "--json") return usage_error("warmup status: unexpected " + args[i]);
-    json = true;
+    if (args[i] == "--json") {
+      json = true;
+    } else if (args[i] == "--cluster") {
+      cluster = true;
+    } else {
+      return usage_error("warmup status: unexpected " + args[i]);
+    }
   }
 
   bool unreachable = false;
-  Result<AdminResponse> r = admin_get(config.admin.socket, "/v1/warmup", &unreachable);
+  Result<AdminResponse> r =
+      admin_get(config.admin.socket, cluster ? "/v1/cluster" : "/v1/warmup", &unreachable);
   if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
   if (r->status != 200) {
     std::string reason;
@@ -119,8 +159,8 @@ int warmup_command(const std::vector<std::string>& args, const conf::Config& con
     if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
     return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
   }
-  if (json) return write_stdout(r->body);
-  Result<std::string> table = warmup_table(r->body);
+  if (json) return write_stdout(r->body + (cluster ? "\n" : ""));
+  Result<std::string> table = cluster ? cluster_table(r->body) : warmup_table(r->body);
   if (!table) return fail(kExitFailed, table.message());
   return write_stdout(*table);
 }

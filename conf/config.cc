@@ -135,6 +135,7 @@ class Builder {
   void read_shaping_limits(const MapReader& m, Provider* provider);
   void read_suspend_rule(const Value& v);
   void read_blacklist_monitor(const Value& v);
+  void read_cluster(const Value& v);
   std::vector<std::string> read_zones(const Value& v);
   std::optional<std::string> read_sender(const Value& v);
   void apply_defaults();
@@ -156,8 +157,8 @@ Config Builder::build(const Value& root) {
   MapReader top(reader_, root,
                 {"hostname", "data_dir", "users_file", "user", "admin", "log", "tls", "listeners",
                  "domains", "dns", "delivery", "limits", "allowed_senders", "inbound", "egress",
-                 "shaping", "blacklist_monitor"},
-                {"mta_sts", "cluster"});
+                 "shaping", "blacklist_monitor", "cluster"},
+                {"mta_sts"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -173,6 +174,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("egress")) read_egress(*v);
   if (auto* v = top.get("shaping")) read_shaping(*v);
   if (auto* v = top.get("blacklist_monitor")) read_blacklist_monitor(*v);
+  if (auto* v = top.get("cluster")) read_cluster(*v);
   apply_defaults();
   return config_;
 }
@@ -922,6 +924,52 @@ void Builder::read_suspend_rule(const Value& v) {
 
 // read_blacklist_monitor - {interval, zones, domain_zones, webhook, clean_checks,
 // keep_last_address, notify}.
+// read_cluster - {redis, node, local_share, lease}. The redis address is numeric
+// ("redis://127.0.0.1:6379", "redis://[::1]:6379"); "localhost" is taken as 127.0.0.1.
+void Builder::read_cluster(const Value& v) {
+  MapReader m(reader_, v, {"redis", "node", "local_share", "lease"});
+  if (!m.is_map()) return;
+  Cluster c;
+  if (auto* r = m.require("redis")) {
+    if (auto text = reader_.non_empty_string(*r)) {
+      std::string_view rest = *text;
+      if (!rest.starts_with("redis://")) {
+        reader_.error(*r, "expected redis://HOST:PORT");
+      } else {
+        rest.remove_prefix(8);
+        while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+        std::string host(rest);
+        if (host.starts_with("localhost")) host = "127.0.0.1" + host.substr(9);
+        auto address = SocketAddress::parse(host, 6379);
+        if (address) {
+          c.redis = *text;
+          c.server = *address;
+        } else {
+          reader_.error(*r, "redis needs a numeric address: " + address.message());
+        }
+      }
+    }
+  }
+  if (auto* n = m.require("node")) {
+    if (auto name = reader_.non_empty_string(*n)) c.node = *name;
+  }
+  if (auto* s = m.get("local_share")) {
+    if (auto text = reader_.string(*s)) {
+      double share = 0;
+      auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), share);
+      if (ec != std::errc() || p != text->data() + text->size() || share <= 0 || share > 1) {
+        reader_.error(*s, "must be a number above 0 and at most 1");
+      } else {
+        c.local_share = share;
+      }
+    }
+  }
+  if (auto* l = m.get("lease")) {
+    if (auto n = reader_.number(*l, 1, 100000)) c.lease = static_cast<uint32_t>(*n);
+  }
+  config_.cluster = std::move(c);
+}
+
 void Builder::read_blacklist_monitor(const Value& v) {
   MapReader m(reader_, v,
               {"interval", "zones", "domain_zones", "webhook", "clean_checks", "keep_last_address",

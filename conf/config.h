@@ -206,6 +206,15 @@ struct BlacklistMonitor {
   std::string notify;                     // default postmaster@<first domain>
 };
 
+// Several nodes sharing warm-up allowances, shaping and suspensions through redis (issue 12).
+struct Cluster {
+  std::string redis;         // the URL as written, "redis://127.0.0.1:6379"
+  SocketAddress server;      // numeric: resolving would block the loop at every reconnect
+  std::string node;          // this node's name, unique in the cluster
+  double local_share = 0.1;  // of each limit, while redis cannot be reached
+  uint32_t lease = 5;        // warm-up allowance reserved from redis at a time
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -224,6 +233,7 @@ struct Config {
   std::vector<Egress> egress;  // empty: the system's default source address, no shaping
   Shaping shaping;
   BlacklistMonitor blacklist_monitor;
+  std::optional<Cluster> cluster;  // absent: one node, its state in its own RocksDB
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;

@@ -43,6 +43,13 @@ constexpr size_t kMaxReasonBytes = 200;
 // Mail with no address left in the rotation (keep_last_address: false) asks again after this;
 // the monitor puts an address back only at its next check.
 constexpr int64_t kOutOfRotationRetryMs = 60 * 1000;
+// Cluster (issue 12): a lease of allowance is a round trip to redis away, less than a
+// connection's greeting, so choose() lets the connection open and take() waits on it (the
+// engine keeps a connection for waits this short); a spent cluster allowance may come
+// back when another node returns an unused lease.
+constexpr int64_t kLeaseRetryMs = 5;
+constexpr int64_t kClusterSpentRetryMs = 10 * 1000;
+constexpr int64_t kOfflineRetryMs = 5 * 1000;
 
 struct Limits {
   uint32_t connections;
@@ -224,7 +231,9 @@ struct Limiter::Impl {
   int64_t warmup_day(const Egress& e, int64_t now_ms) const;
   std::optional<uint64_t> allowance(const Egress& e, int64_t now_ms) const;
   // The refusal when today's allowance to `provider` is spent, else nullopt.
-  std::optional<Wait> warmup_refusal(Egress& e, std::string_view provider, int64_t now_ms);
+  // `connecting`: choose() asks, and an answer still on its way from the cluster is a yes.
+  std::optional<Wait> warmup_refusal(Egress& e, std::string_view provider, int64_t now_ms,
+                                     bool connecting = false);
 
   void suspend(Egress& e, std::string_view provider, Pair& p, const Rule& rule, std::string reason,
                int64_t now_ms);
@@ -232,7 +241,18 @@ struct Limiter::Impl {
                  std::string reason, int64_t now_ms);
   std::string suspension_text(const Egress& e, std::string_view provider, const Pair& p) const;
 
+  // The warm-up counter a message to `provider` counts against (after roll_day()).
+  std::string warmup_key(const Egress& e, std::string_view provider) const {
+    return count_key(e, e.config.warmup && e.config.warmup->per_provider ? provider : "");
+  }
+  uint32_t connections_of(std::string_view provider) const {
+    double c = std::floor(limits_of(provider).connections * shared->share());
+    return std::max<uint32_t>(1, static_cast<uint32_t>(c));
+  }
+
   StateStore& state;
+  EmbeddedShared embedded;
+  SharedState* shared = &embedded;
   std::vector<Egress> egress;
   std::map<std::string, Limits, std::less<>> limits;  // by provider name, "default" too
   std::vector<std::string> provider_names;            // for status: every known provider
@@ -439,13 +459,34 @@ std::optional<uint64_t> Limiter::Impl::allowance(const Egress& e, int64_t now_ms
 }
 
 std::optional<Wait> Limiter::Impl::warmup_refusal(Egress& e, std::string_view provider,
-                                                  int64_t now_ms) {
+                                                  int64_t now_ms, bool connecting) {
   std::optional<uint64_t> allowed = allowance(e, now_ms);
   if (!allowed) return std::nullopt;
   roll_day(e, now_ms);
   bool per_provider = e.config.warmup->per_provider;
   uint64_t used = per_provider ? sent_to(e, provider) : e.sent;
-  if (used < *allowed) return std::nullopt;
+  if (used < *allowed) {
+    using A = SharedState::Allowance;
+    std::string key = warmup_key(e, provider);
+    switch (shared->allowance(key, *allowed, next_midnight(now_ms))) {
+      case A::kYes:
+        return std::nullopt;
+      case A::kAsking:
+        if (connecting) return std::nullopt;
+        return Wait{now_ms + kLeaseRetryMs,
+                    "warm-up: asking the cluster for " + e.ip + "'s allowance today"};
+      case A::kSpent:
+        return Wait{std::min(next_midnight(now_ms), now_ms + kClusterSpentRetryMs),
+                    "warm-up limit: the cluster sent " +
+                        std::to_string(shared->cluster_count(key).value_or(*allowed)) + " of " +
+                        std::to_string(*allowed) + " from " + e.ip + " today (day " +
+                        std::to_string(warmup_day(e, now_ms)) + ")"};
+      case A::kOffline:
+        return Wait{now_ms + kOfflineRetryMs,
+                    "warm-up: redis is unreachable and this node's local share of " + e.ip +
+                        "'s allowance is spent"};
+    }
+  }
   std::string reason = "warm-up limit: " + e.ip + " sent " + std::to_string(used) + " of " +
                        std::to_string(*allowed) +
                        (per_provider ? " to " + std::string(provider) : std::string()) +
@@ -469,6 +510,7 @@ void Limiter::Impl::suspend(Egress& e, std::string_view provider, Pair& p, const
   state.put("s/" + e.ip + "/" + std::string(provider),
             std::to_string(p.suspended_until) + " " + p.suspend_reason);
   watch(e, provider, p);
+  shared->suspended(e.ip, std::string(provider), p.suspended_until, p.suspend_reason);
   if (already) return;
   std::string provider_text(provider);
   metrics()
@@ -539,7 +581,6 @@ std::string Limiter::provider_for(const std::vector<std::string>& mx_hosts) cons
 std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t now_ms,
                                             Wait* wait) {
   Impl& m = *impl_;
-  const Limits& limits = m.limits_of(provider);
   std::optional<Wait> earliest;
   auto consider = [&](Wait w) {
     if (!earliest || w.until_ms < earliest->until_ms) earliest = std::move(w);
@@ -557,14 +598,14 @@ std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t
     std::optional<Wait> blocked;
     if (m.suspended(e, provider, p, now_ms))
       blocked = Wait{p.suspended_until, m.suspension_text(e, provider, p)};
-    if (auto w = m.warmup_refusal(e, provider, now_ms)) {
+    if (auto w = m.warmup_refusal(e, provider, now_ms, /*connecting=*/true)) {
       if (!blocked || w->until_ms > blocked->until_ms) blocked = std::move(w);
     }
     if (blocked) {
       consider(std::move(*blocked));
       continue;
     }
-    if (p.open >= limits.connections) {
+    if (p.open >= m.connections_of(provider)) {
       consider(Wait{now_ms + kBusyRetryMs, "connection limit: " + e.ip + " has " +
                                                std::to_string(p.open) + " connections open to " +
                                                provider});
@@ -620,7 +661,7 @@ bool Limiter::take(size_t egress, const std::string& provider, int64_t now_ms, W
   }
   // A token bucket holding one second's worth (at least one token): smooth, with no
   // burst worth the name after an idle spell.
-  double r = m.rate(*e, provider, p, now_ms);
+  double r = m.rate(*e, provider, p, now_ms) * m.shared->share();
   double capacity = std::max(1.0, r);
   if (!p.bucket.take(now_ms, r, capacity)) {
     if (wait) {
@@ -630,6 +671,7 @@ bool Limiter::take(size_t egress, const std::string& provider, int64_t now_ms, W
     return false;
   }
   m.roll_day(*e, now_ms);
+  if (e->config.warmup) m.shared->spend(m.warmup_key(*e, provider));
   ++e->sent;
   m.state.put(m.count_key(*e, ""), std::to_string(e->sent));
   if (e->config.warmup && e->config.warmup->per_provider) {
@@ -660,6 +702,31 @@ bool Limiter::observe_reply(size_t egress, const std::string& provider, std::str
     return true;
   }
   return false;
+}
+
+void Limiter::set_shared(SharedState* shared) {
+  impl_->shared = shared ? shared : &impl_->embedded;
+}
+
+void Limiter::apply_suspension(const std::string& ip, const std::string& provider, int64_t until_ms,
+                               const std::string& reason) {
+  Impl& m = *impl_;
+  for (auto& e : m.egress) {
+    if (e.ip != ip) continue;
+    Impl::Pair& p = m.pair(e, provider);
+    if (until_ms <= p.suspended_until || until_ms <= log::now_ms()) return;
+    p.suspended_until = until_ms;
+    p.suspend_reason = reason.substr(0, kMaxReasonBytes);
+    m.state.put("s/" + e.ip + "/" + provider,
+                std::to_string(p.suspended_until) + " " + p.suspend_reason);
+    m.watch(e, provider, p);
+    log::warning("suspended by another node of the cluster",
+                 {{"egress", e.ip},
+                  {"provider", provider},
+                  {"until", log::rfc3339(p.suspended_until)},
+                  {"reason", p.suspend_reason}});
+    return;
+  }
 }
 
 void Limiter::set_out_of_rotation(const std::map<std::string, std::string>& reasons) {
@@ -703,6 +770,9 @@ std::string Limiter::status_json(int64_t now_ms) {
     out += ",\"allowance\":";
     out += allowed ? std::to_string(*allowed) : "null";
     out += ",\"sent_today\":" + std::to_string(e.sent);
+    if (auto counted = m.shared->cluster_count(m.count_key(e, ""))) {
+      out += ",\"cluster_counted_today\":" + std::to_string(*counted);
+    }
     bool per_provider = e.config.warmup && e.config.warmup->per_provider;
     if (per_provider) {
       out += ",\"per_provider\":true,\"sent_by_provider\":{";

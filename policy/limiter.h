@@ -31,6 +31,42 @@ class StateStore {
   virtual void erase(std::string_view key) = 0;
 };
 
+// What the nodes of a cluster must agree on (issue 12): warm-up allowances, the share of
+// each connection and rate limit, suspensions. EmbeddedShared, the default, is one node
+// agreeing with itself; policy/cluster.h shares through redis. Calls come on the loop's
+// thread and never wait: a backend that must ask a server answers kAsking and asks.
+class SharedState {
+ public:
+  enum class Allowance {
+    kYes,      // send: the message counts with spend()
+    kAsking,   // not known yet; ask again shortly
+    kSpent,    // the cluster has counted the whole allowance
+    kOffline,  // the shared store is unreachable and this node's local share is spent
+  };
+  virtual ~SharedState() = default;
+  // May one more message count against the daily counter `key` (a state key, "w/<ip>/<day>"),
+  // whose allowance is `cap`? The counter ends at `expires_ms`.
+  virtual Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) = 0;
+  virtual void spend(const std::string& key) = 0;
+  // The cluster's count for `key`, when known (status only).
+  virtual std::optional<uint64_t> cluster_count(const std::string& key) = 0;
+  // This node suspended egress `ip` for `provider`: the others must stop too.
+  virtual void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
+                         const std::string& reason) = 0;
+  // The part of each per-address connection and rate limit this node may use.
+  virtual double share() const = 0;
+};
+
+// A single node: today's behaviour, everything decided from its own RocksDB state.
+class EmbeddedShared : public SharedState {
+ public:
+  Allowance allowance(const std::string&, uint64_t, int64_t) override { return Allowance::kYes; }
+  void spend(const std::string&) override {}
+  std::optional<uint64_t> cluster_count(const std::string&) override { return std::nullopt; }
+  void suspended(const std::string&, const std::string&, int64_t, const std::string&) override {}
+  double share() const override { return 1.0; }
+};
+
 struct EgressChoice {
   size_t index = 0;       // into the configured egress list
   SocketAddress address;  // bind to this (port 0)
@@ -78,6 +114,12 @@ class Limiter {
   // them, and the engine ends a connection from one before its next message.
   void set_out_of_rotation(const std::map<std::string, std::string>& reasons);
   bool in_rotation(size_t egress) const;
+
+  // Shares limits with other nodes through `shared` (not owned; null: the embedded default).
+  void set_shared(SharedState* shared);
+  // A suspension another node saw: applied here too, and not published again.
+  void apply_suspension(const std::string& ip, const std::string& provider, int64_t until_ms,
+                        const std::string& reason);
 
   // Messages one connection to `provider` may carry before the engine closes it.
   uint32_t messages_per_connection(const std::string& provider) const;

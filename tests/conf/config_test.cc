@@ -460,12 +460,14 @@ BOOST_AUTO_TEST_CASE(allowed_senders_are_addresses_or_domains) {
 BOOST_AUTO_TEST_CASE(later_sections_accept_any_content) {
   ConfigPtr c = loaded(kListener +
                        "mta_sts: [whatever]\n"
-                       "cluster: 42\n"
                        "inbound: {dnsbl: [{zone: zen.spamhaus.org, action: reject}]}\n");
   BOOST_TEST(c->listeners.size() == 1u);
   // blacklist_monitor is read now (issue 8): its keys are checked like any other section's.
   std::string error = error_of(kListener + "blacklist_monitor: {unknown_to_us: 1}\n");
   BOOST_TEST(error.find("unknown_to_us") != std::string::npos, error);
+  // So is cluster (issue 12).
+  error = error_of(kListener + "cluster: 42\n");
+  BOOST_TEST(error.find("cluster") != std::string::npos, error);
 }
 
 BOOST_AUTO_TEST_CASE(egress_and_shaping_load_with_their_values) {
@@ -550,6 +552,29 @@ BOOST_AUTO_TEST_CASE(without_egress_there_is_no_shaping_to_configure) {
   c = loaded(kListener + "shaping: {suspend_on: [{reply: \"TS0[1-4]\", provider: yahoo}]}\n");
   BOOST_TEST_REQUIRE(c->shaping.suspend_on.size() == 1u);
   BOOST_TEST(c->shaping.suspend_on[0].for_ == hours(1));
+}
+
+BOOST_AUTO_TEST_CASE(cluster_loads_and_checks_its_keys) {
+  BOOST_TEST(!loaded(kListener)->cluster.has_value());
+  ConfigPtr c = loaded(kListener +
+                       "cluster: {redis: \"redis://127.0.0.1:6390\", node: n1, local_share: 0.25, "
+                       "lease: 3}\n");
+  BOOST_TEST_REQUIRE(c->cluster.has_value());
+  BOOST_TEST(c->cluster->server.to_string() == "127.0.0.1:6390");
+  BOOST_TEST(c->cluster->node == "n1");
+  BOOST_TEST(c->cluster->local_share == 0.25);
+  BOOST_TEST(c->cluster->lease == 3u);
+  c = loaded(kListener + "cluster: {redis: \"redis://localhost\", node: n2}\n");
+  BOOST_TEST(c->cluster->server.to_string() == "127.0.0.1:6379");
+  BOOST_TEST(c->cluster->local_share == 0.1);
+  auto errors = errors_of(kListener + "cluster: {redis: \"http://127.0.0.1\", local_share: 2}\n");
+  BOOST_TEST_REQUIRE(errors.size() == 3u);
+  for (std::string_view want :
+       {"expected redis://HOST:PORT", "missing required key 'node'", "above 0 and at most 1"}) {
+    BOOST_TEST(std::any_of(errors.begin(), errors.end(),
+                           [&](const std::string& e) { return e.find(want) != std::string::npos; }),
+               want);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(same_egress_and_shaping_compares_what_the_limiter_uses) {

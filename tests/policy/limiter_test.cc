@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.h"
 #include "common/metrics.h"
 #include "conf/config.h"
 #include "policy/limiter.h"
@@ -344,6 +345,89 @@ BOOST_AUTO_TEST_CASE(connection_slots_are_counted_per_address_and_provider) {
   // An index from an older configuration is refused, not trusted.
   BOOST_TEST(!limiter.take(3, "google", now, &wait));
   BOOST_TEST(!limiter.observe_reply(3, "google", "421 4.7.28 slow down", now));
+}
+
+// A cluster backend whose answers the test sets (policy/cluster.h is the real one).
+class FakeShared : public SharedState {
+ public:
+  Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) override {
+    asked_key = key;
+    asked_cap = cap;
+    asked_expires = expires_ms;
+    return answer;
+  }
+  void spend(const std::string& key) override { ++spent[key]; }
+  std::optional<uint64_t> cluster_count(const std::string&) override { return count; }
+  void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
+                 const std::string&) override {
+    published.push_back(ip + "/" + provider + " " + std::to_string(until_ms));
+  }
+  double share() const override { return node_share; }
+
+  Allowance answer = Allowance::kYes;
+  std::optional<uint64_t> count;
+  double node_share = 1.0;
+  std::string asked_key;
+  uint64_t asked_cap = 0;
+  int64_t asked_expires = 0;
+  std::map<std::string, int> spent;
+  std::vector<std::string> published;
+};
+
+BOOST_AUTO_TEST_CASE(a_cluster_decides_the_warm_up_beyond_the_local_count) {
+  MapStore store;
+  Limiter limiter(*config_of(kWarmup), store);
+  FakeShared shared;
+  limiter.set_shared(&shared);
+  const int64_t now = at(kNov1, 10);
+  Wait wait;
+  BOOST_TEST(limiter.take(0, "google", now, &wait));
+  BOOST_TEST(shared.asked_key == "w/127.0.0.1/2026-11-01");
+  BOOST_TEST(shared.asked_cap == 5u);
+  BOOST_TEST(shared.asked_expires == at(kNov1 + 1));
+  BOOST_TEST(shared.spent["w/127.0.0.1/2026-11-01"] == 1);
+  // A lease on its way: a connection may open, a message waits a moment on it.
+  shared.answer = SharedState::Allowance::kAsking;
+  BOOST_TEST(limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(!limiter.take(0, "google", now, &wait));
+  BOOST_TEST(wait.until_ms == now + 5);
+  // The cluster spent it: asked again in 10 s, in case another node gives some back.
+  shared.answer = SharedState::Allowance::kSpent;
+  shared.count = 5;
+  BOOST_TEST(!limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(wait.until_ms == now + 10000);
+  BOOST_TEST(wait.reason == "warm-up limit: the cluster sent 5 of 5 from 127.0.0.1 today (day 1)");
+  shared.answer = SharedState::Allowance::kOffline;
+  BOOST_TEST(!limiter.take(0, "google", now, &wait));
+  BOOST_TEST(wait.reason.find("redis is unreachable") != std::string::npos, wait.reason);
+  BOOST_TEST(shared.spent["w/127.0.0.1/2026-11-01"] == 1, "nothing spent on a refusal");
+  BOOST_TEST(limiter.status_json(now).find("\"cluster_counted_today\":5") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_cluster_shares_suspensions_and_divides_limits) {
+  MapStore store;
+  Limiter limiter(*config_of("egress:\n  - {address: 127.0.0.1}\n"), store);
+  FakeShared shared;
+  shared.node_share = 1.0 / 3;
+  limiter.set_shared(&shared);
+  const int64_t now = hato::log::now_ms();  // apply_suspension() ignores ended ones
+  Wait wait;
+  // google: 5 connections per address, a third of them here (at least one).
+  BOOST_TEST_REQUIRE(limiter.choose("google", now, &wait).has_value());
+  limiter.opened(0, "google");
+  BOOST_TEST(!limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(wait.reason.find("connection limit") != std::string::npos, wait.reason);
+  // A throttle seen here is published; one seen elsewhere applies without being re-published.
+  BOOST_TEST(limiter.observe_reply(0, "google", "421 4.7.28 unusual rate", now));
+  BOOST_TEST(shared.published.size() == 1u);
+  BOOST_TEST(shared.published[0].starts_with("127.0.0.1/google "));
+  limiter.apply_suspension("127.0.0.1", "yahoo", now + 60000, "TS01 from node2");
+  limiter.apply_suspension("192.0.2.9", "yahoo", now + 60000, "not our address");
+  BOOST_TEST(shared.published.size() == 1u);
+  BOOST_TEST(!limiter.take(0, "yahoo", now, &wait));
+  BOOST_TEST(wait.reason.find("TS01 from node2") != std::string::npos, wait.reason);
+  BOOST_TEST(store.data.count("s/127.0.0.1/yahoo") == 1u);
+  BOOST_TEST(limiter.take(0, "microsoft", now, &wait));
 }
 
 BOOST_AUTO_TEST_CASE(a_gmail_throttle_suspends_that_address_for_google_only) {

@@ -1,0 +1,74 @@
+// cluster.h - the redis backend of SharedState (issue 12): several nodes, each with its own
+// RocksDB queue, share warm-up allowances, limits and suspensions.
+//
+// Warm-up allowances are leased: a node atomically reserves a few messages of the day's
+// counter with a Lua script that never takes it past the cap, spends them locally and gives
+// back what it has not used after a quiet spell, so the nodes together never send more than
+// the allowance. Suspensions go into one hash that every node reads twice a second. Each
+// node heartbeats into a sorted set; the number alive divides the connection and rate limits.
+// While redis is unreachable a node sends within `local_share` of each limit and, when redis
+// returns, adds what it sent meanwhile to the shared counters.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/loop.h"
+#include "common/redis_client.h"
+#include "conf/config.h"
+#include "policy/limiter.h"
+
+namespace hato::policy {
+
+class RedisShared : public SharedState {
+ public:
+  RedisShared(Loop& loop, const conf::Cluster& config, Limiter& limiter);
+  ~RedisShared() override;
+
+  void start();
+  // This node's view for `--cluster` (a JSON object), written with each heartbeat.
+  void set_node_view(std::function<std::string()> view) { view_ = std::move(view); }
+  // Every live node's view: a JSON array, to `done` on the loop; an error without redis.
+  void nodes_json(std::function<void(Result<std::string>)> done);
+  // {"node","redis","connected","nodes","share"} for warm-up status and metrics.
+  std::string status_json() const;
+
+  Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) override;
+  void spend(const std::string& key) override;
+  std::optional<uint64_t> cluster_count(const std::string& key) override;
+  void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
+                 const std::string& reason) override;
+  double share() const override;
+
+ private:
+  struct Lease {
+    uint64_t have = 0;        // reserved in redis, not yet sent
+    bool asking = false;      // a reservation is on its way
+    int64_t spent_until = 0;  // redis said none are left; do not ask again before this
+    int64_t expires_ms = 0;   // the counter's end (next UTC midnight)
+    uint64_t cap = 0;
+    uint64_t offline_sent = 0;  // sent while redis was down, not yet added to redis
+    int64_t last_spend = 0;
+    std::optional<uint64_t> count;  // the cluster's count, as last heard
+  };
+  void ask(const std::string& key, Lease& lease);
+  void tick();
+  void heartbeat();
+  void poll_suspensions();
+  void give_back_idle(int64_t now);
+  void reconcile();
+
+  Loop& loop_;
+  conf::Cluster config_;
+  Limiter& limiter_;
+  RedisClient redis_;
+  Timer timer_;
+  std::map<std::string, Lease> leases_;
+  std::function<std::string()> view_;
+  int64_t nodes_ = 1;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks after us
+};
+
+}  // namespace hato::policy

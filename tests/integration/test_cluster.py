@@ -1,0 +1,229 @@
+"""Several Hato nodes sharing limits through a real redis-server (issue 12): three daemons
+on loopback, one egress address (127.0.0.1) shared by all of them, dnsmasq for the MX
+records, an aiosmtpd sink as every destination."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import hatotest
+from hatotest import wait_for
+from test_delivery import DeliveryHarness, message
+from test_warmup import GMX, GHOSTS, utc_date
+
+REDIS = shutil.which("redis-server")
+REDIS_CLI = shutil.which("redis-cli")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    """A redis-server of the test's own on a free loopback port, in its own directory."""
+
+    def __init__(self, persistent=False):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="hato-it-redis-")
+        self.persistent = persistent
+        self.proc = None
+
+    def start(self):
+        args = [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--dir", self.dir, "--logfile", os.path.join(self.dir, "redis.log")]
+        # Persistent: what the nodes counted survives a stop, as with a real deployment.
+        args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent \
+            else ["--appendonly", "no"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: self.cli("PING") == "PONG", timeout=10):
+            raise RuntimeError(f"redis-server did not start on port {self.port}")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cli(self, *args):
+        r = subprocess.run([REDIS_CLI, "-p", str(self.port), *args], capture_output=True,
+                           text=True, timeout=10)
+        return r.stdout.strip()
+
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+
+class ClusterTest(DeliveryHarness):
+
+    def setUp(self):
+        super().setUp()
+        if not REDIS or not REDIS_CLI:
+            self.fail("test prerequisite missing: redis-server and redis-cli (Debian redis-server)")
+
+    def redis(self, persistent=False):
+        r = Redis(persistent)
+        self.addCleanup(r.cleanup)
+        return r.start()
+
+    def node(self, name, redis, dns, sink, egress, local_share=None):
+        d = self.relay(dns.port, sink.port, start=False)
+        y = ["egress:"] + [f"  - {json.dumps(e)}" for e in egress]
+        y += ["cluster:", f"  redis: {json.dumps(redis.url())}", f"  node: {name}"]
+        if local_share:
+            y.append(f"  local_share: {local_share}")
+        d.extra_yaml += "\n".join(y) + "\n"
+        d.write_config()
+        d.start()
+        return d
+
+    def nodes(self, redis, dns, sink, egress, **kw):
+        ds = [self.node(f"node{i}", redis, dns, sink, egress, **kw) for i in (1, 2, 3)]
+        # Every node has heartbeated: the shares are set.
+        self.assertTrue(wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15))
+        return ds
+
+    def send(self, d, n, tag, rcpt_domain="remote.test"):
+        return [self.submit(d, [f"{tag}{i}@{rcpt_domain}"], message(f"{tag} {i}"))
+                for i in range(n)]
+
+    def status(self, d, *extra):
+        r = d.cli("warmup", "status", "--json", *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def test_day_one_allowance_is_shared_exactly(self):
+        redis, dns, sink = self.redis(), self.dns(), self.sink()
+        egress = [{"address": "127.0.0.1", "helo": "mail1.sender.test",
+                   "warmup": {"start": utc_date(), "daily": [10, 20]}}]
+        ds = self.nodes(redis, dns, sink, egress)
+        for i, d in enumerate(ds):
+            self.send(d, 10, f"n{i}m")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) >= 10, timeout=30))
+        # Every held-back message has been refused at least once, by the cluster's count.
+        self.assertTrue(wait_for(lambda: sum(len(d.queue_ls()) for d in ds) == 20
+                                 and all(m.get("attempts", 0) >= 1
+                                         for d in ds for m in d.queue_ls()), timeout=30))
+        # Unused leases go back after 3s and a spent counter is asked again after 2s;
+        # nothing more may go out in the meantime either.
+        time.sleep(6)
+        self.assertEqual(len(self.originals(sink)), 10, "exactly the day-1 allowance, cluster-wide")
+        key = f"hato:w/127.0.0.1/{utc_date()}"
+        self.assertEqual(redis.cli("GET", key), "10")
+        waiting = [m for d in ds for m in d.queue_ls()]
+        self.assertEqual(len(waiting), 20)
+        for m in waiting:
+            self.assertEqual(m["state"], "deferred", m)
+            self.assertIn("warm-up", m["last_response"], m)
+        self.assertEqual(sum(s["sent_today"] for d in ds for s in self.status(d)), 10)
+        self.assertEqual(self.dsns(sink), [], "warm-up never bounces")
+
+    def test_complaint_on_one_node_suspends_all(self):
+        redis, dns, sink = self.redis(), self.dns(mx=GMX, hosts=GHOSTS), self.sink()
+        sink.reply_rcpt("victim@gmail.test",
+                        "421 4.7.28 Our system has detected an unusual rate of mail")
+        ds = self.nodes(redis, dns, sink, [{"address": "127.0.0.1"}])
+        self.submit(ds[0], ["victim@gmail.test"], message("to gmail"))
+        for d in ds:
+            self.assertTrue(wait_for(lambda: any(s["suspensions"] for s in self.status(d)),
+                                     timeout=15), "every node hears of the suspension")
+            st = self.status(d)[0]
+            self.assertEqual([s["provider"] for s in st["suspensions"]], ["google"], st)
+        # Another node holds its own mail for Google back, and still sends elsewhere.
+        qid = self.submit(ds[2], ["other@gmail.test"], message("to gmail from node3"))
+        self.assertTrue(wait_for(lambda: (self.show(ds[2], qid) or {}).get("attempts", 0) >= 1,
+                                 timeout=15))
+        self.assertIn("suspended", self.show(ds[2], qid)["last_response"])
+        self.submit(ds[1], ["someone@remote.test"], message("to remote"))
+        self.assertTrue(wait_for(lambda: any("someone@remote.test" in m.rcpt_tos
+                                             for m in self.originals(sink)), timeout=15))
+        self.assertFalse(any("other@gmail.test" in m.rcpt_tos for m in self.originals(sink)))
+        self.assertIn("suspended by another node", ds[2].log_text())
+
+    def test_redis_down_loses_nothing_and_sharing_resumes(self):
+        redis = self.redis(persistent=True)
+        dns, sink = self.dns(mx=GMX, hosts=GHOSTS), self.sink()
+        egress = [{"address": "127.0.0.1", "warmup": {"start": utc_date(), "daily": [1000]}}]
+        ds = self.nodes(redis, dns, sink, egress, local_share=0.5)
+        key = f"hato:w/127.0.0.1/{utc_date()}"
+        for i, d in enumerate(ds):
+            self.send(d, 5, f"before{i}m")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 15, timeout=30))
+        # Idle leases came back: the count is what was sent.
+        self.assertTrue(wait_for(lambda: redis.cli("GET", key) == "15", timeout=10))
+
+        redis.stop()
+        for d in ds:
+            self.assertTrue(wait_for(lambda: "redis connection lost" in d.log_text(), timeout=10))
+        for i, d in enumerate(ds):
+            self.send(d, 5, f"during{i}m")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 30, timeout=30))
+        self.assertEqual(sum(len(d.queue_ls()) for d in ds), 0)
+
+        redis.start()  # same port, same directory: the counts from before are back
+        # Each node adds what it sent from its local share: 15 before + 15 during.
+        self.assertTrue(wait_for(lambda: redis.cli("GET", key) == "30", timeout=20))
+        self.assertTrue(wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15))
+        # Sharing works again: a complaint node1 hears stops node3.
+        sink.reply_rcpt("victim@gmail.test",
+                        "421 4.7.28 Our system has detected an unusual rate of mail")
+        self.submit(ds[0], ["victim@gmail.test"], message("to gmail"))
+        self.assertTrue(wait_for(lambda: any(s["suspensions"] for s in self.status(ds[2])),
+                                 timeout=15))
+        self.assertEqual(self.dsns(sink), [], "nothing bounced because redis was away")
+        got = sorted(r for m in self.originals(sink) for r in m.rcpt_tos)
+        want = sorted(f"{w}{i}m{j}@remote.test" for w in ("before", "during")
+                      for i in range(3) for j in range(5))
+        self.assertEqual(got, want, "every message arrived once")
+
+    def test_cluster_view_shows_every_node(self):
+        redis, dns, sink = self.redis(), self.dns(), self.sink()
+        egress = [{"address": "127.0.0.1", "warmup": {"start": utc_date(), "daily": [2]}}]
+        ds = self.nodes(redis, dns, sink, egress)
+        self.send(ds[1], 4, "view")  # 2 go out, 2 wait on node2
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 2
+                                 and len(ds[1].queue_ls()) == 2, timeout=20))
+
+        def views():
+            r = ds[0].cli("queue", "summary", "--cluster", "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return {n["node"]: n for n in json.loads(r.stdout)}
+
+        # Asked of node1, the view has all three, node2 with its two waiting messages.
+        self.assertTrue(wait_for(lambda: views().get("node2", {}).get("queue", {})
+                                 .get("waiting") == 2, timeout=10))
+        v = views()
+        self.assertEqual(sorted(v), ["node1", "node2", "node3"])
+        self.assertEqual(v["node1"]["queue"]["waiting"], 0)
+        self.assertTrue(all(n["cluster"]["connected"] for n in v.values()))
+        self.assertEqual(sum(n["warmup"][0]["sent_today"] for n in v.values()), 2)
+        table = ds[2].cli("queue", "summary", "--cluster")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        self.assertIn("-- 3 live nodes", table.stdout)
+        self.assertRegex(table.stdout, r"node2\s+\S+\s+2\s+0\s+0\s+sharing")
+        w = ds[2].cli("warmup", "status", "--cluster")
+        self.assertEqual(w.returncode, 0, w.stderr)
+        for name in ("node1", "node2", "node3"):
+            self.assertIn(f"{name} (", w.stdout)
+        self.assertEqual(w.stdout.count("127.0.0.1"), 3, w.stdout)
+
+        # A node that stops leaves the view once its heartbeat runs out.
+        ds[2].stop(check=True)
+        self._daemons.remove(ds[2])  # stopped on purpose, not died
+        self.assertTrue(wait_for(lambda: sorted(views()) == ["node1", "node2"], timeout=15))
+        # Without a cluster the daemon says so.
+        solo = self.relay(dns.port, sink.port)
+        r = solo.cli("warmup", "status", "--cluster")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("not in a cluster", r.stderr)
