@@ -523,7 +523,7 @@ int cluster_summary(const conf::Config& config, bool json) {
   AdminResponse response;
   if (int status = request(config, "/v1/cluster", &response)) return status;
   if (json) return write_stdout(response.body + "\n");
-  std::optional<Json> nodes = JsonReader(response.body).document();
+  std::optional<Json> nodes = parse_json(response.body);
   if (!nodes || nodes->kind != Json::Kind::kArray)
     return fail(kExitFailed, "unreadable answer from the daemon");
   std::vector<std::vector<std::string>> rows = {
