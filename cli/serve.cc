@@ -18,6 +18,8 @@
 #include "cli/admin_server.h"
 #include "cli/commands.h"
 #include "cli/metrics_server.h"
+#include "cli/mta_sts_hosting.h"
+#include "cli/web_server.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
@@ -399,8 +401,27 @@ int serve(const std::string& config_path) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
-  CertificateWatch certificates(
-      loop, [&server](std::shared_ptr<relay::TlsContext> tls) { server.set_tls(std::move(tls)); });
+  // MTA-STS policy hosting (RFC 8461 3.3), with the SMTP listeners' certificate.
+  WebServer mta_sts_web(loop, "mta-sts", [&config](const std::string& host, const std::string& p) {
+    return mta_sts_reply(*config, host, p);
+  });
+  if (config->mta_sts.listen) {
+    Status s = *tls ? check_hosted_policies(*config)
+                    : Status::error("mta_sts.listen needs tls.certificate or tls.acme");
+    if (s) {
+      mta_sts_web.set_tls(*tls);
+      s = mta_sts_web.listen(*config->mta_sts.listen);
+    }
+    if (!s) {
+      log::error("cannot start", {{"reason", s.message()}});
+      return kExitFailed;
+    }
+  }
+  CertificateWatch certificates(loop,
+                                [&server, &mta_sts_web](std::shared_ptr<relay::TlsContext> tls) {
+                                  mta_sts_web.set_tls(tls);
+                                  server.set_tls(std::move(tls));
+                                });
   certificates.watch(*config, *tls);
 
   AdminServer admin(loop, *store, events, delivery);
@@ -479,6 +500,7 @@ int serve(const std::string& config_path) {
     backend.set_users(*fresh_users);
     backend.set_keyring(*fresh_keys);
     server.set_tls(*fresh_tls);
+    if (*fresh_tls) mta_sts_web.set_tls(*fresh_tls);
     server.set_config(config);
     blacklist.set_config(config);
     certificates.watch(*config, *fresh_tls);

@@ -548,7 +548,7 @@ class TestCa:
                        timeout=60, cwd=self.dir)
 
     def issue(self, *names):
-        """(cert.pem, key.pem) for the DNS names given, signed by this CA."""
+        """(cert.pem, key.pem) for the DNS names (or IPv4 addresses) given, signed by this CA."""
         self._serial += 1
         base = os.path.join(self.dir, f"server{self._serial}")
         key, csr, cert, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
@@ -556,7 +556,8 @@ class TestCa:
             f.write("basicConstraints=CA:FALSE\n"
                     "keyUsage=digitalSignature,keyEncipherment\n"
                     "extendedKeyUsage=serverAuth\n"
-                    "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+                    "subjectAltName=" + ",".join(
+                        f"IP:{n}" if n[0].isdigit() else f"DNS:{n}" for n in names) + "\n")
         self._run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
                    "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={names[0]}",
                    "-keyout", key, "-out", csr])
