@@ -37,6 +37,7 @@
 #include "policy/spf/spf_hook.h"
 #include "policy/submission.h"
 #include "queue/store.h"
+#include "relay/acme.h"
 #include "relay/delivery.h"
 #include "relay/http_client.h"
 #include "relay/mta_sts.h"
@@ -189,6 +190,9 @@ class CertificateWatch {
   CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<relay::TlsContext>)> swap)
       : timer_(loop, [this] { check(); }), swap_(std::move(swap)) {}
 
+  // A new pair was just written (ACME): take it now rather than at the next tick.
+  void reload_now() { check(); }
+
   void watch(const conf::Config& config, std::shared_ptr<relay::TlsContext> current) {
     cert_ = config.tls.certificate;
     key_ = config.tls.key;
@@ -312,6 +316,16 @@ int serve(const std::string& config_path) {
   queue::QueueIdGenerator ids;
   if (auto newest = store->newest_id()) ids.seed(*newest);
 
+  // ACME: until the first certificate arrives, a self-signed one keeps STARTTLS working.
+  if (config->tls.acme) {
+    Status s = make_dir(config->data_dir + "/acme", 0700);
+    if (s && !std::filesystem::exists(config->tls.certificate))
+      s = relay::generate_self_signed(config->tls.certificate, config->tls.key, config->hostname);
+    if (!s) {
+      log::error("cannot start", {{"reason", s.message()}});
+      return kExitFailed;
+    }
+  }
   auto tls = load_tls(*config);
   if (!tls) {
     log::error("cannot start", {{"reason", tls.message()}});
@@ -423,6 +437,37 @@ int serve(const std::string& config_path) {
                                   server.set_tls(std::move(tls));
                                 });
   certificates.watch(*config, *tls);
+  // ACME (RFC 8555): orders and renewals on the loop; HTTP-01 answers on tls.acme.http.
+  std::unique_ptr<relay::HttpClient> acme_http;
+  std::unique_ptr<relay::AcmeClient> acme;
+  WebServer acme_web(loop, "acme-http", [&acme](const std::string&, const std::string& path) {
+    constexpr std::string_view kPrefix = "/.well-known/acme-challenge/";
+    if (acme && path.starts_with(kPrefix)) {
+      if (auto answer = acme->http01(path.substr(kPrefix.size())))
+        return WebReply{200, "application/octet-stream", *answer};
+    }
+    return WebReply{};
+  });
+  if (config->tls.acme) {
+    const conf::Acme& a = *config->tls.acme;
+    auto acme_tls = relay::TlsContext::make_client(a.ca_file);
+    Status s = acme_tls ? Status::ok() : acme_tls.status();
+    if (s && a.http) s = acme_web.listen(*a.http);
+    if (s) {
+      acme_http = std::make_unique<relay::HttpClient>(loop, *resolver, *acme_tls);
+      acme = std::make_unique<relay::AcmeClient>(
+          loop, *acme_http,
+          relay::AcmeClient::Options{
+              a.directory, a.email, a.domains, config->data_dir + "/acme", config->tls.certificate,
+              config->tls.key, std::chrono::duration_cast<std::chrono::seconds>(a.renew_before)},
+          [&certificates] { certificates.reload_now(); });
+      s = acme->start();
+    }
+    if (!s) {
+      log::error("cannot start", {{"reason", "ACME: " + s.message()}});
+      return kExitFailed;
+    }
+  }
 
   AdminServer admin(loop, *store, events, delivery);
   admin.set_warmup_status([&limiter] { return limiter.status_json(log::now_ms()); });
