@@ -456,7 +456,7 @@ int serve(const std::string& config_path) {
     if (s) {
       acme_http = std::make_unique<relay::HttpClient>(loop, *resolver, *acme_tls);
       acme = std::make_unique<relay::AcmeClient>(
-          loop, *acme_http,
+          loop, *acme_http, workers,
           relay::AcmeClient::Options{
               a.directory, a.email, a.domains, config->data_dir + "/acme", config->tls.certificate,
               config->tls.key, std::chrono::duration_cast<std::chrono::seconds>(a.renew_before)},

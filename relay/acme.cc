@@ -239,10 +239,11 @@ struct AcmeClient::Order {
   acme::PKey key;  // the certificate's
 };
 
-AcmeClient::AcmeClient(Loop& loop, HttpClient& http, Options options,
+AcmeClient::AcmeClient(Loop& loop, HttpClient& http, WorkerPool& workers, Options options,
                        std::function<void()> installed)
     : loop_(loop),
       http_(http),
+      workers_(workers),
       options_(std::move(options)),
       installed_(std::move(installed)),
       timer_(loop, [this] { begin(); }) {
@@ -508,19 +509,31 @@ void AcmeClient::install(const std::string& chain) {
   auto cert = first_certificate(chain);
   if (!cert || X509_check_private_key(cert.get(), order_->key.get()) != 1)
     return failed("certificate", "the CA sent a certificate that does not match our key");
-  auto write = [](const std::string& path, const std::string& text) {
-    std::string tmp = path + ".new";
-    ::unlink(tmp.c_str());
-    if (auto s = dkim::write_private_key(tmp, text); !s) return s;
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      return Status::error("cannot rename " + tmp + ": " + std::strerror(errno));
-    return Status::ok();
-  };
-  if (auto s = write(options_.key, acme::key_pem(order_->key.get())); !s)
-    return failed("install", s.message());
-  if (auto s = write(options_.certificate, chain); !s) return failed("install", s.message());
   int64_t not_before = asn1_seconds(X509_get0_notBefore(cert.get()));
   int64_t not_after = asn1_seconds(X509_get0_notAfter(cert.get()));
+  // fsync'd writes: on the worker pool, then back to the loop.
+  std::weak_ptr<int> alive = alive_;
+  workers_.post([this, alive, loop = &loop_, cert_path = options_.certificate,
+                 key_path = options_.key, key = acme::key_pem(order_->key.get()), chain, not_before,
+                 not_after] {
+    auto write = [](const std::string& path, const std::string& text) {
+      std::string tmp = path + ".new";
+      ::unlink(tmp.c_str());
+      if (auto s = dkim::write_private_key(tmp, text); !s) return s;
+      if (::rename(tmp.c_str(), path.c_str()) != 0)
+        return Status::error("cannot rename " + tmp + ": " + std::strerror(errno));
+      return Status::ok();
+    };
+    Status s = write(key_path, key);
+    if (s) s = write(cert_path, chain);
+    loop->post([this, alive, s, not_before, not_after] {
+      if (!alive.expired()) installed(s, not_before, not_after);
+    });
+  });
+}
+
+void AcmeClient::installed(Status written, int64_t not_before, int64_t not_after) {
+  if (!written) return failed("install", written.message());
   order_.reset();
   challenges_.clear();
   backoff_ = std::chrono::seconds(0);

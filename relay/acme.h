@@ -20,6 +20,7 @@
 #include "common/json.h"
 #include "common/loop.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "relay/http_client.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
@@ -67,7 +68,9 @@ class AcmeClient {
     std::chrono::seconds renew_before{0};  // 0: at two thirds of the lifetime
   };
 
-  AcmeClient(Loop& loop, HttpClient& http, Options options, std::function<void()> installed);
+  // Files are written on `workers`; everything else runs on the loop.
+  AcmeClient(Loop& loop, HttpClient& http, WorkerPool& workers, Options options,
+             std::function<void()> installed);
   ~AcmeClient();
   AcmeClient(const AcmeClient&) = delete;
   AcmeClient& operator=(const AcmeClient&) = delete;
@@ -95,10 +98,12 @@ class AcmeClient {
   void poll_order(int tries);
   void download(const std::string& url);
   void install(const std::string& chain);
+  void installed(Status written, int64_t not_before, int64_t not_after);
   int64_t renewal_time(int64_t not_before, int64_t not_after) const;
 
   Loop& loop_;
   HttpClient& http_;
+  WorkerPool& workers_;
   Options options_;
   std::function<void()> installed_;
   acme::PKey account_key_;
