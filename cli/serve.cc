@@ -459,8 +459,13 @@ int serve(const std::string& config_path) {
           loop, *acme_http, workers,
           relay::AcmeClient::Options{
               a.directory, a.email, a.domains, config->data_dir + "/acme", config->tls.certificate,
-              config->tls.key, std::chrono::duration_cast<std::chrono::seconds>(a.renew_before)},
+              config->tls.key, std::chrono::duration_cast<std::chrono::seconds>(a.renew_before),
+              // Without an HTTP-01 listener: TLS-ALPN-01 on the MTA-STS port (443).
+              !a.http && config->mta_sts.listen.has_value()},
           [&certificates] { certificates.reload_now(); });
+      mta_sts_web.set_acme_tls_alpn([&acme](SSL* ssl, const std::string& name) {
+        return acme && acme->tls_alpn01(ssl, name);
+      });
       s = acme->start();
     }
     if (!s) {

@@ -33,6 +33,11 @@ class WebServer {
   // With a context the server speaks TLS only; the next connection uses the newest one,
   // so a renewed certificate needs no restart.
   void set_tls(std::shared_ptr<relay::TlsContext> tls);
+  // ACME TLS-ALPN-01 (RFC 8737): a handshake offering ALPN "acme-tls/1" for a name
+  // `challenge` accepts (it installs the challenge certificate on the SSL) gets that
+  // certificate and the protocol; every other handshake goes on with the context above.
+  using AlpnChallenge = std::function<bool(SSL* ssl, const std::string& name)>;
+  void set_acme_tls_alpn(AlpnChallenge challenge);
   // Binds `address` (port 0: the kernel picks one) and logs `<name> listening address=...`.
   [[nodiscard]] hato::Status listen(const hato::SocketAddress& address);
   const hato::SocketAddress& address() const;

@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
@@ -164,6 +165,43 @@ Result<std::string> sign_jws(EVP_PKEY* key, const std::string& kid, const std::s
          base64url_encode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)) + "\"}";
 }
 
+Result<std::pair<std::string, std::string>> make_alpn_certificate(
+    const std::string& name, const std::string& key_authorization) {
+  using Out = Result<std::pair<std::string, std::string>>;
+  auto key = generate_key();
+  if (!key) return key.status();
+  std::unique_ptr<X509, X509Free> x(X509_new());
+  std::string digest = sha256(key_authorization);
+  // extnValue holds the DER of an OCTET STRING of the digest (RFC 8737 3).
+  std::string inner = std::string("\x04\x20", 2) + digest;
+  ASN1_OCTET_STRING* value = ASN1_OCTET_STRING_new();
+  ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+  X509_EXTENSION* acme_id = nullptr;
+  if (value && oid &&
+      ASN1_OCTET_STRING_set(value, reinterpret_cast<const unsigned char*>(inner.data()),
+                            static_cast<int>(inner.size())) == 1)
+    acme_id = X509_EXTENSION_create_by_OBJ(nullptr, oid, 1, value);
+  ASN1_OCTET_STRING_free(value);
+  ASN1_OBJECT_free(oid);
+  std::string san = "DNS:" + name;
+  X509_EXTENSION* alt = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
+  bool ok = acme_id && alt && X509_set_version(x.get(), 2) == 1 &&
+            ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 1) == 1 &&
+            X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600) &&
+            X509_gmtime_adj(X509_getm_notAfter(x.get()), 7 * 86400) &&
+            X509_set_pubkey(x.get(), key->get()) == 1 && X509_add_ext(x.get(), alt, -1) == 1 &&
+            X509_add_ext(x.get(), acme_id, -1) == 1 &&
+            X509_sign(x.get(), key->get(), EVP_sha256()) > 0;
+  X509_EXTENSION_free(alt);
+  X509_EXTENSION_free(acme_id);
+  if (!ok) return Out::error("cannot build the TLS-ALPN-01 certificate: " + openssl_error());
+  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), x.get());
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::make_pair(std::string(data, static_cast<size_t>(n)), key_pem(key->get()));
+}
+
 Result<std::string> make_csr(EVP_PKEY* key, const std::vector<std::string>& names) {
   if (names.empty()) return Result<std::string>::error("no names for the certificate");
   std::unique_ptr<X509_REQ, ReqFree> req(X509_REQ_new());
@@ -284,6 +322,15 @@ std::optional<std::string> AcmeClient::http01(const std::string& token) const {
   return it->second;
 }
 
+bool AcmeClient::tls_alpn01(SSL* ssl, const std::string& name) const {
+  auto it = alpn_.find(name);
+  if (it == alpn_.end()) return false;
+  auto cert = first_certificate(it->second.first);
+  auto key = acme::parse_key_pem(it->second.second);
+  return cert && key && SSL_use_certificate(ssl, cert.get()) == 1 &&
+         SSL_use_PrivateKey(ssl, key->get()) == 1;
+}
+
 int64_t AcmeClient::renewal_time(int64_t not_before, int64_t not_after) const {
   if (options_.renew_before.count() > 0) return not_after - options_.renew_before.count();
   return not_before + (not_after - not_before) * 2 / 3;
@@ -300,6 +347,7 @@ void AcmeClient::schedule(std::chrono::seconds delay) {
 void AcmeClient::failed(const std::string& step, const std::string& why) {
   order_.reset();
   challenges_.clear();
+  alpn_.clear();
   orders("failed").inc();
   backoff_ = backoff_.count() == 0 ? std::chrono::seconds(kFirstBackoff)
                                    : std::min<std::chrono::seconds>(backoff_ * 2, kMaxBackoff);
@@ -421,11 +469,19 @@ void AcmeClient::next_authorization(size_t i) {
     std::string name = (*json)["identifier"]["value"].text;
     if (status == "valid") return next_authorization(i + 1);
     if (status != "pending") return failed("authorization", name + " is " + status);
+    const char* type = options_.tls_alpn ? "tls-alpn-01" : "http-01";
     for (const auto& c : (*json)["challenges"].items) {
-      if (c["type"].text != "http-01") continue;
+      if (c["type"].text != type) continue;
       const std::string& token = c["token"].text;
-      challenges_[token] = acme::key_authorization(token, account_key_.get());
-      log::info("ACME challenge", {{"name", name}, {"type", "http-01"}});
+      std::string authorization = acme::key_authorization(token, account_key_.get());
+      if (options_.tls_alpn) {
+        auto pair = acme::make_alpn_certificate(name, authorization);
+        if (!pair) return failed("challenge", pair.message());
+        alpn_[name] = std::move(*pair);
+      } else {
+        challenges_[token] = authorization;
+      }
+      log::info("ACME challenge", {{"name", name}, {"type", type}});
       post(c["url"].text, "{}", [this, i](Result<HttpResponse> answer) {
         if (!answer) return failed("challenge", answer.message());
         if (answer->status != 200) return failed("challenge", error_detail(*answer));
@@ -433,7 +489,7 @@ void AcmeClient::next_authorization(size_t i) {
       });
       return;
     }
-    failed("authorization", "the CA offers no http-01 challenge for " + name);
+    failed("authorization", std::string("the CA offers no ") + type + " challenge for " + name);
   });
 }
 
@@ -536,6 +592,7 @@ void AcmeClient::installed(Status written, int64_t not_before, int64_t not_after
   if (!written) return failed("install", written.message());
   order_.reset();
   challenges_.clear();
+  alpn_.clear();
   backoff_ = std::chrono::seconds(0);
   orders("issued").inc();
   log::info("ACME certificate installed",

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/json.h"
@@ -52,6 +53,12 @@ std::string key_authorization(std::string_view token, EVP_PKEY* account_key);
 Result<std::string> sign_jws(EVP_PKEY* key, const std::string& kid, const std::string& nonce,
                              const std::string& url, const std::string& payload);
 
+// RFC 8737 3: the self-signed certificate a TLS-ALPN-01 validation must see for `name`: that
+// name alone in subjectAltName, and the critical acmeIdentifier extension holding the
+// SHA-256 of the key authorization. PEM of the certificate and of its new key.
+Result<std::pair<std::string, std::string>> make_alpn_certificate(
+    const std::string& name, const std::string& key_authorization);
+
 // A DER PKCS#10 request for `names` (first as CN, all in subjectAltName), signed by `key`.
 Result<std::string> make_csr(EVP_PKEY* key, const std::vector<std::string>& names);
 
@@ -66,6 +73,7 @@ class AcmeClient {
     std::string state_dir;  // <data_dir>/acme: account.key
     std::string certificate, key;
     std::chrono::seconds renew_before{0};  // 0: at two thirds of the lifetime
+    bool tls_alpn = false;                 // answer tls-alpn-01 (our port 443) rather than http-01
   };
 
   // Files are written on `workers`; everything else runs on the loop.
@@ -80,6 +88,8 @@ class AcmeClient {
   [[nodiscard]] Status start();
   // The key authorization for an HTTP-01 token this client is waiting on.
   std::optional<std::string> http01(const std::string& token) const;
+  // TLS-ALPN-01: puts the challenge certificate for `name` on `ssl`; false when none waits.
+  bool tls_alpn01(SSL* ssl, const std::string& name) const;
 
  private:
   struct Order;
@@ -111,7 +121,8 @@ class AcmeClient {
   std::string nonce_;
   JsonValue directory_;
   std::unique_ptr<Order> order_;
-  std::map<std::string, std::string> challenges_;  // token -> key authorization
+  std::map<std::string, std::string> challenges_;                    // token -> key authorization
+  std::map<std::string, std::pair<std::string, std::string>> alpn_;  // name -> cert, key PEM
   Timer timer_;
   std::chrono::seconds backoff_{0};
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

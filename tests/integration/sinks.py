@@ -801,13 +801,13 @@ class Pebble:
     """Let's Encrypt's test CA (Debian's pebble) on free loopback ports.
 
     http_port: where pebble's validator sends HTTP-01 requests (Hato's challenge listener);
-    dns_port: the dnsmasq that maps the names ordered to 127.0.0.1; validity: certificate
+    tls_port: where it connects for TLS-ALPN-01; dns_port: the dnsmasq that maps the names ordered to 127.0.0.1; validity: certificate
     lifetime in seconds (pebble's certificateValidityPeriod), short to force renewals.
     pebble serves its API over HTTPS with a certificate from `ca` (a TestCa) for 127.0.0.1;
     root_pem() is the root that signs the certificates it issues (new on every start).
     """
 
-    def __init__(self, ca, http_port, dns_port, validity=None):
+    def __init__(self, ca, http_port, dns_port, validity=None, tls_port=None):
         self.dir = tempfile.mkdtemp(prefix="hato-it-pebble-")
         self.log_path = os.path.join(self.dir, "pebble.log")
         self.ca = ca
@@ -818,7 +818,7 @@ class Pebble:
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.management_port}",
             "certificate": cert, "privateKey": key,
-            "httpPort": http_port, "tlsPort": free_port(),
+            "httpPort": http_port, "tlsPort": tls_port or free_port(),
             "ocspResponderURL": "", "externalAccountBindingRequired": False}}
         if validity:
             config["pebble"]["certificateValidityPeriod"] = validity

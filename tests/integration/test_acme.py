@@ -52,20 +52,23 @@ class AcmeTest(HatoTestCase):
         self.dns = Dnsmasq(hosts={HOSTNAME: "127.0.0.1", POLICY_HOST: "127.0.0.1"}).start()
         self.addCleanup(self.dns.cleanup)
 
-    def acme_daemon(self, validity=None, mta_sts=False):
-        http_port = free_port()
-        pebble = Pebble(self.ca, http_port, self.dns.port, validity=validity)
+    def acme_daemon(self, validity=None, mta_sts=False, alpn=False):
+        """alpn: no HTTP-01 listener; pebble validates with TLS-ALPN-01 on the MTA-STS
+        listener (the port that is 443 in production)."""
+        http_port, tls_port = free_port(), free_port()
+        pebble = Pebble(self.ca, http_port, self.dns.port, validity=validity, tls_port=tls_port)
         self.addCleanup(pebble.cleanup)
         pebble.start()
         extra = ""
-        if mta_sts:
-            extra += 'mta_sts:\n  listen: "127.0.0.1:0"\n  mode: enforce\n'
+        if mta_sts or alpn:
+            port = tls_port if alpn else 0
+            extra += f'mta_sts:\n  listen: "127.0.0.1:{port}"\n  mode: enforce\n'
         d = self.own_daemon(listeners=self.LISTENERS, extra_yaml=extra)
         with open(d.config) as f:
             text = f.read()
         acme = (f"  acme:\n    directory: \"{pebble.directory}\"\n"
                 f"    email: postmaster@{DOMAIN}\n"
-                f"    http: \"127.0.0.1:{http_port}\"\n"
+                + ("" if alpn else f"    http: \"127.0.0.1:{http_port}\"\n") +
                 f"    ca_file: \"{self.ca.cert}\"\n")
         text = re.sub(r"(^tls:\n  certificate: .*\n  key: .*\n)", lambda m: m.group(1) + acme,
                       text, count=1, flags=re.M)
@@ -124,3 +127,14 @@ class AcmeTest(HatoTestCase):
             timeout=15), d.log_tail())
         self.assertEqual(failures, [], "a handshake failed during renewal")
         self.assertEqual(d.exits, [])
+
+    def test_tls_alpn_01_on_the_https_port(self):
+        d, pebble, root = self.acme_daemon(alpn=True)
+        self.wait_installed(d, pebble, 1)
+        self.assertIn('type=tls-alpn-01', d.log_text())
+        self.assertNotIn('type=http-01', d.log_text())
+        self.assertTrue(wait_for(lambda: served_certificate(d.port("submissions"), root)[0],
+                                 timeout=15), d.log_tail())
+        # Ordinary HTTPS on the same port still gets the policy with the new certificate.
+        status, _, body = fetch(POLICY_URL, web_port(d, "mta-sts"), root)
+        self.assertEqual(status, 200, body)

@@ -2,9 +2,11 @@
 // verifies as ES256 under the JWK it names, the thumbprint is RFC 7638's, the CSR carries
 // the names and a valid self-signature.
 #define BOOST_TEST_MODULE acme
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -152,4 +154,32 @@ BOOST_AUTO_TEST_CASE(key_pem_round_trips) {
   BOOST_TEST_REQUIRE(back.is_ok());
   BOOST_TEST(acme::jwk_json(back->get()) == acme::jwk_json(key.get()));
   BOOST_TEST(!acme::parse_key_pem("not a key").is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(tls_alpn_certificate_carries_the_critical_acme_identifier) {
+  auto pair = acme::make_alpn_certificate("mta-sts.example.test", "tok.thumb");
+  BOOST_TEST_REQUIRE(pair.is_ok());
+  BIO* bio = BIO_new_mem_buf(pair->first.data(), static_cast<int>(pair->first.size()));
+  X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  BOOST_TEST_REQUIRE(x != nullptr);
+  BOOST_TEST(X509_check_host(x, "mta-sts.example.test", 0, 0, nullptr) == 1);
+  ASN1_OBJECT* oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+  int at = X509_get_ext_by_OBJ(x, oid, -1);
+  ASN1_OBJECT_free(oid);
+  BOOST_TEST_REQUIRE(at >= 0);
+  X509_EXTENSION* ext = X509_get_ext(x, at);
+  BOOST_TEST(X509_EXTENSION_get_critical(ext) == 1);
+  const ASN1_OCTET_STRING* value = X509_EXTENSION_get_data(ext);
+  std::string der(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                  static_cast<size_t>(ASN1_STRING_length(value)));
+  unsigned char md[32];
+  unsigned int n = 0;
+  std::string ka = "tok.thumb";
+  EVP_Digest(ka.data(), ka.size(), md, &n, EVP_sha256(), nullptr);
+  BOOST_TEST(der == std::string("\x04\x20", 2) + std::string(reinterpret_cast<char*>(md), n));
+  auto key = acme::parse_key_pem(pair->second);
+  BOOST_TEST_REQUIRE(key.is_ok());
+  BOOST_TEST(X509_check_private_key(x, key->get()) == 1);
+  X509_free(x);
 }
