@@ -450,6 +450,11 @@ int serve(const std::string& config_path) {
   });
   if (config->tls.acme) {
     const conf::Acme& a = *config->tls.acme;
+    if (!a.http && !config->mta_sts.listen)
+      log::warning("ACME has no way to answer challenges",
+                   {{"reason",
+                     "set tls.acme.http (HTTP-01, port 80) or mta_sts.listen "
+                     "(TLS-ALPN-01, port 443)"}});
     auto acme_tls = relay::TlsContext::make_client(a.ca_file);
     Status s = acme_tls ? Status::ok() : acme_tls.status();
     if (s && a.http) s = acme_web.listen(*a.http);

@@ -338,6 +338,10 @@ int64_t AcmeClient::renewal_time(int64_t not_before, int64_t not_after) const {
 
 void AcmeClient::schedule(std::chrono::seconds delay) {
   timer_.arm(delay);
+  metrics()
+      .gauge("hato_acme_next_order_timestamp_seconds",
+             "When the next ACME order (first certificate or renewal) starts, Unix time")
+      .set(log::now_ms() / 1000 + delay.count());
   if (delay.count() > 0)
     log::info("ACME renewal scheduled",
               {{"in_seconds", std::to_string(delay.count())},
@@ -357,6 +361,10 @@ void AcmeClient::failed(const std::string& step, const std::string& why) {
               {"directory", options_.directory},
               {"retry_in_seconds", std::to_string(backoff_.count())}});
   timer_.arm(backoff_);
+  metrics()
+      .gauge("hato_acme_next_order_timestamp_seconds",
+             "When the next ACME order (first certificate or renewal) starts, Unix time")
+      .set(log::now_ms() / 1000 + backoff_.count());
 }
 
 void AcmeClient::begin() {

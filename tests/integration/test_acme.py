@@ -13,12 +13,21 @@ import os
 import re
 import subprocess
 import time
+import urllib.request
 
 from hatotest import DOMAIN, HOSTNAME, HatoTestCase, wait_for
 from sinks import Dnsmasq, Pebble, TestCa, free_port
 from test_mta_sts_hosting import POLICY_HOST, POLICY_URL, fetch, parse_rfc8461, web_port
 
 INSTALLED = "ACME certificate installed"
+METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?[^\"\s]+:(?P<port>\d+)")
+
+
+def metric(d, line_re):
+    port = int(METRICS_LINE.search(d.log_text()).group("port"))
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    m = re.search(line_re, text, re.M)
+    return m.group(1) if m else None
 
 
 def served_certificate(port, root, name=HOSTNAME, implicit=True):
@@ -59,7 +68,7 @@ class AcmeTest(HatoTestCase):
         pebble = Pebble(self.ca, http_port, self.dns.port, validity=validity, tls_port=tls_port)
         self.addCleanup(pebble.cleanup)
         pebble.start()
-        extra = ""
+        extra = 'admin:\n  metrics: "127.0.0.1:0"\n'
         if mta_sts or alpn:
             port = tls_port if alpn else 0
             extra += f'mta_sts:\n  listen: "127.0.0.1:{port}"\n  mode: enforce\n'
@@ -126,6 +135,10 @@ class AcmeTest(HatoTestCase):
             lambda: served_certificate(d.port("submissions"), root)[1] not in (None, first),
             timeout=15), d.log_tail())
         self.assertEqual(failures, [], "a handshake failed during renewal")
+        self.assertGreaterEqual(
+            int(metric(d, r'^hato_acme_orders_total\{result="issued"\} (\d+)')), 2)
+        self.assertEqual(metric(d, r'^hato_acme_orders_total\{result="failed"\} (\d+)'), "0")
+        self.assertIsNotNone(metric(d, r"^hato_acme_next_order_timestamp_seconds (\d+)"))
         self.assertEqual(d.exits, [])
 
     def test_tls_alpn_01_on_the_https_port(self):
