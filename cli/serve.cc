@@ -268,6 +268,13 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
   }
   if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
   if (!conf::same_egress_and_shaping(old, fresh)) out.push_back("egress or shaping");
+  auto where = [](const std::optional<SocketAddress>& a) { return a ? a->to_string() : ""; };
+  if (where(old.mta_sts.listen) != where(fresh.mta_sts.listen)) out.push_back("mta_sts.listen");
+  if (old.tls.acme.has_value() != fresh.tls.acme.has_value() ||
+      (old.tls.acme && (old.tls.acme->directory != fresh.tls.acme->directory ||
+                        old.tls.acme->domains != fresh.tls.acme->domains ||
+                        where(old.tls.acme->http) != where(fresh.tls.acme->http))))
+    out.push_back("tls.acme");
   return out;
 }
 

@@ -11,6 +11,7 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import urllib.error
@@ -154,3 +155,23 @@ class MtaStsHostingTest(HatoTestCase):
                         '  mx: [mx2.example.test]\n')
         d.write_config()
         self.assertNotEqual(enforce, self.sts_id(d))
+
+    def test_operator_switches_to_enforce_with_a_reload(self):
+        d = self.hosting_daemon('  listen: "127.0.0.1:0"\n  mode: testing\n')
+        d.start()
+        port = web_port(d, "mta-sts")
+        _, _, body = fetch(POLICY_URL, port, self.ca.cert)
+        self.assertEqual(parse_rfc8461(body)["mode"], "testing")
+        testing_id = self.sts_id(d)
+        # The operator changes the mode and reloads; the certificate files stay ours.
+        cert, key = os.path.join(d.dir, "cert.pem"), os.path.join(d.dir, "key.pem")
+        saved = (open(cert, "rb").read(), open(key, "rb").read())
+        d.extra_yaml = 'mta_sts:\n  listen: "127.0.0.1:0"\n  mode: enforce\n'
+        d.write_config()
+        open(cert, "wb").write(saved[0])
+        open(key, "wb").write(saved[1])
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "reloaded" in d.log_text(), timeout=10), d.log_tail())
+        _, _, body = fetch(POLICY_URL, port, self.ca.cert)
+        self.assertEqual(parse_rfc8461(body)["mode"], "enforce")
+        self.assertNotEqual(self.sts_id(d), testing_id)
