@@ -9,10 +9,11 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
-  librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix"
+  librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix
+  zlib1g-dev"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
-  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server clang libclang-rt-14-dev"
+  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev"
 
 install_missing() {
   local missing=()

@@ -125,17 +125,26 @@ class ResolverSource final : public policy::DnsSource {
   std::unique_ptr<relay::Resolver> resolver_;
 };
 
+// The part of the plan the served MTA-STS policy comes from, so that `dns records` and the
+// policy Hato serves cannot disagree.
+policy::DomainPlan mta_sts_plan(const conf::Config& config, const conf::Domain& d) {
+  policy::DomainPlan plan;
+  plan.domain = d.name;
+  plan.hostname = config.hostname;
+  plan.mta_sts_mode = config.mta_sts.mode;
+  plan.mta_sts_max_age = config.mta_sts.max_age;
+  plan.mta_sts_mx = config.mta_sts.mx;
+  return plan;
+}
+
 // What the configuration says domain `d` should publish. Keys that cannot be read are left
 // out of the plan and reported in `key_errors`, one Finding each.
 policy::DomainPlan make_plan(const conf::Config& config, const conf::Domain& d,
                              std::vector<policy::Finding>* key_errors) {
-  policy::DomainPlan plan;
-  plan.domain = d.name;
-  plan.hostname = config.hostname;
+  policy::DomainPlan plan = mta_sts_plan(config, d);
   for (const auto& e : config.egress) {
     plan.egress.push_back({e.address.ip(), e.helo.empty() ? config.hostname : e.helo});
   }
-  // The configuration does not read `mta_sts:` yet: the policy mode is the default, testing.
   for (const auto& k : d.dkim) {
     std::string name = dkim::key_record_name(k.selector, d.name);
     auto alg = dkim::parse_algorithm(k.algorithm);
@@ -260,6 +269,10 @@ int dns_command(const std::vector<std::string>& args, const conf::Config& config
   }
   if (domains.empty()) return usage("no domains in " + config.source);
   return args[0] == "records" ? records(config, domains) : check(config, domains);
+}
+
+std::string hosted_mta_sts_policy(const conf::Config& config, const conf::Domain& d) {
+  return policy::mta_sts_policy(mta_sts_plan(config, d));
 }
 
 }  // namespace hato::cli

@@ -17,4 +17,8 @@ namespace hato::cli {
 // Returns 0 done (check: everything ok), 1 something is not ok or a key is unreadable, 2 usage.
 int dns_command(const std::vector<std::string>& args, const conf::Config& config);
 
+// The MTA-STS policy file (RFC 8461 3.2) served for `d`, the one whose hash `dns records`
+// publishes as the _mta-sts id.
+std::string hosted_mta_sts_policy(const conf::Config& config, const conf::Domain& d);
+
 }  // namespace hato::cli

@@ -18,7 +18,9 @@
 #include "cli/admin_server.h"
 #include "cli/commands.h"
 #include "cli/metrics_server.h"
+#include "cli/mta_sts_hosting.h"
 #include "cli/privileges.h"
+#include "cli/web_server.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
@@ -37,6 +39,7 @@
 #include "policy/spf/spf_hook.h"
 #include "policy/submission.h"
 #include "queue/store.h"
+#include "relay/acme.h"
 #include "relay/delivery.h"
 #include "relay/http_client.h"
 #include "relay/mta_sts.h"
@@ -219,6 +222,9 @@ class CertificateWatch {
   CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<relay::TlsContext>)> swap)
       : timer_(loop, [this] { check(); }), swap_(std::move(swap)) {}
 
+  // A new pair was just written (ACME): take it now rather than at the next tick.
+  void reload_now() { check(); }
+
   void watch(const conf::Config& config, std::shared_ptr<relay::TlsContext> current) {
     cert_ = config.tls.certificate;
     key_ = config.tls.key;
@@ -301,6 +307,13 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
         old.cluster->local_share != fresh.cluster->local_share ||
         old.cluster->lease != fresh.cluster->lease)))
     out.push_back("cluster");
+  auto where = [](const std::optional<SocketAddress>& a) { return a ? a->to_string() : ""; };
+  if (where(old.mta_sts.listen) != where(fresh.mta_sts.listen)) out.push_back("mta_sts.listen");
+  if (old.tls.acme.has_value() != fresh.tls.acme.has_value() ||
+      (old.tls.acme && (old.tls.acme->directory != fresh.tls.acme->directory ||
+                        old.tls.acme->domains != fresh.tls.acme->domains ||
+                        where(old.tls.acme->http) != where(fresh.tls.acme->http))))
+    out.push_back("tls.acme");
   return out;
 }
 
@@ -354,6 +367,16 @@ int serve(const std::string& config_path) {
   queue::QueueIdGenerator ids;
   if (auto newest = store->newest_id()) ids.seed(*newest);
 
+  // ACME: until the first certificate arrives, a self-signed one keeps STARTTLS working.
+  if (config->tls.acme) {
+    Status s = make_dir(config->data_dir + "/acme", 0700);
+    if (s && !std::filesystem::exists(config->tls.certificate))
+      s = relay::generate_self_signed(config->tls.certificate, config->tls.key, config->hostname);
+    if (!s) {
+      log::error("cannot start", {{"reason", s.message()}});
+      return kExitFailed;
+    }
+  }
   auto tls = load_tls(*config);
   if (!tls) {
     log::error("cannot start", {{"reason", tls.message()}});
@@ -448,9 +471,69 @@ int serve(const std::string& config_path) {
     log::error("cannot start", {{"reason", s.message()}});
     return kExitFailed;
   }
-  CertificateWatch certificates(
-      loop, [&server](std::shared_ptr<relay::TlsContext> tls) { server.set_tls(std::move(tls)); });
+  // MTA-STS policy hosting (RFC 8461 3.3), with the SMTP listeners' certificate.
+  WebServer mta_sts_web(loop, "mta-sts", [&config](const std::string& host, const std::string& p) {
+    return mta_sts_reply(*config, host, p);
+  });
+  if (config->mta_sts.listen) {
+    Status s = *tls ? check_hosted_policies(*config)
+                    : Status::error("mta_sts.listen needs tls.certificate or tls.acme");
+    if (s) {
+      mta_sts_web.set_tls(*tls);
+      s = mta_sts_web.listen(*config->mta_sts.listen);
+    }
+    if (!s) {
+      log::error("cannot start", {{"reason", s.message()}});
+      return kExitFailed;
+    }
+  }
+  CertificateWatch certificates(loop,
+                                [&server, &mta_sts_web](std::shared_ptr<relay::TlsContext> tls) {
+                                  mta_sts_web.set_tls(tls);
+                                  server.set_tls(std::move(tls));
+                                });
   certificates.watch(*config, *tls);
+  // ACME (RFC 8555): orders and renewals on the loop; HTTP-01 answers on tls.acme.http.
+  std::unique_ptr<relay::HttpClient> acme_http;
+  std::unique_ptr<relay::AcmeClient> acme;
+  WebServer acme_web(loop, "acme-http", [&acme](const std::string&, const std::string& path) {
+    constexpr std::string_view kPrefix = "/.well-known/acme-challenge/";
+    if (acme && path.starts_with(kPrefix)) {
+      if (auto answer = acme->http01(path.substr(kPrefix.size())))
+        return WebReply{200, "application/octet-stream", *answer};
+    }
+    return WebReply{};
+  });
+  if (config->tls.acme) {
+    const conf::Acme& a = *config->tls.acme;
+    if (!a.http && !config->mta_sts.listen)
+      log::warning("ACME has no way to answer challenges",
+                   {{"reason",
+                     "set tls.acme.http (HTTP-01, port 80) or mta_sts.listen "
+                     "(TLS-ALPN-01, port 443)"}});
+    auto acme_tls = relay::TlsContext::make_client(a.ca_file);
+    Status s = acme_tls ? Status::ok() : acme_tls.status();
+    if (s && a.http) s = acme_web.listen(*a.http);
+    if (s) {
+      acme_http = std::make_unique<relay::HttpClient>(loop, *resolver, *acme_tls);
+      acme = std::make_unique<relay::AcmeClient>(
+          loop, *acme_http, workers,
+          relay::AcmeClient::Options{
+              a.directory, a.email, a.domains, config->data_dir + "/acme", config->tls.certificate,
+              config->tls.key, std::chrono::duration_cast<std::chrono::seconds>(a.renew_before),
+              // Without an HTTP-01 listener: TLS-ALPN-01 on the MTA-STS port (443).
+              !a.http && config->mta_sts.listen.has_value()},
+          [&certificates] { certificates.reload_now(); });
+      mta_sts_web.set_acme_tls_alpn([&acme](SSL* ssl, const std::string& name) {
+        return acme && acme->tls_alpn01(ssl, name);
+      });
+      s = acme->start();
+    }
+    if (!s) {
+      log::error("cannot start", {{"reason", "ACME: " + s.message()}});
+      return kExitFailed;
+    }
+  }
 
   AdminServer admin(loop, *store, events, delivery);
   admin.set_warmup_status([&limiter] { return limiter.status_json(log::now_ms()); });
@@ -542,6 +625,7 @@ int serve(const std::string& config_path) {
     backend.set_users(*fresh_users);
     backend.set_keyring(*fresh_keys);
     server.set_tls(*fresh_tls);
+    if (*fresh_tls) mta_sts_web.set_tls(*fresh_tls);
     server.set_config(config);
     blacklist.set_config(config);
     certificates.watch(*config, *fresh_tls);

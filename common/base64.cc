@@ -70,4 +70,14 @@ std::optional<std::string> base64_decode(std::string_view in) {
   return out;
 }
 
+std::string base64url_encode(std::string_view in) {
+  std::string out = base64_encode(in);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return out;
+}
+
 }  // namespace hato

@@ -137,6 +137,8 @@ class Builder {
   void read_blacklist_monitor(const Value& v);
   void read_cluster(const Value& v);
   std::vector<std::string> read_zones(const Value& v);
+  void read_acme(const Value& v);
+  void read_mta_sts(const Value& v);
   std::optional<std::string> read_sender(const Value& v);
   void apply_defaults();
 
@@ -157,13 +159,13 @@ Config Builder::build(const Value& root) {
   MapReader top(reader_, root,
                 {"hostname", "data_dir", "users_file", "user", "admin", "log", "tls", "listeners",
                  "domains", "dns", "delivery", "limits", "allowed_senders", "inbound", "egress",
-                 "shaping", "blacklist_monitor", "cluster"},
-                {"mta_sts"});
+                 "shaping", "blacklist_monitor", "cluster", "mta_sts"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
   if (auto* v = top.get("log")) read_log(*v);
   if (auto* v = top.get("tls")) read_tls(*v);
+  if (auto* v = top.get("mta_sts")) read_mta_sts(*v);
   if (auto* v = top.require("listeners")) read_listeners(*v);
   if (auto* v = top.get("domains")) read_domains(*v);
   if (auto* v = top.get("dns")) read_dns(*v);
@@ -366,11 +368,21 @@ void Builder::read_log(const Value& v) {
   }
 }
 
-// read_tls - the certificate and key, which only make sense as a pair. `acme` (which
-// replaces them) is implemented elsewhere and accepted here as is.
+// read_tls - the certificate and key, which only make sense as a pair, or `acme`.
 void Builder::read_tls(const Value& v) {
-  MapReader m(reader_, v, {"certificate", "key"}, {"acme"});
+  MapReader m(reader_, v, {"certificate", "key", "acme"});
   if (!m.is_map()) return;
+  if (auto* a = m.get("acme")) {
+    // With acme, certificate and key (default <data_dir>/acme/) are where Hato writes the
+    // pair it obtains: they need not exist yet.
+    read_acme(*a);
+    if (auto* c = m.get("certificate"))
+      config_.tls.certificate = reader_.non_empty_string(*c).value_or("");
+    if (auto* k = m.get("key")) config_.tls.key = reader_.non_empty_string(*k).value_or("");
+    if ((m.get("certificate") == nullptr) != (m.get("key") == nullptr))
+      reader_.error(v, "certificate and key must be given together");
+    return;
+  }
   const Value* certificate = m.get("certificate");
   const Value* key = m.get("key");
   if (certificate) {
@@ -381,6 +393,75 @@ void Builder::read_tls(const Value& v) {
   }
   if ((certificate == nullptr) != (key == nullptr))
     reader_.error(v, "certificate and key must be given together");
+}
+
+void Builder::read_acme(const Value& v) {
+  MapReader m(reader_, v, {"directory", "email", "http", "domains", "ca_file", "renew_before"});
+  if (!m.is_map()) return;
+  Acme acme;
+  if (auto* d = m.get("directory")) {
+    if (auto text = reader_.non_empty_string(*d)) {
+      if (auto url = parse_url(*text); url && url->https) {
+        acme.directory = *text;
+      } else {
+        reader_.error(*d, "must be an https:// URL");
+      }
+    }
+  }
+  if (auto* e = m.get("email")) {
+    if (auto text = reader_.non_empty_string(*e)) acme.email = *text;
+  }
+  if (auto* h = m.get("http")) acme.http = reader_.address(*h, 80);
+  if (auto* d = m.get("domains")) {
+    if (auto items = reader_.items(*d)) {
+      for (const auto& item : *items) {
+        auto name = reader_.non_empty_string(item);
+        if (!name) continue;
+        if (is_domain_name(*name)) {
+          acme.domains.push_back(*name);
+        } else {
+          reader_.error(item, "'" + *name + "' is not a valid host name");
+        }
+      }
+    }
+  }
+  if (auto* c = m.get("ca_file")) {
+    if (auto path = existing_file(*c)) acme.ca_file = *path;
+  }
+  if (auto* r = m.get("renew_before")) {
+    if (auto d = reader_.duration(*r)) acme.renew_before = *d;
+  }
+  config_.tls.acme = std::move(acme);
+}
+
+void Builder::read_mta_sts(const Value& v) {
+  MapReader m(reader_, v, {"listen", "mode", "max_age", "mx"});
+  if (!m.is_map()) return;
+  MtaStsHosting& h = config_.mta_sts;
+  if (auto* l = m.get("listen")) h.listen = reader_.address(*l, 443);
+  if (auto* mode = m.get("mode")) {
+    auto word = reader_.choice<std::string>(
+        *mode, {{"testing", "testing"}, {"enforce", "enforce"}, {"none", "none"}});
+    if (word) h.mode = *word;
+  }
+  if (auto* a = m.get("max_age")) {
+    // RFC 8461 3.2: at most a year.
+    if (auto d = reader_.duration(*a)) {
+      auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+      if (seconds > 31557600) {
+        reader_.error(*a, "must be at most a year (RFC 8461)");
+      } else {
+        h.max_age = seconds;
+      }
+    }
+  }
+  if (auto* x = m.get("mx")) {
+    if (auto items = reader_.items(*x)) {
+      for (const auto& item : *items) {
+        if (auto name = reader_.non_empty_string(item)) h.mx.push_back(*name);
+      }
+    }
+  }
 }
 
 void Builder::read_listeners(const Value& v) {
@@ -1051,6 +1132,18 @@ void Builder::apply_defaults() {
     if (egress.helo.empty()) egress.helo = config_.hostname;
   }
   config_.shaping.defaults.name = "default";
+  if (config_.tls.acme) {
+    auto& acme = *config_.tls.acme;
+    if (config_.tls.certificate.empty()) {
+      config_.tls.certificate = join_path(config_.data_dir, "acme/cert.pem");
+      config_.tls.key = join_path(config_.data_dir, "acme/key.pem");
+    }
+    if (acme.domains.empty()) {
+      acme.domains.push_back(config_.hostname);
+      for (const auto& d : config_.domains) acme.domains.push_back("mta-sts." + d.name);
+    }
+  }
+  if (config_.mta_sts.mx.empty()) config_.mta_sts.mx.push_back(config_.hostname);
   if (config_.blacklist_monitor.notify.empty()) {
     config_.blacklist_monitor.notify =
         "postmaster@" + (config_.domains.empty() ? config_.hostname : config_.domains[0].name);

@@ -50,9 +50,29 @@ struct Domain {
   std::optional<SocketAddress> lmtp;
 };
 
+// ACME (RFC 8555): Hato obtains and renews the certificate itself; certificate and key then
+// name <data_dir>/acme/cert.pem and key.pem.
+struct Acme {
+  std::string directory = "https://acme-v02.api.letsencrypt.org/directory";
+  std::string email;
+  std::optional<SocketAddress> http;  // the HTTP-01 challenge listener
+  std::vector<std::string> domains;   // default: hostname and mta-sts.<domain> of each domain
+  std::string ca_file;                // extra CA trusted for the directory
+  Duration renew_before{0};           // 0: renew at two thirds of the lifetime
+};
+
 struct Tls {
   std::string certificate;  // PEM file paths
   std::string key;
+  std::optional<Acme> acme;
+};
+
+// Hosting of our own MTA-STS policy (RFC 8461) at https://mta-sts.<domain>/.well-known/.
+struct MtaStsHosting {
+  std::optional<SocketAddress> listen;  // unset: not served
+  std::string mode = "testing";         // testing | enforce | none
+  int64_t max_age = 604800;             // seconds
+  std::vector<std::string> mx;          // default: hostname
 };
 
 struct Admin {
@@ -224,6 +244,7 @@ struct Config {
   Admin admin;
   LogFormat log_format = LogFormat::kText;
   Tls tls;
+  MtaStsHosting mta_sts;
   std::vector<Listener> listeners;
   std::vector<Domain> domains;
   std::vector<SocketAddress> dns_servers;  // empty: /etc/resolv.conf

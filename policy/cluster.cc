@@ -94,7 +94,7 @@ RedisShared::RedisShared(Loop& loop, const conf::Cluster& config, Limiter& limit
       redis_(loop, config.server),
       timer_(loop, [this] { tick(); }) {
   redis_.on_up([this] { reconcile(); });
-  redis_.on_down([this](const std::string&) {
+  redis_.on_down([](const std::string&) {
     metrics()
         .counter("hato_cluster_redis_lost_total", "Connections to the cluster's redis lost")
         .inc();

@@ -155,8 +155,11 @@ std::string recommended_tlsrpt(const DomainPlan& plan) {
 }
 
 std::string mta_sts_policy(const DomainPlan& plan) {
-  return "version: STSv1\r\nmode: " + plan.mta_sts_mode + "\r\nmx: " + plan.hostname +
-         "\r\nmax_age: " + std::to_string(plan.mta_sts_max_age) + "\r\n";
+  std::string out = "version: STSv1\r\nmode: " + plan.mta_sts_mode + "\r\n";
+  for (const auto& mx :
+       plan.mta_sts_mx.empty() ? std::vector<std::string>{plan.hostname} : plan.mta_sts_mx)
+    out += "mx: " + mx + "\r\n";
+  return out + "max_age: " + std::to_string(plan.mta_sts_max_age) + "\r\n";
 }
 
 std::string mta_sts_id(std::string_view policy) {

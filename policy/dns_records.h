@@ -70,6 +70,7 @@ struct DomainPlan {
   std::vector<DkimExpectation> dkim;
   std::string mta_sts_mode = "testing";  // testing | enforce | none
   int64_t mta_sts_max_age = 604800;      // one week, in seconds
+  std::vector<std::string> mta_sts_mx;   // empty: hostname
 };
 
 // One record in zone-file form with the comments that explain it.

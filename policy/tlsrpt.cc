@@ -1,9 +1,13 @@
 // tlsrpt.cc - TLS-RPT records, counts and reports.
 #include "policy/tlsrpt.h"
 
+#include <zlib.h>
+
 #include <charconv>
 #include <ctime>
 
+#include "common/base64.h"
+#include "common/json.h"
 #include "common/log.h"
 
 namespace hato::policy::tlsrpt {
@@ -263,6 +267,180 @@ std::string report_json(const ReportInfo& info, const DayCounts& counts) {
     out += '}';
   }
   out += "]}";
+  return out;
+}
+
+namespace {
+
+uint64_t json_count(const JsonValue& v) {
+  uint64_t n = 0;
+  if (v.kind != JsonValue::Kind::kNumber) return 0;
+  auto [p, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
+  return ec == std::errc() ? n : 0;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Header fields of a MIME entity (unfolded, names lower case) and where its body starts.
+struct Entity {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string_view body;
+  std::string field(std::string_view name) const {
+    for (const auto& [n, v] : fields) {
+      if (n == name) return v;
+    }
+    return "";
+  }
+};
+
+Entity split_entity(std::string_view text) {
+  Entity e;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = eol + 1;
+    if (line.empty()) break;
+    if ((line[0] == ' ' || line[0] == '\t') && !e.fields.empty()) {
+      e.fields.back().second += " " + std::string(trim(line));
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    e.fields.emplace_back(lower(trim(line.substr(0, colon))),
+                          std::string(trim(line.substr(colon + 1))));
+  }
+  e.body = pos < text.size() ? text.substr(pos) : std::string_view();
+  return e;
+}
+
+// A parameter of a Content-Type value (quoted or not).
+std::string parameter(std::string_view value, std::string_view name) {
+  std::string l = lower(value);
+  for (size_t at = l.find(name); at != std::string::npos; at = l.find(name, at + 1)) {
+    if (at > 0 && l[at - 1] != ';' && l[at - 1] != ' ' && l[at - 1] != '\t') continue;
+    size_t eq = at + name.size();
+    while (eq < l.size() && l[eq] == ' ') ++eq;
+    if (eq >= l.size() || l[eq] != '=') continue;
+    size_t start = eq + 1;
+    while (start < l.size() && l[start] == ' ') ++start;
+    if (start < value.size() && value[start] == '"') {
+      size_t end = value.find('"', start + 1);
+      return std::string(value.substr(start + 1, end - start - 1));
+    }
+    size_t end = value.find_first_of("; \t", start);
+    return std::string(value.substr(start, end - start));
+  }
+  return "";
+}
+
+std::optional<std::string> gunzip(std::string_view in, size_t max_bytes) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 32) != Z_OK) return std::nullopt;  // +32: gzip or zlib header
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  std::string out;
+  char buf[16384];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+    if (out.size() > max_bytes) rc = Z_MEM_ERROR;
+    if (rc == Z_BUF_ERROR && z.avail_in == 0) break;
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END) return std::nullopt;
+  return out;
+}
+
+void collect(std::string_view text, size_t max_bytes, int depth, std::vector<std::string>* out) {
+  if (depth > 8) return;
+  Entity e = split_entity(text);
+  std::string type = lower(e.field("content-type"));
+  std::string mime = std::string(trim(type.substr(0, type.find(';'))));
+  if (mime.starts_with("multipart/")) {
+    std::string boundary = parameter(e.field("content-type"), "boundary");
+    if (boundary.empty()) return;
+    std::string delimiter = "--" + boundary;
+    size_t at = e.body.find(delimiter);
+    while (at != std::string_view::npos) {
+      size_t start = e.body.find('\n', at);
+      if (start == std::string_view::npos) return;
+      if (e.body.substr(at + delimiter.size(), 2) == "--") return;  // the closing delimiter
+      size_t next = e.body.find("\n" + delimiter, start);
+      std::string_view part = e.body.substr(
+          start + 1, next == std::string_view::npos ? std::string_view::npos : next - start - 1);
+      collect(part, max_bytes, depth + 1, out);
+      at = next == std::string_view::npos ? next : next + 1;
+    }
+    return;
+  }
+  bool gzip = mime == "application/tlsrpt+gzip";
+  if (!gzip && mime != "application/tlsrpt+json") return;
+  std::string body(e.body);
+  if (lower(e.field("content-transfer-encoding")) == "base64") {
+    std::string compact;
+    for (char c : body) {
+      if (c != '\r' && c != '\n' && c != ' ' && c != '\t') compact += c;
+    }
+    auto decoded = base64_decode(compact);
+    if (!decoded) return;
+    body = std::move(*decoded);
+  }
+  if (gzip) {
+    auto unzipped = gunzip(body, max_bytes);
+    if (!unzipped) return;
+    body = std::move(*unzipped);
+  }
+  if (body.size() <= max_bytes) out->push_back(std::move(body));
+}
+
+}  // namespace
+
+std::optional<ReceivedReport> parse_report(std::string_view json) {
+  auto root = parse_json(json);
+  if (!root || root->kind != JsonValue::Kind::kObject) return std::nullopt;
+  const JsonValue& policies = (*root)["policies"];
+  if (policies.kind != JsonValue::Kind::kArray) return std::nullopt;
+  ReceivedReport r;
+  r.info.organization = (*root)["organization-name"].text;
+  r.info.contact = (*root)["contact-info"].text;
+  r.info.report_id = (*root)["report-id"].text;
+  r.info.day = (*root)["date-range"]["start-datetime"].text.substr(0, 10);
+  for (const auto& p : policies.items) {
+    PolicyCounts counts;
+    const JsonValue& policy = p["policy"];
+    counts.policy.type = policy["policy-type"].text;
+    for (const auto& line : policy["policy-string"].items) counts.policy.text += line.text + "\n";
+    for (const auto& mx : policy["mx-host"].items) counts.policy.mx.push_back(mx.text);
+    if (r.info.domain.empty()) r.info.domain = policy["policy-domain"].text;
+    counts.successes = json_count(p["summary"]["total-successful-session-count"]);
+    for (const auto& f : p["failure-details"].items) {
+      counts.failures.push_back({f["result-type"].text, f["receiving-mx-hostname"].text,
+                                 f["receiving-ip"].text, json_count(f["failed-session-count"])});
+    }
+    // A summary count with no details still counts, as an unspecified failure.
+    uint64_t total = json_count(p["summary"]["total-failure-session-count"]);
+    if (total > counts.failure_total())
+      counts.failures.push_back({"unspecified", "", "", total - counts.failure_total()});
+    r.counts.policies.push_back(std::move(counts));
+  }
+  return r;
+}
+
+std::vector<std::string> report_attachments(std::string_view message, size_t max_bytes) {
+  std::vector<std::string> out;
+  collect(message, max_bytes, 0, &out);
   return out;
 }
 

@@ -61,6 +61,21 @@ struct ReportInfo {
 // The report (RFC 8460 4.4), one JSON object.
 std::string report_json(const ReportInfo& info, const DayCounts& counts);
 
+// A report received at our rua (RFC 8460 4.4), read back into the same structures: info
+// (organization, contact, report_id, day of start-datetime, domain of the first policy) and
+// counts per policy. nullopt when it is not a TLS-RPT report.
+struct ReceivedReport {
+  ReportInfo info;
+  DayCounts counts;
+};
+std::optional<ReceivedReport> parse_report(std::string_view json);
+
+// The reports a message carries (RFC 8460 5.3): the decoded bodies of its MIME parts of type
+// application/tlsrpt+json, and of application/tlsrpt+gzip unzipped. Base64 and identity
+// transfer encodings; nested multiparts followed; at most `max_bytes` per report unzipped.
+std::vector<std::string> report_attachments(std::string_view message,
+                                            size_t max_bytes = 16 * 1024 * 1024);
+
 // "YYYY-MM-DD" of a Unix time in milliseconds, UTC; and back to the day's first second.
 std::string utc_day(int64_t unix_ms);
 int64_t day_start_seconds(std::string_view day);

@@ -824,6 +824,7 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
                  addresses = std::move(addresses), sender = work->envelope.sender,
                  folder = work->envelope.folder]() mutable {
     TransactionResult replies;
+    bool delivered = false;
     for (const auto& address : addresses) {
       auto box = inbound::resolve_mailbox(*config, address);
       if (!box) {
@@ -835,7 +836,10 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
       replies.push_back(
           s ? synthetic(250, "2.0.0 delivered to maildir " + box->domain + "/" + box->mailbox)
             : synthetic(451, "4.3.0 local delivery failed: " + s.message()));
+      delivered = delivered || s.is_ok();
     }
+    // TLS reports sent to our rua (RFC 8460): read once the message is in a mailbox.
+    if (delivered) receive_tls_reports(*work->data, work->id.str());
     loop->post([this, work, local = std::move(local), replies = std::move(replies)]() mutable {
       Job job{work, std::move(local)};
       record(job, replies, "local");

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace hato::relay {
 
@@ -182,6 +183,56 @@ std::string TlsReporter::build_message(const std::string& from, const std::strin
   m += json + "\r\n";
   m += "--" + boundary + "--\r\n";
   return m;
+}
+
+size_t receive_tls_reports(const std::string& message, const std::string& id) {
+  // Cheap test first: every message delivered locally passes through here.
+  if (message.find("tlsrpt") == std::string::npos && message.find("TLSRPT") == std::string::npos)
+    return 0;
+  size_t n = 0;
+  for (const auto& json : rpt::report_attachments(message)) {
+    auto report = rpt::parse_report(json);
+    if (!report) {
+      log::warning("TLS report not readable", {{"id", id}, {"reason", "not RFC 8460 JSON"}});
+      continue;
+    }
+    ++n;
+    // Label values come from strangers: bounded in length.
+    std::string org = report->info.organization.substr(0, 64);
+    uint64_t successes = 0, failures = 0;
+    for (const auto& p : report->counts.policies) {
+      successes += p.successes;
+      for (const auto& f : p.failures) {
+        failures += f.count;
+        std::string labels = "organization=\"" + label_value(org) + "\",result_type=\"" +
+                             label_value(f.result_type.substr(0, 64)) + "\"";
+        metrics()
+            .counter("hato_tlsrpt_received_failures_total",
+                     "Failed TLS sessions reported to us (TLS-RPT), by reporter and result type",
+                     labels)
+            .inc(f.count);
+        log::warning("TLS report failure", {{"id", id},
+                                            {"organization", org},
+                                            {"domain", report->info.domain},
+                                            {"result_type", f.result_type},
+                                            {"mx", f.mx_host},
+                                            {"ip", f.ip},
+                                            {"count", std::to_string(f.count)}});
+      }
+    }
+    metrics()
+        .counter("hato_tlsrpt_received_reports_total", "TLS-RPT reports received, by reporter",
+                 "organization=\"" + label_value(org) + "\"")
+        .inc();
+    log::info("TLS report received", {{"id", id},
+                                      {"organization", org},
+                                      {"report_id", report->info.report_id},
+                                      {"domain", report->info.domain},
+                                      {"day", report->info.day},
+                                      {"successes", std::to_string(successes)},
+                                      {"failures", std::to_string(failures)}});
+  }
+  return n;
 }
 
 }  // namespace hato::relay

@@ -62,4 +62,9 @@ class TlsReporter {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
+// TLS-RPT reception: the reports a locally delivered message carries (RFC 8460 5.3, json or
+// gzip) go to the log and to hato_tlsrpt_received_failures_total{organization,result_type}.
+// Returns how many reports were read. Thread-safe (runs on the worker pool with delivery).
+size_t receive_tls_reports(const std::string& message, const std::string& id);
+
 }  // namespace hato::relay

@@ -417,8 +417,10 @@ BOOST_AUTO_TEST_CASE(pairs_must_be_given_together) {
   BOOST_TEST(
       error_of(kListener + "delivery: {smarthost: {host: smtp.example.test, username: u}}\n") ==
       "t.yaml:2:23: delivery.smarthost: username and password_file must be given together");
-  // With acme instead, neither is needed.
-  BOOST_TEST(loaded(kListener + "tls: {acme: {email: a@b.test}}\n")->tls.certificate.empty());
+  // With acme instead, neither is needed: Hato writes them under <data_dir>/acme/.
+  ConfigPtr acme = loaded("data_dir: /d\n" + kListener + "tls: {acme: {email: a@b.test}}\n");
+  BOOST_TEST(acme->tls.certificate == "/d/acme/cert.pem");
+  BOOST_TEST(acme->tls.key == "/d/acme/key.pem");
 }
 
 BOOST_AUTO_TEST_CASE(names_are_lower_cased_and_checked) {
@@ -457,17 +459,43 @@ BOOST_AUTO_TEST_CASE(allowed_senders_are_addresses_or_domains) {
              "t.yaml:2:24: allowed_senders.bob: expected a list, got '@a.test'");
 }
 
-BOOST_AUTO_TEST_CASE(later_sections_accept_any_content) {
-  ConfigPtr c = loaded(kListener +
-                       "mta_sts: [whatever]\n"
-                       "inbound: {dnsbl: [{zone: zen.spamhaus.org, action: reject}]}\n");
+BOOST_AUTO_TEST_CASE(every_section_is_checked) {
+  ConfigPtr c =
+      loaded(kListener + "inbound: {dnsbl: [{zone: zen.spamhaus.org, action: reject}]}\n");
   BOOST_TEST(c->listeners.size() == 1u);
-  // blacklist_monitor is read now (issue 8): its keys are checked like any other section's.
+  // No section is a placeholder any more: blacklist_monitor, cluster and mta_sts have their
+  // keys checked like any other section's.
   std::string error = error_of(kListener + "blacklist_monitor: {unknown_to_us: 1}\n");
   BOOST_TEST(error.find("unknown_to_us") != std::string::npos, error);
-  // So is cluster (issue 12).
   error = error_of(kListener + "cluster: 42\n");
   BOOST_TEST(error.find("cluster") != std::string::npos, error);
+  error = error_of(kListener + "mta_sts: [whatever]\n");
+  BOOST_TEST(error.find("mta_sts") != std::string::npos, error);
+}
+
+BOOST_AUTO_TEST_CASE(acme_and_mta_sts_hosting_load_with_defaults) {
+  ConfigPtr c = loaded("hostname: relay.example.test\n" + kListener +
+                       "tls: {acme: {email: a@b.test, http: \"127.0.0.1:8080\", renew_before: "
+                       "30d}}\n"
+                       "mta_sts: {listen: \"127.0.0.1:8443\", mode: enforce, max_age: 2d}\n"
+                       "domains: [{name: a.test}, {name: b.test}]\n");
+  BOOST_TEST_REQUIRE(c->tls.acme.has_value());
+  BOOST_TEST(c->tls.acme->directory == "https://acme-v02.api.letsencrypt.org/directory");
+  BOOST_TEST(c->tls.acme->http->to_string() == "127.0.0.1:8080");
+  BOOST_TEST(c->tls.acme->domains == (std::vector<std::string>{"relay.example.test",
+                                                               "mta-sts.a.test", "mta-sts.b.test"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::hours>(c->tls.acme->renew_before).count() ==
+             720);
+  BOOST_TEST(c->mta_sts.listen->to_string() == "127.0.0.1:8443");
+  BOOST_TEST(c->mta_sts.mode == "enforce");
+  BOOST_TEST(c->mta_sts.max_age == 172800);
+  BOOST_TEST(c->mta_sts.mx == std::vector<std::string>{"relay.example.test"},
+             boost::test_tools::per_element());
+  BOOST_TEST(error_of(kListener + "mta_sts: {mode: strict}\n").find("unknown value 'strict'") !=
+             std::string::npos);
+  BOOST_TEST(error_of(kListener + "tls: {acme: {directory: \"http://ca.test/dir\"}}\n")
+                 .find("must be an https:// URL") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(egress_and_shaping_load_with_their_values) {

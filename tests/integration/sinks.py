@@ -23,6 +23,7 @@ dnsmasq (Debian's dnsmasq-base, /usr/sbin/dnsmasq).
 """
 
 import email
+import json
 import email.policy
 import logging
 import os
@@ -34,6 +35,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
@@ -548,7 +550,7 @@ class TestCa:
                        timeout=60, cwd=self.dir)
 
     def issue(self, *names):
-        """(cert.pem, key.pem) for the DNS names given, signed by this CA."""
+        """(cert.pem, key.pem) for the DNS names (or IPv4 addresses) given, signed by this CA."""
         self._serial += 1
         base = os.path.join(self.dir, f"server{self._serial}")
         key, csr, cert, ext = base + ".key", base + ".csr", base + ".pem", base + ".ext"
@@ -556,7 +558,8 @@ class TestCa:
             f.write("basicConstraints=CA:FALSE\n"
                     "keyUsage=digitalSignature,keyEncipherment\n"
                     "extendedKeyUsage=serverAuth\n"
-                    "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+                    "subjectAltName=" + ",".join(
+                        f"IP:{n}" if n[0].isdigit() else f"DNS:{n}" for n in names) + "\n")
         self._run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
                    "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={names[0]}",
                    "-keyout", key, "-out", csr])
@@ -780,6 +783,100 @@ class Unbound:
                 self.proc.wait()
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
+        self.proc = None
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("HATO_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# ACME test CA
+
+PEBBLE = "/usr/bin/pebble"
+
+
+class Pebble:
+    """Let's Encrypt's test CA (Debian's pebble) on free loopback ports.
+
+    http_port: where pebble's validator sends HTTP-01 requests (Hato's challenge listener);
+    tls_port: where it connects for TLS-ALPN-01; dns_port: the dnsmasq that maps the names ordered to 127.0.0.1; validity: certificate
+    lifetime in seconds (pebble's certificateValidityPeriod), short to force renewals.
+    pebble serves its API over HTTPS with a certificate from `ca` (a TestCa) for 127.0.0.1;
+    root_pem() is the root that signs the certificates it issues (new on every start).
+    """
+
+    def __init__(self, ca, http_port, dns_port, validity=None, tls_port=None):
+        self.dir = tempfile.mkdtemp(prefix="hato-it-pebble-")
+        self.log_path = os.path.join(self.dir, "pebble.log")
+        self.ca = ca
+        self.port = free_port()
+        self.management_port = free_port()
+        cert, key = ca.issue("localhost", "127.0.0.1")
+        config = {"pebble": {
+            "listenAddress": f"127.0.0.1:{self.port}",
+            "managementListenAddress": f"127.0.0.1:{self.management_port}",
+            "certificate": cert, "privateKey": key,
+            "httpPort": http_port, "tlsPort": tls_port or free_port(),
+            "ocspResponderURL": "", "externalAccountBindingRequired": False}}
+        if validity:
+            config["pebble"]["certificateValidityPeriod"] = validity
+        self.config = os.path.join(self.dir, "pebble.json")
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+        self.dns_port = dns_port
+        self.proc = None
+
+    @property
+    def directory(self):
+        return f"https://127.0.0.1:{self.port}/dir"
+
+    def start(self, timeout=20.0):
+        if not os.access(PEBBLE, os.X_OK):
+            raise RuntimeError(f"{PEBBLE} missing (apt-get install pebble)")
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT="0",
+                   PEBBLE_AUTHZREUSE="0")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [PEBBLE, "-config", self.config, "-dnsserver", f"127.0.0.1:{self.dns_port}"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            cwd=self.dir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("pebble exited:\n" + self.log_text())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection(("127.0.0.1", self.management_port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("pebble did not listen:\n" + self.log_text())
+
+    def root_pem(self):
+        ctx = ssl.create_default_context(cafile=self.ca.cert)
+        url = f"https://127.0.0.1:{self.management_port}/roots/0"
+        with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+            return r.read()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self._log.close()
         self.proc = None
 
     def cleanup(self):

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "policy/dns_records.h"
+#include "policy/mta_sts.h"
 
 namespace hato::policy {
 
@@ -133,6 +134,24 @@ BOOST_AUTO_TEST_CASE(mta_sts_id_follows_the_policy) {
   bool policy_shown = false;
   for (const auto& c : sts.comments) policy_shown |= c == "  mode: testing";
   BOOST_TEST(policy_shown);
+}
+
+BOOST_AUTO_TEST_CASE(mta_sts_policy_lists_each_mx_and_reads_back) {
+  DomainPlan p = plan();
+  p.mta_sts_mx = {"mx1.example.test", "*.mx.example.test"};
+  p.mta_sts_max_age = 86400;
+  std::string policy = mta_sts_policy(p);
+  BOOST_TEST(policy ==
+             "version: STSv1\r\nmode: testing\r\nmx: mx1.example.test\r\nmx: *.mx.example.test\r\n"
+             "max_age: 86400\r\n");
+  // What we serve is what a sender's parser (policy/mta_sts) accepts.
+  auto parsed = mta_sts::parse_policy(policy);
+  BOOST_TEST_REQUIRE(parsed.is_ok());
+  BOOST_TEST(parsed->allows("a.mx.example.test"));
+  BOOST_TEST(parsed->max_age == 86400u);
+  std::string before = mta_sts_id(policy);
+  p.mta_sts_mx.pop_back();
+  BOOST_TEST(before != mta_sts_id(mta_sts_policy(p)));
 }
 
 BOOST_AUTO_TEST_CASE(long_txt_records_split_at_255) {
