@@ -233,9 +233,11 @@ ClamdResult parse_clamd_reply(std::string_view reply) {
   if (rest.substr(0, 8) == "stream: ") rest.remove_prefix(8);
   if (rest == "OK") {
     r.kind = ClamdResult::Kind::kClean;
-  } else if (ends_with(rest, " FOUND") && rest.size() > 6) {
+  } else if (ends_with(rest, " FOUND") &&
+             !(r.detail = printable(rest.substr(0, rest.size() - 6), 120)).empty()) {
+    // A verdict names its signature; a "FOUND" with nothing printable before it is garbage
+    // (fuzz: regress-found-without-name), so it counts as a scanner error below.
     r.kind = ClamdResult::Kind::kFound;
-    r.detail = printable(rest.substr(0, rest.size() - 6), 120);
   } else {
     r.kind = ClamdResult::Kind::kError;
     r.detail = reply.empty() ? "empty answer" : printable(reply);

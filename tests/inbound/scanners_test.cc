@@ -20,6 +20,10 @@ BOOST_AUTO_TEST_CASE(ok_found_and_error) {
   BOOST_TEST((error.kind == ClamdResult::Kind::kError));
   BOOST_TEST(error.detail == "INSTREAM size limit exceeded. ERROR");
   BOOST_TEST((parse_clamd_reply("").kind == ClamdResult::Kind::kError));
+  // FOUND with no printable signature name is garbage, not a verdict (fuzz finding).
+  auto nameless = parse_clamd_reply(std::string_view("\xe3\0\0 FOUND\0", 10));
+  BOOST_TEST((nameless.kind == ClamdResult::Kind::kError));
+  BOOST_TEST((parse_clamd_reply("stream:  FOUND").kind == ClamdResult::Kind::kError));
   // A name is never taken for OK, and control characters never reach a reply.
   auto odd = parse_clamd_reply("stream: Bad\r\nName FOUND");
   BOOST_TEST((odd.kind == ClamdResult::Kind::kFound));
