@@ -73,6 +73,32 @@ def free_port(kind=socket.SOCK_STREAM, also=None):
 # SMTP sink
 
 
+def stop_process(proc, timeout=5, output=False):
+    """Stops a helper daemon: SIGTERM, then SIGKILL after `timeout` seconds. With `output`,
+    returns what it wrote to its piped stdout (for a failure message)."""
+    if proc is None:
+        return ""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    out = ""
+    if proc.stdout:
+        if output:
+            out = proc.stdout.read().decode(errors="replace")
+        proc.stdout.close()
+    return out
+
+
+def remove_dir(path):
+    """Removes a fixture's temp dir, unless HATO_KEEP asks to keep it for inspection."""
+    if not os.environ.get("HATO_KEEP"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class SinkMessage:
     """One message the sink accepted (250 after DATA)."""
 
@@ -455,21 +481,12 @@ class Dnsmasq:
         return out
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stdout:
-            self.proc.stdout.close()
+        stop_process(self.proc)
         self.proc = None
 
     def cleanup(self):
         self.stop()
-        if not os.environ.get("HATO_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        remove_dir(self.dir)
 
 
 class FakeDns:
@@ -774,21 +791,12 @@ class Unbound:
             s.close()
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None and self.proc.stdout:
-            self.proc.stdout.close()
+        stop_process(self.proc)
         self.proc = None
 
     def cleanup(self):
         self.stop()
-        if not os.environ.get("HATO_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        remove_dir(self.dir)
 
 
 # ---------------------------------------------------------------------------

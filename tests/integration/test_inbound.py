@@ -48,7 +48,7 @@ from test_smuggling import SEQUENCES
 
 try:
     import sinks
-    from sinks import Dnsmasq, free_port
+    from sinks import Dnsmasq, free_port, remove_dir, stop_process
     MISSING = None
     if not os.access(sinks.DNSMASQ, os.X_OK):
         MISSING = f"{sinks.DNSMASQ} missing (apt-get install dnsmasq-base)"
@@ -638,21 +638,10 @@ service imap-login {{
             return ""
 
     def stop(self):
-        out = ""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            out = self.proc.stdout.read().decode(errors="replace")
-            self.proc.stdout.close()
-            self.proc = None
+        out = stop_process(self.proc, timeout=10, output=True)
+        self.proc = None
         return out
 
     def __exit__(self, *exc):
         self.stop()
-        if not os.environ.get("HATO_KEEP"):
-            subprocess.run(["rm", "-rf", self.dir])
+        remove_dir(self.dir)

@@ -21,13 +21,11 @@ import email.policy
 import imaplib
 import os
 import shutil
-import signal
 import smtplib
 import socket
 import struct
 import subprocess
 import tempfile
-import time
 import unittest
 import uuid
 
@@ -36,7 +34,7 @@ from hatotest import Daemon, RawSMTP, wait_for
 from test_inbound import DOVECOT, Dovecot, dot_stuff
 
 try:
-    from sinks import Dnsmasq, free_port
+    from sinks import Dnsmasq, free_port, remove_dir, stop_process
     MISSING = None
 except ImportError as e:
     MISSING = f"{e} (apt-get install python3-aiosmtpd)"
@@ -133,24 +131,13 @@ class Clamd:
         return out.rstrip(b"\0").decode()
 
     def stop(self):
-        out = ""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            out = self.proc.stdout.read().decode(errors="replace")
-            self.proc.stdout.close()
-            self.proc = None
+        out = stop_process(self.proc, timeout=10, output=True)
+        self.proc = None
         return out
 
     def __exit__(self, *exc):
         self.stop()
-        if not os.environ.get("HATO_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        remove_dir(self.dir)
 
 
 class Rspamd:
@@ -207,24 +194,13 @@ worker "normal" {{ bind_socket = "127.0.0.1:{self.port}"; count = 1; }}
             return ""
 
     def stop(self):
-        out = ""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            out = self.proc.stdout.read().decode(errors="replace")[-3000:]
-            self.proc.stdout.close()
-            self.proc = None
+        out = stop_process(self.proc, timeout=15, output=True)[-3000:]
+        self.proc = None
         return out
 
     def __exit__(self, *exc):
         self.stop()
-        if not os.environ.get("HATO_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        remove_dir(self.dir)
 
 
 def scanners_yaml(clamd_port, rspamd_port, on_failure="tempfail"):
