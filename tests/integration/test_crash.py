@@ -30,6 +30,9 @@ DRAIN_TIMEOUT = float(os.environ.get("HATO_CRASH_DRAIN", "60"))
 # A duplicate is "in flight" when its first copy reached the sink at most this long
 # before a kill: the daemon had the sink's 250 but had not recorded it yet.
 IN_FLIGHT_WINDOW = 5.0
+# The sink timestamps a message when it has finished taking it, which on a loaded machine can
+# be a moment after the daemon that sent the final dot was killed: such a copy is in flight too.
+SINK_LAG = 2.0
 
 
 class Load:
@@ -176,9 +179,11 @@ class CrashTest(test_delivery.DeliveryTestCase):
                           f"nor left waiting for its answer ({summary})")
         for mid, ts in duplicated.items():
             first = min(ts)
-            self.assertTrue(any(0 <= k - first <= IN_FLIGHT_WINDOW for k in kills),
+            nearest = min((k - first for k in kills), key=abs, default=None)
+            self.assertTrue(any(-SINK_LAG <= k - first <= IN_FLIGHT_WINDOW for k in kills),
                             f"{mid} delivered {len(ts)} times, the first not just before a "
-                            f"kill ({summary})")
+                            f"kill (nearest kill {nearest:+.2f} s from the first copy; copies "
+                            f"at {[round(t - first, 2) for t in ts]} s) ({summary})")
         # The queue is sound after all this: the daemon stops cleanly, and a restart
         # finds nothing left over.
         self.assertEqual(d.queue_ls(), [], "queue empty after the drain")
