@@ -347,7 +347,11 @@ void ServerSession::handle_command(const Command& cmd) {
 }
 
 void ServerSession::on_ehlo(const Command& cmd) {
-  if (cmd.argument.empty() || cmd.argument.find(' ') != std::string_view::npos) {
+  // A domain or an address literal is printable ASCII without spaces; anything else (a tab,
+  // 8-bit bytes) would end up in Received and in the envelope (fuzz: regress-helo-tab).
+  bool printable = !cmd.argument.empty();
+  for (unsigned char c : cmd.argument) printable = printable && c > 0x20 && c < 0x7f;
+  if (!printable) {
     reply(501,
           "5.5.4 Syntax: " + std::string(cmd.verb == Verb::kEhlo ? "EHLO" : "HELO") + " hostname");
     return;

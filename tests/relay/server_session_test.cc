@@ -386,6 +386,16 @@ BOOST_AUTO_TEST_CASE(ehlo_before_tls_offers_starttls_not_auth) {
   BOOST_TEST((h.session->state() == State::kReady));
 }
 
+BOOST_AUTO_TEST_CASE(ehlo_name_with_a_tab_or_8bit_bytes_is_refused) {
+  // They would reach the Received field and the envelope (fuzz: regress-helo-tab).
+  Harness h;
+  h.start();
+  BOOST_TEST(h.say("EHLO mx.r\xff\temote.test\r\n") == "501 5.5.4 Syntax: EHLO hostname\r\n");
+  BOOST_TEST(h.say("HELO a\tb\r\n") == "501 5.5.4 Syntax: HELO hostname\r\n");
+  BOOST_TEST(h.session->info().helo.empty());
+  BOOST_TEST(h.say("EHLO [192.0.2.1]\r\n") == kEhloPlain);
+}
+
 BOOST_AUTO_TEST_CASE(ehlo_after_tls_offers_auth_not_starttls) {
   Harness h;
   h.ready();
