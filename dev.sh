@@ -50,7 +50,7 @@ case "${1:-}" in
     # Every libFuzzer target for a bounded time, seeds (regress-* inputs) first; any
     # crash fails the run (fuzz/README.md).
     # yaml-cpp 0.7 (Debian) hangs on some inputs (regress-yaml-cpp-hang): stepped over.
-    HATO_FUZZ_KNOWN=yaml-cpp fuzz/run.sh --seconds "${FUZZ_SECONDS:-15}"
+    HATO_FUZZ_KNOWN=yaml-cpp fuzz/run.sh --seconds "${FUZZ_SECONDS:-10}"
     ;;
   *)
     echo "usage: $0 serve|test" >&2
