@@ -181,9 +181,10 @@ BOOST_AUTO_TEST_CASE(key_lookup_outcomes) {
   for (auto [status, expected] : {std::pair{S::kNxDomain, "permerror permerror"},
                                   std::pair{S::kNoData, "permerror permerror"},
                                   std::pair{S::kTemporary, "temperror temperror"}}) {
-    KeyLookup lookup = [status](const std::string&, std::function<void(TxtLookupResult)> done) {
+    S answer = status;  // clang 14 cannot capture a structured binding
+    KeyLookup lookup = [answer](const std::string&, std::function<void(TxtLookupResult)> done) {
       TxtLookupResult r;
-      r.status = status;
+      r.status = answer;
       done(r);
     };
     BOOST_TEST(verdicts(verify_now(kRfc8463, lookup, kLater)) == expected);
