@@ -27,28 +27,6 @@ int usage_error(const std::string& message) {
   return fail(kExitUsage, message + " (usage: hato blacklist status|check [--json])");
 }
 
-std::string text_or(const JsonValue& v, const char* if_null) {
-  return v.is_null() ? if_null : printable(v.text);
-}
-
-std::string render(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> blacklist_table(std::string_view json_lines, bool* listed) {
@@ -92,20 +70,20 @@ Result<std::string> blacklist_table(std::string_view json_lines, bool* listed) {
     if (v["listed"].boolean) {
       any_listed = true;
       notes += subject + " on " + printable(v["zone"].text) + ": " +
-               text_or(v["reason"], "(no reason given)") + "\n";
+               cell(v["reason"], "(no reason given)") + "\n";
     }
     if (!v["error"].is_null()) {
       notes += subject + " on " + printable(v["zone"].text) +
                " (error): " + printable(v["error"].text) + "\n";
     }
     std::string rotation = domain ? "-" : v["in_rotation"].boolean ? "in" : "OUT";
-    lists.push_back({subject, printable(v["zone"].text), state, text_or(v["since"], "-"),
-                     text_or(v["last_checked"], "-"), rotation});
+    lists.push_back({subject, printable(v["zone"].text), state, cell(v["since"], "-"),
+                     cell(v["last_checked"], "-"), rotation});
   }
   if (listed) *listed = any_listed;
   std::string out;
-  if (lists.size() > 1) out += render(lists);
-  if (ptrs.size() > 1) out += (out.empty() ? "" : "\n") + render(ptrs);
+  if (lists.size() > 1) out += render_table(lists);
+  if (ptrs.size() > 1) out += (out.empty() ? "" : "\n") + render_table(ptrs);
   if (out.empty()) out = "Nothing to watch: no egress addresses with zones, no domain zones.\n";
   if (!notes.empty()) out += "\n" + notes;
   return out;

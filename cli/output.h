@@ -3,6 +3,9 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "common/json.h"
 
 namespace hato::cli {
 
@@ -13,5 +16,9 @@ int write_stdout(std::string_view bytes);
 // Control characters blanked: replies and DNS answers, which anyone can write, must not drive
 // the terminal.
 std::string printable(std::string_view s);
+// A JSON value as a table cell: its text, made printable, or `if_null` for null.
+std::string cell(const JsonValue& v, const char* if_null);
+// Rows as aligned columns (two spaces apart, no trailing blanks); rows[0] is the header.
+std::string render_table(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace hato::cli

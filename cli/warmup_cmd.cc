@@ -27,24 +27,6 @@ int usage_error(const std::string& message) {
   return fail(kExitUsage, message + " (usage: hato warmup status [--json] [--cluster])");
 }
 
-// A number or null as the table shows it.
-std::string cell(const JsonValue& v, const char* if_null) {
-  return v.is_null() ? if_null : printable(v.text);
-}
-
-std::string join_row(const std::vector<std::string>& row, const std::vector<size_t>& widths) {
-  std::string line;
-  for (size_t i = 0; i < row.size(); ++i) {
-    line += row[i];
-    if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-  }
-  return line + "\n";
-}
-
-}  // namespace
-
-namespace {
-
 // The table of one node's egress addresses (each an object of limiter.h's status_json).
 Result<std::string> egress_table(const std::vector<JsonValue>& entries) {
   std::vector<std::vector<std::string>> rows = {
@@ -86,12 +68,7 @@ Result<std::string> egress_table(const std::vector<JsonValue>& entries) {
         "No egress addresses are configured: mail leaves from the system's default address, "
         "without warm-up.\n");
   }
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) out += join_row(row, widths);
+  std::string out = render_table(rows);
   if (!notes.empty()) out += "\n" + notes;
   return out;
 }
