@@ -130,6 +130,20 @@ def message(sender, subject, extra_headers=""):
             f"Body of {subject}.\r\n").encode()
 
 
+def message_in(new_dir, token):
+    """The raw message in a Maildir's new/ whose bytes contain `token`, or None."""
+    try:
+        names = os.listdir(new_dir)
+    except FileNotFoundError:
+        return None
+    for name in names:
+        with open(os.path.join(new_dir, name), "rb") as f:
+            data = f.read()
+        if token.encode() in data:
+            return data
+    return None
+
+
 def parse(raw):
     return email.message_from_bytes(raw, policy=email.policy.default)
 
@@ -213,19 +227,7 @@ class InboundTest(unittest.TestCase):
     def wait_in_maildir(self, token, mailbox="support", folder="", timeout=15):
         """The raw message whose Subject carries `token`, once it is in new/."""
         new = os.path.join(self.maildir(mailbox, folder), "new")
-
-        def find():
-            try:
-                names = os.listdir(new)
-            except FileNotFoundError:
-                return None
-            for name in names:
-                with open(os.path.join(new, name), "rb") as f:
-                    data = f.read()
-                if token.encode() in data:
-                    return data
-            return None
-        found = wait_for(find, timeout=timeout, interval=0.1)
+        found = wait_for(lambda: message_in(new, token), timeout=timeout, interval=0.1)
         self.assertIsNotNone(found, f"no message with {token!r} in {new} after {timeout}s\n"
                              + self.mx.log_tail())
         return found

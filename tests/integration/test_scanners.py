@@ -31,7 +31,7 @@ import uuid
 
 import hatotest
 from hatotest import Daemon, RawSMTP, wait_for
-from test_inbound import DOVECOT, Dovecot, dot_stuff
+from test_inbound import DOVECOT, Dovecot, dot_stuff, message_in
 
 try:
     from sinks import Dnsmasq, free_port, remove_dir, stop_process
@@ -237,19 +237,7 @@ class MxMixin:
     def maildir_find(self, daemon, token, folder=""):
         base = os.path.join(daemon.data_dir, "mail", DOMAIN, "support")
         new = os.path.join(base, "." + folder if folder else "", "new")
-
-        def find():
-            try:
-                names = os.listdir(new)
-            except FileNotFoundError:
-                return None
-            for name in names:
-                with open(os.path.join(new, name), "rb") as f:
-                    data = f.read()
-                if token.encode() in data:
-                    return data
-            return None
-        return wait_for(find, timeout=15, interval=0.1)
+        return wait_for(lambda: message_in(new, token), timeout=15, interval=0.1)
 
 
 class ScannerTest(MxMixin, unittest.TestCase):
