@@ -5,7 +5,7 @@
 #                    [--variants plain,dkim] [--sessions 20,100] [--messages N]
 #                    [--latency-messages N] [--size BYTES] [--warmup N]
 #                    [--scale 1000,100000,1000000] [--fill-size BYTES] [--idle N]
-#                    [--openssl-seconds S] [--timeout S] [--build DIR]
+#                    [--openssl-seconds S] [--timeout S] [--build DIR] [--rounds R]
 #
 # Defaults: all parts, 10,000 messages of 4096 bytes a run, warm-up 200, idle 10,000;
 # --quick: 1,000 messages a run, warm-up 50, scale 1,000 and 10,000, 1,000 idle.
@@ -25,6 +25,9 @@
 #            (next attempt >= 1 h away: none is tried during the run), then start-up time,
 #            its CPU, RSS after start, and the plain 20-session run of `table`
 #   idle     Hato only: N connections that read the greeting and then idle; VmRSS
+# --rounds R repeats ceiling and table R times, interleaved (ceiling, cells, ceiling, ...),
+# and prints each ratio per round and its median: on a shared host the machine's speed
+# drifts by 2x within minutes, so a ratio is only honest between runs made close together.
 # smtpload is a small C load generator written out and compiled by this script: one
 # connection per message like smtp-source, and for each message the time from writing
 # the final "." to reading the 250.
@@ -50,6 +53,8 @@ FILL_SIZE=4096
 IDLE=10000
 OPENSSL_SECONDS=3
 TIMEOUT=60
+ROUNDS=1
+ROUND=1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 BUILD="$ROOT/build"
@@ -78,6 +83,7 @@ while [ $# -gt 0 ]; do
     --idle) IDLE=$2; shift 2 ;;
     --openssl-seconds) OPENSSL_SECONDS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
@@ -179,6 +185,52 @@ else:
     print(f"{total} {len(tree)}")
 PY
 procstat() { "$PY" "$WORK/procstat.py" "$@"; }
+
+# ratios.py SESSIONS VARIANTS OPENSSL_SIGN < "ceil ROW" / "row ROW" lines: the issue's ratios,
+# each computed within one round (a system against the other and against that round's
+# ceiling), then the median over rounds with the spread.
+cat >"$WORK/ratios.py" <<'PY'
+import statistics, sys
+sessions, variants, sign = sys.argv[1].split(","), sys.argv[2].split(","), sys.argv[3]
+ceil, rows = {}, {}
+for line in sys.stdin:
+    kind, *f = line.split()
+    if kind == "ceil" and f:
+        ceil[(f[0], f[7])] = float(f[1])
+    elif kind == "row" and f and f[3] != "failed":
+        num = lambda x: float(x.rstrip("!")) if x not in ("-", "") else None
+        rows[(f[0], f[1], f[2], f[15])] = {"e2e": num(f[3]), "cpu": num(f[9]), "p99": num(f[8])}
+rounds = sorted({k[3] for k in rows} | {k[1] for k in ceil}, key=int)
+def show(label, values, fmt):
+    values = [v for v in values if v is not None]
+    if not values:
+        return
+    text = f"{label}: {fmt(statistics.median(values))}"
+    if len(values) > 1:
+        text += f" (median of {len(values)} rounds: " + " ".join(fmt(v) for v in values) + ")"
+    print(text)
+def ratio(a, b):
+    return a / b if a is not None and b else None
+for s in sessions:
+    for v in variants:
+        get = lambda sysname, r, key: rows.get((sysname, v, s, r), {}).get(key)
+        show(f"hato/postfix, {v}, {s} sessions, e2e",
+             [ratio(get("hato", r, "e2e"), get("postfix", r, "e2e")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato/postfix, {v}, {s} sessions, CPU per message",
+             [ratio(get("hato", r, "cpu"), get("postfix", r, "cpu")) for r in rounds], lambda x: f"{x:.2f}x")
+        if v == "plain":
+            show(f"hato plain, {s} sessions, share of the two-hop ceiling (one-hop smtp-source/s / 2)",
+                 [ratio(get("hato", r, "e2e"), ceil.get((s, r), 0) / 2) for r in rounds], lambda x: f"{100 * x:.0f}%")
+        show(f"hato {v}, {s} sessions, accept p99 ms", [get("hato", r, "p99") for r in rounds], lambda x: f"{x:.2f}")
+    if sign and "dkim" in variants and "plain" in variants:
+        eff = []
+        for r in rounds:
+            p, d = rows.get(("hato", "plain", s, r), {}).get("cpu"), rows.get(("hato", "dkim", s, r), {}).get("cpu")
+            if p is not None and d is not None and d > p:
+                eff.append(1000 / float(sign) / (d - p))
+        show(f"hato dkim, {s} sessions, signing CPU efficiency vs bare openssl rsa2048 sign "
+             f"({1000 / float(sign):.2f} s/1k)", eff, lambda x: f"{100 * x:.0f}%")
+PY
 
 # dkimcheck.py DIR PUBKEY_B64: counts DKIM-Signature headers in the messages smtp-sink
 # dumped (one file each) and verifies them with python3-dkim when it is installed.
@@ -815,6 +867,11 @@ EOF
   done
   [ -n "$RELAY_PORT" ] || { echo "compare.sh: hato did not start" >&2; tail "$dir/hato.log" >&2; exit 1; }
   RELAY_ROOTS=$HATO_PID
+  if [ -n "${PERF:-}" ]; then   # PERF=1: profile Hato (perf record -g), for reading, not for the table
+    perf record -q -g -p "$HATO_PID" -o "$dir/perf.data" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 0.5
+  fi
 }
 hato_metric() {  # hato_metric DIR NAME: the value of a metric line starting with NAME
   local addr
@@ -823,6 +880,12 @@ hato_metric() {  # hato_metric DIR NAME: the value of a metric line starting wit
 }
 stop_hato() {
   [ -n "$HATO_PID" ] || return 0
+  if [ -n "${PERF_PID:-}" ]; then
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+    log "   profile: perf report -i $dir/perf.data"
+  fi
   kill -TERM "$HATO_PID" 2>/dev/null || true
   local rc=0; wait "$HATO_PID" || rc=$?
   [ "$rc" = 0 ] || log "note: hato exited $rc on SIGTERM"
@@ -1005,7 +1068,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   rm -rf "$dir/dump"
   if [ -z "$warm_ok" ]; then
     log "   skipped: the warm-up did not get through (logs: KEEP=1, $dir)"
-    ROWS+=("$sys $variant $sessions failed - - - - - - 0 $check 0 - 0")
+    ROWS+=("$sys $variant $sessions failed - - - - - - 0 $check 0 - 0 $ROUND")
     if [ "$sys" = hato ]; then stop_hato; else stop_postfix; fi
     return 0
   fi
@@ -1048,7 +1111,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   [ "$total" = "$((MESSAGES + LAT_MESSAGES))" ] || log "note: the sink counted $total, expected $((MESSAGES + LAT_MESSAGES))"
   stop_sink
   [[ "$delivered" == *! ]] && e2e="$e2e!"
-  ROWS+=("$sys $variant $sessions $e2e $acc $lg_acc $lg_e2e $(field "$lat" p50_ms) $(field "$lat" p99_ms) $(dash "$cpu") ${rss% *} $check ${rss#* } $(dash "$lg_cpu") $pss")
+  ROWS+=("$sys $variant $sessions $e2e $acc $lg_acc $lg_e2e $(field "$lat" p50_ms) $(field "$lat" p99_ms) $(dash "$cpu") ${rss% *} $check ${rss#* } $(dash "$lg_cpu") $pss $ROUND")
   log "   e2e $e2e/s, accept $acc/s (smtp-source); smtpload accept $lg_acc/s, e2e $lg_e2e/s," \
     "p50 $(field "$lat" p50_ms) ms, p99 $(field "$lat" p99_ms) ms; CPU $cpu s/1k; peak RSS" \
     "$(( ${rss% *} / 1024 )) MiB over ${rss#* } processes (Pss now $((pss / 1024)) MiB); DKIM-signed $check"
@@ -1072,7 +1135,7 @@ run_ceiling() {
     local reuse; reuse=$(rate "$MESSAGES" "$R_ACCEPT_S")
     timed_run smtpload "$port" "$s" "$LAT_MESSAGES" "$((2 * MESSAGES + LAT_MESSAGES))" "ceiling-$s.load"
     stop_sink
-    CEIL+=("$s $src $reuse $((src / 2)) $(rate "$(field "$R_LAT" ok)" "$(field "$R_LAT" seconds)") $(field "$R_LAT" p50_ms) $(field "$R_LAT" p99_ms)")
+    CEIL+=("$s $src $reuse $((src / 2)) $(rate "$(field "$R_LAT" ok)" "$(field "$R_LAT" seconds)") $(field "$R_LAT" p50_ms) $(field "$R_LAT" p99_ms) $ROUND")
     log "   ${CEIL[-1]}"
   done
   log "== openssl speed -seconds $OPENSSL_SECONDS rsa2048"
@@ -1183,16 +1246,19 @@ echo "load: $MESSAGES messages (smtp-source) + $LAT_MESSAGES (smtpload) of $SIZE
 build_tools
 make_keys
 
-has "$PARTS" ceiling && run_ceiling
-if has "$PARTS" table; then
-  for s in ${SESSIONS//,/ }; do
-    for v in ${VARIANTS//,/ }; do
-      for sys in ${SYSTEMS//,/ }; do
-        run_cell "$sys" "$v" "$s"
+for ROUND in $(seq "$ROUNDS"); do
+  [ "$ROUNDS" = 1 ] || log "=== round $ROUND of $ROUNDS"
+  has "$PARTS" ceiling && run_ceiling
+  if has "$PARTS" table; then
+    for s in ${SESSIONS//,/ }; do
+      for v in ${VARIANTS//,/ }; do
+        for sys in ${SYSTEMS//,/ }; do
+          run_cell "$sys" "$v" "$s"
+        done
       done
     done
-  done
-fi
+  fi
+done
 has "$PARTS" scale && run_scale
 has "$PARTS" idle && run_idle
 
@@ -1200,8 +1266,8 @@ has "$PARTS" idle && run_idle
 echo
 if [ ${#CEIL[@]} -gt 0 ]; then
   echo "One hop, no relay (straight into smtp-sink): the ceiling"
-  printf '%-8s | %13s %13s %9s | %11s %7s %7s\n' sessions "smtp-source/s" "reused (-d)/s" "half" "smtpload/s" "p50 ms" "p99 ms"
-  for row in "${CEIL[@]}"; do set -- $row; printf '%-8s | %13s %13s %9s | %11s %7s %7s\n' "$@"; done
+  printf '%-8s | %13s %13s %9s | %11s %7s %7s | %s\n' sessions "smtp-source/s" "reused (-d)/s" "half" "smtpload/s" "p50 ms" "p99 ms" round
+  for row in "${CEIL[@]}"; do set -- $row; printf '%-8s | %13s %13s %9s | %11s %7s %7s | %s\n' "$@"; done
   echo "smtp-source/s: one connection per message, as in the table; reused: smtp-source -d, one"
   echo "  connection per session (what a relay's outbound hop with connection reuse costs the sink);"
   echo "  half: the issue's two-hop ceiling, smtp-source/s / 2."
@@ -1210,13 +1276,13 @@ if [ ${#CEIL[@]} -gt 0 ]; then
 fi
 if [ ${#ROWS[@]} -gt 0 ]; then
   echo "Relayed through each system to smtp-sink ($SIZE-byte messages, one connection per message)"
-  printf '%-8s %-6s %4s | %8s %8s | %8s %8s %7s %7s | %8s | %10s %7s | %s\n' \
-    system dkim sess "e2e/s" "acc/s" "acc/s" "e2e/s" "p50 ms" "p99 ms" "CPU s/1k" "peak RSS" "Pss" "DKIM-signed at sink"
+  printf '%-8s %-6s %4s | %8s %8s | %8s %8s %7s %7s | %8s | %10s %7s | %5s | %s\n' \
+    system dkim sess "e2e/s" "acc/s" "acc/s" "e2e/s" "p50 ms" "p99 ms" "CPU s/1k" "peak RSS" "Pss" round "DKIM-signed at sink"
   printf '%-20s | %-17s | %-33s | %-8s | %-18s |\n' "" "  smtp-source" "  smtpload (latency load)" "smtp-src" "  MiB (processes)"
   for row in "${ROWS[@]}"; do
     set -- $row
-    printf '%-8s %-6s %4s | %8s %8s | %8s %8s %7s %7s | %8s | %10s %7s | %s\n' \
-      "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "$(( ${11} / 1024 )) (${13})" "$(( ${15} / 1024 ))" "${12}"
+    printf '%-8s %-6s %4s | %8s %8s | %8s %8s %7s %7s | %8s | %10s %7s | %5s | %s\n' \
+      "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" "$(( ${11} / 1024 )) (${13})" "$(( ${15} / 1024 ))" "${16}" "${12}"
   done
   echo "e2e/s: delivered (counted by the sink) / (load start to the sink's N-th message); a ! means"
   echo "  fewer than N arrived. acc/s: N / time the load generator took. p50/p99: final \".\" to 250."
@@ -1227,37 +1293,9 @@ if [ ${#ROWS[@]} -gt 0 ]; then
   echo "DKIM-signed: of the $WARMUP warm-up messages the sink dumped, how many carried a DKIM-Signature"
   echo "  (ok=: how many python3-dkim verified against the key; all: Hato's hato_dkim_signatures_total"
   echo "  equals every message of the cell)."
-  # ratios
   echo
-  for s in ${SESSIONS//,/ }; do
-    for v in ${VARIANTS//,/ }; do
-      h=""; p=""; hc=""; pc=""
-      for row in "${ROWS[@]}"; do
-        set -- $row
-        [ "$2" = "$v" ] && [ "$3" = "$s" ] || continue
-        [ "$1" = hato ] && { h=${4%!}; hc=${10}; }
-        [ "$1" = postfix ] && { p=${4%!}; pc=${10}; }
-      done
-      [ -n "$h" ] && [ -n "$p" ] &&
-        echo "hato/postfix, $v, $s sessions: e2e $(awk -v a="$h" -v b="$p" 'BEGIN { printf "%.2fx", b ? a / b : 0 }')," \
-          "CPU per message $(awk -v a="$hc" -v b="$pc" 'BEGIN { printf "%.2fx", b ? a / b : 0 }')"
-      for c in "${CEIL[@]}"; do
-        set -- $c
-        [ "$1" = "$s" ] && [ -n "$h" ] && [ "$v" = plain ] &&
-          echo "hato plain, $s sessions: $(awk -v a="$h" -v b="$2" 'BEGIN { printf "%.0f%%", b ? 200 * a / b : 0 }') of the two-hop ceiling (one-hop smtp-source/s / 2)"
-      done
-    done
-    hp=""; hd=""
-    for row in "${ROWS[@]}"; do
-      set -- $row
-      [ "$1" = hato ] && [ "$3" = "$s" ] && [ "$2" = plain ] && hp=${10}
-      [ "$1" = hato ] && [ "$3" = "$s" ] && [ "$2" = dkim ] && hd=${10}
-    done
-    [ -n "$hp" ] && [ -n "$hd" ] && [ -n "$OPENSSL_SIGN" ] &&
-      echo "hato dkim, $s sessions: signing adds $(awk -v a="$hd" -v b="$hp" 'BEGIN { printf "%.2f", a - b }') CPU s/1k;" \
-        "openssl's bare rsa2048 sign is $(awk -v o="$OPENSSL_SIGN" 'BEGIN { printf "%.2f", 1000 / o }') s/1k" \
-        "($(awk -v a="$hd" -v b="$hp" -v o="$OPENSSL_SIGN" 'BEGIN { printf "%.0f%%", (a > b) ? 100000 / o / (a - b) : 0 }') of the bare sign's efficiency)"
-  done
+  { printf 'ceil %s\n' "${CEIL[@]}"; printf 'row %s\n' "${ROWS[@]}"; } |
+    "$PY" "$WORK/ratios.py" "$SESSIONS" "$VARIANTS" "${OPENSSL_SIGN:-}"
   echo
 fi
 if [ ${#SCALE_ROWS[@]} -gt 0 ]; then
