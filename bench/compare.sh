@@ -8,7 +8,7 @@
 #                    [--openssl-seconds S] [--timeout S] [--build DIR] [--rounds R]
 #
 # Defaults: all parts, 10,000 messages of 4096 bytes a run, warm-up 200, idle 10,000;
-# --quick: 1,000 messages a run, warm-up 50, scale 1,000 and 10,000, 1,000 idle.
+# --quick: 1,000 messages a run, warm-up 50, scale 0, 1,000 and 10,000, 1,000 idle.
 #   ceiling  smtp-source -> smtp-sink (one hop, no relay; also with -d, connections
 #            reused) and smtpload -> smtp-sink; `openssl speed rsa2048` sign/s
 #   table    for each session count, variant (plain; DKIM rsa-sha256 2048: Hato's own
@@ -22,7 +22,8 @@
 #              3. smtpload: N messages the same way -> accept latency p50/p99
 #            and the relay's peak RSS over the whole cell
 #   scale    Hato only: a queue pre-filled by bench/queue_fill.cc with Q deferred messages
-#            (next attempt >= 1 h away: none is tried during the run), then start-up time,
+#            (next attempt >= 1 h away: none is tried during the run; 0: the empty-queue
+#            baseline, in the same run), then start-up time,
 #            its CPU, RSS after start, and the plain 20-session run of `table`
 #   idle     Hato only: N connections that read the greeting and then idle; VmRSS
 # --rounds R repeats ceiling and table R times, interleaved (ceiling, cells, ceiling, ...),
@@ -48,7 +49,7 @@ MESSAGES=10000
 LAT_MESSAGES=""
 SIZE=4096
 WARMUP=200
-SCALE=1000,100000,1000000
+SCALE=0,1000,100000,1000000
 FILL_SIZE=4096
 IDLE=10000
 OPENSSL_SECONDS=3
@@ -65,7 +66,7 @@ PY=/usr/bin/python3
 usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 for a in "$@"; do
   # --quick sets smaller defaults; flags given alongside it still win, wherever they stand.
-  [ "$a" = --quick ] && { MESSAGES=1000; WARMUP=50; SCALE=1000,10000; IDLE=1000; OPENSSL_SECONDS=1; }
+  [ "$a" = --quick ] && { MESSAGES=1000; WARMUP=50; SCALE=0,1000,10000; IDLE=1000; OPENSSL_SECONDS=1; }
 done
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -1152,14 +1153,17 @@ run_scale() {
     mkdir -p "$dir/data"
     log "== scale: $q messages queued (deferred, next attempt >= 1 h away), plain, 20 sessions"
     local frc=0
-    fill_out=$("$WORK/queue_fill" --path "$dir/data/queue" --messages "$q" --size "$FILL_SIZE" --domains 1000) || frc=$?
+    # 0: the same run on an empty queue, the baseline the other rows are read against.
+    fill_out="empty queue"
+    [ "$q" = 0 ] ||
+      fill_out=$("$WORK/queue_fill" --path "$dir/data/queue" --messages "$q" --size "$FILL_SIZE" --domains 1000) || frc=$?
     if [ "$frc" != 0 ]; then
       log "note: queue_fill exited $frc$([ "$frc" -gt 128 ] && echo " (signal $((frc - 128)))"); row skipped"
       SCALE_ROWS+=("$q fill-failed - - - - - - - - - - - - -")
       rm -rf "$dir/data"
       continue
     fi
-    log "   $fill_out; $(du -sh "$dir/data/queue" | cut -f1) on disk"
+    log "   $fill_out; $(du -sh "$dir/data" | cut -f1) on disk"
     sink_port=$(free_port)
     start_sink "$sink_port" "$dir/sink.log"
     RELAY_ROOTS=""
