@@ -162,6 +162,7 @@ RedisShared::RedisShared(Loop& loop, const conf::Cluster& config, Limiter& limit
       limiter_(limiter),
       redis_(loop, config.server),
       timer_(loop, [this] { tick(); }) {
+  redis_.set_auth(config.user, config.password);
   redis_.on_up([this] { reconcile(); });
   redis_.on_down([](const std::string&) {
     metrics()

@@ -31,8 +31,9 @@ def free_port():
 class Redis:
     """A redis-server of the test's own on a free loopback port, in its own directory."""
 
-    def __init__(self, persistent=False):
+    def __init__(self, persistent=False, password=None):
         self.port = free_port()
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="hato-it-redis-")
         self.persistent = persistent
         self.proc = None
@@ -43,6 +44,8 @@ class Redis:
         # Persistent: what the nodes counted survives a stop, as with a real deployment.
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent \
             else ["--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_for(lambda: self.cli("PING") == "PONG", timeout=10):
             raise RuntimeError(f"redis-server did not start on port {self.port}")
@@ -59,12 +62,14 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cli(self, *args):
-        r = subprocess.run([REDIS_CLI, "-p", str(self.port), *args], capture_output=True,
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        r = subprocess.run([REDIS_CLI, "-p", str(self.port), *auth, *args], capture_output=True,
                            text=True, timeout=10)
         return r.stdout.strip()
 
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
+    def url(self, password=None):
+        password = password or self.password
+        return f"redis://{':' + password + '@' if password else ''}127.0.0.1:{self.port}"
 
 
 class ClusterTest(DeliveryHarness):
@@ -79,10 +84,11 @@ class ClusterTest(DeliveryHarness):
         self.addCleanup(r.cleanup)
         return r.start()
 
-    def node(self, name, redis, dns, sink, egress, local_share=None, extra=(), retry=None):
+    def node(self, name, redis, dns, sink, egress, local_share=None, extra=(), retry=None,
+             password=None):
         d = self.relay(dns.port, sink.port, retry=retry, start=False)
         y = ["egress:"] + [f"  - {json.dumps(e)}" for e in egress]
-        y += ["cluster:", f"  redis: {json.dumps(redis.url())}", f"  node: {name}"]
+        y += ["cluster:", f"  redis: {json.dumps(redis.url(password))}", f"  node: {name}"]
         if local_share:
             y.append(f"  local_share: {local_share}")
         y += list(extra)
@@ -328,3 +334,29 @@ class ClusterTest(DeliveryHarness):
         st = self.status(d)[0]
         self.assertEqual(st["sent_today"], 10)
         self.assertIn("cluster_counted_today", st)
+
+    def test_redis_password_is_sent_and_a_refusal_named(self):
+        redis = Redis(password="s3cret pass")
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        dns, sink = self.dns(), self.sink()
+        egress = [{"address": "127.0.0.1"}]
+        good = self.node("good", redis, dns, sink, egress)
+        bad = self.node("bad", redis, dns, sink, egress, password="wrong",
+                        extra=["admin:", '  metrics: "127.0.0.1:0"'])
+        self.assertTrue(wait_for(lambda: redis.cli("ZRANGE", "hato:nodes", "0", "-1") == "good",
+                                 timeout=15))
+        self.assertTrue(wait_for(lambda: "redis refused the password" in bad.log_text(),
+                                 timeout=15), bad.log_tail())
+        self.assertIn("WRONGPASS", bad.log_text())
+        self.assertEqual(metric(bad, r"^hato_cluster_redis_up (\S+)$"), "0")
+        self.assertEqual(bad.log_text().count("redis refused the password"), 1, "said once")
+        # The refused node still delivers, within its local share; the other shares.
+        self.send(bad, 2, "bad")
+        self.send(good, 2, "good")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 4, timeout=30))
+        self.assertNotIn("s3cret", good.log_text())
+        r = good.cli("queue", "summary", "--cluster", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("s3cret", r.stdout)
+        self.assertIn("redis://:***@127.0.0.1", r.stdout)
