@@ -304,6 +304,7 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
   if (old.cluster.has_value() != fresh.cluster.has_value() ||
       (old.cluster &&
        (old.cluster->redis != fresh.cluster->redis || old.cluster->node != fresh.cluster->node ||
+        old.cluster->password != fresh.cluster->password ||
         old.cluster->local_share != fresh.cluster->local_share ||
         old.cluster->lease != fresh.cluster->lease)))
     out.push_back("cluster");

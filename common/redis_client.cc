@@ -145,12 +145,24 @@ void RedisClient::on_event(bufferevent*, short what, void* arg) {
   auto* self = static_cast<RedisClient*>(arg);
   if (what & BEV_EVENT_CONNECTED) {
     self->connecting_ = false;
-    self->connected_ = true;
-    self->warned_ = false;
-    self->backoff_ = std::chrono::milliseconds(100);
     bufferevent_set_timeouts(self->bev_, &kReadTimeout, nullptr);
-    log::info("redis connected", {{"redis", self->server_.to_string()}});
-    if (self->on_up_) self->on_up_();
+    if (self->password_.empty()) return self->up();
+    std::vector<std::string> auth{"AUTH"};
+    if (!self->user_.empty()) auth.push_back(self->user_);
+    auth.push_back(self->password_);
+    self->send(auth, [self](const RedisReply& r) {
+      if (r.ok()) {
+        self->auth_warned_ = false;
+        return self->up();
+      }
+      if (!self->auth_warned_) {
+        // Said once: a wrong password in the configuration does not fix itself.
+        log::error("redis refused the password of cluster.redis; not sharing until it accepts it",
+                   {{"redis", self->server_.to_string()}, {"reason", r.text}});
+      }
+      self->auth_warned_ = true;
+      if (self->bev_) self->lost("AUTH refused: " + r.text);
+    });
     return;
   }
   if (what & BEV_EVENT_TIMEOUT) {
@@ -165,6 +177,14 @@ void RedisClient::on_event(bufferevent*, short what, void* arg) {
   if (what & BEV_EVENT_ERROR) {
     return self->lost(self->connected_ ? "connection error" : "cannot connect");
   }
+}
+
+void RedisClient::up() {
+  connected_ = true;
+  warned_ = false;
+  backoff_ = std::chrono::milliseconds(100);
+  log::info("redis connected", {{"redis", server_.to_string()}});
+  if (on_up_) on_up_();
 }
 
 void RedisClient::on_read(bufferevent* bev, void* arg) {
@@ -198,6 +218,11 @@ void RedisClient::command(std::vector<std::string> args, Callback cb) {
                 [cb = std::move(cb)] { cb(error_reply("ERR not connected to redis")); });
     return;
   }
+  send(args, std::move(cb));
+}
+
+// send - writes a command whether or not the connection is up yet (AUTH goes first).
+void RedisClient::send(const std::vector<std::string>& args, Callback cb) {
   std::string out = "*" + std::to_string(args.size()) + "\r\n";
   for (const auto& a : args) {
     out += "$" + std::to_string(a.size()) + "\r\n";

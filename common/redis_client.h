@@ -39,6 +39,11 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
+  // AUTH at each connection (before anything else is sent); `user` may be empty.
+  void set_auth(std::string user, std::string password) {
+    user_ = std::move(user);
+    password_ = std::move(password);
+  }
   void start();
   bool connected() const { return connected_; }
   const SocketAddress& server() const { return server_; }
@@ -57,6 +62,8 @@ class RedisClient {
   static void on_event(bufferevent* bev, short what, void* arg);
   void connect();
   void lost(const std::string& why);
+  void up();
+  void send(const std::vector<std::string>& args, Callback cb);
 
   Loop& loop_;
   SocketAddress server_;
@@ -66,6 +73,8 @@ class RedisClient {
   bool warned_ = false;  // "cannot reach redis" said since the last connection
   std::chrono::milliseconds backoff_{100};
   Timer retry_;
+  std::string user_, password_;
+  bool auth_warned_ = false;  // "redis refused the password" said since the last success
   std::string in_;
   std::deque<Callback> pending_;
   std::function<void()> on_up_;

@@ -1019,13 +1019,31 @@ void Builder::read_cluster(const Value& v) {
       } else {
         rest.remove_prefix(8);
         while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+        // redis://[USER]:PASSWORD@HOST:PORT: AUTH at each connection.
+        std::string shown = "redis://";
+        bool userinfo_ok = true;
+        if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
+          std::string_view userinfo = rest.substr(0, at);
+          size_t colon = userinfo.find(':');
+          if (colon == std::string_view::npos || colon + 1 == userinfo.size()) {
+            userinfo_ok = false;
+            reader_.error(*r,
+                          "expected redis://:PASSWORD@HOST:PORT or "
+                          "redis://USER:PASSWORD@HOST:PORT");
+          } else {
+            c.user = std::string(userinfo.substr(0, colon));
+            c.password = std::string(userinfo.substr(colon + 1));
+            shown += c.user + ":***@";
+          }
+          rest.remove_prefix(at + 1);
+        }
         std::string host(rest);
         if (host.starts_with("localhost")) host = "127.0.0.1" + host.substr(9);
         auto address = SocketAddress::parse(host, 6379);
         if (address) {
-          c.redis = *text;
+          c.redis = shown + std::string(rest);
           c.server = *address;
-        } else {
+        } else if (userinfo_ok) {
           reader_.error(*r, "redis needs a numeric address: " + address.message());
         }
       }

@@ -228,7 +228,9 @@ struct BlacklistMonitor {
 
 // Several nodes sharing warm-up allowances, shaping and suspensions through redis (issue 12).
 struct Cluster {
-  std::string redis;         // the URL as written, "redis://127.0.0.1:6379"
+  std::string redis;         // the URL as written, password masked: "redis://:***@127.0.0.1:6379"
+  std::string user;          // AUTH user (redis 6 ACL), empty: the default user
+  std::string password;      // AUTH password; empty: no AUTH
   SocketAddress server;      // numeric: resolving would block the loop at every reconnect
   std::string node;          // this node's name, unique in the cluster
   double local_share = 0.1;  // of each limit, while redis cannot be reached

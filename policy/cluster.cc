@@ -1,6 +1,11 @@
 // cluster.cc - leases, suspensions and heartbeats in redis. Keys (all under "hato:"):
 //   hato:w/<ip>/<day>[/<provider>]  messages counted against that warm-up allowance
 //   hato:suspensions                hash "<ip>/<provider>" -> "<until_ms> <reason>"
+//   hato:slowdowns                  hash "<ip>/<provider>" -> "<until_ms> <rate/s> <reason>"
+//   hato:blacklist                  hash "<ip>/<node>" -> "<since_ms> <reason>": egress
+//                                   addresses that node's blacklist monitor holds
+//   hato:conn/<ip>/<provider>       hash node -> connection slots that node holds
+//   hato:conn-keys                  set of the hato:conn/ keys (to clear a node's slots)
 //   hato:nodes                      sorted set: node name scored by its last heartbeat (ms)
 //   hato:node/<name>                the node's view (JSON), expiring with its heartbeat
 #include "policy/cluster.h"
@@ -19,6 +24,8 @@ constexpr auto kTick = std::chrono::milliseconds(500);
 constexpr int64_t kNodeTtlMs = 5000;       // a node that stops heartbeating leaves the share
 constexpr int64_t kIdleLeaseMs = 3000;     // an unused lease goes back after this
 constexpr int64_t kSpentRecheckMs = 2000;  // a spent counter is asked about again after this
+constexpr int64_t kIdleSlotMs = 1000;      // a connection slot unused this long goes back
+constexpr int64_t kFullRecheckMs = 250;    // every slot held: asked again after this
 
 // KEYS[1] counter; ARGV cap, wanted, expiry (ms since 1970). Reserves up to `wanted`
 // without passing the cap: {reserved, count after}.
@@ -58,6 +65,68 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 )";
 
+// KEYS[1] slowdowns hash; ARGV field, until, rate, "until rate reason": replaces an entry
+// unless it is already as slow for as long.
+constexpr std::string_view kSlowScript = R"(
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local u, r = string.match(old, '^(%d+) (%S+)')
+  if u and tonumber(u) >= tonumber(ARGV[2]) and tonumber(r) <= tonumber(ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+return 1
+)";
+
+// KEYS[1] slots hash of one address x provider, KEYS[2] nodes set, KEYS[3] the set of slot
+// hashes; ARGV node, limit, now, node ttl. Grants one slot while the slots of the live nodes
+// are below the limit; a dead node's field is dropped: {granted, slots held after}.
+constexpr std::string_view kSlotScript = R"(
+local total = 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local node, n = fields[i], tonumber(fields[i + 1])
+  local seen = node ~= ARGV[1] and redis.call('ZSCORE', KEYS[2], node)
+  if node == ARGV[1] or (seen and tonumber(seen) >= tonumber(ARGV[3]) - tonumber(ARGV[4])) then
+    total = total + n
+  else
+    redis.call('HDEL', KEYS[1], node)
+  end
+end
+redis.call('SADD', KEYS[3], KEYS[1])
+if total >= tonumber(ARGV[2]) then return {0, total} end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return {1, total + 1}
+)";
+
+// KEYS[1] slots hash; ARGV node, n: gives back n slots.
+constexpr std::string_view kSlotReturnScript = R"(
+local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))
+if v <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return v
+)";
+
+// KEYS[1] the set of slot hashes, KEYS[2] blacklist hash; ARGV node, number of slot entries,
+// then (slots hash, count) pairs, then (blacklist field, value) pairs. Forgets what an
+// earlier run of this node declared and declares what it holds now: at every connection.
+constexpr std::string_view kRedeclareScript = R"(
+local node = ARGV[1]
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('HDEL', k, node)
+  if redis.call('EXISTS', k) == 0 then redis.call('SREM', KEYS[1], k) end
+end
+local suffix = '/' .. node
+for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if string.sub(f, -#suffix) == suffix then redis.call('HDEL', KEYS[2], f) end
+end
+local n = tonumber(ARGV[2])
+for i = 0, n - 1 do
+  redis.call('HSET', ARGV[3 + 2 * i], node, ARGV[4 + 2 * i])
+  redis.call('SADD', KEYS[1], ARGV[3 + 2 * i])
+end
+for i = 3 + 2 * n, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+)";
+
 // KEYS[1] nodes set, KEYS[2] this node's view; ARGV name, now, ttl, view: the number alive.
 constexpr std::string_view kHeartbeatScript = R"(
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
@@ -93,6 +162,7 @@ RedisShared::RedisShared(Loop& loop, const conf::Cluster& config, Limiter& limit
       limiter_(limiter),
       redis_(loop, config.server),
       timer_(loop, [this] { tick(); }) {
+  redis_.set_auth(config.user, config.password);
   redis_.on_up([this] { reconcile(); });
   redis_.on_down([](const std::string&) {
     metrics()
@@ -207,13 +277,142 @@ void RedisShared::suspended(const std::string& ip, const std::string& provider, 
               });
 }
 
+void RedisShared::slowed(const std::string& ip, const std::string& provider, int64_t until_ms,
+                         double rate, const std::string& reason) {
+  // Like suspended(): without redis it holds here, and is published at the next reply.
+  std::string field = ip + "/" + provider;
+  char buf[32];
+  std::string rate_text(buf, std::to_chars(buf, buf + sizeof buf, rate).ptr);
+  redis_.eval(
+      kSlowScript, {kPrefix + "slowdowns"},
+      {field, std::to_string(until_ms), rate_text,
+       std::to_string(until_ms) + " " + rate_text + " " + reason},
+      [field](const RedisReply& r) {
+        if (!r.ok())
+          log::warning("cluster: slowdown not shared", {{"slowdown", field}, {"reason", r.text}});
+      });
+}
+
+void RedisShared::listed(const std::string& ip, int64_t since_ms, const std::string& reason) {
+  std::string value = std::to_string(since_ms) + " " + reason;
+  listed_[ip] = value;
+  if (!redis_.connected()) return;  // redeclare() publishes it when redis is back
+  redis_.command(
+      {"HSET", kPrefix + "blacklist", ip + "/" + config_.node, value}, [ip](const RedisReply& r) {
+        if (!r.ok())
+          log::warning("cluster: listing not shared", {{"address", ip}, {"reason", r.text}});
+      });
+}
+
+void RedisShared::unlisted(const std::string& ip) {
+  listed_.erase(ip);
+  if (!redis_.connected()) return;
+  redis_.command({"HDEL", kPrefix + "blacklist", ip + "/" + config_.node}, [ip](const RedisReply&
+                                                                                    r) {
+    if (!r.ok())
+      log::warning("cluster: return to rotation not shared", {{"address", ip}, {"reason", r.text}});
+  });
+}
+
+SharedState::Allowance RedisShared::connection(const std::string& ip, const std::string& provider,
+                                               uint32_t limit, uint32_t open) {
+  std::string pair = ip + "/" + provider;
+  Slots& s = slots_[pair];
+  int64_t now = log::now_ms();
+  s.open = open;
+  s.last_used = now;
+  if (!redis_.connected()) {
+    double local = std::floor(static_cast<double>(limit) * config_.local_share);
+    return open < std::max<uint32_t>(1, static_cast<uint32_t>(local)) ? Allowance::kYes
+                                                                      : Allowance::kOffline;
+  }
+  if (open < s.held) return Allowance::kYes;
+  if (s.asking) return Allowance::kAsking;
+  if (s.full_until > now) return Allowance::kSpent;
+  ask_slot(pair, limit);
+  return Allowance::kAsking;
+}
+
+void RedisShared::ask_slot(const std::string& pair, uint32_t limit) {
+  slots_[pair].asking = true;
+  std::shared_ptr<bool> alive = alive_;
+  redis_.eval(kSlotScript, {kPrefix + "conn/" + pair, kPrefix + "nodes", kPrefix + "conn-keys"},
+              {config_.node, std::to_string(limit), std::to_string(log::now_ms()),
+               std::to_string(kNodeTtlMs)},
+              [this, alive, pair](const RedisReply& r) {
+                if (!*alive) return;
+                Slots& s = slots_[pair];
+                s.asking = false;
+                if (r.type != RedisReply::Type::kArray || r.elements.size() != 2) {
+                  if (r.type == RedisReply::Type::kError && redis_.connected())
+                    log::error("cluster: cannot ask for a connection slot",
+                               {{"slots", pair}, {"reason", r.text}});
+                  return;
+                }
+                if (as_int(r.elements[0]) > 0) {
+                  ++s.held;
+                  s.last_used = log::now_ms();
+                } else {
+                  s.full_until = log::now_ms() + kFullRecheckMs;
+                }
+              });
+}
+
+void RedisShared::connections(const std::string& ip, const std::string& provider, uint32_t open) {
+  Slots& s = slots_[ip + "/" + provider];
+  s.open = open;
+  s.last_used = log::now_ms();
+}
+
+// give_back_slots - slots no connection has used for a while go back to the cluster.
+void RedisShared::give_back_slots(int64_t now) {
+  for (auto& [pair, s] : slots_) {
+    if (s.held <= s.open || now - s.last_used < kIdleSlotMs) continue;
+    uint32_t n = s.held - s.open;
+    s.held = s.open;  // if this fails, redeclare() at the next connection puts it right
+    redis_.eval(kSlotReturnScript, {kPrefix + "conn/" + pair}, {config_.node, std::to_string(n)},
+                [](const RedisReply&) {});
+  }
+}
+
+// redeclare - at each connection: what an earlier run of this node (or this one before
+// redis went away) held is forgotten, and the slots in use and the listings held now are
+// declared.
+void RedisShared::redeclare() {
+  std::vector<std::string> args{config_.node, "0"};
+  size_t n = 0;
+  for (auto& [pair, s] : slots_) {
+    s.held = s.open;
+    s.asking = false;
+    s.full_until = 0;
+    if (s.open == 0) continue;
+    args.push_back(kPrefix + "conn/" + pair);
+    args.push_back(std::to_string(s.open));
+    ++n;
+  }
+  args[1] = std::to_string(n);
+  for (const auto& [ip, value] : listed_) {
+    args.push_back(ip + "/" + config_.node);
+    args.push_back(value);
+  }
+  redis_.eval(kRedeclareScript, {kPrefix + "conn-keys", kPrefix + "blacklist"}, args,
+              [](const RedisReply& r) {
+                if (!r.ok())
+                  log::warning("cluster: cannot declare this node's slots and listings",
+                               {{"reason", r.text}});
+              });
+}
+
 void RedisShared::tick() {
   timer_.arm(kTick);
   if (!redis_.connected()) return;
   int64_t now = log::now_ms();
   heartbeat();
   poll_suspensions();
+  poll_slowdowns();
+  poll_blacklist();
   give_back_idle(now);
+  give_back_slots(now);
   // Yesterday's leases are of no use and their counters expire in redis.
   for (auto it = leases_.begin(); it != leases_.end();) {
     bool old = it->second.expires_ms <= now && !it->second.asking && it->second.offline_sent == 0;
@@ -256,6 +455,52 @@ void RedisShared::poll_suspensions() {
   });
 }
 
+void RedisShared::poll_slowdowns() {
+  std::shared_ptr<bool> alive = alive_;
+  redis_.command({"HGETALL", kPrefix + "slowdowns"}, [this, alive](const RedisReply& r) {
+    if (!*alive || r.type != RedisReply::Type::kArray) return;
+    int64_t now = log::now_ms();
+    for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+      const std::string& field = r.elements[i].text;
+      std::string_view value = r.elements[i + 1].text;
+      size_t slash = field.rfind('/');
+      size_t space = value.find(' ');
+      size_t space2 = space == std::string_view::npos ? space : value.find(' ', space + 1);
+      if (slash == std::string::npos || space2 == std::string_view::npos) continue;
+      int64_t until = 0;
+      double rate = 0;
+      std::from_chars(value.data(), value.data() + space, until);
+      std::from_chars(value.data() + space + 1, value.data() + space2, rate);
+      if (until <= now || !(rate > 0)) continue;
+      limiter_.apply_slowdown(field.substr(0, slash), field.substr(slash + 1), until, rate,
+                              std::string(value.substr(space2 + 1)));
+    }
+  });
+}
+
+// poll_blacklist - the listings of the other nodes, each with who sees it; this node's own
+// are the limiter's already.
+void RedisShared::poll_blacklist() {
+  std::shared_ptr<bool> alive = alive_;
+  redis_.command({"HGETALL", kPrefix + "blacklist"}, [this, alive](const RedisReply& r) {
+    if (!*alive || r.type != RedisReply::Type::kArray) return;
+    std::map<std::string, std::string> reasons;
+    for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+      const std::string& field = r.elements[i].text;
+      std::string_view value = r.elements[i + 1].text;
+      size_t slash = field.find('/');
+      size_t space = value.find(' ');
+      if (slash == std::string::npos || space == std::string_view::npos) continue;
+      std::string node = field.substr(slash + 1);
+      if (node == config_.node) continue;
+      std::string& why = reasons[field.substr(0, slash)];
+      if (!why.empty()) why += "; ";
+      why += std::string(value.substr(space + 1)) + " (seen by " + node + ")";
+    }
+    limiter_.set_cluster_out_of_rotation(reasons);
+  });
+}
+
 void RedisShared::give_back_idle(int64_t now) {
   for (auto& [key, lease] : leases_) {
     if (lease.have == 0 || lease.asking || now - lease.last_spend < kIdleLeaseMs) continue;
@@ -267,6 +512,8 @@ void RedisShared::give_back_idle(int64_t now) {
 
 // reconcile - redis is back: what was sent from the local share is added to the counters.
 void RedisShared::reconcile() {
+  heartbeat();  // counted among the live before the slots it declares
+  redeclare();
   for (auto& [key, lease] : leases_) {
     lease.spent_until = 0;
     if (lease.offline_sent == 0) continue;

@@ -4,10 +4,20 @@
 // Warm-up allowances are leased: a node atomically reserves a few messages of the day's
 // counter with a Lua script that never takes it past the cap, spends them locally and gives
 // back what it has not used after a quiet spell, so the nodes together never send more than
-// the allowance. Suspensions go into one hash that every node reads twice a second. Each
-// node heartbeats into a sorted set; the number alive divides the connection and rate limits.
-// While redis is unreachable a node sends within `local_share` of each limit and, when redis
-// returns, adds what it sent meanwhile to the shared counters.
+// the allowance. Suspensions, slowdowns and blacklisted egress addresses go into hashes that
+// every node reads twice a second (an address any node's monitor holds leaves every node's
+// rotation). Each node heartbeats into a sorted set.
+//
+// Connections are counted cluster-wide: a node holds connection slots per egress address x
+// provider, granted one at a time by a Lua script only while the slots of the live nodes (a
+// node that stops heartbeating no longer counts) are below the limit, and given back after
+// an idle spell. Rate limits are divided instead: each node gets 1/(live nodes) of each rate
+// (share()); a redis-side bucket would cost a round trip per message for little gain, as
+// the receivers judge rates over minutes.
+//
+// While redis is unreachable a node sends within `local_share` of each limit (warm-up
+// allowance, connections, rates) and, when redis returns, adds what it sent meanwhile to the
+// shared counters, declares the slots it holds and publishes its listings again.
 #pragma once
 
 #include <functional>
@@ -40,9 +50,29 @@ class RedisShared : public SharedState {
   std::optional<uint64_t> cluster_count(const std::string& key) override;
   void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
                  const std::string& reason) override;
+  void slowed(const std::string& ip, const std::string& provider, int64_t until_ms, double rate,
+              const std::string& reason) override;
+  void listed(const std::string& ip, int64_t since_ms, const std::string& reason) override;
+  void unlisted(const std::string& ip) override;
+  Allowance connection(const std::string& ip, const std::string& provider, uint32_t limit,
+                       uint32_t open) override;
+  void connections(const std::string& ip, const std::string& provider, uint32_t open) override;
   double share() const override;
 
  private:
+  // Connection slots of one "<ip>/<provider>".
+  struct Slots {
+    uint32_t held = 0;  // granted by redis
+    uint32_t open = 0;  // connections open now
+    bool asking = false;
+    int64_t full_until = 0;  // every slot was held; not asked again before this
+    int64_t last_used = 0;
+  };
+  void ask_slot(const std::string& pair, uint32_t limit);
+  void give_back_slots(int64_t now);
+  void poll_slowdowns();
+  void poll_blacklist();
+  void redeclare();
   struct Lease {
     uint64_t have = 0;        // reserved in redis, not yet sent
     bool asking = false;      // a reservation is on its way
@@ -66,6 +96,8 @@ class RedisShared : public SharedState {
   RedisClient redis_;
   Timer timer_;
   std::map<std::string, Lease> leases_;
+  std::map<std::string, Slots> slots_;         // by "<ip>/<provider>"
+  std::map<std::string, std::string> listed_;  // this node's listings: ip -> "<since> <reason>"
   std::function<std::string()> view_;
   int64_t nodes_ = 1;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks after us

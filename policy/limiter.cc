@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "policy/blacklist.h"
 #include "policy/client_limits.h"
 
 namespace hato::policy {
@@ -50,6 +51,9 @@ constexpr int64_t kOutOfRotationRetryMs = 60 * 1000;
 constexpr int64_t kLeaseRetryMs = 5;
 constexpr int64_t kClusterSpentRetryMs = 10 * 1000;
 constexpr int64_t kOfflineRetryMs = 5 * 1000;
+// A connection slot is a round trip to redis away too, but nothing is open yet to wait on:
+// the mail asks again this much later.
+constexpr int64_t kSlotAskRetryMs = 30;
 
 struct Limits {
   uint32_t connections;
@@ -213,6 +217,10 @@ struct Limiter::Impl {
     uint64_t sent = 0;
     std::map<std::string, uint64_t, std::less<>> sent_to;  // per provider, loaded ones
     std::optional<std::string> out_of_rotation;            // why, while blacklisted
+    std::optional<std::string> own_out;                    // this node's monitor holds it
+    int64_t own_since = 0;                                 // since when (published to the cluster)
+    std::optional<std::string> cluster_out;                // another node holds it
+    bool out_by_cluster = false;                           // out because of cluster_out alone
   };
 
   Impl(const conf::Config& config, StateStore& state);
@@ -245,10 +253,11 @@ struct Limiter::Impl {
   std::string warmup_key(const Egress& e, std::string_view provider) const {
     return count_key(e, e.config.warmup && e.config.warmup->per_provider ? provider : "");
   }
+  // The whole limit: a cluster backend hands out this node's part as slots.
   uint32_t connections_of(std::string_view provider) const {
-    double c = std::floor(limits_of(provider).connections * shared->share());
-    return std::max<uint32_t>(1, static_cast<uint32_t>(c));
+    return limits_of(provider).connections;
   }
+  void update_rotation();
 
   StateStore& state;
   EmbeddedShared embedded;
@@ -260,9 +269,11 @@ struct Limiter::Impl {
   std::vector<Rule> rules;
   std::mt19937_64 random{std::random_device{}()};
   std::vector<size_t> candidates;  // reused by choose()
+  bool keep_last = true;           // blacklist_monitor.keep_last_address
 };
 
-Limiter::Impl::Impl(const conf::Config& config, StateStore& state_store) : state(state_store) {
+Limiter::Impl::Impl(const conf::Config& config, StateStore& state_store)
+    : state(state_store), keep_last(config.blacklist_monitor.keep_last_address) {
   // Limits: built-in, then shaping.default over the default, then each configured provider
   // over its built-in values (or over the default, for a new one).
   Limits fallback = kDefaultLimits;
@@ -533,6 +544,7 @@ void Limiter::Impl::slow_down(Egress& e, std::string_view provider, Pair& p, con
   append_number(value, p.slow_rate);
   value += " " + p.slow_reason;
   state.put("r/" + e.ip + "/" + std::string(provider), value);
+  shared->slowed(e.ip, std::string(provider), p.slow_until, p.slow_rate, p.slow_reason);
   if (already) return;
   std::string provider_text(provider);
   metrics()
@@ -605,11 +617,33 @@ std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t
       consider(std::move(*blocked));
       continue;
     }
-    if (p.open >= m.connections_of(provider)) {
+    uint32_t limit = m.connections_of(provider);
+    if (p.open >= limit) {
       consider(Wait{now_ms + kBusyRetryMs, "connection limit: " + e.ip + " has " +
                                                std::to_string(p.open) + " connections open to " +
                                                provider});
       continue;
+    }
+    using A = SharedState::Allowance;
+    switch (m.shared->connection(e.ip, provider, limit, p.open)) {
+      case A::kYes:
+        break;
+      case A::kAsking:
+        consider(Wait{now_ms + kSlotAskRetryMs,
+                      "connection limit: asking the cluster for a connection from " + e.ip +
+                          " to " + provider});
+        continue;
+      case A::kSpent:
+        consider(Wait{now_ms + kBusyRetryMs, "connection limit: the cluster has all " +
+                                                 std::to_string(limit) + " connections from " +
+                                                 e.ip + " to " + provider + " open"});
+        continue;
+      case A::kOffline:
+        consider(Wait{now_ms + kBusyRetryMs,
+                      "connection limit: redis is unreachable and this node has its local share "
+                      "of connections from " +
+                          e.ip + " to " + provider + " open (" + std::to_string(p.open) + ")"});
+        continue;
     }
     m.candidates.push_back(i);
     total_weight += e.config.weight;
@@ -635,13 +669,16 @@ std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t
 
 void Limiter::opened(size_t egress, const std::string& provider) {
   if (egress >= impl_->egress.size()) return;
-  ++impl_->pair(impl_->egress[egress], provider).open;
+  Impl::Pair& p = impl_->pair(impl_->egress[egress], provider);
+  ++p.open;
+  impl_->shared->connections(impl_->egress[egress].ip, provider, p.open);
 }
 
 void Limiter::closed(size_t egress, const std::string& provider) {
   if (egress >= impl_->egress.size()) return;
   Impl::Pair& p = impl_->pair(impl_->egress[egress], provider);
   if (p.open > 0) --p.open;  // a connection opened before a reload is not ours to count
+  impl_->shared->connections(impl_->egress[egress].ip, provider, p.open);
 }
 
 // take - in this order: a suspension, today's allowance, a rate token. Nothing is
@@ -729,14 +766,90 @@ void Limiter::apply_suspension(const std::string& ip, const std::string& provide
   }
 }
 
+// set_out_of_rotation - this node's monitor decided; what changed is published.
+void Limiter::apply_slowdown(const std::string& ip, const std::string& provider, int64_t until_ms,
+                             double rate, const std::string& reason) {
+  Impl& m = *impl_;
+  int64_t now = log::now_ms();
+  if (until_ms <= now || !(rate > 0)) return;
+  for (auto& e : m.egress) {
+    if (e.ip != ip) continue;
+    Impl::Pair& p = m.pair(e, provider);
+    bool active = p.slow_until > now;
+    // Already as slow for as long (this node's own, read back): nothing new.
+    if (active && until_ms <= p.slow_until && rate >= p.slow_rate) return;
+    p.slow_rate = active ? std::min(p.slow_rate, rate) : rate;
+    p.slow_until = std::max(p.slow_until, until_ms);
+    p.slow_reason = reason.substr(0, kMaxReasonBytes);
+    std::string value = std::to_string(p.slow_until) + " ";
+    append_number(value, p.slow_rate);
+    value += " " + p.slow_reason;
+    m.state.put("r/" + e.ip + "/" + provider, value);
+    log::warning("slowed down by another node of the cluster",
+                 {{"egress", e.ip},
+                  {"provider", provider},
+                  {"rate", rate_text(p.slow_rate)},
+                  {"until", log::rfc3339(p.slow_until)},
+                  {"reason", p.slow_reason}});
+    return;
+  }
+}
+
 void Limiter::set_out_of_rotation(const std::map<std::string, std::string>& reasons) {
+  Impl& m = *impl_;
+  for (auto& e : m.egress) {
+    auto it = reasons.find(e.ip);
+    if (it == reasons.end()) {
+      if (e.own_out) m.shared->unlisted(e.ip);
+      e.own_out.reset();
+      e.own_since = 0;
+    } else if (e.own_out != it->second) {
+      if (!e.own_out) e.own_since = log::now_ms();
+      e.own_out = it->second;
+      m.shared->listed(e.ip, e.own_since, *e.own_out);
+    }
+  }
+  m.update_rotation();
+}
+
+void Limiter::set_cluster_out_of_rotation(const std::map<std::string, std::string>& reasons) {
   for (auto& e : impl_->egress) {
     auto it = reasons.find(e.ip);
     if (it == reasons.end()) {
-      e.out_of_rotation.reset();
+      e.cluster_out.reset();
     } else {
-      e.out_of_rotation = it->second;
+      e.cluster_out = it->second;
     }
+  }
+  impl_->update_rotation();
+}
+
+// update_rotation - this node's listings always count; the cluster's too, unless with
+// keep_last they would leave no address to send from (the monitor's own rule,
+// policy/blacklist.h out_of_rotation(), over the union).
+void Limiter::Impl::update_rotation() {
+  std::vector<bool> held;
+  for (const auto& e : egress) held.push_back(e.own_out || e.cluster_out);
+  std::vector<bool> out = out_of_rotation(held, keep_last);
+  for (size_t i = 0; i < egress.size(); ++i) {
+    Egress& e = egress[i];
+    std::optional<std::string> now;
+    if (e.own_out) {
+      now = e.own_out;  // the monitor already applied keep_last to its own
+    } else if (out[i]) {
+      now = e.cluster_out;
+    }
+    // The monitor logs its own decisions; these are the cluster's.
+    bool by_cluster = !e.own_out && now;
+    if (by_cluster && !e.out_of_rotation) {
+      log::warning("egress address out of rotation: another node of the cluster sees it listed",
+                   {{"address", e.ip}, {"reason", *now}});
+    } else if (e.out_by_cluster && !now) {
+      log::info("egress address back in rotation: no node of the cluster holds it any more",
+                {{"address", e.ip}});
+    }
+    e.out_by_cluster = by_cluster;
+    e.out_of_rotation = std::move(now);
   }
 }
 

@@ -31,10 +31,11 @@ class StateStore {
   virtual void erase(std::string_view key) = 0;
 };
 
-// What the nodes of a cluster must agree on (issue 12): warm-up allowances, the share of
-// each connection and rate limit, suspensions. EmbeddedShared, the default, is one node
-// agreeing with itself; policy/cluster.h shares through redis. Calls come on the loop's
-// thread and never wait: a backend that must ask a server answers kAsking and asks.
+// What the nodes of a cluster must agree on (issue 12): warm-up allowances, connection
+// slots, the share of each rate limit, suspensions, slowdowns and blacklisted addresses.
+// EmbeddedShared, the default, is one node agreeing with itself; policy/cluster.h shares
+// through redis. Calls come on the loop's thread and never wait: a backend that must ask a
+// server answers kAsking and asks.
 class SharedState {
  public:
   enum class Allowance {
@@ -53,7 +54,21 @@ class SharedState {
   // This node suspended egress `ip` for `provider`: the others must stop too.
   virtual void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
                          const std::string& reason) = 0;
-  // The part of each per-address connection and rate limit this node may use.
+  // This node slowed egress `ip` down for `provider` to `rate` per second: the others too.
+  virtual void slowed(const std::string& ip, const std::string& provider, int64_t until_ms,
+                      double rate, const std::string& reason) = 0;
+  // This node's blacklist monitor took egress `ip` out of the rotation (since `since_ms`,
+  // for `reason`), or let it back in: the others follow.
+  virtual void listed(const std::string& ip, int64_t since_ms, const std::string& reason) = 0;
+  virtual void unlisted(const std::string& ip) = 0;
+  // May this node, with `open` connections open from `ip` to `provider`, open one more, the
+  // whole cluster's limit being `limit`? kYes, kAsking (a slot is being asked for), kSpent
+  // (every slot is held) or kOffline (redis away: the local share is open).
+  virtual Allowance connection(const std::string& ip, const std::string& provider, uint32_t limit,
+                               uint32_t open) = 0;
+  // How many connections this node has open from `ip` to `provider` now.
+  virtual void connections(const std::string& ip, const std::string& provider, uint32_t open) = 0;
+  // The part of each per-address rate limit this node may use.
   virtual double share() const = 0;
 };
 
@@ -64,6 +79,15 @@ class EmbeddedShared : public SharedState {
   void spend(const std::string&) override {}
   std::optional<uint64_t> cluster_count(const std::string&) override { return std::nullopt; }
   void suspended(const std::string&, const std::string&, int64_t, const std::string&) override {}
+  void slowed(const std::string&, const std::string&, int64_t, double,
+              const std::string&) override {}
+  void listed(const std::string&, int64_t, const std::string&) override {}
+  void unlisted(const std::string&) override {}
+  // The limiter holds the whole limit itself.
+  Allowance connection(const std::string&, const std::string&, uint32_t, uint32_t) override {
+    return Allowance::kYes;
+  }
+  void connections(const std::string&, const std::string&, uint32_t) override {}
   double share() const override { return 1.0; }
 };
 
@@ -113,6 +137,10 @@ class Limiter {
   // IP) out of the rotation now, each with its reason; every other one is in. choose() skips
   // them, and the engine ends a connection from one before its next message.
   void set_out_of_rotation(const std::map<std::string, std::string>& reasons);
+  // The listings other nodes of the cluster hold (by IP, with their reasons): an address is
+  // out of the rotation while this node's monitor or another node holds it, except that
+  // with blacklist_monitor.keep_last_address the union never takes out every address.
+  void set_cluster_out_of_rotation(const std::map<std::string, std::string>& reasons);
   bool in_rotation(size_t egress) const;
 
   // Shares limits with other nodes through `shared` (not owned; null: the embedded default).
@@ -120,6 +148,9 @@ class Limiter {
   // A suspension another node saw: applied here too, and not published again.
   void apply_suspension(const std::string& ip, const std::string& provider, int64_t until_ms,
                         const std::string& reason);
+  // A slowdown another node saw: the same.
+  void apply_slowdown(const std::string& ip, const std::string& provider, int64_t until_ms,
+                      double rate, const std::string& reason);
 
   // Messages one connection to `provider` may carry before the engine closes it.
   uint32_t messages_per_connection(const std::string& provider) const;

@@ -20,6 +20,10 @@ namespace {
 constexpr auto kDownMax = std::chrono::minutes(5);
 constexpr auto kIdleConnection = std::chrono::seconds(2);
 constexpr auto kRateWait = std::chrono::seconds(5);  // longer waits free the connection
+// The limiter's "ask again shortly" (a cluster's connection slot on its way from redis) is
+// waited for before connecting, a few times, rather than deferring the mail.
+constexpr int64_t kChooseWaitMs = 200;
+constexpr int kMaxChooseRounds = 50;
 
 std::string seconds_text(int64_t ms) {
   char buf[32];
@@ -247,8 +251,13 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     for (const auto& h : hosts_) names.push_back(h.name);
     provider_ = limiter->provider_for(names);
     policy::Wait wait;
-    auto choice = limiter->choose(provider_, log::now_ms(), &wait);
+    int64_t now = log::now_ms();
+    auto choice = limiter->choose(provider_, now, &wait);
     if (!choice) {
+      if (wait.until_ms - now <= kChooseWaitMs && ++choose_rounds_ <= kMaxChooseRounds) {
+        choose_timer_.arm(std::chrono::milliseconds(std::max<int64_t>(1, wait.until_ms - now)));
+        return false;
+      }
       engine_.wait_queued(dest_, wait);
       done();
       return false;
@@ -594,6 +603,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     leave_idle();
     idle_timer_.cancel();
     pace_timer_.cancel();
+    choose_timer_.cancel();
     if (finished_) return;
     finished_ = true;
     if (egress_) engine_.limiter_->closed(egress_->index, provider_);
@@ -630,6 +640,10 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   size_t sent_ = 0;
   Timer idle_timer_;
   Timer pace_timer_{engine_.loop_, [this] { next_job(); }};
+  Timer choose_timer_{engine_.loop_, [this] {
+                        if (choose_egress()) try_host();
+                      }};
+  int choose_rounds_ = 0;
   std::optional<policy::EgressChoice> egress_;
   std::string provider_;
   size_t max_messages_ = engine_.options_.max_messages_per_connection;

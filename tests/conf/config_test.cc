@@ -595,6 +595,22 @@ BOOST_AUTO_TEST_CASE(cluster_loads_and_checks_its_keys) {
   c = loaded(kListener + "cluster: {redis: \"redis://localhost\", node: n2}\n");
   BOOST_TEST(c->cluster->server.to_string() == "127.0.0.1:6379");
   BOOST_TEST(c->cluster->local_share == 0.1);
+  BOOST_TEST(c->cluster->password.empty());
+  // AUTH: the password from the URL, never shown.
+  c = loaded(kListener + "cluster: {redis: \"redis://:s3cret@127.0.0.1:6390\", node: n3}\n");
+  BOOST_TEST(c->cluster->server.to_string() == "127.0.0.1:6390");
+  BOOST_TEST(c->cluster->user.empty());
+  BOOST_TEST(c->cluster->password == "s3cret");
+  BOOST_TEST(c->cluster->redis == "redis://:***@127.0.0.1:6390");
+  c = loaded(kListener + "cluster: {redis: \"redis://hato:p@ss@[::1]:6391\", node: n3}\n");
+  BOOST_TEST(c->cluster->user == "hato");
+  BOOST_TEST(c->cluster->password == "p@ss");
+  BOOST_TEST(c->cluster->server.to_string() == "[::1]:6391");
+  auto no_password =
+      errors_of(kListener + "cluster: {redis: \"redis://hato@127.0.0.1\", node: n}\n");
+  BOOST_TEST_REQUIRE(no_password.size() == 1u);
+  BOOST_TEST(no_password[0].find("redis://USER:PASSWORD@HOST:PORT") != std::string::npos,
+             no_password[0]);
   auto errors = errors_of(kListener + "cluster: {redis: \"http://127.0.0.1\", local_share: 2}\n");
   BOOST_TEST_REQUIRE(errors.size() == 3u);
   for (std::string_view want :

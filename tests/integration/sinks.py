@@ -195,8 +195,15 @@ class _CountingSMTP(SMTP):
     def connection_made(self, transport):
         # Called again with the TLS transport after STARTTLS: count connections once.
         if getattr(self, "_original_transport", None) is None:
-            self._sink_ref._connection(transport.get_extra_info("peername"))
+            self._counted_peer = transport.get_extra_info("peername")
+            self._sink_ref._connection(self._counted_peer)
         super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        peer, self._counted_peer = getattr(self, "_counted_peer", None), None
+        if peer is not None:
+            self._sink_ref._disconnected(peer)
+        super().connection_lost(exc)
 
 
 class _SinkController(Controller):
@@ -241,6 +248,8 @@ class SmtpSink:
         self.messages = []      # SinkMessage, in arrival order
         self.events = []        # (monotonic time, "connect"|"mail"|"rcpt"|"data", arg, reply)
         self.auth_failures = 0
+        self.open_from = {}     # peer IP -> connections open now
+        self.most_open_from = {}  # peer IP -> the most ever open at once
         self._rules = {}        # ("rcpt", addr) / ("data", None) / ("mail", None) -> [_Rule]
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -279,7 +288,14 @@ class SmtpSink:
             self._cond.notify_all()
 
     def _connection(self, peer):
+        with self._lock:
+            n = self.open_from[peer[0]] = self.open_from.get(peer[0], 0) + 1
+            self.most_open_from[peer[0]] = max(n, self.most_open_from.get(peer[0], 0))
         self._note("connect", peer, None)
+
+    def _disconnected(self, peer):
+        with self._lock:
+            self.open_from[peer[0]] -= 1
 
     def _record(self, msg):
         with self._cond:

@@ -13,6 +13,8 @@ import time
 
 import hatotest
 from hatotest import wait_for
+from test_acme import metric
+from test_blacklist import LISTING
 from test_delivery import DeliveryHarness, message
 from test_warmup import GMX, GHOSTS, utc_date
 
@@ -29,8 +31,9 @@ def free_port():
 class Redis:
     """A redis-server of the test's own on a free loopback port, in its own directory."""
 
-    def __init__(self, persistent=False):
+    def __init__(self, persistent=False, password=None):
         self.port = free_port()
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="hato-it-redis-")
         self.persistent = persistent
         self.proc = None
@@ -41,6 +44,8 @@ class Redis:
         # Persistent: what the nodes counted survives a stop, as with a real deployment.
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent \
             else ["--appendonly", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_for(lambda: self.cli("PING") == "PONG", timeout=10):
             raise RuntimeError(f"redis-server did not start on port {self.port}")
@@ -57,12 +62,14 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def cli(self, *args):
-        r = subprocess.run([REDIS_CLI, "-p", str(self.port), *args], capture_output=True,
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        r = subprocess.run([REDIS_CLI, "-p", str(self.port), *auth, *args], capture_output=True,
                            text=True, timeout=10)
         return r.stdout.strip()
 
-    def url(self):
-        return f"redis://127.0.0.1:{self.port}"
+    def url(self, password=None):
+        password = password or self.password
+        return f"redis://{':' + password + '@' if password else ''}127.0.0.1:{self.port}"
 
 
 class ClusterTest(DeliveryHarness):
@@ -77,19 +84,23 @@ class ClusterTest(DeliveryHarness):
         self.addCleanup(r.cleanup)
         return r.start()
 
-    def node(self, name, redis, dns, sink, egress, local_share=None):
-        d = self.relay(dns.port, sink.port, start=False)
+    def node(self, name, redis, dns, sink, egress, local_share=None, extra=(), retry=None,
+             password=None):
+        d = self.relay(dns.port, sink.port, retry=retry, start=False)
         y = ["egress:"] + [f"  - {json.dumps(e)}" for e in egress]
-        y += ["cluster:", f"  redis: {json.dumps(redis.url())}", f"  node: {name}"]
+        y += ["cluster:", f"  redis: {json.dumps(redis.url(password))}", f"  node: {name}"]
         if local_share:
             y.append(f"  local_share: {local_share}")
+        y += list(extra)
         d.extra_yaml += "\n".join(y) + "\n"
         d.write_config()
         d.start()
         return d
 
-    def nodes(self, redis, dns, sink, egress, **kw):
-        ds = [self.node(f"node{i}", redis, dns, sink, egress, **kw) for i in (1, 2, 3)]
+    def nodes(self, redis, dns, sink, egress, extra=(), **kw):
+        """Three nodes; extra[i] (YAML lines) goes to node i+1 alone."""
+        ds = [self.node(f"node{i}", redis, dns, sink, egress,
+                        extra=extra[i - 1] if extra else (), **kw) for i in (1, 2, 3)]
         # Every node has heartbeated: the shares are set.
         self.assertTrue(wait_for(lambda: redis.cli("ZCARD", "hato:nodes") == "3", timeout=15))
         return ds
@@ -227,3 +238,125 @@ class ClusterTest(DeliveryHarness):
         r = solo.cli("warmup", "status", "--cluster")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("not in a cluster", r.stderr)
+
+    def peers(self, sink, tag):
+        return {m.peer[0] for m in self.originals(sink)
+                if any(r.startswith(tag) for r in m.rcpt_tos)}
+
+    def out_of_rotation(self, d, address):
+        return next(s for s in self.status(d) if s["address"] == address).get("out_of_rotation")
+
+    def test_a_listing_one_node_sees_takes_the_address_out_on_every_node(self):
+        redis, dns, sink = self.redis(), self.dns(extra_args=LISTING), self.sink()
+        egress = [{"address": "127.0.0.1", "helo": "mail1.sender.test"},
+                  {"address": "127.0.0.2", "helo": "mail2.sender.test"}]
+        # One message per connection: every message chooses its address afresh.
+        shaping = ['shaping: {"default": {"messages_per_connection": 1}}']
+        monitor = ["blacklist_monitor:", "  interval: 1s", "  zones: [bl.test]",
+                   "  clean_checks: 2"]
+        ds = self.nodes(redis, dns, sink, egress, extra=(shaping + monitor, shaping, shaping))
+        self.assertTrue(wait_for(lambda: "127.0.0.2/node1" in
+                                 redis.cli("HKEYS", "hato:blacklist").split(), timeout=15),
+                        "node1 publishes its listing")
+        for d in ds[1:]:
+            self.assertTrue(wait_for(lambda: self.out_of_rotation(d, "127.0.0.2"), timeout=10),
+                            d.log_tail())
+            self.assertIn("seen by node1", self.out_of_rotation(d, "127.0.0.2"))
+            self.assertIsNone(self.out_of_rotation(d, "127.0.0.1"))
+        self.assertIn("another node of the cluster sees it listed", ds[2].log_text())
+
+        for i, d in enumerate(ds):
+            self.send(d, 8, f"listed{i}m")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 24, timeout=30))
+        for i in range(3):
+            self.assertEqual(self.peers(sink, f"listed{i}m"), {"127.0.0.1"}, f"node{i + 1}")
+
+        # The list drops it; after two clean checks node1 lets it back, and so do the others.
+        dns.extra_args = []
+        dns.restart()
+        self.assertTrue(wait_for(lambda: redis.cli("HLEN", "hato:blacklist") == "0", timeout=20))
+        for d in ds:
+            self.assertTrue(wait_for(lambda: self.out_of_rotation(d, "127.0.0.2") is None,
+                                     timeout=10), d.log_tail())
+        self.assertIn("back in rotation: no node of the cluster holds it", ds[1].log_text())
+        for i, d in enumerate(ds):
+            self.send(d, 20, f"clean{i}m")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 84, timeout=40))
+        for i in range(3):
+            self.assertEqual(self.peers(sink, f"clean{i}m"), {"127.0.0.1", "127.0.0.2"},
+                             f"node{i + 1}")
+
+    def test_connections_are_counted_across_the_cluster(self):
+        redis, dns, sink = self.redis(), self.dns(), self.sink()
+        shaping = ['shaping: {"default": {"connections": 2, "messages_per_connection": 2}}']
+        # Mail waiting for a slot is deferred like any that waits on a limit: not expired here.
+        ds = self.nodes(redis, dns, sink, [{"address": "127.0.0.1"}],
+                        extra=(shaping, shaping, shaping),
+                        retry={"max_age": "5m", "delay_warning": "5m"})
+        for i, d in enumerate(ds):
+            self.send(d, 20, f"c{i}m")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 60, timeout=90),
+                        f"{len(self.originals(sink))} of 60 arrived")
+        # Each node alone would have opened 2; together they never had more than 2 open.
+        self.assertEqual(sink.most_open_from.get("127.0.0.1"), 2, sink.most_open_from)
+        self.assertGreater(len(sink.connections()), 3, "the connections came and went")
+        got = sorted(r for m in self.originals(sink) for r in m.rcpt_tos)
+        self.assertEqual(got, sorted(f"c{i}m{j}@remote.test" for i in range(3)
+                                     for j in range(20)))
+        # Idle slots go back: nothing is held once the mail is out.
+        self.assertTrue(wait_for(lambda: redis.cli("HLEN", "hato:conn/127.0.0.1/default")
+                                 == "0", timeout=15))
+
+    def test_a_node_started_without_redis_delivers_then_joins(self):
+        redis, dns, sink = Redis(), self.dns(), self.sink()
+        self.addCleanup(redis.cleanup)  # not started: the node comes up without it
+        egress = [{"address": "127.0.0.1", "warmup": {"start": utc_date(), "daily": [1000]}}]
+        d = self.node("lonely", redis, dns, sink, egress, local_share=0.5,
+                      extra=["admin:", '  metrics: "127.0.0.1:0"'])
+        self.assertIn("cannot reach redis", d.log_text())
+        self.assertEqual(metric(d, r"^hato_cluster_redis_up (\S+)$"), "0")
+        self.send(d, 5, "offline")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 5, timeout=30))
+        self.assertEqual(d.queue_ls(), [])
+
+        redis.start()
+        self.assertTrue(wait_for(lambda: metric(d, r"^hato_cluster_redis_up (\S+)$") == "1",
+                                 timeout=20), d.log_tail())
+        key = f"hato:w/127.0.0.1/{utc_date()}"
+        # What it sent alone is added to the cluster's count, and it heartbeats.
+        self.assertTrue(wait_for(lambda: redis.cli("GET", key) == "5", timeout=15))
+        self.assertTrue(wait_for(lambda: redis.cli("ZRANGE", "hato:nodes", "0", "-1")
+                                 == "lonely", timeout=15))
+        self.send(d, 5, "online")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 10, timeout=30))
+        # Counted through leases now: the idle ones go back, leaving what was sent.
+        self.assertTrue(wait_for(lambda: redis.cli("GET", key) == "10", timeout=15))
+        st = self.status(d)[0]
+        self.assertEqual(st["sent_today"], 10)
+        self.assertIn("cluster_counted_today", st)
+
+    def test_redis_password_is_sent_and_a_refusal_named(self):
+        redis = Redis(password="s3cret pass")
+        self.addCleanup(redis.cleanup)
+        redis.start()
+        dns, sink = self.dns(), self.sink()
+        egress = [{"address": "127.0.0.1"}]
+        good = self.node("good", redis, dns, sink, egress)
+        bad = self.node("bad", redis, dns, sink, egress, password="wrong",
+                        extra=["admin:", '  metrics: "127.0.0.1:0"'])
+        self.assertTrue(wait_for(lambda: redis.cli("ZRANGE", "hato:nodes", "0", "-1") == "good",
+                                 timeout=15))
+        self.assertTrue(wait_for(lambda: "redis refused the password" in bad.log_text(),
+                                 timeout=15), bad.log_tail())
+        self.assertIn("WRONGPASS", bad.log_text())
+        self.assertEqual(metric(bad, r"^hato_cluster_redis_up (\S+)$"), "0")
+        self.assertEqual(bad.log_text().count("redis refused the password"), 1, "said once")
+        # The refused node still delivers, within its local share; the other shares.
+        self.send(bad, 2, "bad")
+        self.send(good, 2, "good")
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 4, timeout=30))
+        self.assertNotIn("s3cret", good.log_text())
+        r = good.cli("queue", "summary", "--cluster", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("s3cret", r.stdout)
+        self.assertIn("redis://:***@127.0.0.1", r.stdout)

@@ -362,9 +362,30 @@ class FakeShared : public SharedState {
                  const std::string&) override {
     published.push_back(ip + "/" + provider + " " + std::to_string(until_ms));
   }
+  void slowed(const std::string& ip, const std::string& provider, int64_t, double rate,
+              const std::string&) override {
+    published.push_back("slow " + ip + "/" + provider + " " + std::to_string(rate));
+  }
+  void listed(const std::string& ip, int64_t, const std::string& reason) override {
+    published.push_back("listed " + ip + " " + reason);
+  }
+  void unlisted(const std::string& ip) override { published.push_back("unlisted " + ip); }
+  Allowance connection(const std::string&, const std::string&, uint32_t limit,
+                       uint32_t open) override {
+    asked_limit = limit;
+    asked_open = open;
+    return slot_answer;
+  }
+  void connections(const std::string& ip, const std::string& provider, uint32_t open) override {
+    open_now[ip + "/" + provider] = open;
+  }
   double share() const override { return node_share; }
 
   Allowance answer = Allowance::kYes;
+  Allowance slot_answer = Allowance::kYes;
+  uint32_t asked_limit = 0;
+  uint32_t asked_open = 0;
+  std::map<std::string, uint32_t> open_now;
   std::optional<uint64_t> count;
   double node_share = 1.0;
   std::string asked_key;
@@ -404,7 +425,7 @@ BOOST_AUTO_TEST_CASE(a_cluster_decides_the_warm_up_beyond_the_local_count) {
   BOOST_TEST(limiter.status_json(now).find("\"cluster_counted_today\":5") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(a_cluster_shares_suspensions_and_divides_limits) {
+BOOST_AUTO_TEST_CASE(a_cluster_shares_suspensions_and_hands_out_connection_slots) {
   MapStore store;
   Limiter limiter(*config_of("egress:\n  - {address: 127.0.0.1}\n"), store);
   FakeShared shared;
@@ -412,11 +433,34 @@ BOOST_AUTO_TEST_CASE(a_cluster_shares_suspensions_and_divides_limits) {
   limiter.set_shared(&shared);
   const int64_t now = hato::log::now_ms();  // apply_suspension() ignores ended ones
   Wait wait;
-  // google: 5 connections per address, a third of them here (at least one).
+  // google: 5 connections per address for the whole cluster, each one a slot of the backend.
   BOOST_TEST_REQUIRE(limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(shared.asked_limit == 5u);
   limiter.opened(0, "google");
+  BOOST_TEST(shared.open_now["127.0.0.1/google"] == 1u);
+  // No slot at hand: asked for, and the mail comes back a moment later; never a block.
+  shared.slot_answer = SharedState::Allowance::kAsking;
   BOOST_TEST(!limiter.choose("google", now, &wait).has_value());
-  BOOST_TEST(wait.reason.find("connection limit") != std::string::npos, wait.reason);
+  BOOST_TEST(shared.asked_open == 1u);
+  BOOST_TEST(wait.until_ms == now + 30);
+  BOOST_TEST(wait.reason ==
+             "connection limit: asking the cluster for a connection from "
+             "127.0.0.1 to google");
+  shared.slot_answer = SharedState::Allowance::kSpent;
+  BOOST_TEST(!limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(wait.until_ms == now + 1000);
+  BOOST_TEST(wait.reason ==
+             "connection limit: the cluster has all 5 connections from 127.0.0.1 to google open");
+  shared.slot_answer = SharedState::Allowance::kOffline;
+  BOOST_TEST(!limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(wait.reason.find("redis is unreachable") != std::string::npos, wait.reason);
+  // The whole limit holds whatever the backend says.
+  shared.slot_answer = SharedState::Allowance::kYes;
+  for (int i = 0; i < 4; ++i) limiter.opened(0, "google");
+  BOOST_TEST(!limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(wait.reason == "connection limit: 127.0.0.1 has 5 connections open to google");
+  limiter.closed(0, "google");
+  BOOST_TEST(shared.open_now["127.0.0.1/google"] == 4u);
   // A throttle seen here is published; one seen elsewhere applies without being re-published.
   BOOST_TEST(limiter.observe_reply(0, "google", "421 4.7.28 unusual rate", now));
   BOOST_TEST(shared.published.size() == 1u);
@@ -569,6 +613,86 @@ BOOST_AUTO_TEST_CASE(reasons_are_one_short_line) {
   std::string reason = value.substr(value.find(' ') + 1);
   BOOST_TEST(reason.size() == 200u);
   BOOST_TEST(reason.starts_with("421 4.7.28  [31mred [0m xxx"), reason);
+}
+
+BOOST_AUTO_TEST_CASE(a_cluster_shares_slowdowns) {
+  MapStore store;
+  Limiter limiter(*config_of("egress:\n  - {address: 127.0.0.1}\n"
+                             "shaping:\n"
+                             "  suspend_on:\n"
+                             "    - {reply: slow down, rate: 1/m, for: 1h}\n"),
+                  store);
+  FakeShared shared;
+  limiter.set_shared(&shared);
+  const int64_t now = hato::log::now_ms();  // apply_slowdown() ignores ended ones
+  Wait wait;
+  BOOST_TEST(!limiter.observe_reply(0, "apple", "452 please slow down", now));
+  BOOST_TEST_REQUIRE(shared.published.size() == 1u);
+  BOOST_TEST(shared.published[0].starts_with("slow 127.0.0.1/apple 0.0166"), shared.published[0]);
+  // One seen elsewhere: applied, kept in the state store, not published again.
+  limiter.apply_slowdown("127.0.0.1", "yahoo", now + 60000, 1.0 / 3600, "452 slow (node2)");
+  limiter.apply_slowdown("192.0.2.9", "yahoo", now + 60000, 1.0, "not our address");
+  limiter.apply_slowdown("127.0.0.1", "google", now - 1, 1.0, "over already");
+  BOOST_TEST(shared.published.size() == 1u);
+  BOOST_TEST(store.data.count("r/127.0.0.1/yahoo") == 1u);
+  BOOST_TEST(store.data.count("r/127.0.0.1/google") == 0u);
+  BOOST_TEST(limiter.take(0, "yahoo", now, &wait));
+  BOOST_TEST(!limiter.take(0, "yahoo", now + 1000, &wait));
+  BOOST_TEST(wait.reason == "rate limit: 127.0.0.1 to yahoo at 1/h");
+  // A faster one for a shorter time changes nothing.
+  limiter.apply_slowdown("127.0.0.1", "yahoo", now + 1000, 5.0, "older");
+  BOOST_TEST(limiter.status_json(now).find("452 slow (node2)") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_cluster_shares_blacklisted_addresses) {
+  const std::string two =
+      "egress:\n"
+      "  - {address: 127.0.0.1}\n"
+      "  - {address: 127.0.0.2}\n";
+  MapStore store;
+  Limiter limiter(*config_of(two), store);
+  FakeShared shared;
+  limiter.set_shared(&shared);
+  // This node's monitor: published once per change.
+  limiter.set_out_of_rotation({{"127.0.0.2", "127.0.0.2 is listed on bl.test"}});
+  limiter.set_out_of_rotation({{"127.0.0.2", "127.0.0.2 is listed on bl.test"}});
+  BOOST_TEST_REQUIRE(shared.published.size() == 1u);
+  BOOST_TEST(shared.published[0] == "listed 127.0.0.2 127.0.0.2 is listed on bl.test");
+  limiter.set_out_of_rotation({});
+  BOOST_TEST(shared.published.back() == "unlisted 127.0.0.2");
+  BOOST_TEST(limiter.in_rotation(1));
+  // Another node's listing takes the address out here too, and not published again.
+  limiter.set_cluster_out_of_rotation({{"127.0.0.2", "listed on bl.test (seen by node2)"}});
+  BOOST_TEST(!limiter.in_rotation(1));
+  BOOST_TEST(limiter.in_rotation(0));
+  BOOST_TEST(shared.published.size() == 2u);
+  Wait wait;
+  for (int i = 0; i < 20; ++i) {
+    auto choice = limiter.choose("default", at(kNov1, 12), &wait);
+    BOOST_TEST_REQUIRE(choice.has_value());
+    BOOST_TEST(choice->index == 0u);
+  }
+  BOOST_TEST(limiter.status_json(at(kNov1, 12))
+                 .find("\"out_of_rotation\":\"listed on bl.test "
+                       "(seen by node2)\"") != std::string::npos);
+  // The union never takes every address out under keep_last_address (the default) ...
+  limiter.set_out_of_rotation({{"127.0.0.1", "127.0.0.1 is listed on bl.test"}});
+  BOOST_TEST(!limiter.in_rotation(0));
+  BOOST_TEST(limiter.in_rotation(1));
+  // ... and the address comes back when no node holds it any more.
+  limiter.set_out_of_rotation({});
+  limiter.set_cluster_out_of_rotation({});
+  BOOST_TEST(limiter.in_rotation(0));
+  BOOST_TEST(limiter.in_rotation(1));
+
+  MapStore other;
+  Limiter strict(*config_of(two + "blacklist_monitor: {zones: [bl.test], keep_last_address: "
+                                  "false}\n"),
+                 other);
+  strict.set_out_of_rotation({{"127.0.0.1", "listed here"}});
+  strict.set_cluster_out_of_rotation({{"127.0.0.2", "listed there"}});
+  BOOST_TEST(!strict.in_rotation(0));
+  BOOST_TEST(!strict.in_rotation(1));
 }
 
 }  // namespace
