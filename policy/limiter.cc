@@ -52,8 +52,8 @@ constexpr int64_t kLeaseRetryMs = 5;
 constexpr int64_t kClusterSpentRetryMs = 10 * 1000;
 constexpr int64_t kOfflineRetryMs = 5 * 1000;
 // A connection slot is a round trip to redis away too, but nothing is open yet to wait on:
-// the mail asks again this much later.
-constexpr int64_t kSlotAskRetryMs = 30;
+// the mail asks again this much later (a loopback or LAN round trip).
+constexpr int64_t kSlotAskRetryMs = 2;
 
 struct Limits {
   uint32_t connections;

@@ -21,9 +21,10 @@ constexpr auto kDownMax = std::chrono::minutes(5);
 constexpr auto kIdleConnection = std::chrono::seconds(2);
 constexpr auto kRateWait = std::chrono::seconds(5);  // longer waits free the connection
 // The limiter's "ask again shortly" (a cluster's connection slot on its way from redis) is
-// waited for before connecting, a few times, rather than deferring the mail.
+// waited for before connecting, for as long as redis may take to answer (its command
+// timeout), rather than deferring the mail.
 constexpr int64_t kChooseWaitMs = 200;
-constexpr int kMaxChooseRounds = 50;
+constexpr int64_t kChooseBudgetMs = 3000;
 
 std::string seconds_text(int64_t ms) {
   char buf[32];
@@ -254,7 +255,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     int64_t now = log::now_ms();
     auto choice = limiter->choose(provider_, now, &wait);
     if (!choice) {
-      if (wait.until_ms - now <= kChooseWaitMs && ++choose_rounds_ <= kMaxChooseRounds) {
+      if (choose_since_ms_ == 0) choose_since_ms_ = now;
+      if (wait.until_ms - now <= kChooseWaitMs && now - choose_since_ms_ < kChooseBudgetMs) {
         choose_timer_.arm(std::chrono::milliseconds(std::max<int64_t>(1, wait.until_ms - now)));
         return false;
       }
@@ -643,7 +645,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   Timer choose_timer_{engine_.loop_, [this] {
                         if (choose_egress()) try_host();
                       }};
-  int choose_rounds_ = 0;
+  int64_t choose_since_ms_ = 0;  // when choose() first said "ask again shortly"
   std::optional<policy::EgressChoice> egress_;
   std::string provider_;
   size_t max_messages_ = engine_.options_.max_messages_per_connection;
