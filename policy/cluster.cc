@@ -2,6 +2,7 @@
 //   hato:w/<ip>/<day>[/<provider>]  messages counted against that warm-up allowance
 //   hato:suspensions                hash "<ip>/<provider>" -> "<until_ms> <reason>"
 //   hato:slowdowns                  hash "<ip>/<provider>" -> "<until_ms> <rate/s> <reason>"
+//                                   (in both, entries that are over are dropped every minute)
 //   hato:blacklist                  hash "<ip>/<node>" -> "<since_ms> <reason>": egress
 //                                   addresses that node's blacklist monitor holds
 //   hato:conn/<ip>/<provider>       hash node -> connection slots that node holds
@@ -26,6 +27,7 @@ constexpr int64_t kIdleLeaseMs = 3000;     // an unused lease goes back after th
 constexpr int64_t kSpentRecheckMs = 2000;  // a spent counter is asked about again after this
 constexpr int64_t kIdleSlotMs = 1000;      // a connection slot unused this long goes back
 constexpr int64_t kFullRecheckMs = 250;    // every slot held: asked again after this
+constexpr int64_t kPruneEveryMs = 60'000;  // suspensions and slowdowns that are over: dropped
 
 // KEYS[1] counter; ARGV cap, wanted, expiry (ms since 1970). Reserves up to `wanted`
 // without passing the cap: {reserved, count after}.
@@ -133,6 +135,23 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[3])
 return redis.call('ZCARD', KEYS[1])
+)";
+
+// KEYS: hashes whose values start with "<until_ms> "; ARGV now: drops the entries that are
+// over (in one script, so an entry renewed meanwhile is never lost).
+constexpr std::string_view kPruneScript = R"(
+local n = 0
+for _, key in ipairs(KEYS) do
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local until_ms = tonumber(string.match(all[i + 1], '^(%d+)'))
+    if until_ms and until_ms <= tonumber(ARGV[1]) then
+      redis.call('HDEL', key, all[i])
+      n = n + 1
+    end
+  end
+end
+return n
 )";
 
 // KEYS[1] nodes set; ARGV prefix: every live node's view.
@@ -413,6 +432,11 @@ void RedisShared::tick() {
   poll_blacklist();
   give_back_idle(now);
   give_back_slots(now);
+  if (now - last_prune_ms_ >= kPruneEveryMs) {
+    last_prune_ms_ = now;
+    redis_.eval(kPruneScript, {kPrefix + "suspensions", kPrefix + "slowdowns"},
+                {std::to_string(now)}, [](const RedisReply&) {});
+  }
   // Yesterday's leases are of no use and their counters expire in redis.
   for (auto it = leases_.begin(); it != leases_.end();) {
     bool old = it->second.expires_ms <= now && !it->second.asking && it->second.offline_sent == 0;

@@ -100,6 +100,7 @@ class RedisShared : public SharedState {
   std::map<std::string, std::string> listed_;  // this node's listings: ip -> "<since> <reason>"
   std::function<std::string()> view_;
   int64_t nodes_ = 1;
+  int64_t last_prune_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks after us
 };
 

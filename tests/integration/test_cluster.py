@@ -162,6 +162,27 @@ class ClusterTest(DeliveryHarness):
         self.assertFalse(any("other@gmail.test" in m.rcpt_tos for m in self.originals(sink)))
         self.assertIn("suspended by another node", ds[2].log_text())
 
+    def test_suspensions_and_slowdowns_that_are_over_are_dropped_from_redis(self):
+        redis, dns, sink = self.redis(), self.dns(), self.sink()
+        now_ms = int(time.time() * 1000)
+        redis.cli("HSET", "hato:suspensions", "127.0.0.1/yahoo", f"{now_ms - 60000} old complaint",
+                  "127.0.0.1/google", f"{now_ms + 3600000} 4.7.28 rate")
+        redis.cli("HSET", "hato:slowdowns", "127.0.0.1/microsoft", f"{now_ms - 1000} 0.5 old",
+                  "127.0.0.1/apple", f"{now_ms + 3600000} 0.5 deferrals")
+        d = self.node("node1", redis, dns, sink, [{"address": "127.0.0.1"}])
+        self.assertTrue(wait_for(lambda: redis.cli("HEXISTS", "hato:suspensions",
+                                                   "127.0.0.1/yahoo") == "0"
+                                 and redis.cli("HEXISTS", "hato:slowdowns",
+                                               "127.0.0.1/microsoft") == "0", timeout=15),
+                        "entries that are over leave redis")
+        self.assertEqual(redis.cli("HEXISTS", "hato:suspensions", "127.0.0.1/google"), "1")
+        self.assertEqual(redis.cli("HEXISTS", "hato:slowdowns", "127.0.0.1/apple"), "1")
+        # The ones still running apply on the node.
+        self.assertTrue(wait_for(lambda: [s["provider"] for s in self.status(d)[0]["suspensions"]]
+                                 == ["google"], timeout=15), self.status(d))
+        self.assertTrue(wait_for(lambda: [s["provider"] for s in self.status(d)[0]["slowdowns"]]
+                                 == ["apple"], timeout=15), self.status(d))
+
     def test_redis_down_loses_nothing_and_sharing_resumes(self):
         redis = self.redis(persistent=True)
         dns, sink = self.dns(mx=GMX, hosts=GHOSTS), self.sink()
