@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "relay/send_now.h"
+
 namespace hato::relay {
 
 ClientConnection::ClientConnection(Loop& loop, std::shared_ptr<TlsContext> tls, std::string sni)
@@ -72,7 +74,7 @@ void ClientConnection::install() {
 }
 
 void ClientConnection::send(std::string_view bytes) {
-  if (bev_ && !closed_) bufferevent_write(bev_, bytes.data(), bytes.size());
+  if (bev_ && !closed_) send_now(bev_, bytes);
 }
 
 SSL* ClientConnection::make_ssl() {

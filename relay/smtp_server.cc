@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "relay/relay_metrics.h"
+#include "relay/send_now.h"
 
 namespace hato::relay {
 
@@ -89,11 +90,25 @@ class SmtpServer::Connection : public SessionIo {
   std::string peer_ip() const { return peer_.ip(); }
 
   // SessionIo
+  // While a chunk of input is being handled, replies are gathered and leave together after
+  // it (a pipelined MAIL/RCPT/DATA gets one write); otherwise, at once.
   void send(std::string_view bytes) override {
-    if (bev_ && !dead_) bufferevent_write(bev_, bytes.data(), bytes.size());
+    if (!bev_ || dead_) return;
+    if (reading_) {
+      corked_.append(bytes);
+    } else {
+      send_now(bev_, bytes);
+    }
+  }
+
+  void uncork() {
+    if (corked_.empty()) return;
+    if (bev_ && !dead_) send_now(bev_, corked_);
+    corked_.clear();
   }
 
   void start_tls() override {
+    uncork();  // the 220 goes out in clear, before the handshake
     if (!server_.tls_) {
       close();
       return;
@@ -114,6 +129,7 @@ class SmtpServer::Connection : public SessionIo {
   }
 
   void close() override {
+    uncork();
     closing_ = true;
     bufferevent_disable(bev_, EV_READ);
     finish_when_flushed();
@@ -181,7 +197,10 @@ class SmtpServer::Connection : public SessionIo {
       char buf[16384];
       int got = evbuffer_remove(in, buf, std::min(n, sizeof buf));
       if (got <= 0) break;
+      self->reading_ = true;
       self->session_->receive(std::string_view(buf, static_cast<size_t>(got)));
+      self->reading_ = false;
+      self->uncork();
       // A client that sends without reading our replies is not read until
       // it catches up: replies must not pile up without bound.
       if (!self->dead_ && !self->closing_ && self->unsent() > kMaxUnsent) {
@@ -254,6 +273,8 @@ class SmtpServer::Connection : public SessionIo {
   bool dead_ = false;
   int flush_checks_ = 0;
   bool output_blocked_ = false;
+  bool reading_ = false;  // in session_->receive(): replies wait in corked_
+  std::string corked_;
   Timer flush_timer_;  // cancelled with the connection
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };

@@ -10,6 +10,7 @@ Also here: TLS below 1.2 and weak ciphers are refused (openssl s_client).
 
 import base64
 import os
+import resource
 import select
 import socket
 import ssl
@@ -421,9 +422,15 @@ class TimeoutTest(HostileCase):
 
 class ConnectionFloodTest(HostileCase):
     MAX_CONNECTIONS = 100
-    ATTACK = 2000
+    ATTACK = 5000  # concurrent connections from one address (issue 10)
 
     def open_many(self, port, n):
+        # The test's own descriptors: n sockets need a soft limit above n.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < n + 256:
+            want = n + 256 if hard == resource.RLIM_INFINITY else min(hard, n + 256)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
         socks = []
         for _ in range(n):
             s = socket.socket()

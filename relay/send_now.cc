@@ -1,0 +1,25 @@
+// send_now.cc - see send_now.h.
+#include "relay/send_now.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <sys/socket.h>
+
+namespace hato::relay {
+
+void send_now(bufferevent* bev, std::string_view bytes) {
+  if (bytes.empty()) return;
+  evutil_socket_t fd = bufferevent_getfd(bev);
+  if (fd >= 0 && bufferevent_get_underlying(bev) == nullptr &&
+      bufferevent_openssl_get_ssl(bev) == nullptr &&
+      evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // EAGAIN, a socket still connecting, or an error: the bufferevent writes the rest or
+    // reports the error through its event callback, as it would have anyway.
+    if (n > 0) bytes.remove_prefix(static_cast<size_t>(n));
+    if (bytes.empty()) return;
+  }
+  bufferevent_write(bev, bytes.data(), bytes.size());
+}
+
+}  // namespace hato::relay
