@@ -459,46 +459,48 @@ void RedisShared::heartbeat() {
               });
 }
 
-void RedisShared::poll_suspensions() {
+// poll_pairs - reads a hash of "<ip>/<provider>" -> "<until_ms> <rest>" and hands each entry
+// still running to `apply` (suspensions and slowdowns are stored alike).
+void RedisShared::poll_pairs(const std::string& hash,
+                             std::function<void(const std::string& ip, const std::string& provider,
+                                                int64_t until, std::string_view rest)>
+                                 apply) {
   std::shared_ptr<bool> alive = alive_;
-  redis_.command({"HGETALL", kPrefix + "suspensions"}, [this, alive](const RedisReply& r) {
-    if (!*alive || r.type != RedisReply::Type::kArray) return;
-    int64_t now = log::now_ms();
-    for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
-      const std::string& field = r.elements[i].text;
-      std::string_view value = r.elements[i + 1].text;
-      size_t slash = field.rfind('/');
-      size_t space = value.find(' ');
-      if (slash == std::string::npos || space == std::string_view::npos) continue;
-      int64_t until = 0;
-      std::from_chars(value.data(), value.data() + space, until);
-      if (until <= now) continue;
-      limiter_.apply_suspension(field.substr(0, slash), field.substr(slash + 1), until,
-                                std::string(value.substr(space + 1)));
-    }
+  redis_.command(
+      {"HGETALL", kPrefix + hash}, [alive, apply = std::move(apply)](const RedisReply& r) {
+        if (!*alive || r.type != RedisReply::Type::kArray) return;
+        int64_t now = log::now_ms();
+        for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+          const std::string& field = r.elements[i].text;
+          std::string_view value = r.elements[i + 1].text;
+          size_t slash = field.rfind('/');
+          size_t space = value.find(' ');
+          if (slash == std::string::npos || space == std::string_view::npos) continue;
+          int64_t until = 0;
+          std::from_chars(value.data(), value.data() + space, until);
+          if (until <= now) continue;
+          apply(field.substr(0, slash), field.substr(slash + 1), until, value.substr(space + 1));
+        }
+      });
+}
+
+void RedisShared::poll_suspensions() {
+  poll_pairs("suspensions", [this](const std::string& ip, const std::string& provider,
+                                   int64_t until, std::string_view reason) {
+    limiter_.apply_suspension(ip, provider, until, std::string(reason));
   });
 }
 
+// A slowdown's rest is "<rate/s> <reason>".
 void RedisShared::poll_slowdowns() {
-  std::shared_ptr<bool> alive = alive_;
-  redis_.command({"HGETALL", kPrefix + "slowdowns"}, [this, alive](const RedisReply& r) {
-    if (!*alive || r.type != RedisReply::Type::kArray) return;
-    int64_t now = log::now_ms();
-    for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
-      const std::string& field = r.elements[i].text;
-      std::string_view value = r.elements[i + 1].text;
-      size_t slash = field.rfind('/');
-      size_t space = value.find(' ');
-      size_t space2 = space == std::string_view::npos ? space : value.find(' ', space + 1);
-      if (slash == std::string::npos || space2 == std::string_view::npos) continue;
-      int64_t until = 0;
-      double rate = 0;
-      std::from_chars(value.data(), value.data() + space, until);
-      std::from_chars(value.data() + space + 1, value.data() + space2, rate);
-      if (until <= now || !(rate > 0)) continue;
-      limiter_.apply_slowdown(field.substr(0, slash), field.substr(slash + 1), until, rate,
-                              std::string(value.substr(space2 + 1)));
-    }
+  poll_pairs("slowdowns", [this](const std::string& ip, const std::string& provider, int64_t until,
+                                 std::string_view rest) {
+    size_t space = rest.find(' ');
+    if (space == std::string_view::npos) return;
+    double rate = 0;
+    std::from_chars(rest.data(), rest.data() + space, rate);
+    if (!(rate > 0)) return;
+    limiter_.apply_slowdown(ip, provider, until, rate, std::string(rest.substr(space + 1)));
   });
 }
 

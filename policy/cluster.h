@@ -87,6 +87,10 @@ class RedisShared : public SharedState {
   void tick();
   void heartbeat();
   void poll_suspensions();
+  void poll_pairs(const std::string& hash,
+                  std::function<void(const std::string& ip, const std::string& provider,
+                                     int64_t until, std::string_view rest)>
+                      apply);
   void give_back_idle(int64_t now);
   void reconcile();
 
