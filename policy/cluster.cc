@@ -228,6 +228,15 @@ SharedState::Allowance RedisShared::allowance(const std::string& key, uint64_t c
   return Allowance::kAsking;
 }
 
+// two_numbers - whether a script answered {granted, count}; a refusal by redis is logged
+// (a lost connection is reported once by the client instead).
+bool RedisShared::two_numbers(const RedisReply& r, const char* what, const std::string& key) {
+  if (r.type == RedisReply::Type::kArray && r.elements.size() == 2) return true;
+  if (r.type == RedisReply::Type::kError && redis_.connected())
+    log::error(what, {{"key", key}, {"reason", r.text}});
+  return false;
+}
+
 void RedisShared::ask(const std::string& key, Lease& lease) {
   lease.asking = true;
   std::shared_ptr<bool> alive = alive_;
@@ -238,12 +247,7 @@ void RedisShared::ask(const std::string& key, Lease& lease) {
         if (!*alive) return;
         Lease& l = leases_[key];
         l.asking = false;
-        if (r.type != RedisReply::Type::kArray || r.elements.size() != 2) {
-          if (r.type == RedisReply::Type::kError && redis_.connected())
-            log::error("cluster: cannot reserve warm-up allowance",
-                       {{"key", key}, {"reason", r.text}});
-          return;
-        }
+        if (!two_numbers(r, "cluster: cannot reserve warm-up allowance", key)) return;
         int64_t got = as_int(r.elements[0]);
         l.count = static_cast<uint64_t>(as_int(r.elements[1]));
         if (got > 0) {
@@ -362,12 +366,7 @@ void RedisShared::ask_slot(const std::string& pair, uint32_t limit) {
                 if (!*alive) return;
                 Slots& s = slots_[pair];
                 s.asking = false;
-                if (r.type != RedisReply::Type::kArray || r.elements.size() != 2) {
-                  if (r.type == RedisReply::Type::kError && redis_.connected())
-                    log::error("cluster: cannot ask for a connection slot",
-                               {{"slots", pair}, {"reason", r.text}});
-                  return;
-                }
+                if (!two_numbers(r, "cluster: cannot ask for a connection slot", pair)) return;
                 if (as_int(r.elements[0]) > 0) {
                   ++s.held;
                   s.last_used = log::now_ms();
@@ -459,44 +458,43 @@ void RedisShared::heartbeat() {
               });
 }
 
-// poll_pairs - reads a hash of "<ip>/<provider>" -> "<until_ms> <rest>" and hands each entry
-// still running to `apply` (suspensions and slowdowns are stored alike).
-void RedisShared::poll_pairs(const std::string& hash,
-                             std::function<void(const std::string& ip, const std::string& provider,
-                                                int64_t until, std::string_view rest)>
-                                 apply) {
+// poll_hash - reads one of the hashes whose fields are "<ip>/<name>" and values
+// "<number> <rest>" (suspensions, slowdowns: until_ms; listings: since_ms) and hands each
+// entry to `each`, then calls `done`.
+void RedisShared::poll_hash(const std::string& hash, EntryFn each, std::function<void()> done) {
   std::shared_ptr<bool> alive = alive_;
-  redis_.command(
-      {"HGETALL", kPrefix + hash}, [alive, apply = std::move(apply)](const RedisReply& r) {
-        if (!*alive || r.type != RedisReply::Type::kArray) return;
-        int64_t now = log::now_ms();
-        for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
-          const std::string& field = r.elements[i].text;
-          std::string_view value = r.elements[i + 1].text;
-          size_t slash = field.rfind('/');
-          size_t space = value.find(' ');
-          if (slash == std::string::npos || space == std::string_view::npos) continue;
-          int64_t until = 0;
-          std::from_chars(value.data(), value.data() + space, until);
-          if (until <= now) continue;
-          apply(field.substr(0, slash), field.substr(slash + 1), until, value.substr(space + 1));
-        }
-      });
+  redis_.command({"HGETALL", kPrefix + hash}, [alive, each = std::move(each),
+                                               done = std::move(done)](const RedisReply& r) {
+    if (!*alive || r.type != RedisReply::Type::kArray) return;
+    for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+      const std::string& field = r.elements[i].text;
+      std::string_view value = r.elements[i + 1].text;
+      size_t slash = field.find('/');  // an address never holds one
+      size_t space = value.find(' ');
+      if (slash == std::string::npos || space == std::string_view::npos) continue;
+      int64_t number = 0;
+      std::from_chars(value.data(), value.data() + space, number);
+      each(field.substr(0, slash), field.substr(slash + 1), number, value.substr(space + 1));
+    }
+    if (done) done();
+  });
 }
 
 void RedisShared::poll_suspensions() {
-  poll_pairs("suspensions", [this](const std::string& ip, const std::string& provider,
-                                   int64_t until, std::string_view reason) {
-    limiter_.apply_suspension(ip, provider, until, std::string(reason));
+  int64_t now = log::now_ms();
+  poll_hash("suspensions", [this, now](const std::string& ip, const std::string& provider,
+                                       int64_t until, std::string_view reason) {
+    if (until > now) limiter_.apply_suspension(ip, provider, until, std::string(reason));
   });
 }
 
 // A slowdown's rest is "<rate/s> <reason>".
 void RedisShared::poll_slowdowns() {
-  poll_pairs("slowdowns", [this](const std::string& ip, const std::string& provider, int64_t until,
-                                 std::string_view rest) {
+  int64_t now = log::now_ms();
+  poll_hash("slowdowns", [this, now](const std::string& ip, const std::string& provider,
+                                     int64_t until, std::string_view rest) {
     size_t space = rest.find(' ');
-    if (space == std::string_view::npos) return;
+    if (until <= now || space == std::string_view::npos) return;
     double rate = 0;
     std::from_chars(rest.data(), rest.data() + space, rate);
     if (!(rate > 0)) return;
@@ -507,24 +505,17 @@ void RedisShared::poll_slowdowns() {
 // poll_blacklist - the listings of the other nodes, each with who sees it; this node's own
 // are the limiter's already.
 void RedisShared::poll_blacklist() {
-  std::shared_ptr<bool> alive = alive_;
-  redis_.command({"HGETALL", kPrefix + "blacklist"}, [this, alive](const RedisReply& r) {
-    if (!*alive || r.type != RedisReply::Type::kArray) return;
-    std::map<std::string, std::string> reasons;
-    for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
-      const std::string& field = r.elements[i].text;
-      std::string_view value = r.elements[i + 1].text;
-      size_t slash = field.find('/');
-      size_t space = value.find(' ');
-      if (slash == std::string::npos || space == std::string_view::npos) continue;
-      std::string node = field.substr(slash + 1);
-      if (node == config_.node) continue;
-      std::string& why = reasons[field.substr(0, slash)];
-      if (!why.empty()) why += "; ";
-      why += std::string(value.substr(space + 1)) + " (seen by " + node + ")";
-    }
-    limiter_.set_cluster_out_of_rotation(reasons);
-  });
+  auto reasons = std::make_shared<std::map<std::string, std::string>>();
+  poll_hash(
+      "blacklist",
+      [this, reasons](const std::string& ip, const std::string& node, int64_t,
+                      std::string_view reason) {
+        if (node == config_.node) return;
+        std::string& why = (*reasons)[ip];
+        if (!why.empty()) why += "; ";
+        why += std::string(reason) + " (seen by " + node + ")";
+      },
+      [this, reasons] { limiter_.set_cluster_out_of_rotation(*reasons); });
 }
 
 void RedisShared::give_back_idle(int64_t now) {

@@ -87,10 +87,10 @@ class RedisShared : public SharedState {
   void tick();
   void heartbeat();
   void poll_suspensions();
-  void poll_pairs(const std::string& hash,
-                  std::function<void(const std::string& ip, const std::string& provider,
-                                     int64_t until, std::string_view rest)>
-                      apply);
+  bool two_numbers(const RedisReply& r, const char* what, const std::string& key);
+  using EntryFn = std::function<void(const std::string& ip, const std::string& name, int64_t number,
+                                     std::string_view rest)>;
+  void poll_hash(const std::string& hash, EntryFn each, std::function<void()> done = nullptr);
   void give_back_idle(int64_t now);
   void reconcile();
 
