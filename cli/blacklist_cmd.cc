@@ -35,15 +35,9 @@ Result<std::string> blacklist_table(std::string_view json_lines, bool* listed) {
   std::vector<std::vector<std::string>> ptrs = {{"ADDRESS", "REVERSE DNS", "STATE"}};
   std::string notes;
   bool any_listed = false;
-  while (!json_lines.empty()) {
-    size_t eol = json_lines.find('\n');
-    std::string_view line = json_lines.substr(0, eol);
-    json_lines.remove_prefix(eol == std::string_view::npos ? json_lines.size() : eol + 1);
-    if (line.empty()) continue;
-    std::optional<JsonValue> e = parse_json(line);
-    if (!e || e->kind != JsonValue::Kind::kObject)
-      return Result<std::string>::error("unreadable answer from the daemon");
-    const JsonValue& v = *e;
+  Result<std::vector<JsonValue>> entries = read_json_lines(json_lines);
+  if (!entries) return entries.status();
+  for (const JsonValue& v : *entries) {
     std::string check = v["check"].text;
     if (check == "ptr") {
       std::string names;

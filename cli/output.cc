@@ -63,4 +63,19 @@ std::string render_table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+Result<std::vector<JsonValue>> read_json_lines(std::string_view text) {
+  std::vector<JsonValue> out;
+  while (!text.empty()) {
+    size_t eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    if (line.empty()) continue;
+    std::optional<JsonValue> v = parse_json(line);
+    if (!v || v->kind != JsonValue::Kind::kObject)
+      return Result<std::vector<JsonValue>>::error("unreadable answer from the daemon");
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
 }  // namespace hato::cli

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/status.h"
 
 namespace hato::cli {
 
@@ -18,6 +19,9 @@ int write_stdout(std::string_view bytes);
 std::string printable(std::string_view s);
 // A JSON value as a table cell: its text, made printable, or `if_null` for null.
 std::string cell(const JsonValue& v, const char* if_null);
+// The daemon's JSON-lines answers (one object a line, blank lines skipped); an error naming
+// the daemon when any line is not an object.
+Result<std::vector<JsonValue>> read_json_lines(std::string_view text);
 // Rows as aligned columns (two spaces apart, no trailing blanks); rows[0] is the header.
 std::string render_table(const std::vector<std::vector<std::string>>& rows);
 

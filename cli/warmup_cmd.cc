@@ -95,17 +95,9 @@ Result<std::string> cluster_table(std::string_view body) {
 }  // namespace
 
 Result<std::string> warmup_table(std::string_view json_lines) {
-  std::vector<JsonValue> entries;
-  while (!json_lines.empty()) {
-    size_t eol = json_lines.find('\n');
-    std::string_view line = json_lines.substr(0, eol);
-    json_lines.remove_prefix(eol == std::string_view::npos ? json_lines.size() : eol + 1);
-    if (line.empty()) continue;
-    std::optional<JsonValue> e = parse_json(line);
-    if (!e) return Result<std::string>::error("unreadable answer from the daemon");
-    entries.push_back(std::move(*e));
-  }
-  return egress_table(entries);
+  Result<std::vector<JsonValue>> entries = read_json_lines(json_lines);
+  if (!entries) return entries.status();
+  return egress_table(*entries);
 }
 
 int warmup_command(const std::vector<std::string>& args, const conf::Config& config) {
