@@ -23,6 +23,7 @@
 #include "common/base64.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/ossl.h"
 #include "policy/dkim/key.h"
 
 namespace hato::relay {
@@ -35,24 +36,6 @@ void PKeyFree::operator()(EVP_PKEY* key) const {
 
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-struct SigFree {
-  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
-};
-struct ReqFree {
-  void operator()(X509_REQ* r) const { X509_REQ_free(r); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
 struct ExtsFree {
   void operator()(STACK_OF(X509_EXTENSION) * s) const {
     sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
@@ -62,7 +45,7 @@ struct ExtsFree {
 std::string coordinate(EVP_PKEY* key, const char* param) {
   BIGNUM* raw = nullptr;
   if (EVP_PKEY_get_bn_param(key, param, &raw) != 1) return "";
-  std::unique_ptr<BIGNUM, BnFree> bn(raw);
+  ossl::Bn bn(raw);
   unsigned char buf[32];
   if (BN_bn2binpad(bn.get(), buf, sizeof buf) != sizeof buf) return "";
   return base64url_encode(std::string_view(reinterpret_cast<char*>(buf), sizeof buf));
@@ -90,7 +73,7 @@ Result<PKey> generate_key() {
 }
 
 std::string key_pem(EVP_PKEY* key) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  ossl::Bio bio(BIO_new(BIO_s_mem()));
   if (!PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr)) return "";
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
@@ -98,7 +81,7 @@ std::string key_pem(EVP_PKEY* key) {
 }
 
 Result<PKey> parse_key_pem(std::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  ossl::Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   PKey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key || EVP_PKEY_get_base_id(key.get()) != EVP_PKEY_EC)
     return Result<PKey>::error("not an EC private key");
@@ -143,7 +126,7 @@ Result<std::string> sign_jws(EVP_PKEY* key, const std::string& kid, const std::s
   std::string payload64 = base64url_encode(payload);
   std::string input = protected64 + "." + payload64;
 
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  ossl::MdCtx ctx(EVP_MD_CTX_new());
   size_t length = 0;
   if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &length,
@@ -154,7 +137,7 @@ Result<std::string> sign_jws(EVP_PKEY* key, const std::string& kid, const std::s
                      reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
     return Result<std::string>::error("cannot sign: " + openssl_error());
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  std::unique_ptr<ECDSA_SIG, SigFree> sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(length)));
+  ossl::EcdsaSig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(length)));
   if (!sig) return Result<std::string>::error("cannot read the signature");
   unsigned char raw[64];
   if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), raw, 32) != 32 ||
@@ -170,7 +153,7 @@ Result<std::pair<std::string, std::string>> make_alpn_certificate(
   using Out = Result<std::pair<std::string, std::string>>;
   auto key = generate_key();
   if (!key) return key.status();
-  std::unique_ptr<X509, X509Free> x(X509_new());
+  ossl::Cert x(X509_new());
   std::string digest = sha256(key_authorization);
   // extnValue holds the DER of an OCTET STRING of the digest (RFC 8737 3).
   std::string inner = std::string("\x04\x20", 2) + digest;
@@ -195,7 +178,7 @@ Result<std::pair<std::string, std::string>> make_alpn_certificate(
   X509_EXTENSION_free(alt);
   X509_EXTENSION_free(acme_id);
   if (!ok) return Out::error("cannot build the TLS-ALPN-01 certificate: " + openssl_error());
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  ossl::Bio bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(bio.get(), x.get());
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
@@ -204,7 +187,7 @@ Result<std::pair<std::string, std::string>> make_alpn_certificate(
 
 Result<std::string> make_csr(EVP_PKEY* key, const std::vector<std::string>& names) {
   if (names.empty()) return Result<std::string>::error("no names for the certificate");
-  std::unique_ptr<X509_REQ, ReqFree> req(X509_REQ_new());
+  ossl::CertRequest req(X509_REQ_new());
   X509_NAME* subject = X509_REQ_get_subject_name(req.get());
   std::string san;
   for (const auto& n : names) san += (san.empty() ? "DNS:" : ",DNS:") + n;
@@ -251,9 +234,9 @@ Counter& orders(const char* result) {
 }
 
 // The first certificate of a PEM chain, with its validity; nullptr when unreadable.
-std::unique_ptr<X509, acme::X509Free> first_certificate(std::string_view pem) {
+ossl::Cert first_certificate(std::string_view pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  std::unique_ptr<X509, acme::X509Free> cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
+  ossl::Cert cert(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
   BIO_free(bio);
   return cert;
 }

@@ -14,15 +14,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/ossl.h"
+
 namespace hato::relay {
 
 namespace {
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct X509Free {
-  void operator()(X509* p) const { X509_free(p); }
-};
 struct FileClose {
   void operator()(FILE* f) const { fclose(f); }
 };
@@ -166,9 +162,9 @@ int64_t TlsContext::not_after() const {
 
 Status generate_self_signed(const std::string& certificate, const std::string& key,
                             const std::string& hostname) {
-  std::unique_ptr<EVP_PKEY, EvpPkeyFree> pkey(EVP_EC_gen("P-256"));
+  ossl::Pkey pkey(EVP_EC_gen("P-256"));
   if (!pkey) return Status::error("cannot generate a key: " + openssl_error());
-  std::unique_ptr<X509, X509Free> x509(X509_new());
+  ossl::Cert x509(X509_new());
   X509_set_version(x509.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x509.get()), static_cast<long>(time(nullptr)));
   X509_gmtime_adj(X509_getm_notBefore(x509.get()), -3600);

@@ -25,7 +25,7 @@ int no_passphrase(char*, int, int, void*) {
 }
 
 std::shared_ptr<evp_pkey_st> share(ossl::Pkey key) {
-  return std::shared_ptr<evp_pkey_st>(key.release(), ossl::PkeyFree());
+  return std::shared_ptr<evp_pkey_st>(key.release(), ossl::Free<EVP_PKEY_free>());
 }
 
 }  // namespace
