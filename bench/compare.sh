@@ -1090,6 +1090,12 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
     local left signatures
     left=$(hato_metric "$dir" 'hato_queue_messages{state="waiting"}')
     [ "${left:-0}" = 0 ] || log "note: hato still holds ${left} waiting messages"
+    # Group commit at work over the whole cell: queue changes (inserts and removals) per sync.
+    local changes syncs
+    changes=$(hato_metric "$dir" 'hato_queue_commit_changes_total')
+    syncs=$(hato_metric "$dir" 'hato_queue_commit_syncs_total')
+    [ "${syncs:-0}" -gt 0 ] && log "   group commit: ${changes} queue changes in ${syncs} synced writes" \
+      "($(awk -v c="$changes" -v s="$syncs" 'BEGIN { printf "%.1f", c / s }') per sync)"
     if [ "$variant" = dkim ]; then
       # Every message of the cell, not just the checked sample, by Hato's own count.
       signatures=$(hato_metric "$dir" 'hato_dkim_signatures_total')

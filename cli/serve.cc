@@ -152,6 +152,12 @@ void register_queue_gauges(queue::Store& store, relay::DeliveryEngine& delivery)
   m.callback_gauge(
       "hato_queue_messages", "Queued messages, by state",
       [&delivery] { return static_cast<double>(delivery.held()); }, "state=\"held\"");
+  // Group commit at work: changes per synced write.
+  m.callback_counter("hato_queue_commit_changes_total",
+                     "Queue changes (new messages, removals) written by the group committer",
+                     [&store] { return static_cast<double>(store.stats().commits); });
+  m.callback_counter("hato_queue_commit_syncs_total", "Synced queue writes those changes took",
+                     [&store] { return static_cast<double>(store.stats().commit_syncs); });
   // Queue IDs begin with their creation time, and the store is in ID order:
   // the first entry is the oldest message.
   m.callback_gauge("hato_queue_oldest_message_age_seconds", "Age of the oldest queued message",

@@ -130,11 +130,21 @@ Histogram& MetricsRegistry::histogram(const std::string& name, const std::string
   return *slot;
 }
 
-void MetricsRegistry::callback_gauge(const std::string& name, const std::string& help,
-                                     std::function<double()> fn, const std::string& labels) {
+void MetricsRegistry::callback(const std::string& name, const char* type, const std::string& help,
+                               std::function<double()> fn, const std::string& labels) {
   std::lock_guard lock(mu_);
   // Registering again replaces the function (a restarted component).
-  family(name, "gauge", help).callbacks[labels] = std::move(fn);
+  family(name, type, help).callbacks[labels] = std::move(fn);
+}
+
+void MetricsRegistry::callback_gauge(const std::string& name, const std::string& help,
+                                     std::function<double()> fn, const std::string& labels) {
+  callback(name, "gauge", help, std::move(fn), labels);
+}
+
+void MetricsRegistry::callback_counter(const std::string& name, const std::string& help,
+                                       std::function<double()> fn, const std::string& labels) {
+  callback(name, "counter", help, std::move(fn), labels);
 }
 
 std::string MetricsRegistry::render() const {

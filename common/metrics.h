@@ -61,6 +61,9 @@ class MetricsRegistry {
   // A gauge computed when scraped (queue sizes, oldest message age).
   void callback_gauge(const std::string& name, const std::string& help, std::function<double()> fn,
                       const std::string& labels = "");
+  // A counter kept elsewhere (the store's commit counts), read when scraped.
+  void callback_counter(const std::string& name, const std::string& help,
+                        std::function<double()> fn, const std::string& labels = "");
   std::string render() const;
 
  private:
@@ -73,6 +76,8 @@ class MetricsRegistry {
     std::map<std::string, std::function<double()>> callbacks;
   };
   Family& family(const std::string& name, const std::string& type, const std::string& help);
+  void callback(const std::string& name, const char* type, const std::string& help,
+                std::function<double()> fn, const std::string& labels);
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;
 };

@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdarg>
@@ -171,6 +172,10 @@ struct InsertRequest {
   std::function<void(Status)> done;
   Kind kind = Kind::kInsert;
 };
+
+// How long removals may wait for a synced write to carry them before the
+// committer syncs them itself.
+constexpr std::chrono::seconds kSyncRemovalsAfter{1};
 
 class RocksDbStore final : public Store {
  public:
@@ -413,8 +418,19 @@ class RocksDbStore final : public Store {
     for (;;) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-        if (pending_.empty()) return;  // stopping, and nothing left to complete
+        auto ready = [this] { return stopping_ || !pending_.empty(); };
+        if (unsynced_ && !cv_.wait_for(lock, kSyncRemovalsAfter, ready)) {
+          // Quiet since the last removals: make them durable now, so a power cut
+          // later does not deliver those messages again.
+          lock.unlock();
+          sync_removals();
+          continue;
+        }
+        cv_.wait(lock, ready);
+        if (pending_.empty()) {  // stopping, and nothing left to complete
+          if (unsynced_) sync_removals();
+          return;
+        }
         size_t bytes = 0;
         while (!pending_.empty() && batch.size() < max_batch_ &&
                (batch.empty() || bytes + pending_.front().message.size() <= max_batch_bytes_)) {
@@ -425,6 +441,18 @@ class RocksDbStore final : public Store {
       }
       commit(batch);
       batch.clear();
+    }
+  }
+
+  // sync_removals - makes the removals written since the last synced write durable.
+  void sync_removals() {
+    rocksdb::Status s = db_->SyncWAL();
+    if (s.ok()) {
+      unsynced_ = false;
+      syncs_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      // Tried again after the next quiet second; the removals are written, not lost.
+      log::warning("queue sync failed", {{"reason", s.ToString()}});
     }
   }
 
@@ -487,8 +515,16 @@ class RocksDbStore final : public Store {
     }
     bool wrote = s.ok();
     if (wrote) {
-      s = db_->Write(synced(), &wb);
-      syncs_.fetch_add(1, std::memory_order_relaxed);
+      // Removals alone need no sync of their own: the write reaches the kernel, so
+      // a crash of the process keeps it, and the next synced write (or the quiet
+      // timer) makes it durable. A power cut before that delivers again, never
+      // loses. New messages and changed envelopes are synced before `done`.
+      bool removals_only = std::all_of(batch.begin(), batch.end(), [](const InsertRequest& r) {
+        return r.kind == InsertRequest::Kind::kRemove;
+      });
+      s = db_->Write(removals_only ? rocksdb::WriteOptions() : synced(), &wb);
+      if (!removals_only) syncs_.fetch_add(1, std::memory_order_relaxed);
+      unsynced_ = removals_only || (unsynced_ && !s.ok());
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
     failed_last_ = wrote && !s.ok();
@@ -519,6 +555,7 @@ class RocksDbStore final : public Store {
   // replaces it, which must not interleave with another change to the message.
   std::mutex mutate_mu_;
   bool failed_last_ = false;  // committer thread only
+  bool unsynced_ = false;     // committer thread only: removals written but not synced yet
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> syncs_{0};

@@ -239,6 +239,42 @@ BOOST_AUTO_TEST_CASE(update_moves_due_entry) {
   BOOST_TEST(due_list(*store, 10000).size() == 1u);
 }
 
+// Removals (a delivered message leaving) are written without a sync of their own: the
+// next synced write or a quiet second makes them durable. New mail is always synced.
+BOOST_AUTO_TEST_CASE(removals_alone_wait_for_the_next_sync) {
+  TempDir dir;
+  std::vector<QueueId> ids;
+  {
+    std::unique_ptr<Store> store = open_store(dir.path());
+    for (int i = 0; i < 6; ++i) {
+      ids.push_back(QueueId::make(3000 + i, 0, 0));
+      insert_and_wait(*store, ids.back(), message_for(i), envelope_for(i, 100));
+    }
+    const uint64_t after_inserts = store->stats().commit_syncs;
+    BOOST_TEST(after_inserts == 6u);
+    for (int i = 0; i < 3; ++i) {
+      Waiter waiter;
+      store->remove_async(ids[i], waiter.callback());
+      BOOST_TEST_REQUIRE(waiter.wait_for(1));
+      BOOST_TEST(waiter.failures().empty());
+    }
+    BOOST_TEST(store->stats().commit_syncs == after_inserts);  // three removals, no sync yet
+    // The quiet timer syncs them, once.
+    for (int i = 0; i < 100 && store->stats().commit_syncs == after_inserts; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    BOOST_TEST(store->stats().commit_syncs == after_inserts + 1);
+    // A removal followed by a new message: the message's sync carries both.
+    Waiter waiter;
+    store->remove_async(ids[3], waiter.callback());
+    BOOST_TEST_REQUIRE(waiter.wait_for(1));
+    insert_and_wait(*store, QueueId::make(3100, 0, 0), message_for(9), envelope_for(9, 100));
+    BOOST_TEST(store->stats().commit_syncs == after_inserts + 2);
+  }
+  std::unique_ptr<Store> store = open_store(dir.path());
+  for (int i = 0; i < 6; ++i) BOOST_TEST(store->envelope(ids[i]).is_ok() == (i >= 4));
+  BOOST_TEST(store->envelope(QueueId::make(3100, 0, 0)).is_ok());
+}
+
 BOOST_AUTO_TEST_CASE(async_updates_and_removes_share_syncs_and_survive_reopen) {
   TempDir dir;
   const int n = 200;
