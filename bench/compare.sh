@@ -1031,7 +1031,7 @@ timed_run() {
   if [ -n "$cpu0" ]; then
     sleep 0.3   # let the last removals land
     cpu1=$(procstat cpu $RELAY_ROOTS | cut -d' ' -f1)
-    R_CPU=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
+    R_CPU=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$n" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')
   fi
 }
 REUSE=()   # smtp-source -d (connections reused): only for the ceiling's second line

@@ -1,6 +1,8 @@
 // worker_pool.cc - a plain mutex-and-condition-variable thread pool.
 #include "common/worker_pool.h"
 
+#include <pthread.h>
+
 namespace hato {
 
 WorkerPool::WorkerPool(unsigned threads) {
@@ -26,6 +28,7 @@ void WorkerPool::post(std::function<void()> work) {
 }
 
 void WorkerPool::run() {
+  pthread_setname_np(pthread_self(), "hato-worker");  // as `top -H` and perf show it
   while (true) {
     std::function<void()> work;
     {

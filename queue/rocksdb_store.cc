@@ -20,19 +20,21 @@
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <utility>
 
@@ -207,17 +209,31 @@ class RocksDbStore final : public Store {
                           std::move(done)});
   }
 
-  void enqueue(InsertRequest request) {
+  void insert_all(std::vector<NewMessage> messages) override {
+    std::vector<InsertRequest> requests;
+    requests.reserve(messages.size());
+    for (NewMessage& m : messages) {
+      requests.push_back(InsertRequest{m.id, std::move(m.message), encode(m.envelope),
+                                       due_key(m.id, m.envelope), std::move(m.done)});
+    }
+    enqueue(requests);
+  }
+
+  void enqueue(InsertRequest request) { enqueue(std::span<InsertRequest>(&request, 1)); }
+
+  // Queued together under one lock: the committer sees all of them or none.
+  void enqueue(std::span<InsertRequest> requests) {
     {
       std::lock_guard lock(mu_);
       if (!stopping_) {
-        pending_.push_back(std::move(request));
+        for (InsertRequest& r : requests) pending_.push_back(std::move(r));
         cv_.notify_one();
         return;
       }
     }
     // Only reachable when insert races the destructor, which is a caller bug.
-    if (request.done) request.done(Status::error("queue write failed: store is closing"));
+    for (InsertRequest& r : requests)
+      if (r.done) r.done(Status::error("queue write failed: store is closing"));
   }
 
   void update_async(const QueueId& id, Envelope envelope,
@@ -414,6 +430,7 @@ class RocksDbStore final : public Store {
 
   // commit_loop - the committer thread: write whatever is queued, repeat.
   void commit_loop() {
+    pthread_setname_np(pthread_self(), "hato-commit");
     std::vector<InsertRequest> batch;
     for (;;) {
       {

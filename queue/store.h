@@ -41,6 +41,19 @@ class Store {
   virtual void insert(const QueueId& id, std::string message, Envelope envelope,
                       std::function<void(Status)> done) = 0;
 
+  // Several new messages handed over at once, so the committer takes them into
+  // one synced write rather than waking for the first alone.
+  struct NewMessage {
+    QueueId id;
+    std::string message;
+    Envelope envelope;
+    std::function<void(Status)> done;
+  };
+  virtual void insert_all(std::vector<NewMessage> messages) {
+    for (NewMessage& m : messages)
+      insert(m.id, std::move(m.message), std::move(m.envelope), std::move(m.done));
+  }
+
   // Replaces the envelope (state, attempts, next attempt), moving the due entry.
   // Synchronous and synced; for the delivery side.
   virtual Status update(const QueueId& id, const Envelope& envelope) = 0;

@@ -101,8 +101,10 @@ void QueueBackend::commit_signed(const queue::QueueId& id, std::string message,
     return;
   }
   // RSA signing costs about a third of a millisecond: never on the loop.
+  signs_waiting_.fetch_add(1);
   workers_.post([this, keyring, id, message = std::move(message), envelope = std::move(envelope),
                  done = std::move(done)]() mutable {
+    signs_waiting_.fetch_sub(1);
     std::string domain = dkim::from_domain(message);
     const dkim::Signer* signer = domain.empty() ? nullptr : keyring->signer_for(domain);
     if (signer) {
@@ -116,19 +118,38 @@ void QueueBackend::commit_signed(const queue::QueueId& id, std::string message,
                      {{"id", id.str()}, {"domain", domain}, {"reason", fields.message()}});
       }
     }
-    insert(id, std::move(message), std::move(envelope), std::move(done));
+    hand_over_signed({id, std::move(message), std::move(envelope), std::move(done)});
   });
+}
+
+void QueueBackend::hand_over_signed(queue::Store::NewMessage signed_message) {
+  std::vector<queue::Store::NewMessage> ready;
+  {
+    std::lock_guard<std::mutex> lock(signed_mu_);
+    signed_.push_back(std::move(signed_message));
+    // While more messages wait for a signature, this one waits with them (a
+    // few at most), so the committer syncs once for the group rather than once
+    // per message. The worker that takes the last waiting message hands over all.
+    if (signs_waiting_.load() > 0 && signed_.size() < kSignedBatch) return;
+    ready.swap(signed_);
+  }
+  for (auto& m : ready) m.done = posted_to_loop(m.id, std::move(m.done));
+  store_.insert_all(std::move(ready));
+}
+
+std::function<void(Status)> QueueBackend::posted_to_loop(const queue::QueueId& id,
+                                                         std::function<void(Status)> done) {
+  return [this, id, done = std::move(done)](Status status) mutable {
+    loop_.post([this, id, done = std::move(done), status]() {
+      done(status);
+      if (status.is_ok() && on_queued_) on_queued_(id);
+    });
+  };
 }
 
 void QueueBackend::insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                           std::function<void(Status)> done) {
-  store_.insert(id, std::move(message), std::move(envelope),
-                [this, id, done = std::move(done)](Status status) mutable {
-                  loop_.post([this, id, done = std::move(done), status]() {
-                    done(status);
-                    if (status.is_ok() && on_queued_) on_queued_(id);
-                  });
-                });
+  store_.insert(id, std::move(message), std::move(envelope), posted_to_loop(id, std::move(done)));
 }
 
 }  // namespace hato::relay

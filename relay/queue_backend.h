@@ -3,8 +3,10 @@
 // the session's loop.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "common/loop.h"
 #include "common/worker_pool.h"
@@ -52,12 +54,24 @@ class QueueBackend : public SessionServices {
   void insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,
               std::function<void(Status)> done);
   bool from_submission(const std::string& listener) const;
+  // On a worker, after signing: to the store now, or with the next few.
+  void hand_over_signed(queue::Store::NewMessage signed_message);
+  // `done` as the committer calls it: runs on the loop, then tells on_queued_.
+  std::function<void(Status)> posted_to_loop(const queue::QueueId& id,
+                                             std::function<void(Status)> done);
 
   conf::ConfigPtr config_;
   std::shared_ptr<const dkim::Keyring> keyring_;
   Loop& loop_;
   queue::Store& store_;
   queue::QueueIdGenerator& ids_;
+
+  // Signed messages held back while more wait for a signature; at most
+  // kSignedBatch, so the first waits only a few signatures' time.
+  static constexpr size_t kSignedBatch = 8;
+  std::atomic<int> signs_waiting_{0};  // posted to the workers, not yet started
+  std::mutex signed_mu_;
+  std::vector<queue::Store::NewMessage> signed_;
   WorkerPool& workers_;
   mutable std::mutex mu_;
   std::shared_ptr<const policy::UserDb> users_;

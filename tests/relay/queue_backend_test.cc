@@ -1,0 +1,172 @@
+// queue_backend_test.cc - submitted mail through QueueBackend into a real RocksDB store:
+// every message is signed, committed and answered, and messages signed while others wait
+// reach the committer together (fewer synced writes than messages).
+#define BOOST_TEST_MODULE queue_backend
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "common/loop.h"
+#include "common/ossl.h"
+#include "common/worker_pool.h"
+#include "policy/dkim/keyring.h"
+#include "queue/store.h"
+#include "relay/queue_backend.h"
+
+namespace hato::relay {
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "hato-backend-XXXXXX").string();
+    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+// An RSA-2048 key file only its owner reads, as the keyring demands.
+std::string write_rsa_key(const std::string& dir) {
+  std::string path = dir + "/example.test.s1.pem";
+  ossl::Pkey key(EVP_RSA_gen(2048));
+  BOOST_TEST_REQUIRE(key != nullptr);
+  FILE* f = fopen(path.c_str(), "w");
+  BOOST_TEST_REQUIRE(f != nullptr);
+  bool written = PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  fclose(f);
+  BOOST_TEST_REQUIRE(written);
+  chmod(path.c_str(), 0600);
+  return path;
+}
+
+// The real store, counting how messages are handed to it: one by one or in groups.
+class CountingStore : public queue::Store {
+ public:
+  explicit CountingStore(queue::Store& real) : real_(real) {}
+  std::vector<size_t> handovers;  // the size of each hand-over, in order
+
+  void insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+              std::function<void(Status)> done) override {
+    handovers.push_back(1);
+    real_.insert(id, std::move(message), std::move(envelope), std::move(done));
+  }
+  void insert_all(std::vector<NewMessage> messages) override {
+    handovers.push_back(messages.size());
+    real_.insert_all(std::move(messages));
+  }
+  Status update(const queue::QueueId& id, const queue::Envelope& e) override {
+    return real_.update(id, e);
+  }
+  Status remove(const queue::QueueId& id) override { return real_.remove(id); }
+  Result<queue::Envelope> envelope(const queue::QueueId& id) override { return real_.envelope(id); }
+  Result<std::string> message(const queue::QueueId& id) override { return real_.message(id); }
+  Status for_each(const std::function<bool(const queue::StoredMessage&)>& visit) override {
+    return real_.for_each(visit);
+  }
+  Status for_each_from(const queue::QueueId* after,
+                       const std::function<bool(const queue::StoredMessage&)>& visit) override {
+    return real_.for_each_from(after, visit);
+  }
+  Status for_each_due(int64_t now_ms, size_t limit,
+                      const std::function<bool(const queue::QueueId&, int64_t)>& visit) override {
+    return real_.for_each_due(now_ms, limit, visit);
+  }
+  std::optional<queue::QueueId> newest_id() override { return real_.newest_id(); }
+  queue::StoreStats stats() const override { return real_.stats(); }
+
+ private:
+  queue::Store& real_;
+};
+
+std::string message_from(const std::string& from, int i) {
+  return "From: <" + from + ">\r\nTo: <bob@example.net>\r\nSubject: " + std::to_string(i) +
+         "\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nHello " + std::to_string(i) + ".\r\n";
+}
+
+BOOST_AUTO_TEST_SUITE(queue_backend)
+
+BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
+  TempDir dir;
+  auto config = std::make_shared<conf::Config>();
+  conf::Domain domain;
+  domain.name = "example.test";
+  domain.dkim.push_back({"s1", "rsa-sha256", write_rsa_key(dir.path)});
+  config->domains.push_back(domain);
+  auto keyring = dkim::Keyring::load(*config);
+  BOOST_TEST_REQUIRE(keyring.is_ok(), keyring.message());
+
+  Loop loop;  // outlives the store, whose committer posts to it
+  queue::StoreOptions options;
+  options.path = dir.path + "/queue";
+  auto store = queue::open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+
+  CountingStore counting(**store);
+  queue::QueueIdGenerator ids;
+  std::vector<queue::QueueId> queued;
+  std::vector<queue::QueueId> answered;
+  {
+    WorkerPool workers(2);
+    QueueBackend backend(loop, config, counting, ids, workers);
+    backend.set_keyring(*keyring);
+    backend.on_queued([&](const queue::QueueId& id) { queued.push_back(id); });
+    // 40 messages handed over at once, as 40 sessions finishing DATA together do;
+    // one of them from a domain without a key, which goes in unsigned.
+    const int n = 40;
+    loop.post([&] {
+      for (int i = 0; i < n; ++i) {
+        queue::QueueId id = ids.next();
+        std::string from = i == 7 ? "carol@elsewhere.test" : "alice@example.test";
+        std::string text = message_from(from, i);
+        queue::Envelope env;
+        env.sender = from;
+        env.recipients.push_back(queue::Recipient{});
+        env.recipients.back().address = "bob@example.net";
+        env.size = text.size();
+        backend.commit_signed(id, std::move(text), std::move(env), [&, id, n](Status s) {
+          BOOST_TEST(s.is_ok(), s.message());
+          answered.push_back(id);
+          if (answered.size() == static_cast<size_t>(n)) loop.stop();
+        });
+      }
+    });
+    loop.after(std::chrono::seconds(60), [&] { loop.stop(); });  // keeps the loop running
+    loop.run();
+  }
+  BOOST_TEST(answered.size() == 40u);
+  BOOST_TEST(queued.size() == 40u);
+  for (size_t i = 0; i < answered.size(); ++i) {
+    auto text = (*store)->message(answered[i]);
+    BOOST_TEST_REQUIRE(text.is_ok(), text.message());
+    bool from_keyless = text->find("carol@elsewhere.test") != std::string::npos;
+    BOOST_TEST((text->rfind("DKIM-Signature:", 0) == 0) == !from_keyless, *text);
+    auto env = (*store)->envelope(answered[i]);
+    BOOST_TEST_REQUIRE(env.is_ok());
+    BOOST_TEST(env->size == text->size());  // the size counts the signature
+  }
+  // Signed one after another on two workers, yet handed to the committer in groups of up
+  // to 8 while more wait for a signature: at most 40/8 groups and the last one or two.
+  size_t total = 0;
+  for (size_t n : counting.handovers) {
+    BOOST_TEST(n <= 8u);
+    total += n;
+  }
+  BOOST_TEST(total == 40u);
+  BOOST_TEST(counting.handovers.size() <= 7u);
+  queue::StoreStats stats = (*store)->stats();
+  BOOST_TEST_MESSAGE("40 signed messages: " << counting.handovers.size() << " hand-overs, "
+                                            << stats.commit_syncs << " syncs");
+  BOOST_TEST(stats.commits == 40u);
+  BOOST_TEST(stats.commit_syncs <= counting.handovers.size());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace hato::relay
