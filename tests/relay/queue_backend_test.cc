@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
         env.recipients.push_back(queue::Recipient{});
         env.recipients.back().address = "bob@example.net";
         env.size = text.size();
-        backend.commit_signed(id, std::move(text), std::move(env), [&, id, n](Status s) {
+        backend.commit_signed(id, std::move(text), std::move(env), [&, id](Status s) {
           BOOST_TEST(s.is_ok(), s.message());
           answered.push_back(id);
           if (answered.size() == static_cast<size_t>(n)) loop.stop();
