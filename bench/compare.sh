@@ -1096,6 +1096,14 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
     syncs=$(hato_metric "$dir" 'hato_queue_commit_syncs_total')
     [ "${syncs:-0}" -gt 0 ] && log "   group commit: ${changes} queue changes in ${syncs} synced writes" \
       "($(awk -v c="$changes" -v s="$syncs" 'BEGIN { printf "%.1f", c / s }') per sync)"
+    # Where Hato's CPU went, by thread name, over the whole cell (warm-up and both loads):
+    # the loop's share of a core is its figure times the e2e rate.
+    local per_thread
+    per_thread=$(for t in /proc/"$HATO_PID"/task/*; do
+      printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(sed 's/^.*) //' "$t/stat" | awk '{ print $12 + $13 }')"
+    done 2>/dev/null | awk -v n="$((WARMUP + MESSAGES + LAT_MESSAGES))" -v hz="$(getconf CLK_TCK)" '
+      { cpu[$1] += $2 } END { for (c in cpu) if (cpu[c] > 0) printf "%s %.3f, ", c, cpu[c] / hz * 1000 / n }')
+    log "   CPU s/1k by thread over the cell: ${per_thread%, }"
     if [ "$variant" = dkim ]; then
       # Every message of the cell, not just the checked sample, by Hato's own count.
       signatures=$(hato_metric "$dir" 'hato_dkim_signatures_total')
