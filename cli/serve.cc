@@ -644,6 +644,9 @@ int serve(const std::string& config_path) {
                         {"queue", config->data_dir + "/queue"},
                         {"admin", config->admin.socket}});
   loop.run();
+  // A signature or password check still queued (sessions cut at the grace deadline)
+  // runs now, while the backend and the store it hands its result to still exist.
+  workers.finish();
   log::info("stopped");
   return kExitOk;
 }

@@ -19,6 +19,9 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void post(std::function<void()> work);
+  // Runs what is queued, then joins the threads; post() must not be called after.
+  // For shutdown, while everything the queued work uses still exists.
+  void finish();
 
  private:
   void run();
