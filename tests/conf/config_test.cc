@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "tests/temp_dir.h"
 
 namespace hato::conf {
 namespace {
@@ -51,19 +52,9 @@ ConfigPtr loaded(const std::string& yaml) {
 }
 
 // A fresh directory for files that configs name, removed afterwards.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hato-conf-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
+struct TempDir : hato::testing::TempDir {
   std::string file(const std::string& name, const std::string& content = "x\n") const {
-    std::string full = path + "/" + name;
+    std::string full = *this / name;
     std::ofstream(full) << content;
     return full;
   }

@@ -19,6 +19,7 @@
 #include "cli/dkim_cmd.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/verifier.h"
+#include "tests/temp_dir.h"
 
 namespace hato::dkim {
 // So that BOOST_TEST can print a Verdict.
@@ -29,16 +30,7 @@ inline std::ostream& operator<<(std::ostream& os, Verdict v) {
 
 namespace hato::dkim::testing {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hato-dkim-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
+using ::hato::testing::TempDir;
 
 inline void write_file(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary);

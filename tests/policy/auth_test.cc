@@ -12,6 +12,7 @@
 #include <string>
 
 #include "policy/auth.h"
+#include "tests/temp_dir.h"
 
 namespace hato::policy {
 namespace {
@@ -21,17 +22,7 @@ const char kSha512Secret[] =
     "$6$mvhx8rpX1CfrJo7q$bKLC1cB16Jh6l51CUNMD20zZAxRRiItBef.A0jyMLZT6WIZ4OR/"
     "EU5RNEYqiNgkfb3JsaqFmmnsfQ9XUI4UuD0";
 
-// A fresh directory, removed afterwards.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hato-auth-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-};
+using testing::TempDir;
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
@@ -64,7 +55,7 @@ BOOST_AUTO_TEST_CASE(hash_password_and_verify_round_trip) {
   BOOST_TEST(*hash != *again);
 
   TempDir dir;
-  std::string path = dir.file("users");
+  std::string path = dir / ("users");
   write_file(path, "alice:" + *hash + "\nbob:" + *again + "\n");
   auto db = load(path);
   BOOST_TEST(db->verify("alice", "correct horse"));
@@ -75,8 +66,8 @@ BOOST_AUTO_TEST_CASE(wrong_password_and_unknown_user_fail) {
   auto hash = hash_password("right");
   BOOST_TEST_REQUIRE(hash.is_ok());
   TempDir dir;
-  write_file(dir.file("users"), "alice:" + *hash + "\n");
-  auto db = load(dir.file("users"));
+  write_file(dir / ("users"), "alice:" + *hash + "\n");
+  auto db = load(dir / ("users"));
   BOOST_TEST(!db->verify("alice", "wrong"));
   BOOST_TEST(!db->verify("alice", ""));
   BOOST_TEST(!db->verify("alice", "right "));
@@ -87,8 +78,8 @@ BOOST_AUTO_TEST_CASE(wrong_password_and_unknown_user_fail) {
 
 BOOST_AUTO_TEST_CASE(sha512_crypt_from_mkpasswd_verifies) {
   TempDir dir;
-  write_file(dir.file("users"), std::string("# made with mkpasswd\nops:") + kSha512Secret + "\n");
-  auto db = load(dir.file("users"));
+  write_file(dir / ("users"), std::string("# made with mkpasswd\nops:") + kSha512Secret + "\n");
+  auto db = load(dir / ("users"));
   BOOST_TEST(db->contains("ops"));
   BOOST_TEST(db->verify("ops", "secret"));
   BOOST_TEST(!db->verify("ops", "Secret"));
@@ -96,8 +87,8 @@ BOOST_AUTO_TEST_CASE(sha512_crypt_from_mkpasswd_verifies) {
 
 BOOST_AUTO_TEST_CASE(locked_or_garbage_hashes_never_verify) {
   TempDir dir;
-  write_file(dir.file("users"), "locked:!\nstar:*\njunk:$6$\nempty-ish:x\n");
-  auto db = load(dir.file("users"));
+  write_file(dir / ("users"), "locked:!\nstar:*\njunk:$6$\nempty-ish:x\n");
+  auto db = load(dir / ("users"));
   for (const char* user : {"locked", "star", "junk", "empty-ish"}) {
     BOOST_TEST(db->contains(user));
     BOOST_TEST(!db->verify(user, ""), user);
@@ -107,9 +98,9 @@ BOOST_AUTO_TEST_CASE(locked_or_garbage_hashes_never_verify) {
 
 BOOST_AUTO_TEST_CASE(load_skips_comments_blank_lines_and_cr) {
   TempDir dir;
-  write_file(dir.file("users"),
+  write_file(dir / ("users"),
              std::string("# users\r\n\r\nops:") + kSha512Secret + "\r\n\nzed:hash\nann:hash\n");
-  auto db = load(dir.file("users"));
+  auto db = load(dir / ("users"));
   BOOST_TEST(db->names() == (std::vector<std::string>{"ann", "ops", "zed"}),
              boost::test_tools::per_element());
   BOOST_TEST(db->verify("ops", "secret"));  // the CR is not part of the hash
@@ -117,7 +108,7 @@ BOOST_AUTO_TEST_CASE(load_skips_comments_blank_lines_and_cr) {
 
 BOOST_AUTO_TEST_CASE(missing_file_is_an_empty_database) {
   TempDir dir;
-  auto db = load(dir.file("absent"));
+  auto db = load(dir / ("absent"));
   BOOST_TEST(db->names().empty());
   BOOST_TEST(!db->verify("alice", "x"));
 }
@@ -127,7 +118,7 @@ BOOST_AUTO_TEST_CASE(bad_lines_are_errors_with_their_position) {
   const std::pair<const char*, int> kBad[] = {
       {"# ok\nnocolon\n", 2}, {":hash\n", 1}, {"ok:h\n\nname:\n", 3}};
   for (const auto& [content, line] : kBad) {
-    std::string path = dir.file("users");
+    std::string path = dir / ("users");
     write_file(path, content);
     auto db = UserDb::load(path);
     BOOST_TEST_REQUIRE(!db.is_ok(), content);
@@ -141,7 +132,7 @@ BOOST_AUTO_TEST_SUITE(write_users_file)
 
 BOOST_AUTO_TEST_CASE(add_replace_remove) {
   TempDir dir;
-  std::string path = dir.file("users");
+  std::string path = dir / ("users");
   mode_t old_umask = umask(022);
   BOOST_TEST(write_user(path, "alice", "h1").is_ok());  // creates the file
   umask(old_umask);
@@ -163,7 +154,7 @@ BOOST_AUTO_TEST_CASE(add_replace_remove) {
 
 BOOST_AUTO_TEST_CASE(round_trip_through_the_database) {
   TempDir dir;
-  std::string path = dir.file("users");
+  std::string path = dir / ("users");
   auto hash = hash_password("pw-alice");
   BOOST_TEST_REQUIRE(hash.is_ok());
   BOOST_TEST(write_user(path, "alice", *hash).is_ok());
@@ -180,7 +171,7 @@ BOOST_AUTO_TEST_CASE(round_trip_through_the_database) {
 
 BOOST_AUTO_TEST_CASE(comments_kept_blank_lines_dropped) {
   TempDir dir;
-  std::string path = dir.file("users");
+  std::string path = dir / ("users");
   write_file(path, "# admins\n\nalice:h1\n\n# apps\napp:h2\n");
   BOOST_TEST(write_user(path, "app", "h3").is_ok());
   BOOST_TEST(read_file(path) == "# admins\nalice:h1\n# apps\napp:h3\n");
@@ -188,7 +179,7 @@ BOOST_AUTO_TEST_CASE(comments_kept_blank_lines_dropped) {
 
 BOOST_AUTO_TEST_CASE(a_name_that_prefixes_another_is_not_it) {
   TempDir dir;
-  std::string path = dir.file("users");
+  std::string path = dir / ("users");
   write_file(path, "alice2:h1\n");
   BOOST_TEST(write_user(path, "alice", "h2").is_ok());
   BOOST_TEST(read_file(path) == "alice2:h1\nalice:h2\n");
@@ -197,7 +188,7 @@ BOOST_AUTO_TEST_CASE(a_name_that_prefixes_another_is_not_it) {
 
 BOOST_AUTO_TEST_CASE(errors) {
   TempDir dir;
-  std::string path = dir.file("users");
+  std::string path = dir / ("users");
   write_file(path, "alice:h1\n");
   Status s = write_user(path, "nobody", "");
   BOOST_TEST(!s.is_ok());
@@ -208,7 +199,7 @@ BOOST_AUTO_TEST_CASE(errors) {
     BOOST_TEST(b.message() == "user names cannot be empty or contain ':' or line breaks");
   }
   BOOST_TEST(read_file(path) == "alice:h1\n");
-  Status nodir = write_user(dir.file("missing/users"), "alice", "h");
+  Status nodir = write_user(dir / ("missing/users"), "alice", "h");
   BOOST_TEST(!nodir.is_ok());
   BOOST_TEST(nodir.message().rfind("cannot write ", 0) == 0u, nodir.message());
 }

@@ -15,29 +15,12 @@
 #include <vector>
 
 #include "queue/store.h"
+#include "tests/temp_dir.h"
 
 namespace hato::queue {
 namespace {
 
-// TempDir - a fresh directory for one test, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "hato-queue-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::unique_ptr<Store> open_store(const std::string& path, size_t max_batch = 1024) {
   StoreOptions options;
@@ -157,14 +140,14 @@ BOOST_AUTO_TEST_CASE(concurrent_inserts_survive_reopen) {
   Waiter waiter;
   std::vector<Inserted> inserted;
   {
-    std::unique_ptr<Store> store = open_store(dir.path());
+    std::unique_ptr<Store> store = open_store(dir.path);
     inserted = insert_concurrently(*store, waiter, 8, 25);
     // No waiting: closing the store must complete every queued insert first.
   }
   BOOST_TEST(waiter.done() == 200u);
   BOOST_TEST(waiter.failures().empty());
 
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   for (const Inserted& in : inserted) {
     Result<std::string> m = store->message(in.id);
     BOOST_TEST_REQUIRE(m.is_ok(), m.status().message());
@@ -191,7 +174,7 @@ BOOST_AUTO_TEST_CASE(concurrent_inserts_survive_reopen) {
 
 BOOST_AUTO_TEST_CASE(group_commit_batches) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   Waiter waiter;
   insert_concurrently(*store, waiter, 8, 25);
   BOOST_TEST_REQUIRE(waiter.wait_for(200));
@@ -205,7 +188,7 @@ BOOST_AUTO_TEST_CASE(group_commit_batches) {
 
 BOOST_AUTO_TEST_CASE(max_batch_of_one_syncs_each_insert) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path(), 1);
+  std::unique_ptr<Store> store = open_store(dir.path, 1);
   Waiter waiter;
   insert_concurrently(*store, waiter, 4, 5);
   BOOST_TEST_REQUIRE(waiter.wait_for(20));
@@ -214,7 +197,7 @@ BOOST_AUTO_TEST_CASE(max_batch_of_one_syncs_each_insert) {
 
 BOOST_AUTO_TEST_CASE(update_moves_due_entry) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   QueueId id = QueueId::make(1000, 0, 0);
   Envelope e = envelope_for(1, 500);
   insert_and_wait(*store, id, message_for(1), e);
@@ -245,7 +228,7 @@ BOOST_AUTO_TEST_CASE(removals_alone_wait_for_the_next_sync) {
   TempDir dir;
   std::vector<QueueId> ids;
   {
-    std::unique_ptr<Store> store = open_store(dir.path());
+    std::unique_ptr<Store> store = open_store(dir.path);
     for (int i = 0; i < 6; ++i) {
       ids.push_back(QueueId::make(3000 + i, 0, 0));
       insert_and_wait(*store, ids.back(), message_for(i), envelope_for(i, 100));
@@ -270,7 +253,7 @@ BOOST_AUTO_TEST_CASE(removals_alone_wait_for_the_next_sync) {
     insert_and_wait(*store, QueueId::make(3100, 0, 0), message_for(9), envelope_for(9, 100));
     BOOST_TEST(store->stats().commit_syncs == after_inserts + 2);
   }
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   for (int i = 0; i < 6; ++i) BOOST_TEST(store->envelope(ids[i]).is_ok() == (i >= 4));
   BOOST_TEST(store->envelope(QueueId::make(3100, 0, 0)).is_ok());
 }
@@ -280,7 +263,7 @@ BOOST_AUTO_TEST_CASE(async_updates_and_removes_share_syncs_and_survive_reopen) {
   const int n = 200;
   std::vector<QueueId> ids;
   {
-    std::unique_ptr<Store> store = open_store(dir.path());
+    std::unique_ptr<Store> store = open_store(dir.path);
     for (int i = 0; i < n; ++i) {
       ids.push_back(QueueId::make(2000 + i, 0, 0));
       insert_and_wait(*store, ids.back(), message_for(i), envelope_for(i, 100));
@@ -303,7 +286,7 @@ BOOST_AUTO_TEST_CASE(async_updates_and_removes_share_syncs_and_survive_reopen) {
     BOOST_TEST(waiter.failures().size() == 1u);
     BOOST_TEST(store->stats().commit_syncs - syncs_before < static_cast<uint64_t>(n));
   }
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   BOOST_TEST(due_list(*store, 8999).empty());  // nothing left at the old time
   auto due = due_list(*store, 100000);
   BOOST_TEST(due.size() == static_cast<size_t>(n / 2));
@@ -315,7 +298,7 @@ BOOST_AUTO_TEST_CASE(async_updates_and_removes_share_syncs_and_survive_reopen) {
 
 BOOST_AUTO_TEST_CASE(held_and_finished_messages_have_no_due_entry) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   QueueId held = QueueId::make(1000, 0, 0);
   Envelope e = envelope_for(1, 500);
   e.state = MessageState::kHeld;
@@ -349,7 +332,7 @@ BOOST_AUTO_TEST_CASE(held_and_finished_messages_have_no_due_entry) {
 
 BOOST_AUTO_TEST_CASE(remove_removes_all) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   QueueId keep = QueueId::make(1000, 0, 0);
   QueueId gone = QueueId::make(1000, 1, 0);
   insert_and_wait(*store, keep, message_for(0), envelope_for(0, 100));
@@ -373,14 +356,14 @@ BOOST_AUTO_TEST_CASE(remove_removes_all) {
 
   // And it stays gone after a reopen.
   store.reset();
-  store = open_store(dir.path());
+  store = open_store(dir.path);
   BOOST_TEST(!store->message(gone).is_ok());
   BOOST_TEST(store->message(keep).is_ok());
 }
 
 BOOST_AUTO_TEST_CASE(missing_messages_are_errors) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   QueueId id = QueueId::make(1000, 0, 0);
   BOOST_TEST(store->envelope(id).status().message() == "no such message");
   BOOST_TEST(store->message(id).status().message() == "no such message");
@@ -393,7 +376,7 @@ BOOST_AUTO_TEST_CASE(missing_messages_are_errors) {
 
 BOOST_AUTO_TEST_CASE(for_each_due_respects_now_and_limit) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   // Inserted out of due order: the index orders by time, not by ID.
   std::map<int64_t, QueueId> by_due;
   int64_t times[] = {300, 100, 500, 200, 400};
@@ -429,7 +412,7 @@ BOOST_AUTO_TEST_CASE(for_each_due_respects_now_and_limit) {
 
 BOOST_AUTO_TEST_CASE(for_each_stops_when_asked) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   for (int i = 0; i < 5; ++i) {
     insert_and_wait(*store, QueueId::make(1000 + i, 0, 0), message_for(i), envelope_for(i, i));
   }
@@ -472,14 +455,14 @@ BOOST_AUTO_TEST_CASE(damaged_record_is_skipped_and_can_be_removed) {
   QueueId ids[3] = {QueueId::make(1000, 0, 0), QueueId::make(1001, 0, 0),
                     QueueId::make(1002, 0, 0)};
   {
-    std::unique_ptr<Store> store = open_store(dir.path());
+    std::unique_ptr<Store> store = open_store(dir.path);
     for (int i = 0; i < 3; ++i) {
       insert_and_wait(*store, ids[i], message_for(i), envelope_for(i, 100 + i));
     }
   }
-  damage_envelope(dir.path(), ids[1]);
+  damage_envelope(dir.path, ids[1]);
 
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   std::vector<QueueId> seen;
   BOOST_TEST_REQUIRE(store
                          ->for_each([&](const StoredMessage& m) {
@@ -502,8 +485,8 @@ BOOST_AUTO_TEST_CASE(damaged_record_is_skipped_and_can_be_removed) {
   // ...and a remove of a damaged record leaves no due entry behind.
   // The database is locked while the store has it open.
   store.reset();
-  damage_envelope(dir.path(), ids[1]);
-  store = open_store(dir.path());
+  damage_envelope(dir.path, ids[1]);
+  store = open_store(dir.path);
   BOOST_TEST_REQUIRE(store->remove(ids[1]).is_ok());
   due = due_list(*store, 10000);
   BOOST_TEST(due.size() == 2u);
@@ -512,7 +495,7 @@ BOOST_AUTO_TEST_CASE(damaged_record_is_skipped_and_can_be_removed) {
 
 BOOST_AUTO_TEST_CASE(updates_and_removes_race_inserts) {
   TempDir dir;
-  std::unique_ptr<Store> store = open_store(dir.path());
+  std::unique_ptr<Store> store = open_store(dir.path);
   constexpr int kCount = 150;
   QueueIdGenerator gen;
 
@@ -571,9 +554,9 @@ BOOST_AUTO_TEST_CASE(updates_and_removes_race_inserts) {
 
 BOOST_AUTO_TEST_CASE(open_fails_cleanly) {
   TempDir dir;
-  std::unique_ptr<Store> first = open_store(dir.path());
+  std::unique_ptr<Store> first = open_store(dir.path);
   StoreOptions options;
-  options.path = dir.path();
+  options.path = dir.path;
   // The same database twice: RocksDB's lock refuses it, and we say so.
   Result<std::unique_ptr<Store>> second = open_rocksdb_store(options);
   BOOST_TEST_REQUIRE(!second.is_ok());
@@ -585,10 +568,10 @@ BOOST_AUTO_TEST_CASE(open_fails_cleanly) {
 BOOST_AUTO_TEST_CASE(no_rocksdb_log_file_on_the_queue_disk) {
   TempDir dir;
   {
-    std::unique_ptr<Store> store = open_store(dir.path());
+    std::unique_ptr<Store> store = open_store(dir.path);
     insert_and_wait(*store, QueueIdGenerator().next(), message_for(1), envelope_for(1, 1000));
   }
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
     std::string name = entry.path().filename().string();
     BOOST_TEST(name.rfind("LOG", 0) != 0u, name);
   }
@@ -602,11 +585,11 @@ BOOST_AUTO_TEST_CASE(insert_refused_when_the_disk_is_nearly_full) {
   QueueIdGenerator gen;
   QueueId kept = gen.next();
   {
-    std::unique_ptr<Store> store = open_store(dir.path());
+    std::unique_ptr<Store> store = open_store(dir.path);
     insert_and_wait(*store, kept, message_for(1), envelope_for(1, 1000));
   }
   StoreOptions options;
-  options.path = dir.path();
+  options.path = dir.path;
   options.min_free_bytes = uint64_t{1} << 62;  // more than any disk has
   Result<std::unique_ptr<Store>> opened = open_rocksdb_store(options);
   BOOST_TEST_REQUIRE(opened.is_ok(), opened.status().message());

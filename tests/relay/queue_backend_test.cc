@@ -17,19 +17,12 @@
 #include "policy/dkim/keyring.h"
 #include "queue/store.h"
 #include "relay/queue_backend.h"
+#include "tests/temp_dir.h"
 
 namespace hato::relay {
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hato-backend-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using testing::TempDir;
 
 // An RSA-2048 key file only its owner reads, as the keyring demands.
 std::string write_rsa_key(const std::string& dir) {
