@@ -541,7 +541,7 @@ class RocksDbStore final : public Store {
       });
       s = db_->Write(removals_only ? rocksdb::WriteOptions() : synced(), &wb);
       if (!removals_only) syncs_.fetch_add(1, std::memory_order_relaxed);
-      unsynced_ = removals_only || (unsynced_ && !s.ok());
+      if (s.ok()) unsynced_ = removals_only;  // a failed write leaves nothing new to sync
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
     failed_last_ = wrote && !s.ok();
