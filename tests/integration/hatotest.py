@@ -36,6 +36,8 @@ CLI_TIMEOUT = 15.0
 
 LISTENING = re.compile(
     r'\blistening\b.*?\blistener="?(?P<name>[^"\s]+)"?.*?\baddress="?(?P<host>[^"\s]+):(?P<port>\d+)"?')
+# The line serve logs once it is fully up (signal handlers included), text or JSON.
+STARTED = re.compile(r'(?:^\S+ info started |"event":"started")')
 
 _cert_cache = None
 
@@ -227,6 +229,7 @@ class Daemon:
         wanted = {l["name"] for l in self.listeners}
         deadline = time.monotonic() + timeout
         ports = {}
+        started = False
         while True:
             with open(self.log_path, "rb") as f:
                 f.seek(start_offset)
@@ -234,19 +237,23 @@ class Daemon:
                     m = LISTENING.search(line)
                     if m:
                         ports[m.group("name")] = int(m.group("port"))
-            if wanted <= ports.keys():
+                    started = started or STARTED.search(line) is not None
+            # `started` comes once the signal handlers are in place: a SIGTERM sent
+            # earlier would kill the daemon instead of stopping it.
+            if wanted <= ports.keys() and started:
                 break
             if self.proc.poll() is not None:
                 status = self.proc.returncode
                 self._reap()
-                raise DaemonError(f"hato serve exited with status {status} before listening\n"
+                raise DaemonError(f"hato serve exited with status {status} while starting\n"
                                   + self.log_tail())
             if time.monotonic() > deadline:
                 self.proc.kill()
                 self.proc.wait()
                 self._reap()
-                raise DaemonError(f"hato serve: no `listening` line for "
-                                  f"{sorted(wanted - ports.keys())} within {timeout}s\n"
+                missing = (f"`listening` line for {sorted(wanted - ports.keys())}"
+                           if not wanted <= ports.keys() else "`started` line")
+                raise DaemonError(f"hato serve: no {missing} within {timeout}s\n"
                                   + self.log_tail())
             time.sleep(0.02)
         self.ports = ports

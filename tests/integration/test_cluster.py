@@ -334,7 +334,9 @@ class ClusterTest(DeliveryHarness):
         egress = [{"address": "127.0.0.1", "warmup": {"start": utc_date(), "daily": [1000]}}]
         d = self.node("lonely", redis, dns, sink, egress, local_share=0.5,
                       extra=["admin:", '  metrics: "127.0.0.1:0"'])
-        self.assertIn("cannot reach redis", d.log_text())
+        # The first connect fails once the loop runs, just after start-up.
+        self.assertTrue(wait_for(lambda: "cannot reach redis" in d.log_text(), timeout=10),
+                        d.log_tail())
         self.assertEqual(metric(d, r"^hato_cluster_redis_up (\S+)$"), "0")
         self.send(d, 5, "offline")
         self.assertTrue(wait_for(lambda: len(self.originals(sink)) == 5, timeout=30))
