@@ -205,18 +205,22 @@ class RocksDbStore final : public Store {
 
   void insert(const QueueId& id, std::string message, Envelope envelope,
               std::function<void(Status)> done) override {
-    enqueue(InsertRequest{id, std::move(message), encode(envelope), due_key(id, envelope),
-                          std::move(done)});
+    enqueue(new_message(id, std::move(message), envelope, std::move(done)));
   }
 
   void insert_all(std::vector<NewMessage> messages) override {
     std::vector<InsertRequest> requests;
     requests.reserve(messages.size());
-    for (NewMessage& m : messages) {
-      requests.push_back(InsertRequest{m.id, std::move(m.message), encode(m.envelope),
-                                       due_key(m.id, m.envelope), std::move(m.done)});
-    }
+    for (NewMessage& m : messages)
+      requests.push_back(new_message(m.id, std::move(m.message), m.envelope, std::move(m.done)));
     enqueue(requests);
+  }
+
+  // The committer's request for a new message; the envelope is encoded here, off the committer.
+  static InsertRequest new_message(const QueueId& id, std::string message, const Envelope& envelope,
+                                   std::function<void(Status)> done) {
+    return InsertRequest{id, std::move(message), encode(envelope), due_key(id, envelope),
+                         std::move(done)};
   }
 
   void enqueue(InsertRequest request) { enqueue(std::span<InsertRequest>(&request, 1)); }
