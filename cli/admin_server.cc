@@ -426,6 +426,7 @@ struct AdminServer::Impl {
   std::function<Result<std::string>()> blacklist_status;
   std::function<void(std::function<void()>)> blacklist_check;
   std::function<std::string()> tls_report_send;
+  std::function<Result<std::string>()> users_reload;
   std::function<void(std::function<void(Result<std::string>)>)> cluster_nodes;
 
   Status listen(const std::string& path);
@@ -1270,6 +1271,12 @@ void AdminServer::Impl::handle(evhttp_request* req) {
     if (!post) return send_bad_method(req, "POST");
     return send_json(req, HTTP_OK, "OK", tls_report_send());
   }
+  if (path == "/v1/users/reload" && users_reload) {
+    if (!post) return send_bad_method(req, "POST");
+    auto answer = users_reload();
+    if (!answer) return send_error(req, HTTP_INTERNAL, "Internal Server Error", answer.message());
+    return send_json(req, HTTP_OK, "OK", *answer);
+  }
   constexpr std::string_view kQueue = "/v1/queue";
   if (path == kQueue) {
     if (!get) return send_bad_method(req, "GET");
@@ -1523,6 +1530,10 @@ size_t AdminServer::streams() const {
 
 void AdminServer::set_tls_report_send(std::function<std::string()> send) {
   impl_->tls_report_send = std::move(send);
+}
+
+void AdminServer::set_users_reload(std::function<Result<std::string>()> reload) {
+  impl_->users_reload = std::move(reload);
 }
 
 void AdminServer::set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes) {

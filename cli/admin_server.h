@@ -65,6 +65,9 @@ class AdminServer {
   void set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes);
   // What POST /v1/tlsrpt/send runs (on the loop thread); unset: 404.
   void set_tls_report_send(std::function<std::string()> send);
+  // What POST /v1/users/reload runs (on the loop thread): the users file read again now,
+  // answered with a JSON object, or an error (500 with its message). Unset: 404.
+  void set_users_reload(std::function<Result<std::string>()> reload);
 
   // GET /v1/blacklist answers status() (an error: not configured, 409); POST
   // /v1/blacklist/check calls check() and answers when its callback runs. Loop thread only.

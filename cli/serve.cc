@@ -21,6 +21,7 @@
 #include "cli/mta_sts_hosting.h"
 #include "cli/privileges.h"
 #include "cli/web_server.h"
+#include "common/file_watch.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/metrics.h"
@@ -221,52 +222,31 @@ class StoreState : public policy::StateStore {
 };
 
 // Watches the certificate and key files, so a renewal by certbot or lego is
-// served to the next connection without a signal. Follows symlinks (stat),
-// and swaps only when the new pair loads and matches.
+// served to the next connection without a signal. Swaps only when the new pair
+// loads and matches.
 class CertificateWatch {
  public:
   CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<relay::TlsContext>)> swap)
-      : timer_(loop, [this] { check(); }), swap_(std::move(swap)) {}
+      : files_(loop, "certificate", [this] { return load(); }), swap_(std::move(swap)) {}
 
   // A new pair was just written (ACME): take it now rather than at the next tick.
-  void reload_now() { check(); }
+  void reload_now() { files_.check_now(); }
 
   void watch(const conf::Config& config, std::shared_ptr<relay::TlsContext> current) {
     cert_ = config.tls.certificate;
     key_ = config.tls.key;
-    seen_ = stamp();
     report(current);
-    if (!cert_.empty()) timer_.arm(kEvery);
+    files_.watch(cert_.empty() ? std::vector<std::string>{} : std::vector{cert_, key_});
   }
 
  private:
-  static constexpr auto kEvery = std::chrono::seconds(5);
-
-  std::string stamp() const {
-    std::string out;
-    for (const auto& path : {cert_, key_}) {
-      struct stat st;
-      if (::stat(path.c_str(), &st) != 0) return "";
-      out += std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-             std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) + ";";
-    }
-    return out;
-  }
-
-  void check() {
-    timer_.arm(kEvery);
-    std::string now = stamp();
-    if (now.empty() || now == seen_) return;
+  Status load() {
     auto fresh = relay::TlsContext::load_server(cert_, key_);
-    if (!fresh) {
-      if (now != failed_) log::error("new certificate not loaded", {{"reason", fresh.message()}});
-      failed_ = now;  // log once per change, try again after the next one
-      return;
-    }
-    seen_ = now;
+    if (!fresh) return fresh.status();
     swap_(*fresh);
     log::info("certificate reloaded", {{"file", cert_}});
     report(*fresh);
+    return Status::ok();
   }
 
   // The expiry as a metric, and a warning while under 14 days.
@@ -280,9 +260,9 @@ class CertificateWatch {
       log::warning("certificate expires soon", {{"days", std::to_string(left / 86400)}});
   }
 
-  Timer timer_;
+  FileWatch files_;
   std::function<void(std::shared_ptr<relay::TlsContext>)> swap_;
-  std::string cert_, key_, seen_, failed_;
+  std::string cert_, key_;
 };
 
 // What a reload cannot change in a running daemon.
@@ -403,6 +383,19 @@ int serve(const std::string& config_path) {
   }
   relay::QueueBackend backend(loop, config, *store, ids, workers);
   backend.set_users(*users);
+  // `hato user add` and hand edits of users_file take effect without a signal: the CLI
+  // asks through the admin socket, and the file is re-read when it changes anyway.
+  auto reload_users = [&]() -> Result<size_t> {
+    auto fresh = policy::UserDb::load(config->users_file);
+    if (!fresh) return fresh.status();
+    size_t count = (*fresh)->names().size();
+    backend.set_users(*fresh);
+    log::info("users file reloaded",
+              {{"file", config->users_file}, {"users", std::to_string(count)}});
+    return count;
+  };
+  FileWatch users_watch(loop, "users file", [&] { return reload_users().status(); });
+  users_watch.watch({config->users_file});
   backend.set_keyring(*keyring);
   policy::HookChain hooks;
   policy::add_submission_hooks(hooks);
@@ -468,8 +461,9 @@ int serve(const std::string& config_path) {
   policy::BlacklistMonitor blacklist(loop, config, *monitor_resolver, state, &limiter,
                                      policy::mail_notice_through(delivery), http);
   blacklist.start();
-  backend.on_queued([&](const queue::QueueId& id) {
-    events.publish({log::now_ms(), "received", id.str(), "", ""});
+  backend.on_queued([&](const queue::QueueId& id, const std::vector<std::string>& rcpts) {
+    // One event per recipient, as delivery results are: `queue tail` shows who it is for.
+    for (const auto& rcpt : rcpts) events.publish({log::now_ms(), "received", id.str(), rcpt, ""});
     delivery.schedule(id, log::now_ms());
   });
 
@@ -550,6 +544,14 @@ int serve(const std::string& config_path) {
         return blacklist.status_json();
       },
       [&blacklist](std::function<void()> done) { blacklist.check_now(std::move(done)); });
+  admin.set_users_reload([&]() -> Result<std::string> {
+    auto count = reload_users();
+    if (!count) return count.status();
+    users_watch.watch({config->users_file});  // this change is seen: no second reload
+    std::string out = "{\"users\":" + std::to_string(*count) + ",\"file\":";
+    log::append_json_string(out, config->users_file);
+    return out + "}";
+  });
   admin.set_tls_report_send([&tls_reports] {
     return "{\"ok\":true,\"reports\":" + std::to_string(tls_reports.send_reports(true)) + "}";
   });
@@ -636,6 +638,7 @@ int serve(const std::string& config_path) {
     server.set_config(config);
     blacklist.set_config(config);
     certificates.watch(*config, *fresh_tls);
+    users_watch.watch({config->users_file});
     log::info("reloaded", {{"config", config->source}, {"users_file", config->users_file}});
   });
 

@@ -5,7 +5,9 @@
 #include <iostream>
 #include <string>
 
+#include "cli/admin_client.h"
 #include "cli/commands.h"
+#include "common/json.h"
 #include "conf/config.h"
 #include "policy/auth.h"
 
@@ -30,6 +32,31 @@ std::string read_hidden(const char* prompt) {
     std::cerr << "\n";
   }
   return line;
+}
+
+// users_file was just rewritten: a running daemon reads it again now, so the change holds
+// for the next login. Says what happened; fails only when a daemon answered with an error.
+int tell_daemon(const conf::Config& config, const std::string& what) {
+  bool unreachable = false;
+  auto r = admin_post(config.admin.socket, "/v1/users/reload", &unreachable);
+  if (!r && unreachable) {
+    std::cerr << "hato: " << what << "; no daemon answers on " << config.admin.socket
+              << ", it reads the file when it starts\n";
+    return kExitOk;
+  }
+  if (r && r->status == 200) {
+    auto answer = parse_json(r->body);
+    std::string count = answer ? answer->str("users") : "";
+    std::cerr << "hato: " << what << "; the running daemon has reloaded it ("
+              << (count.empty() ? "?" : count) << " users)\n";
+    return kExitOk;
+  }
+  std::string why = !r ? r.message() : r->body;
+  if (auto answer = r ? parse_json(r->body) : std::nullopt; answer && !answer->str("error").empty())
+    why = answer->str("error");
+  std::cerr << "hato: " << what << ", but the running daemon did not reload it: " << why
+            << " (it keeps the users it had; it re-reads the file when it next changes)\n";
+  return kExitFailed;
 }
 
 }  // namespace
@@ -66,7 +93,7 @@ int user_command(const std::vector<std::string>& args, const std::string& config
       std::cerr << "hato: " << s.message() << "\n";
       return kExitFailed;
     }
-    return kExitOk;
+    return tell_daemon(*config, "user " + args[1] + " removed from " + file);
   }
   if (verb == "add" && (args.size() == 2 || (args.size() == 3 && args[2] == "--password-stdin"))) {
     std::string password;
@@ -96,8 +123,7 @@ int user_command(const std::vector<std::string>& args, const std::string& config
       std::cerr << "hato: " << s.message() << "\n";
       return kExitFailed;
     }
-    std::cerr << "hato: user " << args[1] << " saved in " << file << "\n";
-    return kExitOk;
+    return tell_daemon(*config, "user " + args[1] + " saved in " + file);
   }
   std::cerr << "usage: hato user add NAME [--password-stdin] | remove NAME | list\n";
   return kExitUsage;

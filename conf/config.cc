@@ -472,7 +472,7 @@ void Builder::read_listeners(const Value& v) {
 }
 
 void Builder::read_listener(const Value& v) {
-  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks"});
+  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks", "bare_lf"});
   if (!m.is_map()) return;
   Listener listener;
   if (auto* n = m.require("name")) {
@@ -501,6 +501,11 @@ void Builder::read_listener(const Value& v) {
         if (auto cidr = reader_.cidr(network)) listener.trusted_networks.push_back(*cidr);
       }
     }
+  }
+  if (auto* b = m.get("bare_lf")) {
+    auto mode = reader_.choice<BareLf>(
+        *b, {{"normalize", BareLf::kNormalize}, {"reject", BareLf::kReject}});
+    if (mode) listener.bare_lf = *mode;
   }
   config_.listeners.push_back(std::move(listener));
 }

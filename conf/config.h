@@ -25,6 +25,10 @@ using Duration = std::chrono::milliseconds;
 enum class ListenerRole { kSubmission, kInbound };
 enum class ListenerTls { kStartTls, kImplicit, kNone };  // kNone: STARTTLS not offered
 enum class LogFormat { kText, kJson };
+// A DATA line that ends in a bare LF: stored as if it ended in CRLF (Postfix 3.9's
+// smtpd_forbid_bare_newline = normalize), or the message refused with 550 5.6.0.
+// Either way only <CRLF>.<CRLF> ends DATA and a bare CR is refused.
+enum class BareLf { kNormalize, kReject };
 
 struct Listener {
   std::string name;
@@ -32,6 +36,7 @@ struct Listener {
   ListenerRole role = ListenerRole::kSubmission;
   ListenerTls tls = ListenerTls::kStartTls;
   std::vector<Cidr> trusted_networks;  // may send without AUTH
+  BareLf bare_lf = BareLf::kNormalize;
 };
 
 struct DkimKey {

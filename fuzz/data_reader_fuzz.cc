@@ -2,15 +2,17 @@
 // unstuffing, limits; the place SMTP smuggling lives.
 //
 // Input: 1 byte for the size limit, 4 bytes seeding how the rest is split
-// into reads, then the bytes after "DATA\r\n". The invariants:
+// into reads (the lowest bit also picks bare_lf: normalize or reject), then
+// the bytes after "DATA\r\n". The invariants:
 //   - the reader is done exactly when "\r\n" + input contains "\r\n.\r\n",
 //     and then it has consumed exactly up to the end of the first one (the
 //     DATA line's CRLF counts as the first CRLF): nothing else ends a
 //     message, and the bytes after the end stay for the next command;
 //   - any split of the input into reads gives the same result as one read
 //     once the message has ended;
-//   - an accepted body (no flag raised) is the consumed bytes, unstuffed, and
-//     has no bare CR or LF;
+//   - an accepted body (no flag raised) is the consumed bytes, lines ending in
+//     a bare LF given CRLF (normalize), unstuffed (a lone "." stays), and has
+//     no bare CR or LF;
 //   - a refused message keeps no body.
 #include <cstddef>
 #include <cstdint>
@@ -33,9 +35,9 @@ struct Outcome {
   bool operator==(const Outcome&) const = default;
 };
 
-Outcome one_read(uint64_t limit, std::string_view in) {
+Outcome one_read(uint64_t limit, conf::BareLf mode, std::string_view in) {
   Outcome o;
-  DataReader r(limit, &o.body);
+  DataReader r(limit, &o.body, mode);
   o.used = r.consume(in);
   o.done = r.done();
   o.bare = r.bare_newline();
@@ -45,9 +47,9 @@ Outcome one_read(uint64_t limit, std::string_view in) {
   return o;
 }
 
-Outcome split_reads(uint64_t limit, std::string_view in, uint32_t seed) {
+Outcome split_reads(uint64_t limit, conf::BareLf mode, std::string_view in, uint32_t seed) {
   Outcome o;
-  DataReader r(limit, &o.body);
+  DataReader r(limit, &o.body, mode);
   uint32_t x = seed | 1;
   size_t pos = 0;
   while (pos < in.size() && !r.done()) {
@@ -70,18 +72,20 @@ Outcome split_reads(uint64_t limit, std::string_view in, uint32_t seed) {
   return o;
 }
 
-// What the body must be: the lines before the final dot, each without one
-// leading dot, CRLF-terminated.
+// What the body must be: the lines before the final dot (a bare LF counting as
+// a line end, which only an accepted normalize body can hold), each without one
+// leading dot unless it is a lone ".", CRLF-terminated.
 std::string unstuffed(std::string_view consumed) {
   std::string out;
   std::string_view rest = consumed.substr(0, consumed.size() - 3);  // ".\r\n"
   while (!rest.empty()) {
-    size_t eol = rest.find("\r\n");
+    size_t eol = rest.find('\n');
     std::string_view line = rest.substr(0, eol);
-    if (!line.empty() && line.front() == '.') line.remove_prefix(1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() > 1 && line.front() == '.') line.remove_prefix(1);
     out.append(line);
     out.append("\r\n");
-    rest.remove_prefix(eol + 2);
+    rest.remove_prefix(eol + 1);
   }
   return out;
 }
@@ -99,9 +103,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t limit = data[0] == 0 ? 50u << 20 : uint64_t(data[0]) * 16;
   uint32_t seed = uint32_t(data[1]) | uint32_t(data[2]) << 8 | uint32_t(data[3]) << 16 |
                   uint32_t(data[4]) << 24;
+  auto mode = (data[1] & 1) ? conf::BareLf::kNormalize : conf::BareLf::kReject;
   std::string_view in(reinterpret_cast<const char*>(data) + 5, size - 5);
 
-  Outcome whole = one_read(limit, in);
+  Outcome whole = one_read(limit, mode, in);
   std::string framed = "\r\n" + std::string(in);
   size_t end = framed.find("\r\n.\r\n");
   if (end == std::string::npos) {
@@ -113,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(whole.received == whole.used, "received() differs from what was consumed");
 
-  Outcome pieces = split_reads(limit, in, seed);
+  Outcome pieces = split_reads(limit, mode, in, seed);
   if (!(pieces == whole)) {
     std::fprintf(
         stderr,

@@ -51,9 +51,13 @@ uint32_t FailureGuard::failures(const std::string& client) const {
 }
 
 bool FailureGuard::blocked(const std::string& client) const {
+  return failures(client) >= brake_.block_after;
+}
+
+bool FailureGuard::may_begin(const std::string& client) const {
   auto it = in_flight_.find(client);
-  uint32_t pending = it == in_flight_.end() ? 0 : it->second;
-  return failures(client) + pending >= brake_.block_after;
+  uint32_t running = it == in_flight_.end() ? 0 : it->second;
+  return failures(client) + running < brake_.block_after;
 }
 
 bool TokenBucket::take(int64_t now_ms, double rate, double burst) {

@@ -33,8 +33,9 @@ class FailureGuard {
   explicit FailureGuard(Brake brake) : brake_(brake) {}
   void set_brake(Brake brake) { brake_ = brake; }
 
-  // A check has begun (counts towards blocked() until it ends), so guesses
-  // made in parallel are bounded like guesses made one after another.
+  // A check has begun; until it ends it counts towards may_begin(), so guesses made in
+  // parallel are bounded like guesses made one after another (but never towards
+  // blocked(): a check in flight is not a failure).
   void begin(const std::string& client) { in_flight_[client]++; }
   void end(const std::string& client) {
     auto it = in_flight_.find(client);
@@ -44,6 +45,9 @@ class FailureGuard {
   void success(const std::string& client);
   uint32_t failures(const std::string& client) const;
   bool blocked(const std::string& client) const;  // too many recent failures
+  // Whether one more check may start now: even if every check in flight fails, the
+  // address stays within the failures that block it. Otherwise the check waits.
+  bool may_begin(const std::string& client) const;
 
  private:
   struct Entry {

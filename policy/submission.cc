@@ -23,8 +23,11 @@ bool split_address(std::string_view address, std::string_view* local, std::strin
 }
 
 bool sender_allowed(const conf::Config& config, std::string_view user, std::string_view sender) {
+  // The null sender: the bounces, delay notices and DSNs of an authenticated or trusted
+  // client (a Postfix null client's own), which have no address to check (RFC 5321 4.5.5).
+  if (sender.empty()) return true;
   std::string_view local, domain;
-  if (!split_address(sender, &local, &domain)) return false;  // null sender included
+  if (!split_address(sender, &local, &domain)) return false;
   if (!config.find_domain(domain)) return false;
   if (user.empty()) return true;
   auto rules = config.allowed_senders.find(std::string(user));

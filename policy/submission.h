@@ -16,7 +16,7 @@ class SubmissionAccessHook : public Hook {
 };
 
 // The sender must be an address of a configured domain, narrowed per user by
-// `allowed_senders`.
+// `allowed_senders`, or the null sender.
 class SenderPolicyHook : public Hook {
  public:
   const char* name() const override { return "sender-policy"; }

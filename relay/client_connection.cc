@@ -115,6 +115,7 @@ void ClientConnection::close() {
   closed_ = true;
   if (bev_) {
     // Replies we still owe are not worth waiting for: the session is done.
+    if (!tls_pending_) send_close_notify(bev_);
     bufferevent_free(bev_);
     bev_ = nullptr;
   }

@@ -21,7 +21,7 @@ void DataReader::append(std::string_view bytes) {
 }
 
 void DataReader::line(std::string_view content, bool crlf, bool truncated) {
-  if (!crlf) bare_lf_ = true;
+  if (!crlf && !normalize_bare_lf_) bare_lf_ = true;
   if (content.size() + 2 > kMaxLine) line_too_long_ = true;
   if (std::memchr(content.data(), '\r', content.size())) bare_cr_ = true;
   // The end is <CRLF>.<CRLF>: the dot line and the line before it both end in
@@ -32,7 +32,9 @@ void DataReader::line(std::string_view content, bool crlf, bool truncated) {
     done_ = true;
     return;
   }
-  if (!content.empty() && content.front() == '.') content.remove_prefix(1);
+  // Undo dot-stuffing, except on a lone "." that did not end the message: no client
+  // stuffs a line to that, so it is content as it stands.
+  if (content.size() > 1 && content.front() == '.') content.remove_prefix(1);
   if (bare_newline() || line_too_long_) {
     release_body();  // refused at the end; stop storing
     return;

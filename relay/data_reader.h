@@ -2,10 +2,13 @@
 // stuffing, and enforces the line and size limits.
 //
 // Only <CRLF>.<CRLF> ends a message (the DATA line's own CRLF counts as the
-// first). A bare LF or a bare CR anywhere is recorded and the whole message is
-// refused once its real end arrives: never normalised, because a message that
-// two parsers could read differently is how SMTP smuggling works, and
-// refusing leaves nothing to disagree about.
+// first). A bare CR anywhere is recorded and the whole message is refused once
+// its real end arrives. A line that ends in a bare LF is either stored as if it
+// ended in CRLF (normalize, the default, as Postfix 3.9 does) or recorded and
+// refused like a bare CR (reject). A lone "." that did not end the message
+// (a bare LF before or after it) stays content: it is stored as ".", and the
+// client side dot-stuffs it when the message is sent on, so the next hop
+// cannot read an end of data that Hato did not (SMTP smuggling).
 #pragma once
 
 #include <cstddef>
@@ -13,11 +16,14 @@
 #include <string>
 #include <string_view>
 
+#include "conf/config.h"
+
 namespace hato::relay {
 
 class DataReader {
  public:
-  DataReader(uint64_t max_size, std::string* body) : max_size_(max_size), body_(body) {}
+  DataReader(uint64_t max_size, std::string* body, conf::BareLf bare_lf)
+      : max_size_(max_size), body_(body), normalize_bare_lf_(bare_lf == conf::BareLf::kNormalize) {}
 
   // Consumes bytes from `in`; returns how many it used. When the message ends,
   // done() is true and the bytes after the end stay unconsumed (pipelined
@@ -25,7 +31,9 @@ class DataReader {
   size_t consume(std::string_view in);
 
   bool done() const { return done_; }
-  bool bare_newline() const { return bare_lf_ || bare_cr_; }
+  bool bare_newline() const { return bare_lf_ || bare_cr_; }  // the message is refused
+  bool bare_cr() const { return bare_cr_; }
+  bool bare_lf() const { return bare_lf_; }  // only when not normalising
   bool line_too_long() const { return line_too_long_; }
   bool too_big() const { return too_big_; }
   uint64_t received() const { return received_; }
@@ -39,6 +47,7 @@ class DataReader {
 
   uint64_t max_size_;
   std::string* body_;
+  bool normalize_bare_lf_;
   std::string partial_;  // an incomplete line carried to the next consume()
   uint64_t received_ = 0;
   bool partial_truncated_ = false;

@@ -59,25 +59,60 @@ void QueueBackend::authenticate(const std::string& client, const std::string& us
     loop_.after(std::chrono::seconds(2), [done] { done(AuthOutcome{false, true}); });
     return;
   }
+  Login login{user, password, std::move(done)};
+  // A pool of clients logging in at once must not look like guessing: checks beyond what
+  // the brake allows in flight wait for the ones before them, instead of being refused.
+  auto waiting = waiting_logins_.find(client);
+  if (!guard_.may_begin(client) || waiting != waiting_logins_.end()) {
+    waiting_logins_[client].push_back(std::move(login));
+    return;
+  }
+  check_login(client, std::move(login));
+}
+
+void QueueBackend::check_login(const std::string& client, Login login) {
   std::shared_ptr<const policy::UserDb> users;
   {
     std::lock_guard<std::mutex> lock(mu_);
     users = users_;
   }
   guard_.begin(client);
-  workers_.post([this, users, client, user, password, done = std::move(done)] {
-    bool ok = users && users->verify(user, password);
-    loop_.post([this, ok, client, done] {
+  workers_.post([this, users, client, login = std::move(login)]() mutable {
+    bool ok = users && users->verify(login.user, login.password);
+    loop_.post([this, ok, client, done = std::move(login.done)] {
       guard_.end(client);
       if (ok) {
         guard_.success(client);
         done(AuthOutcome{true, false});
-        return;
+      } else {
+        auto delay = guard_.failure(client);
+        loop_.after(delay, [done] { done(AuthOutcome{false, false}); });
       }
-      auto delay = guard_.failure(client);
-      loop_.after(delay, [done] { done(AuthOutcome{false, false}); });
+      start_waiting_logins(client);
     });
   });
+}
+
+void QueueBackend::start_waiting_logins(const std::string& client) {
+  auto it = waiting_logins_.find(client);
+  if (it == waiting_logins_.end()) return;
+  auto& queue = it->second;
+  while (!queue.empty()) {
+    if (guard_.blocked(client)) {
+      for (auto& login : queue) {
+        loop_.after(std::chrono::seconds(2), [done = std::move(login.done)] {
+          done(AuthOutcome{false, true});
+        });
+      }
+      queue.clear();
+      break;
+    }
+    if (!guard_.may_begin(client)) return;
+    Login login = std::move(queue.front());
+    queue.pop_front();
+    check_login(client, std::move(login));
+  }
+  waiting_logins_.erase(it);
 }
 
 void QueueBackend::commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
@@ -133,23 +168,28 @@ void QueueBackend::hand_over_signed(queue::Store::NewMessage signed_message) {
     if (signs_waiting_.load() > 0 && signed_.size() < kSignedBatch) return;
     ready.swap(signed_);
   }
-  for (auto& m : ready) m.done = posted_to_loop(m.id, std::move(m.done));
+  for (auto& m : ready) m.done = posted_to_loop(m.id, m.envelope, std::move(m.done));
   store_.insert_all(std::move(ready));
 }
 
 std::function<void(Status)> QueueBackend::posted_to_loop(const queue::QueueId& id,
+                                                         const queue::Envelope& envelope,
                                                          std::function<void(Status)> done) {
-  return [this, id, done = std::move(done)](Status status) mutable {
-    loop_.post([this, id, done = std::move(done), status]() {
+  std::vector<std::string> rcpts;
+  rcpts.reserve(envelope.recipients.size());
+  for (const auto& r : envelope.recipients) rcpts.push_back(r.address);
+  return [this, id, rcpts = std::move(rcpts), done = std::move(done)](Status status) mutable {
+    loop_.post([this, id, rcpts = std::move(rcpts), done = std::move(done), status]() {
       done(status);
-      if (status.is_ok() && on_queued_) on_queued_(id);
+      if (status.is_ok() && on_queued_) on_queued_(id, rcpts);
     });
   };
 }
 
 void QueueBackend::insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                           std::function<void(Status)> done) {
-  store_.insert(id, std::move(message), std::move(envelope), posted_to_loop(id, std::move(done)));
+  auto queued = posted_to_loop(id, envelope, std::move(done));
+  store_.insert(id, std::move(message), std::move(envelope), std::move(queued));
 }
 
 }  // namespace hato::relay

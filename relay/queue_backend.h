@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -27,8 +29,10 @@ class QueueBackend : public SessionServices {
   // Keys for signing submitted mail; swapped in on SIGHUP.
   void set_keyring(std::shared_ptr<const dkim::Keyring> keyring);
 
-  // Called on the loop after each durable commit (the delivery engine).
-  void on_queued(std::function<void(const queue::QueueId&)> fn) { on_queued_ = std::move(fn); }
+  // Called on the loop after each durable commit (the delivery engine, `queue tail`),
+  // with the message's recipients.
+  using Queued = std::function<void(const queue::QueueId&, const std::vector<std::string>&)>;
+  void on_queued(Queued fn) { on_queued_ = std::move(fn); }
 
   // Swapped in on SIGHUP; sessions already checking keep the old one.
   void set_users(std::shared_ptr<const policy::UserDb> users);
@@ -54,10 +58,20 @@ class QueueBackend : public SessionServices {
   void insert(const queue::QueueId& id, std::string message, queue::Envelope envelope,
               std::function<void(Status)> done);
   bool from_submission(const std::string& listener) const;
+  struct Login {
+    std::string user, password;
+    std::function<void(AuthOutcome)> done;
+  };
+  // Checks a password on a worker; counted by guard_ while it runs.
+  void check_login(const std::string& client, Login login);
+  // A check for `client` ended: starts the ones that waited for room, or refuses them
+  // all if real failures have now blocked the address.
+  void start_waiting_logins(const std::string& client);
   // On a worker, after signing: to the store now, or with the next few.
   void hand_over_signed(queue::Store::NewMessage signed_message);
   // `done` as the committer calls it: runs on the loop, then tells on_queued_.
   std::function<void(Status)> posted_to_loop(const queue::QueueId& id,
+                                             const queue::Envelope& envelope,
                                              std::function<void(Status)> done);
 
   conf::ConfigPtr config_;
@@ -75,9 +89,12 @@ class QueueBackend : public SessionServices {
   WorkerPool& workers_;
   mutable std::mutex mu_;
   std::shared_ptr<const policy::UserDb> users_;
-  policy::AuthGuard guard_;           // loop thread only
+  policy::AuthGuard guard_;  // loop thread only
+  // Logins beyond what guard_ lets run at once from one address, in arrival order;
+  // loop thread only.
+  std::map<std::string, std::deque<Login>> waiting_logins_;
   policy::FailureGuard error_guard_;  // inbound clients' error replies; loop thread only
-  std::function<void(const queue::QueueId&)> on_queued_;
+  Queued on_queued_;
 };
 
 }  // namespace hato::relay

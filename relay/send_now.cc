@@ -3,6 +3,8 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 namespace hato::relay {
@@ -20,6 +22,21 @@ void send_now(bufferevent* bev, std::string_view bytes) {
     if (bytes.empty()) return;
   }
   bufferevent_write(bev, bytes.data(), bytes.size());
+}
+
+void send_close_notify(bufferevent* bev) {
+  SSL* ssl = bev ? bufferevent_openssl_get_ssl(bev) : nullptr;
+  if (!ssl || !SSL_is_init_finished(ssl)) return;
+  // With a socket BIO this writes to the socket; over STARTTLS it lands in the output of
+  // the plain bufferevent below, which is written out now, as the connection is about to
+  // be freed with it. Best effort: a peer that stopped reading gets a plain close.
+  SSL_shutdown(ssl);
+  ERR_clear_error();  // a failed shutdown must not be blamed on the next connection
+  if (bufferevent* below = bufferevent_get_underlying(bev)) {
+    evbuffer* out = bufferevent_get_output(below);
+    evutil_socket_t fd = bufferevent_getfd(below);
+    if (fd >= 0 && evbuffer_get_length(out) > 0) evbuffer_write(out, fd);
+  }
 }
 
 }  // namespace hato::relay

@@ -14,4 +14,12 @@ namespace hato::relay {
 // with bytes still queued, take the ordinary path, so the order of bytes never changes.
 void send_now(bufferevent* bev, std::string_view bytes);
 
+// Ends TLS on `bev` cleanly before it is freed: sends close_notify (SSL_shutdown), so the
+// peer can tell the end of the session from a cut connection (Exim logs "TLS connection
+// was non-properly terminated" without it). Call once the output has been flushed. The
+// alert goes straight to the socket, also when TLS runs as a filter over a plain
+// bufferevent (STARTTLS); the peer's own close_notify is not waited for (RFC 8446 6.1
+// allows closing at once). No-op for plain connections and unfinished handshakes.
+void send_close_notify(bufferevent* bev);
+
 }  // namespace hato::relay

@@ -459,7 +459,7 @@ void ServerSession::on_data(const Command& cmd) {
   }
   body_.clear();
   body_.reserve(8192);
-  data_.emplace(config_->limits.max_message_size, &body_);
+  data_.emplace(config_->limits.max_message_size, &body_, listener_.bare_lf);
   data_started_ = std::chrono::steady_clock::now();
   state_ = State::kData;
   io_.set_timeout(config_->limits.data_timeout);
@@ -477,9 +477,14 @@ void ServerSession::finish_data() {
     reset_transaction();
     reply(code, text);
   };
-  if (data_->bare_newline()) {
-    refuse(550, "5.6.0 Message contains a bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)",
-           "bare CR or LF in message");
+  if (data_->bare_cr()) {
+    refuse(550, "5.6.0 Message contains a bare CR; lines must end with CRLF (RFC 5321 2.3.8)",
+           "bare CR in message");
+    return;
+  }
+  if (data_->bare_lf()) {
+    refuse(550, "5.6.0 Message contains a bare LF; lines must end with CRLF (RFC 5321 2.3.8)",
+           "bare LF in message (this listener has bare_lf: reject)");
     return;
   }
   if (data_->too_big()) {

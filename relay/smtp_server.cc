@@ -168,7 +168,12 @@ class SmtpServer::Connection : public SessionIo {
 
   void finish_when_flushed() {
     if (dead_) return;
-    if (unsent() == 0 || ++flush_checks_ > 3000) {  // 30 s for a peer that never reads
+    if (unsent() == 0) {
+      if (!tls_pending_) send_close_notify(bev_);
+      finish();
+      return;
+    }
+    if (++flush_checks_ > 3000) {  // 30 s for a peer that never reads
       finish();
       return;
     }

@@ -253,7 +253,8 @@ class AdminTestCase(hatotest.HatoTestCase):
         """Submits; waits until every recipient was deferred by the sink's 451."""
         t0 = time.time()
         qid = self.submit(d, rcpts, subject)
-        self.expect_event(tail, "received", qid, t0)
+        for rcpt in rcpts:  # one "received" event per recipient, naming it
+            self.expect_event(tail, "received", qid, t0, rcpt=rcpt)
         for rcpt in rcpts:
             got = tail.wait(lambda e: e["event"] == "deferred" and e["id"] == qid
                             and e["rcpt"] == rcpt, timeout=10)

@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(sender_of_our_domains_without_login) {
   BOOST_TEST(sender_allowed(c, "", "anyone@EXAMPLE.NET"));
   BOOST_TEST(!sender_allowed(c, "", "anyone@foreign.example"));
   BOOST_TEST(!sender_allowed(c, "", "anyone@sub.example.org"));
-  BOOST_TEST(!sender_allowed(c, "", ""));  // the null sender
+  BOOST_TEST(sender_allowed(c, "", ""));  // the null sender of a trusted client
   BOOST_TEST(!sender_allowed(c, "", "no-domain"));
 }
 
@@ -75,7 +75,7 @@ BOOST_AUTO_TEST_CASE(user_without_rules_may_use_any_address_of_our_domains) {
   BOOST_TEST(sender_allowed(c, "alice", "bob@example.org"));
   BOOST_TEST(sender_allowed(c, "alice", "x@example.net"));
   BOOST_TEST(!sender_allowed(c, "alice", "alice@foreign.example"));
-  BOOST_TEST(!sender_allowed(c, "alice", ""));
+  BOOST_TEST(sender_allowed(c, "alice", ""));  // her bounces and notices
 }
 
 BOOST_AUTO_TEST_CASE(allowed_senders_narrow_a_user) {
@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(allowed_senders_narrow_a_user) {
   BOOST_TEST(!sender_allowed(c, "carol", "bob@example.org"));
   BOOST_TEST(!sender_allowed(c, "carol", "carol+tag@example.org"));
   BOOST_TEST(!sender_allowed(c, "carol", "carol@foreign.example"));
-  BOOST_TEST(!sender_allowed(c, "carol", ""));
+  BOOST_TEST(sender_allowed(c, "carol", ""));  // the null sender is nobody's address
 }
 
 BOOST_AUTO_TEST_CASE(rules_cannot_widen_beyond_our_domains) {

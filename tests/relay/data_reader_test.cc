@@ -1,7 +1,8 @@
 // data_reader_test.cc - the DATA phase: where a message ends, dot unstuffing,
 // the same result however the bytes are split, smuggling sequences (a bare CR
-// or LF never ends a message and always refuses it), and the line and size
-// limits.
+// or LF never ends a message; a bare CR always refuses it, a bare LF refuses it
+// under bare_lf: reject and is stored as CRLF under normalize), and the line
+// and size limits.
 #include <boost/test/unit_test.hpp>
 
 #include <random>
@@ -28,9 +29,10 @@ struct Outcome {
 
 // Feeds `in` in pieces of the given sizes (the rest in one piece), stopping
 // once the reader is done as the session does.
-Outcome feed(std::string_view in, const std::vector<size_t>& pieces, uint64_t max = kBig) {
+Outcome feed(std::string_view in, const std::vector<size_t>& pieces, uint64_t max = kBig,
+             conf::BareLf mode = conf::BareLf::kReject) {
   Outcome out;
-  DataReader reader(max, &out.body);
+  DataReader reader(max, &out.body, mode);
   size_t pos = 0;
   size_t i = 0;
   while (pos < in.size() && !reader.done()) {
@@ -55,8 +57,12 @@ Outcome feed_whole(std::string_view in, uint64_t max = kBig) {
   return feed(in, {}, max);
 }
 
-Outcome feed_bytewise(std::string_view in) {
-  return feed(in, std::vector<size_t>(in.size(), 1));
+Outcome feed_bytewise(std::string_view in, conf::BareLf mode = conf::BareLf::kReject) {
+  return feed(in, std::vector<size_t>(in.size(), 1), kBig, mode);
+}
+
+Outcome normalized(std::string_view in) {
+  return feed(in, {}, kBig, conf::BareLf::kNormalize);
 }
 
 void check_same(const Outcome& a, const Outcome& b, const std::string& what) {
@@ -150,7 +156,7 @@ BOOST_AUTO_TEST_CASE(pipelined_bytes_after_the_end_stay_unconsumed) {
   const std::string message = "Subject: x\r\n\r\nhi\r\n.\r\n";
   const std::string next = "MAIL FROM:<b@example.org>\r\nRCPT TO:<c@example.org>\r\n";
   std::string body;
-  DataReader reader(kBig, &body);
+  DataReader reader(kBig, &body, conf::BareLf::kNormalize);
   size_t used = reader.consume(message + next);
   BOOST_TEST(reader.done());
   BOOST_TEST(used == message.size());
@@ -290,7 +296,7 @@ BOOST_AUTO_TEST_CASE(max_size_exceeded_drops_the_body) {
 
   for (int mode = 0; mode < 2; ++mode) {
     std::string body;
-    DataReader reader(in.size() - 1, &body);
+    DataReader reader(in.size() - 1, &body, conf::BareLf::kReject);
     if (mode == 0) {
       reader.consume(in);
     } else {
@@ -307,6 +313,65 @@ BOOST_AUTO_TEST_CASE(max_size_exceeded_drops_the_body) {
     BOOST_TEST(reader.done());
     BOOST_TEST(reader.too_big());
     BOOST_TEST(reader.received() == 2 * in.size() + 3);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(normalize_stores_bare_lf_lines_as_crlf) {
+  // What curl without --crlf sends: LF line ends, its own CRLF.CRLF at the end.
+  const std::string in = "Subject: t\nline one\n..stuffed\nlast\r\n.\r\nQUIT\r\n";
+  for (int split = 0; split < 2; ++split) {
+    Outcome out = split == 0 ? normalized(in) : feed_bytewise(in, conf::BareLf::kNormalize);
+    BOOST_TEST(out.done);
+    BOOST_TEST(!out.bare_newline);
+    BOOST_TEST(out.used == in.size() - 6, "QUIT stays for the command reader");
+    BOOST_TEST(out.body == "Subject: t\r\nline one\r\n.stuffed\r\nlast\r\n");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(normalize_keeps_a_lone_dot_that_did_not_end_the_message) {
+  // A "." line next to a bare LF is not the end; it stays content, as ".", so that
+  // the client side stuffs it when the message is sent on.
+  const std::pair<const char*, const char*> kCases[] = {
+      {"a\n.\nb\r\n.\r\n", "a\r\n.\r\nb\r\n"},
+      {"a\r\n.\nb\r\n.\r\n", "a\r\n.\r\nb\r\n"},
+      {"a\n.\r\nb\r\n.\r\n", "a\r\n.\r\nb\r\n"},
+      {"\n.\r\nb\r\n.\r\n", "\r\n.\r\nb\r\n"},  // right after the DATA line
+  };
+  for (const auto& [in, body] : kCases) {
+    Outcome out = normalized(in);
+    BOOST_TEST(out.done, in);
+    BOOST_TEST(!out.bare_newline, in);
+    BOOST_TEST(out.used == std::string_view(in).size(), in);
+    BOOST_TEST(out.body == body, in);
+    check_same(out, feed_bytewise(in, conf::BareLf::kNormalize), in);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(normalize_still_refuses_bare_cr_and_never_ends_early) {
+  for (const auto& [name, seq] : kSmuggling) {
+    const std::string carrier = "Subject: carrier\r\n\r\nfirst part" + seq + kSmuggled;
+    const std::string in = carrier + "\r\n.\r\n";
+    bool has_cr = false;  // a CR not followed by LF (the sequence is followed by "MAIL")
+    for (size_t i = 0; i < seq.size(); ++i)
+      if (seq[i] == '\r' && (i + 1 == seq.size() || seq[i + 1] != '\n')) has_cr = true;
+    Outcome out = normalized(in);
+    // Only the real <CRLF>.<CRLF> ends it, whatever the sequence.
+    BOOST_TEST(out.done, name);
+    BOOST_TEST(out.used == in.size(), name);
+    BOOST_TEST(out.bare_newline == has_cr, name);
+    check_same(out, feed_bytewise(in, conf::BareLf::kNormalize), name);
+    if (!has_cr) {
+      // One message, with the smuggled commands as its content and CRLF everywhere.
+      BOOST_TEST(out.body.find("\r\nMAIL FROM:<evil@example.org>\r\n") != std::string::npos, name);
+      BOOST_TEST(out.body.find("\r\n.\r\n") != std::string::npos, name << ": the dot stays");
+      for (size_t i = 0; i < out.body.size(); ++i) {
+        bool cr = out.body[i] == '\r', lf = out.body[i] == '\n';
+        if (cr) BOOST_TEST_REQUIRE(i + 1 < out.body.size());
+        if (cr) BOOST_TEST(out.body[i + 1] == '\n', name << " at " << i);
+        if (lf) BOOST_TEST((i > 0 && out.body[i - 1] == '\r'), name << " at " << i);
+      }
+    }
+    BOOST_TEST(!normalized(carrier).done, name << ": ended early");
   }
 }
 

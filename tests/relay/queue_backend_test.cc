@@ -15,6 +15,7 @@
 #include "common/loop.h"
 #include "common/ossl.h"
 #include "common/worker_pool.h"
+#include "policy/auth.h"
 #include "policy/dkim/keyring.h"
 #include "queue/store.h"
 #include "relay/queue_backend.h"
@@ -109,7 +110,8 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
     WorkerPool workers(2);
     QueueBackend backend(loop, config, counting, ids, workers);
     backend.set_keyring(*keyring);
-    backend.on_queued([&](const queue::QueueId& id) { queued.push_back(id); });
+    backend.on_queued(
+        [&](const queue::QueueId& id, const std::vector<std::string>&) { queued.push_back(id); });
     // 40 messages handed over at once, as 40 sessions finishing DATA together do;
     // one of them from a domain without a key, which goes in unsigned. Both workers
     // are held until all 40 are posted, so the grouping below does not depend on how
@@ -164,6 +166,44 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
                                             << stats.commit_syncs << " syncs");
   BOOST_TEST(stats.commits == 40u);
   BOOST_TEST(stats.commit_syncs <= counting.handovers.size());
+}
+
+BOOST_AUTO_TEST_CASE(parallel_correct_logins_from_one_address_all_succeed) {
+  // A Postfix relay client or a nodemailer pool logs in on 20 connections at once. Checks
+  // still running are not failures: none of them may be refused as a guesser.
+  TempDir dir;
+  auto hash = policy::hash_password("app-secret");
+  BOOST_TEST_REQUIRE(hash.is_ok(), hash.message());
+  BOOST_TEST_REQUIRE(policy::write_user(dir.path + "/users", "app", *hash).is_ok());
+  auto users = policy::UserDb::load(dir.path + "/users");
+  BOOST_TEST_REQUIRE(users.is_ok(), users.message());
+
+  Loop loop;
+  queue::StoreOptions options;
+  options.path = dir.path + "/queue";
+  auto store = queue::open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  queue::QueueIdGenerator ids;
+  const int n = 20;
+  int ok = 0, blocked = 0, failed = 0;
+  {
+    WorkerPool workers(2);
+    QueueBackend backend(loop, std::make_shared<conf::Config>(), **store, ids, workers);
+    backend.set_users(*users);
+    loop.post([&] {
+      for (int i = 0; i < n; ++i) {
+        backend.authenticate("192.0.2.7", "app", "app-secret", [&](AuthOutcome outcome) {
+          (outcome.ok ? ok : outcome.blocked ? blocked : failed)++;
+          if (ok + blocked + failed == n) loop.stop();
+        });
+      }
+    });
+    loop.after(std::chrono::seconds(60), [&] { loop.stop(); });
+    loop.run();
+  }
+  BOOST_TEST(ok == n);
+  BOOST_TEST(blocked == 0);
+  BOOST_TEST(failed == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

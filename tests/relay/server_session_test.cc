@@ -716,10 +716,27 @@ BOOST_AUTO_TEST_CASE(foreign_sender_553) {
   h.submission_ready();
   BOOST_TEST(h.say("MAIL FROM:<alice@foreign.example>\r\n") ==
              "553 5.7.1 Sender address <alice@foreign.example> is not allowed for user alice\r\n");
-  BOOST_TEST(h.say("MAIL FROM:<>\r\n") ==
-             "553 5.7.1 Sender address <> is not allowed for user alice\r\n");
   // Any address of a configured domain is fine for a user without rules.
   BOOST_TEST(h.say("MAIL FROM:<Whoever@EXAMPLE.NET>\r\n") == "250 2.1.0 Ok\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(null_sender_of_an_authenticated_user_or_trusted_client) {
+  // A null client's own bounces and delay notices (RFC 5321 4.5.5), as Postfix allows.
+  Harness h;
+  h.submission_ready();
+  BOOST_TEST(h.say("MAIL FROM:<>\r\n") == "250 2.1.0 Ok\r\n");
+  Harness carol;  // her allowed_senders narrow addresses; <> is nobody's
+  carol.ready();
+  carol.tls();
+  carol.login("carol", "carol-secret");
+  BOOST_TEST(carol.say("MAIL FROM:<>\r\n") == "250 2.1.0 Ok\r\n");
+  Harness trusted(Options().on("trusted", "10.1.2.3:5000"));
+  trusted.ready();
+  BOOST_TEST(trusted.say("MAIL FROM:<>\r\n") == "250 2.1.0 Ok\r\n");
+  Harness stranger;  // without AUTH, no sender at all
+  stranger.ready();
+  stranger.tls();
+  BOOST_TEST(stranger.say("MAIL FROM:<>\r\n") == "530 5.7.0 Authentication required\r\n");
 }
 
 BOOST_AUTO_TEST_CASE(allowed_senders_narrow_a_user) {
@@ -1004,35 +1021,64 @@ BOOST_AUTO_TEST_CASE(deferred_commit_failure_451) {
   BOOST_TEST(h.io.take() == "451 4.3.0 Error: queue write failed, try again later\r\n");
 }
 
-BOOST_AUTO_TEST_CASE(bare_lf_message_refused_550) {
+BOOST_AUTO_TEST_CASE(bare_lf_lines_are_stored_as_crlf_by_default) {
+  // What curl without --crlf sends: accepted, with CRLF everywhere in the stored message.
   Harness h;
   h.submission_ready();
   h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+  std::string replies = h.say("Subject: x\n\nline\nline\r\n.\r\nNOOP\r\n");
+  BOOST_TEST(replies.rfind("250 2.0.0 Ok: queued as ", 0) == 0u, replies);
+  BOOST_TEST(replies.find("\r\n250 2.0.0 Ok\r\n") != std::string::npos, replies);
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  const std::string& stored = h.services.commits[0].message;
+  BOOST_TEST(stored.ends_with("Subject: x\r\n\r\nline\r\nline\r\n"), stored);
+}
+
+BOOST_AUTO_TEST_CASE(bare_lf_message_refused_550_under_reject) {
+  Harness h(Options().config([](conf::Config& c) {
+    for (auto& l : c.listeners) l.bare_lf = conf::BareLf::kReject;
+  }));
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
   BOOST_TEST(h.say("Subject: x\r\n\r\nline\nline\r\n.\r\nNOOP\r\n") ==
-             "550 5.6.0 Message contains a bare CR or LF; lines must end with CRLF "
+             "550 5.6.0 Message contains a bare LF; lines must end with CRLF "
              "(RFC 5321 2.3.8)\r\n250 2.0.0 Ok\r\n");
   BOOST_TEST(h.services.commits.empty());
   BOOST_TEST((h.session->state() == State::kReady));
 }
 
 BOOST_AUTO_TEST_CASE(smuggled_transaction_is_never_seen) {
-  // "\n.\r\n" is not the end of data: the whole thing is one message, refused
-  // once, and the MAIL/RCPT/DATA inside it are never commands.
-  for (const char* seq : {"\n.\r\n", "\n.\n", "\r.\r\n", "\r\n.\n", "\r.\n"}) {
-    Harness h;
-    h.submission_ready();
-    h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
-    std::string replies = h.say(std::string("Subject: carrier\r\n\r\nfirst part") + seq +
-                                "MAIL FROM:<alice@example.org>\r\n"
-                                "RCPT TO:<victim@remote.example>\r\n"
-                                "DATA\r\n"
-                                "Subject: smuggled\r\n\r\nsmuggled\r\n"
-                                "\r\n.\r\n");
-    BOOST_TEST(replies ==
-                   "550 5.6.0 Message contains a bare CR or LF; lines must end with CRLF "
-                   "(RFC 5321 2.3.8)\r\n",
-               escaped(seq));
-    BOOST_TEST(h.services.commits.empty());
+  // "\n.\r\n" is not the end of data: the whole thing is one message, and the
+  // MAIL/RCPT/DATA inside it are never commands. With a bare CR it is refused once;
+  // with bare LFs alone it is one message (normalize) or refused once (reject).
+  for (auto mode : {conf::BareLf::kNormalize, conf::BareLf::kReject}) {
+    for (std::string seq : {"\n.\r\n", "\n.\n", "\r.\r\n", "\r\n.\n", "\r.\n"}) {
+      Harness h(Options().config([mode](conf::Config& c) {
+        for (auto& l : c.listeners) l.bare_lf = mode;
+      }));
+      h.submission_ready();
+      h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+      std::string replies = h.say("Subject: carrier\r\n\r\nfirst part" + seq +
+                                  "MAIL FROM:<alice@example.org>\r\n"
+                                  "RCPT TO:<victim@remote.example>\r\n"
+                                  "DATA\r\n"
+                                  "Subject: smuggled\r\n\r\nsmuggled\r\n"
+                                  "\r\n.\r\n");
+      bool cr = seq.starts_with("\r.");
+      if (cr || mode == conf::BareLf::kReject) {
+        BOOST_TEST(replies == std::string("550 5.6.0 Message contains a bare ") +
+                                  (cr ? "CR" : "LF") +
+                                  "; lines must end with CRLF (RFC 5321 2.3.8)\r\n",
+                   escaped(seq));
+        BOOST_TEST(h.services.commits.empty());
+      } else {
+        BOOST_TEST(replies.rfind("250 2.0.0 Ok: queued as ", 0) == 0u, escaped(seq));
+        BOOST_TEST(replies.find("\r\n", 0) == replies.size() - 2, "one reply: " << replies);
+        BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+        BOOST_TEST(h.services.commits[0].envelope.recipients.size() == 1u);
+        BOOST_TEST(h.services.commits[0].message.find("\r\n.\r\nMAIL FROM:") != std::string::npos);
+      }
+    }
   }
 }
 
