@@ -158,6 +158,8 @@ class Daemon:
             y.append(f"    tls: {l.get('tls', 'starttls')}")
             if l.get("trusted_networks"):
                 y.append(f"    trusted_networks: {json.dumps(l['trusted_networks'])}")
+            if l.get("bare_lf"):
+                y.append(f"    bare_lf: {l['bare_lf']}")
         y.append("domains:")
         for d in self.domains:
             y.append(f"  - name: {d['name']}")

@@ -44,7 +44,7 @@ import uuid
 
 import hatotest
 from hatotest import HOSTNAME, Daemon, RawSMTP, wait_for
-from test_smuggling import SEQUENCES
+from test_smuggling import SEQUENCES, has_bare_cr
 
 try:
     import sinks
@@ -327,10 +327,11 @@ class InboundTest(unittest.TestCase):
                 self.assertLess(rcpts[0].code, 600, rcpts[0])
                 self.assertIsNone(final)
 
-    def test_every_smuggling_sequence_is_refused(self):
+    def test_no_smuggling_sequence_ends_data(self):
         """Only <CRLF>.<CRLF> ends DATA on the MX too: each bare CR/LF end-of-data variant
-        gets one 550 5.6.0 for the whole message, and neither the carrier nor the smuggled
-        transaction reaches a mailbox."""
+        gets one reply for the whole message: 550 5.6.0 with a bare CR (nothing reaches a
+        mailbox), 250 with bare LFs alone (normalised: the carrier reaches its mailbox with
+        the smuggled commands as text). The smuggled transaction never reaches one."""
         tags = {}
         for name, seq in SEQUENCES.items():
             with self.subTest(sequence=name):
@@ -348,8 +349,11 @@ class InboundTest(unittest.TestCase):
                            b"Subject: smuggled-" + tag.encode() + b"\r\n\r\nsmuggled\r\n"
                            b"\r\n.\r\nQUIT\r\n")
                     replies = c.replies_until_close()
-                self.assertEqual([r.code for r in replies], [550, 221], replies)
-                self.assertTrue(replies[0].lines[-1].startswith("5.6.0"), replies)
+                if has_bare_cr(seq):
+                    self.assertEqual([r.code for r in replies], [550, 221], replies)
+                    self.assertTrue(replies[0].lines[-1].startswith("5.6.0"), replies)
+                else:
+                    self.assertEqual([r.code for r in replies], [250, 221], replies)
         # A clean message sent afterwards reaching both mailboxes shows the queue has
         # delivered what came before it; nothing of the refused ones may be there.
         token = "after-smuggling-" + uuid.uuid4().hex[:8]
@@ -358,9 +362,11 @@ class InboundTest(unittest.TestCase):
             self.assertEqual(final.code, 250, final)
             self.wait_in_maildir(token, mailbox=mailbox)
         for name, tag in tags.items():
-            for mailbox in ("support", "info"):
-                self.assertEqual(self.count_in_maildir(tag, mailbox), 0,
-                                 f"{name}: part of a refused message reached {mailbox}")
+            carrier = 0 if has_bare_cr(SEQUENCES[name]) else 1
+            self.assertEqual(self.count_in_maildir(tag, "support"), carrier,
+                             f"{name}: the carrier reaches support only when accepted")
+            self.assertEqual(self.count_in_maildir(tag, "info"), 0,
+                             f"{name}: the smuggled transaction reached info")
 
     # -- SPF and DMARC -------------------------------------------------------------------------
     def test_p_reject_domain_failing_spf_is_refused(self):

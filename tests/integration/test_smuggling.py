@@ -1,13 +1,17 @@
 """SMTP smuggling (bare CR/LF end-of-data variants) and STARTTLS command injection.
 
-Only <CRLF>.<CRLF> ends DATA. A message with a bare LF or bare CR anywhere is
-rejected as a whole (550 5.6.0) after the real end, so for each smuggling
-sequence exactly one reply comes for the data, and nothing smuggled is queued.
+Only <CRLF>.<CRLF> ends DATA. A message with a bare CR anywhere is rejected as a
+whole (550 5.6.0) after the real end. A line ending in a bare LF is stored as if it
+ended in CRLF (bare_lf: normalize, the default, as Postfix 3.9 does), so the whole
+payload, the smuggled commands included, is one message; under bare_lf: reject it is
+refused like a bare CR. Either way exactly one reply comes for the data, and nothing
+smuggled is ever a transaction of its own.
 """
 
 import base64
 
-from hatotest import DOMAIN, HOSTNAME, HatoTestCase, RawSMTP, client_context, queue_id
+from hatotest import (DOMAIN, HOSTNAME, HatoTestCase, RawSMTP, client_context,
+                      default_listeners, queue_id)
 
 SEQUENCES = {
     "lf_dot_lf": b"\n.\n",
@@ -18,6 +22,11 @@ SEQUENCES = {
     "crlf_dot_cr": b"\r\n.\r",
     "lf_dot_cr": b"\n.\r",
 }
+
+
+def has_bare_cr(seq):
+    """Whether the sequence, followed by the smuggled MAIL line, holds a CR without LF."""
+    return any(b == 0x0D and seq[i + 1:i + 2] != b"\n" for i, b in enumerate(seq))
 
 
 def smuggling_payload(seq, tag):
@@ -31,7 +40,17 @@ def smuggling_payload(seq, tag):
             b"\r\n.\r\n")
 
 
+def crlf_clean(data):
+    """No CR without LF, no LF without CR."""
+    return data.replace(b"\r\n", b"").count(b"\r") == 0 and \
+        data.replace(b"\r\n", b"").count(b"\n") == 0
+
+
 class SmugglingTest(HatoTestCase):
+    # The trusted listener once more, refusing bare LF instead of normalising it.
+    LISTENERS = default_listeners() + [
+        {"name": "strict", "role": "submission", "tls": "none",
+         "trusted_networks": ["127.0.0.0/8"], "bare_lf": "reject"}]
 
     def session(self, tls):
         """tls: False (trusted, no AUTH), True or "starttls" (STARTTLS+AUTH), "implicit"
@@ -49,13 +68,14 @@ class SmugglingTest(HatoTestCase):
             r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-secret-1").decode())
             self.assertEqual(r.code, 235, r)
         else:
-            c = RawSMTP(self.hato.port("trusted"))
+            c = RawSMTP(self.hato.port("strict" if tls is None else "trusted"))
             self.addCleanup(c.close)
             c.greeting()
             c.ehlo()
         return c
 
     def run_smuggle(self, seq, tag, tls, check=True):
+        """tls as for session(); None: the bare_lf: reject listener."""
         c = self.session(tls)
         sender = f"carrier-{tag}@{DOMAIN}"
         self.assertEqual(c.cmd(f"MAIL FROM:<{sender}>").code, 250)
@@ -67,13 +87,24 @@ class SmugglingTest(HatoTestCase):
             return replies
         self.assertEqual(len(replies), 2,
                          f"exactly one reply for the data, then 221 for QUIT; got {replies}")
-        self.assertEqual(replies[0].code, 550, replies)
-        self.assertTrue(replies[0].lines[-1].startswith("5.6.0"), replies)
-        self.assertNotIn("queued", str(replies[0]))
         self.assertEqual(replies[1].code, 221, replies)
+        if has_bare_cr(seq) or tls is None:
+            self.assertEqual(replies[0].code, 550, replies)
+            self.assertTrue(replies[0].lines[-1].startswith("5.6.0"), replies)
+            self.assertNotIn("queued", str(replies[0]))
+            return replies
+        # Normalised: one message, the carrier, holding the smuggled commands as text.
+        self.assertEqual(replies[0].code, 250, replies)
+        stored = self.hato.queue_cat(queue_id(replies[0].text))
+        body = stored.split(b"\r\n\r\n", 1)[1]
+        self.assertTrue(body.startswith(b"first part\r\n"), body)
+        self.assertIn(f"\r\nMAIL FROM:<smuggled-{tag}@{DOMAIN}>\r\n".encode(), body)
+        self.assertTrue(crlf_clean(stored), f"a bare CR or LF was stored: {stored!r}")
+        self.assertEqual(self.hato.queue_show(queue_id(replies[0].text))["from"], sender)
+        return replies
 
-    def test_bare_lf_rejected_550(self):
-        c = self.session(False)
+    def test_bare_cr_refused_everywhere_bare_lf_under_reject_550(self):
+        c = self.session(None)
         for data in (b"Subject: t\n\nbare lf body\n",
                      b"Subject: t\r\n\r\nline one\nline two\r\n",
                      b"Subject: t\r\n\r\nline one\rline two\r\n",
@@ -94,13 +125,26 @@ class SmugglingTest(HatoTestCase):
         r = c.reply()
         self.assertEqual(r.code, 250, r)
         queue_id(r.text)
+        # On a normalising listener only the bare CR is refused.
+        c = self.session(False)
+        for data, code in ((b"Subject: t\r\n\r\nline one\rline two\r\n", 550),
+                           (b"Subject: t\r\n\r\nends with a bare cr\r\r\n", 550),
+                           (b"Subject: t\n\nbare lf body\n", 250)):
+            with self.subTest(data=data, listener="trusted"):
+                self.assertEqual(c.cmd(f"MAIL FROM:<app@{DOMAIN}>").code, 250)
+                self.assertEqual(c.cmd("RCPT TO:<rcpt@remote.test>").code, 250)
+                self.assertEqual(c.cmd("DATA").code, 354)
+                c.send(data + b"\r\n.\r\n")
+                self.assertEqual(c.reply().code, code)
 
     def test_nothing_smuggled_is_queued(self):
         for name, seq in SEQUENCES.items():
-            self.run_smuggle(seq, f"q-{name}", tls=False, check=False)
+            for tls in (False, None):
+                self.run_smuggle(seq, f"q-{name}", tls=tls, check=False)
+        # A carrier may be queued (normalised, its smuggled part as text); nothing else.
         bad = [f"{e.get('id')} from={e.get('from')} to={e.get('to')}"
                for e in self.hato.queue_ls()
-               if e.get("from", "").startswith(("smuggled-", "carrier-q-"))
+               if e.get("from", "").startswith("smuggled-")
                or any(t.startswith("victim-") for t in e.get("to", []))]
         if bad:
             self.fail("nothing of a rejected or smuggled message may be queued, but: "
@@ -108,7 +152,8 @@ class SmugglingTest(HatoTestCase):
 
 
 MODES = {False: ("", ""), True: ("tls_", " (STARTTLS+AUTH)"),
-         "implicit": ("implicit_", " (implicit TLS+AUTH)")}
+         "implicit": ("implicit_", " (implicit TLS+AUTH)"),
+         None: ("reject_", " (bare_lf: reject)")}
 
 
 def _make(name, seq, tls):
