@@ -127,6 +127,7 @@ void ClientSession::timed_out() {
     case State::kQuit:
       state_ = State::kDone;
       io_.close();
+      events_.finished();
       return;
     default:
       fail_local("timeout talking to " + options_.server_name);
@@ -137,6 +138,7 @@ void ClientSession::closed() {
   if (state_ == State::kDone || state_ == State::kFailed) return;
   if (state_ == State::kQuit) {
     state_ = State::kDone;
+    events_.finished();
     return;
   }
   fail_local("lost connection with " + options_.server_name);
@@ -320,6 +322,7 @@ void ClientSession::on_reply(const Reply& reply) {
     case State::kQuit:
       state_ = State::kDone;
       io_.close();
+      events_.finished();
       return;
     case State::kReady:
       // An unsolicited reply while idle: usually 421 before a close.

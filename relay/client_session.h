@@ -93,6 +93,9 @@ class ClientSession {
     // The session cannot be used (before kReady, or the connection broke
     // while idle). `reason.code` is the server's reply, or 0 for local causes.
     virtual void failed(const Reply& reason) = 0;
+    // After quit(): the session is over (the 221 came, or the wait for it ended) and
+    // the connection closed. The owner may free the session, but not inside this call.
+    virtual void finished() {}
   };
 
   ClientSession(ClientIo& io, ClientOptions options, Events& events);

@@ -590,6 +590,13 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     return engine_.limiter_->observe_reply(egress_->index, provider_, reply.text(), log::now_ms());
   }
 
+  void finished() override {
+    // Inside the session's own call: freed on the next loop turn.
+    engine_.loop_.post([engine = &engine_, self = this] {
+      if (engine->closing_.erase(self)) delete self;
+    });
+  }
+
   void stop_idling() {
     leave_idle();
     if (session_ && session_->state() == ClientSession::State::kReady) session_->quit();
@@ -652,6 +659,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
 
  public:
   Destination& destination() { return dest_; }
+  // Said QUIT and waits for the 221: the connection must live until then, or the QUIT
+  // (still in the TLS layer's buffer) and the close_notify after it are never sent.
+  bool quitting() const { return session_ && session_->state() == ClientSession::State::kQuit; }
 };
 
 DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
@@ -675,6 +685,7 @@ DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store&
 DeliveryEngine::~DeliveryEngine() {
   stopping_ = true;
   for (Attempt* a : attempts_) delete a;
+  for (Attempt* a : closing_) delete a;
 }
 
 namespace {
@@ -892,7 +903,11 @@ void DeliveryEngine::finish_attempt(Attempt* attempt) {
   Destination& dest = attempt->destination();
   dest.active--;
   active_connections_--;
-  delete attempt;
+  if (attempt->quitting()) {
+    closing_.insert(attempt);  // freed by its finished(), once the QUIT is answered
+  } else {
+    delete attempt;
+  }
   if (!dest.queue.empty()) dispatch(dest);
 }
 

@@ -165,6 +165,9 @@ class DeliveryEngine : public queue::QueueControl {
   std::unordered_set<queue::QueueId, queue::QueueIdHash> in_flight_;
   std::map<std::string, std::unique_ptr<Destination>> destinations_;
   std::unordered_set<Attempt*> attempts_;
+  // Attempts whose work is done but whose session still waits for the 221 to its QUIT
+  // (and sends close_notify after it): freed when it comes or the QUIT timeout ends.
+  std::unordered_set<Attempt*> closing_;
   size_t active_connections_ = 0;
   size_t held_ = 0;
   // Operator requests for messages in flight, applied when their attempt ends.
