@@ -22,6 +22,7 @@ Needs: postfix, libsasl2-modules, nodejs, node-nodemailer, openssl; Exim comes f
 
 import json
 import os
+import pwd
 import select
 import shutil
 import smtplib
@@ -254,9 +255,15 @@ def _alive(pid):
 
 
 def exim_binary():
-    """/usr/sbin/exim4 inside the unpacked tree; fetch_exim.sh unpacks it when missing."""
+    """/usr/sbin/exim4 inside the unpacked tree; fetch_exim.sh unpacks it (and makes the
+    Debian-exim user) when missing."""
     path = os.path.join(EXIM_DIR, "root", "usr", "sbin", "exim4")
-    if not os.access(path, os.X_OK):
+    try:
+        pwd.getpwnam("Debian-exim")
+        ready = os.access(path, os.X_OK)
+    except KeyError:
+        ready = False
+    if not ready:
         r = subprocess.run([FETCH_EXIM, EXIM_DIR], capture_output=True, text=True, timeout=600)
         if r.returncode != 0 or not os.access(path, os.X_OK):
             raise RuntimeError(f"{FETCH_EXIM} {EXIM_DIR} exited {r.returncode}:\n"

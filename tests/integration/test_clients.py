@@ -14,8 +14,6 @@ and ssl. See peers.py for how each is run.
      listeners[].bare_lf: reject keeps refusing; bare CR is refused everywhere.
 """
 
-import email
-import email.policy
 import email.utils
 import json
 import os
@@ -31,7 +29,6 @@ from hatotest import RawSMTP, queue_id, wait_for
 
 try:
     import peers
-    import sinks
     from sinks import SmtpSink
     MISSING = None
 except ImportError as e:  # python3-aiosmtpd not installed
