@@ -13,7 +13,14 @@ BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev
   zlib1g-dev"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
-  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev"
+  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
+  postfix libsasl2-modules nodejs node-nodemailer curl
+  libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libpcre2-8-0 libnsl2 libidn2-0"
+# test_clients.py runs real peers: a private Postfix (postfix, libsasl2-modules for its SASL
+# client), nodemailer under node, curl, and Exim unpacked from its .deb by
+# tests/integration/fetch_exim.sh (exim4 conflicts with postfix; the lib* above are its
+# libraries).
+EXIM_DIR=${HATO_EXIM_DIR:-/var/tmp/hato-test-exim}
 
 install_missing() {
   local missing=()
@@ -22,6 +29,9 @@ install_missing() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing: ${missing[*]}"
+    # Postfix is only a test peer, started privately by the tests: no system mailer
+    # configuration, so its postinst writes no main.cf and starts nothing on :25.
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
@@ -41,6 +51,7 @@ case "${1:-}" in
     ;;
   test)
     install_missing $BUILD_PACKAGES $TEST_PACKAGES
+    tests/integration/fetch_exim.sh "$EXIM_DIR"
     build build
     ctest --test-dir build --output-on-failure
     # The same suite again with AddressSanitizer and UndefinedBehaviorSanitizer, built by
