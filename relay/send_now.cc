@@ -35,7 +35,11 @@ void send_close_notify(bufferevent* bev) {
   if (bufferevent* below = bufferevent_get_underlying(bev)) {
     evbuffer* out = bufferevent_get_output(below);
     evutil_socket_t fd = bufferevent_getfd(below);
-    if (fd >= 0 && evbuffer_get_length(out) > 0) evbuffer_write(out, fd);
+    // A bufferevent keeps the start of its output frozen for everyone but itself.
+    if (fd >= 0 && evbuffer_get_length(out) > 0 && evbuffer_unfreeze(out, 1) == 0) {
+      evbuffer_write(out, fd);
+      evbuffer_freeze(out, 1);
+    }
   }
 }
 
