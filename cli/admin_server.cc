@@ -336,9 +336,6 @@ constexpr timeval kWatcherWriteTimeout = {300, 0};
 // Not among libevent's HTTP_* constants.
 constexpr int kHttpConflict = 409;
 
-// What the store says for an ID it does not hold; anything else is a failure.
-constexpr std::string_view kStoreNotFound = "no such message";
-
 void send_body(evhttp_request* req, int code, const char* reason, const char* content_type,
                std::string_view body) {
   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
@@ -370,7 +367,7 @@ void send_no_such_message(evhttp_request* req, std::string_view printed_id) {
 
 // send_store_error - 404 for an absent message, 500 for a store that failed
 void send_store_error(evhttp_request* req, std::string_view printed_id, const Status& status) {
-  if (status.message() == kStoreNotFound) {
+  if (status.code() == Code::kNotFound) {
     send_no_such_message(req, printed_id);
     return;
   }
@@ -1463,7 +1460,7 @@ void AdminServer::Impl::act(evhttp_request* req, std::string_view printed_id,
     send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
     return;
   }
-  if (status.message().starts_with(kStoreNotFound)) {
+  if (status.code() == Code::kNotFound) {
     send_no_such_message(req, printed_id);
     return;
   }

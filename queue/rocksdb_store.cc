@@ -93,11 +93,23 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
+// RocksDB's kind of failure as ours: callers decide on the code (a full disk is 452).
+Code code_of(const rocksdb::Status& s) {
+  if (s.ok()) return Code::kOk;
+  if (s.IsNotFound()) return Code::kNotFound;
+  if (s.IsNoSpace()) return Code::kNoSpace;
+  if (s.IsCorruption()) return Code::kCorruption;
+  if (s.IsInvalidArgument()) return Code::kInvalidArgument;
+  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Code::kBusy;
+  if (s.IsShutdownInProgress()) return Code::kUnavailable;
+  if (s.IsIOError()) return Code::kIoError;
+  return Code::kUnknown;
+}
 Status write_error(const rocksdb::Status& s) {
-  return Status::error("queue write failed: " + s.ToString());
+  return Status::error(code_of(s), "queue write failed: " + s.ToString());
 }
 Status read_error(const rocksdb::Status& s) {
-  return Status::error("queue read failed: " + s.ToString());
+  return Status::error(code_of(s), "queue read failed: " + s.ToString());
 }
 
 rocksdb::WriteOptions synced() {
@@ -237,7 +249,7 @@ class RocksDbStore final : public Store {
     }
     // Only reachable when insert races the destructor, which is a caller bug.
     for (InsertRequest& r : requests)
-      if (r.done) r.done(Status::error("queue write failed: store is closing"));
+      if (r.done) r.done(Status::error(Code::kUnavailable, "queue write failed: store is closing"));
   }
 
   void update_async(const QueueId& id, Envelope envelope,
@@ -287,7 +299,7 @@ class RocksDbStore final : public Store {
   Result<Envelope> envelope(const QueueId& id) override {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
-    if (s.IsNotFound()) return Result<Envelope>::error(kNoSuchMessage);
+    if (s.IsNotFound()) return Result<Envelope>::error(Code::kNotFound, kNoSuchMessage);
     if (!s.ok()) return read_error(s);
     Result<Envelope> e = decode(value);
     if (!e) return Result<Envelope>::error("queue record " + id.str() + ": " + e.message());
@@ -297,7 +309,7 @@ class RocksDbStore final : public Store {
   Result<std::string> message(const QueueId& id) override {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMessages), id.key(), &value);
-    if (s.IsNotFound()) return Result<std::string>::error(kNoSuchMessage);
+    if (s.IsNotFound()) return Result<std::string>::error(Code::kNotFound, kNoSuchMessage);
     if (!s.ok()) return read_error(s);
     return value;
   }
@@ -411,7 +423,8 @@ class RocksDbStore final : public Store {
   Result<std::vector<std::string>> due_keys_of(const QueueId& id) {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
-    if (s.IsNotFound()) return Result<std::vector<std::string>>::error(kNoSuchMessage);
+    if (s.IsNotFound())
+      return Result<std::vector<std::string>>::error(Code::kNotFound, kNoSuchMessage);
     if (!s.ok()) return read_error(s);
     std::vector<std::string> keys;
     if (Result<Envelope> old = decode(value)) {

@@ -58,7 +58,7 @@ class Store {
   // Synchronous and synced; for the delivery side.
   virtual Status update(const QueueId& id, const Envelope& envelope) = 0;
   // Removes all traces of a message in one synced write. Both return the error
-  // "no such message" when the ID is not in the store.
+  // Code::kNotFound ("no such message") when the ID is not in the store.
   virtual Status remove(const QueueId& id) = 0;
 
   // update() and remove() through the committer: grouped with the other

@@ -563,7 +563,7 @@ void ServerSession::commit_message() {
                      {{"id", sid}, {"peer", self->peer_text()}, {"reason", status.message()}});
           if (!self->alive()) return;
           // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
-          bool full = status.message().find("No space") != std::string::npos;
+          bool full = status.code() == Code::kNoSpace;
           self->reply(full ? 452 : 451, full ? "4.3.1 Insufficient system storage, try again later"
                                              : "4.3.0 Error: queue write failed, try again later");
           self->resume();

@@ -158,8 +158,8 @@ class Daemon:
             y.append(f"    tls: {l.get('tls', 'starttls')}")
             if l.get("trusted_networks"):
                 y.append(f"    trusted_networks: {json.dumps(l['trusted_networks'])}")
-            if l.get("bare_lf"):
-                y.append(f"    bare_lf: {l['bare_lf']}")
+            for k, v in l.get("extra", {}).items():  # other listener keys (bare_lf)
+                y.append(f"    {k}: {json.dumps(v)}")
         y.append("domains:")
         for d in self.domains:
             y.append(f"  - name: {d['name']}")
@@ -389,7 +389,10 @@ class HatoTestCase(unittest.TestCase):
         """A daemon for this test only (stopped and checked at cleanup)."""
         kw.setdefault("users", self.USERS)
         kw.setdefault("allowed_senders", self.ALLOWED_SENDERS)
-        d = Daemon(**kw)
+        return self.adopt(Daemon(**kw))
+
+    def adopt(self, d):
+        """Makes d this test's: checked alive after it, stopped (exit 0) and removed."""
         self._daemons.append(d)
 
         def fin():

@@ -15,7 +15,6 @@ Debian package, nodemailer under node, and a STARTTLS sink that sees the raw wir
 
     run_node(script_text, timeout=120)  # node with NODE_PATH=/usr/share/nodejs
 
-HatoDaemon is hatotest.Daemon with per-listener extra keys (listeners[].extra: {k: v}).
 Needs: postfix, libsasl2-modules, nodejs, node-nodemailer, openssl; Exim comes from
 `fetch_exim.sh` (apt-get download + dpkg-deb -x, no install: exim4 conflicts with postfix).
 """
@@ -55,28 +54,6 @@ def _read(path):
             return f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-
-
-# ---------------------------------------------------------------------------
-# Hato with extra listener keys
-
-
-class HatoDaemon(hatotest.Daemon):
-    """hatotest.Daemon; a listener dict may carry "extra": {key: value} written under it."""
-
-    def write_config(self):
-        super().write_config()
-        with open(self.config) as f:
-            lines = f.read().split("\n")
-        out = []
-        for line in lines:
-            out.append(line)
-            for l in self.listeners:
-                if line == f"  - name: {l['name']}":
-                    for k, v in l.get("extra", {}).items():
-                        out.append(f"    {k}: {json.dumps(v)}")
-        with open(self.config, "w") as f:
-            f.write("\n".join(out))
 
 
 # ---------------------------------------------------------------------------

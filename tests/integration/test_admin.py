@@ -179,14 +179,7 @@ class AdminTestCase(hatotest.HatoTestCase):
                    domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
                             {"name": "sender.test"}],
                    extra_yaml="\n".join(y) + "\n")
-        self._daemons.append(d)
-
-        def fin():
-            try:
-                d.stop(check=True)
-            finally:
-                d.cleanup()
-        self.addCleanup(fin)
+        self.adopt(d)
         if start:
             d.start()
         return d

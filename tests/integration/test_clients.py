@@ -77,19 +77,11 @@ class ClientsCase(hatotest.HatoTestCase):
         y = ["delivery:", "  smarthost:", '    host: "127.0.0.1"', f"    port: {sink_port}",
              f"    tls: {smarthost_tls}", "  retry:"]
         y += [f"    {k}: {json.dumps(v)}" for k, v in RETRY.items()]
-        d = peers.HatoDaemon(users={USER: PASSWORD}, listeners=listeners or LISTENERS,
-                             domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
-                                      {"name": SENDER_DOMAIN}],
-                             extra_yaml="\n".join(y) + "\n")
-        self._daemons.append(d)
-
-        def fin():
-            try:
-                d.stop(check=True)
-            finally:
-                d.cleanup()
-        self.addCleanup(fin)
-        return d.start()
+        d = hatotest.Daemon(users={USER: PASSWORD}, listeners=listeners or LISTENERS,
+                            domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
+                                     {"name": SENDER_DOMAIN}],
+                            extra_yaml="\n".join(y) + "\n")
+        return self.adopt(d).start()
 
     def sink(self):
         s = SmtpSink()

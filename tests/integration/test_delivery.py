@@ -143,14 +143,7 @@ class DeliveryHarness(hatotest.HatoTestCase):
                    domains=domains or [{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
                                        {"name": SENDER_DOMAIN}],
                    extra_yaml="\n".join(y) + "\n")
-        self._daemons.append(d)
-
-        def fin():
-            try:
-                d.stop(check=True)
-            finally:
-                d.cleanup()
-        self.addCleanup(fin)
+        self.adopt(d)
         if start:
             d.start()
         return d

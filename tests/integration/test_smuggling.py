@@ -50,7 +50,7 @@ class SmugglingTest(HatoTestCase):
     # The trusted listener once more, refusing bare LF instead of normalising it.
     LISTENERS = default_listeners() + [
         {"name": "strict", "role": "submission", "tls": "none",
-         "trusted_networks": ["127.0.0.0/8"], "bare_lf": "reject"}]
+         "trusted_networks": ["127.0.0.0/8"], "extra": {"bare_lf": "reject"}}]
 
     def session(self, tls):
         """tls: False (trusted, no AUTH), True or "starttls" (STARTTLS+AUTH), "implicit"

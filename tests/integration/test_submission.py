@@ -1,13 +1,14 @@
 """Authenticated submission: TLS (STARTTLS and implicit), AUTH, who may send."""
 
 import base64
+import json
 import re
 import smtplib
 import ssl
 import subprocess
 
 from hatotest import (DOMAIN, HOSTNAME, IO_TIMEOUT, HatoTestCase, RawSMTP, client_context,
-                      ehlo_keywords, queue_id)
+                      ehlo_keywords, queue_id, wait_for)
 
 ALICE = ("alice", "alice-secret-1")
 BOB = ("bob", "bob-secret-2")
@@ -274,3 +275,71 @@ class SubmissionTest(HatoTestCase):
             r = c.cmd(f"MAIL FROM:<app@{DOMAIN}>")
             self.assertEqual(r.code, 530, f"127.0.0.1 is not in 10.0.0.0/8: {r}")
             self.assertTrue(r.lines[-1].startswith("5.7.0"), r)
+
+
+class UsersFileTest(HatoTestCase):
+    """Users added or removed while the daemon runs count at once, without SIGHUP."""
+
+    def login(self, user, password):
+        s = smtplib.SMTP("127.0.0.1", self.hato.port("submission"),
+                         local_hostname="client.example.net", timeout=IO_TIMEOUT)
+        self.addCleanup(s.close)
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        s.user, s.password = user, password
+        try:
+            code, resp = s.auth("PLAIN", s.auth_plain, initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError as e:
+            code, resp = e.smtp_code, e.smtp_error
+        s.close()
+        return code, resp
+
+    def test_user_added_while_running_logs_in_at_once(self):
+        r = self.hato.cli("user", "add", "carol", "--password-stdin", input="carol-secret-3\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("user carol saved in", r.stderr)
+        self.assertIn("the running daemon has reloaded it (3 users)", r.stderr)
+        code, resp = self.login("carol", "carol-secret-3")
+        self.assertEqual(code, 235, resp)
+        self.assertIn("users file reloaded", self.hato.log_text())
+
+        r = self.hato.cli("user", "remove", "carol")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("the running daemon has reloaded it (2 users)", r.stderr)
+        code, resp = self.login("carol", "carol-secret-3")
+        self.assertEqual(code, 535, resp)
+
+    def test_users_file_edited_by_hand_is_read_again(self):
+        # An operator pasting a line made elsewhere (mkpasswd, doveadm pw): no CLI, no signal.
+        other = self.hato.users_file + ".new"
+        r = subprocess.run([self.hato_bin(), "user", "add", "dave", "--password-stdin", "-c",
+                            self.config_pointing_at(other)],
+                           input="dave-secret-4\n", capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(other) as f:
+            line = [l for l in f.read().splitlines() if l.startswith("dave:")][0]
+        before = self.hato.log_text().count("users file reloaded")
+        with open(self.hato.users_file, "a") as f:
+            f.write(line + "\n")
+        self.assertTrue(wait_for(lambda: self.hato.log_text().count("users file reloaded") > before,
+                                 timeout=15), "the edited users file was not read again\n"
+                        + self.hato.log_tail())
+        code, resp = self.login("dave", "dave-secret-4")
+        self.assertEqual(code, 235, resp)
+
+    def hato_bin(self):
+        from hatotest import hato_bin
+        return hato_bin()
+
+    def config_pointing_at(self, users_file):
+        """A copy of the daemon's config whose users_file (and admin socket) is elsewhere,
+        so the CLI writes there and tells no daemon."""
+        with open(self.hato.config) as f:
+            text = f.read()
+        text = text.replace(json.dumps(self.hato.users_file), json.dumps(users_file))
+        text += f"admin:\n  socket: {json.dumps(users_file + '.sock')}\n"
+        path = users_file + ".yaml"
+        with open(path, "w") as f:
+            f.write(text)
+        return path

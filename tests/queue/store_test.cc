@@ -38,7 +38,10 @@ class Waiter {
     return [this](Status s) {
       std::lock_guard lock(mu_);
       ++done_;
-      if (!s.is_ok()) failures_.push_back(s.message());
+      if (!s.is_ok()) {
+        failures_.push_back(s.message());
+        codes_.push_back(s.code());
+      }
       cv_.notify_all();
     };
   }
@@ -54,12 +57,17 @@ class Waiter {
     std::lock_guard lock(mu_);
     return failures_;
   }
+  std::vector<Code> failure_codes() {
+    std::lock_guard lock(mu_);
+    return codes_;
+  }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   size_t done_ = 0;
   std::vector<std::string> failures_;
+  std::vector<Code> codes_;
 };
 
 Envelope envelope_for(int i, int64_t due_ms) {
@@ -339,8 +347,8 @@ BOOST_AUTO_TEST_CASE(remove_removes_all) {
   insert_and_wait(*store, gone, message_for(3), envelope_for(3, 200));
   BOOST_TEST_REQUIRE(store->remove(gone).is_ok());
 
-  BOOST_TEST(store->message(gone).status().message() == "no such message");
-  BOOST_TEST(store->envelope(gone).status().message() == "no such message");
+  BOOST_TEST((store->message(gone).status().code() == Code::kNotFound));
+  BOOST_TEST((store->envelope(gone).status().code() == Code::kNotFound));
   auto due = due_list(*store, 10000);
   BOOST_TEST_REQUIRE(due.size() == 1u);
   BOOST_TEST((due[0].first == keep));
@@ -365,10 +373,10 @@ BOOST_AUTO_TEST_CASE(missing_messages_are_errors) {
   TempDir dir;
   std::unique_ptr<Store> store = open_store(dir.path);
   QueueId id = QueueId::make(1000, 0, 0);
-  BOOST_TEST(store->envelope(id).status().message() == "no such message");
-  BOOST_TEST(store->message(id).status().message() == "no such message");
-  BOOST_TEST(store->update(id, envelope_for(1, 1)).message() == "no such message");
-  BOOST_TEST(store->remove(id).message() == "no such message");
+  BOOST_TEST((store->envelope(id).status().code() == Code::kNotFound));
+  BOOST_TEST((store->message(id).status().code() == Code::kNotFound));
+  BOOST_TEST((store->update(id, envelope_for(1, 1)).code() == Code::kNotFound));
+  BOOST_TEST((store->remove(id).code() == Code::kNotFound));
   // A failed update must not have created anything.
   BOOST_TEST(due_list(*store, 10000).empty());
   BOOST_TEST(!store->newest_id().has_value());
@@ -600,7 +608,8 @@ BOOST_AUTO_TEST_CASE(insert_refused_when_the_disk_is_nearly_full) {
   BOOST_TEST_REQUIRE(waiter.wait_for(1));
   BOOST_TEST_REQUIRE(waiter.failures().size() == 1u);
   BOOST_TEST(waiter.failures()[0].find("No space") != std::string::npos, waiter.failures()[0]);
-  BOOST_TEST(store.envelope(refused).status().message() == "no such message");
+  BOOST_TEST((waiter.failure_codes()[0] == Code::kNoSpace), "the no-space code, for the 452");
+  BOOST_TEST((store.envelope(refused).status().code() == Code::kNotFound));
   BOOST_TEST(store.update(kept, envelope_for(1, 2000)).is_ok());
   BOOST_TEST(store.remove(kept).is_ok());
 }

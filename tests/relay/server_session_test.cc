@@ -88,8 +88,8 @@ class FakeServices : public SessionServices {
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
               std::function<void(Status)> done) override {
     commits.push_back({id, std::move(message), std::move(envelope)});
-    bool fail = fail_commit;
-    auto answer = [done, fail] { done(fail ? Status::error("disk full") : Status::ok()); };
+    Status result = fail_commit ? Status::error(fail_code, fail_text) : Status::ok();
+    auto answer = [done, result] { done(result); };
     if (defer_commit) {
       pending_commits.push_back(answer);
     } else {
@@ -132,6 +132,8 @@ class FakeServices : public SessionServices {
   bool defer_auth = false;
   bool defer_commit = false;
   bool fail_commit = false;
+  Code fail_code = Code::kIoError;
+  std::string fail_text = "queue write failed: IO error: disk broken";
   std::vector<Login> logins;
   std::vector<Commit> commits;
   std::vector<std::function<void()>> pending_auth;
@@ -1008,6 +1010,23 @@ BOOST_AUTO_TEST_CASE(commit_failure_451) {
   // The transaction is over; a new one may start.
   BOOST_TEST(h.say("RCPT TO:<bob@example.org>\r\n") == "503 5.5.1 Error: need MAIL command\r\n");
   BOOST_TEST(h.say("MAIL FROM:<alice@example.org>\r\n") == "250 2.1.0 Ok\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(full_disk_is_452_by_its_code_not_its_text) {
+  // The store's no-space code is the sender's cue to come back later (RFC 3463 4.3.1);
+  // an error that merely mentions "No space" is not.
+  for (Code code : {Code::kNoSpace, Code::kIoError}) {
+    Harness h;
+    h.submission_ready();
+    h.services.fail_commit = true;
+    h.services.fail_code = code;
+    h.services.fail_text = "queue write failed: IO error: No space left on device";
+    h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+    BOOST_TEST(h.say(kMessage) ==
+               (code == Code::kNoSpace
+                    ? "452 4.3.1 Insufficient system storage, try again later\r\n"
+                    : "451 4.3.0 Error: queue write failed, try again later\r\n"));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(deferred_commit_failure_451) {
