@@ -13,7 +13,8 @@ BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev
   zlib1g-dev"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
-  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev"
+  dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
+  libpython3.11-testsuite"
 
 install_missing() {
   local missing=()
