@@ -15,7 +15,8 @@ TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
   dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
   postfix libsasl2-modules nodejs node-nodemailer curl
-  libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libpcre2-8-0 libnsl2 libidn2-0"
+  libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libpcre2-8-0 libnsl2 libidn2-0
+  libpython3.11-testsuite"
 # test_clients.py runs real peers: a private Postfix (postfix, libsasl2-modules for its SASL
 # client), nodemailer under node, curl, and Exim unpacked from its .deb by
 # tests/integration/fetch_exim.sh (exim4 conflicts with postfix; the lib* above are its

@@ -9,6 +9,7 @@
 #include "policy/dkim/signer.h"
 #include "policy/dmarc/dmarc.h"
 #include "policy/dnsbl.h"
+#include "policy/mail/address_list.h"
 
 namespace hato::inbound {
 
@@ -299,7 +300,8 @@ void DkimVerifyHook::run(const policy::HookContext& context, std::function<void(
                        // it, so it does not vouch for the message in DMARC (RFC 6376 8.2).
                        if (r.verdict == dkim::Verdict::kPass && !r.body_length)
                          tx->dkim_pass_domains.push_back(dmarc::normalize_domain(r.domain));
-                       log::info("dkim", {{"peer", peer},
+                       log::info("dkim", {{"id", tx->queue_id},
+                                          {"peer", peer},
                                           {"result", dkim::verdict_name(r.verdict)},
                                           {"domain", r.domain},
                                           {"selector", r.selector},
@@ -317,7 +319,9 @@ void AuthResultsScrubHook::run(const policy::HookContext& context,
     size_t removed = remove_auth_results(*context.message, context.config.hostname);
     if (removed) {
       log::info("removed forged Authentication-Results",
-                {{"peer", context.session.peer.to_string()}, {"fields", std::to_string(removed)}});
+                {{"id", context.tx.queue_id},
+                 {"peer", context.session.peer.to_string()},
+                 {"fields", std::to_string(removed)}});
     }
   }
   done(Verdict::proceed());
@@ -328,6 +332,94 @@ void AuthResultsScrubHook::run(const policy::HookContext& context,
 DmarcHook::DmarcHook(relay::Resolver& resolver, std::shared_ptr<const dmarc::PublicSuffixList> psl)
     : resolver_(resolver), psl_(std::move(psl)), random_(std::random_device{}()) {}
 
+namespace {
+
+// The author domains of the message's one From field (RFC 7489 6.6.1), or why there are none.
+struct Authors {
+  std::vector<std::string> domains;
+  size_t from_fields = 0;
+  std::string why;  // when `domains` is empty
+};
+
+Authors authors_of(const std::string& message) {
+  Authors a;
+  const dkim::HeaderField* from = nullptr;
+  for (const auto& f : dkim::parse_message(message).fields) {
+    if (!iequals(f.name, "From")) continue;
+    ++a.from_fields;
+    from = &f;
+  }
+  if (a.from_fields == 1)
+    a.domains =
+        mail::author_domains(mail::parse_address_list(from->raw.substr(from->raw.find(':') + 1)));
+  if (a.domains.empty()) {
+    a.why = a.from_fields == 0  ? "no From field"
+            : a.from_fields > 1 ? "more than one From field"
+                                : "no domain in From";
+  }
+  return a;
+}
+
+// One author domain's clause, as OpenDMARC writes it: "dmarc=fail (p=reject dis=reject)
+// header.from=example.org"; errors say why in the comment.
+std::string dmarc_clause(const dmarc::Evaluation& e, dmarc::Policy disposition,
+                         const std::string& domain) {
+  std::string clause = "dmarc=" + std::string(dmarc::outcome_name(e.outcome));
+  if (e.outcome == dmarc::Outcome::kPass || e.outcome == dmarc::Outcome::kFail ||
+      e.outcome == dmarc::Outcome::kNone) {
+    clause += " (p=" + std::string(dmarc::policy_name(e.policy)) +
+              " dis=" + std::string(dmarc::policy_name(disposition)) + ")";
+  } else if (!e.error.empty()) {
+    clause += " (" + comment_text(e.error) + ")";
+  }
+  return clause + " header.from=" + ar_value(domain);
+}
+
+// The evaluations of one message's author domains, as their discoveries come in.
+struct DmarcRun {
+  conf::DmarcMode mode = conf::DmarcMode::kReport;
+  std::string id;
+  std::string peer;
+  std::vector<std::string> domains;
+  std::vector<dmarc::Evaluation> results;  // by domain
+  size_t pending = 0;
+  policy::TransactionState* tx = nullptr;  // valid until done is called
+  std::function<void(Verdict)> done;
+};
+
+// A clause and a log line per author domain; then the strictest disposition applies.
+void finish_dmarc(DmarcRun& run) {
+  dmarc::Policy applied = dmarc::Policy::kNone;
+  std::string applied_by;
+  for (size_t i = 0; i < run.domains.size(); ++i) {
+    const dmarc::Evaluation& e = run.results[i];
+    bool enforce = run.mode == conf::DmarcMode::kEnforce && e.outcome == dmarc::Outcome::kFail;
+    dmarc::Policy disposition = enforce ? e.disposition : dmarc::Policy::kNone;
+    run.tx->auth_results.push_back(dmarc_clause(e, disposition, run.domains[i]));
+    log::info("dmarc", {{"id", run.id},
+                        {"peer", run.peer},
+                        {"from", run.domains[i]},
+                        {"result", dmarc::outcome_name(e.outcome)},
+                        {"policy", dmarc::policy_name(e.policy)},
+                        {"disposition", dmarc::policy_name(disposition)},
+                        {"record", e.record_domain},
+                        {"reason", e.error}});
+    if (disposition > applied) {
+      applied = disposition;
+      applied_by = e.record_domain;
+    }
+  }
+  if (applied == dmarc::Policy::kReject) {
+    run.done(Verdict::reply(
+        550, "5.7.1 Message rejected by the DMARC policy of " + applied_by + " (p=reject)"));
+    return;
+  }
+  if (applied == dmarc::Policy::kQuarantine) run.tx->folder = kJunkFolder;
+  run.done(Verdict::proceed());
+}
+
+}  // namespace
+
 void DmarcHook::run(const policy::HookContext& context, std::function<void(Verdict)> done) {
   conf::DmarcMode mode = context.config.inbound.dmarc;
   if (mode == conf::DmarcMode::kOff || context.session.role != conf::ListenerRole::kInbound ||
@@ -335,22 +427,17 @@ void DmarcHook::run(const policy::HookContext& context, std::function<void(Verdi
     done(Verdict::proceed());
     return;
   }
-  policy::TransactionState* tx = &context.tx;
   std::string peer = context.session.peer.to_string();
-  dkim::ParsedMessage parsed = dkim::parse_message(*context.message);
-  size_t from_fields = 0;
-  for (const auto& f : parsed.fields)
-    if (iequals(f.name, "From")) ++from_fields;
-  std::string from = dkim::from_domain(*context.message);
-  if (from.empty()) {
-    std::string why = from_fields == 0  ? "no From field"
-                      : from_fields > 1 ? "more than one From field"
-                                        : "no domain in From";
-    tx->auth_results.push_back("dmarc=permerror (" + why + ")");
-    log::info("dmarc", {{"peer", peer}, {"result", "permerror"}, {"reason", why}});
+  Authors authors = authors_of(*context.message);
+  if (authors.domains.empty()) {
+    context.tx.auth_results.push_back("dmarc=permerror (" + authors.why + ")");
+    log::info("dmarc", {{"id", context.tx.queue_id},
+                        {"peer", peer},
+                        {"result", "permerror"},
+                        {"reason", authors.why}});
     // Two From fields would let a sender pass DMARC for one and show the other (RFC 7489
     // 6.6.1); RFC 5322 allows exactly one.
-    if (mode == conf::DmarcMode::kEnforce && from_fields > 1) {
+    if (mode == conf::DmarcMode::kEnforce && authors.from_fields > 1) {
       done(Verdict::reply(550, "5.7.1 Message rejected: more than one From header field"));
       return;
     }
@@ -358,45 +445,31 @@ void DmarcHook::run(const policy::HookContext& context, std::function<void(Verdi
     return;
   }
 
+  auto run = std::make_shared<DmarcRun>();
+  run->mode = mode;
+  run->id = context.tx.queue_id;
+  run->peer = peer;
+  run->domains = std::move(authors.domains);
+  run->results.resize(run->domains.size());
+  run->pending = run->domains.size();
+  run->tx = &context.tx;
+  run->done = std::move(done);
   dmarc::Identifiers ids;
-  ids.from_domain = from;
-  ids.spf = tx->spf;
-  ids.spf_domain = tx->spf_domain;
-  ids.dkim_domains = tx->dkim_pass_domains;
+  ids.spf = context.tx.spf;
+  ids.spf_domain = context.tx.spf_domain;
+  ids.dkim_domains = context.tx.dkim_pass_domains;
+  // One draw for the message: pct= samples messages, not authors.
   int sample =
       fixed_sample_ >= 0 ? fixed_sample_ : std::uniform_int_distribution<int>(0, 99)(random_);
   auto psl = psl_;
-  dmarc::discover(from, *psl, txt_lookup(resolver_),
-                  [ids = std::move(ids), psl, sample, mode, tx, peer,
-                   done = std::move(done)](dmarc::Discovery found) {
-                    dmarc::Evaluation e = dmarc::evaluate(ids, found, *psl, sample);
-                    bool enforce =
-                        mode == conf::DmarcMode::kEnforce && e.outcome == dmarc::Outcome::kFail;
-                    dmarc::Policy done_policy = enforce ? e.disposition : dmarc::Policy::kNone;
-                    std::string clause = "dmarc=" + std::string(dmarc::outcome_name(e.outcome));
-                    if (e.outcome == dmarc::Outcome::kPass || e.outcome == dmarc::Outcome::kFail) {
-                      clause += " (p=" + std::string(dmarc::policy_name(e.policy)) +
-                                " dis=" + std::string(dmarc::policy_name(done_policy)) + ")";
-                    } else if (!e.error.empty()) {
-                      clause += " (" + comment_text(e.error) + ")";
-                    }
-                    clause += " header.from=" + ar_value(ids.from_domain);
-                    tx->auth_results.push_back(clause);
-                    log::info("dmarc", {{"peer", peer},
-                                        {"from", ids.from_domain},
-                                        {"result", dmarc::outcome_name(e.outcome)},
-                                        {"policy", dmarc::policy_name(e.policy)},
-                                        {"disposition", dmarc::policy_name(done_policy)},
-                                        {"record", e.record_domain},
-                                        {"reason", e.error}});
-                    if (done_policy == dmarc::Policy::kReject) {
-                      done(Verdict::reply(550, "5.7.1 Message rejected by the DMARC policy of " +
-                                                   e.record_domain + " (p=reject)"));
-                      return;
-                    }
-                    if (done_policy == dmarc::Policy::kQuarantine) tx->folder = kJunkFolder;
-                    done(Verdict::proceed());
-                  });
+  for (size_t i = 0; i < run->domains.size(); ++i) {
+    ids.from_domain = run->domains[i];
+    dmarc::discover(ids.from_domain, *psl, txt_lookup(resolver_),
+                    [run, i, ids, psl, sample](dmarc::Discovery found) {
+                      run->results[i] = dmarc::evaluate(ids, found, *psl, sample);
+                      if (--run->pending == 0) finish_dmarc(*run);
+                    });
+  }
 }
 
 // -- Wiring ------------------------------------------------------------------------------------

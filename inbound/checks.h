@@ -6,8 +6,9 @@
 //   kData     DkimVerifyHook: a dkim= clause per signature; passing d= into tx for DMARC
 //             AuthResultsScrubHook: removes incoming Authentication-Results that claim our
 //             host name as authserv-id (RFC 8601 5); every listener
-//             DmarcHook: dmarc= clause; with `inbound.dmarc: enforce`, p=reject failures get
-//             550 5.7.1 and p=quarantine failures go to the Junk folder
+//             DmarcHook: a dmarc= clause per author domain of From (RFC 7489 6.6.1); with
+//             `inbound.dmarc: enforce` the strictest applies: a p=reject failure of any
+//             author gets 550 5.7.1, else a p=quarantine failure goes to the Junk folder
 //
 // SPF (kMail, by its own hook) fills tx.spf and tx.spf_domain before DmarcHook reads them. The
 // hooks read `inbound.dnsbl` and `inbound.dmarc` from the session's config on every run.

@@ -50,6 +50,7 @@ struct SessionInfo {
 // What the checks of one transaction learn and leave for later phases
 // (SPF at MAIL for DMARC at DATA) and for the message (headers, folder).
 struct TransactionState {
+  std::string queue_id;    // drawn before the kData hooks, so that their log lines name it
   std::string spf;         // SPF result for the MAIL FROM domain: pass, fail, softfail, ...
   std::string spf_domain;  // the domain SPF checked (MAIL FROM's, or HELO's for <>)
   std::vector<std::string> dkim_pass_domains;  // d= of each passing DKIM signature (for DMARC)

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include "common/log.h"
+#include "policy/mail/message_header.h"
+
 namespace hato::policy {
 
 std::string lowercase(std::string_view s) {
@@ -78,10 +81,30 @@ void DiskSpaceHook::run(const HookContext& context, std::function<void(Verdict)>
   done(Verdict::proceed());
 }
 
+void HeaderSyntaxHook::run(const HookContext& context, std::function<void(Verdict)> done) {
+  if (context.session.role != conf::ListenerRole::kSubmission || context.message == nullptr) {
+    done(Verdict::proceed());
+    return;
+  }
+  auto error = mail::check_header_section(*context.message);
+  if (!error) {
+    done(Verdict::proceed());
+    return;
+  }
+  std::string why = error->describe();
+  log::info("reject", {{"id", context.tx.queue_id},
+                       {"peer", context.session.peer.to_string()},
+                       {"listener", context.session.listener},
+                       {"from", context.sender},
+                       {"reason", why}});
+  done(Verdict::reply(550, "5.6.0 Message " + why));
+}
+
 void add_submission_hooks(HookChain& chain) {
   chain.add(Phase::kMail, std::make_shared<DiskSpaceHook>());
   chain.add(Phase::kMail, std::make_shared<SubmissionAccessHook>());
   chain.add(Phase::kMail, std::make_shared<SenderPolicyHook>());
+  chain.add(Phase::kData, std::make_shared<HeaderSyntaxHook>());
 }
 
 }  // namespace hato::policy

@@ -39,6 +39,15 @@ class DiskSpaceHook : public Hook {
   void run(const HookContext& context, std::function<void(Verdict)> done) override;
 };
 
+// At the end of DATA on a submission listener: 550 5.6.0 for a header section that is not
+// made of header fields (mail/message_header.h), naming the line. We would sign it, and no
+// verifier reads such a header as we do. Inbound mail is not checked: not ours to refuse.
+class HeaderSyntaxHook : public Hook {
+ public:
+  const char* name() const override { return "header-syntax"; }
+  void run(const HookContext& context, std::function<void(Verdict)> done) override;
+};
+
 void add_submission_hooks(HookChain& chain);
 
 }  // namespace hato::policy

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "common/log.h"
+#include "policy/mail/message_header.h"
 #include "relay/relay_metrics.h"
 
 namespace hato::relay {
@@ -142,7 +143,12 @@ void QueueBackend::commit_signed(const queue::QueueId& id, std::string message,
     signs_waiting_.fetch_sub(1);
     std::string domain = dkim::from_domain(message);
     const dkim::Signer* signer = domain.empty() ? nullptr : keyring->signer_for(domain);
-    if (signer) {
+    // Submission refuses such headers (policy::HeaderSyntaxHook); whatever else reaches us
+    // unreadable is not signed either, as no verifier would read it as we do.
+    auto unreadable = mail::check_header_section(message);
+    if (signer && unreadable) {
+      log::warning("not signed", {{"id", id.str()}, {"reason", unreadable->describe()}});
+    } else if (signer) {
       auto fields = signer->sign(message, time(nullptr));
       if (fields) {
         message.insert(0, *fields);

@@ -496,6 +496,7 @@ void ServerSession::finish_data() {
     return;
   }
   data_.reset();
+  tx_.queue_id = services_.next_id().str();  // the kData hooks log under it
   run_hooks(Phase::kData, [this] { commit_message(); });
 }
 
@@ -528,7 +529,8 @@ std::string ServerSession::build_message_head(const queue::QueueId& id,
 }
 
 void ServerSession::commit_message() {
-  queue::QueueId id = services_.next_id();
+  auto drawn = queue::QueueId::parse(tx_.queue_id);
+  queue::QueueId id = drawn ? *drawn : services_.next_id();
   std::string message = build_message_head(id, body_);
   message.append(body_);
   body_.clear();

@@ -11,6 +11,7 @@
 #include "common/base64.h"
 #include "policy/dkim/crypto.h"
 #include "policy/dkim/ossl.h"
+#include "policy/mail/address_list.h"
 
 namespace hato::dkim {
 
@@ -171,60 +172,10 @@ std::string from_domain(std::string_view message) {
   }
   if (!from) return "";
   std::string_view value = from->raw.substr(from->raw.find(':') + 1);
-
-  // Flatten: comments become a space, quoted strings a placeholder with no '@', '<', ',' or
-  // ':' in it, line breaks vanish. What remains has the structure in plain sight.
-  std::string flat;
-  for (size_t i = 0; i < value.size(); ++i) {
-    char c = value[i];
-    if (c == '(') {
-      int depth = 1;
-      for (++i; i < value.size() && depth > 0; ++i) {
-        if (value[i] == '\\') {
-          ++i;
-        } else if (value[i] == '(') {
-          ++depth;
-        } else if (value[i] == ')') {
-          --depth;
-        }
-      }
-      --i;
-      flat += ' ';
-    } else if (c == '"') {
-      for (++i; i < value.size() && value[i] != '"'; ++i) {
-        if (value[i] == '\\') ++i;
-      }
-      flat += "\"q\"";
-    } else if (c != '\r' && c != '\n') {
-      flat += c;
-    }
-  }
-
-  std::string_view addr = flat;
-  if (size_t lt = addr.find('<'); lt != std::string_view::npos) {
-    addr.remove_prefix(lt + 1);
-    addr = addr.substr(0, addr.find('>'));
-    if (size_t colon = addr.rfind(':'); colon != std::string_view::npos) {
-      addr.remove_prefix(colon + 1);  // an obsolete source route, "@a,@b:user@domain"
-    }
-  } else {
-    if (size_t colon = addr.find(':'); colon != std::string_view::npos) {
-      addr.remove_prefix(colon + 1);  // a group, "Team: a@x, b@y;"
-    }
-    addr = addr.substr(0, addr.find_first_of(",;"));
-  }
-  size_t at = addr.rfind('@');
-  if (at == std::string_view::npos) return "";
-  std::string_view domain = addr.substr(at + 1);
-  while (!domain.empty() && (domain.front() == ' ' || domain.front() == '\t')) {
-    domain.remove_prefix(1);
-  }
-  while (!domain.empty() && (domain.back() == ' ' || domain.back() == '\t')) {
-    domain.remove_suffix(1);
-  }
-  if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
-  if (!valid_dns_name(domain)) return "";
-  return lower(domain);
+  // The first author's (a domain literal is none); DMARC checks every author's domain.
+  std::vector<std::string> domains = mail::author_domains(mail::parse_address_list(value));
+  if (domains.empty() || !valid_dns_name(domains.front())) return "";
+  return domains.front();
 }
 
 }  // namespace hato::dkim

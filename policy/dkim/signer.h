@@ -49,10 +49,9 @@ class Signer {
   SignerOptions options_;
 };
 
-// The domain of the header From's address (lowercase, no trailing dot), to pick the keys that
-// align with DMARC. Handles display names, comments, quoted strings, angle addresses, groups and
-// folding. Empty when there is not exactly one From field or it has no usable domain (a domain
-// literal, say).
+// The domain of the header From's first address (lowercase, no trailing dot), to pick the keys
+// that align with DMARC; the address list is parsed by mail::parse_address_list(). Empty when
+// there is not exactly one From field or it has no usable domain (a domain literal, say).
 std::string from_domain(std::string_view message);
 
 }  // namespace hato::dkim

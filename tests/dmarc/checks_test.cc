@@ -367,7 +367,8 @@ BOOST_AUTO_TEST_CASE(the_organizational_domains_record_applies_to_subdomains) {
 BOOST_AUTO_TEST_CASE(no_record_and_dns_failure_accept) {
   DmarcFixture f;
   BOOST_TEST(proceeds(f.run(f.hook, true)));
-  BOOST_TEST(f.tx.auth_results == std::vector<std::string>{"dmarc=none header.from=example.org"});
+  BOOST_TEST(f.tx.auth_results ==
+             std::vector<std::string>{"dmarc=none (p=none dis=none) header.from=example.org"});
   DmarcFixture g;
   g.dns.fail_txt("_dmarc.example.org");
   BOOST_TEST(proceeds(g.run(g.hook, true)));
@@ -386,6 +387,52 @@ BOOST_AUTO_TEST_CASE(two_from_fields_are_refused_when_enforcing) {
   g.config.inbound.dmarc = conf::DmarcMode::kReport;
   g.message = f.message;
   BOOST_TEST(proceeds(g.run(g.hook, true)));
+}
+
+// RFC 7489 6.6.1: every author domain is evaluated and the strictest outcome applies.
+BOOST_AUTO_TEST_CASE(every_author_domain_is_evaluated_in_any_order_and_in_groups) {
+  const char* kFroms[] = {
+      "From: ann@example.org, ceo@bank.example\r\n",
+      "From: ceo@bank.example, ann@example.org\r\n",
+      "From: Board: ann@example.org, ceo@bank.example;\r\n",
+      ("From: \"Ann, ann@example.org\" <ann@example.org>, =?utf-8?q?C=C3=A9o?= "
+       "<ceo@bank.example>\r\n"),
+  };
+  for (const char* from : kFroms) {
+    DmarcFixture f;
+    f.message = std::string(from) + "Subject: x\r\n\r\nbody\r\n";
+    f.dns.add_txt("_dmarc.example.org", {"v=DMARC1; p=none"});
+    f.dns.add_txt("_dmarc.bank.example", {"v=DMARC1; p=reject"});
+    f.tx.spf = "pass";
+    f.tx.spf_domain = "example.org";
+    f.tx.queue_id = "0000000000000001";
+    Verdict v = f.run(f.hook, true);
+    BOOST_TEST(v.code == 550, from);
+    BOOST_TEST(v.text == "5.7.1 Message rejected by the DMARC policy of bank.example (p=reject)",
+               from);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(one_clause_per_author_domain_in_from_order) {
+  DmarcFixture f;
+  f.message = "From: Ann <ann@example.org>, dev@ops.example, Bob <bob@EXAMPLE.org.>\r\n\r\nx\r\n";
+  f.dns.add_txt("_dmarc.example.org", {"v=DMARC1; p=reject"});
+  f.dns.add_txt("_dmarc.ops.example", {"v=DMARC1; p=quarantine"});
+  f.tx.spf = "pass";
+  f.tx.spf_domain = "example.org";
+  BOOST_TEST(proceeds(f.run(f.hook, true)));
+  BOOST_TEST(f.tx.folder == "Junk");  // the strictest: ops.example's quarantine
+  BOOST_TEST(f.tx.auth_results ==
+             (std::vector<std::string>{
+                 "dmarc=pass (p=reject dis=none) header.from=example.org",
+                 "dmarc=fail (p=quarantine dis=quarantine) header.from=ops.example"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_from_without_any_domain_is_a_permerror) {
+  DmarcFixture f;
+  f.message = "From: Ann, x@[192.0.2.1]\r\n\r\nx\r\n";
+  BOOST_TEST(proceeds(f.run(f.hook, true)));
+  BOOST_TEST(f.tx.auth_results == std::vector<std::string>{"dmarc=permerror (no domain in From)"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

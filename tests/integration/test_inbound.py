@@ -23,7 +23,8 @@ test_p_reject_domain_failing_spf_is_refused, test_softfail_with_p_none_is_accept
 test_quarantine_files_in_junk, test_aligned_spf_pass_delivers, test_null_sender_is_accepted.
 test_quarantine_files_in_junk also needs local delivery to honour the envelope's folder.
 
-Needs dnsmasq-base, python3-aiosmtpd (sinks.py) and dovecot-imapd.
+Needs dnsmasq-base, python3-aiosmtpd (sinks.py), dovecot-imapd and libpython3.11-testsuite
+(Python's email test corpus).
 """
 
 import email
@@ -455,6 +456,96 @@ class InboundTest(unittest.TestCase):
         ar = self.our_auth_results(msg)
         self.assertIn("dkim=pass header.d=signer.test header.s=s1 header.a=ed25519-sha256", ar)
         self.assertIn("dmarc=pass (p=reject dis=none) header.from=signer.test", ar)
+
+    # -- DMARC with several authors (RFC 7489 6.6.1) ------------------------------------------
+    def multi_author(self, from_value, token):
+        """A message from someone@pass.test (SPF passes) whose From field is `from_value`."""
+        return (f"From: {from_value}\r\n"
+                f"To: <support@{DOMAIN}>\r\n"
+                f"Subject: {token}\r\n"
+                f"Message-ID: <{uuid.uuid4().hex}@client.test>\r\n"
+                f"Date: {email.utils.formatdate()}\r\n"
+                "\r\n"
+                f"Body of {token}.\r\n").encode()
+
+    def dmarc_rejections(self):
+        """How many DMARC log lines name a queue ID and reject.test's p=reject disposition."""
+        return len(re.findall(r"^\S+ info dmarc .*\bid=[A-Za-z0-9]{16}\b.* from=reject\.test .*"
+                              r"disposition=reject", self.mx.log_text(), re.M))
+
+    def test_every_author_domain_is_evaluated(self):
+        """pass.test passes (aligned SPF), reject.test fails under p=reject: whatever the order,
+        inside a group or behind a display name with a comma and an '@', the message is
+        refused, and the DMARC log line for reject.test names the queue ID."""
+        forms = {
+            "pass-first": "bob@pass.test, ceo@reject.test",
+            "reject-first": "ceo@reject.test, bob@pass.test",
+            "group": "Board: bob@pass.test, ceo@reject.test;",
+            "display-names": '"Bob, bob@pass.test" <bob@pass.test>, =?UTF-8?Q?C=C3=A9o?= '
+                             "(chief) <ceo@reject.test>",
+            "group-reject-first": "Board: ceo@reject.test, bob@pass.test;, other@pass.test",
+        }
+        for name, from_value in forms.items():
+            with self.subTest(form=name):
+                token = f"multi-{name}-{uuid.uuid4().hex[:8]}"
+                logged = self.dmarc_rejections()
+                mail, rcpts, final = self.send("someone@pass.test", ["support@" + DOMAIN],
+                                               self.multi_author(from_value, token))
+                self.assertEqual(final.code, 550, final)
+                self.assertTrue(final.lines[-1].startswith("5.7.1"), final)
+                self.assertIn("reject.test", final.text)
+                self.assertTrue(wait_for(lambda: self.dmarc_rejections() > logged, timeout=5),
+                                "no DMARC log line with id= for reject.test\n" +
+                                self.mx.log_tail())
+        time.sleep(0.5)
+        for name in forms:
+            self.assertEqual(self.count_in_maildir(f"multi-{name}-"), 0, name)
+
+    def test_multi_author_message_gets_one_dmarc_clause_per_domain(self):
+        """Accepted multi-author mail: OpenDMARC's clause, once per author domain in From order
+        (pass.test passes; softfail.test fails under p=none), and each DMARC log line carries
+        the ID the client was given."""
+        token = "multi-ok-" + uuid.uuid4().hex[:8]
+        mail, rcpts, final = self.send(
+            "someone@pass.test", ["support@" + DOMAIN],
+            self.multi_author("Ann <ann@pass.test>, (x) dev@softfail.test, Bob <bob@Pass.Test.>",
+                              token))
+        self.assertEqual(final.code, 250, final)
+        qid = hatotest.queue_id(final.text)
+        ar = self.our_auth_results(parse(self.wait_in_maildir(token)))
+        self.assertEqual(ar, f"{HOSTNAME}; spf=pass smtp.mailfrom=pass.test; dkim=none; "
+                             "dmarc=pass (p=reject dis=none) header.from=pass.test; "
+                             "dmarc=fail (p=none dis=none) header.from=softfail.test")
+        log = self.mx.log_text()
+        for domain, result in (("pass.test", "pass"), ("softfail.test", "fail")):
+            self.assertRegex(log, rf"dmarc .*id={qid} .*from={re.escape(domain)} .*"
+                                  rf"result={result}")
+
+    def test_multi_author_with_a_quarantine_author_goes_to_junk(self):
+        token = "multi-junk-" + uuid.uuid4().hex[:8]
+        mail, rcpts, final = self.send(
+            "someone@pass.test", ["support@" + DOMAIN],
+            self.multi_author("ann@pass.test, eve@quarantine.test", token))
+        self.assertEqual(final.code, 250, final)
+        ar = self.our_auth_results(parse(self.wait_in_maildir(token, folder="Junk")))
+        self.assertIn("dmarc=pass (p=reject dis=none) header.from=pass.test; "
+                      "dmarc=fail (p=quarantine dis=quarantine) header.from=quarantine.test", ar)
+        self.assertEqual(self.count_in_maildir(token), 0)
+
+    def test_unparseable_header_is_still_accepted_from_the_internet(self):
+        """Submission refuses a header line without a colon (Python's msg_35); mail from the
+        internet is not ours to refuse for it, and we do not sign it."""
+        path = "/usr/lib/python3.11/test/test_email/data/msg_35.txt"
+        if not os.path.exists(path):
+            self.fail(f"{path} missing (apt-get install libpython3.11-testsuite)")
+        with open(path, "rb") as f:
+            data = f.read().replace(b"\n", b"\r\n")
+        token = "here's something interesting"
+        before = self.count_in_maildir(token)
+        _, _, final = self.send("someone@pass.test", ["support@" + DOMAIN], data)
+        self.assertEqual(final.code, 250, final)
+        self.assertTrue(wait_for(lambda: self.count_in_maildir(token) > before, timeout=15),
+                        self.mx.log_tail())
 
     # -- Authentication-Results hygiene -----------------------------------------------------
     def test_forged_authentication_results_are_removed(self):

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import re
 import smtplib
 import ssl
@@ -19,6 +20,17 @@ MESSAGE = (b"From: Alice <alice@example.test>\r\n"
            b"\r\n"
            b"Hello from the integration tests.\r\n")
 QID = re.compile(r"^[A-Za-z0-9]{16}$")
+# Python's email test corpus (Debian: libpython3.11-testsuite).
+PY_EMAIL_DATA = "/usr/lib/python3.11/test/test_email/data"
+
+
+def corpus_message(name):
+    """A message of Python's email test corpus, with CRLF line ends."""
+    path = os.path.join(PY_EMAIL_DATA, name)
+    if not os.path.exists(path):
+        raise AssertionError(f"{path} missing (apt-get install libpython3.11-testsuite)")
+    with open(path, "rb") as f:
+        return f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def swaks(port, *args, timeout=30):
@@ -343,3 +355,31 @@ class UsersFileTest(HatoTestCase):
         with open(path, "w") as f:
             f.write(text)
         return path
+    # -- header syntax: never queue (and sign) what cannot be parsed -----------------
+    def test_header_line_without_colon_is_refused_naming_it(self):
+        """msg_19 starts with a line that is not a header field; msg_35 has one after three
+        good fields and no empty line (so it was all taken as header). Each gets 550 5.6.0
+        naming the line's number and its start; the session goes on and a good message is
+        queued after them."""
+        cases = {
+            "msg_19.txt": (1, "Send Ppp mailing list submissions to"),
+            "msg_35.txt": (4, "counter to RFC 2822, there's no separati"),
+        }
+        s = self.smtp("trusted")
+        s.ehlo()
+        for name, (line, start) in cases.items():
+            with self.subTest(message=name):
+                code, resp = s.mail(f"app@{DOMAIN}")
+                self.assertEqual(code, 250, resp)
+                code, resp = s.rcpt(RCPT)
+                self.assertEqual(code, 250, resp)
+                code, text = s.data(corpus_message(name))
+                text = text.decode()
+                self.assertEqual(code, 550, text)
+                self.assertTrue(text.startswith("5.6.0 "), text)
+                self.assertIn(f"line {line} ", text)
+                self.assertIn(f'"{start}', text)
+        self.send(s, sender=f"app@{DOMAIN}")
+        s.quit()
+        log = self.hato.log_text()
+        self.assertRegex(log, r"reject .*reason=\"header line 4 is not a header field")

@@ -149,12 +149,40 @@ BOOST_AUTO_TEST_CASE(sender_hook_verdicts) {
   BOOST_TEST((run(hook, inbound, c, "").kind == Verdict::Kind::kContinue));
 }
 
+BOOST_AUTO_TEST_CASE(header_syntax_refuses_unreadable_headers_on_submission_only) {
+  HeaderSyntaxHook hook;
+  conf::Config c = make_config();
+  std::string sender = "alice@example.org", recipient;
+  TransactionState tx;
+  auto verdict = [&](conf::ListenerRole role, std::string message) {
+    SessionInfo s;
+    s.role = role;
+    HookContext context{s, c, sender, recipient, tx, &message};
+    std::vector<Verdict> verdicts;
+    hook.run(context, [&](Verdict v) { verdicts.push_back(std::move(v)); });
+    BOOST_TEST_REQUIRE(verdicts.size() == 1u);
+    return verdicts[0];
+  };
+  std::string msg35 =
+      "From: aperson@dom.ain\r\nTo: bperson@dom.ain\r\nSubject: here's something "
+      "interesting\r\ncounter to RFC 2822, there's no separating newline here\r\n";
+  Verdict v = verdict(conf::ListenerRole::kSubmission, msg35);
+  BOOST_TEST(v.code == 550);
+  BOOST_TEST(v.text ==
+             "5.6.0 Message header line 4 is not a header field (no colon): \"counter to RFC "
+             "2822, there's no separati...\"");
+  BOOST_TEST((verdict(conf::ListenerRole::kInbound, msg35).kind == Verdict::Kind::kContinue));
+  BOOST_TEST((verdict(conf::ListenerRole::kSubmission, "Subject: ok\r\n\r\nno: colon\r\n").kind ==
+              Verdict::Kind::kContinue));
+}
+
 BOOST_AUTO_TEST_CASE(add_submission_hooks_fills_the_mail_phase) {
   HookChain chain;
   add_submission_hooks(chain);
   BOOST_TEST(!chain.empty(Phase::kMail));
   BOOST_TEST(chain.empty(Phase::kRcpt));
   BOOST_TEST(chain.empty(Phase::kConnect));
+  BOOST_TEST(!chain.empty(Phase::kData));  // the header syntax
   // Access is checked before the sender: no login gets 530, not 553.
   conf::Config c = make_config();
   SessionInfo s;

@@ -206,6 +206,57 @@ BOOST_AUTO_TEST_CASE(parallel_correct_logins_from_one_address_all_succeed) {
   BOOST_TEST(failed == 0);
 }
 
+// A header no verifier reads as we do (Python's msg_35: a line without a colon, no empty line)
+// is queued, but not signed; a readable one from the same domain is.
+BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
+  TempDir dir;
+  auto config = std::make_shared<conf::Config>();
+  conf::Domain domain;
+  domain.name = "example.test";
+  domain.dkim.push_back({"s1", "rsa-sha256", write_rsa_key(dir.path)});
+  config->domains.push_back(domain);
+  auto keyring = dkim::Keyring::load(*config);
+  BOOST_TEST_REQUIRE(keyring.is_ok(), keyring.message());
+  Loop loop;
+  queue::StoreOptions options;
+  options.path = dir.path + "/queue";
+  auto store = queue::open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  queue::QueueIdGenerator ids;
+  const std::string texts[] = {
+      "From: alice@example.test\r\nSubject: here's something interesting\r\ncounter to RFC "
+      "2822, there's no separating newline here\r\n",
+      message_from("alice@example.test", 1)};
+  std::vector<queue::QueueId> answered;
+  {
+    WorkerPool workers(1);
+    QueueBackend backend(loop, config, **store, ids, workers);
+    backend.set_keyring(*keyring);
+    loop.post([&] {
+      for (const auto& text : texts) {
+        queue::QueueId id = ids.next();
+        queue::Envelope env;
+        env.sender = "alice@example.test";
+        env.size = text.size();
+        backend.commit_signed(id, text, std::move(env), [&, id](Status s) {
+          BOOST_TEST(s.is_ok(), s.message());
+          answered.push_back(id);
+          if (answered.size() == 2u) loop.stop();
+        });
+      }
+    });
+    loop.after(std::chrono::seconds(60), [&] { loop.stop(); });
+    loop.run();
+  }
+  BOOST_TEST_REQUIRE(answered.size() == 2u);
+  for (const auto& id : answered) {
+    auto text = (*store)->message(id);
+    BOOST_TEST_REQUIRE(text.is_ok(), text.message());
+    bool unreadable = text->find("counter to RFC") != std::string::npos;
+    BOOST_TEST((text->rfind("DKIM-Signature:", 0) == 0) == !unreadable, *text);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
