@@ -288,6 +288,34 @@ class SubmissionTest(HatoTestCase):
             self.assertEqual(r.code, 530, f"127.0.0.1 is not in 10.0.0.0/8: {r}")
             self.assertTrue(r.lines[-1].startswith("5.7.0"), r)
 
+    def test_header_line_without_colon_is_refused_naming_it(self):
+        """msg_19 starts with a line that is not a header field; msg_35 has one after three
+        good fields and no empty line (so it was all taken as header). Each gets 550 5.6.0
+        naming the line's number and its start; the session goes on and a good message is
+        queued after them."""
+        cases = {
+            "msg_19.txt": (1, "Send Ppp mailing list submissions to"),
+            "msg_35.txt": (4, "counter to RFC 2822, there's no separati"),
+        }
+        s = self.smtp("trusted")
+        s.ehlo()
+        for name, (line, start) in cases.items():
+            with self.subTest(message=name):
+                code, resp = s.mail(f"app@{DOMAIN}")
+                self.assertEqual(code, 250, resp)
+                code, resp = s.rcpt(RCPT)
+                self.assertEqual(code, 250, resp)
+                code, text = s.data(corpus_message(name))
+                text = text.decode()
+                self.assertEqual(code, 550, text)
+                self.assertTrue(text.startswith("5.6.0 "), text)
+                self.assertIn(f"line {line} ", text)
+                self.assertIn(f'"{start}', text)
+        self.send(s, sender=f"app@{DOMAIN}")
+        s.quit()
+        log = self.hato.log_text()
+        self.assertRegex(log, r"reject .*reason=\"header line 4 is not a header field")
+
 
 class UsersFileTest(HatoTestCase):
     """Users added or removed while the daemon runs count at once, without SIGHUP."""
@@ -356,30 +384,3 @@ class UsersFileTest(HatoTestCase):
             f.write(text)
         return path
     # -- header syntax: never queue (and sign) what cannot be parsed -----------------
-    def test_header_line_without_colon_is_refused_naming_it(self):
-        """msg_19 starts with a line that is not a header field; msg_35 has one after three
-        good fields and no empty line (so it was all taken as header). Each gets 550 5.6.0
-        naming the line's number and its start; the session goes on and a good message is
-        queued after them."""
-        cases = {
-            "msg_19.txt": (1, "Send Ppp mailing list submissions to"),
-            "msg_35.txt": (4, "counter to RFC 2822, there's no separati"),
-        }
-        s = self.smtp("trusted")
-        s.ehlo()
-        for name, (line, start) in cases.items():
-            with self.subTest(message=name):
-                code, resp = s.mail(f"app@{DOMAIN}")
-                self.assertEqual(code, 250, resp)
-                code, resp = s.rcpt(RCPT)
-                self.assertEqual(code, 250, resp)
-                code, text = s.data(corpus_message(name))
-                text = text.decode()
-                self.assertEqual(code, 550, text)
-                self.assertTrue(text.startswith("5.6.0 "), text)
-                self.assertIn(f"line {line} ", text)
-                self.assertIn(f'"{start}', text)
-        self.send(s, sender=f"app@{DOMAIN}")
-        s.quit()
-        log = self.hato.log_text()
-        self.assertRegex(log, r"reject .*reason=\"header line 4 is not a header field")
