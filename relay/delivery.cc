@@ -11,6 +11,7 @@
 #include "relay/client_connection.h"
 #include "relay/mta_sts.h"
 #include "relay/relay_metrics.h"
+#include "relay/route_failure.h"
 #include "relay/tlsrpt.h"
 
 namespace hato::relay {
@@ -450,13 +451,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
           "destination down",
           {{"destination", dest_.name}, {"for", seconds_text(pause)}, {"reason", last_error_}});
     }
-    int code = 451;
-    std::string text = (policy_failure_ ? "4.7.5 " : "4.4.1 ") + last_error_;
-    if (!connect_tried_ && !dns_trouble_ && !dest_.smarthost) {
-      code = 550;  // every host name exists, none has an address: no route
-      text = "5.4.4 " + last_error_;
-    }
-    engine_.fail_queued(dest_, code, text, "", tls_);
+    RouteFailure verdict =
+        route_failure({connect_tried_, dns_trouble_, policy_failure_, dest_.smarthost});
+    engine_.fail_queued(dest_, verdict.code, verdict.status + " " + last_error_, "", tls_);
     done();
   }
 
@@ -1013,8 +1010,8 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
       d.address = r.address;
       d.orcpt = r.orcpt;
       d.action = "delayed";
-      d.status = "4.4.7";
       d.diagnostic = r.attempts.empty() ? "" : r.attempts.back().response;
+      d.status = delay_status(d.diagnostic);
       d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
       delayed.push_back(std::move(d));
     }
