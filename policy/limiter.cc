@@ -857,6 +857,14 @@ bool Limiter::in_rotation(size_t egress) const {
   return egress < impl_->egress.size() && !impl_->egress[egress].out_of_rotation;
 }
 
+void Limiter::set_warmup(const conf::Config& config) {
+  for (size_t i = 0; i < impl_->egress.size() && i < config.egress.size(); ++i) {
+    Impl::Egress& e = impl_->egress[i];
+    if (config.egress[i].address.ip() != e.ip) continue;
+    e.config.warmup = config.egress[i].warmup;
+  }
+}
+
 uint32_t Limiter::messages_per_connection(const std::string& provider) const {
   return impl_->limits_of(provider).messages_per_connection;
 }

@@ -152,6 +152,11 @@ class Limiter {
   void apply_slowdown(const std::string& ip, const std::string& provider, int64_t until_ms,
                       double rate, const std::string& reason);
 
+  // A reloaded configuration's warm-up schedules, for the addresses it shares with the
+  // running one (same place in the list, same address); today's counts stay. Whatever else
+  // changed in egress or shaping needs a new limiter (conf::same_egress_and_shaping).
+  void set_warmup(const conf::Config& config);
+
   // Messages one connection to `provider` may carry before the engine closes it.
   uint32_t messages_per_connection(const std::string& provider) const;
   // Fixes the sequence of choose()'s weighted picks (tests); random by default.

@@ -698,6 +698,20 @@ Status DeliveryEngine::set_config(conf::ConfigPtr config) {
   if (sts_) sts_->set_port(config_->delivery.mta_sts_port);
   // Destinations may now route elsewhere (a smarthost came or went).
   for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
+  if (limiter_) limiter_->set_warmup(*config_);
+  // A raised allowance must not wait for the next UTC day: the limiter decides again.
+  int64_t now = log::now_ms();
+  size_t again = 0;
+  for (const auto& id : limiter_waits_) {
+    if (!scheduler_.contains(id)) continue;
+    scheduler_.schedule(id, now);
+    ++again;
+  }
+  limiter_waits_.clear();
+  if (again)
+    log::info("reload: mail waiting for the limiter is tried again",
+              {{"messages", std::to_string(again)}});
+  arm();
   return Status::ok();
 }
 
@@ -773,6 +787,7 @@ DeliveryEngine::Destination& DeliveryEngine::destination_for(
 }
 
 void DeliveryEngine::start_message(const queue::QueueId& id) {
+  limiter_waits_.erase(id);
   auto env = store_.envelope(id);
   if (!env) return;  // deleted meanwhile
   if (env->state == queue::MessageState::kHeld) return;
@@ -1075,10 +1090,13 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     });
     return;
   }
-  env.next_attempt_ms =
-      flush_now ? log::now_ms()
-                : std::max(work->not_before_ms,
-                           retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1)));
+  int64_t retry_at = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+  env.next_attempt_ms = flush_now ? log::now_ms() : std::max(work->not_before_ms, retry_at);
+  if (!flush_now && work->not_before_ms > retry_at) {
+    limiter_waits_.insert(work->id);
+  } else {
+    limiter_waits_.erase(work->id);
+  }
   env.state = queue::MessageState::kDeferred;
   store_.update_async(work->id, env, [this, loop, work](Status s) {
     loop->post([this, work, s] {

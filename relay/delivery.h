@@ -93,7 +93,8 @@ class DeliveryEngine : public queue::QueueControl {
   // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
   void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
-  // domains. Attempts under way finish with what they started with.
+  // domains, warm-up schedules. Attempts under way finish with what they started with;
+  // mail waiting for a limiter window (warm-up, suspension) is considered again now.
   Status set_config(conf::ConfigPtr config);
   // A message was committed (or changed): deliver it at due_ms.
   void schedule(const queue::QueueId& id, int64_t due_ms);
@@ -170,6 +171,9 @@ class DeliveryEngine : public queue::QueueControl {
   // Operator requests for messages in flight, applied when their attempt ends.
   enum class Pending { kNone, kHold, kRemove, kBounce, kFlush };
   std::unordered_map<queue::QueueId, Pending, queue::QueueIdHash> pending_ops_;
+  // Deferred past their retry time by the limiter (a warm-up allowance spent, a suspension):
+  // a reload may have changed the answer, so it makes them due again.
+  std::unordered_set<queue::QueueId, queue::QueueIdHash> limiter_waits_;
   bool stopping_ = false;
 };
 

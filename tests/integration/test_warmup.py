@@ -5,6 +5,7 @@ peer address of every connection."""
 
 import datetime
 import json
+import signal
 import time
 
 import hatotest
@@ -80,6 +81,34 @@ class WarmupTest(DeliveryHarness):
         self.assertTrue(all(m.peer[0] == "127.0.0.1" for m in self.originals(sink)))
         self.assertEqual({m.helo for m in self.originals(sink)}, {"mail1.sender.test"})
         del ids
+
+    def test_reload_with_a_higher_allowance_sends_the_waiting_mail(self):
+        # Issue 28 item 12: mail waiting for "warm-up limit" is considered again at a reload,
+        # not at the next UTC day.
+        dns, sink = self.dns(), self.sink()
+        d = self.warm_daemon(dns, sink, [{"address": "127.0.0.1",
+                                          "warmup": {"start": utc_date(), "daily": [3]}}])
+        self.send(d, 6)
+        wait_for(lambda: len(self.originals(sink)) >= 3, timeout=15)
+        wait_for(lambda: len(d.queue_ls()) == 3
+                 and all("warm-up limit" in m.get("last_response", "") for m in d.queue_ls()),
+                 timeout=15)
+        self.assertEqual(len(self.originals(sink)), 3, "the allowance of 3 is sent")
+        tomorrow = utc_date(-1)
+        self.assertTrue(all(m["next_attempt"].startswith(tomorrow) for m in d.queue_ls()),
+                        d.queue_ls())
+        d.extra_yaml = d.extra_yaml.replace('"daily": [3]', '"daily": [10]')
+        d.write_config()
+        offset = len(d.log_text())
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "reloaded" in d.log_text()[offset:], timeout=10),
+                        d.log_tail())
+        self.assertNotIn("needs a restart", d.log_text()[offset:])
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) >= 6, timeout=60),
+                        f"the waiting mail goes out after the reload: {d.queue_ls()}\n"
+                        + d.log_tail())
+        self.assertEqual(self.status(d)[0]["allowance"], 10)
+        self.assertEqual(self.status(d)[0]["sent_today"], 6)
 
     def test_day_two_sends_the_day_two_allowance(self):
         dns, sink = self.dns(), self.sink()

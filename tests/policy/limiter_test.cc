@@ -200,6 +200,27 @@ BOOST_AUTO_TEST_CASE(warm_up_allowance_is_spent_then_waits_for_midnight) {
              "\"allowance\":5,\"sent_today\":5,\"suspensions\":[],\"slowdowns\":[]}\n");
 }
 
+BOOST_AUTO_TEST_CASE(a_reload_raises_the_allowance_and_keeps_the_count) {
+  MapStore store;
+  Limiter limiter(*config_of(kWarmup), store);
+  const int64_t now = at(kNov1, 10);
+  Wait wait;
+  BOOST_TEST(take_all(limiter, 0, "google", now, &wait) == 5);
+  BOOST_TEST(wait.until_ms == at(kNov1 + 1));
+  limiter.set_warmup(
+      *config_of("egress:\n"
+                 "  - {address: 127.0.0.1, helo: mail1.example.test,\n"
+                 "     warmup: {start: 2026-11-01, daily: [8, 9]}}\n"));
+  BOOST_TEST(limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(take_all(limiter, 0, "google", now, &wait) == 3);
+  BOOST_TEST(wait.reason == "warm-up limit: 127.0.0.1 sent 8 of 8 today (day 1)");
+  // Another address in that place is not this one's schedule.
+  limiter.set_warmup(
+      *config_of("egress: [{address: 127.0.0.9, warmup: {start: 2026-11-01, "
+                 "daily: [100]}}]\n"));
+  BOOST_TEST(!limiter.take(0, "google", now, &wait));
+}
+
 BOOST_AUTO_TEST_CASE(a_restart_keeps_the_count_and_day_two_has_its_own) {
   MapStore store;
   const int64_t now = at(kNov1, 10);
