@@ -12,6 +12,7 @@ BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev
   librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix
   zlib1g-dev"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
+  libsisimai-perl libmail-deliverystatus-bounceparser-perl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
   dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
   postfix libsasl2-modules nodejs node-nodemailer curl

@@ -1220,8 +1220,8 @@ bool same_egress_and_shaping(const Config& a, const Config& b) {
   for (size_t i = 0; i < a.egress.size(); ++i) {
     const Egress& x = a.egress[i];
     const Egress& y = b.egress[i];
-    if (x.address.to_string() != y.address.to_string() || x.helo != y.helo ||
-        x.weight != y.weight || x.warmup != y.warmup)
+    // Warm-up schedules are not compared: a reload applies them (Limiter::set_warmup).
+    if (x.address.to_string() != y.address.to_string() || x.helo != y.helo || x.weight != y.weight)
       return false;
   }
   return a.shaping == b.shaping;

@@ -183,7 +183,7 @@ struct Warmup {
 struct Egress {
   SocketAddress address;  // port 0
   std::string helo;       // default: hostname
-  uint32_t weight = 1;    // share of new connections among the addresses allowed to send
+  uint32_t weight = 1;    // share of messages among the addresses allowed to send
   std::optional<Warmup> warmup;
 };
 
@@ -293,9 +293,10 @@ ConfigPtr embedded_default(const std::string& data_dir = "hato-data");
 // /etc/hato/hato.yaml; empty when none exists (use the embedded default).
 std::string find_config_file(const std::string& given);
 
-// Whether two configurations have the same egress addresses, in the same order, and the
-// same shaping: the limiter numbers connections by egress index, so a reload that changes
-// either needs a new limiter (or a restart).
+// Whether two configurations have the same egress addresses (HELO names and weights), in
+// the same order, and the same shaping: the limiter numbers connections by egress index, so
+// a reload that changes either needs a new limiter (or a restart). Warm-up schedules may
+// differ: a reload applies them to the running limiter.
 bool same_egress_and_shaping(const Config& a, const Config& b);
 
 // Parses "30s", "5m", "4h", "5d", "250ms".

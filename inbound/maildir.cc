@@ -51,6 +51,18 @@ std::string hostname_for_names() {
   return h;
 }
 
+// A message in the queue's CRLF form, with LF line ends: what a Maildir file holds. A CR
+// not before LF is content and stays.
+std::string lf_lines(const std::string& message) {
+  std::string out;
+  out.reserve(message.size());
+  for (size_t i = 0; i < message.size(); ++i) {
+    if (message[i] == '\r' && i + 1 < message.size() && message[i + 1] == '\n') continue;
+    out += message[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<LocalMailbox> resolve_mailbox(const conf::Config& config, std::string_view address) {
@@ -87,7 +99,7 @@ Status deliver_maildir(const std::string& root, const LocalMailbox& box, const s
   std::string tmp = dir + "/tmp/" + name;
   std::string dst = dir + "/new/" + name;
 
-  std::string head = "Return-Path: <" + return_path + ">\r\nDelivered-To: " + recipient + "\r\n";
+  std::string head = "Return-Path: <" + return_path + ">\nDelivered-To: " + recipient + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Status::error("cannot create " + tmp + ": " + std::strerror(errno));
   auto write_all = [fd](const std::string& data) {
@@ -102,7 +114,7 @@ Status deliver_maildir(const std::string& root, const LocalMailbox& box, const s
     }
     return true;
   };
-  bool ok = write_all(head) && write_all(message) && ::fsync(fd) == 0;
+  bool ok = write_all(head) && write_all(lf_lines(message)) && ::fsync(fd) == 0;
   int saved = errno;
   ::close(fd);
   if (!ok) {

@@ -21,7 +21,8 @@ std::optional<LocalMailbox> resolve_mailbox(const conf::Config& config, std::str
 // Writes the message to tmp/, fsyncs it, renames it into new/ and fsyncs the
 // directory: once this returns ok the message survives a crash. Errors (a
 // full disk, permissions) are returned, never swallowed: the caller defers.
-// `folder` is "" for the inbox or a Maildir++ folder such as "Junk".
+// `folder` is "" for the inbox or a Maildir++ folder such as "Junk". The file has LF line
+// ends, as Maildir readers expect (Dovecot, mutt, mbsync): each CRLF of `message` becomes LF.
 Status deliver_maildir(const std::string& root, const LocalMailbox& box, const std::string& folder,
                        const std::string& return_path, const std::string& recipient,
                        const std::string& message);

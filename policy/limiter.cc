@@ -28,6 +28,7 @@
 #include "common/metrics.h"
 #include "policy/blacklist.h"
 #include "policy/client_limits.h"
+#include "policy/weighted_pick.h"
 
 namespace hato::policy {
 
@@ -204,6 +205,7 @@ struct Limiter::Impl {
     int64_t slow_until = 0;  // 0: not slowed down
     double slow_rate = 0;
     std::string slow_reason;
+    int64_t credit = 0;  // pick()'s smooth weighted round robin, per provider
     // Read by the metrics thread through the hato_egress_suspended gauge, which outlives
     // this limiter when the configuration is reloaded.
     std::shared_ptr<std::atomic<int64_t>> gauge_until;
@@ -231,6 +233,10 @@ struct Limiter::Impl {
   bool suspended(Egress& e, std::string_view provider, Pair& p, int64_t now_ms);
   double rate(Egress& e, std::string_view provider, Pair& p, int64_t now_ms);
   void watch(Egress& e, std::string_view provider, Pair& p);
+
+  // Why `e` may not send to `provider` now (out of rotation, suspended, today's allowance
+  // spent), or nullopt; connection limits are not its concern.
+  std::optional<Wait> blocked(Egress& e, std::string_view provider, int64_t now_ms);
 
   void roll_day(Egress& e, int64_t now_ms);
   uint64_t& sent_to(Egress& e, std::string_view provider);
@@ -590,8 +596,55 @@ std::string Limiter::provider_for(const std::vector<std::string>& mx_hosts) cons
 
 // choose - weighted among the addresses that may open a connection to `provider` now;
 // when none may, the earliest time one will, and why.
-std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t now_ms,
-                                            Wait* wait) {
+std::optional<Wait> Limiter::Impl::blocked(Egress& e, std::string_view provider, int64_t now_ms) {
+  if (e.out_of_rotation)
+    return Wait{now_ms + kOutOfRotationRetryMs, "out of rotation: " + *e.out_of_rotation};
+  Pair& p = pair(e, provider);
+  // Both may hold at once: then the later end is when this address can send.
+  std::optional<Wait> refusal;
+  if (suspended(e, provider, p, now_ms))
+    refusal = Wait{p.suspended_until, suspension_text(e, provider, p)};
+  if (auto w = warmup_refusal(e, provider, now_ms, /*connecting=*/true)) {
+    if (!refusal || w->until_ms > refusal->until_ms) refusal = std::move(w);
+  }
+  return refusal;
+}
+
+// pick - smooth weighted round robin among the addresses that may send to `provider` now,
+// with credits per address x provider, so that each destination's provider gets the
+// weights' shares whatever other mail is interleaved.
+std::optional<size_t> Limiter::pick(const std::string& provider, int64_t now_ms, Wait* wait) {
+  Impl& m = *impl_;
+  std::optional<Wait> earliest;
+  std::vector<WeightedSlot> slots;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < m.egress.size(); ++i) {
+    Impl::Egress& e = m.egress[i];
+    if (auto w = m.blocked(e, provider, now_ms)) {
+      if (!earliest || w->until_ms < earliest->until_ms) earliest = std::move(w);
+      continue;
+    }
+    slots.push_back({e.config.weight, &m.pair(e, provider).credit});
+    index.push_back(i);
+  }
+  if (slots.empty()) {
+    if (wait)
+      *wait = earliest ? std::move(*earliest) : Wait{now_ms, "no egress addresses are configured"};
+    return std::nullopt;
+  }
+  return index[smooth_weighted_pick(slots)];
+}
+
+bool Limiter::may_send(size_t egress, const std::string& provider, int64_t now_ms) {
+  return egress < impl_->egress.size() && !impl_->blocked(impl_->egress[egress], provider, now_ms);
+}
+
+uint32_t Limiter::connections_per_address(const std::string& provider) const {
+  return impl_->connections_of(provider);
+}
+
+std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t now_ms, Wait* wait,
+                                            std::optional<size_t> only) {
   Impl& m = *impl_;
   std::optional<Wait> earliest;
   auto consider = [&](Wait w) {
@@ -600,23 +653,13 @@ std::optional<EgressChoice> Limiter::choose(const std::string& provider, int64_t
   m.candidates.clear();
   uint64_t total_weight = 0;
   for (size_t i = 0; i < m.egress.size(); ++i) {
+    if (only && i != *only) continue;
     Impl::Egress& e = m.egress[i];
-    if (e.out_of_rotation) {
-      consider(Wait{now_ms + kOutOfRotationRetryMs, "out of rotation: " + *e.out_of_rotation});
-      continue;
-    }
-    Impl::Pair& p = m.pair(e, provider);
-    // Both may hold at once: then the later end is when this address can send.
-    std::optional<Wait> blocked;
-    if (m.suspended(e, provider, p, now_ms))
-      blocked = Wait{p.suspended_until, m.suspension_text(e, provider, p)};
-    if (auto w = m.warmup_refusal(e, provider, now_ms, /*connecting=*/true)) {
-      if (!blocked || w->until_ms > blocked->until_ms) blocked = std::move(w);
-    }
-    if (blocked) {
+    if (auto blocked = m.blocked(e, provider, now_ms)) {
       consider(std::move(*blocked));
       continue;
     }
+    Impl::Pair& p = m.pair(e, provider);
     uint32_t limit = m.connections_of(provider);
     if (p.open >= limit) {
       consider(Wait{now_ms + kBusyRetryMs, "connection limit: " + e.ip + " has " +
@@ -855,6 +898,14 @@ void Limiter::Impl::update_rotation() {
 
 bool Limiter::in_rotation(size_t egress) const {
   return egress < impl_->egress.size() && !impl_->egress[egress].out_of_rotation;
+}
+
+void Limiter::set_warmup(const conf::Config& config) {
+  for (size_t i = 0; i < impl_->egress.size() && i < config.egress.size(); ++i) {
+    Impl::Egress& e = impl_->egress[i];
+    if (config.egress[i].address.ip() != e.ip) continue;
+    e.config.warmup = config.egress[i].warmup;
+  }
 }
 
 uint32_t Limiter::messages_per_connection(const std::string& provider) const {

@@ -115,8 +115,18 @@ class Limiter {
   // "microsoft", "yahoo", "apple", a configured one, or "default").
   std::string provider_for(const std::vector<std::string>& mx_hosts) const;
   // An egress address that may open one more connection to `provider` now,
-  // chosen by weight among those allowed; or when to try again.
-  std::optional<EgressChoice> choose(const std::string& provider, int64_t now_ms, Wait* wait);
+  // chosen by weight among those allowed (only `only`, when given); or when to try again.
+  std::optional<EgressChoice> choose(const std::string& provider, int64_t now_ms, Wait* wait,
+                                     std::optional<size_t> only = std::nullopt);
+  // The egress address one message to `provider` goes out from: weights are shares of
+  // messages (smooth weighted round robin), among the addresses that may send now (in the
+  // rotation, not suspended, allowance left), whatever their open connections; nullopt
+  // with when to try again when none may.
+  std::optional<size_t> pick(const std::string& provider, int64_t now_ms, Wait* wait);
+  // Whether `egress` may send to `provider` now, connection limits aside.
+  bool may_send(size_t egress, const std::string& provider, int64_t now_ms);
+  // The connections one address may have open to `provider`.
+  uint32_t connections_per_address(const std::string& provider) const;
   void opened(size_t egress, const std::string& provider);
   void closed(size_t egress, const std::string& provider);
   // One more message on this connection now? Takes a rate token and one of
@@ -151,6 +161,11 @@ class Limiter {
   // A slowdown another node saw: the same.
   void apply_slowdown(const std::string& ip, const std::string& provider, int64_t until_ms,
                       double rate, const std::string& reason);
+
+  // A reloaded configuration's warm-up schedules, for the addresses it shares with the
+  // running one (same place in the list, same address); today's counts stay. Whatever else
+  // changed in egress or shaping needs a new limiter (conf::same_egress_and_shaping).
+  void set_warmup(const conf::Config& config);
 
   // Messages one connection to `provider` may carry before the engine closes it.
   uint32_t messages_per_connection(const std::string& provider) const;

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "relay/smtp_reply.h"
 
 namespace hato::relay {
 
@@ -24,6 +25,21 @@ std::string boundary(const std::string& queue_id, int64_t now_ms) {
 }
 
 }  // namespace
+
+// delay_status - the stored reply's code is "4xx " and the enhanced code follows it.
+std::string delay_status(std::string_view last_response) {
+  auto digit = [&](size_t i) {
+    return i < last_response.size() && last_response[i] >= '0' && last_response[i] <= '9';
+  };
+  bool coded =
+      digit(0) && digit(1) && digit(2) && (last_response.size() == 3 || last_response[3] == ' ');
+  if (!coded) return "4.4.1";
+  Reply reply;
+  reply.code = std::stoi(std::string(last_response.substr(0, 3)));
+  if (reply.code < 400 || reply.code >= 500) return "4.0.0";  // not a deferral
+  if (last_response.size() > 4) reply.lines.emplace_back(last_response.substr(4));
+  return reply.enhanced();
+}
 
 std::string build_notice(const NoticeInput& in, const std::string& message_id, int64_t now_ms) {
   std::string m;

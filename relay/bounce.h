@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hato::relay {
@@ -35,6 +36,12 @@ struct DsnInput {
   const std::string* original = nullptr;  // the message as queued
   std::vector<DsnRecipient> recipients;
 };
+
+// The status a delay notice gives a recipient still being retried: that of its last
+// deferral, from the reply as the queue records it ("451 4.2.2 mailbox full"); 4.4.1 when
+// no server answered ("connect to ...: refused"), as the delivery log says. Never 4.4.7:
+// the delivery time has not expired.
+std::string delay_status(std::string_view last_response);
 
 // The complete DSN message (CRLF lines). `message_id` is the new message's ID
 // (without <>), `now_ms` its date.

@@ -9,8 +9,10 @@
 #include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/client_connection.h"
+#include "relay/connection_plan.h"
 #include "relay/mta_sts.h"
 #include "relay/relay_metrics.h"
+#include "relay/route_failure.h"
 #include "relay/tlsrpt.h"
 
 namespace hato::relay {
@@ -61,6 +63,9 @@ struct DeliveryEngine::MessageWork {
 struct DeliveryEngine::Job {
   std::shared_ptr<MessageWork> work;
   std::vector<size_t> recipients;  // indexes into work->envelope.recipients
+  // The egress address this message goes out from, chosen by weight per message once the
+  // destination's provider is known; only a connection from that address carries it.
+  std::optional<size_t> egress;
 };
 
 struct DeliveryEngine::Destination {
@@ -70,6 +75,7 @@ struct DeliveryEngine::Destination {
   std::deque<Job> queue;
   std::vector<Attempt*> idle;  // connected, waiting a moment for more work
   size_t active = 0;
+  std::string provider;  // from the last MX answer, with egress addresses; "" before
   int64_t down_until_ms = 0;
   std::string down_reason;
 };
@@ -77,14 +83,26 @@ struct DeliveryEngine::Destination {
 // One connection to a destination, from DNS to QUIT.
 class DeliveryEngine::Attempt : public ClientSession::Events {
  public:
-  Attempt(DeliveryEngine& engine, Destination& dest)
-      : engine_(engine), dest_(dest), idle_timer_(engine.loop_, [this] { stop_idling(); }) {}
+  // `egress`: the address whose queued mail this connection is for; none for the first
+  // connection to a destination whose provider is not known yet (it chooses once it is).
+  Attempt(DeliveryEngine& engine, Destination& dest, std::optional<size_t> egress)
+      : engine_(engine),
+        dest_(dest),
+        idle_timer_(engine.loop_, [this] { stop_idling(); }),
+        wanted_(egress),
+        first_(!egress) {}
 
   // New work for a connection that was waiting for it.
   void wake() {
     idle_timer_.cancel();
     next_job();
   }
+
+  // The egress address of this connection (chosen or intended); none without addresses.
+  std::optional<size_t> egress() const { return egress_ ? egress_->index : wanted_; }
+
+  // An idle connection gives its place to mail for another address.
+  void close_idle() { stop_idling(); }
 
   void start() {
     if (dest_.lmtp) {
@@ -242,31 +260,44 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     return true;
   }
 
-  // With egress addresses configured, the limiter says which one may connect
-  // to this destination's provider now; if none may, the mail waits for the
-  // window it names, and is never bounced for it.
+  // With egress addresses configured, each queued message gets its address (by weight,
+  // per message) and this connection is for one address's mail; the limiter says whether
+  // that address may connect to this destination's provider now. Mail that may go from
+  // nowhere waits for the window the limiter names, and is never bounced for it.
   bool choose_egress() {
     policy::Limiter* limiter = engine_.limiter_;
     if (!limiter || !limiter->active()) return true;
     std::vector<std::string> names;
     for (const auto& h : hosts_) names.push_back(h.name);
     provider_ = limiter->provider_for(names);
+    dest_.provider = provider_;
+    engine_.assign_egress(dest_);
+    if (!wanted_ && !dest_.queue.empty()) wanted_ = dest_.queue.front().egress;
+    if (!wanted_) {
+      done();  // nothing left to carry
+      return false;
+    }
     policy::Wait wait;
     int64_t now = log::now_ms();
-    auto choice = limiter->choose(provider_, now, &wait);
+    auto choice = limiter->choose(provider_, now, &wait, wanted_);
     if (!choice) {
       if (choose_since_ms_ == 0) choose_since_ms_ = now;
       if (wait.until_ms - now <= kChooseWaitMs && now - choose_since_ms_ < kChooseBudgetMs) {
         choose_timer_.arm(std::chrono::milliseconds(std::max<int64_t>(1, wait.until_ms - now)));
         return false;
       }
-      engine_.wait_queued(dest_, wait);
-      done();
-      return false;
+      choice = engine_.egress_refused(dest_, *wanted_, wait);
+      if (!choice) {
+        done();
+        return false;
+      }
     }
     egress_ = *choice;
+    wanted_ = egress_->index;
     limiter->opened(egress_->index, provider_);
     max_messages_ = std::min<size_t>(max_messages_, limiter->messages_per_connection(provider_));
+    // The first connection learnt the provider: the other addresses' mail gets its own.
+    if (first_) engine_.loop_.post([engine = &engine_, dest = &dest_] { engine->dispatch(*dest); });
     return true;
   }
 
@@ -450,13 +481,9 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
           "destination down",
           {{"destination", dest_.name}, {"for", seconds_text(pause)}, {"reason", last_error_}});
     }
-    int code = 451;
-    std::string text = (policy_failure_ ? "4.7.5 " : "4.4.1 ") + last_error_;
-    if (!connect_tried_ && !dns_trouble_ && !dest_.smarthost) {
-      code = 550;  // every host name exists, none has an address: no route
-      text = "5.4.4 " + last_error_;
-    }
-    engine_.fail_queued(dest_, code, text, "", tls_);
+    RouteFailure verdict =
+        route_failure({connect_tried_, dns_trouble_, policy_failure_, dest_.smarthost});
+    engine_.fail_queued(dest_, verdict.code, verdict.status + " " + last_error_, "", tls_);
     done();
   }
 
@@ -500,14 +527,17 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   }
 
   void next_job() {
-    if (dest_.queue.empty() && sent_ < max_messages_ && !engine_.stopping_) {
+    auto mine = std::find_if(dest_.queue.begin(), dest_.queue.end(),
+                             [this](const Job& j) { return j.egress == egress(); });
+    bool none = mine == dest_.queue.end();
+    if (none && sent_ < max_messages_ && !engine_.stopping_) {
       // Keep the connection a moment: mail often comes in runs (Postfix's
       // connection cache does the same).
       dest_.idle.push_back(this);
       idle_timer_.arm(kIdleConnection);
       return;
     }
-    if (dest_.queue.empty() || sent_ >= max_messages_ || engine_.stopping_) {
+    if (none || sent_ >= max_messages_ || engine_.stopping_) {
       session_->quit();
       engine_.loop_.after(std::chrono::milliseconds(0), [this] { done(); });
       return;
@@ -525,20 +555,21 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       policy::Wait wait;
       int64_t now = log::now_ms();
       if (!engine_.limiter_->take(egress_->index, provider_, now, &wait)) {
-        if (wait.until_ms - now <= kRateWait.count()) {
+        if (wait.until_ms - now <= std::chrono::milliseconds(kRateWait).count()) {
           // The rate's next token is near: wait for it on this connection.
           pace_timer_.arm(std::chrono::milliseconds(std::max<int64_t>(1, wait.until_ms - now)));
           return;
         }
-        // Today's allowance is spent (or a suspension began): the rest waits.
-        engine_.wait_queued(dest_, wait);
+        // Today's allowance is spent (or a suspension began): this address's mail goes out
+        // from another one, or waits.
+        (void)engine_.egress_refused(dest_, egress_->index, wait);  // new connections carry it
         session_->quit();
         engine_.loop_.after(std::chrono::milliseconds(0), [this] { done(); });
         return;
       }
     }
-    job_ = std::move(dest_.queue.front());
-    dest_.queue.pop_front();
+    job_ = std::move(*mine);
+    dest_.queue.erase(mine);
     job_active_ = true;
     OutboundMessage m;
     const auto& env = job_.work->envelope;
@@ -654,6 +685,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
                       }};
   int64_t choose_since_ms_ = 0;  // when choose() first said "ask again shortly"
   std::optional<policy::EgressChoice> egress_;
+  std::optional<size_t> wanted_;  // the address whose mail this connection is for
+  bool first_ = false;            // opened before the destination's provider was known
   std::string provider_;
   size_t max_messages_ = engine_.options_.max_messages_per_connection;
 
@@ -712,6 +745,20 @@ Status DeliveryEngine::set_config(conf::ConfigPtr config) {
   if (sts_) sts_->set_port(config_->delivery.mta_sts_port);
   // Destinations may now route elsewhere (a smarthost came or went).
   for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
+  if (limiter_) limiter_->set_warmup(*config_);
+  // A raised allowance must not wait for the next UTC day: the limiter decides again.
+  int64_t now = log::now_ms();
+  size_t again = 0;
+  for (const auto& id : limiter_waits_) {
+    if (!scheduler_.contains(id)) continue;
+    scheduler_.schedule(id, now);
+    ++again;
+  }
+  limiter_waits_.clear();
+  if (again)
+    log::info("reload: mail waiting for the limiter is tried again",
+              {{"messages", std::to_string(again)}});
+  arm();
   return Status::ok();
 }
 
@@ -787,6 +834,7 @@ DeliveryEngine::Destination& DeliveryEngine::destination_for(
 }
 
 void DeliveryEngine::start_message(const queue::QueueId& id) {
+  limiter_waits_.erase(id);
   auto env = store_.envelope(id);
   if (!env) return;  // deleted meanwhile
   if (env->state == queue::MessageState::kHeld) return;
@@ -868,7 +916,7 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
     // TLS reports sent to our rua (RFC 8460): read once the message is in a mailbox.
     if (delivered) receive_tls_reports(*work->data, work->id.str());
     loop->post([this, work, local = std::move(local), replies = std::move(replies)]() mutable {
-      Job job{work, std::move(local)};
+      Job job{work, std::move(local), std::nullopt};
       record(job, replies, "local");
     });
   });
@@ -880,22 +928,100 @@ void DeliveryEngine::dispatch(Destination& dest) {
     fail_queued(dest, 451, "4.4.1 destination " + dest.name + " is down: " + dest.down_reason, "");
     return;
   }
-  // Connections already open and idle take work first.
-  while (!dest.queue.empty() && !dest.idle.empty()) {
-    Attempt* a = dest.idle.back();
-    dest.idle.pop_back();
+  assign_egress(dest);
+  // Connections already open and idle take work (of their own address) first.
+  std::vector<Attempt*> idle = dest.idle;
+  for (Attempt* a : idle) {
+    auto egress = a->egress();
+    if (std::none_of(dest.queue.begin(), dest.queue.end(),
+                     [&](const Job& j) { return j.egress == egress; }))
+      continue;
+    auto it = std::find(dest.idle.begin(), dest.idle.end(), a);
+    if (it == dest.idle.end()) continue;
+    dest.idle.erase(it);
     a->wake();
   }
-  size_t busy = dest.active - dest.idle.size();
-  size_t wanted = std::min(busy + dest.queue.size(), options_.max_per_destination);
-  while (!dest.queue.empty() && dest.active < wanted &&
-         active_connections_ < options_.max_connections) {
-    auto* attempt = new Attempt(*this, dest);
+  size_t room =
+      std::min(options_.max_per_destination - std::min(dest.active, options_.max_per_destination),
+               options_.max_connections - std::min(active_connections_, options_.max_connections));
+  std::vector<EgressDemand> demand = egress_demand(dest);
+  for (const auto& egress : plan_connections(demand, room)) {
+    auto* attempt = new Attempt(*this, dest, egress);
     attempts_.insert(attempt);
     dest.active++;
     active_connections_++;
     attempt->start();
   }
+  // No room, and an address's mail without any connection: an idle one of another
+  // address makes way (its end dispatches again).
+  bool starved = std::any_of(demand.begin(), demand.end(),
+                             [](const EgressDemand& d) { return d.queued && !d.open; });
+  if (room == 0 && starved && !dest.idle.empty()) dest.idle.front()->close_idle();
+}
+
+// egress_demand - per egress address: the mail queued for it, its connections, its cap.
+std::vector<EgressDemand> DeliveryEngine::egress_demand(const Destination& dest) const {
+  std::map<std::optional<size_t>, EgressDemand> by_egress;
+  for (const auto& job : dest.queue) by_egress[job.egress].queued++;
+  for (Attempt* a : attempts_) {
+    if (&a->destination() != &dest) continue;
+    auto it = by_egress.find(a->egress());
+    if (it != by_egress.end()) it->second.open++;
+  }
+  bool shaped = limiter_ && limiter_->active() && !dest.lmtp;
+  std::vector<EgressDemand> out;
+  for (auto& [egress, d] : by_egress) {
+    d.egress = egress;
+    d.cap = options_.max_per_destination;
+    // Before the provider is known one connection finds it out (and chooses).
+    if (shaped && !egress) d.cap = 1;
+    if (shaped && egress)
+      d.cap = std::min<size_t>(d.cap, limiter_->connections_per_address(dest.provider));
+    out.push_back(d);
+  }
+  return out;
+}
+
+// assign_egress - each queued message without an address gets one, by weight among those
+// that may send; when none may, those messages wait for the window the limiter names.
+void DeliveryEngine::assign_egress(Destination& dest) {
+  if (!limiter_ || !limiter_->active() || dest.provider.empty() || dest.lmtp) return;
+  int64_t now = log::now_ms();
+  std::optional<policy::Wait> refused;
+  for (auto& job : dest.queue) {
+    if (job.egress) continue;
+    policy::Wait wait;
+    job.egress = limiter_->pick(dest.provider, now, &wait);
+    if (!job.egress) {
+      refused = std::move(wait);
+      break;
+    }
+  }
+  if (refused) wait_queued(dest, *refused, [](const Job& j) { return !j.egress; });
+}
+
+std::optional<policy::EgressChoice> DeliveryEngine::egress_refused(Destination& dest, size_t egress,
+                                                                   const policy::Wait& wait) {
+  int64_t now = log::now_ms();
+  auto of_egress = [egress](const Job& j) { return j.egress == egress; };
+  if (!limiter_->may_send(egress, dest.provider, now)) {
+    // Blocked: chosen again among the addresses that may send (pick() leaves this one out).
+    for (auto& job : dest.queue)
+      if (of_egress(job)) job.egress.reset();
+    assign_egress(dest);
+    return std::nullopt;
+  }
+  // Out of connection slots (or slowed down past what a connection waits for): another
+  // address with a free slot, never the same one again, or the mail waits.
+  policy::Wait busy;
+  auto other = limiter_->choose(dest.provider, now, &busy);
+  if (!other || other->index == egress) {
+    wait_queued(dest, wait, of_egress);
+    return std::nullopt;
+  }
+  for (auto& job : dest.queue)
+    if (of_egress(job)) job.egress = other->index;
+  return other;
 }
 
 void DeliveryEngine::finish_attempt(Attempt* attempt) {
@@ -922,10 +1048,17 @@ void DeliveryEngine::fail_queued(Destination& dest, int code, const std::string&
   }
 }
 
-void DeliveryEngine::wait_queued(Destination& dest, const policy::Wait& wait) {
-  for (auto& job : dest.queue)
+void DeliveryEngine::wait_queued(Destination& dest, const policy::Wait& wait,
+                                 const std::function<bool(const Job&)>& which) {
+  // Take the jobs first: record() may finalise messages and pump new work in.
+  std::deque<Job> waiting, rest;
+  for (auto& job : dest.queue) (which(job) ? waiting : rest).push_back(std::move(job));
+  dest.queue.swap(rest);
+  for (auto& job : waiting) {
     job.work->not_before_ms = std::max(job.work->not_before_ms, wait.until_ms);
-  fail_queued(dest, 451, "4.7.0 " + wait.reason, "");
+    TransactionResult replies(job.recipients.size(), synthetic(451, "4.7.0 " + wait.reason));
+    record(job, replies, "", {});
+  }
 }
 
 void DeliveryEngine::record(Job& job, const TransactionResult& replies, const std::string& host,
@@ -1028,8 +1161,8 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
       d.address = r.address;
       d.orcpt = r.orcpt;
       d.action = "delayed";
-      d.status = "4.4.7";
       d.diagnostic = r.attempts.empty() ? "" : r.attempts.back().response;
+      d.status = delay_status(d.diagnostic);
       d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
       delayed.push_back(std::move(d));
     }
@@ -1093,10 +1226,13 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     });
     return;
   }
-  env.next_attempt_ms =
-      flush_now ? log::now_ms()
-                : std::max(work->not_before_ms,
-                           retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1)));
+  int64_t retry_at = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+  env.next_attempt_ms = flush_now ? log::now_ms() : std::max(work->not_before_ms, retry_at);
+  if (!flush_now && work->not_before_ms > retry_at) {
+    limiter_waits_.insert(work->id);
+  } else {
+    limiter_waits_.erase(work->id);
+  }
   env.state = queue::MessageState::kDeferred;
   store_.update_async(work->id, env, [this, loop, work](Status s) {
     loop->post([this, work, s] {

@@ -38,6 +38,7 @@
 #include "queue/store.h"
 #include "relay/bounce.h"
 #include "relay/client_session.h"
+#include "relay/connection_plan.h"
 #include "relay/resolver.h"
 #include "relay/tls.h"
 
@@ -93,7 +94,8 @@ class DeliveryEngine : public queue::QueueControl {
   // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
   void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
-  // domains. Attempts under way finish with what they started with.
+  // domains, warm-up schedules. Attempts under way finish with what they started with;
+  // mail waiting for a limiter window (warm-up, suspension) is considered again now.
   Status set_config(conf::ConfigPtr config);
   // A message was committed (or changed): deliver it at due_ms.
   void schedule(const queue::QueueId& id, int64_t due_ms);
@@ -131,8 +133,19 @@ class DeliveryEngine : public queue::QueueControl {
               const TlsFacts& tls = {});
   void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host,
                    const TlsFacts& tls = {});
-  // Defers what is queued for dest until the limiter's window opens.
-  void wait_queued(Destination& dest, const policy::Wait& wait);
+  // Defers the jobs queued for dest that `which` selects until the limiter's window opens.
+  void wait_queued(Destination& dest, const policy::Wait& wait,
+                   const std::function<bool(const Job&)>& which);
+  // Gives each queued job of dest without an egress address its address (per message).
+  void assign_egress(Destination& dest);
+  // The address `egress` chosen for some of dest's queued mail may not connect or send now
+  // (`wait` says why). Blocked (suspended, allowance spent, out of rotation): that mail is
+  // given an address again, or waits. Only out of connection slots: another address with a
+  // free slot takes that mail and is returned (for the connection asking); else it waits.
+  std::optional<policy::EgressChoice> egress_refused(Destination& dest, size_t egress,
+                                                     const policy::Wait& wait);
+  // Per egress address of dest: its queued mail, its connections and their cap.
+  std::vector<EgressDemand> egress_demand(const Destination& dest) const;
   void finalize(std::shared_ptr<MessageWork> work);
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
@@ -173,6 +186,9 @@ class DeliveryEngine : public queue::QueueControl {
   // Operator requests for messages in flight, applied when their attempt ends.
   enum class Pending { kNone, kHold, kRemove, kBounce, kFlush };
   std::unordered_map<queue::QueueId, Pending, queue::QueueIdHash> pending_ops_;
+  // Deferred past their retry time by the limiter (a warm-up allowance spent, a suspension):
+  // a reload may have changed the answer, so it makes them due again.
+  std::unordered_set<queue::QueueId, queue::QueueIdHash> limiter_waits_;
   bool stopping_ = false;
 };
 

@@ -623,11 +623,17 @@ BOOST_AUTO_TEST_CASE(same_egress_and_shaping_compares_what_the_limiter_uses) {
   BOOST_TEST(!same_egress_and_shaping(
       *base, *loaded(kListener + "hostname: b.test\n" + egress + shaping)));
   BOOST_TEST(!same_egress_and_shaping(*base, *loaded(kListener + shaping)));
-  BOOST_TEST(!same_egress_and_shaping(
+  // A new warm-up schedule is applied by a reload (issue 28): no restart needed.
+  BOOST_TEST(same_egress_and_shaping(
       *base,
       *loaded(kListener +
               "egress: [{address: 192.0.2.1, warmup: {start: 2026-11-01, daily: [5, 8]}}]\n" +
               shaping)));
+  BOOST_TEST(!same_egress_and_shaping(
+      *base, *loaded(kListener +
+                     "egress: [{address: 192.0.2.1, weight: 2, warmup: {start: "
+                     "2026-11-01, daily: [5, 7]}}]\n" +
+                     shaping)));
   BOOST_TEST(!same_egress_and_shaping(
       *base, *loaded(kListener + egress + "shaping: {providers: [{name: google, rate: 21/s}]}\n")));
 }

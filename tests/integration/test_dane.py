@@ -13,7 +13,7 @@ from hatotest import wait_for
 from test_delivery import MISSING, DeliveryHarness, message
 
 try:
-    from sinks import TestCa, Unbound, tlsa_sha256_spki
+    from sinks import HttpsServer, TestCa, Unbound, tlsa_sha256_spki
     import ssl
 except ImportError:  # reported by DeliveryHarness.setUp through MISSING
     pass
@@ -129,6 +129,32 @@ class DaneTest(DeliveryHarness):
         self.assertEqual(line["status"], "delivered", line["_line"])
         self.assertEqual(line["tls_policy"], "opportunistic", line["_line"])
         self.expect_messages(sink, 1, d)
+
+    def test_sts_enforce_without_tlsa_defers_an_mx_outside_the_policy(self):
+        # Issue 28 item 4: a DNSSEC-signed MX set without TLSA records, and an MTA-STS
+        # policy in enforce mode that does not name the MX. The host is skipped before any
+        # connection; RFC 8461 forbids a permanent failure for that: deferred, 4.7.5, no DSN.
+        sink = self.mx_sink()
+        policy = (b"version: STSv1\r\nmode: enforce\r\nmx: other.dane.test\r\n"
+                  b"max_age: 86400\r\n")
+        web = HttpsServer(self.ca.server_context(f"mta-sts.{ZONE}"),
+                          {"/.well-known/mta-sts.txt": (200, "text/plain", policy)}).start()
+        self.addCleanup(web.stop)
+        u = Unbound(ZONE, ["@ IN MX 10 mx", "mx IN A 127.0.0.1", "mta-sts IN A 127.0.0.1",
+                           '_mta-sts IN TXT "v=STSv1; id=20240101;"'])
+        self.addCleanup(u.cleanup)
+        dns = u.start()
+        d = self.relay(dns.port, sink.port,
+                       delivery={"ca_file": self.ca.cert, "mta_sts_port": web.port})
+        qid = self.submit(d, [RCPT], message("sts enforce, signed mx, no tlsa"))
+        line = self.outcome(d, qid, sink)
+        self.assertEqual(line["status"], "deferred", line["_line"])
+        self.assertEqual(line["dsn"], "4.7.5", line["_line"])
+        self.assertIn(f"MX host {MX_NAME} is not in MTA-STS policy", line["response"],
+                      line["_line"])
+        self.assertEqual(sink.connections(), [], "an MX outside the policy is not contacted")
+        self.assertEqual(list(self.queue_ids(d)), [qid], "deferred; no DSN queued")
+        self.assertNotIn(" bounce ", d.log_text())
 
 
 if __name__ == "__main__":

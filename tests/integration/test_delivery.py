@@ -13,6 +13,7 @@ import email.utils
 import json
 import os
 import re
+import subprocess
 import tempfile
 import time
 
@@ -672,3 +673,102 @@ class DeliveryTestCase(DeliveryHarness):
         self.assertGreaterEqual(sink.auth_failures, 1, "it did try to log in")
         self.assertIn("535", self.show(d, qid).get("last_response", ""))
         self.assertEqual(sink.snapshot(), [], "nothing sent, no DSN")
+
+
+# Reads every DSN in a Maildir's new/ with two independent bounce parsers and prints one
+# line per recipient each finds: "<parser> <address> <action> <status>"; and for each file
+# what BounceParser took it for: "bounceparser-kind <file> bounce|not-bounce <type>".
+DSN_READERS = r"""
+use strict;
+use warnings;
+use Sisimai;
+use Mail::DeliveryStatus::BounceParser;
+my ($dir) = @ARGV;
+opendir(my $dh, $dir) or die "cannot read $dir: $!";
+for my $name (sort grep { -f "$dir/$_" } readdir $dh) {
+    open(my $fh, '<', "$dir/$name") or die "cannot open $name: $!";
+    my $raw = do { local $/; <$fh> };
+    close $fh;
+    my $bounce = eval { Mail::DeliveryStatus::BounceParser->new($raw) };
+    die "BounceParser: $@" unless $bounce;
+    print join(' ', 'bounceparser-kind', $name, $bounce->is_bounce ? 'bounce' : 'not-bounce',
+               ($bounce->{type} // '-') =~ s/\s+/_/gr), "\n";
+    for my $r ($bounce->reports) {
+        my @f = map { my $v = $r->get($_) // '-'; $v =~ s/\s+\z//; $v =~ s/\s+/_/g; $v }
+                ('email', 'action', 'status');
+        print join(' ', 'bounceparser', @f), "\n";
+    }
+}
+my $list = Sisimai->make($dir) // [];
+for my $e (@$list) {
+    print join(' ', 'sisimai', $e->recipient->address, $e->action || '-',
+               $e->deliverystatus || '-'), "\n";
+}
+"""
+
+
+class DsnReadersTest(DeliveryHarness):
+    """Issue 28 (items 10, 11): DSNs to a local mailbox, read from its Maildir file by
+    Sisimai and Mail::DeliveryStatus::BounceParser (Debian's libsisimai-perl and
+    libmail-deliverystatus-bounceparser-perl), as a user's bounce processing would."""
+
+    LOCAL = f"support@{hatotest.DOMAIN}"
+    RCPTS = ["first@remote.test", "second@remote.test"]
+
+    def new_dir(self, d):
+        return os.path.join(d.data_dir, "mail", hatotest.DOMAIN, "support", "new")
+
+    def dsn_files(self, d):
+        new = self.new_dir(d)
+        return sorted(os.listdir(new)) if os.path.isdir(new) else []
+
+    def readers(self, d):
+        """{parser: {recipient: (action, status)}} over the Maildir's DSNs."""
+        r = subprocess.run(["perl", "-e", DSN_READERS, self.new_dir(d)], capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        out = {"sisimai": {}, "bounceparser": {}, "bounceparser-kind": {}}
+        for line in r.stdout.decode().splitlines():
+            parser, address, action, status = line.split(" ")
+            out[parser][address.lower()] = (action.lower(), status)
+        return out, r.stdout.decode()
+
+    def test_dsn_readers_see_every_recipient_of_a_bounce_in_maildir(self):
+        dns, sink = self.dns(), self.sink()
+        for rcpt in self.RCPTS:
+            sink.reply_rcpt(rcpt, "550 5.1.1 no such user here")
+        d = self.relay(dns.port, sink.port)
+        self.submit(d, self.RCPTS, message("bounce to a mailbox"), sender=self.LOCAL)
+        self.assertTrue(wait_for(lambda: self.dsn_files(d), timeout=15),
+                        self.state(d, sink))
+        got, text = self.readers(d)
+        want = {r: ("failed", "5.1.1") for r in self.RCPTS}
+        self.assertEqual(got["sisimai"], want, text)
+        self.assertEqual(got["bounceparser"], want, text)
+        self.assertEqual([k for k, _ in got["bounceparser-kind"].values()], ["bounce"], text)
+        with open(os.path.join(self.new_dir(d), self.dsn_files(d)[0]), "rb") as f:
+            raw = f.read()
+        self.assertNotIn(b"\r\n", raw, "a Maildir file has LF line ends")
+
+    def test_dsn_readers_see_every_recipient_of_a_delay_notice_in_maildir(self):
+        dns, sink = self.dns(), self.sink()
+        for rcpt in self.RCPTS:
+            sink.reply_rcpt(rcpt, "452 4.2.2 mailbox full, try later")
+        d = self.relay(dns.port, sink.port, retry={"first": "1s", "max_interval": "2s",
+                                                   "delay_warning": "2s", "max_age": "1h"})
+        self.submit(d, self.RCPTS, message("delayed to a mailbox"), sender=self.LOCAL)
+        self.assertTrue(wait_for(lambda: self.dsn_files(d), timeout=20),
+                        self.state(d, sink))
+        with open(os.path.join(self.new_dir(d), self.dsn_files(d)[0]), "rb") as f:
+            raw = f.read()
+        # The last deferral's status, not 4.4.7 ("delivery time expired"): the message is
+        # still being retried.
+        self.assertEqual(raw.count(b"\nAction: delayed\nStatus: 4.2.2\n"), 2, raw)
+        got, text = self.readers(d)
+        want = {r: ("delayed", "4.2.2") for r in self.RCPTS}
+        self.assertEqual(got["sisimai"], want, text)
+        # BounceParser reports only failures: a delay notice is, by its design, "not a
+        # bounce", of type "delivery-status delayed" (it stops at the first Action: delayed).
+        self.assertEqual(list(got["bounceparser-kind"].values()),
+                         [("not-bounce", "delivery-status_delayed")], text)
+        self.assertEqual(len(self.dsn_files(d)), 1, "one delay notice")

@@ -276,7 +276,11 @@ class InboundTest(unittest.TestCase):
         token = "support-" + uuid.uuid4().hex[:8]
         final = self.deliver("someone@pass.test", token)
         self.assertEqual(final.code, 250, final)
-        msg = parse(self.wait_in_maildir(token))
+        raw = self.wait_in_maildir(token)
+        # Maildir readers (Dovecot, mutt, mbsync, Sisimai) expect LF line ends (issue 28).
+        self.assertNotIn(b"\r\n", raw, "a Maildir file has LF line ends")
+        self.assertIn(f"Subject: {token}\n".encode(), raw)
+        msg = parse(raw)
         received = str(msg.get_all("Received")[0])
         self.assertIn(f"by {HOSTNAME}", received)
         self.assertIn("[127.0.0.1]", received)

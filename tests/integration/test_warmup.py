@@ -5,11 +5,12 @@ peer address of every connection."""
 
 import datetime
 import json
+import signal
 import time
 
 import hatotest
-from hatotest import wait_for
-from test_delivery import MX, HOSTS, DeliveryHarness, message
+from hatotest import RawSMTP, wait_for
+from test_delivery import MX, HOSTS, SENDER, DeliveryHarness, dot_stuff, message
 
 GMX = dict(MX, **{"gmail.test": [(5, "gmail-smtp-in.l.google.com")]})
 GHOSTS = dict(HOSTS, **{"gmail-smtp-in.l.google.com": "127.0.0.1"})
@@ -81,6 +82,34 @@ class WarmupTest(DeliveryHarness):
         self.assertEqual({m.helo for m in self.originals(sink)}, {"mail1.sender.test"})
         del ids
 
+    def test_reload_with_a_higher_allowance_sends_the_waiting_mail(self):
+        # Issue 28 item 12: mail waiting for "warm-up limit" is considered again at a reload,
+        # not at the next UTC day.
+        dns, sink = self.dns(), self.sink()
+        d = self.warm_daemon(dns, sink, [{"address": "127.0.0.1",
+                                          "warmup": {"start": utc_date(), "daily": [3]}}])
+        self.send(d, 6)
+        wait_for(lambda: len(self.originals(sink)) >= 3, timeout=15)
+        wait_for(lambda: len(d.queue_ls()) == 3
+                 and all("warm-up limit" in m.get("last_response", "") for m in d.queue_ls()),
+                 timeout=15)
+        self.assertEqual(len(self.originals(sink)), 3, "the allowance of 3 is sent")
+        tomorrow = utc_date(-1)
+        self.assertTrue(all(m["next_attempt"].startswith(tomorrow) for m in d.queue_ls()),
+                        d.queue_ls())
+        d.extra_yaml = d.extra_yaml.replace('"daily": [3]', '"daily": [10]')
+        d.write_config()
+        offset = len(d.log_text())
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "reloaded" in d.log_text()[offset:], timeout=10),
+                        d.log_tail())
+        self.assertNotIn("needs a restart", d.log_text()[offset:])
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) >= 6, timeout=60),
+                        f"the waiting mail goes out after the reload: {d.queue_ls()}\n"
+                        + d.log_tail())
+        self.assertEqual(self.status(d)[0]["allowance"], 10)
+        self.assertEqual(self.status(d)[0]["sent_today"], 6)
+
     def test_day_two_sends_the_day_two_allowance(self):
         dns, sink = self.dns(), self.sink()
         d = self.warm_daemon(dns, sink, [{"address": "127.0.0.1",
@@ -125,3 +154,44 @@ class WarmupTest(DeliveryHarness):
         share = peers.count("127.0.0.2") / len(peers)
         self.assertGreater(share, 0.5, f"127.0.0.2 has weight 3 of 4: {share:.2f}")
         self.assertLess(share, 0.95, f"127.0.0.1 still carries some: {share:.2f}")
+
+    def send_batched(self, d, n, per_session=50):
+        """n one-recipient messages to remote.test, many transactions per session."""
+        sent = 0
+        while sent < n:
+            with RawSMTP(d.port("trusted")) as c:
+                c.greeting()
+                c.ehlo()
+                for _ in range(min(per_session, n - sent)):
+                    self.assertEqual(c.cmd(f"MAIL FROM:<{SENDER}>").code, 250)
+                    self.assertEqual(c.cmd(f"RCPT TO:<user{sent}@remote.test>").code, 250)
+                    self.assertEqual(c.cmd("DATA").code, 354)
+                    c.send(dot_stuff(message(f"share {sent}")) + b".\r\n")
+                    self.assertEqual(c.reply().code, 250)
+                    sent += 1
+                c.cmd("QUIT")
+
+    def test_weights_are_shares_of_messages_over_reused_connections(self):
+        # Issue 28 item 5: the egress is chosen per message, then an idle connection of
+        # that egress carries it (or a new one opens). 1,000 messages, weights 1:3.
+        dns, sink = self.dns(), self.sink()
+        d = self.warm_daemon(dns, sink,
+                             [{"address": "127.0.0.2", "weight": 1},
+                              {"address": "127.0.0.3", "weight": 3}],
+                             shaping={"default": {"rate": "1000/s"}})
+        n = 1000
+        self.send_batched(d, n)
+        self.assertTrue(wait_for(lambda: len(self.originals(sink)) >= n, timeout=120),
+                        f"{len(self.originals(sink))} of {n} delivered\n" + d.log_tail())
+        peers = [m.peer[0] for m in self.originals(sink)]
+        counts = {ip: peers.count(ip) for ip in set(peers)}
+        share = {ip: 100.0 * c / n for ip, c in counts.items()}
+        self.assertEqual(set(counts), {"127.0.0.2", "127.0.0.3"}, counts)
+        self.assertLessEqual(abs(share["127.0.0.2"] - 25), 5, f"weight 1 of 4: {counts}")
+        self.assertLessEqual(abs(share["127.0.0.3"] - 75), 5, f"weight 3 of 4: {counts}")
+        connections = {}
+        for e in sink.connections():
+            connections[e[2][0]] = connections.get(e[2][0], 0) + 1
+        for ip, c in counts.items():
+            self.assertLess(connections[ip] * 5, c,
+                            f"connections are reused: {connections} for {counts}")

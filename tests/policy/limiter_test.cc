@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "conf/config.h"
 #include "policy/limiter.h"
+#include "policy/weighted_pick.h"
 
 namespace hato::policy {
 namespace {
@@ -179,6 +180,47 @@ BOOST_AUTO_TEST_CASE(choice_follows_the_weights) {
   BOOST_TEST(choice->helo == (choice->index == 0 ? "one.example.test" : "two.example.test"));
 }
 
+BOOST_AUTO_TEST_CASE(smooth_weighted_pick_gives_exact_shares_spread_out) {
+  int64_t credit[3] = {0, 0, 0};
+  std::vector<WeightedSlot> slots = {{1, &credit[0]}, {3, &credit[1]}, {2, &credit[2]}};
+  std::string seq;
+  for (int i = 0; i < 12; ++i) seq += static_cast<char>('a' + smooth_weighted_pick(slots));
+  // Every run of 6 (the sum of the weights) has a once, b three times, c twice.
+  BOOST_TEST(seq == "bcabcbbcabcb");
+}
+
+BOOST_AUTO_TEST_CASE(pick_shares_messages_by_weight_among_those_that_may_send) {
+  MapStore store;
+  Limiter limiter(*config_of("egress:\n"
+                             "  - {address: 127.0.0.2, weight: 1}\n"
+                             "  - {address: 127.0.0.3, weight: 3,\n"
+                             "     warmup: {start: 2026-11-01, daily: [30]}}\n"),
+                  store);
+  const int64_t now = at(kNov1, 10);
+  int counts[2] = {0, 0};
+  Wait wait;
+  for (int i = 0; i < 40; ++i) {
+    auto egress = limiter.pick("default", now, &wait);
+    BOOST_TEST_REQUIRE(egress.has_value());
+    ++counts[*egress];
+    if (*egress == 1) BOOST_TEST_REQUIRE(limiter.take(1, "default", now + i * 1000, &wait));
+  }
+  BOOST_TEST(counts[0] == 10);
+  BOOST_TEST(counts[1] == 30);
+  // 127.0.0.3's allowance is spent: every further message goes out from 127.0.0.2.
+  BOOST_TEST(!limiter.may_send(1, "default", now));
+  BOOST_TEST(limiter.may_send(0, "default", now));
+  for (int i = 0; i < 5; ++i) BOOST_TEST(limiter.pick("default", now, &wait).value_or(9) == 0u);
+  // With that address out of the rotation too, nothing may send; the earliest end is named.
+  limiter.set_out_of_rotation({{"127.0.0.2", "listed"}});
+  BOOST_TEST(!limiter.pick("default", now, &wait).has_value());
+  BOOST_TEST(wait.reason == "out of rotation: listed");
+  // choose() restricted to one address says why that one may not connect.
+  BOOST_TEST(!limiter.choose("default", now, &wait, 1).has_value());
+  BOOST_TEST(wait.reason.starts_with("warm-up limit: 127.0.0.3 sent 30 of 30"), wait.reason);
+  BOOST_TEST(limiter.connections_per_address("default") == 10u);
+}
+
 BOOST_AUTO_TEST_CASE(warm_up_allowance_is_spent_then_waits_for_midnight) {
   MapStore store;
   Limiter limiter(*config_of(kWarmup), store);
@@ -198,6 +240,27 @@ BOOST_AUTO_TEST_CASE(warm_up_allowance_is_spent_then_waits_for_midnight) {
   BOOST_TEST(limiter.status_json(now) ==
              "{\"address\":\"127.0.0.1\",\"helo\":\"mail1.example.test\",\"weight\":1,\"day\":1,"
              "\"allowance\":5,\"sent_today\":5,\"suspensions\":[],\"slowdowns\":[]}\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_reload_raises_the_allowance_and_keeps_the_count) {
+  MapStore store;
+  Limiter limiter(*config_of(kWarmup), store);
+  const int64_t now = at(kNov1, 10);
+  Wait wait;
+  BOOST_TEST(take_all(limiter, 0, "google", now, &wait) == 5);
+  BOOST_TEST(wait.until_ms == at(kNov1 + 1));
+  limiter.set_warmup(
+      *config_of("egress:\n"
+                 "  - {address: 127.0.0.1, helo: mail1.example.test,\n"
+                 "     warmup: {start: 2026-11-01, daily: [8, 9]}}\n"));
+  BOOST_TEST(limiter.choose("google", now, &wait).has_value());
+  BOOST_TEST(take_all(limiter, 0, "google", now, &wait) == 3);
+  BOOST_TEST(wait.reason == "warm-up limit: 127.0.0.1 sent 8 of 8 today (day 1)");
+  // Another address in that place is not this one's schedule.
+  limiter.set_warmup(
+      *config_of("egress: [{address: 127.0.0.9, warmup: {start: 2026-11-01, "
+                 "daily: [100]}}]\n"));
+  BOOST_TEST(!limiter.take(0, "google", now, &wait));
 }
 
 BOOST_AUTO_TEST_CASE(a_restart_keeps_the_count_and_day_two_has_its_own) {
