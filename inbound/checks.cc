@@ -2,6 +2,7 @@
 // mail, as hooks on the loop (see checks.h for the order and why).
 #include "inbound/checks.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "common/log.h"
@@ -106,17 +107,7 @@ size_t skip_cfws(std::string_view s, size_t i) {
     if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
       ++i;
     } else if (c == '(') {
-      int depth = 0;
-      for (; i < s.size(); ++i) {
-        if (s[i] == '\\') {
-          ++i;
-        } else if (s[i] == '(') {
-          ++depth;
-        } else if (s[i] == ')' && --depth == 0) {
-          ++i;
-          break;
-        }
-      }
+      i = std::min(mail::skip_comment(s, i), s.size());  // an open comment runs to the end
     } else {
       break;
     }

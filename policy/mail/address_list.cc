@@ -45,23 +45,6 @@ size_t encoded_word_length(std::string_view s) {
   return end + 2;
 }
 
-// The index after the comment that starts at s[i], or npos when it does not end.
-size_t skip_comment(std::string_view s, size_t i) {
-  int depth = 0;
-  for (; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;
-    } else if (s[i] == '(') {
-      ++depth;
-    } else if (s[i] == ')' && --depth == 0) {
-      return i + 1;
-    }
-  }
-  return npos;
-}
-
-// The index after the quoted string that starts at s[i] (npos when it does not end); its
-// content, unescaped and unfolded, into `text`.
 size_t read_quoted(std::string_view s, size_t i, std::string* text) {
   for (++i; i < s.size(); ++i) {
     char c = s[i];
@@ -303,6 +286,20 @@ void Parser::recover(std::string_view stops, const std::string& group) {
 }
 
 }  // namespace
+
+size_t skip_comment(std::string_view s, size_t i) {
+  int depth = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '(') {
+      ++depth;
+    } else if (s[i] == ')' && --depth == 0) {
+      return i + 1;
+    }
+  }
+  return std::string_view::npos;
+}
 
 AddressList parse_address_list(std::string_view value) {
   AddressList out;

@@ -34,4 +34,8 @@ AddressList parse_address_list(std::string_view value);
 // lowercase and without a trailing dot, in the order they first appear.
 std::vector<std::string> author_domains(const AddressList& list);
 
+// The index after the (nested) comment that starts at s[i], backslash escapes honoured, or
+// npos when it does not end (RFC 5322 3.2.2).
+size_t skip_comment(std::string_view s, size_t i);
+
 }  // namespace hato::mail

@@ -84,17 +84,26 @@ std::string message_from(const std::string& from, int i) {
          "\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nHello " + std::to_string(i) + ".\r\n";
 }
 
+// A configuration with example.test and its RSA key, and the keyring made from it.
+std::pair<conf::ConfigPtr, std::shared_ptr<const dkim::Keyring>> signing_setup(
+    const std::string& dir) {
+  auto config = std::make_shared<conf::Config>();
+  conf::Domain domain;
+  domain.name = "example.test";
+  domain.dkim.push_back({"s1", "rsa-sha256", write_rsa_key(dir)});
+  config->domains.push_back(domain);
+  auto keyring = dkim::Keyring::load(*config);
+  BOOST_TEST_REQUIRE(keyring.is_ok(), keyring.message());
+  return {config, *keyring};
+}
+
 BOOST_AUTO_TEST_SUITE(queue_backend)
 
 BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
   TempDir dir;
-  auto config = std::make_shared<conf::Config>();
-  conf::Domain domain;
-  domain.name = "example.test";
-  domain.dkim.push_back({"s1", "rsa-sha256", write_rsa_key(dir.path)});
-  config->domains.push_back(domain);
-  auto keyring = dkim::Keyring::load(*config);
-  BOOST_TEST_REQUIRE(keyring.is_ok(), keyring.message());
+  auto setup = signing_setup(dir.path);
+  const conf::ConfigPtr& config = setup.first;
+  const std::shared_ptr<const dkim::Keyring>& keyring = setup.second;
 
   Loop loop;  // outlives the store, whose committer posts to it
   queue::StoreOptions options;
@@ -109,7 +118,7 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
   {
     WorkerPool workers(2);
     QueueBackend backend(loop, config, counting, ids, workers);
-    backend.set_keyring(*keyring);
+    backend.set_keyring(keyring);
     backend.on_queued(
         [&](const queue::QueueId& id, const std::vector<std::string>&) { queued.push_back(id); });
     // 40 messages handed over at once, as 40 sessions finishing DATA together do;
@@ -210,13 +219,9 @@ BOOST_AUTO_TEST_CASE(parallel_correct_logins_from_one_address_all_succeed) {
 // is queued, but not signed; a readable one from the same domain is.
 BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
   TempDir dir;
-  auto config = std::make_shared<conf::Config>();
-  conf::Domain domain;
-  domain.name = "example.test";
-  domain.dkim.push_back({"s1", "rsa-sha256", write_rsa_key(dir.path)});
-  config->domains.push_back(domain);
-  auto keyring = dkim::Keyring::load(*config);
-  BOOST_TEST_REQUIRE(keyring.is_ok(), keyring.message());
+  auto setup = signing_setup(dir.path);
+  const conf::ConfigPtr& config = setup.first;
+  const std::shared_ptr<const dkim::Keyring>& keyring = setup.second;
   Loop loop;
   queue::StoreOptions options;
   options.path = dir.path + "/queue";
@@ -231,7 +236,7 @@ BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
   {
     WorkerPool workers(1);
     QueueBackend backend(loop, config, **store, ids, workers);
-    backend.set_keyring(*keyring);
+    backend.set_keyring(keyring);
     loop.post([&] {
       for (const auto& text : texts) {
         queue::QueueId id = ids.next();
