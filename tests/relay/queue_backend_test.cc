@@ -84,6 +84,15 @@ std::string message_from(const std::string& from, int i) {
          "\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n\r\nHello " + std::to_string(i) + ".\r\n";
 }
 
+// A real RocksDB store in dir/queue.
+std::unique_ptr<queue::Store> open_store(const std::string& dir) {
+  queue::StoreOptions options;
+  options.path = dir + "/queue";
+  auto store = queue::open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  return std::move(*store);
+}
+
 // A configuration with example.test and its RSA key, and the keyring made from it.
 std::pair<conf::ConfigPtr, std::shared_ptr<const dkim::Keyring>> signing_setup(
     const std::string& dir) {
@@ -106,12 +115,9 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
   const std::shared_ptr<const dkim::Keyring>& keyring = setup.second;
 
   Loop loop;  // outlives the store, whose committer posts to it
-  queue::StoreOptions options;
-  options.path = dir.path + "/queue";
-  auto store = queue::open_rocksdb_store(options);
-  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  auto store = open_store(dir.path);
 
-  CountingStore counting(**store);
+  CountingStore counting(*store);
   queue::QueueIdGenerator ids;
   std::vector<queue::QueueId> queued;
   std::vector<queue::QueueId> answered;
@@ -152,11 +158,11 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
   BOOST_TEST(answered.size() == 40u);
   BOOST_TEST(queued.size() == 40u);
   for (size_t i = 0; i < answered.size(); ++i) {
-    auto text = (*store)->message(answered[i]);
+    auto text = store->message(answered[i]);
     BOOST_TEST_REQUIRE(text.is_ok(), text.message());
     bool from_keyless = text->find("carol@elsewhere.test") != std::string::npos;
     BOOST_TEST((text->rfind("DKIM-Signature:", 0) == 0) == !from_keyless, *text);
-    auto env = (*store)->envelope(answered[i]);
+    auto env = store->envelope(answered[i]);
     BOOST_TEST_REQUIRE(env.is_ok());
     BOOST_TEST(env->size == text->size());  // the size counts the signature
   }
@@ -170,7 +176,7 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
   }
   BOOST_TEST(total == 40u);
   BOOST_TEST(counting.handovers.size() <= 6u);
-  queue::StoreStats stats = (*store)->stats();
+  queue::StoreStats stats = store->stats();
   BOOST_TEST_MESSAGE("40 signed messages: " << counting.handovers.size() << " hand-overs, "
                                             << stats.commit_syncs << " syncs");
   BOOST_TEST(stats.commits == 40u);
@@ -188,16 +194,13 @@ BOOST_AUTO_TEST_CASE(parallel_correct_logins_from_one_address_all_succeed) {
   BOOST_TEST_REQUIRE(users.is_ok(), users.message());
 
   Loop loop;
-  queue::StoreOptions options;
-  options.path = dir.path + "/queue";
-  auto store = queue::open_rocksdb_store(options);
-  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  auto store = open_store(dir.path);
   queue::QueueIdGenerator ids;
   const int n = 20;
   int ok = 0, blocked = 0, failed = 0;
   {
     WorkerPool workers(2);
-    QueueBackend backend(loop, std::make_shared<conf::Config>(), **store, ids, workers);
+    QueueBackend backend(loop, std::make_shared<conf::Config>(), *store, ids, workers);
     backend.set_users(*users);
     loop.post([&] {
       for (int i = 0; i < n; ++i) {
@@ -223,10 +226,7 @@ BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
   const conf::ConfigPtr& config = setup.first;
   const std::shared_ptr<const dkim::Keyring>& keyring = setup.second;
   Loop loop;
-  queue::StoreOptions options;
-  options.path = dir.path + "/queue";
-  auto store = queue::open_rocksdb_store(options);
-  BOOST_TEST_REQUIRE(store.is_ok(), store.status().message());
+  auto store = open_store(dir.path);
   queue::QueueIdGenerator ids;
   const std::string texts[] = {
       "From: alice@example.test\r\nSubject: here's something interesting\r\ncounter to RFC "
@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
   std::vector<queue::QueueId> answered;
   {
     WorkerPool workers(1);
-    QueueBackend backend(loop, config, **store, ids, workers);
+    QueueBackend backend(loop, config, *store, ids, workers);
     backend.set_keyring(keyring);
     loop.post([&] {
       for (const auto& text : texts) {
@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
   }
   BOOST_TEST_REQUIRE(answered.size() == 2u);
   for (const auto& id : answered) {
-    auto text = (*store)->message(id);
+    auto text = store->message(id);
     BOOST_TEST_REQUIRE(text.is_ok(), text.message());
     bool unreadable = text->find("counter to RFC") != std::string::npos;
     BOOST_TEST((text->rfind("DKIM-Signature:", 0) == 0) == !unreadable, *text);
