@@ -6,6 +6,7 @@
 #                    [--latency-messages N] [--size BYTES] [--warmup N]
 #                    [--scale 1000,100000,1000000] [--fill-size BYTES] [--idle N]
 #                    [--openssl-seconds S] [--timeout S] [--build DIR] [--rounds R]
+#                    [--base BINARY]
 #
 # Defaults: all parts, 10,000 messages of 4096 bytes a run, warm-up 200, idle 10,000;
 # --quick: 1,000 messages a run, warm-up 50, scale 0, 1,000 and 10,000, 1,000 idle.
@@ -26,6 +27,9 @@
 #            baseline, in the same run), then start-up time,
 #            its CPU, RSS after start, and the plain 20-session run of `table`
 #   idle     Hato only: N connections that read the greeting and then idle; VmRSS
+# --base BINARY adds the system `hato-base` (list it in --systems, e.g. hato,hato-base): that
+# binary, configured exactly as `hato`, so a change is measured against the code before it
+# in the same run; the ratios then include hato/hato-base.
 # --rounds R repeats ceiling and table R times, interleaved (ceiling, cells, ceiling, ...),
 # and prints each ratio per round and its median: on a shared host the machine's speed
 # drifts by 2x within minutes, so a ratio is only honest between runs made close together.
@@ -62,6 +66,7 @@ BUILD="$ROOT/build"
 FROM=from@example.test
 TO=to@relay-target.test
 PY=/usr/bin/python3
+HATO_BASE=""
 
 usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 for a in "$@"; do
@@ -86,6 +91,7 @@ while [ $# -gt 0 ]; do
     --timeout) TIMEOUT=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
+    --base) HATO_BASE=$2; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -95,6 +101,11 @@ has() { [[ ",$1," == *,"$2",* ]]; }
 
 BUILD=$(cd "$BUILD" && pwd)
 HATO="$BUILD/hato"
+HATO_NEW=$HATO
+if has "$SYSTEMS" hato-base; then
+  [ -x "$HATO_BASE" ] || { echo "compare.sh: --systems hato-base needs --base BINARY" >&2; exit 2; }
+  HATO_BASE=$(realpath "$HATO_BASE")
+fi
 SMTP_SOURCE=/usr/sbin/smtp-source
 SMTP_SINK=/usr/sbin/smtp-sink
 for tool in "$SMTP_SOURCE" "$SMTP_SINK" /usr/sbin/postfix /usr/sbin/opendkim openssl cc c++ curl "$PY"; do
@@ -219,6 +230,12 @@ for s in sessions:
              [ratio(get("hato", r, "e2e"), get("postfix", r, "e2e")) for r in rounds], lambda x: f"{x:.2f}x")
         show(f"hato/postfix, {v}, {s} sessions, CPU per message",
              [ratio(get("hato", r, "cpu"), get("postfix", r, "cpu")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato/hato-base, {v}, {s} sessions, e2e",
+             [ratio(get("hato", r, "e2e"), get("hato-base", r, "e2e")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato/hato-base, {v}, {s} sessions, CPU per message",
+             [ratio(get("hato", r, "cpu"), get("hato-base", r, "cpu")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato-base {v}, {s} sessions, accept p99 ms", [get("hato-base", r, "p99") for r in rounds],
+             lambda x: f"{x:.2f}")
         if v == "plain":
             show(f"hato plain, {s} sessions, share of the two-hop ceiling (one-hop smtp-source/s / 2)",
                  [ratio(get("hato", r, "e2e"), ceil.get((s, r), 0) / 2) for r in rounds], lambda x: f"{100 * x:.0f}%")
@@ -1046,9 +1063,11 @@ dash() { echo "${1:--}"; }
 ROWS=()     # system variant sessions e2e/s acc/s lg-acc/s lg-e2e/s p50 p99 cpu rss(KiB) check
 run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   local sys=$1 variant=$2 sessions=$3 name="$1-$2-$3" dir port sink_port check="-"
+  local label=$sys   # the row's name; hato-base runs as hato with the other binary
+  if [ "$sys" = hato-base ]; then HATO=$HATO_BASE; sys=hato; else HATO=$HATO_NEW; fi
   dir="$WORK/$name"
   mkdir -p "$dir"
-  log "== $sys $variant, $sessions sessions"
+  log "== $label $variant, $sessions sessions"
   sink_port=$(free_port)
   # 1. warm-up and check: W messages into a sink that dumps each one
   start_sink "$sink_port" "$dir/check-sink.log" "$dir/dump"
@@ -1069,7 +1088,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   rm -rf "$dir/dump"
   if [ -z "$warm_ok" ]; then
     log "   skipped: the warm-up did not get through (logs: KEEP=1, $dir)"
-    ROWS+=("$sys $variant $sessions failed - - - - - - 0 $check 0 - 0 $ROUND")
+    ROWS+=("$label $variant $sessions failed - - - - - - 0 $check 0 - 0 $ROUND")
     if [ "$sys" = hato ]; then stop_hato; else stop_postfix; fi
     return 0
   fi
@@ -1126,7 +1145,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   [ "$total" = "$((MESSAGES + LAT_MESSAGES))" ] || log "note: the sink counted $total, expected $((MESSAGES + LAT_MESSAGES))"
   stop_sink
   [[ "$delivered" == *! ]] && e2e="$e2e!"
-  ROWS+=("$sys $variant $sessions $e2e $acc $lg_acc $lg_e2e $(field "$lat" p50_ms) $(field "$lat" p99_ms) $(dash "$cpu") ${rss% *} $check ${rss#* } $(dash "$lg_cpu") $pss $ROUND")
+  ROWS+=("$label $variant $sessions $e2e $acc $lg_acc $lg_e2e $(field "$lat" p50_ms) $(field "$lat" p99_ms) $(dash "$cpu") ${rss% *} $check ${rss#* } $(dash "$lg_cpu") $pss $ROUND")
   log "   e2e $e2e/s, accept $acc/s (smtp-source); smtpload accept $lg_acc/s, e2e $lg_e2e/s," \
     "p50 $(field "$lat" p50_ms) ms, p99 $(field "$lat" p99_ms) ms; CPU $cpu s/1k; peak RSS" \
     "$(( ${rss% *} / 1024 )) MiB over ${rss#* } processes (Pss now $((pss / 1024)) MiB); DKIM-signed $check"
@@ -1258,7 +1277,7 @@ run_idle() {
 T_START=$(now)
 echo "compare.sh: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores," \
   "$(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "queues on $(df -T "$WORK" | awk 'NR==2 {print $2" "$1}'); hato: tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), binary built $(date -r "$HATO" '+%F %T');" \
+echo "queues on $(df -T "$WORK" | awk 'NR==2 {print $2" "$1}'); hato: tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), binary built $(date -r "$HATO_NEW" '+%F %T')${HATO_BASE:+, base $HATO_BASE};" \
   "postfix $(/usr/sbin/postconf -d -h mail_version 2>/dev/null), $(/usr/sbin/opendkim -V 2>&1 | head -1 | sed 's/.*Filter //'), $(openssl version | cut -d' ' -f1-2)"
 echo "load: $MESSAGES messages (smtp-source) + $LAT_MESSAGES (smtpload) of $SIZE bytes per run, one connection each; warm-up/check $WARMUP"
 build_tools
