@@ -334,8 +334,9 @@ struct Authors {
 
 Authors authors_of(const std::string& message) {
   Authors a;
+  const auto parsed = dkim::parse_message(message);  // `from` points into it
   const dkim::HeaderField* from = nullptr;
-  for (const auto& f : dkim::parse_message(message).fields) {
+  for (const auto& f : parsed.fields) {
     if (!iequals(f.name, "From")) continue;
     ++a.from_fields;
     from = &f;
