@@ -45,6 +45,7 @@
 #include "policy/submission.h"
 #include "queue/store.h"
 #include "relay/acme.h"
+#include "relay/bounce.h"
 #include "relay/delivery.h"
 #include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
@@ -309,6 +310,30 @@ Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config) {
   return net::TlsContext::load_server(config.tls.certificate, config.tls.key);
 }
 
+// The blacklist monitor's MailNotice: a plain-text notice (relay::build_notice) queued through
+// the engine's queue_local(), the path DSNs take.
+policy::BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine) {
+  return
+      [&engine](const conf::Config& config, const std::string& subject, const std::string& body) {
+        // From MAILER-DAEMON of the first domain, with the null sender: a notice is never bounced.
+        std::string domain = config.domains.empty() ? config.hostname : config.domains.front().name;
+        relay::NoticeInput notice;
+        notice.from = "Mail System <MAILER-DAEMON@" + domain + ">";
+        notice.to = config.blacklist_monitor.notify;
+        notice.subject = subject;
+        notice.body = body;
+        relay::LocalMessage message;
+        message.sender = "";
+        message.recipient = config.blacklist_monitor.notify;
+        message.origin = "blacklist";
+        message.build = [notice](const std::string& message_id, int64_t now_ms) {
+          return relay::build_notice(notice, message_id, now_ms);
+        };
+        queue::QueueId id = engine.queue_local(std::move(message), [](Status) {});
+        log::info("blacklist notice", {{"id", id.str()}, {"to", notice.to}, {"subject", subject}});
+      };
+}
+
 }  // namespace
 
 int serve(const std::string& config_path) {
@@ -459,7 +484,7 @@ int serve(const std::string& config_path) {
   monitor_dns.timeout = std::chrono::milliseconds(1500);
   auto monitor_resolver = net::make_cares_resolver(loop, monitor_dns);
   policy::BlacklistMonitor blacklist(loop, config, *monitor_resolver, state, &limiter,
-                                     policy::mail_notice_through(delivery), http);
+                                     mail_notice_through(delivery), http);
   blacklist.start();
   backend.on_queued([&](const queue::QueueId& id, const std::vector<std::string>& rcpts) {
     // One event per recipient, as delivery results are: `queue tail` shows who it is for.

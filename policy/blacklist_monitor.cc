@@ -482,28 +482,6 @@ void BlacklistMonitor::notify(const std::vector<Event>& events) {
   mail_(*config_, subject, body);
 }
 
-BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine) {
-  return
-      [&engine](const conf::Config& config, const std::string& subject, const std::string& body) {
-        // From MAILER-DAEMON of the first domain, with the null sender: a notice is never bounced.
-        std::string domain = config.domains.empty() ? config.hostname : config.domains.front().name;
-        relay::NoticeInput notice;
-        notice.from = "Mail System <MAILER-DAEMON@" + domain + ">";
-        notice.to = config.blacklist_monitor.notify;
-        notice.subject = subject;
-        notice.body = body;
-        relay::LocalMessage message;
-        message.sender = "";
-        message.recipient = config.blacklist_monitor.notify;
-        message.origin = "blacklist";
-        message.build = [notice](const std::string& message_id, int64_t now_ms) {
-          return relay::build_notice(notice, message_id, now_ms);
-        };
-        queue::QueueId id = engine.queue_local(std::move(message), [](Status) {});
-        log::info("blacklist notice", {{"id", id.str()}, {"to", notice.to}, {"subject", subject}});
-      };
-}
-
 std::string BlacklistMonitor::status_json() {
   std::string out;
   if (!enabled()) return out;

@@ -26,13 +26,13 @@
 #include "net/resolver.h"
 #include "policy/blacklist.h"
 #include "policy/limiter.h"
-#include "relay/delivery.h"
 
 namespace hato::policy {
 
 class BlacklistMonitor {
  public:
-  // Mails a notice to blacklist_monitor.notify (the daemon queues it like any message).
+  // Mails a notice to blacklist_monitor.notify. The daemon queues it like any message: serve
+  // (cli/serve.cc) wires it to the delivery engine, so policy/ needs nothing from relay/.
   using MailNotice = std::function<void(const conf::Config& config, const std::string& subject,
                                         const std::string& body)>;
 
@@ -102,9 +102,5 @@ class BlacklistMonitor {
   std::vector<std::function<void()>> waiting_;       // for the round under way
   std::vector<std::function<void()>> waiting_next_;  // asked during a round: one more
 };
-
-// The daemon's MailNotice: a plain-text notice (relay::build_notice) queued through the
-// engine's queue_local(), the path DSNs take.
-BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine);
 
 }  // namespace hato::policy
