@@ -18,9 +18,9 @@
 
 #include "cli/commands.h"
 #include "common/loop.h"
+#include "net/resolver.h"
 #include "policy/dkim/key.h"
 #include "policy/dns_records.h"
-#include "relay/resolver.h"
 
 namespace hato::cli {
 
@@ -36,19 +36,19 @@ int usage(const std::string& problem = "") {
   return kExitUsage;
 }
 
-policy::DnsAnswer failed(relay::DnsStatus status, const std::string& error) {
-  std::string why = relay::dns_status_name(status);
+policy::DnsAnswer failed(net::DnsStatus status, const std::string& error) {
+  std::string why = net::dns_status_name(status);
   if (!error.empty()) why += " (" + error + ")";
   return {policy::DnsOutcome::kFailed, {}, why};
 }
 
 // The DnsStatus of a result as DnsOutcome, with `values` filled by the caller when found.
-policy::DnsAnswer outcome(relay::DnsStatus status, const std::string& error) {
+policy::DnsAnswer outcome(net::DnsStatus status, const std::string& error) {
   switch (status) {
-    case relay::DnsStatus::kOk:
+    case net::DnsStatus::kOk:
       return {policy::DnsOutcome::kFound, {}, ""};
-    case relay::DnsStatus::kNoData:
-    case relay::DnsStatus::kNxDomain:
+    case net::DnsStatus::kNoData:
+    case net::DnsStatus::kNxDomain:
       return {policy::DnsOutcome::kNone, {}, ""};
     default:
       return failed(status, error);
@@ -61,20 +61,20 @@ policy::DnsAnswer outcome(relay::DnsStatus status, const std::string& error) {
 class ResolverSource final : public policy::DnsSource {
  public:
   explicit ResolverSource(const conf::Config& config) {
-    relay::ResolverOptions options;
+    net::ResolverOptions options;
     options.servers = config.dns_servers;
-    resolver_ = relay::make_cares_resolver(loop_, options);
+    resolver_ = net::make_cares_resolver(loop_, options);
   }
 
   policy::DnsAnswer txt(const std::string& name) override {
-    auto r = wait<relay::TxtResult>([&](auto done) { resolver_->txt(name, std::move(done)); });
+    auto r = wait<net::TxtResult>([&](auto done) { resolver_->txt(name, std::move(done)); });
     policy::DnsAnswer a = outcome(r.status, r.error);
     a.values = std::move(r.records);
     return a;
   }
 
   policy::DnsAnswer mx(const std::string& domain) override {
-    auto r = wait<relay::MxResult>([&](auto done) { resolver_->mx(domain, std::move(done)); });
+    auto r = wait<net::MxResult>([&](auto done) { resolver_->mx(domain, std::move(done)); });
     std::stable_sort(r.records.begin(), r.records.end(),
                      [](const auto& x, const auto& y) { return x.preference < y.preference; });
     policy::DnsAnswer a = outcome(r.status, r.error);
@@ -84,7 +84,7 @@ class ResolverSource final : public policy::DnsSource {
 
   policy::DnsAnswer addresses(const std::string& host) override {
     auto r =
-        wait<relay::AddressResult>([&](auto done) { resolver_->addresses(host, std::move(done)); });
+        wait<net::AddressResult>([&](auto done) { resolver_->addresses(host, std::move(done)); });
     policy::DnsAnswer a = outcome(r.status, r.error);
     for (const auto& address : r.addresses) a.values.push_back(address.ip());
     return a;
@@ -93,7 +93,7 @@ class ResolverSource final : public policy::DnsSource {
   policy::DnsAnswer ptr(const std::string& ip) override {
     auto address = SocketAddress::parse(ip, 0);
     if (!address) return {policy::DnsOutcome::kFailed, {}, address.message()};
-    auto r = wait<relay::PtrResult>([&](auto done) { resolver_->ptr(*address, std::move(done)); });
+    auto r = wait<net::PtrResult>([&](auto done) { resolver_->ptr(*address, std::move(done)); });
     policy::DnsAnswer a = outcome(r.status, r.error);
     a.values = std::move(r.names);
     return a;
@@ -105,7 +105,7 @@ class ResolverSource final : public policy::DnsSource {
   R wait(const std::function<void(std::function<void(R)>)>& ask) {
     if (timeouts_ >= kGiveUpAfterTimeouts) {
       R given_up;
-      given_up.status = relay::DnsStatus::kTimeout;
+      given_up.status = net::DnsStatus::kTimeout;
       given_up.error = "not asked: the servers stopped answering";
       return given_up;
     }
@@ -115,14 +115,14 @@ class ResolverSource final : public policy::DnsSource {
       loop_.stop();
     });
     while (!answer) loop_.run();
-    timeouts_ = answer->status == relay::DnsStatus::kTimeout ? timeouts_ + 1 : 0;
+    timeouts_ = answer->status == net::DnsStatus::kTimeout ? timeouts_ + 1 : 0;
     return std::move(*answer);
   }
 
   static constexpr int kGiveUpAfterTimeouts = 2;
   int timeouts_ = 0;  // in a row
   Loop loop_;         // before the resolver, which registers on it and must go first
-  std::unique_ptr<relay::Resolver> resolver_;
+  std::unique_ptr<net::Resolver> resolver_;
 };
 
 // The part of the plan the served MTA-STS policy comes from, so that `dns records` and the

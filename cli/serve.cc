@@ -30,6 +30,10 @@
 #include "inbound/checks.h"
 #include "inbound/recipients.h"
 #include "inbound/scanners.h"
+#include "net/http_client.h"
+#include "net/net_metrics.h"
+#include "net/resolver.h"
+#include "net/tls.h"
 #include "policy/auth.h"
 #include "policy/blacklist_monitor.h"
 #include "policy/client_limits.h"
@@ -41,14 +45,12 @@
 #include "policy/submission.h"
 #include "queue/store.h"
 #include "relay/acme.h"
+#include "relay/bounce.h"
 #include "relay/delivery.h"
-#include "relay/http_client.h"
 #include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
 #include "relay/relay_metrics.h"
-#include "relay/resolver.h"
 #include "relay/smtp_server.h"
-#include "relay/tls.h"
 #include "relay/tlsrpt.h"
 
 namespace hato::cli {
@@ -83,8 +85,7 @@ Status first_start(const conf::Config& config) {
   if (auto s = make_dir(config.data_dir + "/tls", 0700); !s) return s;
   if (!std::filesystem::exists(config.tls.certificate) ||
       !std::filesystem::exists(config.tls.key)) {
-    if (auto s =
-            relay::generate_self_signed(config.tls.certificate, config.tls.key, config.hostname);
+    if (auto s = net::generate_self_signed(config.tls.certificate, config.tls.key, config.hostname);
         !s)
       return s;
     log::info("generated self-signed certificate", {{"file", config.tls.certificate}});
@@ -135,8 +136,8 @@ void register_counters(const conf::Config& config) {
   relay::m::tls_handshakes(false);
   relay::m::dkim_signatures();
   for (const char* type : {"MX", "A", "AAAA", "TXT", "PTR"}) {
-    relay::m::dns_queries(type);
-    relay::m::dns_failures(type);
+    net::m::dns_queries(type);
+    net::m::dns_failures(type);
   }
   relay::m::delivery_latency();
 }
@@ -226,13 +227,13 @@ class StoreState : public policy::StateStore {
 // loads and matches.
 class CertificateWatch {
  public:
-  CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<relay::TlsContext>)> swap)
+  CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<net::TlsContext>)> swap)
       : files_(loop, "certificate", [this] { return load(); }), swap_(std::move(swap)) {}
 
   // A new pair was just written (ACME): take it now rather than at the next tick.
   void reload_now() { files_.check_now(); }
 
-  void watch(const conf::Config& config, std::shared_ptr<relay::TlsContext> current) {
+  void watch(const conf::Config& config, std::shared_ptr<net::TlsContext> current) {
     cert_ = config.tls.certificate;
     key_ = config.tls.key;
     report(current);
@@ -241,7 +242,7 @@ class CertificateWatch {
 
  private:
   Status load() {
-    auto fresh = relay::TlsContext::load_server(cert_, key_);
+    auto fresh = net::TlsContext::load_server(cert_, key_);
     if (!fresh) return fresh.status();
     swap_(*fresh);
     log::info("certificate reloaded", {{"file", cert_}});
@@ -250,7 +251,7 @@ class CertificateWatch {
   }
 
   // The expiry as a metric, and a warning while under 14 days.
-  static void report(const std::shared_ptr<relay::TlsContext>& tls) {
+  static void report(const std::shared_ptr<net::TlsContext>& tls) {
     if (!tls || !tls->not_after()) return;
     int64_t left = tls->not_after() - log::now_ms() / 1000;
     metrics()
@@ -261,7 +262,7 @@ class CertificateWatch {
   }
 
   FileWatch files_;
-  std::function<void(std::shared_ptr<relay::TlsContext>)> swap_;
+  std::function<void(std::shared_ptr<net::TlsContext>)> swap_;
   std::string cert_, key_;
 };
 
@@ -304,9 +305,33 @@ std::vector<std::string> needs_restart(const conf::Config& old, const conf::Conf
   return out;
 }
 
-Result<std::shared_ptr<relay::TlsContext>> load_tls(const conf::Config& config) {
-  if (config.tls.certificate.empty()) return std::shared_ptr<relay::TlsContext>();
-  return relay::TlsContext::load_server(config.tls.certificate, config.tls.key);
+Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config) {
+  if (config.tls.certificate.empty()) return std::shared_ptr<net::TlsContext>();
+  return net::TlsContext::load_server(config.tls.certificate, config.tls.key);
+}
+
+// The blacklist monitor's MailNotice: a plain-text notice (relay::build_notice) queued through
+// the engine's queue_local(), the path DSNs take.
+policy::BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine) {
+  return
+      [&engine](const conf::Config& config, const std::string& subject, const std::string& body) {
+        // From MAILER-DAEMON of the first domain, with the null sender: a notice is never bounced.
+        std::string domain = config.domains.empty() ? config.hostname : config.domains.front().name;
+        relay::NoticeInput notice;
+        notice.from = "Mail System <MAILER-DAEMON@" + domain + ">";
+        notice.to = config.blacklist_monitor.notify;
+        notice.subject = subject;
+        notice.body = body;
+        relay::LocalMessage message;
+        message.sender = "";
+        message.recipient = config.blacklist_monitor.notify;
+        message.origin = "blacklist";
+        message.build = [notice](const std::string& message_id, int64_t now_ms) {
+          return relay::build_notice(notice, message_id, now_ms);
+        };
+        queue::QueueId id = engine.queue_local(std::move(message), [](Status) {});
+        log::info("blacklist notice", {{"id", id.str()}, {"to", notice.to}, {"subject", subject}});
+      };
 }
 
 }  // namespace
@@ -358,7 +383,7 @@ int serve(const std::string& config_path) {
   if (config->tls.acme) {
     Status s = make_dir(config->data_dir + "/acme", 0700);
     if (s && !std::filesystem::exists(config->tls.certificate))
-      s = relay::generate_self_signed(config->tls.certificate, config->tls.key, config->hostname);
+      s = net::generate_self_signed(config->tls.certificate, config->tls.key, config->hostname);
     if (!s) {
       log::error("cannot start", {{"reason", s.message()}});
       return kExitFailed;
@@ -402,15 +427,15 @@ int serve(const std::string& config_path) {
   hooks.add(policy::Phase::kRcpt, std::make_shared<inbound::RecipientHook>());
   hooks.add(policy::Phase::kMail, std::make_shared<policy::ClientRateHook>());
 
-  relay::ResolverOptions dns;
+  net::ResolverOptions dns;
   dns.servers = config->dns_servers;
-  auto resolver = relay::make_cares_resolver(loop, dns);
+  auto resolver = net::make_cares_resolver(loop, dns);
   // Inbound checks that wait on DNS: DNSBL at connect, SPF at MAIL, DKIM and
   // DMARC at DATA (DMARC uses what SPF and DKIM found; inbound/checks.h).
   policy::spf::add_spf_hook(hooks, *resolver);
   inbound::add_inbound_hooks(hooks, *resolver, *config);
   inbound::add_scanner_hooks(hooks, loop);  // clamd, rspamd: last in kData
-  auto client_tls = relay::TlsContext::make_client(config->delivery.ca_file);
+  auto client_tls = net::TlsContext::make_client(config->delivery.ca_file);
   if (!client_tls) {
     log::error("cannot start", {{"reason", client_tls.message()}});
     return kExitFailed;
@@ -424,7 +449,7 @@ int serve(const std::string& config_path) {
     limiter.set_shared(cluster.get());
   }
   // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
-  relay::HttpClient http(loop, *resolver, *client_tls);
+  net::HttpClient http(loop, *resolver, *client_tls);
   relay::MtaStsPolicies mta_sts(*resolver, http, &state);
   relay::DeliveryEngine delivery(loop, config, *store, ids, *resolver, *client_tls, workers, events,
                                  &limiter);
@@ -454,12 +479,12 @@ int serve(const std::string& config_path) {
   }
   // Blacklist monitoring asks the lists themselves each time: a resolver of its own, without
   // the cache, whose negative answers could hide a new listing for hours.
-  relay::ResolverOptions monitor_dns = dns;
+  net::ResolverOptions monitor_dns = dns;
   monitor_dns.cache_entries = 0;
   monitor_dns.timeout = std::chrono::milliseconds(1500);
-  auto monitor_resolver = relay::make_cares_resolver(loop, monitor_dns);
+  auto monitor_resolver = net::make_cares_resolver(loop, monitor_dns);
   policy::BlacklistMonitor blacklist(loop, config, *monitor_resolver, state, &limiter,
-                                     policy::mail_notice_through(delivery), http);
+                                     mail_notice_through(delivery), http);
   blacklist.start();
   backend.on_queued([&](const queue::QueueId& id, const std::vector<std::string>& rcpts) {
     // One event per recipient, as delivery results are: `queue tail` shows who it is for.
@@ -489,13 +514,13 @@ int serve(const std::string& config_path) {
     }
   }
   CertificateWatch certificates(loop,
-                                [&server, &mta_sts_web](std::shared_ptr<relay::TlsContext> tls) {
+                                [&server, &mta_sts_web](std::shared_ptr<net::TlsContext> tls) {
                                   mta_sts_web.set_tls(tls);
                                   server.set_tls(std::move(tls));
                                 });
   certificates.watch(*config, *tls);
   // ACME (RFC 8555): orders and renewals on the loop; HTTP-01 answers on tls.acme.http.
-  std::unique_ptr<relay::HttpClient> acme_http;
+  std::unique_ptr<net::HttpClient> acme_http;
   std::unique_ptr<relay::AcmeClient> acme;
   WebServer acme_web(loop, "acme-http", [&acme](const std::string&, const std::string& path) {
     constexpr std::string_view kPrefix = "/.well-known/acme-challenge/";
@@ -512,11 +537,11 @@ int serve(const std::string& config_path) {
                    {{"reason",
                      "set tls.acme.http (HTTP-01, port 80) or mta_sts.listen "
                      "(TLS-ALPN-01, port 443)"}});
-    auto acme_tls = relay::TlsContext::make_client(a.ca_file);
+    auto acme_tls = net::TlsContext::make_client(a.ca_file);
     Status s = acme_tls ? Status::ok() : acme_tls.status();
     if (s && a.http) s = acme_web.listen(*a.http);
     if (s) {
-      acme_http = std::make_unique<relay::HttpClient>(loop, *resolver, *acme_tls);
+      acme_http = std::make_unique<net::HttpClient>(loop, *resolver, *acme_tls);
       acme = std::make_unique<relay::AcmeClient>(
           loop, *acme_http, workers,
           relay::AcmeClient::Options{

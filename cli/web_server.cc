@@ -47,7 +47,7 @@ struct WebServer::Impl {
   hato::Loop& loop;
   std::string name;
   Handler handler;
-  std::shared_ptr<relay::TlsContext> tls;
+  std::shared_ptr<net::TlsContext> tls;
   AlpnChallenge alpn;
   SSL_CTX* front = nullptr;  // with alpn: every handshake starts here, see on_client_hello
   std::unique_ptr<evhttp, EvhttpFree> http;
@@ -140,7 +140,7 @@ WebServer::WebServer(hato::Loop& loop, std::string name, Handler handler)
 
 WebServer::~WebServer() = default;
 
-void WebServer::set_tls(std::shared_ptr<relay::TlsContext> tls) {
+void WebServer::set_tls(std::shared_ptr<net::TlsContext> tls) {
   impl_->tls = std::move(tls);
 }
 

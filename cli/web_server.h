@@ -11,7 +11,7 @@
 #include "common/loop.h"
 #include "common/net.h"
 #include "common/status.h"
-#include "relay/tls.h"
+#include "net/tls.h"
 
 namespace hato::cli {
 
@@ -32,7 +32,7 @@ class WebServer {
 
   // With a context the server speaks TLS only; the next connection uses the newest one,
   // so a renewed certificate needs no restart.
-  void set_tls(std::shared_ptr<relay::TlsContext> tls);
+  void set_tls(std::shared_ptr<net::TlsContext> tls);
   // ACME TLS-ALPN-01 (RFC 8737): a handshake offering ALPN "acme-tls/1" for a name
   // `challenge` accepts (it installs the challenge certificate on the SSL) gets that
   // certificate and the protocol; every other handshake goes on with the context above.

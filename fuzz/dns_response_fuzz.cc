@@ -12,10 +12,10 @@
 #include <string>
 
 #include "fuzz/fuzz_util.h"
-#include "relay/resolver.h"
+#include "net/resolver.h"
 
 using namespace hato;
-using namespace hato::relay;
+using namespace hato::net;
 
 namespace {
 // c-ares escapes unprintable label bytes as \DDD; a space or any other

@@ -1,5 +1,5 @@
 // http_response_fuzz.cc - what a web server on the internet sends back: HTTP/1.1 responses
-// (MTA-STS policy hosts, webhooks, ACME) read by relay::HttpResponseParser in arbitrary
+// (MTA-STS policy hosts, webhooks, ACME) read by net::HttpResponseParser in arbitrary
 // slices, and MTA-STS policy files (RFC 8461 3.2) as such a server serves them.
 //
 // Invariants: the first input byte splits the rest into two feeds, and a complete response
@@ -12,8 +12,8 @@
 #include <string_view>
 
 #include "fuzz/fuzz_util.h"
+#include "net/http_client.h"
 #include "policy/mta_sts.h"
-#include "relay/http_client.h"
 
 using namespace hato;
 namespace sts = hato::policy::mta_sts;
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view all(reinterpret_cast<const char*>(data) + 1, size - 1);
   constexpr size_t kCap = 4096;
-  relay::HttpResponseParser parser(kCap);
+  net::HttpResponseParser parser(kCap);
   size_t cut = std::min<size_t>(data[0], all.size());
   bool ok = parser.feed(all.substr(0, cut)).is_ok() && parser.feed(all.substr(cut)).is_ok();
   if (ok && !parser.complete()) ok = parser.finish().is_ok();

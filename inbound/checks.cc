@@ -67,11 +67,11 @@ struct DnsblRun {
 
 // A lookup that failed is logged and counts as "not listed": a list that is down must not
 // stop the mail.
-void log_lookup_failure(const DnsblRun& run, const ZoneOutcome& z, const relay::AddressResult& r) {
-  if (!relay::dns_temporary(r.status)) return;
+void log_lookup_failure(const DnsblRun& run, const ZoneOutcome& z, const net::AddressResult& r) {
+  if (!net::dns_temporary(r.status)) return;
   log::warning("dnsbl lookup failed", {{"peer", run.peer},
                                        {"zone", z.zone},
-                                       {"status", relay::dns_status_name(r.status)},
+                                       {"status", net::dns_status_name(r.status)},
                                        {"reason", r.error}});
 }
 
@@ -141,24 +141,24 @@ std::string without_trailing_dot(std::string_view s) {
 
 }  // namespace
 
-dkim::KeyLookup txt_lookup(relay::Resolver& resolver) {
+dkim::KeyLookup txt_lookup(net::Resolver& resolver) {
   return [&resolver](const std::string& name, std::function<void(dkim::TxtLookupResult)> done) {
-    resolver.txt(name, [done = std::move(done)](relay::TxtResult r) {
+    resolver.txt(name, [done = std::move(done)](net::TxtResult r) {
       dkim::TxtLookupResult out;
       using S = dkim::TxtLookupResult::Status;
       switch (r.status) {
-        case relay::DnsStatus::kOk:
+        case net::DnsStatus::kOk:
           out.status = S::kOk;
           out.records = std::move(r.records);
           break;
-        case relay::DnsStatus::kNoData:
+        case net::DnsStatus::kNoData:
           out.status = S::kNoData;
           break;
-        case relay::DnsStatus::kNxDomain:
+        case net::DnsStatus::kNxDomain:
           out.status = S::kNxDomain;
           break;
-        case relay::DnsStatus::kServFail:
-        case relay::DnsStatus::kTimeout:
+        case net::DnsStatus::kServFail:
+        case net::DnsStatus::kTimeout:
           out.status = S::kTemporary;
           break;
       }
@@ -216,7 +216,7 @@ void DnsblHook::run(const policy::HookContext& context, std::function<void(Verdi
     return;
   }
   policy::TransactionState* tx = &context.tx;  // valid until done is called
-  relay::Resolver* resolver = &resolver_;
+  net::Resolver* resolver = &resolver_;
   conf::DnsblAction action = action_;
   // Called once every zone has answered: the first listing in config order decides.
   auto finish = [run, tx, resolver, action, done = std::move(done)]() mutable {
@@ -237,8 +237,8 @@ void DnsblHook::run(const policy::HookContext& context, std::function<void(Verdi
     std::string text =
         "5.7.1 Service unavailable; client [" + run->ip + "] blocked using " + hit->zone;
     // RFC 5782 2.2: the TXT record at the same name may say why, often with a URL.
-    resolver->txt(hit->name, [run, text, done = std::move(done)](relay::TxtResult r) mutable {
-      if (r.status == relay::DnsStatus::kOk && !r.records.empty()) {
+    resolver->txt(hit->name, [run, text, done = std::move(done)](net::TxtResult r) mutable {
+      if (r.status == net::DnsStatus::kOk && !r.records.empty()) {
         std::string reason = policy::dnsbl_reason(r.records.front());
         if (!reason.empty()) text += "; " + reason;
       }
@@ -248,10 +248,10 @@ void DnsblHook::run(const policy::HookContext& context, std::function<void(Verdi
   auto shared_finish = std::make_shared<decltype(finish)>(std::move(finish));
   run->pending = run->zones.size();
   for (size_t i = 0; i < run->zones.size(); ++i) {
-    resolver_.a(run->zones[i].name, [run, i, shared_finish](relay::AddressResult r) {
+    resolver_.a(run->zones[i].name, [run, i, shared_finish](net::AddressResult r) {
       ZoneOutcome& z = run->zones[i];
       log_lookup_failure(*run, z, r);
-      if (r.status == relay::DnsStatus::kOk) {
+      if (r.status == net::DnsStatus::kOk) {
         auto answer = policy::classify_dnsbl_answer(r.addresses);
         std::string codes;
         for (const auto& c :
@@ -320,7 +320,7 @@ void AuthResultsScrubHook::run(const policy::HookContext& context,
 
 // -- DMARC -------------------------------------------------------------------------------------
 
-DmarcHook::DmarcHook(relay::Resolver& resolver, std::shared_ptr<const dmarc::PublicSuffixList> psl)
+DmarcHook::DmarcHook(net::Resolver& resolver, std::shared_ptr<const dmarc::PublicSuffixList> psl)
     : resolver_(resolver), psl_(std::move(psl)), random_(std::random_device{}()) {}
 
 namespace {
@@ -466,7 +466,7 @@ void DmarcHook::run(const policy::HookContext& context, std::function<void(Verdi
 
 // -- Wiring ------------------------------------------------------------------------------------
 
-void add_inbound_hooks(policy::HookChain& chain, relay::Resolver& resolver,
+void add_inbound_hooks(policy::HookChain& chain, net::Resolver& resolver,
                        const conf::Config& config) {
   std::shared_ptr<const dmarc::PublicSuffixList> psl;
   auto loaded = dmarc::PublicSuffixList::load(dmarc::kDefaultPslPath);

@@ -14,8 +14,8 @@
 // hooks read `inbound.dnsbl` and `inbound.dmarc` from the session's config on every run.
 // Peers in an inbound listener's trusted_networks skip the DNSBL.
 //
-// This is a library of its own (hato_inbound_checks) because it needs relay::Resolver, and
-// hato_relay already links hato_inbound for local delivery.
+// This is a library of its own (hato_inbound_checks): it needs net::Resolver and DMARC, which
+// the recipient checks and Maildir delivery (hato_inbound, linked by hato_relay) do not.
 #pragma once
 
 #include <memory>
@@ -23,43 +23,43 @@
 #include <string>
 
 #include "conf/config.h"
+#include "net/resolver.h"
 #include "policy/dkim/verifier.h"
 #include "policy/dmarc/psl.h"
 #include "policy/hook.h"
-#include "relay/resolver.h"
 
 namespace hato::inbound {
 
 // Adds the hooks above to `chain`, in the order above. `resolver` must outlive the chain's
 // use. Loads the Public Suffix List (dmarc::kDefaultPslPath) once; without it, DMARC's
 // organizational domains fall back to the last two labels, and the failure is logged.
-void add_inbound_hooks(policy::HookChain& chain, relay::Resolver& resolver,
+void add_inbound_hooks(policy::HookChain& chain, net::Resolver& resolver,
                        const conf::Config& config);
 
 // TXT lookups through the resolver, in the shape the DKIM verifier and DMARC discovery want.
-dkim::KeyLookup txt_lookup(relay::Resolver& resolver);
+dkim::KeyLookup txt_lookup(net::Resolver& resolver);
 
 class DnsblHook : public policy::Hook {
  public:
   // Checks the zones whose action is `action`: kReject at kConnect, kMark at kMail.
-  DnsblHook(relay::Resolver& resolver, conf::DnsblAction action)
+  DnsblHook(net::Resolver& resolver, conf::DnsblAction action)
       : resolver_(resolver), action_(action) {}
   const char* name() const override { return "dnsbl"; }
   void run(const policy::HookContext& context, std::function<void(policy::Verdict)> done) override;
 
  private:
-  relay::Resolver& resolver_;
+  net::Resolver& resolver_;
   conf::DnsblAction action_;
 };
 
 class DkimVerifyHook : public policy::Hook {
  public:
-  explicit DkimVerifyHook(relay::Resolver& resolver) : resolver_(resolver) {}
+  explicit DkimVerifyHook(net::Resolver& resolver) : resolver_(resolver) {}
   const char* name() const override { return "dkim-verify"; }
   void run(const policy::HookContext& context, std::function<void(policy::Verdict)> done) override;
 
  private:
-  relay::Resolver& resolver_;
+  net::Resolver& resolver_;
   dkim::Verifier verifier_;
 };
 
@@ -71,14 +71,14 @@ class AuthResultsScrubHook : public policy::Hook {
 
 class DmarcHook : public policy::Hook {
  public:
-  DmarcHook(relay::Resolver& resolver, std::shared_ptr<const dmarc::PublicSuffixList> psl);
+  DmarcHook(net::Resolver& resolver, std::shared_ptr<const dmarc::PublicSuffixList> psl);
   const char* name() const override { return "dmarc"; }
   void run(const policy::HookContext& context, std::function<void(policy::Verdict)> done) override;
   // Replaces the pct= sampling with a fixed draw in [0, 100), for tests.
   void set_sample(int sample) { fixed_sample_ = sample; }
 
  private:
-  relay::Resolver& resolver_;
+  net::Resolver& resolver_;
   std::shared_ptr<const dmarc::PublicSuffixList> psl_;
   std::mt19937 random_;
   int fixed_sample_ = -1;

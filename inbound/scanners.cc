@@ -18,7 +18,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
-#include "relay/http_client.h"
+#include "net/http_client.h"
 
 namespace hato::inbound {
 
@@ -191,13 +191,13 @@ Result<RspamdResult> parse_rspamd_reply(std::string_view json) {
 std::optional<Result<std::string>> http_response_body(std::string_view response, bool eof) {
   using R = Result<std::string>;
   // rspamd's answer is a small JSON object; the parser is the HTTP client's.
-  relay::HttpResponseParser parser(1 << 20);
+  net::HttpResponseParser parser(1 << 20);
   if (auto s = parser.feed(response); !s) return R::error("bad HTTP answer: " + s.message());
   if (!parser.complete()) {
     if (!eof) return std::nullopt;
     if (auto s = parser.finish(); !s) return R::error("HTTP answer cut off: " + s.message());
   }
-  relay::HttpResponse& r = parser.response();
+  net::HttpResponse& r = parser.response();
   if (r.status != 200) return R::error("HTTP " + std::to_string(r.status));
   return R(std::move(r.body));
 }

@@ -53,12 +53,12 @@ void append_text_or_null(std::string& out, const std::string& text) {
   }
 }
 
-LookupStatus lookup_status(relay::DnsStatus status) {
+LookupStatus lookup_status(net::DnsStatus status) {
   switch (status) {
-    case relay::DnsStatus::kOk:
+    case net::DnsStatus::kOk:
       return LookupStatus::kAnswer;
-    case relay::DnsStatus::kNxDomain:
-    case relay::DnsStatus::kNoData:
+    case net::DnsStatus::kNxDomain:
+    case net::DnsStatus::kNoData:
       return LookupStatus::kNoRecords;
     default:
       return LookupStatus::kFailed;
@@ -77,9 +77,9 @@ struct BlacklistMonitor::Event {
   int64_t since_ms;
 };
 
-BlacklistMonitor::BlacklistMonitor(Loop& loop, conf::ConfigPtr config, relay::Resolver& resolver,
+BlacklistMonitor::BlacklistMonitor(Loop& loop, conf::ConfigPtr config, net::Resolver& resolver,
                                    StateStore& state, Limiter* limiter, MailNotice mail,
-                                   relay::HttpClient& http)
+                                   net::HttpClient& http)
     : loop_(loop),
       config_(std::move(config)),
       resolver_(resolver),
@@ -209,7 +209,7 @@ void BlacklistMonitor::run_round() {
 void BlacklistMonitor::lookup(bool domain, const std::string& subject, const std::string& zone,
                               const std::string& name) {
   std::weak_ptr<int> alive = alive_;
-  resolver_.a(name, [this, alive, domain, subject, zone, name](relay::AddressResult r) {
+  resolver_.a(name, [this, alive, domain, subject, zone, name](net::AddressResult r) {
     if (alive.expired()) return;
     BlacklistOutcome outcome =
         classify_blacklist_lookup(lookup_status(r.status), r.addresses, r.error);
@@ -218,9 +218,9 @@ void BlacklistMonitor::lookup(bool domain, const std::string& subject, const std
       return;
     }
     // Lists explain a listing in a TXT record at the same name (RFC 5782 2.1).
-    resolver_.txt(name, [this, alive, domain, subject, zone, outcome](relay::TxtResult t) mutable {
+    resolver_.txt(name, [this, alive, domain, subject, zone, outcome](net::TxtResult t) mutable {
       if (alive.expired()) return;
-      if (t.status == relay::DnsStatus::kOk) {
+      if (t.status == net::DnsStatus::kOk) {
         std::string text;
         for (const auto& record : t.records) text += (text.empty() ? "" : " ") + record;
         if (std::string reason = dnsbl_reason(text); !reason.empty()) outcome.reason = reason;
@@ -235,18 +235,18 @@ void BlacklistMonitor::lookup(bool domain, const std::string& subject, const std
 void BlacklistMonitor::check_ptr(const SocketAddress& address) {
   std::weak_ptr<int> alive = alive_;
   std::string ip = address.ip();
-  resolver_.ptr(address, [this, alive, ip](relay::PtrResult p) {
+  resolver_.ptr(address, [this, alive, ip](net::PtrResult p) {
     if (alive.expired()) return;
     PtrCheck check = ptr_check(ip);
     check.last_checked_ms = log::now_ms();
-    if (relay::dns_temporary(p.status)) {
+    if (net::dns_temporary(p.status)) {
       check.error = "PTR lookup failed: " + p.error;  // what was known stays
       return record_ptr(ip, std::move(check));
     }
     check.checked = true;
     check.confirmed = false;
     check.names.clear();
-    if (p.status != relay::DnsStatus::kOk || p.names.empty()) {
+    if (p.status != net::DnsStatus::kOk || p.names.empty()) {
       check.error = "no PTR record for " + ip;
       return record_ptr(ip, std::move(check));
     }
@@ -260,12 +260,12 @@ void BlacklistMonitor::check_ptr(const SocketAddress& address) {
     auto forward = std::make_shared<Forward>(Forward{std::move(check), 0});
     forward->left = forward->check.names.size();
     for (const auto& name : forward->check.names) {
-      resolver_.addresses(name, [this, alive, ip, forward](relay::AddressResult a) {
+      resolver_.addresses(name, [this, alive, ip, forward](net::AddressResult a) {
         if (alive.expired()) return;
         for (const auto& found : a.addresses) {
           if (found.ip() == ip) forward->check.confirmed = true;
         }
-        forward->failed = forward->failed || relay::dns_temporary(a.status);
+        forward->failed = forward->failed || net::dns_temporary(a.status);
         if (--forward->left > 0) return;
         PtrCheck& c = forward->check;
         if (c.confirmed) {
@@ -384,14 +384,14 @@ void BlacklistMonitor::post_webhook(const std::string& url, std::string json) {
     log::warning("webhook failed", {{"url", url}, {"reason", "too many requests in flight"}});
     return;
   }
-  relay::HttpRequest request;
+  net::HttpRequest request;
   request.method = "POST";
   request.url = url;
   request.headers = {{"Content-Type", "application/json"}};
   request.body = std::move(json);
   request.timeout = std::chrono::seconds(10);
   request.max_body = 64 * 1024;
-  http_.fetch(std::move(request), [url](Result<relay::HttpResponse> response) {
+  http_.fetch(std::move(request), [url](Result<net::HttpResponse> response) {
     if (!response) {
       log::warning("webhook failed", {{"url", url}, {"reason", response.message()}});
     } else if (response->status < 200 || response->status > 299) {
@@ -480,28 +480,6 @@ void BlacklistMonitor::notify(const std::vector<Event>& events) {
                      "\nFind and stop the mail that caused it, then ask each list for removal.\n"
                      "`hato blacklist status` shows the current state.\n";
   mail_(*config_, subject, body);
-}
-
-BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine) {
-  return
-      [&engine](const conf::Config& config, const std::string& subject, const std::string& body) {
-        // From MAILER-DAEMON of the first domain, with the null sender: a notice is never bounced.
-        std::string domain = config.domains.empty() ? config.hostname : config.domains.front().name;
-        relay::NoticeInput notice;
-        notice.from = "Mail System <MAILER-DAEMON@" + domain + ">";
-        notice.to = config.blacklist_monitor.notify;
-        notice.subject = subject;
-        notice.body = body;
-        relay::LocalMessage message;
-        message.sender = "";
-        message.recipient = config.blacklist_monitor.notify;
-        message.origin = "blacklist";
-        message.build = [notice](const std::string& message_id, int64_t now_ms) {
-          return relay::build_notice(notice, message_id, now_ms);
-        };
-        queue::QueueId id = engine.queue_local(std::move(message), [](Status) {});
-        log::info("blacklist notice", {{"id", id.str()}, {"to", notice.to}, {"subject", subject}});
-      };
 }
 
 std::string BlacklistMonitor::status_json() {

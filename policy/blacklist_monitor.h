@@ -3,7 +3,7 @@
 //
 // One round, every blacklist_monitor.interval (and on demand):
 //   1. each egress address is looked up in each of `zones` (reversed IPv4, or IPv6 nibbles),
-//      each configured domain in each of `domain_zones`, all at once over relay::Resolver;
+//      each configured domain in each of `domain_zones`, all at once over net::Resolver;
 //      a listing's TXT record gives the reason;
 //   2. each egress address's reverse DNS is checked: a PTR whose A/AAAA points back;
 //   3. every answer updates its entry (policy/blacklist.h), written through to the state
@@ -22,24 +22,24 @@
 
 #include "common/loop.h"
 #include "conf/config.h"
+#include "net/http_client.h"
+#include "net/resolver.h"
 #include "policy/blacklist.h"
 #include "policy/limiter.h"
-#include "relay/delivery.h"
-#include "relay/http_client.h"
-#include "relay/resolver.h"
 
 namespace hato::policy {
 
 class BlacklistMonitor {
  public:
-  // Mails a notice to blacklist_monitor.notify (the daemon queues it like any message).
+  // Mails a notice to blacklist_monitor.notify. The daemon queues it like any message: serve
+  // (cli/serve.cc) wires it to the delivery engine, so policy/ needs nothing from relay/.
   using MailNotice = std::function<void(const conf::Config& config, const std::string& subject,
                                         const std::string& body)>;
 
   // Everything must outlive the monitor; `limiter` may be null (no egress addresses).
   // `http` POSTs to the webhook.
-  BlacklistMonitor(Loop& loop, conf::ConfigPtr config, relay::Resolver& resolver, StateStore& state,
-                   Limiter* limiter, MailNotice mail, relay::HttpClient& http);
+  BlacklistMonitor(Loop& loop, conf::ConfigPtr config, net::Resolver& resolver, StateStore& state,
+                   Limiter* limiter, MailNotice mail, net::HttpClient& http);
   ~BlacklistMonitor();
   BlacklistMonitor(const BlacklistMonitor&) = delete;
   BlacklistMonitor& operator=(const BlacklistMonitor&) = delete;
@@ -80,11 +80,11 @@ class BlacklistMonitor {
 
   Loop& loop_;
   conf::ConfigPtr config_;
-  relay::Resolver& resolver_;
+  net::Resolver& resolver_;
   StateStore& state_;
   Limiter* limiter_;
   MailNotice mail_;
-  relay::HttpClient& http_;
+  net::HttpClient& http_;
   Timer timer_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks hold it weakly
 
@@ -102,9 +102,5 @@ class BlacklistMonitor {
   std::vector<std::function<void()>> waiting_;       // for the round under way
   std::vector<std::function<void()>> waiting_next_;  // asked during a round: one more
 };
-
-// The daemon's MailNotice: a plain-text notice (relay::build_notice) queued through the
-// engine's queue_local(), the path DSNs take.
-BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine);
 
 }  // namespace hato::policy

@@ -255,16 +255,16 @@ std::string zone_line(const ZoneRecord& record) {
 
 namespace {
 
-relay::DnsStatus status_of(const DnsAnswer& answer) {
+net::DnsStatus status_of(const DnsAnswer& answer) {
   switch (answer.outcome) {
     case DnsOutcome::kFound:
-      return relay::DnsStatus::kOk;
+      return net::DnsStatus::kOk;
     case DnsOutcome::kNone:
-      return relay::DnsStatus::kNoData;
+      return net::DnsStatus::kNoData;
     case DnsOutcome::kFailed:
       break;
   }
-  return relay::DnsStatus::kServFail;
+  return net::DnsStatus::kServFail;
 }
 
 // spf::check_host() over a synchronous DnsSource. SpfDns promises answers later, never inside
@@ -274,26 +274,26 @@ class QueuedSpfDns final : public spf::SpfDns {
  public:
   explicit QueuedSpfDns(DnsSource& dns) : dns_(dns) {}
 
-  void txt(const std::string& name, std::function<void(relay::TxtResult)> done) override {
+  void txt(const std::string& name, std::function<void(net::TxtResult)> done) override {
     later([this, name, done = std::move(done)] {
       DnsAnswer answer = dns_.txt(name);
-      relay::TxtResult r;
+      net::TxtResult r;
       r.status = status_of(answer);
       r.records = answer.values;
       r.error = answer.error;
       done(std::move(r));
     });
   }
-  void a(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+  void a(const std::string& name, std::function<void(net::AddressResult)> done) override {
     addresses(name, AF_INET, std::move(done));
   }
-  void aaaa(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+  void aaaa(const std::string& name, std::function<void(net::AddressResult)> done) override {
     addresses(name, AF_INET6, std::move(done));
   }
-  void mx(const std::string& name, std::function<void(relay::MxResult)> done) override {
+  void mx(const std::string& name, std::function<void(net::MxResult)> done) override {
     later([this, name, done = std::move(done)] {
       DnsAnswer answer = dns_.mx(name);
-      relay::MxResult r;
+      net::MxResult r;
       r.status = status_of(answer);
       r.error = answer.error;
       uint16_t preference = 0;  // the values come in preference order
@@ -301,10 +301,10 @@ class QueuedSpfDns final : public spf::SpfDns {
       done(std::move(r));
     });
   }
-  void ptr(const SocketAddress& ip, std::function<void(relay::PtrResult)> done) override {
+  void ptr(const SocketAddress& ip, std::function<void(net::PtrResult)> done) override {
     later([this, ip, done = std::move(done)] {
       DnsAnswer answer = dns_.ptr(ip.ip());
-      relay::PtrResult r;
+      net::PtrResult r;
       r.status = status_of(answer);
       r.names = answer.values;
       r.error = answer.error;
@@ -324,18 +324,18 @@ class QueuedSpfDns final : public spf::SpfDns {
   void later(std::function<void()> work) { pending_.push_back(std::move(work)); }
 
   void addresses(const std::string& name, int family,
-                 std::function<void(relay::AddressResult)> done) {
+                 std::function<void(net::AddressResult)> done) {
     later([this, name, family, done = std::move(done)] {
       DnsAnswer answer = dns_.addresses(name);
-      relay::AddressResult r;
+      net::AddressResult r;
       r.status = status_of(answer);
       r.error = answer.error;
       for (const auto& text : answer.values) {
         auto address = SocketAddress::parse(text, 0);
         if (address && address->family() == family) r.addresses.push_back(*address);
       }
-      if (r.status == relay::DnsStatus::kOk && r.addresses.empty()) {
-        r.status = relay::DnsStatus::kNoData;
+      if (r.status == net::DnsStatus::kOk && r.addresses.empty()) {
+        r.status = net::DnsStatus::kNoData;
       }
       done(std::move(r));
     });

@@ -68,7 +68,7 @@ std::string json_string(std::string_view s) {
 
 Result<PKey> generate_key() {
   PKey key(EVP_EC_gen("P-256"));
-  if (!key) return Result<PKey>::error("cannot generate a key: " + openssl_error());
+  if (!key) return Result<PKey>::error("cannot generate a key: " + net::openssl_error());
   return key;
 }
 
@@ -131,11 +131,11 @@ Result<std::string> sign_jws(EVP_PKEY* key, const std::string& kid, const std::s
   if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &length,
                      reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
-    return Result<std::string>::error("cannot sign: " + openssl_error());
+    return Result<std::string>::error("cannot sign: " + net::openssl_error());
   std::string der(length, '\0');
   if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(der.data()), &length,
                      reinterpret_cast<const unsigned char*>(input.data()), input.size()) != 1)
-    return Result<std::string>::error("cannot sign: " + openssl_error());
+    return Result<std::string>::error("cannot sign: " + net::openssl_error());
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
   ossl::EcdsaSig sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(length)));
   if (!sig) return Result<std::string>::error("cannot read the signature");
@@ -177,7 +177,7 @@ Result<std::pair<std::string, std::string>> make_alpn_certificate(
             X509_sign(x.get(), key->get(), EVP_sha256()) > 0;
   X509_EXTENSION_free(alt);
   X509_EXTENSION_free(acme_id);
-  if (!ok) return Out::error("cannot build the TLS-ALPN-01 certificate: " + openssl_error());
+  if (!ok) return Out::error("cannot build the TLS-ALPN-01 certificate: " + net::openssl_error());
   ossl::Bio bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_X509(bio.get(), x.get());
   char* data = nullptr;
@@ -195,7 +195,7 @@ Result<std::string> make_csr(EVP_PKEY* key, const std::vector<std::string>& name
   X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, san.c_str());
   if (!ext || !sk_X509_EXTENSION_push(exts.get(), ext)) {
     X509_EXTENSION_free(ext);
-    return Result<std::string>::error("cannot build subjectAltName: " + openssl_error());
+    return Result<std::string>::error("cannot build subjectAltName: " + net::openssl_error());
   }
   if (X509_REQ_set_version(req.get(), 0) != 1 ||
       (names[0].size() <= 64 &&
@@ -205,7 +205,7 @@ Result<std::string> make_csr(EVP_PKEY* key, const std::vector<std::string>& name
       X509_REQ_set_pubkey(req.get(), key) != 1 ||
       X509_REQ_add_extensions(req.get(), exts.get()) != 1 ||
       X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0)
-    return Result<std::string>::error("cannot build the CSR: " + openssl_error());
+    return Result<std::string>::error("cannot build the CSR: " + net::openssl_error());
   int n = i2d_X509_REQ(req.get(), nullptr);
   std::string der(static_cast<size_t>(n), '\0');
   unsigned char* out = reinterpret_cast<unsigned char*>(der.data());
@@ -241,7 +241,7 @@ ossl::Cert first_certificate(std::string_view pem) {
   return cert;
 }
 
-std::string error_detail(const HttpResponse& r) {
+std::string error_detail(const net::HttpResponse& r) {
   auto json = parse_json(r.body);
   std::string out = "HTTP " + std::to_string(r.status);
   if (json) {
@@ -260,7 +260,7 @@ struct AcmeClient::Order {
   acme::PKey key;  // the certificate's
 };
 
-AcmeClient::AcmeClient(Loop& loop, HttpClient& http, WorkerPool& workers, Options options,
+AcmeClient::AcmeClient(Loop& loop, net::HttpClient& http, WorkerPool& workers, Options options,
                        std::function<void()> installed)
     : loop_(loop),
       http_(http),
@@ -357,9 +357,9 @@ void AcmeClient::begin() {
   for (const auto& d : options_.domains) names += (names.empty() ? "" : ",") + d;
   log::info("ACME order starting", {{"directory", options_.directory}, {"names", names}});
   std::weak_ptr<int> alive = alive_;
-  HttpRequest req;
+  net::HttpRequest req;
   req.url = options_.directory;
-  http_.fetch(std::move(req), [this, alive](Result<HttpResponse> r) {
+  http_.fetch(std::move(req), [this, alive](Result<net::HttpResponse> r) {
     if (alive.expired()) return;
     if (!r) return failed("directory", r.message());
     auto json = parse_json(r->body);
@@ -373,9 +373,9 @@ void AcmeClient::begin() {
 void AcmeClient::with_nonce(std::function<void(Status)> then) {
   if (!nonce_.empty()) return then(Status::ok());
   std::weak_ptr<int> alive = alive_;
-  HttpRequest req;
+  net::HttpRequest req;
   req.url = directory_["newNonce"].text;
-  http_.fetch(std::move(req), [this, alive, then](Result<HttpResponse> r) {
+  http_.fetch(std::move(req), [this, alive, then](Result<net::HttpResponse> r) {
     if (alive.expired()) return;
     if (!r) return then(r.status());
     nonce_ = r->header("replay-nonce");
@@ -393,19 +393,20 @@ void AcmeClient::post(const std::string& url, const std::string& payload, Done d
     auto jws = acme::sign_jws(account_key_.get(), kid_, nonce_, url, payload);
     nonce_.clear();
     if (!jws) return done(jws.status());
-    HttpRequest req;
+    net::HttpRequest req;
     req.method = "POST";
     req.url = url;
     req.headers = {{"Content-Type", "application/jose+json"}};
     req.body = std::move(*jws);
-    http_.fetch(std::move(req), [this, alive, url, payload, done, attempt](Result<HttpResponse> r) {
-      if (alive.expired()) return;
-      if (r) nonce_ = r->header("replay-nonce");
-      if (r && r->status == 400 && attempt < 3 &&
-          r->body.find("urn:ietf:params:acme:error:badNonce") != std::string::npos)
-        return post(url, payload, done, attempt + 1);
-      done(std::move(r));
-    });
+    http_.fetch(std::move(req),
+                [this, alive, url, payload, done, attempt](Result<net::HttpResponse> r) {
+                  if (alive.expired()) return;
+                  if (r) nonce_ = r->header("replay-nonce");
+                  if (r && r->status == 400 && attempt < 3 &&
+                      r->body.find("urn:ietf:params:acme:error:badNonce") != std::string::npos)
+                    return post(url, payload, done, attempt + 1);
+                  done(std::move(r));
+                });
   });
 }
 
@@ -418,7 +419,7 @@ void AcmeClient::new_account() {
   }
   payload += "}";
   kid_.clear();  // newAccount is signed with the JWK; it answers with our account URL
-  post(directory_["newAccount"].text, payload, [this](Result<HttpResponse> r) {
+  post(directory_["newAccount"].text, payload, [this](Result<net::HttpResponse> r) {
     if (!r) return failed("account", r.message());
     if (r->status != 200 && r->status != 201) return failed("account", error_detail(*r));
     kid_ = r->header("location");
@@ -436,7 +437,7 @@ void AcmeClient::new_order() {
     payload += "}";
   }
   payload += "]}";
-  post(directory_["newOrder"].text, payload, [this](Result<HttpResponse> r) {
+  post(directory_["newOrder"].text, payload, [this](Result<net::HttpResponse> r) {
     if (!r) return failed("order", r.message());
     auto json = parse_json(r->body);
     if (r->status != 201 || !json) return failed("order", error_detail(*r));
@@ -452,7 +453,7 @@ void AcmeClient::new_order() {
 void AcmeClient::next_authorization(size_t i) {
   if (i == order_->authorizations.size()) return finalize();
   const std::string url = order_->authorizations[i];
-  post(url, "", [this, i](Result<HttpResponse> r) {
+  post(url, "", [this, i](Result<net::HttpResponse> r) {
     if (!r) return failed("authorization", r.message());
     auto json = parse_json(r->body);
     if (r->status != 200 || !json) return failed("authorization", error_detail(*r));
@@ -473,7 +474,7 @@ void AcmeClient::next_authorization(size_t i) {
         challenges_[token] = authorization;
       }
       log::info("ACME challenge", {{"name", name}, {"type", type}});
-      post(c["url"].text, "{}", [this, i](Result<HttpResponse> answer) {
+      post(c["url"].text, "{}", [this, i](Result<net::HttpResponse> answer) {
         if (!answer) return failed("challenge", answer.message());
         if (answer->status != 200) return failed("challenge", error_detail(*answer));
         poll_authorization(i, 0);
@@ -485,7 +486,7 @@ void AcmeClient::next_authorization(size_t i) {
 }
 
 void AcmeClient::poll_authorization(size_t i, int tries) {
-  post(order_->authorizations[i], "", [this, i, tries](Result<HttpResponse> r) {
+  post(order_->authorizations[i], "", [this, i, tries](Result<net::HttpResponse> r) {
     if (!r) return failed("authorization", r.message());
     auto json = parse_json(r->body);
     if (r->status != 200 || !json) return failed("authorization", error_detail(*r));
@@ -517,7 +518,7 @@ void AcmeClient::finalize() {
   auto csr = acme::make_csr(order_->key.get(), options_.domains);
   if (!csr) return failed("finalize", csr.message());
   post(order_->finalize, "{\"csr\":\"" + base64url_encode(*csr) + "\"}",
-       [this](Result<HttpResponse> r) {
+       [this](Result<net::HttpResponse> r) {
          if (!r) return failed("finalize", r.message());
          if (r->status != 200) return failed("finalize", error_detail(*r));
          poll_order(0);
@@ -525,7 +526,7 @@ void AcmeClient::finalize() {
 }
 
 void AcmeClient::poll_order(int tries) {
-  post(order_->url, "", [this, tries](Result<HttpResponse> r) {
+  post(order_->url, "", [this, tries](Result<net::HttpResponse> r) {
     if (!r) return failed("order", r.message());
     auto json = parse_json(r->body);
     if (r->status != 200 || !json) return failed("order", error_detail(*r));
@@ -543,7 +544,7 @@ void AcmeClient::poll_order(int tries) {
 }
 
 void AcmeClient::download(const std::string& url) {
-  post(url, "", [this](Result<HttpResponse> r) {
+  post(url, "", [this](Result<net::HttpResponse> r) {
     if (!r) return failed("certificate", r.message());
     if (r->status != 200) return failed("certificate", error_detail(*r));
     install(r->body);

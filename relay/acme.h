@@ -22,7 +22,7 @@
 #include "common/loop.h"
 #include "common/status.h"
 #include "common/worker_pool.h"
-#include "relay/http_client.h"
+#include "net/http_client.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 
@@ -77,7 +77,7 @@ class AcmeClient {
   };
 
   // Files are written on `workers`; everything else runs on the loop.
-  AcmeClient(Loop& loop, HttpClient& http, WorkerPool& workers, Options options,
+  AcmeClient(Loop& loop, net::HttpClient& http, WorkerPool& workers, Options options,
              std::function<void()> installed);
   ~AcmeClient();
   AcmeClient(const AcmeClient&) = delete;
@@ -93,7 +93,7 @@ class AcmeClient {
 
  private:
   struct Order;
-  using Done = std::function<void(Result<HttpResponse>)>;
+  using Done = std::function<void(Result<net::HttpResponse>)>;
 
   void schedule(std::chrono::seconds delay);
   void begin();
@@ -112,7 +112,7 @@ class AcmeClient {
   int64_t renewal_time(int64_t not_before, int64_t not_after) const;
 
   Loop& loop_;
-  HttpClient& http_;
+  net::HttpClient& http_;
   WorkerPool& workers_;
   Options options_;
   std::function<void()> installed_;

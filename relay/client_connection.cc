@@ -15,11 +15,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "relay/send_now.h"
+#include "net/send_now.h"
 
 namespace hato::relay {
 
-ClientConnection::ClientConnection(Loop& loop, std::shared_ptr<TlsContext> tls, std::string sni)
+ClientConnection::ClientConnection(Loop& loop, std::shared_ptr<net::TlsContext> tls,
+                                   std::string sni)
     : loop_(loop), tls_(std::move(tls)), sni_(std::move(sni)) {}
 
 ClientConnection::~ClientConnection() {
@@ -74,17 +75,17 @@ void ClientConnection::install() {
 }
 
 void ClientConnection::send(std::string_view bytes) {
-  if (bev_ && !closed_) send_now(bev_, bytes);
+  if (bev_ && !closed_) net::send_now(bev_, bytes);
 }
 
 SSL* ClientConnection::make_ssl() {
   SSL* ssl = tls_->new_ssl();
   if (!ssl) {
-    error_ = "cannot start TLS: " + openssl_error();
+    error_ = "cannot start TLS: " + net::openssl_error();
     return nullptr;
   }
   if (!sni_.empty()) SSL_set_tlsext_host_name(ssl, sni_.c_str());
-  if (auto s = apply_peer_check(ssl, check_); !s) {
+  if (auto s = net::apply_peer_check(ssl, check_); !s) {
     SSL_free(ssl);
     error_ = s.message();
     return nullptr;
@@ -115,7 +116,7 @@ void ClientConnection::close() {
   closed_ = true;
   if (bev_) {
     // Replies we still owe are not worth waiting for: the session is done.
-    if (!tls_pending_) send_close_notify(bev_);
+    if (!tls_pending_) net::send_close_notify(bev_);
     bufferevent_free(bev_);
     bev_ = nullptr;
   }
@@ -158,7 +159,7 @@ void ClientConnection::on_event(bufferevent* bev, short what, void* arg) {
       self->connected_ = true;
       SSL* ssl = bufferevent_openssl_get_ssl(bev);
       self->tls_done_ = true;
-      self->check_error_ = peer_check_failure(ssl, self->check_, &self->check_type_);
+      self->check_error_ = net::peer_check_failure(ssl, self->check_, &self->check_type_);
       if (first) self->session_->connected();
       if (!self->check_error_.empty() && self->check_.enforce) {
         // Nothing is said over a channel whose peer we could not authenticate.

@@ -9,8 +9,8 @@
 
 #include "common/loop.h"
 #include "common/net.h"
+#include "net/tls.h"
 #include "relay/client_session.h"
-#include "relay/tls.h"
 
 struct bufferevent;
 
@@ -19,14 +19,14 @@ namespace hato::relay {
 class ClientConnection : public ClientIo {
  public:
   // `sni` names the server in the TLS handshake (RFC 6066); may be empty.
-  ClientConnection(Loop& loop, std::shared_ptr<TlsContext> tls, std::string sni);
+  ClientConnection(Loop& loop, std::shared_ptr<net::TlsContext> tls, std::string sni);
   ~ClientConnection() override;
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   void attach(ClientSession* session) { session_ = session; }
   // How the server's certificate is checked after TLS (MTA-STS, DANE); before connect().
-  void set_peer_check(PeerCheck check) { check_ = std::move(check); }
+  void set_peer_check(net::PeerCheck check) { check_ = std::move(check); }
   // After TLS: "" when the check passed, else why not; and its RFC 8460 result type.
   const std::string& peer_check_error() const { return check_error_; }
   const std::string& peer_check_type() const { return check_type_; }
@@ -53,7 +53,7 @@ class ClientConnection : public ClientIo {
   SSL* make_ssl();
 
   Loop& loop_;
-  std::shared_ptr<TlsContext> tls_;
+  std::shared_ptr<net::TlsContext> tls_;
   std::string sni_;
   ClientSession* session_ = nullptr;
   bufferevent* bev_ = nullptr;
@@ -62,7 +62,7 @@ class ClientConnection : public ClientIo {
   bool closed_ = false;
   bool tls_done_ = false;
   std::string error_;
-  PeerCheck check_;
+  net::PeerCheck check_;
   std::string check_error_;
   std::string check_type_;
 };

@@ -119,7 +119,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     }
     // MX and the MTA-STS policy are asked for together; routing waits for both.
     lookups_ = engine_.sts_ ? 2 : 1;
-    engine_.resolver_.mx(dest_.name, [this](MxResult mx) {
+    engine_.resolver_.mx(dest_.name, [this](net::MxResult mx) {
       mx_ = std::move(mx);
       if (--lookups_ == 0) on_mx(std::move(mx_));
     });
@@ -138,7 +138,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       // A session is up: under a policy the check's verdict, else whether TLS happened.
       std::string result = connection_->peer_check_type();
       if (result.empty() && !session_->tls_active()) result = "starttls-not-supported";
-      if (check_.kind != PeerCheck::Kind::kNone && connection_->peer_check_error().empty())
+      if (check_.kind != net::PeerCheck::Kind::kNone && connection_->peer_check_error().empty())
         result.clear();
       report_tls(result);
     }
@@ -181,27 +181,28 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     uint16_t preference;
   };
 
-  void on_mx(MxResult mx) {
-    mx_secure_ =
-        mx.authenticated && (mx.status == DnsStatus::kOk || mx.status == DnsStatus::kNoData);
-    if (mx.status == DnsStatus::kOk) {
+  void on_mx(net::MxResult mx) {
+    mx_secure_ = mx.authenticated &&
+                 (mx.status == net::DnsStatus::kOk || mx.status == net::DnsStatus::kNoData);
+    if (mx.status == net::DnsStatus::kOk) {
       if (mx.records.size() == 1 && mx.records[0].host.empty()) {
         engine_.fail_queued(dest_, 556,
                             "5.1.10 Domain " + dest_.name + " does not accept mail (null MX)", "");
         return done();
       }
-      std::vector<MxRecord> records;
+      std::vector<net::MxRecord> records;
       for (auto& r : mx.records)
         if (!r.host.empty()) records.push_back(std::move(r));
       // Equal preferences in random order spread the load (RFC 5321 5.1).
       std::shuffle(records.begin(), records.end(), std::mt19937(std::random_device{}()));
-      std::stable_sort(records.begin(), records.end(), [](const MxRecord& a, const MxRecord& b) {
-        return a.preference < b.preference;
-      });
+      std::stable_sort(records.begin(), records.end(),
+                       [](const net::MxRecord& a, const net::MxRecord& b) {
+                         return a.preference < b.preference;
+                       });
       for (auto& r : records) hosts_.push_back({r.host, r.preference});
-    } else if (mx.status == DnsStatus::kNoData) {
+    } else if (mx.status == net::DnsStatus::kNoData) {
       hosts_.push_back({dest_.name, 0});  // implicit MX (RFC 5321 5.1)
-    } else if (mx.status == DnsStatus::kNxDomain) {
+    } else if (mx.status == net::DnsStatus::kNxDomain) {
       engine_.fail_queued(dest_, 550,
                           "5.1.2 Host or domain name not found: " + dest_.name +
                               " does not exist (MX lookup: NXDOMAIN)",
@@ -210,7 +211,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     } else {
       engine_.fail_queued(dest_, 451,
                           "4.4.3 DNS lookup of MX for " + dest_.name + " failed: " +
-                              (mx.error.empty() ? dns_status_name(mx.status) : mx.error),
+                              (mx.error.empty() ? net::dns_status_name(mx.status) : mx.error),
                           "");
       return done();
     }
@@ -319,18 +320,18 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       try_address();
       return;
     }
-    engine_.resolver_.addresses(host.name, [this](AddressResult r) {
+    engine_.resolver_.addresses(host.name, [this](net::AddressResult r) {
       addresses_.clear();
       next_address_ = 0;
-      if (r.status == DnsStatus::kOk) {
+      if (r.status == net::DnsStatus::kOk) {
         addresses_ = std::move(r.addresses);
         // RFC 7672 2.2: TLSA records count only under a secure MX (or implicit MX) answer
         // and secure addresses of the host.
         if (!dest_.smarthost && mx_secure_ && r.authenticated) return lookup_tlsa();
       } else {
-        dns_trouble_ = dns_trouble_ || dns_temporary(r.status);
+        dns_trouble_ = dns_trouble_ || net::dns_temporary(r.status);
         last_error_ = "cannot find an address for " + hosts_[next_host_ - 1].name + ": " +
-                      (r.error.empty() ? dns_status_name(r.status) : r.error);
+                      (r.error.empty() ? net::dns_status_name(r.status) : r.error);
       }
       try_address();
     });
@@ -341,22 +342,22 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   void lookup_tlsa() {
     const std::string& host = hosts_[next_host_ - 1].name;
     std::string name = "_" + std::to_string(engine_.config_->delivery.port) + "._tcp." + host;
-    engine_.resolver_.tlsa(name, [this, name, host](TlsaResult t) {
-      if (t.status == DnsStatus::kOk && t.authenticated) {
+    engine_.resolver_.tlsa(name, [this, name, host](net::TlsaResult t) {
+      if (t.status == net::DnsStatus::kOk && t.authenticated) {
         dane_ = true;
         for (auto& r : t.records) {
           // DANE-TA(2) and DANE-EE(3) only (RFC 7672 3.1.3); OpenSSL skips unknown
           // selectors and matching types itself.
           if (r.usage == 2 || r.usage == 3) dane_records_.push_back(std::move(r));
         }
-      } else if (dns_temporary(t.status)) {
+      } else if (net::dns_temporary(t.status)) {
         // A signed zone that cannot say whether TLSA records exist (or whose answer was
         // bogus): this host cannot be used safely (RFC 7672 2.2).
         dns_trouble_ = true;
         policy_failure_ = true;
         report_tls("dnssec-invalid", host);
         last_error_ = "TLSA lookup of " + name +
-                      " failed: " + (t.error.empty() ? dns_status_name(t.status) : t.error);
+                      " failed: " + (t.error.empty() ? net::dns_status_name(t.status) : t.error);
         log::warning("dane lookup failed",
                      {{"destination", dest_.name}, {"host", host}, {"reason", last_error_}});
         return try_host();
@@ -379,7 +380,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     options.tls =
         config.delivery.tls == "required" ? ClientTls::kRequired : ClientTls::kOpportunistic;
     tls_.policy = options.tls == ClientTls::kRequired ? "required" : "opportunistic";
-    check_ = PeerCheck{};
+    check_ = net::PeerCheck{};
     tls_mandatory_ = false;
     tls_.failure.clear();
     const std::string& mx_name = hosts_[next_host_ - 1].name;
@@ -391,7 +392,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
       tls_mandatory_ = true;
       tls_.policy = "dane";
       if (!dane_records_.empty()) {
-        check_.kind = PeerCheck::Kind::kDane;
+        check_.kind = net::PeerCheck::Kind::kDane;
         check_.names = {mx_name};
         if (dest_.name != mx_name) check_.names.push_back(dest_.name);
         check_.tlsa = dane_records_;
@@ -414,7 +415,7 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
     } else if (!dest_.smarthost && sts_.policy &&
                sts_.policy->mode != policy::mta_sts::Mode::kNone) {
       // RFC 8461 4.2: TLS with a certificate for the MX name that chains to a trusted CA.
-      check_.kind = PeerCheck::Kind::kPkix;
+      check_.kind = net::PeerCheck::Kind::kPkix;
       check_.names = {mx_name};
       check_.enforce = sts_.policy->mode == policy::mta_sts::Mode::kEnforce;
       if (check_.enforce) {
@@ -655,16 +656,16 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
   std::vector<Host> hosts_;
   size_t next_host_ = 0;
   int lookups_ = 0;  // MX and MTA-STS answers still awaited
-  MxResult mx_;
+  net::MxResult mx_;
   StsResult sts_;
-  PeerCheck check_;  // for the connection being tried
-  TlsFacts tls_;     // its policy
+  net::PeerCheck check_;  // for the connection being tried
+  TlsFacts tls_;          // its policy
   bool policy_failure_ = false;
-  std::string ip_;                        // of the connection being tried
-  bool mx_secure_ = false;                // the MX answer (or its secure absence) had the AD bit
-  bool dane_ = false;                     // the current host has secure TLSA records
-  std::vector<TlsaRecord> dane_records_;  // its usable ones
-  bool tls_mandatory_ = false;            // DANE without usable records: TLS, no check
+  std::string ip_;          // of the connection being tried
+  bool mx_secure_ = false;  // the MX answer (or its secure absence) had the AD bit
+  bool dane_ = false;       // the current host has secure TLSA records
+  std::vector<net::TlsaRecord> dane_records_;  // its usable ones
+  bool tls_mandatory_ = false;                 // DANE without usable records: TLS, no check
   std::vector<SocketAddress> addresses_;
   size_t next_address_ = 0;
   std::unique_ptr<ClientConnection> connection_;
@@ -698,8 +699,8 @@ class DeliveryEngine::Attempt : public ClientSession::Events {
 };
 
 DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
-                               queue::QueueIdGenerator& ids, Resolver& resolver,
-                               std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
+                               queue::QueueIdGenerator& ids, net::Resolver& resolver,
+                               std::shared_ptr<net::TlsContext> client_tls, WorkerPool& workers,
                                queue::EventBus& events, policy::Limiter* limiter,
                                DeliveryOptions options)
     : loop_(loop),

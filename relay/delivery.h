@@ -30,6 +30,8 @@
 #include "common/loop.h"
 #include "common/worker_pool.h"
 #include "conf/config.h"
+#include "net/resolver.h"
+#include "net/tls.h"
 #include "policy/limiter.h"
 #include "policy/retry.h"
 #include "queue/control.h"
@@ -39,8 +41,6 @@
 #include "relay/bounce.h"
 #include "relay/client_session.h"
 #include "relay/connection_plan.h"
-#include "relay/resolver.h"
-#include "relay/tls.h"
 
 namespace hato::relay {
 
@@ -79,8 +79,8 @@ struct LocalMessage {
 class DeliveryEngine : public queue::QueueControl {
  public:
   DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
-                 queue::QueueIdGenerator& ids, Resolver& resolver,
-                 std::shared_ptr<TlsContext> client_tls, WorkerPool& workers,
+                 queue::QueueIdGenerator& ids, net::Resolver& resolver,
+                 std::shared_ptr<net::TlsContext> client_tls, WorkerPool& workers,
                  queue::EventBus& events, policy::Limiter* limiter = nullptr,
                  DeliveryOptions options = {});
   ~DeliveryEngine();
@@ -162,8 +162,8 @@ class DeliveryEngine : public queue::QueueControl {
   conf::ConfigPtr config_;
   queue::Store& store_;
   queue::QueueIdGenerator& ids_;
-  Resolver& resolver_;
-  std::shared_ptr<TlsContext> client_tls_;
+  net::Resolver& resolver_;
+  std::shared_ptr<net::TlsContext> client_tls_;
   WorkerPool& workers_;
   queue::EventBus& events_;
   policy::Limiter* limiter_;  // null: no egress addresses, no shaping

@@ -14,7 +14,8 @@ constexpr auto kFetchTimeout = std::chrono::seconds(60);  // RFC 8461 3.3 sugges
 const std::string kKeyPrefix = "m/";
 }  // namespace
 
-MtaStsPolicies::MtaStsPolicies(Resolver& resolver, HttpClient& http, policy::StateStore* state)
+MtaStsPolicies::MtaStsPolicies(net::Resolver& resolver, net::HttpClient& http,
+                               policy::StateStore* state)
     : resolver_(resolver), http_(http), state_(state) {}
 
 std::string MtaStsPolicies::policy_url(const std::string& domain) const {
@@ -27,7 +28,7 @@ void MtaStsPolicies::lookup(const std::string& domain, std::function<void(StsRes
   it->second.push_back(std::move(done));
   if (!fresh) return;  // the same domain is being looked up: share the answer
   std::weak_ptr<int> alive = alive_;
-  resolver_.txt("_mta-sts." + domain, [this, alive, domain](TxtResult txt) {
+  resolver_.txt("_mta-sts." + domain, [this, alive, domain](net::TxtResult txt) {
     if (!alive.expired()) on_txt(domain, std::move(txt));
   });
 }
@@ -55,9 +56,9 @@ void MtaStsPolicies::remember(const std::string& domain, const mts::Policy& poli
   if (state_) state_->put(kKeyPrefix + domain, mts::encode_cached(policy));
 }
 
-void MtaStsPolicies::on_txt(const std::string& domain, TxtResult txt) {
+void MtaStsPolicies::on_txt(const std::string& domain, net::TxtResult txt) {
   std::optional<std::string> id;
-  if (txt.status == DnsStatus::kOk) id = mts::parse_txt(txt.records);
+  if (txt.status == net::DnsStatus::kOk) id = mts::parse_txt(txt.records);
   auto have = cached(domain);
   if (!id) {
     // No record now: a cached policy still applies until it expires.
@@ -70,19 +71,20 @@ void MtaStsPolicies::on_txt(const std::string& domain, TxtResult txt) {
     r.policy = std::move(have);
     return finish(domain, std::move(r));
   }
-  HttpRequest request;
+  net::HttpRequest request;
   request.url = policy_url(domain);
   request.timeout = kFetchTimeout;
   request.max_body = mts::kMaxPolicyBytes;
   std::weak_ptr<int> alive = alive_;
   std::string policy_id = *id;
-  http_.fetch(std::move(request), [this, alive, domain, policy_id](Result<HttpResponse> response) {
-    if (!alive.expired()) fetched(domain, policy_id, std::move(response));
-  });
+  http_.fetch(std::move(request),
+              [this, alive, domain, policy_id](Result<net::HttpResponse> response) {
+                if (!alive.expired()) fetched(domain, policy_id, std::move(response));
+              });
 }
 
 void MtaStsPolicies::fetched(const std::string& domain, const std::string& id,
-                             Result<HttpResponse> response) {
+                             Result<net::HttpResponse> response) {
   StsResult r;
   std::string url = policy_url(domain);
   if (!response) {

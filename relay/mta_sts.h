@@ -21,10 +21,10 @@
 #include <vector>
 
 #include "common/loop.h"
+#include "net/http_client.h"
+#include "net/resolver.h"
 #include "policy/limiter.h"
 #include "policy/mta_sts.h"
-#include "relay/http_client.h"
-#include "relay/resolver.h"
 
 namespace hato::relay {
 
@@ -40,7 +40,7 @@ class MtaStsPolicies {
  public:
   // `state` may be null (no persistence). `port` is where the policy host is asked: 443
   // except in tests (delivery.mta_sts_port).
-  MtaStsPolicies(Resolver& resolver, HttpClient& http, policy::StateStore* state);
+  MtaStsPolicies(net::Resolver& resolver, net::HttpClient& http, policy::StateStore* state);
   void set_port(uint16_t port) { port_ = port; }
 
   // `done` runs later on the loop.
@@ -50,15 +50,16 @@ class MtaStsPolicies {
   std::string policy_url(const std::string& domain) const;
 
  private:
-  void on_txt(const std::string& domain, TxtResult txt);
-  void fetched(const std::string& domain, const std::string& id, Result<HttpResponse> response);
+  void on_txt(const std::string& domain, net::TxtResult txt);
+  void fetched(const std::string& domain, const std::string& id,
+               Result<net::HttpResponse> response);
   void finish(const std::string& domain, StsResult result);
   // The cached policy of a domain if it has not expired (memory first, then the store).
   std::optional<policy::mta_sts::Policy> cached(const std::string& domain);
   void remember(const std::string& domain, const policy::mta_sts::Policy& policy);
 
-  Resolver& resolver_;
-  HttpClient& http_;
+  net::Resolver& resolver_;
+  net::HttpClient& http_;
   policy::StateStore* state_;
   uint16_t port_ = 443;
   std::map<std::string, policy::mta_sts::Policy> memory_;

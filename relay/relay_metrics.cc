@@ -40,16 +40,6 @@ Counter& dkim_signatures() {
   return metrics().counter("hato_dkim_signatures_total", "DKIM signatures made at submission");
 }
 
-Counter& dns_queries(const char* type) {
-  return metrics().counter("hato_dns_queries_total", "DNS queries sent, by type",
-                           std::string("type=\"") + type + "\"");
-}
-
-Counter& dns_failures(const char* type) {
-  return metrics().counter("hato_dns_failures_total", "DNS lookups that failed, by type",
-                           std::string("type=\"") + type + "\"");
-}
-
 Histogram& delivery_latency() {
   static Histogram& h =
       metrics().histogram("hato_delivery_latency_seconds", "Time from acceptance to delivery",

@@ -1,5 +1,6 @@
 // relay_metrics.h - the daemon's metrics, named and described in one place.
-// Call sites increment; serve registers every series at start (at zero).
+// Call sites increment; serve registers every series at start (at zero). The resolver's
+// own (DNS queries and failures) are in net/net_metrics.h.
 #pragma once
 
 #include <string>
@@ -14,8 +15,6 @@ Gauge& connections_open(const std::string& listener);
 Counter& deliveries(const char* result);  // delivered | deferred | bounced | expired
 Counter& tls_handshakes(bool ok);
 Counter& dkim_signatures();
-Counter& dns_queries(const char* type);
-Counter& dns_failures(const char* type);
 Histogram& delivery_latency();
 
 }  // namespace hato::relay::m

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "net/send_now.h"
 #include "relay/relay_metrics.h"
-#include "relay/send_now.h"
 
 namespace hato::relay {
 
@@ -97,13 +97,13 @@ class SmtpServer::Connection : public SessionIo {
     if (reading_) {
       corked_.append(bytes);
     } else {
-      send_now(bev_, bytes);
+      net::send_now(bev_, bytes);
     }
   }
 
   void uncork() {
     if (corked_.empty()) return;
-    if (bev_ && !dead_) send_now(bev_, corked_);
+    if (bev_ && !dead_) net::send_now(bev_, corked_);
     corked_.clear();
   }
 
@@ -169,7 +169,7 @@ class SmtpServer::Connection : public SessionIo {
   void finish_when_flushed() {
     if (dead_) return;
     if (unsent() == 0) {
-      if (!tls_pending_) send_close_notify(bev_);
+      if (!tls_pending_) net::send_close_notify(bev_);
       finish();
       return;
     }
@@ -285,7 +285,7 @@ class SmtpServer::Connection : public SessionIo {
 };
 
 SmtpServer::SmtpServer(Loop& loop, conf::ConfigPtr config, SessionServices& services,
-                       const policy::HookChain& hooks, std::shared_ptr<TlsContext> tls)
+                       const policy::HookChain& hooks, std::shared_ptr<net::TlsContext> tls)
     : loop_(loop),
       config_(std::move(config)),
       services_(services),

@@ -14,9 +14,9 @@
 #include "common/loop.h"
 #include "common/status.h"
 #include "conf/config.h"
+#include "net/tls.h"
 #include "policy/hook.h"
 #include "relay/server_session.h"
-#include "relay/tls.h"
 
 struct evconnlistener;
 
@@ -25,7 +25,7 @@ namespace hato::relay {
 class SmtpServer {
  public:
   SmtpServer(Loop& loop, conf::ConfigPtr config, SessionServices& services,
-             const policy::HookChain& hooks, std::shared_ptr<TlsContext> tls);
+             const policy::HookChain& hooks, std::shared_ptr<net::TlsContext> tls);
   ~SmtpServer();
   SmtpServer(const SmtpServer&) = delete;
   SmtpServer& operator=(const SmtpServer&) = delete;
@@ -34,7 +34,7 @@ class SmtpServer {
   Status listen();
   void stop_listening();
   // New connections use this context; open ones keep theirs.
-  void set_tls(std::shared_ptr<TlsContext> tls) { tls_ = std::move(tls); }
+  void set_tls(std::shared_ptr<net::TlsContext> tls) { tls_ = std::move(tls); }
   // A reloaded configuration for new connections (limits, domains, trusted
   // networks of listeners with the same name). The sockets stay as bound:
   // changing a listener's address needs a restart.
@@ -58,7 +58,7 @@ class SmtpServer {
   conf::ConfigPtr bound_config_;  // the one the sockets were bound from
   SessionServices& services_;
   const policy::HookChain& hooks_;
-  std::shared_ptr<TlsContext> tls_;
+  std::shared_ptr<net::TlsContext> tls_;
   std::vector<std::unique_ptr<Bound>> bound_;
   std::unordered_set<Connection*> connections_;
   std::unordered_map<std::string, size_t> per_client_;  // open connections by address

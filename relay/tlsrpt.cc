@@ -54,7 +54,7 @@ std::string random_hex(size_t bytes) {
 
 }  // namespace
 
-TlsReporter::TlsReporter(Loop& loop, Resolver& resolver, policy::StateStore& state,
+TlsReporter::TlsReporter(Loop& loop, net::Resolver& resolver, policy::StateStore& state,
                          conf::ConfigPtr config)
     : resolver_(resolver), state_(state), config_(std::move(config)), timer_(loop, [this] {
         send_reports(false);
@@ -125,10 +125,10 @@ void TlsReporter::report(const std::string& day, const std::string& domain, rpt:
   if (counts.policies.empty()) return;
   std::weak_ptr<int> alive = alive_;
   resolver_.txt("_smtp._tls." + domain, [this, alive, day, domain,
-                                         counts = std::move(counts)](TxtResult txt) {
+                                         counts = std::move(counts)](net::TxtResult txt) {
     if (alive.expired()) return;
     std::optional<std::vector<std::string>> rua;
-    if (txt.status == DnsStatus::kOk) rua = rpt::parse_txt(txt.records);
+    if (txt.status == net::DnsStatus::kOk) rua = rpt::parse_txt(txt.records);
     if (!rua) {
       log::info("tls report not wanted", {{"domain", domain}, {"day", day}});
       return;

@@ -16,9 +16,9 @@
 
 #include "common/loop.h"
 #include "conf/config.h"
+#include "net/resolver.h"
 #include "policy/limiter.h"
 #include "policy/tlsrpt.h"
-#include "relay/resolver.h"
 
 namespace hato::relay {
 
@@ -28,7 +28,8 @@ class TlsReporter {
   using Sender =
       std::function<void(const std::string& from, const std::string& to, std::string message)>;
 
-  TlsReporter(Loop& loop, Resolver& resolver, policy::StateStore& state, conf::ConfigPtr config);
+  TlsReporter(Loop& loop, net::Resolver& resolver, policy::StateStore& state,
+              conf::ConfigPtr config);
   void set_config(conf::ConfigPtr config) { config_ = std::move(config); }
   void set_sender(Sender sender) { sender_ = std::move(sender); }
   // Starts the hourly check for days to report.
@@ -53,7 +54,7 @@ class TlsReporter {
   std::string from_address() const;
   void report(const std::string& day, const std::string& domain, policy::tlsrpt::DayCounts counts);
 
-  Resolver& resolver_;
+  net::Resolver& resolver_;
   policy::StateStore& state_;
   conf::ConfigPtr config_;
   Sender sender_;

@@ -91,8 +91,8 @@ bool valid_initial_domain(std::string_view domain) {
   return valid_query_name(domain);
 }
 
-bool is_void(relay::DnsStatus s) {
-  return s == relay::DnsStatus::kNoData || s == relay::DnsStatus::kNxDomain;
+bool is_void(net::DnsStatus s) {
+  return s == net::DnsStatus::kNoData || s == net::DnsStatus::kNxDomain;
 }
 
 SpfResult result_of(Qualifier q) {
@@ -228,8 +228,8 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
       return;
     }
     std::string domain = query_name(lower(raw_domain));
-    dns_->txt(domain, guarded<relay::TxtResult>([this, domain, done](relay::TxtResult r) {
-                if (relay::dns_temporary(r.status)) {
+    dns_->txt(domain, guarded<net::TxtResult>([this, domain, done](net::TxtResult r) {
+                if (net::dns_temporary(r.status)) {
                   fail_now(SpfResult::kTempError, "TXT lookup of " + domain + ": " + r.error);
                   return;
                 }
@@ -360,7 +360,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     });
   }
 
-  void lookup_addresses(const std::string& name, std::function<void(relay::AddressResult)> done) {
+  void lookup_addresses(const std::string& name, std::function<void(net::AddressResult)> done) {
     if (ip_.v6) {
       dns_->aaaa(name, guarded(std::move(done)));
     } else {
@@ -368,7 +368,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     }
   }
 
-  bool any_in(const relay::AddressResult& r, int cidr4, int cidr6) const {
+  bool any_in(const net::AddressResult& r, int cidr4, int cidr6) const {
     for (const auto& address : r.addresses) {
       auto candidate = Ip::from(address);
       if (candidate && ip_.in(*candidate, ip_.v6 ? cidr6 : cidr4)) return true;
@@ -382,8 +382,8 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
       next(false);  // a name no query can carry (section 4.8) does not exist
       return;
     }
-    lookup_addresses(target, [this, target, cidr4, cidr6, next](relay::AddressResult r) {
-      if (relay::dns_temporary(r.status)) {
+    lookup_addresses(target, [this, target, cidr4, cidr6, next](net::AddressResult r) {
+      if (net::dns_temporary(r.status)) {
         fail_now(SpfResult::kTempError, "address lookup of " + target + ": " + r.error);
         return;
       }
@@ -402,8 +402,8 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
       return;
     }
     dns_->mx(
-        target, guarded<relay::MxResult>([this, target, cidr4, cidr6, next](relay::MxResult r) {
-          if (relay::dns_temporary(r.status)) {
+        target, guarded<net::MxResult>([this, target, cidr4, cidr6, next](net::MxResult r) {
+          if (net::dns_temporary(r.status)) {
             fail_now(SpfResult::kTempError, "MX lookup of " + target + ": " + r.error);
             return;
           }
@@ -419,7 +419,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
             return;
           }
           std::stable_sort(r.records.begin(), r.records.end(),
-                           [](const relay::MxRecord& x, const relay::MxRecord& y) {
+                           [](const net::MxRecord& x, const net::MxRecord& y) {
                              return x.preference < y.preference;
                            });
           std::vector<std::string> hosts;
@@ -427,15 +427,15 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
             if (!mx.host.empty() && valid_query_name(mx.host)) hosts.push_back(mx.host);  // not "."
           }
           lookup_all(hosts, [this, cidr4, cidr6, next,
-                             hosts](std::vector<relay::AddressResult> results) {
+                             hosts](std::vector<net::AddressResult> results) {
             // In MX order, as if one after the other: an error before a match is the answer.
             for (size_t i = 0; i < results.size(); ++i) {
-              if (relay::dns_temporary(results[i].status)) {
+              if (net::dns_temporary(results[i].status)) {
                 fail_now(SpfResult::kTempError,
                          "address lookup of " + hosts[i] + ": " + results[i].error);
                 return;
               }
-              if (results[i].status == relay::DnsStatus::kOk && any_in(results[i], cidr4, cidr6)) {
+              if (results[i].status == net::DnsStatus::kOk && any_in(results[i], cidr4, cidr6)) {
                 next(true);
                 return;
               }
@@ -451,8 +451,8 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
       return;
     }
     // Section 5.7: always an A query, whatever the client's address family.
-    dns_->a(target, guarded<relay::AddressResult>([this, target, next](relay::AddressResult r) {
-              if (relay::dns_temporary(r.status)) {
+    dns_->a(target, guarded<net::AddressResult>([this, target, next](net::AddressResult r) {
+              if (net::dns_temporary(r.status)) {
                 fail_now(SpfResult::kTempError, "A lookup of " + target + ": " + r.error);
                 return;
               }
@@ -482,11 +482,11 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
 
   // Address lookups of several names at once; `done` gets the answers in the names' order.
   void lookup_all(const std::vector<std::string>& names,
-                  std::function<void(std::vector<relay::AddressResult>)> done) {
+                  std::function<void(std::vector<net::AddressResult>)> done) {
     struct Gather {
-      std::vector<relay::AddressResult> results;
+      std::vector<net::AddressResult> results;
       size_t missing;
-      std::function<void(std::vector<relay::AddressResult>)> done;
+      std::function<void(std::vector<net::AddressResult>)> done;
     };
     if (names.empty()) {
       done({});
@@ -497,7 +497,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     gather->missing = names.size();
     gather->done = std::move(done);
     for (size_t i = 0; i < names.size(); ++i) {
-      lookup_addresses(names[i], [gather, i](relay::AddressResult r) {
+      lookup_addresses(names[i], [gather, i](net::AddressResult r) {
         gather->results[i] = std::move(r);
         if (--gather->missing == 0) gather->done(std::move(gather->results));
       });
@@ -513,19 +513,19 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
     }
     validation_.waiters.push_back(std::move(then));
     if (validation_.waiters.size() > 1) return;  // already under way
-    dns_->ptr(ip_.to_socket_address(), guarded<relay::PtrResult>([this](relay::PtrResult r) {
+    dns_->ptr(ip_.to_socket_address(), guarded<net::PtrResult>([this](net::PtrResult r) {
                 validation_.void_answer = is_void(r.status);
                 std::vector<std::string> names;
-                if (r.status == relay::DnsStatus::kOk) {
+                if (r.status == net::DnsStatus::kOk) {
                   for (auto& name : r.names) {
                     if (names.size() == static_cast<size_t>(options_.max_names)) break;
                     std::string n = query_name(lower(name));
                     if (valid_query_name(n)) names.push_back(std::move(n));
                   }
                 }
-                lookup_all(names, [this, names](std::vector<relay::AddressResult> results) {
+                lookup_all(names, [this, names](std::vector<net::AddressResult> results) {
                   for (size_t i = 0; i < names.size(); ++i) {
-                    if (results[i].status != relay::DnsStatus::kOk) continue;
+                    if (results[i].status != net::DnsStatus::kOk) continue;
                     if (any_in(results[i], 32, 128)) validation_.names.push_back(names[i]);
                   }
                   validation_.done = true;
@@ -590,17 +590,17 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
         return;
       }
       auto self = shared_from_this();
-      dns_->txt(name, [self, problem, exp_domain](relay::TxtResult t) {
+      dns_->txt(name, [self, problem, exp_domain](net::TxtResult t) {
         if (self->finished_) return;
         self->explain(std::move(t), exp_domain, problem);
       });
     });
   }
 
-  void explain(relay::TxtResult t, const std::string& exp_domain,
+  void explain(net::TxtResult t, const std::string& exp_domain,
                std::shared_ptr<std::string> problem) {
     std::optional<MacroString> text;
-    if (t.status == relay::DnsStatus::kOk && t.records.size() == 1) {
+    if (t.status == net::DnsStatus::kOk && t.records.size() == 1) {
       auto parsed = parse_macro_string(t.records[0], MacroSyntax::kExplanation);
       if (parsed) text = std::move(parsed.value());
     }

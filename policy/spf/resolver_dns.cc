@@ -1,4 +1,4 @@
-// resolver_dns.cc - SpfDns on relay::Resolver.
+// resolver_dns.cc - SpfDns on net::Resolver.
 //
 // The resolver has no AAAA-only lookup, so aaaa() asks for both families and keeps the IPv6
 // answers. The cost: one A query more, and a failed AAAA query hidden when the A query
@@ -15,41 +15,41 @@ namespace {
 
 class ResolverSpfDns final : public SpfDns {
  public:
-  explicit ResolverSpfDns(relay::Resolver& resolver) : resolver_(resolver) {}
+  explicit ResolverSpfDns(net::Resolver& resolver) : resolver_(resolver) {}
 
-  void txt(const std::string& name, std::function<void(relay::TxtResult)> done) override {
+  void txt(const std::string& name, std::function<void(net::TxtResult)> done) override {
     resolver_.txt(name, std::move(done));
   }
-  void a(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+  void a(const std::string& name, std::function<void(net::AddressResult)> done) override {
     resolver_.a(name, std::move(done));
   }
-  void aaaa(const std::string& name, std::function<void(relay::AddressResult)> done) override {
-    resolver_.addresses(name, [done = std::move(done)](relay::AddressResult r) {
+  void aaaa(const std::string& name, std::function<void(net::AddressResult)> done) override {
+    resolver_.addresses(name, [done = std::move(done)](net::AddressResult r) {
       auto& list = r.addresses;
       list.erase(std::remove_if(list.begin(), list.end(),
                                 [](const SocketAddress& a) { return a.family() != AF_INET6; }),
                  list.end());
-      if (r.status == relay::DnsStatus::kOk && list.empty()) {
-        r.status = relay::DnsStatus::kNoData;
+      if (r.status == net::DnsStatus::kOk && list.empty()) {
+        r.status = net::DnsStatus::kNoData;
         r.error = "no AAAA records";
       }
       done(std::move(r));
     });
   }
-  void mx(const std::string& name, std::function<void(relay::MxResult)> done) override {
+  void mx(const std::string& name, std::function<void(net::MxResult)> done) override {
     resolver_.mx(name, std::move(done));
   }
-  void ptr(const SocketAddress& ip, std::function<void(relay::PtrResult)> done) override {
+  void ptr(const SocketAddress& ip, std::function<void(net::PtrResult)> done) override {
     resolver_.ptr(ip, std::move(done));
   }
 
  private:
-  relay::Resolver& resolver_;
+  net::Resolver& resolver_;
 };
 
 }  // namespace
 
-std::unique_ptr<SpfDns> make_resolver_spf_dns(relay::Resolver& resolver) {
+std::unique_ptr<SpfDns> make_resolver_spf_dns(net::Resolver& resolver) {
   return std::make_unique<ResolverSpfDns>(resolver);
 }
 

@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "common/net.h"
-#include "relay/resolver.h"
+#include "net/resolver.h"
 
 namespace hato::policy::spf {
 
@@ -28,20 +28,20 @@ struct SpfOutcome {
   std::string problem;      // why, for the log: the error, or the term that matched
 };
 
-// The DNS SPF needs. Like relay::Resolver, callbacks never run inside the call that asked.
+// The DNS SPF needs. Like net::Resolver, callbacks never run inside the call that asked.
 // The address lookups are by family, because `a` and `mx` look up only the client's.
 class SpfDns {
  public:
   virtual ~SpfDns() = default;
-  virtual void txt(const std::string& name, std::function<void(relay::TxtResult)> done) = 0;
-  virtual void a(const std::string& name, std::function<void(relay::AddressResult)> done) = 0;
-  virtual void aaaa(const std::string& name, std::function<void(relay::AddressResult)> done) = 0;
-  virtual void mx(const std::string& name, std::function<void(relay::MxResult)> done) = 0;
-  virtual void ptr(const SocketAddress& ip, std::function<void(relay::PtrResult)> done) = 0;
+  virtual void txt(const std::string& name, std::function<void(net::TxtResult)> done) = 0;
+  virtual void a(const std::string& name, std::function<void(net::AddressResult)> done) = 0;
+  virtual void aaaa(const std::string& name, std::function<void(net::AddressResult)> done) = 0;
+  virtual void mx(const std::string& name, std::function<void(net::MxResult)> done) = 0;
+  virtual void ptr(const SocketAddress& ip, std::function<void(net::PtrResult)> done) = 0;
 };
 
 // SpfDns on the daemon's resolver, which must outlive it.
-std::unique_ptr<SpfDns> make_resolver_spf_dns(relay::Resolver& resolver);
+std::unique_ptr<SpfDns> make_resolver_spf_dns(net::Resolver& resolver);
 
 struct SpfOptions {
   std::string receiver = "unknown";  // %{r}: our host name

@@ -72,7 +72,7 @@ void SpfHook::run(const HookContext& context, std::function<void(Verdict)> done)
       });
 }
 
-void add_spf_hook(HookChain& chain, relay::Resolver& resolver, SpfOptions options) {
+void add_spf_hook(HookChain& chain, net::Resolver& resolver, SpfOptions options) {
   std::shared_ptr<SpfDns> dns = make_resolver_spf_dns(resolver);
   chain.add(Phase::kMail, std::make_shared<SpfHook>(std::move(dns), std::move(options)));
 }

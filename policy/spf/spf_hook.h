@@ -7,9 +7,9 @@
 
 #include <memory>
 
+#include "net/resolver.h"
 #include "policy/hook.h"
 #include "policy/spf/spf.h"
-#include "relay/resolver.h"
 
 namespace hato::policy::spf {
 
@@ -30,6 +30,6 @@ class SpfHook : public Hook {
 std::string spf_auth_results_clause(SpfResult result, bool null_sender, std::string_view identity);
 
 // Adds the hook at Phase::kMail; `resolver` must outlive the chain.
-void add_spf_hook(HookChain& chain, relay::Resolver& resolver, SpfOptions options = {});
+void add_spf_hook(HookChain& chain, net::Resolver& resolver, SpfOptions options = {});
 
 }  // namespace hato::policy::spf

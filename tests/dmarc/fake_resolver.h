@@ -1,4 +1,4 @@
-// fake_resolver.h - a relay::Resolver backed by tables, whose answers wait until run_pending()
+// fake_resolver.h - a net::Resolver backed by tables, whose answers wait until run_pending()
 // as they would wait for the loop; unknown names are NXDOMAIN.
 #pragma once
 
@@ -7,35 +7,35 @@
 #include <string>
 #include <vector>
 
-#include "relay/resolver.h"
+#include "net/resolver.h"
 
 namespace hato::testing {
 
-class FakeResolver : public relay::Resolver {
+class FakeResolver : public net::Resolver {
  public:
-  std::map<std::string, relay::TxtResult> txt_answers;
-  std::map<std::string, relay::AddressResult> a_answers;
+  std::map<std::string, net::TxtResult> txt_answers;
+  std::map<std::string, net::AddressResult> a_answers;
   std::vector<std::string> queries;  // "TXT name", "A name", in order asked
 
   void add_txt(const std::string& name, std::vector<std::string> records) {
-    relay::TxtResult r;
-    r.status = relay::DnsStatus::kOk;
+    net::TxtResult r;
+    r.status = net::DnsStatus::kOk;
     r.records = std::move(records);
     txt_answers[name] = r;
   }
-  void fail_txt(const std::string& name, relay::DnsStatus status = relay::DnsStatus::kServFail) {
-    relay::TxtResult r;
+  void fail_txt(const std::string& name, net::DnsStatus status = net::DnsStatus::kServFail) {
+    net::TxtResult r;
     r.status = status;
     txt_answers[name] = r;
   }
   void add_a(const std::string& name, const std::vector<std::string>& ips) {
-    relay::AddressResult r;
-    r.status = relay::DnsStatus::kOk;
+    net::AddressResult r;
+    r.status = net::DnsStatus::kOk;
     for (const auto& ip : ips) r.addresses.push_back(SocketAddress::parse(ip, 0).value());
     a_answers[name] = r;
   }
-  void fail_a(const std::string& name, relay::DnsStatus status = relay::DnsStatus::kTimeout) {
-    relay::AddressResult r;
+  void fail_a(const std::string& name, net::DnsStatus status = net::DnsStatus::kTimeout) {
+    net::AddressResult r;
     r.status = status;
     a_answers[name] = r;
   }
@@ -50,31 +50,31 @@ class FakeResolver : public relay::Resolver {
   }
   size_t pending() const { return pending_.size(); }
 
-  void mx(const std::string&, std::function<void(relay::MxResult)> done) override {
-    pending_.push_back([done] { done(relay::MxResult{}); });
+  void mx(const std::string&, std::function<void(net::MxResult)> done) override {
+    pending_.push_back([done] { done(net::MxResult{}); });
   }
-  void addresses(const std::string& host, std::function<void(relay::AddressResult)> done) override {
+  void addresses(const std::string& host, std::function<void(net::AddressResult)> done) override {
     a(host, std::move(done));
   }
-  void a(const std::string& host, std::function<void(relay::AddressResult)> done) override {
+  void a(const std::string& host, std::function<void(net::AddressResult)> done) override {
     queries.push_back("A " + host);
-    relay::AddressResult r;
-    r.status = relay::DnsStatus::kNxDomain;
+    net::AddressResult r;
+    r.status = net::DnsStatus::kNxDomain;
     if (auto it = a_answers.find(host); it != a_answers.end()) r = it->second;
     pending_.push_back([done, r] { done(r); });
   }
-  void txt(const std::string& name, std::function<void(relay::TxtResult)> done) override {
+  void txt(const std::string& name, std::function<void(net::TxtResult)> done) override {
     queries.push_back("TXT " + name);
-    relay::TxtResult r;
-    r.status = relay::DnsStatus::kNxDomain;
+    net::TxtResult r;
+    r.status = net::DnsStatus::kNxDomain;
     if (auto it = txt_answers.find(name); it != txt_answers.end()) r = it->second;
     pending_.push_back([done, r] { done(r); });
   }
-  void ptr(const SocketAddress&, std::function<void(relay::PtrResult)> done) override {
-    pending_.push_back([done] { done(relay::PtrResult{}); });
+  void ptr(const SocketAddress&, std::function<void(net::PtrResult)> done) override {
+    pending_.push_back([done] { done(net::PtrResult{}); });
   }
-  void tlsa(const std::string&, std::function<void(relay::TlsaResult)> done) override {
-    pending_.push_back([done] { done(relay::TlsaResult{}); });
+  void tlsa(const std::string&, std::function<void(net::TlsaResult)> done) override {
+    pending_.push_back([done] { done(net::TlsaResult{}); });
   }
 
  private:

@@ -32,37 +32,37 @@ class FakeSpfDns : public SpfDns {
   // Lookups of types the name has no records of time out.
   void set_timeout(const std::string& name) { node(name).timeout = true; }
 
-  void txt(const std::string& name, std::function<void(relay::TxtResult)> done) override {
+  void txt(const std::string& name, std::function<void(net::TxtResult)> done) override {
     log.push_back("TXT " + key(name));
-    relay::TxtResult r;
+    net::TxtResult r;
     const Node* n = find(name);
     r.status = status(n, n && !n->txt.empty());
-    if (r.status == relay::DnsStatus::kOk) r.records = n->txt;
+    if (r.status == net::DnsStatus::kOk) r.records = n->txt;
     later([done, r] { done(r); });
   }
-  void a(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+  void a(const std::string& name, std::function<void(net::AddressResult)> done) override {
     log.push_back("A " + key(name));
     address(find(name), false, std::move(done));
   }
-  void aaaa(const std::string& name, std::function<void(relay::AddressResult)> done) override {
+  void aaaa(const std::string& name, std::function<void(net::AddressResult)> done) override {
     log.push_back("AAAA " + key(name));
     address(find(name), true, std::move(done));
   }
-  void mx(const std::string& name, std::function<void(relay::MxResult)> done) override {
+  void mx(const std::string& name, std::function<void(net::MxResult)> done) override {
     log.push_back("MX " + key(name));
-    relay::MxResult r;
+    net::MxResult r;
     const Node* n = find(name);
     r.status = status(n, n && !n->mx.empty());
-    if (r.status == relay::DnsStatus::kOk) r.records = n->mx;
+    if (r.status == net::DnsStatus::kOk) r.records = n->mx;
     later([done, r] { done(r); });
   }
-  void ptr(const SocketAddress& ip, std::function<void(relay::PtrResult)> done) override {
+  void ptr(const SocketAddress& ip, std::function<void(net::PtrResult)> done) override {
     std::string k = ptr_key(ip.ip());
     log.push_back("PTR " + k);
-    relay::PtrResult r;
+    net::PtrResult r;
     const Node* n = find(k);
     r.status = status(n, n && !n->ptr.empty());
-    if (r.status == relay::DnsStatus::kOk) r.names = n->ptr;
+    if (r.status == net::DnsStatus::kOk) r.names = n->ptr;
     later([done, r] { done(r); });
   }
 
@@ -95,7 +95,7 @@ class FakeSpfDns : public SpfDns {
  private:
   struct Node {
     std::vector<std::string> txt, a, aaaa, ptr;
-    std::vector<relay::MxRecord> mx;
+    std::vector<net::MxRecord> mx;
     bool timeout = false;
   };
 
@@ -110,16 +110,16 @@ class FakeSpfDns : public SpfDns {
     auto it = zone_.find(key(name));
     return it == zone_.end() ? nullptr : &it->second;
   }
-  static relay::DnsStatus status(const Node* n, bool has) {
-    if (!n) return relay::DnsStatus::kNxDomain;
-    if (has) return relay::DnsStatus::kOk;
-    return n->timeout ? relay::DnsStatus::kTimeout : relay::DnsStatus::kNoData;
+  static net::DnsStatus status(const Node* n, bool has) {
+    if (!n) return net::DnsStatus::kNxDomain;
+    if (has) return net::DnsStatus::kOk;
+    return n->timeout ? net::DnsStatus::kTimeout : net::DnsStatus::kNoData;
   }
-  void address(const Node* n, bool v6, std::function<void(relay::AddressResult)> done) {
-    relay::AddressResult r;
+  void address(const Node* n, bool v6, std::function<void(net::AddressResult)> done) {
+    net::AddressResult r;
     const std::vector<std::string>* list = n ? (v6 ? &n->aaaa : &n->a) : nullptr;
     r.status = status(n, list && !list->empty());
-    if (r.status == relay::DnsStatus::kOk) {
+    if (r.status == net::DnsStatus::kOk) {
       for (const auto& ip : *list) r.addresses.push_back(SocketAddress::parse(ip, 0).value());
     }
     later([done, r] { done(r); });

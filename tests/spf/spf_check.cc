@@ -13,8 +13,8 @@
 
 #include "common/loop.h"
 #include "common/net.h"
+#include "net/resolver.h"
 #include "policy/spf/spf.h"
-#include "relay/resolver.h"
 
 namespace {
 
@@ -52,12 +52,12 @@ int main(int argc, char** argv) {
   if (!ip) return usage("--ip: " + ip.message());
 
   Loop loop;
-  relay::ResolverOptions dns;
+  net::ResolverOptions dns;
   dns.servers.push_back(*server);
   dns.timeout = std::chrono::milliseconds(
       args.count("timeout-ms") ? std::atoi(args["timeout-ms"].c_str()) : 1000);
   dns.tries = 1;
-  auto resolver = relay::make_cares_resolver(loop, dns);
+  auto resolver = net::make_cares_resolver(loop, dns);
 
   policy::spf::SpfOptions options;
   if (args.count("default-exp")) options.default_explanation = args["default-exp"];

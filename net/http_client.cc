@@ -1,5 +1,5 @@
 // http_client.cc - HTTP/1.1 requests on bufferevents, TLS verified against the trust store.
-#include "relay/http_client.h"
+#include "net/http_client.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -18,7 +18,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace hato::relay {
+namespace hato::net {
 
 namespace {
 
@@ -421,4 +421,4 @@ void HttpClient::finished(Exchange* exchange) {
   loop_.post([owned] {});
 }
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-namespace hato::relay {
+namespace hato::net {
 
 struct TlsaRecord {
   uint8_t usage = 0;     // 2 DANE-TA, 3 DANE-EE (0 and 1 are unusable for SMTP, RFC 7672 3.1.3)
@@ -15,4 +15,4 @@ struct TlsaRecord {
   bool operator==(const TlsaRecord&) const = default;
 };
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -16,9 +16,9 @@
 
 #include "common/loop.h"
 #include "common/net.h"
-#include "relay/tlsa.h"
+#include "net/tlsa.h"
 
-namespace hato::relay {
+namespace hato::net {
 
 enum class DnsStatus {
   kOk,        // answers present
@@ -120,4 +120,4 @@ TlsaResult parse_tlsa_response(const uint8_t* message, size_t length);
 // The name a PTR query asks for: "4.3.2.1.in-addr.arpa", or nibbles under ip6.arpa.
 std::string reverse_name(const SocketAddress& address);
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -25,9 +25,9 @@
 
 #include "common/loop.h"
 #include "common/net.h"
-#include "relay/resolver.h"
+#include "net/resolver.h"
 
-namespace hato::relay {
+namespace hato::net {
 namespace {
 
 using namespace std::chrono_literals;
@@ -890,4 +890,4 @@ BOOST_AUTO_TEST_CASE(raw_tlsa_nodata_keeps_ad_bit) {
 }
 
 }  // namespace
-}  // namespace hato::relay
+}  // namespace hato::net

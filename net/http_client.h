@@ -2,7 +2,7 @@
 // http:// and https://, for MTA-STS policies now and for webhooks and ACME later.
 //
 // One request is one connection ("Connection: close"): names resolve through the
-// relay's Resolver, addresses are tried in turn until one connects, https://
+// net::Resolver, addresses are tried in turn until one connects, https://
 // certificates are checked against the trust store of the TlsContext given (the
 // system's CAs and `delivery.ca_file`) and against the URL's host name. Redirects
 // are never followed: a 3xx comes back as a response like any other. A body over
@@ -21,10 +21,10 @@
 #include "common/loop.h"
 #include "common/status.h"
 #include "common/url.h"
-#include "relay/resolver.h"
-#include "relay/tls.h"
+#include "net/resolver.h"
+#include "net/tls.h"
 
-namespace hato::relay {
+namespace hato::net {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
@@ -96,4 +96,4 @@ class HttpClient {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // posted callbacks hold it weakly
 };
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "common/status.h"
-#include "relay/tlsa.h"
+#include "net/tlsa.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
-namespace hato::relay {
+namespace hato::net {
 
 // Owns an SSL_CTX: TLS 1.2 or newer, forward-secret AEAD ciphers only.
 class TlsContext {
@@ -65,4 +65,4 @@ Status generate_self_signed(const std::string& certificate, const std::string& k
 // The reason for the last OpenSSL error, in words.
 std::string openssl_error();
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -1,4 +1,4 @@
-// cares_resolver.cc - relay::Resolver on c-ares, driven by a hato::Loop.
+// cares_resolver.cc - net::Resolver on c-ares, driven by a hato::Loop.
 //
 // c-ares owns the sockets and says through its socket-state callback which fds to watch; we keep
 // one libevent event per fd to match, and one Timer that follows ares_timeout() and is re-armed
@@ -10,7 +10,7 @@
 // User callbacks never run inside c-ares or inside the call that asked: each is posted to the
 // loop holding a weak token that the destructor revokes. So a callback may start lookups or
 // destroy the resolver, and callbacks still queued at destruction are dropped, never called.
-#include "relay/resolver.h"
+#include "net/resolver.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -28,11 +28,10 @@
 #include <utility>
 #include <variant>
 
-#include "relay/relay_metrics.h"
-
 #include "common/log.h"
+#include "net/net_metrics.h"
 
-namespace hato::relay {
+namespace hato::net {
 
 const char* dns_status_name(DnsStatus status) {
   switch (status) {
@@ -896,4 +895,4 @@ std::unique_ptr<Resolver> make_cares_resolver(Loop& loop, const ResolverOptions&
   return std::make_unique<CaresResolver>(loop, options);
 }
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -1,5 +1,5 @@
 // tls.cc - SSL_CTX set-up and self-signed certificate generation.
-#include "relay/tls.h"
+#include "net/tls.h"
 
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -16,7 +16,7 @@
 
 #include "common/ossl.h"
 
-namespace hato::relay {
+namespace hato::net {
 
 namespace {
 struct FileClose {
@@ -192,4 +192,4 @@ Status generate_self_signed(const std::string& certificate, const std::string& k
   return Status::ok();
 }
 
-}  // namespace hato::relay
+}  // namespace hato::net

@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "relay/http_client.h"
+#include "net/http_client.h"
 
-using namespace hato::relay;
+using namespace hato::net;
 using hato::parse_url;
 
 namespace {

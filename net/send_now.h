@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-namespace hato::relay {
+namespace hato::net {
 
 // Writes `bytes` to `bev`. On a plain TCP bufferevent with nothing queued ahead, the bytes go
 // straight to the socket with one send(2), and only what the kernel did not take is queued:
@@ -22,4 +22,4 @@ void send_now(bufferevent* bev, std::string_view bytes);
 // allows closing at once). No-op for plain connections and unfinished handshakes.
 void send_close_notify(bufferevent* bev);
 
-}  // namespace hato::relay
+}  // namespace hato::net

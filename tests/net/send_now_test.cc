@@ -10,9 +10,9 @@
 
 #include <string>
 
-#include "relay/send_now.h"
+#include "net/send_now.h"
 
-using hato::relay::send_now;
+using hato::net::send_now;
 
 namespace {
 

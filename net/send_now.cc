@@ -1,5 +1,5 @@
 // send_now.cc - see send_now.h.
-#include "relay/send_now.h"
+#include "net/send_now.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -7,7 +7,7 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
-namespace hato::relay {
+namespace hato::net {
 
 void send_now(bufferevent* bev, std::string_view bytes) {
   if (bytes.empty()) return;
@@ -43,4 +43,4 @@ void send_close_notify(bufferevent* bev) {
   }
 }
 
-}  // namespace hato::relay
+}  // namespace hato::net

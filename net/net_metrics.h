@@ -1,0 +1,13 @@
+// net_metrics.h - the metrics of net/ (DNS queries and their failures), named in one place.
+// The resolver increments them; serve registers each series at start (at zero), as it does
+// relay's (relay/relay_metrics.h).
+#pragma once
+
+#include "common/metrics.h"
+
+namespace hato::net::m {
+
+Counter& dns_queries(const char* type);
+Counter& dns_failures(const char* type);
+
+}  // namespace hato::net::m
