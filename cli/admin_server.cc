@@ -1,96 +1,83 @@
-// admin_server.cc - the admin API on libevent's HTTP server over a Unix socket.
-//
-// Requests run on the loop thread. Short ones (show, the operator's actions)
-// are answered from the request callback. Long ones are Streams that outlive
-// it: a Scan walks the store in slices (store.for_each_from resumes where the
-// last slice stopped), yielding to the loop between slices, and a listing
-// also waits for its client to drain what was sent before it reads on, so
-// neither the loop nor memory is held by a large queue or a slow client. A
-// Watcher follows the EventBus until its client goes away.
-//
-// A Stream ends in one of two ways: it finishes its answer, or libevent tells
-// it the connection closed (its close callback). In the second case libevent
-// has detached the unfinished request from the connection, and the Stream
-// hands it back with evhttp_send_reply_end(), which frees it.
+// admin_server.cc - the admin API on libevent's HTTP server over a Unix socket: the socket
+// file, the router, the reply helpers, the life of Streams and the handlers, area by area.
+// The whole picture is in admin_impl.h.
 #include "cli/admin_server.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <event2/keyvalq_struct.h>
+#include <fcntl.h>
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
-#include <thread>
-#include <utility>
+#include <string>
 #include <vector>
-
+#include "cli/admin_impl.h"
+#include "cli/admin_route.h"
 #include "common/log.h"
-#include "common/metrics.h"
 
 namespace hato::cli {
-
-namespace {
-
-// Owns a file descriptor until it is closed or released.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-struct EvhttpFree {
-  void operator()(evhttp* http) const { evhttp_free(http); }
-};
-struct EventFree {
-  void operator()(event* ev) const { event_free(ev); }
-};
-struct EvbufferFree {
-  void operator()(evbuffer* buffer) const { evbuffer_free(buffer); }
-};
-using EvbufferPtr = std::unique_ptr<evbuffer, EvbufferFree>;
-
-// A parsed query string, freed with the request handler's scope.
-class QueryParams {
- public:
-  QueryParams() = default;
-  ~QueryParams() { evhttp_clear_headers(&params_); }
-  QueryParams(const QueryParams&) = delete;
-  QueryParams& operator=(const QueryParams&) = delete;
-  bool parse(const char* query) { return evhttp_parse_query_str(query, &params_) == 0; }
-  evkeyvalq* get() { return &params_; }
-
- private:
-  evkeyvalq params_{};
-};
 
 std::string errno_text(int err) {
   return std::strerror(err);
 }
+
+void send_body(evhttp_request* req, int code, const char* reason, const char* content_type,
+               std::string_view body) {
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
+  evbuffer* out = evhttp_request_get_output_buffer(req);
+  evbuffer_add(out, body.data(), body.size());
+  evhttp_send_reply(req, code, reason, nullptr);
+}
+
+void send_json(evhttp_request* req, int code, const char* reason, std::string_view body) {
+  send_body(req, code, reason, "application/json", body);
+}
+
+std::string error_json(std::string_view message) {
+  std::string body = "{\"error\":";
+  log::append_json_string(body, message);
+  body += "}\n";
+  return body;
+}
+
+void send_error(evhttp_request* req, int code, const char* reason, std::string_view message) {
+  evbuffer* out = evhttp_request_get_output_buffer(req);
+  evbuffer_drain(out, evbuffer_get_length(out));  // whatever a failed listing left
+  send_json(req, code, reason, error_json(message));
+}
+
+void send_bad_method(evhttp_request* req, const char* allow) {
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+  // A body after HEAD would be read as the start of the next response.
+  if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+    evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", nullptr);
+    return;
+  }
+  send_error(req, HTTP_BADMETHOD, "Method Not Allowed",
+             std::string("method not allowed; use ") + allow);
+}
+
+namespace {
 
 bool make_unix_address(const std::string& path, sockaddr_un* address) {
   if (path.empty() || path.size() >= sizeof(address->sun_path) ||
@@ -136,36 +123,226 @@ Result<Occupant> probe_socket(const std::string& path, const sockaddr_un& addres
   }
 }
 
-// The domain of an address, after the last '@'; lower case.
-std::string address_domain(std::string_view address) {
-  size_t at = address.rfind('@');
-  std::string domain(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
-  for (char& c : domain) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+// The Allow header of a route that takes `methods`.
+std::string allowed_methods(unsigned methods) {
+  std::string allow;
+  for (auto [bit, name] : {std::pair{EVHTTP_REQ_GET, "GET"}, std::pair{EVHTTP_REQ_POST, "POST"}}) {
+    if ((methods & bit) == 0) continue;
+    if (!allow.empty()) allow += ", ";
+    allow += name;
   }
-  return domain;
+  return allow;
 }
 
-bool has_pending_rcpt_in(const queue::Envelope& envelope, const std::string& domain) {
-  for (const auto& r : envelope.recipients) {
-    if (r.state == queue::RcptState::kPending && address_domain(r.address) == domain) return true;
-  }
-  return false;
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Routing.
+
+std::span<const AdminServer::Impl::Route> AdminServer::Impl::routes() {
+  static constexpr Route kRoutes[] = {
+      {"/v1/queue", EVHTTP_REQ_GET, &Impl::list},
+      // Before "/v1/queue/*", which would take them for message IDs.
+      {"/v1/queue/summary", EVHTTP_REQ_GET, &Impl::summary},
+      {"/v1/queue/flush", EVHTTP_REQ_POST, &Impl::flush},
+      {"/v1/queue/*", EVHTTP_REQ_GET, &Impl::show},
+      {"/v1/queue/*/message", EVHTTP_REQ_GET, &Impl::raw_message},
+      {"/v1/queue/*/headers", EVHTTP_REQ_GET, &Impl::headers},
+      {"/v1/queue/*/hold", EVHTTP_REQ_POST, &Impl::act},
+      {"/v1/queue/*/release", EVHTTP_REQ_POST, &Impl::act},
+      {"/v1/queue/*/flush", EVHTTP_REQ_POST, &Impl::act},
+      {"/v1/queue/*/delete", EVHTTP_REQ_POST, &Impl::act},
+      {"/v1/queue/*/bounce", EVHTTP_REQ_POST, &Impl::act},
+      {"/v1/events", EVHTTP_REQ_GET, &Impl::tail},
+      {"/v1/backup", EVHTTP_REQ_POST, &Impl::backup},
+      {"/v1/blacklist", EVHTTP_REQ_GET, &Impl::blacklist},
+      {"/v1/blacklist/check", EVHTTP_REQ_POST, &Impl::blacklist_check_now},
+      {"/v1/cluster", EVHTTP_REQ_GET, &Impl::cluster},
+      {"/v1/warmup", EVHTTP_REQ_GET, &Impl::warmup},
+      {"/v1/tlsrpt/send", EVHTTP_REQ_POST, &Impl::tls_report, &Impl::has_tls_report_send},
+      {"/v1/users/reload", EVHTTP_REQ_POST, &Impl::reload_users, &Impl::has_users_reload},
+  };
+  return kRoutes;
 }
 
-// The header section of a message, without the empty line that ends it.
-// Lines may end in CRLF (as received) or LF alone; either ends the section.
-std::string_view header_section(std::string_view message) {
-  size_t pos = 0;
-  while (pos < message.size()) {
-    size_t eol = message.find('\n', pos);
-    if (eol == std::string_view::npos) return message;
-    std::string_view line = message.substr(pos, eol - pos);
-    if (line.empty() || line == "\r") return message.substr(0, pos);
-    pos = eol + 1;
-  }
-  return message;
+void AdminServer::Impl::on_request(evhttp_request* req, void* arg) {
+  static_cast<Impl*>(arg)->handle(req);
 }
+
+void AdminServer::Impl::handle(evhttp_request* req) {
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
+  RouteArgs args{raw_path ? raw_path : "", {}, uri ? evhttp_uri_get_query(uri) : nullptr};
+  for (const Route& route : routes()) {
+    if (route.available && !(this->*route.available)()) continue;
+    if (!match_route(route.pattern, args.path, &args.id)) continue;
+    // The first route that matches owns the path: another method is 405, not a later route.
+    if ((route.methods & evhttp_request_get_command(req)) == 0) {
+      return send_bad_method(req, allowed_methods(route.methods).c_str());
+    }
+    return (this->*route.handler)(req, args);
+  }
+  send_error(req, HTTP_NOTFOUND, "Not Found", "no such endpoint: " + std::string(args.path));
+}
+
+// ---------------------------------------------------------------------------
+// Streams.
+
+void AdminServer::Impl::run(std::unique_ptr<Stream> stream) {
+  Stream* raw = stream.get();
+  streams.emplace(raw, std::move(stream));
+  raw->begin();
+}
+
+void AdminServer::Impl::forget(Stream* stream) {
+  // Deleting the stream frees its continuation event, which may be the one
+  // running now: libevent allows that for a non-persistent event.
+  streams.erase(stream);
+}
+
+void AdminServer::Impl::close_streams() {
+  for (auto& [raw, stream] : streams) raw->abandon();
+  streams.clear();
+}
+
+// ---------------------------------------------------------------------------
+// Listening.
+
+Status AdminServer::Impl::listen(const std::string& path) {
+  if (http) return Status::error("admin server is already listening on " + socket_path);
+  sockaddr_un address;
+  if (!make_unix_address(path, &address)) {
+    return Status::error("admin socket path must be 1 to " +
+                         std::to_string(sizeof(address.sun_path) - 1) + " bytes: " + path);
+  }
+
+  Result<Occupant> occupant = probe_socket(path, address);
+  if (!occupant) return occupant.status();
+  if (*occupant == Occupant::kLiveDaemon) {
+    return Status::error("admin socket " + path + " is in use by a running daemon");
+  }
+  if (*occupant == Occupant::kStale && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return Status::error("removing stale admin socket " + path + ": " + errno_text(errno));
+  }
+
+  // Nonblocking: libevent accepts until EAGAIN.
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return Status::error("socket: " + errno_text(errno));
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    if (errno == EADDRINUSE) {
+      return Status::error("admin socket " + path + " is in use by a running daemon");
+    }
+    return Status::error("binding admin socket " + path + ": " + errno_text(errno));
+  }
+  // From here on the file is ours to remove on failure. The mode is set
+  // before listen(), so no one can connect while it is still the umask's.
+  socket_path = path;
+  struct stat st;
+  if (::chmod(path.c_str(), 0660) != 0 || ::lstat(path.c_str(), &st) != 0) {
+    Status failed = Status::error("admin socket " + path + ": " + errno_text(errno));
+    ::unlink(path.c_str());
+    socket_path.clear();
+    return failed;
+  }
+  socket_dev = st.st_dev;
+  socket_ino = st.st_ino;
+  if (::listen(fd.get(), SOMAXCONN) != 0) {
+    Status failed = Status::error("listening on admin socket " + path + ": " + errno_text(errno));
+    remove_socket_file();
+    return failed;
+  }
+
+  std::unique_ptr<evhttp, EvhttpFree> server(evhttp_new(loop.base()));
+  if (!server) {
+    remove_socket_file();
+    return Status::error("evhttp_new failed");
+  }
+  // Accept every method so that ours answer 405 rather than libevent's 501.
+  evhttp_set_allowed_methods(server.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                               EVHTTP_REQ_PATCH);
+  // Requests are small; a client that sends more or stalls is dropped.
+  evhttp_set_max_headers_size(server.get(), 16 * 1024);
+  evhttp_set_max_body_size(server.get(), 64 * 1024);
+  evhttp_set_timeout(server.get(), 30);
+  evhttp_set_gencb(server.get(), &Impl::on_request, this);
+  // The listener closes the fd when the evhttp is freed.
+  if (evhttp_accept_socket_with_handle(server.get(), fd.get()) == nullptr) {
+    remove_socket_file();
+    return Status::error("serving admin socket " + path + ": evhttp_accept_socket failed");
+  }
+  fd.release();
+  http = std::move(server);
+  log::info("admin listening", {{"socket", path}});
+  return Status::ok();
+}
+
+void AdminServer::Impl::remove_socket_file() {
+  if (socket_path.empty()) return;
+  struct stat st;
+  if (::lstat(socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev &&
+      st.st_ino == socket_ino) {
+    ::unlink(socket_path.c_str());
+  }
+  socket_path.clear();
+}
+
+// ---------------------------------------------------------------------------
+
+AdminServer::AdminServer(hato::Loop& loop, queue::Store& store, queue::EventBus& events,
+                         queue::QueueControl& control)
+    : impl_(std::make_unique<Impl>(loop, store, events, control)) {
+  watcher_gauge();  // registered now, so /metrics shows it before the first watcher
+}
+
+AdminServer::~AdminServer() {
+  // Unlink first: a CLI started now gets "not running" rather than a reset.
+  impl_->remove_socket_file();
+  // Streams let go of their connections before evhttp_free() closes them,
+  // so no close callback reaches a deleted stream.
+  impl_->close_streams();
+  impl_->http.reset();
+}
+
+Status AdminServer::listen(const std::string& socket_path) {
+  return impl_->listen(socket_path);
+}
+
+size_t AdminServer::watchers() const {
+  return impl_->watchers;
+}
+
+size_t AdminServer::streams() const {
+  return impl_->streams.size();
+}
+
+void AdminServer::set_tls_report_send(std::function<std::string()> send) {
+  impl_->tls_report_send = std::move(send);
+}
+
+void AdminServer::set_users_reload(std::function<Result<std::string>()> reload) {
+  impl_->users_reload = std::move(reload);
+}
+
+void AdminServer::set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes) {
+  impl_->cluster_nodes = std::move(nodes);
+}
+
+void AdminServer::set_warmup_status(std::function<std::string()> status) {
+  impl_->warmup_status = std::move(status);
+}
+
+void AdminServer::set_blacklist(std::function<Result<std::string>()> status,
+                                std::function<void(std::function<void()>)> check) {
+  impl_->blacklist_status = std::move(status);
+  impl_->blacklist_check = std::move(check);
+}
+
+// ---------------------------------------------------------------------------
+// queue_json
+
+namespace {
 
 void append_field(std::string& out, std::string_view key, std::string_view value) {
   out += ',';
@@ -314,7 +491,41 @@ size_t summary_bucket(int64_t age_ms) {
   return kSummaryBuckets - 1;
 }
 
+// ---------------------------------------------------------------------------
+// queue
+
 namespace {
+
+// The domain of an address, after the last '@'; lower case.
+std::string address_domain(std::string_view address) {
+  size_t at = address.rfind('@');
+  std::string domain(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
+  for (char& c : domain) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return domain;
+}
+
+bool has_pending_rcpt_in(const queue::Envelope& envelope, const std::string& domain) {
+  for (const auto& r : envelope.recipients) {
+    if (r.state == queue::RcptState::kPending && address_domain(r.address) == domain) return true;
+  }
+  return false;
+}
+
+// The header section of a message, without the empty line that ends it.
+// Lines may end in CRLF (as received) or LF alone; either ends the section.
+std::string_view header_section(std::string_view message) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) return message;
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return message.substr(0, pos);
+    pos = eol + 1;
+  }
+  return message;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -328,38 +539,8 @@ constexpr size_t kListHighWater = 256 * 1024;
 constexpr size_t kListChunk = 64 * 1024;
 // Pending output a watcher may have before its events are dropped.
 constexpr size_t kWatcherBuffer = 1024 * 1024;
-// A client that takes nothing of a pending answer for this long is gone.
-constexpr timeval kStreamWriteTimeout = {30, 0};
 // For watchers, which are allowed to pause (a terminal on hold), longer.
 constexpr timeval kWatcherWriteTimeout = {300, 0};
-
-// Not among libevent's HTTP_* constants.
-constexpr int kHttpConflict = 409;
-
-void send_body(evhttp_request* req, int code, const char* reason, const char* content_type,
-               std::string_view body) {
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
-  evbuffer* out = evhttp_request_get_output_buffer(req);
-  evbuffer_add(out, body.data(), body.size());
-  evhttp_send_reply(req, code, reason, nullptr);
-}
-
-void send_json(evhttp_request* req, int code, const char* reason, std::string_view body) {
-  send_body(req, code, reason, "application/json", body);
-}
-
-std::string error_json(std::string_view message) {
-  std::string body = "{\"error\":";
-  log::append_json_string(body, message);
-  body += "}\n";
-  return body;
-}
-
-void send_error(evhttp_request* req, int code, const char* reason, std::string_view message) {
-  evbuffer* out = evhttp_request_get_output_buffer(req);
-  evbuffer_drain(out, evbuffer_get_length(out));  // whatever a failed listing left
-  send_json(req, code, reason, error_json(message));
-}
 
 void send_no_such_message(evhttp_request* req, std::string_view printed_id) {
   send_error(req, HTTP_NOTFOUND, "Not Found", "no such message: " + std::string(printed_id));
@@ -376,204 +557,18 @@ void send_store_error(evhttp_request* req, std::string_view printed_id, const St
              "reading message " + std::string(printed_id) + " failed: " + status.message());
 }
 
-void send_bad_method(evhttp_request* req, const char* allow) {
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-  // A body after HEAD would be read as the start of the next response.
-  if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-    evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", nullptr);
-    return;
-  }
-  send_error(req, HTTP_BADMETHOD, "Method Not Allowed",
-             std::string("method not allowed; use ") + allow);
-}
-
 // Parses ?domain= the way the operator meant it: "@example.test" and
 // "Example.TEST" are example.test.
 std::string domain_param(std::string_view value) {
   return address_domain(value.starts_with('@') ? value : "@" + std::string(value));
 }
 
+}  // namespace
+
 Gauge& watcher_gauge() {
   static Gauge& g = metrics().gauge("hato_admin_watchers", "Open `queue tail` streams");
   return g;
 }
-
-struct BackupJob;
-
-}  // namespace
-
-struct AdminServer::Impl {
-  class Stream;
-  class Scan;
-  class ListScan;
-  class SummaryScan;
-  class FlushScan;
-  class Watcher;
-  class Backup;
-  class BlacklistCheck;
-  class ClusterView;
-
-  Impl(hato::Loop& l, queue::Store& s, queue::EventBus& e, queue::QueueControl& c)
-      : loop(l), store(s), events(e), control(c) {}
-  ~Impl() {
-    if (backup_thread.joinable()) backup_thread.join();  // the store must outlive the copy
-  }
-
-  std::function<std::string()> warmup_status;
-  std::function<Result<std::string>()> blacklist_status;
-  std::function<void(std::function<void()>)> blacklist_check;
-  std::function<std::string()> tls_report_send;
-  std::function<Result<std::string>()> users_reload;
-  std::function<void(std::function<void(Result<std::string>)>)> cluster_nodes;
-
-  Status listen(const std::string& path);
-  void remove_socket_file();
-  void close_streams();
-
-  static void on_request(evhttp_request* req, void* arg);
-  void handle(evhttp_request* req);
-  void list(evhttp_request* req, const char* query);
-  void summary(evhttp_request* req, const char* query);
-  void tail(evhttp_request* req);
-  void show(evhttp_request* req, std::string_view printed_id);
-  void raw_message(evhttp_request* req, std::string_view printed_id, bool headers_only);
-  void act(evhttp_request* req, std::string_view printed_id, std::string_view action);
-  void flush(evhttp_request* req, const char* query);
-  void backup(evhttp_request* req, const char* query);
-  void blacklist(evhttp_request* req, bool check);
-
-  // Takes ownership of a stream and starts it; the stream ends itself.
-  void run(std::unique_ptr<Stream> stream);
-  void forget(Stream* stream);
-
-  hato::Loop& loop;
-  queue::Store& store;
-  queue::EventBus& events;
-  queue::QueueControl& control;
-  std::unique_ptr<evhttp, EvhttpFree> http;
-  std::string socket_path;
-  // The file we bound, so we never remove a successor's socket.
-  dev_t socket_dev = 0;
-  ino_t socket_ino = 0;
-  std::map<Stream*, std::unique_ptr<Stream>> streams;
-  size_t watchers = 0;
-  // The backup running or last run. A client that goes away does not stop the copy, so its
-  // thread belongs here: joined by the next backup, or when the server goes.
-  std::shared_ptr<BackupJob> backup_job;
-  std::thread backup_thread;
-};
-
-// ---------------------------------------------------------------------------
-// Streams: answers that outlive the request callback.
-
-class AdminServer::Impl::Stream {
- public:
-  Stream(Impl& server, evhttp_request* req)
-      : server_(server), req_(req), evcon_(evhttp_request_get_connection(req)) {}
-  virtual ~Stream() = default;
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-
-  // Called once by Impl::run(), with the stream in Impl::streams.
-  void begin() {
-    if (!evcon_) {
-      // Cannot happen for a request still in its callback; end it cleanly if it does.
-      server_.forget(this);
-      return;
-    }
-    evhttp_connection_set_closecb(evcon_, &Stream::on_close, this);
-    // No read timeout: the request has been read, and a long answer must not
-    // be cut off because the client (rightly) sends nothing more.
-    timeval write_timeout = this->write_timeout();
-    bufferevent_set_timeouts(evhttp_connection_get_bufferevent(evcon_), nullptr, &write_timeout);
-    start();
-  }
-
-  // The server is going away: let go of the connection without touching the
-  // request, which evhttp_free() frees along with its connection.
-  void abandon() {
-    if (evcon_) evhttp_connection_set_closecb(evcon_, nullptr, nullptr);
-    evcon_ = nullptr;
-  }
-
- protected:
-  virtual void start() = 0;
-  virtual timeval write_timeout() const { return kStreamWriteTimeout; }
-  // The output buffer has been written out; chunks sent with send_chunk() ask for this.
-  virtual void drained() {}
-
-  // Bytes queued on the connection and not yet written to the socket.
-  size_t pending_output() const {
-    if (!evcon_) return 0;
-    return evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon_)));
-  }
-
-  void start_reply(const char* content_type) {
-    evhttp_add_header(evhttp_request_get_output_headers(req_), "Content-Type", content_type);
-    evhttp_send_reply_start(req_, HTTP_OK, "OK");
-    reply_started_ = true;
-  }
-
-  // Sends (moves out) what `chunk` holds, as one chunk of a started reply.
-  void send_chunk(evbuffer* chunk) {
-    if (evbuffer_get_length(chunk) == 0) return;
-    evhttp_send_reply_chunk_with_cb(req_, chunk, &Stream::on_drained, this);
-  }
-  void send_chunk(std::string_view text) {
-    EvbufferPtr chunk(evbuffer_new());
-    if (!chunk || evbuffer_add(chunk.get(), text.data(), text.size()) != 0) return;
-    send_chunk(chunk.get());
-  }
-
-  // The last act of a stream that answers in one piece: sends it and deletes this.
-  void reply_and_end(int code, const char* reason, std::string_view body) {
-    detach();
-    if (code == HTTP_OK) {
-      send_json(req_, code, reason, body);
-    } else {
-      send_error(req_, code, reason, body);
-    }
-    server_.forget(this);
-  }
-
-  // The same with the body already in the request's output buffer.
-  void reply_buffer_and_end(const char* content_type) {
-    detach();
-    evhttp_add_header(evhttp_request_get_output_headers(req_), "Content-Type", content_type);
-    evhttp_send_reply(req_, HTTP_OK, "OK", nullptr);
-    server_.forget(this);
-  }
-
-  // The last act of a started reply: ends it and deletes this.
-  void end() {
-    detach();
-    evhttp_send_reply_end(req_);
-    server_.forget(this);
-  }
-
-  Impl& server_;
-  evhttp_request* req_;
-  bool reply_started_ = false;
-
- private:
-  // The connection no longer calls back into this stream.
-  void detach() {
-    if (evcon_) evhttp_connection_set_closecb(evcon_, nullptr, nullptr);
-    evcon_ = nullptr;
-  }
-
-  static void on_close(evhttp_connection*, void* arg) {
-    auto* self = static_cast<Stream*>(arg);
-    self->evcon_ = nullptr;  // being freed
-    // Detached by libevent (the client went away before the end): ours to free.
-    if (evhttp_request_get_connection(self->req_) == nullptr) evhttp_send_reply_end(self->req_);
-    self->server_.forget(self);
-  }
-
-  static void on_drained(evhttp_connection*, void* arg) { static_cast<Stream*>(arg)->drained(); }
-
-  evhttp_connection* evcon_;
-};
 
 // A walk over the whole store, one slice per loop turn.
 class AdminServer::Impl::Scan : public Stream {
@@ -915,9 +910,206 @@ class AdminServer::Impl::Watcher : public Stream {
 };
 
 // ---------------------------------------------------------------------------
-// Backups.
+// Reading.
+
+void AdminServer::Impl::list(evhttp_request* req, const RouteArgs& args) {
+  size_t limit = std::numeric_limits<size_t>::max();
+  std::optional<queue::MessageState> state;
+  std::string domain;
+
+  QueryParams params;
+  if (!params.parse(args.query ? args.query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key == "limit") {
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc() || end != value.data() + value.size() || limit == 0) {
+        send_error(req, HTTP_BADREQUEST, "Bad Request",
+                   "limit must be a positive number: " + std::string(value));
+        return;
+      }
+    } else if (key == "state") {
+      queue::MessageState s;
+      if (!parse_message_state(value, &s)) {
+        send_error(req, HTTP_BADREQUEST, "Bad Request",
+                   "state must be queued, deferred or held: " + std::string(value));
+        return;
+      }
+      state = s;
+    } else if (key == "domain") {
+      domain = domain_param(value);
+    } else {
+      // Rejected rather than ignored: a mistyped filter would list everything.
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+  }
+  run(std::make_unique<ListScan>(*this, req, limit, state, std::move(domain)));
+}
+
+void AdminServer::Impl::summary(evhttp_request* req, const RouteArgs& args) {
+  std::optional<queue::MessageState> state;
+  QueryParams params;
+  if (!params.parse(args.query ? args.query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key != "state") {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+    queue::MessageState s;
+    if (!parse_message_state(value, &s)) {
+      send_error(req, HTTP_BADREQUEST, "Bad Request",
+                 "state must be queued, deferred or held: " + std::string(value));
+      return;
+    }
+    state = s;
+  }
+  run(std::make_unique<SummaryScan>(*this, req, state));
+}
+
+void AdminServer::Impl::tail(evhttp_request* req, const RouteArgs&) {
+  run(std::make_unique<Watcher>(*this, req));
+}
+
+void AdminServer::Impl::show(evhttp_request* req, const RouteArgs& args) {
+  std::string_view printed_id = args.id;
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Result<queue::Envelope> envelope = store.envelope(*id);
+  if (!envelope) {
+    send_store_error(req, printed_id, envelope.status());
+    return;
+  }
+  std::string body = message_json(queue::StoredMessage{*id, std::move(envelope).value()}, true);
+  body += '\n';
+  send_json(req, HTTP_OK, "OK", body);
+}
 
 namespace {
+
+// send_message - the stored message, or its header section, as the answer
+void send_message(evhttp_request* req, queue::Store& store, std::string_view printed_id,
+                  bool headers_only) {
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Result<std::string> message = store.message(*id);
+  if (!message) {
+    send_store_error(req, printed_id, message.status());
+    return;
+  }
+  if (headers_only) {
+    send_body(req, HTTP_OK, "OK", "text/plain", header_section(*message));
+    return;
+  }
+  // Hand the bytes to the buffer without copying them: messages can be large.
+  auto bytes = std::make_unique<std::string>(std::move(message).value());
+  if (evbuffer_add_reference(
+          evhttp_request_get_output_buffer(req), bytes->data(), bytes->size(),
+          [](const void*, size_t, void* arg) { delete static_cast<std::string*>(arg); },
+          bytes.get()) != 0) {
+    send_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
+    return;
+  }
+  bytes.release();  // the buffer's cleanup callback owns it now
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "message/rfc822");
+  evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
+}
+
+}  // namespace
+
+void AdminServer::Impl::headers(evhttp_request* req, const RouteArgs& args) {
+  send_message(req, store, args.id, /*headers_only=*/true);
+}
+
+void AdminServer::Impl::raw_message(evhttp_request* req, const RouteArgs& args) {
+  send_message(req, store, args.id, /*headers_only=*/false);
+}
+
+// ---------------------------------------------------------------------------
+// Steering.
+
+void AdminServer::Impl::act(evhttp_request* req, const RouteArgs& args) {
+  std::string_view printed_id = args.id;
+  // The route's last segment: hold, release, flush, delete or bounce.
+  std::string_view action = args.path.substr(args.path.rfind('/') + 1);
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Status status = Status::ok();
+  if (action == "hold") {
+    status = control.hold(*id);
+  } else if (action == "release") {
+    status = control.release(*id);
+  } else if (action == "flush") {
+    status = control.flush(*id);
+  } else if (action == "delete") {
+    status = control.remove(*id);
+  } else {
+    status = control.bounce(*id);
+  }
+  if (status) {
+    // Who did what to which message: the operator's actions belong in the log.
+    log::info("admin action", {{"action", action}, {"id", printed_id}});
+    send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
+    return;
+  }
+  if (status.code() == Code::kNotFound) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  send_error(req, kHttpConflict, "Conflict",
+             std::string(action) + " " + std::string(printed_id) + ": " + status.message());
+}
+
+void AdminServer::Impl::flush(evhttp_request* req, const RouteArgs& args) {
+  std::string domain;
+  QueryParams params;
+  if (!params.parse(args.query ? args.query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key != "domain") {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+    domain = domain_param(value);
+    if (domain.empty()) {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "domain must not be empty");
+      return;
+    }
+  }
+  if (!domain.empty()) {
+    run(std::make_unique<FlushScan>(*this, req, std::move(domain)));
+    return;
+  }
+  size_t flushed = control.flush_all();
+  log::info("admin flush", {{"domain", "*"}, {"messages", std::to_string(flushed)}});
+  send_json(req, HTTP_OK, "OK", "{\"ok\":true,\"flushed\":" + std::to_string(flushed) + "}\n");
+}
+
+// ---------------------------------------------------------------------------
+// backup
+
+namespace {
+using Clock = std::chrono::steady_clock;
+}  // namespace
 
 // A checkpoint running on its own thread; `done` hands `status` over to the loop.
 struct BackupJob {
@@ -926,6 +1118,8 @@ struct BackupJob {
   std::atomic<bool> done{false};
   Clock::time_point started = Clock::now();
 };
+
+namespace {
 
 constexpr timeval kBackupPoll = {0, 100 * 1000};
 constexpr unsigned kBackupPollsPerProgress = 10;  // a progress line a second
@@ -1026,65 +1220,10 @@ class AdminServer::Impl::Backup : public Stream {
   unsigned polls_ = 0;
 };
 
-// POST /v1/blacklist/check: answers when the round of checks it started is over, with the
-// state as GET /v1/blacklist gives it. A client that leaves early leaves the round running.
-class AdminServer::Impl::BlacklistCheck : public Stream {
- public:
-  using Stream::Stream;
-
- protected:
-  void start() override {
-    std::weak_ptr<int> alive = alive_;
-    server_.blacklist_check([this, alive] {
-      if (alive.expired()) return;  // the client went and took this stream with it
-      Result<std::string> status = server_.blacklist_status();
-      if (!status) return reply_and_end(HTTP_INTERNAL, "Internal Server Error", status.message());
-      reply_and_end(HTTP_OK, "OK", *status);
-    });
-  }
-
- private:
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
-};
-
-// GET /v1/cluster: every live node's view, as each last wrote it to redis.
-class AdminServer::Impl::ClusterView : public Stream {
- public:
-  using Stream::Stream;
-
- protected:
-  void start() override {
-    std::weak_ptr<int> alive = alive_;
-    server_.cluster_nodes([this, alive](Result<std::string> nodes) {
-      if (alive.expired()) return;
-      if (!nodes) {
-        return reply_and_end(HTTP_SERVUNAVAIL, "Service Unavailable",
-                             "redis cannot be reached: " + nodes.message());
-      }
-      reply_and_end(HTTP_OK, "OK", *nodes);
-    });
-  }
-
- private:
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
-};
-
-void AdminServer::Impl::blacklist(evhttp_request* req, bool check) {
-  Result<std::string> status =
-      blacklist_status ? blacklist_status() : Result<std::string>::error("no monitor");
-  if (!status || !blacklist_check) {
-    return send_error(req, kHttpConflict, "Conflict",
-                      "blacklist monitoring is not configured (blacklist_monitor in hato.yaml)");
-  }
-  if (!check) return send_json(req, HTTP_OK, "OK", *status);
-  log::info("admin blacklist check");
-  run(std::make_unique<BlacklistCheck>(*this, req));
-}
-
-void AdminServer::Impl::backup(evhttp_request* req, const char* query) {
+void AdminServer::Impl::backup(evhttp_request* req, const RouteArgs& args) {
   std::string dir;
   QueryParams params;
-  if (!params.parse(query ? query : "")) {
+  if (!params.parse(args.query ? args.query : "")) {
     send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
     return;
   }
@@ -1129,422 +1268,114 @@ void AdminServer::Impl::backup(evhttp_request* req, const char* query) {
   run(std::make_unique<Backup>(*this, req, backup_job));
 }
 
-void AdminServer::Impl::run(std::unique_ptr<Stream> stream) {
-  Stream* raw = stream.get();
-  streams.emplace(raw, std::move(stream));
-  raw->begin();
+// ---------------------------------------------------------------------------
+// blacklist
+
+// POST /v1/blacklist/check: answers when the round of checks it started is over, with the
+// state as GET /v1/blacklist gives it. A client that leaves early leaves the round running.
+class AdminServer::Impl::BlacklistCheck : public Stream {
+ public:
+  using Stream::Stream;
+
+ protected:
+  void start() override {
+    std::weak_ptr<int> alive = alive_;
+    server_.blacklist_check([this, alive] {
+      if (alive.expired()) return;  // the client went and took this stream with it
+      Result<std::string> status = server_.blacklist_status();
+      if (!status) return reply_and_end(HTTP_INTERNAL, "Internal Server Error", status.message());
+      reply_and_end(HTTP_OK, "OK", *status);
+    });
+  }
+
+ private:
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+namespace {
+
+// blacklist_state - the monitor's state, or false after answering 409: not configured
+bool blacklist_state(evhttp_request* req, const std::function<Result<std::string>()>& status,
+                     bool can_check, std::string* state) {
+  Result<std::string> answer = status ? status() : Result<std::string>::error("no monitor");
+  if (!answer || !can_check) {
+    send_error(req, kHttpConflict, "Conflict",
+               "blacklist monitoring is not configured (blacklist_monitor in hato.yaml)");
+    return false;
+  }
+  *state = std::move(answer).value();
+  return true;
 }
 
-void AdminServer::Impl::forget(Stream* stream) {
-  // Deleting the stream frees its continuation event, which may be the one
-  // running now: libevent allows that for a non-persistent event.
-  streams.erase(stream);
+}  // namespace
+
+void AdminServer::Impl::blacklist(evhttp_request* req, const RouteArgs&) {
+  std::string state;
+  if (!blacklist_state(req, blacklist_status, static_cast<bool>(blacklist_check), &state)) return;
+  send_json(req, HTTP_OK, "OK", state);
 }
 
-void AdminServer::Impl::close_streams() {
-  for (auto& [raw, stream] : streams) raw->abandon();
-  streams.clear();
+void AdminServer::Impl::blacklist_check_now(evhttp_request* req, const RouteArgs&) {
+  std::string state;
+  if (!blacklist_state(req, blacklist_status, static_cast<bool>(blacklist_check), &state)) return;
+  log::info("admin blacklist check");
+  run(std::make_unique<BlacklistCheck>(*this, req));
 }
 
 // ---------------------------------------------------------------------------
-// Listening.
+// cluster
 
-Status AdminServer::Impl::listen(const std::string& path) {
-  if (http) return Status::error("admin server is already listening on " + socket_path);
-  sockaddr_un address;
-  if (!make_unix_address(path, &address)) {
-    return Status::error("admin socket path must be 1 to " +
-                         std::to_string(sizeof(address.sun_path) - 1) + " bytes: " + path);
-  }
+// GET /v1/cluster: every live node's view, as each last wrote it to redis.
+class AdminServer::Impl::ClusterView : public Stream {
+ public:
+  using Stream::Stream;
 
-  Result<Occupant> occupant = probe_socket(path, address);
-  if (!occupant) return occupant.status();
-  if (*occupant == Occupant::kLiveDaemon) {
-    return Status::error("admin socket " + path + " is in use by a running daemon");
-  }
-  if (*occupant == Occupant::kStale && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return Status::error("removing stale admin socket " + path + ": " + errno_text(errno));
-  }
-
-  // Nonblocking: libevent accepts until EAGAIN.
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (fd.get() < 0) return Status::error("socket: " + errno_text(errno));
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    if (errno == EADDRINUSE) {
-      return Status::error("admin socket " + path + " is in use by a running daemon");
-    }
-    return Status::error("binding admin socket " + path + ": " + errno_text(errno));
-  }
-  // From here on the file is ours to remove on failure. The mode is set
-  // before listen(), so no one can connect while it is still the umask's.
-  socket_path = path;
-  struct stat st;
-  if (::chmod(path.c_str(), 0660) != 0 || ::lstat(path.c_str(), &st) != 0) {
-    Status failed = Status::error("admin socket " + path + ": " + errno_text(errno));
-    ::unlink(path.c_str());
-    socket_path.clear();
-    return failed;
-  }
-  socket_dev = st.st_dev;
-  socket_ino = st.st_ino;
-  if (::listen(fd.get(), SOMAXCONN) != 0) {
-    Status failed = Status::error("listening on admin socket " + path + ": " + errno_text(errno));
-    remove_socket_file();
-    return failed;
-  }
-
-  std::unique_ptr<evhttp, EvhttpFree> server(evhttp_new(loop.base()));
-  if (!server) {
-    remove_socket_file();
-    return Status::error("evhttp_new failed");
-  }
-  // Accept every method so that ours answer 405 rather than libevent's 501.
-  evhttp_set_allowed_methods(server.get(), EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                               EVHTTP_REQ_PATCH);
-  // Requests are small; a client that sends more or stalls is dropped.
-  evhttp_set_max_headers_size(server.get(), 16 * 1024);
-  evhttp_set_max_body_size(server.get(), 64 * 1024);
-  evhttp_set_timeout(server.get(), 30);
-  evhttp_set_gencb(server.get(), &Impl::on_request, this);
-  // The listener closes the fd when the evhttp is freed.
-  if (evhttp_accept_socket_with_handle(server.get(), fd.get()) == nullptr) {
-    remove_socket_file();
-    return Status::error("serving admin socket " + path + ": evhttp_accept_socket failed");
-  }
-  fd.release();
-  http = std::move(server);
-  log::info("admin listening", {{"socket", path}});
-  return Status::ok();
-}
-
-void AdminServer::Impl::remove_socket_file() {
-  if (socket_path.empty()) return;
-  struct stat st;
-  if (::lstat(socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev &&
-      st.st_ino == socket_ino) {
-    ::unlink(socket_path.c_str());
-  }
-  socket_path.clear();
-}
-
-// ---------------------------------------------------------------------------
-// Routing.
-
-void AdminServer::Impl::on_request(evhttp_request* req, void* arg) {
-  static_cast<Impl*>(arg)->handle(req);
-}
-
-void AdminServer::Impl::handle(evhttp_request* req) {
-  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
-  const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
-  std::string_view path = raw_path ? raw_path : "";
-  const char* query = uri ? evhttp_uri_get_query(uri) : nullptr;
-  bool get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
-  bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
-
-  if (path == "/v1/warmup") {
-    if (!get) return send_bad_method(req, "GET");
-    return send_json(req, HTTP_OK, "OK", warmup_status ? warmup_status() : std::string());
-  }
-  if (path == "/v1/cluster") {
-    if (!get) return send_bad_method(req, "GET");
-    if (!cluster_nodes) {
-      return send_error(req, kHttpConflict, "Conflict",
-                        "this node is not in a cluster (cluster in hato.yaml)");
-    }
-    return run(std::make_unique<ClusterView>(*this, req));
-  }
-  if (path == "/v1/blacklist") {
-    if (!get) return send_bad_method(req, "GET");
-    return blacklist(req, false);
-  }
-  if (path == "/v1/blacklist/check") {
-    if (!post) return send_bad_method(req, "POST");
-    return blacklist(req, true);
-  }
-  if (path == "/v1/tlsrpt/send" && tls_report_send) {
-    if (!post) return send_bad_method(req, "POST");
-    return send_json(req, HTTP_OK, "OK", tls_report_send());
-  }
-  if (path == "/v1/users/reload" && users_reload) {
-    if (!post) return send_bad_method(req, "POST");
-    auto answer = users_reload();
-    if (!answer) return send_error(req, HTTP_INTERNAL, "Internal Server Error", answer.message());
-    return send_json(req, HTTP_OK, "OK", *answer);
-  }
-  constexpr std::string_view kQueue = "/v1/queue";
-  if (path == kQueue) {
-    if (!get) return send_bad_method(req, "GET");
-    return list(req, query);
-  }
-  if (path == "/v1/events") {
-    if (!get) return send_bad_method(req, "GET");
-    return tail(req);
-  }
-  if (path == "/v1/queue/summary") {
-    if (!get) return send_bad_method(req, "GET");
-    return summary(req, query);
-  }
-  if (path == "/v1/queue/flush") {
-    if (!post) return send_bad_method(req, "POST");
-    return flush(req, query);
-  }
-  if (path == "/v1/backup") {
-    if (!post) return send_bad_method(req, "POST");
-    return backup(req, query);
-  }
-  if (path.starts_with(kQueue) && path.size() > kQueue.size() + 1 && path[kQueue.size()] == '/') {
-    std::string_view rest = path.substr(kQueue.size() + 1);
-    size_t slash = rest.find('/');
-    if (slash == std::string_view::npos) {
-      if (!get) return send_bad_method(req, "GET");
-      return show(req, rest);
-    }
-    std::string_view id = rest.substr(0, slash);
-    std::string_view what = rest.substr(slash + 1);
-    if (what == "message" || what == "headers") {
-      if (!get) return send_bad_method(req, "GET");
-      return raw_message(req, id, /*headers_only=*/what == "headers");
-    }
-    if (what == "hold" || what == "release" || what == "flush" || what == "delete" ||
-        what == "bounce") {
-      if (!post) return send_bad_method(req, "POST");
-      return act(req, id, what);
-    }
-  }
-  send_error(req, HTTP_NOTFOUND, "Not Found", "no such endpoint: " + std::string(path));
-}
-
-// ---------------------------------------------------------------------------
-// Reading.
-
-void AdminServer::Impl::list(evhttp_request* req, const char* query) {
-  size_t limit = std::numeric_limits<size_t>::max();
-  std::optional<queue::MessageState> state;
-  std::string domain;
-
-  QueryParams params;
-  if (!params.parse(query ? query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    std::string_view key = kv->key, value = kv->value;
-    if (key == "limit") {
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (ec != std::errc() || end != value.data() + value.size() || limit == 0) {
-        send_error(req, HTTP_BADREQUEST, "Bad Request",
-                   "limit must be a positive number: " + std::string(value));
-        return;
+ protected:
+  void start() override {
+    std::weak_ptr<int> alive = alive_;
+    server_.cluster_nodes([this, alive](Result<std::string> nodes) {
+      if (alive.expired()) return;
+      if (!nodes) {
+        return reply_and_end(HTTP_SERVUNAVAIL, "Service Unavailable",
+                             "redis cannot be reached: " + nodes.message());
       }
-    } else if (key == "state") {
-      queue::MessageState s;
-      if (!parse_message_state(value, &s)) {
-        send_error(req, HTTP_BADREQUEST, "Bad Request",
-                   "state must be queued, deferred or held: " + std::string(value));
-        return;
-      }
-      state = s;
-    } else if (key == "domain") {
-      domain = domain_param(value);
-    } else {
-      // Rejected rather than ignored: a mistyped filter would list everything.
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
-      return;
-    }
+      reply_and_end(HTTP_OK, "OK", *nodes);
+    });
   }
-  run(std::make_unique<ListScan>(*this, req, limit, state, std::move(domain)));
-}
 
-void AdminServer::Impl::summary(evhttp_request* req, const char* query) {
-  std::optional<queue::MessageState> state;
-  QueryParams params;
-  if (!params.parse(query ? query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    std::string_view key = kv->key, value = kv->value;
-    if (key != "state") {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
-      return;
-    }
-    queue::MessageState s;
-    if (!parse_message_state(value, &s)) {
-      send_error(req, HTTP_BADREQUEST, "Bad Request",
-                 "state must be queued, deferred or held: " + std::string(value));
-      return;
-    }
-    state = s;
-  }
-  run(std::make_unique<SummaryScan>(*this, req, state));
-}
+ private:
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
 
-void AdminServer::Impl::tail(evhttp_request* req) {
-  run(std::make_unique<Watcher>(*this, req));
-}
-
-void AdminServer::Impl::show(evhttp_request* req, std::string_view printed_id) {
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
+void AdminServer::Impl::cluster(evhttp_request* req, const RouteArgs&) {
+  if (!cluster_nodes) {
+    return send_error(req, kHttpConflict, "Conflict",
+                      "this node is not in a cluster (cluster in hato.yaml)");
   }
-  Result<queue::Envelope> envelope = store.envelope(*id);
-  if (!envelope) {
-    send_store_error(req, printed_id, envelope.status());
-    return;
-  }
-  std::string body = message_json(queue::StoredMessage{*id, std::move(envelope).value()}, true);
-  body += '\n';
-  send_json(req, HTTP_OK, "OK", body);
-}
-
-void AdminServer::Impl::raw_message(evhttp_request* req, std::string_view printed_id,
-                                    bool headers_only) {
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
-  Result<std::string> message = store.message(*id);
-  if (!message) {
-    send_store_error(req, printed_id, message.status());
-    return;
-  }
-  if (headers_only) {
-    send_body(req, HTTP_OK, "OK", "text/plain", header_section(*message));
-    return;
-  }
-  // Hand the bytes to the buffer without copying them: messages can be large.
-  auto bytes = std::make_unique<std::string>(std::move(message).value());
-  if (evbuffer_add_reference(
-          evhttp_request_get_output_buffer(req), bytes->data(), bytes->size(),
-          [](const void*, size_t, void* arg) { delete static_cast<std::string*>(arg); },
-          bytes.get()) != 0) {
-    send_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
-    return;
-  }
-  bytes.release();  // the buffer's cleanup callback owns it now
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "message/rfc822");
-  evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
+  run(std::make_unique<ClusterView>(*this, req));
 }
 
 // ---------------------------------------------------------------------------
-// Steering.
+// warmup
 
-void AdminServer::Impl::act(evhttp_request* req, std::string_view printed_id,
-                            std::string_view action) {
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
-  Status status = Status::ok();
-  if (action == "hold") {
-    status = control.hold(*id);
-  } else if (action == "release") {
-    status = control.release(*id);
-  } else if (action == "flush") {
-    status = control.flush(*id);
-  } else if (action == "delete") {
-    status = control.remove(*id);
-  } else {
-    status = control.bounce(*id);
-  }
-  if (status) {
-    // Who did what to which message: the operator's actions belong in the log.
-    log::info("admin action", {{"action", action}, {"id", printed_id}});
-    send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
-    return;
-  }
-  if (status.code() == Code::kNotFound) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
-  send_error(req, kHttpConflict, "Conflict",
-             std::string(action) + " " + std::string(printed_id) + ": " + status.message());
-}
-
-void AdminServer::Impl::flush(evhttp_request* req, const char* query) {
-  std::string domain;
-  QueryParams params;
-  if (!params.parse(query ? query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    std::string_view key = kv->key, value = kv->value;
-    if (key != "domain") {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
-      return;
-    }
-    domain = domain_param(value);
-    if (domain.empty()) {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "domain must not be empty");
-      return;
-    }
-  }
-  if (!domain.empty()) {
-    run(std::make_unique<FlushScan>(*this, req, std::move(domain)));
-    return;
-  }
-  size_t flushed = control.flush_all();
-  log::info("admin flush", {{"domain", "*"}, {"messages", std::to_string(flushed)}});
-  send_json(req, HTTP_OK, "OK", "{\"ok\":true,\"flushed\":" + std::to_string(flushed) + "}\n");
+void AdminServer::Impl::warmup(evhttp_request* req, const RouteArgs&) {
+  send_json(req, HTTP_OK, "OK", warmup_status ? warmup_status() : std::string());
 }
 
 // ---------------------------------------------------------------------------
+// tlsrpt
 
-AdminServer::AdminServer(hato::Loop& loop, queue::Store& store, queue::EventBus& events,
-                         queue::QueueControl& control)
-    : impl_(std::make_unique<Impl>(loop, store, events, control)) {
-  watcher_gauge();  // registered now, so /metrics shows it before the first watcher
+void AdminServer::Impl::tls_report(evhttp_request* req, const RouteArgs&) {
+  send_json(req, HTTP_OK, "OK", tls_report_send());
 }
 
-AdminServer::~AdminServer() {
-  // Unlink first: a CLI started now gets "not running" rather than a reset.
-  impl_->remove_socket_file();
-  // Streams let go of their connections before evhttp_free() closes them,
-  // so no close callback reaches a deleted stream.
-  impl_->close_streams();
-  impl_->http.reset();
-}
+// ---------------------------------------------------------------------------
+// users
 
-Status AdminServer::listen(const std::string& socket_path) {
-  return impl_->listen(socket_path);
-}
-
-size_t AdminServer::watchers() const {
-  return impl_->watchers;
-}
-
-size_t AdminServer::streams() const {
-  return impl_->streams.size();
-}
-
-void AdminServer::set_tls_report_send(std::function<std::string()> send) {
-  impl_->tls_report_send = std::move(send);
-}
-
-void AdminServer::set_users_reload(std::function<Result<std::string>()> reload) {
-  impl_->users_reload = std::move(reload);
-}
-
-void AdminServer::set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes) {
-  impl_->cluster_nodes = std::move(nodes);
-}
-
-void AdminServer::set_warmup_status(std::function<std::string()> status) {
-  impl_->warmup_status = std::move(status);
-}
-
-void AdminServer::set_blacklist(std::function<Result<std::string>()> status,
-                                std::function<void(std::function<void()>)> check) {
-  impl_->blacklist_status = std::move(status);
-  impl_->blacklist_check = std::move(check);
+void AdminServer::Impl::reload_users(evhttp_request* req, const RouteArgs&) {
+  Result<std::string> answer = users_reload();
+  if (!answer) return send_error(req, HTTP_INTERNAL, "Internal Server Error", answer.message());
+  send_json(req, HTTP_OK, "OK", *answer);
 }
 
 }  // namespace hato::cli
