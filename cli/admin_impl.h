@@ -1,9 +1,10 @@
 // admin_impl.h - what the admin API's files share: AdminServer::Impl, its route table, the
-// Stream base of long answers and the HTTP reply helpers. Internal to cli/admin_server.cc; the
+// Stream base of long answers and the HTTP reply helpers. Internal to cli/admin_*.cc; the
 // interface is admin_server.h, which no libevent header reaches.
 //
 // Requests run on the loop thread. handle() looks the path up in Impl::routes() and calls
-// the route's handler.
+// the route's handler, which lives in the file of its area (admin_queue.cc, admin_backup.cc,
+// admin_blacklist.cc, admin_cluster.cc, admin_warmup.cc, admin_tlsrpt.cc, admin_users.cc).
 // Short requests (show, the operator's actions) are answered from the request callback.
 // Long ones are Streams that outlive it: a Scan walks the store in slices
 // (store.for_each_from resumes where the last slice stopped), yielding to the loop between
@@ -85,9 +86,10 @@ inline constexpr int kHttpConflict = 409;
 // A client that takes nothing of a pending answer for this long is gone.
 inline constexpr timeval kStreamWriteTimeout = {30, 0};
 
+// strerror() as a string.
 std::string errno_text(int err);
 
-// The reply helpers. Each sends the whole answer.
+// The reply helpers (admin_server.cc). Each sends the whole answer.
 void send_body(evhttp_request* req, int code, const char* reason, const char* content_type,
                std::string_view body);
 void send_json(evhttp_request* req, int code, const char* reason, std::string_view body);
@@ -98,10 +100,10 @@ void send_error(evhttp_request* req, int code, const char* reason, std::string_v
 // 405 with an Allow header naming `allow`.
 void send_bad_method(evhttp_request* req, const char* allow);
 
-// The `queue tail` gauge, registered when the server is made.
+// The `queue tail` gauge (admin_queue.cc), registered when the server is made.
 Gauge& watcher_gauge();
 
-// A backup thread's state.
+// A backup thread's state (admin_backup.cc).
 struct BackupJob;
 
 // What a route's handler is given besides the request.
@@ -132,7 +134,7 @@ struct AdminServer::Impl {
     Handler handler;
     bool (Impl::*available)() const = nullptr;
   };
-  // In order: the first route whose pattern matches owns the path.
+  // In order: the first route whose pattern matches owns the path (admin_server.cc).
   static std::span<const Route> routes();
 
   Impl(hato::Loop& l, queue::Store& s, queue::EventBus& e, queue::QueueControl& c)
@@ -155,7 +157,7 @@ struct AdminServer::Impl {
   static void on_request(evhttp_request* req, void* arg);
   void handle(evhttp_request* req);
 
-  // The handlers, by area. The queue:
+  // The handlers, by area. admin_queue.cc:
   void list(evhttp_request* req, const RouteArgs& args);
   void summary(evhttp_request* req, const RouteArgs& args);
   void tail(evhttp_request* req, const RouteArgs& args);
@@ -164,19 +166,19 @@ struct AdminServer::Impl {
   void headers(evhttp_request* req, const RouteArgs& args);
   void act(evhttp_request* req, const RouteArgs& args);
   void flush(evhttp_request* req, const RouteArgs& args);
-  // Backups:
+  // admin_backup.cc:
   void backup(evhttp_request* req, const RouteArgs& args);
-  // The blacklist monitor:
+  // admin_blacklist.cc:
   void blacklist(evhttp_request* req, const RouteArgs& args);
   void blacklist_check_now(evhttp_request* req, const RouteArgs& args);
-  // The cluster:
+  // admin_cluster.cc:
   void cluster(evhttp_request* req, const RouteArgs& args);
-  // Warm-up:
+  // admin_warmup.cc:
   void warmup(evhttp_request* req, const RouteArgs& args);
-  // TLS reports:
+  // admin_tlsrpt.cc:
   bool has_tls_report_send() const { return static_cast<bool>(tls_report_send); }
   void tls_report(evhttp_request* req, const RouteArgs& args);
-  // Users:
+  // admin_users.cc:
   bool has_users_reload() const { return static_cast<bool>(users_reload); }
   void reload_users(evhttp_request* req, const RouteArgs& args);
 

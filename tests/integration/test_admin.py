@@ -54,7 +54,7 @@ METRIC_NAMES = [
     "hato_tls_handshakes_total", "hato_dkim_signatures_total", "hato_dns_queries_total",
     "hato_dns_failures_total", "hato_delivery_latency_seconds"]
 METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?(?P<host>[^\"\s]+):(?P<port>\d+)")
-WATCHER_BUFFER = 1 << 20  # the daemon's per-watcher buffer (admin_server.cc)
+WATCHER_BUFFER = 1 << 20  # the daemon's per-watcher buffer (kWatcherBuffer, admin_queue.cc)
 
 
 def message(subject):
