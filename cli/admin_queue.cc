@@ -67,7 +67,7 @@ constexpr size_t kListHighWater = 256 * 1024;
 constexpr size_t kListChunk = 64 * 1024;
 // Pending output a watcher may have before its events are dropped.
 constexpr size_t kWatcherBuffer = 1024 * 1024;
-// For watchers, which are allowed to pause (a terminal on hold), longer.
+// Watchers may pause (a terminal on hold), so they time out later than kStreamWriteTimeout.
 constexpr timeval kWatcherWriteTimeout = {300, 0};
 
 void send_no_such_message(evhttp_request* req, std::string_view printed_id) {
@@ -89,6 +89,37 @@ void send_store_error(evhttp_request* req, std::string_view printed_id, const St
 // "Example.TEST" are example.test.
 std::string domain_param(std::string_view value) {
   return address_domain(value.starts_with('@') ? value : "@" + std::string(value));
+}
+
+// send_message - the stored message, or its header section, as the answer
+void send_message(evhttp_request* req, queue::Store& store, std::string_view printed_id,
+                  bool headers_only) {
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Result<std::string> message = store.message(*id);
+  if (!message) {
+    send_store_error(req, printed_id, message.status());
+    return;
+  }
+  if (headers_only) {
+    send_body(req, HTTP_OK, "OK", "text/plain", header_section(*message));
+    return;
+  }
+  // Hand the bytes to the buffer without copying them: messages can be large.
+  auto bytes = std::make_unique<std::string>(std::move(message).value());
+  if (evbuffer_add_reference(
+          evhttp_request_get_output_buffer(req), bytes->data(), bytes->size(),
+          [](const void*, size_t, void* arg) { delete static_cast<std::string*>(arg); },
+          bytes.get()) != 0) {
+    send_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
+    return;
+  }
+  bytes.release();  // the buffer's cleanup callback owns it now
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "message/rfc822");
+  evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
 }
 
 }  // namespace
@@ -522,41 +553,6 @@ void AdminServer::Impl::show(evhttp_request* req, const RouteArgs& args) {
   body += '\n';
   send_json(req, HTTP_OK, "OK", body);
 }
-
-namespace {
-
-// send_message - the stored message, or its header section, as the answer
-void send_message(evhttp_request* req, queue::Store& store, std::string_view printed_id,
-                  bool headers_only) {
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
-  Result<std::string> message = store.message(*id);
-  if (!message) {
-    send_store_error(req, printed_id, message.status());
-    return;
-  }
-  if (headers_only) {
-    send_body(req, HTTP_OK, "OK", "text/plain", header_section(*message));
-    return;
-  }
-  // Hand the bytes to the buffer without copying them: messages can be large.
-  auto bytes = std::make_unique<std::string>(std::move(message).value());
-  if (evbuffer_add_reference(
-          evhttp_request_get_output_buffer(req), bytes->data(), bytes->size(),
-          [](const void*, size_t, void* arg) { delete static_cast<std::string*>(arg); },
-          bytes.get()) != 0) {
-    send_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
-    return;
-  }
-  bytes.release();  // the buffer's cleanup callback owns it now
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "message/rfc822");
-  evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
-}
-
-}  // namespace
 
 void AdminServer::Impl::headers(evhttp_request* req, const RouteArgs& args) {
   send_message(req, store, args.id, /*headers_only=*/true);
