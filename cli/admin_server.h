@@ -19,7 +19,7 @@
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
 //   POST /v1/backup?dir=PATH                 a consistent copy of the queue into PATH/queue and
 //                                            PATH/manifest.json; JSON lines: progress, then
-//                                            {"ok":true,...} or {"error":...} (see admin_server.cc)
+//                                            {"ok":true,...} or {"error":...} (see admin_backup.cc)
 // Errors are {"error":"..."} with 400, 404 (unknown endpoint or message), 405,
 // 409 (the operation does not apply, e.g. releasing mail that is not held) or
 // 500. Access control is the socket file's mode (0660), as for Postfix's

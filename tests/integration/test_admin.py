@@ -54,7 +54,7 @@ METRIC_NAMES = [
     "hato_tls_handshakes_total", "hato_dkim_signatures_total", "hato_dns_queries_total",
     "hato_dns_failures_total", "hato_delivery_latency_seconds"]
 METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?(?P<host>[^\"\s]+):(?P<port>\d+)")
-WATCHER_BUFFER = 1 << 20  # the daemon's per-watcher buffer (admin_server.cc)
+WATCHER_BUFFER = 1 << 20  # the daemon's per-watcher buffer (kWatcherBuffer, admin_queue.cc)
 
 
 def message(subject):
@@ -480,6 +480,49 @@ class AdminTestCase(hatotest.HatoTestCase):
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(url.replace("/metrics", "/other"), timeout=10)
         self.assertEqual(e.exception.code, 404)
+
+    def test_unknown_paths_are_404_and_wrong_methods_405_with_allow(self):
+        """The router: the first route whose pattern matches owns the path, so a wrong
+        method there is 405 naming the right one (no body after HEAD), never a later route;
+        a path no route matches is 404."""
+        d = self.relay()
+        qid = "06H22BBRMM000000"  # well-formed, not in the queue
+        cases = [  # method, path, status, Allow, what the error says
+            ("GET", "/v1/nope", 404, None, "no such endpoint: /v1/nope"),
+            ("GET", "/v1/queue/", 404, None, "no such endpoint: /v1/queue/"),
+            ("GET", f"/v1/queue/{qid}/nope", 404, None, "no such endpoint"),
+            ("GET", f"/v1/queue/{qid}/hold/x", 404, None, "no such endpoint"),
+            ("POST", f"/v1/queue/{qid}/hold", 404, None, f"no such message: {qid}"),
+            ("GET", f"/v1/queue/{qid}", 404, None, f"no such message: {qid}"),
+            ("POST", "/v1/queue", 405, "GET", "method not allowed; use GET"),
+            ("POST", "/v1/queue/summary", 405, "GET", "use GET"),
+            ("GET", "/v1/queue/flush", 405, "POST", "use POST"),  # not message "flush"
+            ("PUT", f"/v1/queue/{qid}", 405, "GET", "use GET"),
+            ("GET", f"/v1/queue/{qid}/hold", 405, "POST", "use POST"),
+            ("DELETE", f"/v1/queue/{qid}/bounce", 405, "POST", "use POST"),
+            ("POST", f"/v1/queue/{qid}/headers", 405, "GET", "use GET"),
+            ("DELETE", "/v1/events", 405, "GET", "use GET"),
+            ("GET", "/v1/backup", 405, "POST", "use POST"),
+            ("POST", "/v1/blacklist", 405, "GET", "use GET"),
+            ("GET", "/v1/blacklist/check", 405, "POST", "use POST"),
+            ("POST", "/v1/cluster", 405, "GET", "use GET"),
+            ("POST", "/v1/warmup", 405, "GET", "use GET"),
+            ("GET", "/v1/tlsrpt/send", 405, "POST", "use POST"),
+            ("GET", "/v1/users/reload", 405, "POST", "use POST"),
+            ("HEAD", "/v1/warmup", 405, "GET", None),
+        ]
+        for method, path, status, allow, error in cases:
+            with self.subTest(method=method, path=path):
+                conn = UnixHTTPConnection(self.socket_path(d))
+                conn.request(method, path)
+                resp = conn.getresponse()
+                body = resp.read()
+                conn.close()
+                self.assertEqual((resp.status, resp.getheader("Allow")), (status, allow), body)
+                if error is None:
+                    self.assertEqual(body, b"")
+                else:
+                    self.assertIn(error, json.loads(body)["error"])
 
     def test_listing_streams_in_order_and_survives_clients_that_leave(self):
         # No DNS answers (the harness's blackhole): everything stays queued.

@@ -1,0 +1,631 @@
+// admin_queue.cc - the queue's endpoints of the admin API: list, summary, show, the raw
+// message and its headers, the operator's actions, flush and tail (admin_server.h lists
+// them). Listings, summaries and flushes by domain are Scans, walking the store a slice at a
+// time (admin_impl.h); tail is a Watcher on the EventBus.
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <limits>
+#include <map>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "cli/admin_impl.h"
+#include "common/log.h"
+
+namespace hato::cli {
+
+namespace {
+
+// The domain of an address, after the last '@'; lower case.
+std::string address_domain(std::string_view address) {
+  size_t at = address.rfind('@');
+  std::string domain(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
+  for (char& c : domain) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return domain;
+}
+
+bool has_pending_rcpt_in(const queue::Envelope& envelope, const std::string& domain) {
+  for (const auto& r : envelope.recipients) {
+    if (r.state == queue::RcptState::kPending && address_domain(r.address) == domain) return true;
+  }
+  return false;
+}
+
+// The header section of a message, without the empty line that ends it.
+// Lines may end in CRLF (as received) or LF alone; either ends the section.
+std::string_view header_section(std::string_view message) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find('\n', pos);
+    if (eol == std::string_view::npos) return message;
+    std::string_view line = message.substr(pos, eol - pos);
+    if (line.empty() || line == "\r") return message.substr(0, pos);
+    pos = eol + 1;
+  }
+  return message;
+}
+
+using Clock = std::chrono::steady_clock;
+
+// One slice of a store walk ends after this many messages or this much time,
+// whichever comes first, so the loop serves SMTP in between.
+constexpr size_t kSliceMessages = 4096;
+constexpr auto kSliceTime = std::chrono::milliseconds(10);
+// A listing stops reading the store while more than this waits to be sent.
+constexpr size_t kListHighWater = 256 * 1024;
+// ... and sends what a slice produced once it reaches this much.
+constexpr size_t kListChunk = 64 * 1024;
+// Pending output a watcher may have before its events are dropped.
+constexpr size_t kWatcherBuffer = 1024 * 1024;
+// Watchers may pause (a terminal on hold), so they time out later than kStreamWriteTimeout.
+constexpr timeval kWatcherWriteTimeout = {300, 0};
+
+void send_no_such_message(evhttp_request* req, std::string_view printed_id) {
+  send_error(req, HTTP_NOTFOUND, "Not Found", "no such message: " + std::string(printed_id));
+}
+
+// send_store_error - 404 for an absent message, 500 for a store that failed
+void send_store_error(evhttp_request* req, std::string_view printed_id, const Status& status) {
+  if (status.code() == Code::kNotFound) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  log::error("admin read failed", {{"id", printed_id}, {"reason", status.message()}});
+  send_error(req, HTTP_INTERNAL, "Internal Server Error",
+             "reading message " + std::string(printed_id) + " failed: " + status.message());
+}
+
+// Parses ?domain= the way the operator meant it: "@example.test" and
+// "Example.TEST" are example.test.
+std::string domain_param(std::string_view value) {
+  return address_domain(value.starts_with('@') ? value : "@" + std::string(value));
+}
+
+// send_message - the stored message, or its header section, as the answer
+void send_message(evhttp_request* req, queue::Store& store, std::string_view printed_id,
+                  bool headers_only) {
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Result<std::string> message = store.message(*id);
+  if (!message) {
+    send_store_error(req, printed_id, message.status());
+    return;
+  }
+  if (headers_only) {
+    send_body(req, HTTP_OK, "OK", "text/plain", header_section(*message));
+    return;
+  }
+  // Hand the bytes to the buffer without copying them: messages can be large.
+  auto bytes = std::make_unique<std::string>(std::move(message).value());
+  if (evbuffer_add_reference(
+          evhttp_request_get_output_buffer(req), bytes->data(), bytes->size(),
+          [](const void*, size_t, void* arg) { delete static_cast<std::string*>(arg); },
+          bytes.get()) != 0) {
+    send_error(req, HTTP_INTERNAL, "Internal Server Error", "out of memory");
+    return;
+  }
+  bytes.release();  // the buffer's cleanup callback owns it now
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "message/rfc822");
+  evhttp_send_reply(req, HTTP_OK, "OK", nullptr);
+}
+
+}  // namespace
+
+Gauge& watcher_gauge() {
+  static Gauge& g = metrics().gauge("hato_admin_watchers", "Open `queue tail` streams");
+  return g;
+}
+
+// A walk over the whole store, one slice per loop turn.
+class AdminServer::Impl::Scan : public Stream {
+ public:
+  Scan(Impl& server, evhttp_request* req) : Stream(server, req) {}
+
+ protected:
+  // Each message in ID order; false ends the walk early.
+  virtual bool visit(const queue::StoredMessage& message) = 0;
+  // Whether the slice should end now (a listing with a full chunk).
+  virtual bool slice_full() const { return false; }
+  // Between slices; the default goes on at the next loop turn.
+  virtual void paused() { resume_soon(); }
+  // The walk is over (all seen, or visit() said stop): answer and end.
+  virtual void done() = 0;
+  virtual void failed(const Status& status) = 0;
+
+  void start() override {
+    next_.reset(event_new(server_.loop.base(), -1, 0, &Scan::on_next, this));
+    if (!next_) {
+      failed(Status::error("out of memory"));
+      return;
+    }
+    slice();
+  }
+
+  void resume_soon() { event_active(next_.get(), EV_TIMEOUT, 0); }
+
+ private:
+  static void on_next(evutil_socket_t, short, void* arg) { static_cast<Scan*>(arg)->slice(); }
+
+  void slice() {
+    Clock::time_point until = Clock::now() + kSliceTime;
+    size_t seen = 0;
+    bool stopped = false, more = false;
+    Status status = server_.store.for_each_from(
+        cursor_ ? &*cursor_ : nullptr, [&](const queue::StoredMessage& m) {
+          cursor_ = m.id;
+          if (!visit(m)) {
+            stopped = true;
+            return false;
+          }
+          ++seen;
+          if (seen >= kSliceMessages || slice_full() || (seen % 64 == 0 && Clock::now() > until)) {
+            more = true;
+            return false;
+          }
+          return true;
+        });
+    if (!status) {
+      log::error("admin queue walk failed", {{"reason", status.message()}});
+      failed(status);
+      return;
+    }
+    if (stopped || !more) {
+      done();
+      return;
+    }
+    paused();
+  }
+
+  std::optional<queue::QueueId> cursor_;  // the last message seen
+  std::unique_ptr<event, EventFree> next_;
+};
+
+// GET /v1/queue: JSON lines, sent while the walk goes on.
+class AdminServer::Impl::ListScan : public Scan {
+ public:
+  ListScan(Impl& server, evhttp_request* req, size_t limit,
+           std::optional<queue::MessageState> state, std::string domain)
+      : Scan(server, req),
+        limit_(limit),
+        state_(state),
+        domain_(std::move(domain)),
+        chunk_(evbuffer_new()) {}
+
+ protected:
+  bool visit(const queue::StoredMessage& m) override {
+    if (state_ && m.envelope.state != *state_) return true;
+    if (!domain_.empty() && !has_pending_rcpt_in(m.envelope, domain_)) return true;
+    line_ = message_json(m, false);
+    line_ += '\n';
+    evbuffer_add(chunk_.get(), line_.data(), line_.size());
+    return ++count_ < limit_;
+  }
+
+  bool slice_full() const override { return evbuffer_get_length(chunk_.get()) >= kListChunk; }
+
+  void paused() override {
+    flush_chunk();
+    // Read on only once the client has taken most of what was sent.
+    if (pending_output() > kListHighWater) {
+      waiting_ = true;
+      return;
+    }
+    resume_soon();
+  }
+
+  void drained() override {
+    if (!waiting_) return;
+    waiting_ = false;
+    resume_soon();
+  }
+
+  void done() override {
+    if (!reply_started_) {
+      // All of it fits in one answer.
+      evbuffer_add_buffer(evhttp_request_get_output_buffer(req_), chunk_.get());
+      reply_buffer_and_end("application/x-ndjson");
+      return;
+    }
+    flush_chunk();
+    end();
+  }
+
+  void failed(const Status& status) override {
+    std::string message = "reading the queue failed: " + status.message();
+    if (!reply_started_) {
+      reply_and_end(HTTP_INTERNAL, "Internal Server Error", message);
+      return;
+    }
+    // Too late for a status code: the last line says it, and the CLI reads it.
+    flush_chunk();
+    send_chunk(error_json(message));
+    end();
+  }
+
+ private:
+  void flush_chunk() {
+    if (!reply_started_) start_reply("application/x-ndjson");
+    send_chunk(chunk_.get());
+  }
+
+  const size_t limit_;
+  const std::optional<queue::MessageState> state_;
+  const std::string domain_;
+  EvbufferPtr chunk_;
+  std::string line_;
+  size_t count_ = 0;
+  bool waiting_ = false;
+};
+
+// GET /v1/queue/summary: a table of counts, answered at the end of the walk.
+class AdminServer::Impl::SummaryScan : public Scan {
+ public:
+  SummaryScan(Impl& server, evhttp_request* req, std::optional<queue::MessageState> state)
+      : Scan(server, req), state_(state), now_ms_(log::now_ms()) {}
+
+ protected:
+  struct Row {
+    uint64_t messages = 0;
+    uint64_t recipients = 0;
+    std::array<uint64_t, kSummaryBuckets> counts{};
+  };
+
+  bool visit(const queue::StoredMessage& m) override {
+    const queue::Envelope& env = m.envelope;
+    if (state_ && env.state != *state_) return true;
+    size_t bucket = summary_bucket(now_ms_ - env.created_ms);
+    seen_.clear();  // the domains this message has been counted under
+    for (const auto& r : env.recipients) {
+      if (r.state != queue::RcptState::kPending) continue;
+      std::string domain = address_domain(r.address);
+      Row& row = domains_[domain];
+      ++row.recipients;
+      ++total_.recipients;
+      if (std::find(seen_.begin(), seen_.end(), domain) == seen_.end()) {
+        ++row.messages;
+        ++row.counts[bucket];
+        seen_.push_back(std::move(domain));
+      }
+    }
+    // A message without pending recipients is on its way out; it still
+    // occupies the queue, so the total counts it.
+    ++total_.messages;
+    ++total_.counts[bucket];
+    ++states_[static_cast<size_t>(env.state)];
+    return true;
+  }
+
+  void done() override {
+    std::vector<std::pair<const std::string*, const Row*>> rows;
+    rows.reserve(domains_.size());
+    for (const auto& [domain, row] : domains_) rows.emplace_back(&domain, &row);
+    // Busiest first, as qshape sorts; ties by name, so the order is stable.
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+      if (a.second->messages != b.second->messages) return a.second->messages > b.second->messages;
+      return *a.first < *b.first;
+    });
+
+    std::string out = "{\"buckets\":[";
+    for (size_t i = 0; i < kSummaryBuckets; ++i) {
+      if (i) out += ',';
+      out += '"';
+      if (i + 1 < kSummaryBuckets) {
+        out += std::to_string(i ? kSummaryBucketMinutes[i - 1] : 0) + "-" +
+               std::to_string(kSummaryBucketMinutes[i]) + "m";
+      } else {
+        out += std::to_string(kSummaryBucketMinutes[i - 1]) + "m+";
+      }
+      out += '"';
+    }
+    out += "],\"total\":";
+    append_row(out, nullptr, total_);
+    out.pop_back();  // the total also says how many are in each state
+    for (auto s : {queue::MessageState::kQueued, queue::MessageState::kDeferred,
+                   queue::MessageState::kHeld}) {
+      out += ",\"";
+      out += message_state_name(s);
+      out += "\":" + std::to_string(states_[static_cast<size_t>(s)]);
+    }
+    out += "},\"domains\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (i) out += ',';
+      append_row(out, rows[i].first, *rows[i].second);
+    }
+    out += "]}\n";
+    reply_and_end(HTTP_OK, "OK", out);
+  }
+
+  void failed(const Status& status) override {
+    reply_and_end(HTTP_INTERNAL, "Internal Server Error",
+                  "reading the queue failed: " + status.message());
+  }
+
+ private:
+  static void append_row(std::string& out, const std::string* domain, const Row& row) {
+    out += '{';
+    if (domain) {
+      out += "\"domain\":";
+      log::append_json_string(out, *domain);
+      out += ',';
+    }
+    out += "\"messages\":" + std::to_string(row.messages);
+    out += ",\"recipients\":" + std::to_string(row.recipients);
+    out += ",\"counts\":[";
+    for (size_t i = 0; i < row.counts.size(); ++i) {
+      if (i) out += ',';
+      out += std::to_string(row.counts[i]);
+    }
+    out += "]}";
+  }
+
+  const std::optional<queue::MessageState> state_;
+  const int64_t now_ms_;
+  Row total_;
+  std::array<uint64_t, 3> states_{};
+  std::map<std::string, Row> domains_;
+  std::vector<std::string> seen_;
+};
+
+// POST /v1/queue/flush?domain=D: every message with a pending recipient in D due now.
+class AdminServer::Impl::FlushScan : public Scan {
+ public:
+  FlushScan(Impl& server, evhttp_request* req, std::string domain)
+      : Scan(server, req), domain_(std::move(domain)) {}
+
+ protected:
+  bool visit(const queue::StoredMessage& m) override {
+    // Held mail stays held: flushing is not releasing (as postqueue -f).
+    if (m.envelope.state == queue::MessageState::kHeld) return true;
+    if (!has_pending_rcpt_in(m.envelope, domain_)) return true;
+    if (server_.control.flush(m.id)) ++flushed_;
+    return true;
+  }
+
+  void done() override {
+    log::info("admin flush", {{"domain", domain_}, {"messages", std::to_string(flushed_)}});
+    reply_and_end(HTTP_OK, "OK", "{\"ok\":true,\"flushed\":" + std::to_string(flushed_) + "}\n");
+  }
+
+  void failed(const Status& status) override {
+    reply_and_end(HTTP_INTERNAL, "Internal Server Error",
+                  "reading the queue failed after flushing " + std::to_string(flushed_) +
+                      " messages: " + status.message());
+  }
+
+ private:
+  const std::string domain_;
+  size_t flushed_ = 0;
+};
+
+// GET /v1/events: one JSON line per queue event, for as long as the client stays.
+class AdminServer::Impl::Watcher : public Stream {
+ public:
+  Watcher(Impl& server, evhttp_request* req) : Stream(server, req) {}
+
+  ~Watcher() override {
+    if (token_) {
+      server_.events.unsubscribe(token_);
+      --server_.watchers;
+      watcher_gauge().add(-1);
+      log::info("admin tail ended", {{"watchers", std::to_string(server_.watchers)}});
+    }
+  }
+
+ protected:
+  void start() override {
+    start_reply("application/x-ndjson");
+    token_ = server_.events.subscribe([this](const queue::QueueEvent& e) { on_event(e); });
+    ++server_.watchers;
+    watcher_gauge().add(1);
+    log::info("admin tail started", {{"watchers", std::to_string(server_.watchers)}});
+  }
+
+  timeval write_timeout() const override { return kWatcherWriteTimeout; }
+
+  // "When there is room again": the buffer has been written out entirely.
+  void drained() override {
+    if (missed_ == 0) return;
+    send_chunk(missed_line());
+    missed_ = 0;
+  }
+
+ private:
+  // Called by EventBus::publish() on the loop: copy into the buffer or drop, never wait.
+  void on_event(const queue::QueueEvent& e) {
+    std::string text;
+    if (missed_ > 0) text = missed_line();
+    text += event_json(e);
+    text += '\n';
+    if (pending_output() + text.size() > kWatcherBuffer) {
+      ++missed_;
+      return;
+    }
+    send_chunk(text);
+    missed_ = 0;
+  }
+
+  std::string missed_line() const {
+    std::string line = "{\"time\":";
+    log::append_json_string(line, log::rfc3339(log::now_ms()));
+    line += ",\"event\":\"missed\",\"count\":" + std::to_string(missed_) + "}\n";
+    return line;
+  }
+
+  uint64_t token_ = 0;
+  uint64_t missed_ = 0;  // events dropped since the last line that went out
+};
+
+// ---------------------------------------------------------------------------
+// Reading.
+
+void AdminServer::Impl::list(evhttp_request* req, const RouteArgs& args) {
+  size_t limit = std::numeric_limits<size_t>::max();
+  std::optional<queue::MessageState> state;
+  std::string domain;
+
+  QueryParams params;
+  if (!params.parse(args.query ? args.query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key == "limit") {
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc() || end != value.data() + value.size() || limit == 0) {
+        send_error(req, HTTP_BADREQUEST, "Bad Request",
+                   "limit must be a positive number: " + std::string(value));
+        return;
+      }
+    } else if (key == "state") {
+      queue::MessageState s;
+      if (!parse_message_state(value, &s)) {
+        send_error(req, HTTP_BADREQUEST, "Bad Request",
+                   "state must be queued, deferred or held: " + std::string(value));
+        return;
+      }
+      state = s;
+    } else if (key == "domain") {
+      domain = domain_param(value);
+    } else {
+      // Rejected rather than ignored: a mistyped filter would list everything.
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+  }
+  run(std::make_unique<ListScan>(*this, req, limit, state, std::move(domain)));
+}
+
+void AdminServer::Impl::summary(evhttp_request* req, const RouteArgs& args) {
+  std::optional<queue::MessageState> state;
+  QueryParams params;
+  if (!params.parse(args.query ? args.query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key != "state") {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+    queue::MessageState s;
+    if (!parse_message_state(value, &s)) {
+      send_error(req, HTTP_BADREQUEST, "Bad Request",
+                 "state must be queued, deferred or held: " + std::string(value));
+      return;
+    }
+    state = s;
+  }
+  run(std::make_unique<SummaryScan>(*this, req, state));
+}
+
+void AdminServer::Impl::tail(evhttp_request* req, const RouteArgs&) {
+  run(std::make_unique<Watcher>(*this, req));
+}
+
+void AdminServer::Impl::show(evhttp_request* req, const RouteArgs& args) {
+  std::string_view printed_id = args.id;
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Result<queue::Envelope> envelope = store.envelope(*id);
+  if (!envelope) {
+    send_store_error(req, printed_id, envelope.status());
+    return;
+  }
+  std::string body = message_json(queue::StoredMessage{*id, std::move(envelope).value()}, true);
+  body += '\n';
+  send_json(req, HTTP_OK, "OK", body);
+}
+
+void AdminServer::Impl::headers(evhttp_request* req, const RouteArgs& args) {
+  send_message(req, store, args.id, /*headers_only=*/true);
+}
+
+void AdminServer::Impl::raw_message(evhttp_request* req, const RouteArgs& args) {
+  send_message(req, store, args.id, /*headers_only=*/false);
+}
+
+// ---------------------------------------------------------------------------
+// Steering.
+
+void AdminServer::Impl::act(evhttp_request* req, const RouteArgs& args) {
+  std::string_view printed_id = args.id;
+  // The route's last segment: hold, release, flush, delete or bounce.
+  std::string_view action = args.path.substr(args.path.rfind('/') + 1);
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  Status status = Status::ok();
+  if (action == "hold") {
+    status = control.hold(*id);
+  } else if (action == "release") {
+    status = control.release(*id);
+  } else if (action == "flush") {
+    status = control.flush(*id);
+  } else if (action == "delete") {
+    status = control.remove(*id);
+  } else {
+    status = control.bounce(*id);
+  }
+  if (status) {
+    // Who did what to which message: the operator's actions belong in the log.
+    log::info("admin action", {{"action", action}, {"id", printed_id}});
+    send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
+    return;
+  }
+  if (status.code() == Code::kNotFound) {
+    send_no_such_message(req, printed_id);
+    return;
+  }
+  send_error(req, kHttpConflict, "Conflict",
+             std::string(action) + " " + std::string(printed_id) + ": " + status.message());
+}
+
+void AdminServer::Impl::flush(evhttp_request* req, const RouteArgs& args) {
+  std::string domain;
+  QueryParams params;
+  if (!params.parse(args.query ? args.query : "")) {
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return;
+  }
+  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
+    std::string_view key = kv->key, value = kv->value;
+    if (key != "domain") {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
+      return;
+    }
+    domain = domain_param(value);
+    if (domain.empty()) {
+      send_error(req, HTTP_BADREQUEST, "Bad Request", "domain must not be empty");
+      return;
+    }
+  }
+  if (!domain.empty()) {
+    run(std::make_unique<FlushScan>(*this, req, std::move(domain)));
+    return;
+  }
+  size_t flushed = control.flush_all();
+  log::info("admin flush", {{"domain", "*"}, {"messages", std::to_string(flushed)}});
+  send_json(req, HTTP_OK, "OK", "{\"ok\":true,\"flushed\":" + std::to_string(flushed) + "}\n");
+}
+
+}  // namespace hato::cli
