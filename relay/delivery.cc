@@ -58,6 +58,9 @@ struct DeliveryEngine::MessageWork {
   size_t outstanding = 0;
   std::vector<DsnRecipient> failed;  // bounced in this round
   int64_t not_before_ms = 0;         // a warm-up or suspension window ends then
+  // This round's results, announced (queue tail, metrics readers) once the envelope that
+  // records them is written: whoever hears "deferred" and asks `queue ls` sees it there.
+  std::vector<queue::QueueEvent> events;
 };
 
 struct DeliveryEngine::Job {
@@ -1089,7 +1092,7 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
       d.last_attempt_ms = now;
       work->failed.push_back(std::move(d));
     }
-    publish(status, work->id, r.address, response);
+    work->events.push_back({now, status, work->id.str(), r.address, response});
     m::deliveries(status).inc();
     if (r.state == queue::RcptState::kDelivered)
       m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
@@ -1135,7 +1138,7 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
                              {"status", "expired"},
                              {"response", "delivery time expired; last error: " + last}});
       m::deliveries("expired").inc();
-      publish("expired", work->id, r.address, last);
+      work->events.push_back({now, "expired", work->id.str(), r.address, last});
     }
     pending = false;
   }
@@ -1196,7 +1199,8 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     flush_now = what == Pending::kFlush;
     if (what == Pending::kRemove) {
       pending = false;
-      publish("deleted", work->id, "", "deleted by the operator");
+      work->events.push_back(
+          {log::now_ms(), "deleted", work->id.str(), "", "deleted by the operator"});
     } else if (what == Pending::kBounce && pending) {
       fail_pending(*work, "5.0.0 returned to the sender by the operator");
       in_flight_.insert(work->id);  // finalize() comes back here once the DSN is queued
@@ -1207,6 +1211,7 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
       if (auto s = store_.update(work->id, env); !s)
         log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
       ++held_;
+      announce(*work);
       publish("held", work->id, "", "held by the operator");
       arm();
       return;
@@ -1222,6 +1227,7 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
         in_flight_.erase(work->id);
         if (!s)
           log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
+        announce(*work);
         arm();
       });
     });
@@ -1245,6 +1251,7 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
       } else {
         scheduler_.schedule(work->id, work->envelope.next_attempt_ms);
       }
+      announce(*work);
       arm();
     });
   });
@@ -1253,6 +1260,11 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
 void DeliveryEngine::publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
                              const std::string& response) {
   events_.publish({log::now_ms(), event, id.str(), rcpt, response});
+}
+
+void DeliveryEngine::announce(MessageWork& work) {
+  for (const auto& e : work.events) events_.publish(e);
+  work.events.clear();
 }
 
 void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
@@ -1269,7 +1281,7 @@ void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
     d.reason = "returned to the sender by the mail system administrator";
     d.last_attempt_ms = now;
     work.failed.push_back(std::move(d));
-    publish("bounced", work.id, r.address, text);
+    work.events.push_back({now, "bounced", work.id.str(), r.address, text});
     log::info("delivery", {{"id", work.id.str()},
                            {"rcpt", r.address},
                            {"relay", "none"},

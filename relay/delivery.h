@@ -131,6 +131,8 @@ class DeliveryEngine : public queue::QueueControl {
   // Records the replies for a job's recipients; `host` is "name[ip]:port".
   void record(Job& job, const TransactionResult& replies, const std::string& host,
               const TlsFacts& tls = {});
+  // Publishes the results recorded for work since its last write to the store.
+  void announce(MessageWork& work);
   void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host,
                    const TlsFacts& tls = {});
   // Defers the jobs queued for dest that `which` selects until the limiter's window opens.
