@@ -1,0 +1,43 @@
+// strings.cc - ASCII case folding and trimming for protocol text.
+#include "common/strings.h"
+
+namespace hato {
+
+namespace {
+
+// Not std::tolower: its answer depends on the locale, ours must not.
+char fold(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool is_wsp(char c) {
+  return c == ' ' || c == '\t';
+}
+
+}  // namespace
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = fold(c);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (fold(a[i]) != fold(b[i])) return false;
+  }
+  return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace hato

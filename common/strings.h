@@ -1,0 +1,24 @@
+// strings.h - ASCII case folding and trimming for protocol text.
+//
+// Mail protocols compare names (header fields, SMTP verbs, DNS names, tags) case-insensitively
+// over ASCII only; bytes >= 0x80 are left as they are, whatever the locale.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace hato {
+
+// ASCII lower case: 'A'..'Z' become 'a'..'z', every other byte is kept.
+std::string ascii_lower(std::string_view s);
+
+// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
+// Whether `s` begins with `prefix`, ASCII case-insensitively.
+bool istarts_with(std::string_view s, std::string_view prefix);
+
+// `s` without leading and trailing spaces and tabs (RFC 5234 WSP).
+std::string_view trim(std::string_view s);
+
+}  // namespace hato
