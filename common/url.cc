@@ -5,30 +5,18 @@
 #include <cctype>
 #include <charconv>
 
-namespace hato {
+#include "common/strings.h"
 
-namespace {
-bool ieq(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-}  // namespace
+namespace hato {
 
 Result<Url> parse_url(std::string_view text) {
   Url url;
   std::string_view rest;
-  if (text.size() > 8 && ieq(text.substr(0, 8), "https://")) {
+  if (text.size() > 8 && iequals(text.substr(0, 8), "https://")) {
     url.https = true;
     url.port = 443;
     rest = text.substr(8);
-  } else if (text.size() > 7 && ieq(text.substr(0, 7), "http://")) {
+  } else if (text.size() > 7 && iequals(text.substr(0, 7), "http://")) {
     url.port = 80;
     rest = text.substr(7);
   } else {
@@ -68,7 +56,7 @@ Result<Url> parse_url(std::string_view text) {
       return Result<Url>::error("bad port in URL: " + std::string(text));
     url.port = static_cast<uint16_t>(value);
   }
-  url.host = lower(host);
+  url.host = ascii_lower(host);
   if (!url.host.empty() && url.host.back() == '.') url.host.pop_back();
   url.target =
       target.empty() || target.front() != '/' ? "/" + std::string(target) : std::string(target);

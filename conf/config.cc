@@ -22,6 +22,7 @@
 #include <map>
 #include <regex>
 
+#include "common/strings.h"
 #include "conf/yaml_reader.h"
 
 namespace hato::conf {

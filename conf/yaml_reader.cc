@@ -2,9 +2,10 @@
 #include "conf/yaml_reader.h"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <map>
+
+#include "common/strings.h"
 
 namespace hato::conf {
 
@@ -54,12 +55,6 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 Position position_of(const YAML::Mark& mark) {
   if (mark.is_null() || mark.line < 0) return Position{};

@@ -130,9 +130,6 @@ class MapReader {
   std::vector<Entry> entries_;
 };
 
-// ASCII lower case; names in hato.yaml (domains, local parts, keys) are ASCII.
-std::string ascii_lower(std::string_view s);
-
 // The candidate closest to `word` by edit distance, if close enough to be a likely typo;
 // empty otherwise.
 std::string closest_match(std::string_view word, const std::vector<std::string_view>& candidates);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/strings.h"
 #include "fuzz/fuzz_util.h"
 #include "policy/dkim/canon.h"
 #include "policy/dkim/signer.h"

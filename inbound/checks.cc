@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "policy/dkim/canon.h"
 #include "policy/dkim/signer.h"
 #include "policy/dmarc/dmarc.h"
@@ -19,10 +20,6 @@ namespace {
 using policy::Verdict;
 
 constexpr char kJunkFolder[] = "Junk";
-
-bool iequals(std::string_view a, std::string_view b) {
-  return dkim::iequals(a, b);
-}
 
 // Text fit for a comment in a header field or an SMTP reply: printable ASCII without the
 // characters that would end or nest a comment.

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/strings.h"
 #include "inbound/recipients.h"
 #include "policy/submission.h"
 
@@ -70,7 +71,7 @@ std::optional<LocalMailbox> resolve_mailbox(const conf::Config& config, std::str
   std::string_view local, domain;
   policy::split_address(address, &local, &domain);
   const conf::Domain* d = config.find_domain(domain);
-  std::string box = policy::lowercase(local);
+  std::string box = ascii_lower(local);
   auto plus = box.find('+');
   for (const std::string& name : {box, plus == std::string::npos ? box : box.substr(0, plus)}) {
     if (std::find(d->mailboxes.begin(), d->mailboxes.end(), name) != d->mailboxes.end())

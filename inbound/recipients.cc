@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/strings.h"
 #include "policy/submission.h"
 
 namespace hato::inbound {
@@ -16,7 +17,7 @@ RecipientVerdict check_recipient(const conf::Config& config, std::string_view ad
     return RecipientVerdict::kForbiddenForm;
   const conf::Domain* d = config.find_domain(domain);
   if (!d) return RecipientVerdict::kNotOurDomain;
-  std::string box = policy::lowercase(local);
+  std::string box = ascii_lower(local);
   auto plus = box.find('+');  // subaddress: support+tag@ goes to support@
   std::string base = plus == std::string::npos ? box : box.substr(0, plus);
   for (const auto& name : {box, base}) {

@@ -17,7 +17,6 @@
 #include <event2/event.h>
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <cstring>
 #include <list>
@@ -29,6 +28,7 @@
 #include <variant>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "net/net_metrics.h"
 
 namespace hato::net {
@@ -175,8 +175,7 @@ std::optional<MessageFacts> walk_message(const uint8_t* data, size_t size, uint1
 }
 
 std::string lower_host(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out = ascii_lower(name);
   if (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }

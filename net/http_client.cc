@@ -14,9 +14,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cstring>
+
+#include "common/strings.h"
 
 namespace hato::net {
 
@@ -25,30 +26,11 @@ namespace {
 constexpr size_t kMaxHeaderBytes = 64 * 1024;  // status line and headers together
 constexpr size_t kMaxHeaders = 100;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool ieq(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 }  // namespace
 
 std::string HttpResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
-    if (ieq(k, name)) return v;
+    if (iequals(k, name)) return v;
   return "";
 }
 
@@ -106,7 +88,7 @@ Status HttpResponseParser::line(std::string_view text) {
       if (colon == std::string_view::npos || colon == 0)
         return Status::error("bad HTTP header line: " + std::string(text.substr(0, 80)));
       if (response_.headers.size() >= kMaxHeaders) return Status::error("too many HTTP headers");
-      response_.headers.emplace_back(lower(trim(text.substr(0, colon))),
+      response_.headers.emplace_back(ascii_lower(trim(text.substr(0, colon))),
                                      std::string(trim(text.substr(colon + 1))));
       return Status::ok();
     }
@@ -141,7 +123,7 @@ Status HttpResponseParser::start_body() {
     state_ = State::kDone;
     return Status::ok();
   }
-  std::string te = lower(response_.header("transfer-encoding"));
+  std::string te = ascii_lower(response_.header("transfer-encoding"));
   if (!te.empty()) {
     if (te != "chunked") return Status::error("unsupported transfer coding: " + te);
     state_ = State::kChunkSize;
@@ -280,7 +262,7 @@ class HttpClient::Exchange {
     head += "Connection: close\r\n";
     bool has_agent = false;
     for (const auto& [k, v] : request_.headers) {
-      has_agent = has_agent || ieq(k, "user-agent");
+      has_agent = has_agent || iequals(k, "user-agent");
       head += k + ": " + v + "\r\n";
     }
     if (!has_agent) head += "User-Agent: hato\r\n";

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/net.h"
+#include "common/strings.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/tags.h"
 #include "policy/spf/record.h"
@@ -28,20 +29,8 @@ constexpr int kSpfLookupLimit = 10;  // RFC 7208 4.6.4
 constexpr int kSpfCostCeiling = 50;
 constexpr uint16_t kMxPreference = 10;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && lower(a) == lower(b);
-}
-
 std::string bare_name(std::string_view name) {
-  std::string out = lower(name);
+  std::string out = ascii_lower(name);
   while (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }
@@ -126,7 +115,7 @@ std::string check_report_uris(std::string_view tag, std::string_view value) {
   std::vector<std::string> uris = split_commas(value);
   if (uris.empty()) return std::string(tag) + "= is empty";
   for (const auto& uri : uris) {
-    std::string l = lower(uri);
+    std::string l = ascii_lower(uri);
     bool mailto = l.starts_with("mailto:") && uri.find('@') != std::string::npos;
     if (!mailto && !l.starts_with("https://")) {
       return std::string(tag) + "= has '" + uri + "', not a mailto: or https: URI";
@@ -443,7 +432,7 @@ SpfCost spf_cost(const std::string& domain, DnsSource& dns) {
 std::string spf_with(std::string_view record, const std::vector<std::string>& mechanisms) {
   std::vector<std::string> words = split_spaces(record);
   auto is_all = [](const std::string& w) {
-    std::string l = lower(w);
+    std::string l = ascii_lower(w);
     if (!l.empty() && std::string_view("+-~?").find(l[0]) != std::string_view::npos) {
       l.erase(0, 1);
     }

@@ -26,6 +26,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/strings.h"
 #include "policy/blacklist.h"
 #include "policy/client_limits.h"
 #include "policy/weighted_pick.h"
@@ -121,18 +122,10 @@ std::string date_text(int64_t day) {
   return buf;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 // A host name as compared: lower case, no trailing dot.
 std::string normal_host(std::string_view host) {
   while (!host.empty() && host.back() == '.') host.remove_suffix(1);
-  return lower(host);
+  return ascii_lower(host);
 }
 
 // `host` is `suffix` or ends in "." + `suffix`: mx.google.com, not evilgoogle.com.

@@ -5,27 +5,18 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/strings.h"
+
 namespace hato::policy::mta_sts {
 
 namespace {
-
-bool is_wsp(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 bool is_alnum(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0;
 }
 
 std::string lower_name(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out = ascii_lower(s);
   if (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }

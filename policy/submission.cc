@@ -6,16 +6,10 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "policy/mail/message_header.h"
 
 namespace hato::policy {
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool split_address(std::string_view address, std::string_view* local, std::string_view* domain) {
   auto at = address.rfind('@');
@@ -35,10 +29,10 @@ bool sender_allowed(const conf::Config& config, std::string_view user, std::stri
   if (user.empty()) return true;
   auto rules = config.allowed_senders.find(std::string(user));
   if (rules == config.allowed_senders.end()) return true;
-  std::string address = lowercase(local) + "@" + lowercase(domain);
-  std::string at_domain = "@" + lowercase(domain);
+  std::string address = ascii_lower(local) + "@" + ascii_lower(domain);
+  std::string at_domain = "@" + ascii_lower(domain);
   for (const auto& rule : rules->second) {
-    std::string r = lowercase(rule);
+    std::string r = ascii_lower(rule);
     if (r == address || r == at_domain) return true;
   }
   return false;

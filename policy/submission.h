@@ -28,7 +28,6 @@ bool sender_allowed(const conf::Config& config, std::string_view user, std::stri
 
 // Splits "local@domain" at the last '@'; false when there is none.
 bool split_address(std::string_view address, std::string_view* local, std::string_view* domain);
-std::string lowercase(std::string_view s);
 
 // Refuses new mail with 452 4.3.1 while the queue's file system has less
 // room than 1.5 times the largest message we accept (Postfix's queue_minfree

@@ -9,16 +9,11 @@
 #include "common/base64.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace hato::policy::tlsrpt {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
@@ -279,14 +274,6 @@ uint64_t json_count(const JsonValue& v) {
   return ec == std::errc() ? n : 0;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 // Header fields of a MIME entity (unfolded, names lower case) and where its body starts.
 struct Entity {
   std::vector<std::pair<std::string, std::string>> fields;
@@ -315,7 +302,7 @@ Entity split_entity(std::string_view text) {
     }
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    e.fields.emplace_back(lower(trim(line.substr(0, colon))),
+    e.fields.emplace_back(ascii_lower(trim(line.substr(0, colon))),
                           std::string(trim(line.substr(colon + 1))));
   }
   e.body = pos < text.size() ? text.substr(pos) : std::string_view();
@@ -324,7 +311,7 @@ Entity split_entity(std::string_view text) {
 
 // A parameter of a Content-Type value (quoted or not).
 std::string parameter(std::string_view value, std::string_view name) {
-  std::string l = lower(value);
+  std::string l = ascii_lower(value);
   for (size_t at = l.find(name); at != std::string::npos; at = l.find(name, at + 1)) {
     if (at > 0 && l[at - 1] != ';' && l[at - 1] != ' ' && l[at - 1] != '\t') continue;
     size_t eq = at + name.size();
@@ -366,7 +353,7 @@ std::optional<std::string> gunzip(std::string_view in, size_t max_bytes) {
 void collect(std::string_view text, size_t max_bytes, int depth, std::vector<std::string>* out) {
   if (depth > 8) return;
   Entity e = split_entity(text);
-  std::string type = lower(e.field("content-type"));
+  std::string type = ascii_lower(e.field("content-type"));
   std::string mime = std::string(trim(type.substr(0, type.find(';'))));
   if (mime.starts_with("multipart/")) {
     std::string boundary = parameter(e.field("content-type"), "boundary");
@@ -388,7 +375,7 @@ void collect(std::string_view text, size_t max_bytes, int depth, std::vector<std
   bool gzip = mime == "application/tlsrpt+gzip";
   if (!gzip && mime != "application/tlsrpt+json") return;
   std::string body(e.body);
-  if (lower(e.field("content-transfer-encoding")) == "base64") {
+  if (ascii_lower(e.field("content-transfer-encoding")) == "base64") {
     std::string compact;
     for (char c : body) {
       if (c != '\r' && c != '\n' && c != ' ' && c != '\t') compact += c;

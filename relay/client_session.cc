@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/base64.h"
+#include "common/strings.h"
 #include "queue/envelope.h"
 
 namespace hato::relay {
@@ -13,9 +14,7 @@ namespace hato::relay {
 namespace {
 
 bool iequals_prefix(std::string_view s, std::string_view word) {
-  if (s.size() < word.size()) return false;
-  for (size_t i = 0; i < word.size(); ++i)
-    if (std::toupper(static_cast<unsigned char>(s[i])) != word[i]) return false;
+  if (!istarts_with(s, word)) return false;
   return s.size() == word.size() || s[word.size()] == ' ' || s[word.size()] == '=';
 }
 

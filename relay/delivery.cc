@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/client_connection.h"
@@ -860,7 +861,7 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
     if (r.state != queue::RcptState::kPending) continue;
     std::string_view lp, domain;
     if (!policy::split_address(r.address, &lp, &domain)) continue;
-    std::string d = policy::lowercase(domain);
+    std::string d = ascii_lower(domain);
     if (is_local(d)) {
       const conf::Domain* ours = config_->find_domain(d);
       if (!ours->lmtp) {

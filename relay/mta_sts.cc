@@ -1,9 +1,8 @@
 // mta_sts.cc - fetching and caching MTA-STS policies.
 #include "relay/mta_sts.h"
 
-#include <cctype>
-
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace hato::relay {
 
@@ -100,7 +99,7 @@ void MtaStsPolicies::fetched(const std::string& domain, const std::string& id,
     std::string type = response->header("content-type");
     std::string media = type.substr(0, type.find(';'));
     while (!media.empty() && media.back() == ' ') media.pop_back();
-    for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    media = ascii_lower(media);
     if (media != "text/plain") {
       r.failure = "sts-policy-invalid";
       r.failure_text = url + " is served as '" + type + "', not text/plain";

@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "common/strings.h"
 #include "policy/dkim/ossl.h"
 
 namespace hato::dkim {
@@ -237,14 +238,6 @@ ParsedMessage parse_message(std::string_view m) {
     parsed.fields.push_back(HeaderField{name, raw});
   }
   return parsed;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
 }
 
 void append_canonical_header(Canon canon, std::string_view raw, std::string& out) {

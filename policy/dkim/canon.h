@@ -27,9 +27,6 @@ struct ParsedMessage {
 
 ParsedMessage parse_message(std::string_view message);
 
-// ASCII case-insensitive equality, for header and tag names.
-bool iequals(std::string_view a, std::string_view b);
-
 // Appends the canonical form of one header field (`raw` without its final CRLF) to `out`,
 // without a CRLF: the caller adds one, except for the DKIM-Signature field itself.
 void append_canonical_header(Canon canon, std::string_view raw, std::string& out);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/strings.h"
+
 namespace hato::dkim {
 
 Result<std::shared_ptr<const Keyring>> Keyring::load(const conf::Config& config) {
@@ -28,10 +30,7 @@ Result<std::shared_ptr<const Keyring>> Keyring::load(const conf::Config& config)
 }
 
 const Signer* Keyring::signer_for(std::string_view domain) const {
-  std::string lower(domain);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  auto it = signers_.find(lower);
+  auto it = signers_.find(ascii_lower(domain));
   return it == signers_.end() ? nullptr : &it->second;
 }
 

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "common/base64.h"
+#include "common/strings.h"
 #include "policy/dkim/crypto.h"
 #include "policy/dkim/ossl.h"
 #include "policy/mail/address_list.h"
@@ -18,14 +19,6 @@ namespace hato::dkim {
 namespace {
 
 constexpr size_t kLineLimit = 78;  // RFC 5322 2.1.1's recommended line length
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Builds a header field, folding with CRLF TAB before an atom that would cross the line limit.
 class Folder {
@@ -116,7 +109,7 @@ Result<std::string> Signer::sign(std::string_view message, int64_t now) const {
   std::vector<std::string> names;
   auto list = [&](const std::string& name, bool extra) {
     auto n = count(name) + (extra ? 1 : 0);
-    for (decltype(n) i = 0; i < n; ++i) names.push_back(lower(name));
+    for (decltype(n) i = 0; i < n; ++i) names.push_back(ascii_lower(name));
   };
   for (const auto& name : options_.headers) list(name, oversigned(name));
   for (const auto& name : options_.oversign) {

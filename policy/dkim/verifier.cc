@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "common/base64.h"
+#include "common/strings.h"
 #include "policy/dkim/canon.h"
 #include "policy/dkim/crypto.h"
 #include "policy/dkim/key.h"
@@ -39,14 +40,6 @@ struct Check {
   std::string identity_domain;  // the domain of i=, lowercase; empty without i=
   std::string domain_lower;
 };
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // A decimal tag value; at most 18 digits so it fits an int64_t.
 std::optional<int64_t> parse_number(std::string_view s) {
@@ -179,7 +172,7 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bo
   const std::string& s = *tag("s");
   if (!valid_dns_name(d)) return decide(c, Verdict::kPermError, "bad d= domain");
   if (!valid_dns_name(s)) return decide(c, Verdict::kPermError, "bad s= selector");
-  c.domain_lower = lower(d);
+  c.domain_lower = ascii_lower(d);
 
   std::vector<std::string> names = split_colon_list(*tag("h"));
   if (names.size() > kMaxSignedHeaders) {
@@ -194,7 +187,7 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bo
   if (const auto* i = tag("i")) {
     size_t at = i->rfind('@');
     if (at == std::string::npos) return decide(c, Verdict::kPermError, "bad i= identity");
-    c.identity_domain = lower(std::string_view(*i).substr(at + 1));
+    c.identity_domain = ascii_lower(std::string_view(*i).substr(at + 1));
     const std::string& id = c.identity_domain;
     bool within = id == c.domain_lower ||
                   (id.size() > c.domain_lower.size() && id.ends_with("." + c.domain_lower));
@@ -243,7 +236,7 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bo
   }
   append_canonical_header(canon->first, without_b_value(field.raw), data);
   c.header_digest = sha256(data);
-  c.key_name = lower(key_record_name(s, d));
+  c.key_name = ascii_lower(key_record_name(s, d));
   return c;
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/strings.h"
+
 namespace hato::mail {
 
 namespace {
@@ -314,7 +316,7 @@ std::vector<std::string> author_domains(const AddressList& list) {
     std::string d = m.domain;
     if (d.empty() || d.front() == '[') continue;
     if (d.back() == '.') d.pop_back();
-    for (auto& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    d = ascii_lower(d);
     if (d.empty() || std::find(out.begin(), out.end(), d) != out.end()) continue;
     out.push_back(std::move(d));
   }

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/strings.h"
 #include "policy/spf/macro.h"
 #include "policy/spf/record.h"
 #include "policy/spf/spf.h"
@@ -62,12 +63,6 @@ SpfRequest mail_from_request(const SocketAddress& ip, std::string_view mail_from
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Labels of 1 to 63 octets, 253 in all, no trailing dot (query_name() took it off).
 bool valid_query_name(std::string_view name) {
@@ -227,7 +222,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
       done({SpfResult::kNone, "'" + raw_domain + "' is not a valid domain name", nullptr});
       return;
     }
-    std::string domain = query_name(lower(raw_domain));
+    std::string domain = query_name(ascii_lower(raw_domain));
     dns_->txt(domain, guarded<net::TxtResult>([this, domain, done](net::TxtResult r) {
                 if (net::dns_temporary(r.status)) {
                   fail_now(SpfResult::kTempError, "TXT lookup of " + domain + ": " + r.error);
@@ -465,7 +460,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
   }
 
   void mechanism_ptr(const std::string& target, std::function<void(bool)> next) {
-    std::string want = lower(target);
+    std::string want = ascii_lower(target);
     validate_ptr([this, want, next] {
       if (validation_.void_answer && !count_void()) return;
       for (const auto& name : validation_.names) {
@@ -519,7 +514,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
                 if (r.status == net::DnsStatus::kOk) {
                   for (auto& name : r.names) {
                     if (names.size() == static_cast<size_t>(options_.max_names)) break;
-                    std::string n = query_name(lower(name));
+                    std::string n = query_name(ascii_lower(name));
                     if (valid_query_name(n)) names.push_back(std::move(n));
                   }
                 }
@@ -544,7 +539,7 @@ class Evaluation : public std::enable_shared_from_this<Evaluation> {
   // "unknown" without one.
   std::string validated_name(const std::string& domain) const {
     const auto& names = validation_.names;
-    std::string d = lower(domain);
+    std::string d = ascii_lower(domain);
     for (const auto& n : names) {
       if (n == d) return n;
     }

@@ -5,8 +5,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
+
+#include "common/strings.h"
 
 namespace hato::policy::spf {
 
@@ -17,12 +18,6 @@ bool is_alpha(char c) {
 }
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 bool v4_mapped(const uint8_t* b) {
@@ -146,7 +141,7 @@ Status parse_mechanism(std::string_view term, Record& record) {
       break;
   }
   auto name_end = term.find_first_of(":/");
-  std::string name = lower(term.substr(0, name_end));
+  std::string name = ascii_lower(term.substr(0, name_end));
   std::string_view rest = name_end == std::string_view::npos ? "" : term.substr(name_end);
   Status status = Status::ok();
   if (name == "all") {
@@ -201,7 +196,7 @@ bool split_modifier(std::string_view term, std::string_view* name, std::string_v
 }
 
 Status parse_modifier(std::string_view name_text, std::string_view value, Record& record) {
-  std::string name = lower(name_text);
+  std::string name = ascii_lower(name_text);
   // Known names are never unknown modifiers: a bad redirect= or exp= is an error, not ignored.
   if (name == "redirect" || name == "exp") {
     auto& slot = name == "redirect" ? record.redirect : record.exp;
@@ -284,7 +279,7 @@ SocketAddress Ip::to_socket_address() const {
 
 bool is_spf_record(std::string_view txt) {
   static constexpr std::string_view kVersion = "v=spf1";
-  if (txt.size() < kVersion.size() || lower(txt.substr(0, kVersion.size())) != kVersion)
+  if (txt.size() < kVersion.size() || ascii_lower(txt.substr(0, kVersion.size())) != kVersion)
     return false;
   return txt.size() == kVersion.size() || txt[kVersion.size()] == ' ';
 }

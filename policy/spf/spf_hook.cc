@@ -5,16 +5,11 @@
 #include <cctype>
 
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace hato::policy::spf {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // A domain name stands as itself in Authentication-Results; anything else (a HELO of
 // "[192.0.2.1]" or with spaces) becomes a quoted-string.
@@ -50,7 +45,7 @@ void SpfHook::run(const HookContext& context, std::function<void(Verdict)> done)
   }
   SpfRequest request = mail_from_request(session.peer, context.sender, session.helo);
   bool null_sender = context.sender.empty();
-  std::string identity = lower(null_sender ? session.helo : request.domain);
+  std::string identity = ascii_lower(null_sender ? session.helo : request.domain);
   SpfOptions options = options_;
   if (options.receiver == "unknown" && !context.config.hostname.empty())
     options.receiver = context.config.hostname;

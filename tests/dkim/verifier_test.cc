@@ -8,6 +8,7 @@
 #include <random>
 
 #include "common/base64.h"
+#include "common/strings.h"
 #include "dkim_test_util.h"
 #include "policy/dkim/canon.h"
 #include "policy/dkim/crypto.h"
