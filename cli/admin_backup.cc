@@ -127,7 +127,7 @@ class AdminServer::Impl::Backup : public Stream {
   }
 
   std::shared_ptr<BackupJob> job_;
-  std::unique_ptr<event, EventFree> poll_;
+  EventPtr poll_;
   unsigned polls_ = 0;
 };
 

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "common/strings.h"
+#include "common/unique_fd.h"
 
 namespace hato::cli {
 
@@ -30,20 +31,6 @@ using Clock = std::chrono::steady_clock;
 // How long the daemon may stay silent before we stop waiting. Measured from
 // the last byte rather than the start, so a long listing is never cut off.
 constexpr std::chrono::seconds kIdleTimeout(10);
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

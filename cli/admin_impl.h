@@ -37,35 +37,14 @@
 
 #include "cli/admin_server.h"
 #include "common/metrics.h"
+#include "common/unique_fd.h"
+#include "net/event_handles.h"
 
 namespace hato::cli {
 
-// Owns a file descriptor until it is closed or released.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
-struct EvhttpFree {
-  void operator()(evhttp* http) const { evhttp_free(http); }
-};
-struct EventFree {
-  void operator()(event* ev) const { event_free(ev); }
-};
-struct EvbufferFree {
-  void operator()(evbuffer* buffer) const { evbuffer_free(buffer); }
-};
-using EvbufferPtr = std::unique_ptr<evbuffer, EvbufferFree>;
+using net::EvbufferPtr;
+using net::EventPtr;
+using net::EvhttpPtr;
 
 // A parsed query string, freed with the request handler's scope.
 class QueryParams {
@@ -190,7 +169,7 @@ struct AdminServer::Impl {
   queue::Store& store;
   queue::EventBus& events;
   queue::QueueControl& control;
-  std::unique_ptr<evhttp, EvhttpFree> http;
+  EvhttpPtr http;
   std::string socket_path;
   // The file we bound, so we never remove a successor's socket.
   dev_t socket_dev = 0;

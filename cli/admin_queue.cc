@@ -190,7 +190,7 @@ class AdminServer::Impl::Scan : public Stream {
   }
 
   std::optional<queue::QueueId> cursor_;  // the last message seen
-  std::unique_ptr<event, EventFree> next_;
+  EventPtr next_;
 };
 
 // GET /v1/queue: JSON lines, sent while the walk goes on.

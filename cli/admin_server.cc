@@ -236,7 +236,7 @@ Status AdminServer::Impl::listen(const std::string& path) {
     return failed;
   }
 
-  std::unique_ptr<evhttp, EvhttpFree> server(evhttp_new(loop.base()));
+  EvhttpPtr server(evhttp_new(loop.base()));
   if (!server) {
     remove_socket_file();
     return Status::error("evhttp_new failed");

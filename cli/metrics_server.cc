@@ -15,29 +15,12 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/unique_fd.h"
+#include "net/event_handles.h"
 
 namespace hato::cli {
 
 namespace {
-
-struct EvhttpFree {
-  void operator()(evhttp* http) const { evhttp_free(http); }
-};
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 void reply_text(evhttp_request* req, int code, const char* reason, std::string_view body) {
   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -73,7 +56,7 @@ void on_request(evhttp_request* req, void*) {
 struct MetricsServer::Impl {
   explicit Impl(hato::Loop& l) : loop(l) {}
   hato::Loop& loop;
-  std::unique_ptr<evhttp, EvhttpFree> http;
+  net::EvhttpPtr http;
   SocketAddress bound;
 };
 
@@ -105,7 +88,7 @@ Status MetricsServer::listen(const SocketAddress& address) {
     return failed("getsockname");
   }
 
-  std::unique_ptr<evhttp, EvhttpFree> http(evhttp_new(impl_->loop.base()));
+  net::EvhttpPtr http(evhttp_new(impl_->loop.base()));
   if (!http) return Status::error("metrics " + where + ": evhttp_new failed");
   evhttp_set_allowed_methods(http.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);

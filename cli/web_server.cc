@@ -15,14 +15,11 @@
 #include <utility>
 
 #include "common/log.h"
+#include "net/event_handles.h"
 
 namespace hato::cli {
 
 namespace {
-
-struct EvhttpFree {
-  void operator()(evhttp* http) const { evhttp_free(http); }
-};
 
 std::string request_host(evhttp_request* req) {
   const char* raw = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
@@ -50,7 +47,7 @@ struct WebServer::Impl {
   std::shared_ptr<net::TlsContext> tls;
   AlpnChallenge alpn;
   SSL_CTX* front = nullptr;  // with alpn: every handshake starts here, see on_client_hello
-  std::unique_ptr<evhttp, EvhttpFree> http;
+  net::EvhttpPtr http;
   ~Impl() { SSL_CTX_free(front); }
   SocketAddress bound;
 };
@@ -178,7 +175,7 @@ Status WebServer::listen(const SocketAddress& address) {
     close_fd();
     return s;
   }
-  std::unique_ptr<evhttp, EvhttpFree> http(evhttp_new(impl_->loop.base()));
+  net::EvhttpPtr http(evhttp_new(impl_->loop.base()));
   if (!http) {
     close_fd();
     return Status::error(where + ": evhttp_new failed");

@@ -29,6 +29,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "net/event_handles.h"
 #include "net/net_metrics.h"
 
 namespace hato::net {
@@ -593,11 +594,6 @@ struct ChannelDeleter {
   void operator()(ares_channel channel) const { ares_destroy(channel); }
 };
 using ChannelPtr = std::unique_ptr<std::remove_pointer_t<ares_channel>, ChannelDeleter>;
-
-struct EventDeleter {
-  void operator()(event* ev) const { event_free(ev); }
-};
-using EventPtr = std::unique_ptr<event, EventDeleter>;
 
 void init_library_once() {
   static const int rc = ares_library_init(ARES_LIB_INIT_ALL);
