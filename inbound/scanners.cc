@@ -18,6 +18,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "net/event_handles.h"
 #include "net/http_client.h"
 
 namespace hato::inbound {
@@ -44,10 +45,6 @@ class Exchange {
         done_(std::move(done)),
         timer_(loop, [this] { finish(Status::error("no answer from " + what_ + " in time")); }) {}
 
-  ~Exchange() {
-    if (bev_) bufferevent_free(bev_);
-  }
-
   // Connects and hands the output buffer to `fill`. Owns itself from here on.
   void start(const SocketAddress& to, std::chrono::milliseconds timeout,
              const std::function<void(evbuffer*)>& fill) {
@@ -58,16 +55,16 @@ class Exchange {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    bev_ = bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+    bev_.reset(bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
     if (!bev_) {
       ::close(fd);
       return fail_soon("cannot create a connection buffer");
     }
-    bufferevent_setcb(bev_, &Exchange::on_read, nullptr, &Exchange::on_event, this);
-    bufferevent_enable(bev_, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(bev_, to.sa(), static_cast<int>(to.length)) != 0)
+    bufferevent_setcb(bev_.get(), &Exchange::on_read, nullptr, &Exchange::on_event, this);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(bev_.get(), to.sa(), static_cast<int>(to.length)) != 0)
       return fail_soon("connect to " + what_ + ": " + std::strerror(errno));
-    fill(bufferevent_get_output(bev_));
+    fill(bufferevent_get_output(bev_.get()));
   }
 
  private:
@@ -79,10 +76,7 @@ class Exchange {
     if (finished_) return;
     finished_ = true;
     timer_.cancel();
-    if (bev_) {
-      bufferevent_free(bev_);  // before done: the request's references die with it
-      bev_ = nullptr;
-    }
+    bev_.reset();  // before done: the request's references die with it
     auto done = std::move(done_);
     std::string answer = std::move(answer_);
     Exchange* self = this;
@@ -126,7 +120,7 @@ class Exchange {
   Complete complete_;
   Done done_;
   Timer timer_;
-  bufferevent* bev_ = nullptr;
+  net::BuffereventPtr bev_;
   std::string answer_;
   bool finished_ = false;
 };

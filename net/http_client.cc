@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "common/strings.h"
+#include "net/event_handles.h"
 
 namespace hato::net {
 
@@ -235,20 +236,20 @@ class HttpClient::Exchange {
         SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         SSL_set1_host(ssl, url_.host.c_str());
       }
-      bev_ = bufferevent_openssl_socket_new(client_.loop_.base(), fd, ssl,
-                                            BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-      if (bev_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
+      bev_.reset(bufferevent_openssl_socket_new(client_.loop_.base(), fd, ssl,
+                                                BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
+      if (bev_) bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
     } else {
-      bev_ = bufferevent_socket_new(client_.loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+      bev_.reset(bufferevent_socket_new(client_.loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
     }
     if (!bev_) {
       ::close(fd);
       return fail("cannot create a connection buffer");
     }
     connected_ = false;
-    bufferevent_setcb(bev_, &Exchange::on_read, nullptr, &Exchange::on_event, this);
-    bufferevent_enable(bev_, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(bev_, to.sa(), static_cast<int>(to.length)) != 0) {
+    bufferevent_setcb(bev_.get(), &Exchange::on_read, nullptr, &Exchange::on_event, this);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    if (bufferevent_socket_connect(bev_.get(), to.sa(), static_cast<int>(to.length)) != 0) {
       last_error_ = "connect to " + peer_ + ": " + std::strerror(errno);
       client_.loop_.post(guarded([this] { next_address(); }));
     }
@@ -269,14 +270,15 @@ class HttpClient::Exchange {
     if (request_.method != "GET" && request_.method != "HEAD")
       head += "Content-Length: " + std::to_string(request_.body.size()) + "\r\n";
     head += "\r\n";
-    bufferevent_write(bev_, head.data(), head.size());
-    if (!request_.body.empty()) bufferevent_write(bev_, request_.body.data(), request_.body.size());
+    bufferevent_write(bev_.get(), head.data(), head.size());
+    if (!request_.body.empty())
+      bufferevent_write(bev_.get(), request_.body.data(), request_.body.size());
   }
 
   static void on_read(bufferevent* bev, void* arg) {
     auto* self = static_cast<Exchange*>(arg);
     evbuffer* in = bufferevent_get_input(bev);
-    while (self->bev_ == bev && evbuffer_get_length(in) > 0) {
+    while (self->bev_.get() == bev && evbuffer_get_length(in) > 0) {
       char buf[16384];
       int got = evbuffer_remove(in, buf, sizeof buf);
       if (got <= 0) break;
@@ -295,7 +297,7 @@ class HttpClient::Exchange {
     }
     if ((what & BEV_EVENT_EOF) && self->connected_) {
       on_read(bev, arg);  // whatever is still buffered
-      if (self->bev_ != bev) return;
+      if (self->bev_.get() != bev) return;
       if (auto s = self->parser_.finish(); !s)
         return self->fail(s.message() + " (from " + self->peer_ + ")");
       return self->succeed();
@@ -352,12 +354,7 @@ class HttpClient::Exchange {
     client_.finished(this);
   }
 
-  void drop_connection() {
-    if (bev_) {
-      bufferevent_free(bev_);
-      bev_ = nullptr;
-    }
-  }
+  void drop_connection() { bev_.reset(); }
 
   // A posted step that does nothing once this exchange is over or gone.
   std::function<void()> guarded(std::function<void()> fn) {
@@ -377,7 +374,7 @@ class HttpClient::Exchange {
   size_t next_ = 0;
   std::string peer_;
   std::string last_error_;
-  bufferevent* bev_ = nullptr;
+  net::BuffereventPtr bev_;
   bool connected_ = false;
   bool finished_ = false;
   std::shared_ptr<int> token_ = std::make_shared<int>(0);
