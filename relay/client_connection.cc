@@ -23,9 +23,7 @@ ClientConnection::ClientConnection(Loop& loop, std::shared_ptr<net::TlsContext> 
                                    std::string sni)
     : loop_(loop), tls_(std::move(tls)), sni_(std::move(sni)) {}
 
-ClientConnection::~ClientConnection() {
-  if (bev_) bufferevent_free(bev_);
-}
+ClientConnection::~ClientConnection() = default;
 
 Status ClientConnection::connect(const SocketAddress& to,
                                  const std::optional<SocketAddress>& source, bool implicit_tls,
@@ -49,11 +47,11 @@ Status ClientConnection::connect(const SocketAddress& to,
       ::close(fd);
       return Status::error(error_);
     }
-    bev_ = bufferevent_openssl_socket_new(loop_.base(), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
+    bev_.reset(bufferevent_openssl_socket_new(loop_.base(), fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                              BEV_OPT_CLOSE_ON_FREE));
     tls_pending_ = true;
   } else {
-    bev_ = bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+    bev_.reset(bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
   }
   if (!bev_) {
     ::close(fd);
@@ -61,7 +59,7 @@ Status ClientConnection::connect(const SocketAddress& to,
   }
   install();
   set_timeout(connect_timeout);
-  if (bufferevent_socket_connect(bev_, to.sa(), static_cast<int>(to.length)) != 0) {
+  if (bufferevent_socket_connect(bev_.get(), to.sa(), static_cast<int>(to.length)) != 0) {
     error_ = std::strerror(errno);
     return Status::error(error_);
   }
@@ -69,13 +67,14 @@ Status ClientConnection::connect(const SocketAddress& to,
 }
 
 void ClientConnection::install() {
-  bufferevent_setcb(bev_, &ClientConnection::on_read, nullptr, &ClientConnection::on_event, this);
-  if (tls_pending_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  bufferevent_setcb(bev_.get(), &ClientConnection::on_read, nullptr, &ClientConnection::on_event,
+                    this);
+  if (tls_pending_) bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
 }
 
 void ClientConnection::send(std::string_view bytes) {
-  if (bev_ && !closed_) net::send_now(bev_, bytes);
+  if (bev_ && !closed_) net::send_now(bev_.get(), bytes);
 }
 
 SSL* ClientConnection::make_ssl() {
@@ -100,13 +99,14 @@ void ClientConnection::start_tls() {
     return;
   }
   bufferevent* tls = bufferevent_openssl_filter_new(
-      loop_.base(), bev_, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+      loop_.base(), bev_.get(), ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
   if (!tls) {
     error_ = "cannot start TLS";
     gone();
     return;
   }
-  bev_ = tls;
+  (void)bev_.release();  // the filter owns the plain bufferevent now (BEV_OPT_CLOSE_ON_FREE)
+  bev_.reset(tls);
   tls_pending_ = true;
   install();
 }
@@ -116,9 +116,8 @@ void ClientConnection::close() {
   closed_ = true;
   if (bev_) {
     // Replies we still owe are not worth waiting for: the session is done.
-    if (!tls_pending_) net::send_close_notify(bev_);
-    bufferevent_free(bev_);
-    bev_ = nullptr;
+    if (!tls_pending_) net::send_close_notify(bev_.get());
+    bev_.reset();
   }
 }
 
@@ -127,7 +126,7 @@ void ClientConnection::set_timeout(std::chrono::milliseconds timeout) {
   timeval tv;
   tv.tv_sec = timeout.count() / 1000;
   tv.tv_usec = (timeout.count() % 1000) * 1000;
-  bufferevent_set_timeouts(bev_, &tv, &tv);
+  bufferevent_set_timeouts(bev_.get(), &tv, &tv);
 }
 
 void ClientConnection::gone() {
@@ -139,7 +138,7 @@ void ClientConnection::gone() {
 void ClientConnection::on_read(bufferevent* bev, void* arg) {
   auto* self = static_cast<ClientConnection*>(arg);
   evbuffer* in = bufferevent_get_input(bev);
-  while (!self->closed_ && bev == self->bev_) {
+  while (!self->closed_ && bev == self->bev_.get()) {
     size_t n = evbuffer_get_length(in);
     if (n == 0) break;
     char buf[16384];

@@ -9,6 +9,7 @@
 
 #include "common/loop.h"
 #include "common/net.h"
+#include "net/event_handles.h"
 #include "net/tls.h"
 #include "relay/client_session.h"
 
@@ -56,7 +57,6 @@ class ClientConnection : public ClientIo {
   std::shared_ptr<net::TlsContext> tls_;
   std::string sni_;
   ClientSession* session_ = nullptr;
-  bufferevent* bev_ = nullptr;
   bool tls_pending_ = false;
   bool connected_ = false;
   bool closed_ = false;
@@ -65,6 +65,8 @@ class ClientConnection : public ClientIo {
   net::PeerCheck check_;
   std::string check_error_;
   std::string check_type_;
+  // Last, so it is freed first, as ~ClientConnection did by hand before.
+  net::BuffereventPtr bev_;
 };
 
 }  // namespace hato::relay

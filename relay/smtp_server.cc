@@ -54,10 +54,10 @@ class SmtpServer::Connection : public SessionIo {
     event_base* base = server.loop_.base();
     if (listener.tls == conf::ListenerTls::kImplicit && server.tls_) {
       tls_pending_ = true;
-      bev_ = bufferevent_openssl_socket_new(base, fd, server.tls_->new_ssl(),
-                                            BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+      bev_.reset(bufferevent_openssl_socket_new(base, fd, server.tls_->new_ssl(),
+                                                BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE));
     } else {
-      bev_ = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+      bev_.reset(bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE));
     }
     session_ = std::make_shared<ServerSession>(*this, server.services_, server.hooks_,
                                                std::move(config), listener, peer);
@@ -75,7 +75,6 @@ class SmtpServer::Connection : public SessionIo {
                {"messages", std::to_string(session_->messages())},
                {"seconds", std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100)}});
     session_->closed();
-    if (bev_) bufferevent_free(bev_);
   }
 
   void begin() {
@@ -97,13 +96,13 @@ class SmtpServer::Connection : public SessionIo {
     if (reading_) {
       corked_.append(bytes);
     } else {
-      net::send_now(bev_, bytes);
+      net::send_now(bev_.get(), bytes);
     }
   }
 
   void uncork() {
     if (corked_.empty()) return;
-    if (bev_ && !dead_) net::send_now(bev_, corked_);
+    if (bev_ && !dead_) net::send_now(bev_.get(), corked_);
     corked_.clear();
   }
 
@@ -114,15 +113,17 @@ class SmtpServer::Connection : public SessionIo {
       return;
     }
     // Whatever came in clear after STARTTLS is dropped, never read as TLS data.
-    evbuffer_drain(bufferevent_get_input(bev_), evbuffer_get_length(bufferevent_get_input(bev_)));
+    evbuffer_drain(bufferevent_get_input(bev_.get()),
+                   evbuffer_get_length(bufferevent_get_input(bev_.get())));
     bufferevent* tls =
-        bufferevent_openssl_filter_new(server_.loop_.base(), bev_, server_.tls_->new_ssl(),
+        bufferevent_openssl_filter_new(server_.loop_.base(), bev_.get(), server_.tls_->new_ssl(),
                                        BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (!tls) {
       close();
       return;
     }
-    bev_ = tls;
+    (void)bev_.release();  // the filter owns the plain bufferevent now (BEV_OPT_CLOSE_ON_FREE)
+    bev_.reset(tls);
     tls_pending_ = true;
     install();
     set_timeout(kHandshakeTimeout);
@@ -131,37 +132,37 @@ class SmtpServer::Connection : public SessionIo {
   void close() override {
     uncork();
     closing_ = true;
-    bufferevent_disable(bev_, EV_READ);
+    bufferevent_disable(bev_.get(), EV_READ);
     finish_when_flushed();
   }
 
   void set_timeout(std::chrono::milliseconds timeout) override {
     timeval tv = to_timeval(timeout);
-    bufferevent_set_timeouts(bev_, &tv, &tv);
+    bufferevent_set_timeouts(bev_.get(), &tv, &tv);
   }
 
   void set_reading(bool on) override {
     if (closing_) return;
     if (on) {
-      bufferevent_enable(bev_, EV_READ);
+      bufferevent_enable(bev_.get(), EV_READ);
     } else {
-      bufferevent_disable(bev_, EV_READ);
+      bufferevent_disable(bev_.get(), EV_READ);
     }
   }
 
  private:
   void install() {
-    bufferevent_setcb(bev_, &Connection::on_read, &Connection::on_write, &Connection::on_event,
-                      this);
-    if (tls_pending_) bufferevent_openssl_set_allow_dirty_shutdown(bev_, 1);
-    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    bufferevent_setcb(bev_.get(), &Connection::on_read, &Connection::on_write,
+                      &Connection::on_event, this);
+    if (tls_pending_) bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   }
 
   // Bytes not yet on the wire: a TLS filter passes its output on to the
   // socket bufferevent below it, which writes it later.
   size_t unsent() const {
-    size_t n = evbuffer_get_length(bufferevent_get_output(bev_));
-    if (bufferevent* below = bufferevent_get_underlying(bev_))
+    size_t n = evbuffer_get_length(bufferevent_get_output(bev_.get()));
+    if (bufferevent* below = bufferevent_get_underlying(bev_.get()))
       n += evbuffer_get_length(bufferevent_get_output(below));
     return n;
   }
@@ -169,7 +170,7 @@ class SmtpServer::Connection : public SessionIo {
   void finish_when_flushed() {
     if (dead_) return;
     if (unsent() == 0) {
-      if (!tls_pending_) net::send_close_notify(bev_);
+      if (!tls_pending_) net::send_close_notify(bev_.get());
       finish();
       return;
     }
@@ -196,7 +197,7 @@ class SmtpServer::Connection : public SessionIo {
     evbuffer* in = bufferevent_get_input(bev);
     // Hand over one chunk at a time; the session may switch to TLS in between,
     // which drains the rest.
-    while (!self->dead_ && !self->closing_ && bev == self->bev_) {
+    while (!self->dead_ && !self->closing_ && bev == self->bev_.get()) {
       size_t n = evbuffer_get_length(in);
       if (n == 0) break;
       char buf[16384];
@@ -210,8 +211,8 @@ class SmtpServer::Connection : public SessionIo {
       // it catches up: replies must not pile up without bound.
       if (!self->dead_ && !self->closing_ && self->unsent() > kMaxUnsent) {
         self->output_blocked_ = true;
-        bufferevent_disable(self->bev_, EV_READ);
-        bufferevent_setwatermark(self->bev_, EV_WRITE, kMaxUnsent / 4, 0);
+        bufferevent_disable(self->bev_.get(), EV_READ);
+        bufferevent_setwatermark(self->bev_.get(), EV_WRITE, kMaxUnsent / 4, 0);
         break;
       }
     }
@@ -271,7 +272,6 @@ class SmtpServer::Connection : public SessionIo {
   SmtpServer& server_;
   const conf::Listener& listener_;
   SocketAddress peer_;
-  bufferevent* bev_ = nullptr;
   std::shared_ptr<ServerSession> session_;
   bool tls_pending_ = false;
   bool closing_ = false;
@@ -282,6 +282,8 @@ class SmtpServer::Connection : public SessionIo {
   std::string corked_;
   Timer flush_timer_;  // cancelled with the connection
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // Last, so it is freed first: after ~Connection's body, before the session and the timer.
+  net::BuffereventPtr bev_;
 };
 
 SmtpServer::SmtpServer(Loop& loop, conf::ConfigPtr config, SessionServices& services,
@@ -305,16 +307,16 @@ Status SmtpServer::listen() {
     auto bound = std::make_unique<Bound>();
     bound->server = this;
     bound->listener = &listener;
-    bound->handle = evconnlistener_new_bind(
+    bound->handle.reset(evconnlistener_new_bind(
         loop_.base(), &SmtpServer::on_accept, bound.get(),
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-        listener.address.sa(), static_cast<int>(listener.address.length));
+        listener.address.sa(), static_cast<int>(listener.address.length)));
     if (!bound->handle)
       return Status::error("cannot listen on " + listener.address.to_string() + " (" +
                            listener.name + "): " + strerror(errno));
     sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    getsockname(evconnlistener_get_fd(bound->handle), reinterpret_cast<sockaddr*>(&ss), &len);
+    getsockname(evconnlistener_get_fd(bound->handle.get()), reinterpret_cast<sockaddr*>(&ss), &len);
     auto actual = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
     log::info("listening", {{"listener", listener.name},
                             {"address", actual.to_string()},
@@ -327,7 +329,6 @@ Status SmtpServer::listen() {
 }
 
 void SmtpServer::stop_listening() {
-  for (auto& b : bound_) evconnlistener_free(b->handle);
   bound_.clear();
 }
 

@@ -14,6 +14,7 @@
 #include "common/loop.h"
 #include "common/status.h"
 #include "conf/config.h"
+#include "net/event_handles.h"
 #include "net/tls.h"
 #include "policy/hook.h"
 #include "relay/server_session.h"
@@ -47,7 +48,7 @@ class SmtpServer {
   struct Bound {
     SmtpServer* server;
     const conf::Listener* listener;
-    evconnlistener* handle;
+    net::EvconnlistenerPtr handle;
   };
   static void on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len, void* arg);
   void accept(const Bound& bound, int fd, const SocketAddress& peer);
