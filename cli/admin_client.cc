@@ -71,10 +71,7 @@ Result<Head> parse_head(std::string_view head) {
     std::string_view value = trim(line.substr(colon + 1));
     if (iequals(name, "Content-Type")) {
       std::string_view type = trim(value.substr(0, value.find(';')));
-      out.content_type.assign(type);
-      for (char& c : out.content_type) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      }
+      out.content_type = ascii_lower(type);
     } else if (iequals(name, "Content-Length")) {
       size_t length = 0;
       auto [e, err] = std::from_chars(value.data(), value.data() + value.size(), length);

@@ -19,6 +19,7 @@
 
 #include "cli/admin_impl.h"
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace hato::cli {
 
@@ -27,11 +28,7 @@ namespace {
 // The domain of an address, after the last '@'; lower case.
 std::string address_domain(std::string_view address) {
   size_t at = address.rfind('@');
-  std::string domain(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
-  for (char& c : domain) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return domain;
+  return ascii_lower(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
 }
 
 bool has_pending_rcpt_in(const queue::Envelope& envelope, const std::string& domain) {

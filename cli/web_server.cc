@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "net/event_handles.h"
 
 namespace hato::cli {
@@ -29,9 +30,7 @@ std::string request_host(evhttp_request* req) {
   } else if (auto colon = host.find(':'); colon != std::string::npos) {
     host.resize(colon);
   }
-  for (char& c : host) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
+  host = ascii_lower(host);
   while (!host.empty() && host.back() == '.') host.pop_back();
   return host;
 }

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <vector>
 
+#include "common/strings.h"
+
 namespace hato::dmarc {
 
 namespace {
@@ -122,10 +124,8 @@ std::string punycode_label(std::string_view utf8_label) {
 }
 
 std::string normalize_domain(std::string_view domain) {
-  std::string out(domain);
+  std::string out = ascii_lower(domain);
   if (!out.empty() && out.back() == '.') out.pop_back();
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
 }
 
