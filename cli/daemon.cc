@@ -1,4 +1,4 @@
-// daemon.cc - the steps of `hato serve`'s start, its stop, and its reload.
+// daemon.cc - the steps of `hato serve`'s start, and its stop (reload(): daemon_reload.cc).
 //
 // Order of start: queue store (recovery: the store is the truth), TLS, users,
 // DKIM keys, the backend sessions hand mail to, inbound checks, delivery,
@@ -116,61 +116,6 @@ std::string cluster_view(const std::string& node, const conf::Config& config,
   return out + "]}";
 }
 
-// The expiry as a metric, and a warning while under 14 days.
-void report_expiry(const std::shared_ptr<net::TlsContext>& tls) {
-  if (!tls || !tls->not_after()) return;
-  int64_t left = tls->not_after() - log::now_ms() / 1000;
-  metrics()
-      .gauge("hato_tls_certificate_expiry_seconds", "Seconds until the TLS certificate expires")
-      .set(left);
-  if (left < 14 * 86400)
-    log::warning("certificate expires soon", {{"days", std::to_string(left / 86400)}});
-}
-
-// What a reload cannot change in a running daemon.
-std::vector<std::string> needs_restart(const conf::Config& old, const conf::Config& fresh) {
-  std::vector<std::string> out;
-  if (old.data_dir != fresh.data_dir) out.push_back("data_dir");
-  if (old.admin.socket != fresh.admin.socket) out.push_back("admin.socket");
-  if (old.admin.metrics.has_value() != fresh.admin.metrics.has_value() ||
-      (old.admin.metrics && old.admin.metrics->to_string() != fresh.admin.metrics->to_string()))
-    out.push_back("admin.metrics");
-  bool same_dns = old.dns_servers.size() == fresh.dns_servers.size();
-  for (size_t i = 0; same_dns && i < old.dns_servers.size(); ++i)
-    same_dns = old.dns_servers[i].to_string() == fresh.dns_servers[i].to_string();
-  if (!same_dns) out.push_back("dns.servers");
-  bool same_listeners = old.listeners.size() == fresh.listeners.size();
-  for (size_t i = 0; same_listeners && i < old.listeners.size(); ++i) {
-    const auto& a = old.listeners[i];
-    const auto& b = fresh.listeners[i];
-    same_listeners = a.name == b.name && a.address.to_string() == b.address.to_string() &&
-                     a.role == b.role && a.tls == b.tls;
-  }
-  if (!same_listeners) out.push_back("listeners (names, addresses, roles or TLS modes)");
-  if (!conf::same_egress_and_shaping(old, fresh)) out.push_back("egress or shaping");
-  if (old.user != fresh.user) out.push_back("user");
-  if (old.cluster.has_value() != fresh.cluster.has_value() ||
-      (old.cluster &&
-       (old.cluster->redis != fresh.cluster->redis || old.cluster->node != fresh.cluster->node ||
-        old.cluster->password != fresh.cluster->password ||
-        old.cluster->local_share != fresh.cluster->local_share ||
-        old.cluster->lease != fresh.cluster->lease)))
-    out.push_back("cluster");
-  auto where = [](const std::optional<SocketAddress>& a) { return a ? a->to_string() : ""; };
-  if (where(old.mta_sts.listen) != where(fresh.mta_sts.listen)) out.push_back("mta_sts.listen");
-  if (old.tls.acme.has_value() != fresh.tls.acme.has_value() ||
-      (old.tls.acme && (old.tls.acme->directory != fresh.tls.acme->directory ||
-                        old.tls.acme->domains != fresh.tls.acme->domains ||
-                        where(old.tls.acme->http) != where(fresh.tls.acme->http))))
-    out.push_back("tls.acme");
-  return out;
-}
-
-Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config) {
-  if (config.tls.certificate.empty()) return std::shared_ptr<net::TlsContext>();
-  return net::TlsContext::load_server(config.tls.certificate, config.tls.key);
-}
-
 // The blacklist monitor's MailNotice: a plain-text notice (relay::build_notice) queued through
 // the engine's queue_local(), the path DSNs take.
 policy::BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine) {
@@ -205,6 +150,11 @@ Status make_dir(const std::string& path, mode_t mode) {
   return Status::ok();
 }
 
+Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config) {
+  if (config.tls.certificate.empty()) return std::shared_ptr<net::TlsContext>();
+  return net::TlsContext::load_server(config.tls.certificate, config.tls.key);
+}
+
 std::optional<std::string> StoreState::get(std::string_view key) {
   return store_.get_state(key);
 }
@@ -217,26 +167,6 @@ void StoreState::put(std::string_view key, std::string_view value) {
 void StoreState::erase(std::string_view key) {
   if (auto s = store_.erase_state(key); !s)
     log::error("cannot erase state", {{"key", std::string(key)}, {"reason", s.message()}});
-}
-
-CertificateWatch::CertificateWatch(Loop& loop,
-                                   std::function<void(std::shared_ptr<net::TlsContext>)> swap)
-    : files_(loop, "certificate", [this] { return load(); }), swap_(std::move(swap)) {}
-
-void CertificateWatch::watch(const conf::Config& config, std::shared_ptr<net::TlsContext> current) {
-  cert_ = config.tls.certificate;
-  key_ = config.tls.key;
-  report_expiry(current);
-  files_.watch(cert_.empty() ? std::vector<std::string>{} : std::vector{cert_, key_});
-}
-
-Status CertificateWatch::load() {
-  auto fresh = net::TlsContext::load_server(cert_, key_);
-  if (!fresh) return fresh.status();
-  swap_(*fresh);
-  log::info("certificate reloaded", {{"file", cert_}});
-  report_expiry(*fresh);
-  return Status::ok();
 }
 
 // open_store - the queue as the store left it; new IDs sort after every stored one.
@@ -529,44 +459,6 @@ void Daemon::drain() {
     return;
   }
   loop_.after(std::chrono::milliseconds(100), [this] { drain(); });
-}
-
-void Daemon::reload() {
-  auto refuse = [](const std::string& why) {
-    log::error("reload refused, the running configuration stays", {{"reason", why}});
-  };
-  conf::ConfigPtr fresh = config_;
-  if (!path_.empty()) {
-    auto loaded = conf::load_file(path_);
-    if (!loaded.ok()) {
-      for (const auto& e : loaded.errors) log::error("configuration problem", {{"detail", e}});
-      return refuse(loaded.errors.empty() ? "cannot load " + path_ : loaded.errors.front());
-    }
-    fresh = loaded.config;
-  }
-  if (auto s = check_key_files(*fresh); !s) return refuse(s.message());
-  auto fresh_users = policy::UserDb::load(fresh->users_file);
-  if (!fresh_users) return refuse(fresh_users.message());
-  auto fresh_tls = load_tls(*fresh);
-  if (!fresh_tls) return refuse(fresh_tls.message());
-  auto fresh_keys = dkim::Keyring::load(*fresh);
-  if (!fresh_keys) return refuse("DKIM: " + fresh_keys.message());
-  if (auto s = delivery_->set_config(fresh); !s) return refuse(s.message());
-  tls_reports_->set_config(fresh);
-  for (const auto& what : needs_restart(*config_, *fresh))
-    log::warning("changed setting needs a restart to take effect", {{"setting", what}});
-  config_ = fresh;
-  log::set_json(config_->log_format == conf::LogFormat::kJson);
-  backend_->set_config(config_);
-  backend_->set_users(*fresh_users);
-  backend_->set_keyring(*fresh_keys);
-  server_->set_tls(*fresh_tls);
-  if (*fresh_tls) mta_sts_web_->set_tls(*fresh_tls);
-  server_->set_config(config_);
-  blacklist_->set_config(config_);
-  certificates_->watch(*config_, *fresh_tls);
-  users_watch_->watch({config_->users_file});
-  log::info("reloaded", {{"config", config_->source}, {"users_file", config_->users_file}});
 }
 
 }  // namespace hato::cli

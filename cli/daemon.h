@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cli/admin_server.h"
+#include "cli/certificate_watch.h"
 #include "cli/metrics_server.h"
 #include "cli/web_server.h"
 #include "common/file_watch.h"
@@ -47,6 +48,9 @@ namespace hato::cli {
 // make_dir - creates `path` and its parents, then sets its mode.
 [[nodiscard]] Status make_dir(const std::string& path, mode_t mode);
 
+// load_tls - the server certificate the configuration names; null when it names none.
+[[nodiscard]] Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config);
+
 // The limiter's counters and suspensions live in the queue store's state family.
 class StoreState : public policy::StateStore {
  public:
@@ -57,25 +61,6 @@ class StoreState : public policy::StateStore {
 
  private:
   queue::Store& store_;
-};
-
-// Watches the certificate and key files, so a renewal by certbot or lego is
-// served to the next connection without a signal. Swaps only when the new pair
-// loads and matches.
-class CertificateWatch {
- public:
-  CertificateWatch(Loop& loop, std::function<void(std::shared_ptr<net::TlsContext>)> swap);
-
-  // A new pair was just written (ACME): take it now rather than at the next tick.
-  void reload_now() { files_.check_now(); }
-  void watch(const conf::Config& config, std::shared_ptr<net::TlsContext> current);
-
- private:
-  Status load();
-
-  FileWatch files_;
-  std::function<void(std::shared_ptr<net::TlsContext>)> swap_;
-  std::string cert_, key_;
 };
 
 class Daemon {
