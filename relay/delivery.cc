@@ -966,6 +966,14 @@ void DeliveryEngine::dispatch(Destination& dest) {
 
 // egress_demand - per egress address: the mail queued for it, its connections, its cap.
 std::vector<EgressDemand> DeliveryEngine::egress_demand(const Destination& dest) const {
+  bool shaped = limiter_ && limiter_->active() && !dest.lmtp;
+  if (!shaped) {
+    // No egress addresses to share out: all of the destination's mail and connections are
+    // one demand, counted without walking the queue and every attempt for each message.
+    if (dest.queue.empty()) return {};
+    return {
+        EgressDemand{std::nullopt, dest.queue.size(), dest.active, options_.max_per_destination}};
+  }
   std::map<std::optional<size_t>, EgressDemand> by_egress;
   for (const auto& job : dest.queue) by_egress[job.egress].queued++;
   for (Attempt* a : attempts_) {
@@ -973,15 +981,13 @@ std::vector<EgressDemand> DeliveryEngine::egress_demand(const Destination& dest)
     auto it = by_egress.find(a->egress());
     if (it != by_egress.end()) it->second.open++;
   }
-  bool shaped = limiter_ && limiter_->active() && !dest.lmtp;
   std::vector<EgressDemand> out;
   for (auto& [egress, d] : by_egress) {
     d.egress = egress;
     d.cap = options_.max_per_destination;
     // Before the provider is known one connection finds it out (and chooses).
-    if (shaped && !egress) d.cap = 1;
-    if (shaped && egress)
-      d.cap = std::min<size_t>(d.cap, limiter_->connections_per_address(dest.provider));
+    if (!egress) d.cap = 1;
+    if (egress) d.cap = std::min<size_t>(d.cap, limiter_->connections_per_address(dest.provider));
     out.push_back(d);
   }
   return out;
