@@ -133,18 +133,12 @@ class AdminServer::Impl::Backup : public Stream {
 
 void AdminServer::Impl::backup(evhttp_request* req, const RouteArgs& args) {
   std::string dir;
-  QueryParams params;
-  if (!params.parse(args.query ? args.query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    if (std::string_view(kv->key) != "dir") {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(kv->key));
-      return;
-    }
-    dir = kv->value;
-  }
+  bool read = read_query(req, args.query, [&](std::string_view key, std::string_view value) {
+    if (key != "dir") return unknown_parameter(key);
+    dir = value;
+    return std::string();
+  });
+  if (!read) return;
   // Relative to what? The daemon's working directory is nobody's business.
   if (dir.empty() || dir[0] != '/') {
     send_error(req, HTTP_BADREQUEST, "Bad Request", "dir must be an absolute path");

@@ -46,20 +46,6 @@ using net::EvbufferPtr;
 using net::EventPtr;
 using net::EvhttpPtr;
 
-// A parsed query string, freed with the request handler's scope.
-class QueryParams {
- public:
-  QueryParams() = default;
-  ~QueryParams() { evhttp_clear_headers(&params_); }
-  QueryParams(const QueryParams&) = delete;
-  QueryParams& operator=(const QueryParams&) = delete;
-  bool parse(const char* query) { return evhttp_parse_query_str(query, &params_) == 0; }
-  evkeyvalq* get() { return &params_; }
-
- private:
-  evkeyvalq params_{};
-};
-
 // Not among libevent's HTTP_* constants.
 inline constexpr int kHttpConflict = 409;
 // A client that takes nothing of a pending answer for this long is gone.
@@ -78,6 +64,15 @@ std::string error_json(std::string_view message);
 void send_error(evhttp_request* req, int code, const char* reason, std::string_view message);
 // 405 with an Allow header naming `allow`.
 void send_bad_method(evhttp_request* req, const char* allow);
+
+// Hands each parameter of `query` (null: none) to `take` in order. `take` returns "" to
+// accept it or the reason to refuse it; unknown parameters are refused too (a mistyped
+// filter must not list everything): unknown_parameter(key). On a refusal, or a query that
+// does not parse, answers 400 with the reason and returns false.
+bool read_query(
+    evhttp_request* req, const char* query,
+    const std::function<std::string(std::string_view key, std::string_view value)>& take);
+std::string unknown_parameter(std::string_view key);
 
 // The `queue tail` gauge (admin_queue.cc), registered when the server is made.
 Gauge& watcher_gauge();

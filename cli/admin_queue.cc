@@ -468,66 +468,46 @@ class AdminServer::Impl::Watcher : public Stream {
 // ---------------------------------------------------------------------------
 // Reading.
 
+namespace {
+
+// The `state` filter; "" or the reason it is refused.
+std::string read_state(std::string_view value, std::optional<queue::MessageState>* state) {
+  queue::MessageState s;
+  if (!parse_message_state(value, &s))
+    return "state must be queued, deferred or held: " + std::string(value);
+  *state = s;
+  return "";
+}
+
+}  // namespace
+
 void AdminServer::Impl::list(evhttp_request* req, const RouteArgs& args) {
   size_t limit = std::numeric_limits<size_t>::max();
   std::optional<queue::MessageState> state;
   std::string domain;
-
-  QueryParams params;
-  if (!params.parse(args.query ? args.query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    std::string_view key = kv->key, value = kv->value;
+  bool read = read_query(req, args.query, [&](std::string_view key, std::string_view value) {
     if (key == "limit") {
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (ec != std::errc() || end != value.data() + value.size() || limit == 0) {
-        send_error(req, HTTP_BADREQUEST, "Bad Request",
-                   "limit must be a positive number: " + std::string(value));
-        return;
-      }
-    } else if (key == "state") {
-      queue::MessageState s;
-      if (!parse_message_state(value, &s)) {
-        send_error(req, HTTP_BADREQUEST, "Bad Request",
-                   "state must be queued, deferred or held: " + std::string(value));
-        return;
-      }
-      state = s;
-    } else if (key == "domain") {
-      domain = domain_param(value);
-    } else {
-      // Rejected rather than ignored: a mistyped filter would list everything.
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
-      return;
+      if (ec != std::errc() || end != value.data() + value.size() || limit == 0)
+        return "limit must be a positive number: " + std::string(value);
+      return std::string();
     }
-  }
-  run(std::make_unique<ListScan>(*this, req, limit, state, std::move(domain)));
+    if (key == "state") return read_state(value, &state);
+    if (key == "domain") {
+      domain = domain_param(value);
+      return std::string();
+    }
+    return unknown_parameter(key);
+  });
+  if (read) run(std::make_unique<ListScan>(*this, req, limit, state, std::move(domain)));
 }
 
 void AdminServer::Impl::summary(evhttp_request* req, const RouteArgs& args) {
   std::optional<queue::MessageState> state;
-  QueryParams params;
-  if (!params.parse(args.query ? args.query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    std::string_view key = kv->key, value = kv->value;
-    if (key != "state") {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
-      return;
-    }
-    queue::MessageState s;
-    if (!parse_message_state(value, &s)) {
-      send_error(req, HTTP_BADREQUEST, "Bad Request",
-                 "state must be queued, deferred or held: " + std::string(value));
-      return;
-    }
-    state = s;
-  }
-  run(std::make_unique<SummaryScan>(*this, req, state));
+  bool read = read_query(req, args.query, [&](std::string_view key, std::string_view value) {
+    return key == "state" ? read_state(value, &state) : unknown_parameter(key);
+  });
+  if (read) run(std::make_unique<SummaryScan>(*this, req, state));
 }
 
 void AdminServer::Impl::tail(evhttp_request* req, const RouteArgs&) {
@@ -599,23 +579,12 @@ void AdminServer::Impl::act(evhttp_request* req, const RouteArgs& args) {
 
 void AdminServer::Impl::flush(evhttp_request* req, const RouteArgs& args) {
   std::string domain;
-  QueryParams params;
-  if (!params.parse(args.query ? args.query : "")) {
-    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
-    return;
-  }
-  for (const evkeyval* kv = params.get()->tqh_first; kv; kv = kv->next.tqe_next) {
-    std::string_view key = kv->key, value = kv->value;
-    if (key != "domain") {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "unknown parameter: " + std::string(key));
-      return;
-    }
+  bool read = read_query(req, args.query, [&](std::string_view key, std::string_view value) {
+    if (key != "domain") return unknown_parameter(key);
     domain = domain_param(value);
-    if (domain.empty()) {
-      send_error(req, HTTP_BADREQUEST, "Bad Request", "domain must not be empty");
-      return;
-    }
-  }
+    return domain.empty() ? std::string("domain must not be empty") : std::string();
+  });
+  if (!read) return;
   if (!domain.empty()) {
     run(std::make_unique<FlushScan>(*this, req, std::move(domain)));
     return;

@@ -61,6 +61,28 @@ void send_bad_method(evhttp_request* req, const char* allow) {
              std::string("method not allowed; use ") + allow);
 }
 
+bool read_query(
+    evhttp_request* req, const char* query,
+    const std::function<std::string(std::string_view key, std::string_view value)>& take) {
+  evkeyvalq params{};
+  if (evhttp_parse_query_str(query ? query : "", &params) != 0) {
+    evhttp_clear_headers(&params);
+    send_error(req, HTTP_BADREQUEST, "Bad Request", "malformed query string");
+    return false;
+  }
+  std::string refused;
+  for (const evkeyval* kv = params.tqh_first; kv && refused.empty(); kv = kv->next.tqe_next)
+    refused = take(kv->key, kv->value);
+  evhttp_clear_headers(&params);
+  if (refused.empty()) return true;
+  send_error(req, HTTP_BADREQUEST, "Bad Request", refused);
+  return false;
+}
+
+std::string unknown_parameter(std::string_view key) {
+  return "unknown parameter: " + std::string(key);
+}
+
 namespace {
 
 bool make_unix_address(const std::string& path, sockaddr_un* address) {
