@@ -72,6 +72,13 @@ void send_no_such_message(evhttp_request* req, std::string_view printed_id) {
 }
 
 // send_store_error - 404 for an absent message, 500 for a store that failed
+// The queue ID named in a path; a 404 answered and nullopt when it is not one.
+std::optional<queue::QueueId> id_or_404(evhttp_request* req, std::string_view printed_id) {
+  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
+  if (!id) send_no_such_message(req, printed_id);
+  return id;
+}
+
 void send_store_error(evhttp_request* req, std::string_view printed_id, const Status& status) {
   if (status.code() == Code::kNotFound) {
     send_no_such_message(req, printed_id);
@@ -91,11 +98,8 @@ std::string domain_param(std::string_view value) {
 // send_message - the stored message, or its header section, as the answer
 void send_message(evhttp_request* req, queue::Store& store, std::string_view printed_id,
                   bool headers_only) {
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
+  std::optional<queue::QueueId> id = id_or_404(req, printed_id);
+  if (!id) return;
   Result<std::string> message = store.message(*id);
   if (!message) {
     send_store_error(req, printed_id, message.status());
@@ -516,11 +520,8 @@ void AdminServer::Impl::tail(evhttp_request* req, const RouteArgs&) {
 
 void AdminServer::Impl::show(evhttp_request* req, const RouteArgs& args) {
   std::string_view printed_id = args.id;
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
+  std::optional<queue::QueueId> id = id_or_404(req, printed_id);
+  if (!id) return;
   Result<queue::Envelope> envelope = store.envelope(*id);
   if (!envelope) {
     send_store_error(req, printed_id, envelope.status());
@@ -546,11 +547,8 @@ void AdminServer::Impl::act(evhttp_request* req, const RouteArgs& args) {
   std::string_view printed_id = args.id;
   // The route's last segment: hold, release, flush, delete or bounce.
   std::string_view action = args.path.substr(args.path.rfind('/') + 1);
-  std::optional<queue::QueueId> id = queue::QueueId::parse(printed_id);
-  if (!id) {
-    send_no_such_message(req, printed_id);
-    return;
-  }
+  std::optional<queue::QueueId> id = id_or_404(req, printed_id);
+  if (!id) return;
   Status status = Status::ok();
   if (action == "hold") {
     status = control.hold(*id);
