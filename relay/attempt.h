@@ -34,7 +34,7 @@ struct AttemptTools {
   conf::ConfigPtr config;
   net::Resolver& resolver;
   Connector& connector;
-  MtaStsPolicies* sts = nullptr;       // null: MTA-STS not applied
+  StsPolicySource* sts = nullptr;      // null: MTA-STS not applied
   TlsReporter* tlsrpt = nullptr;       // null: TLS results not counted
   policy::Limiter* limiter = nullptr;  // null: no egress addresses
   DeliveryOptions options;

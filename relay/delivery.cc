@@ -58,7 +58,6 @@ Status DeliveryEngine::set_config(conf::ConfigPtr config) {
   smarthost_password_ = std::move(password.value());
   config_ = std::move(config);
   retry_ = policy::RetryPolicy(config_->delivery.retry);
-  if (sts_) sts_->set_port(config_->delivery.mta_sts_port);
   // Destinations may now route elsewhere (a smarthost came or went).
   for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
   if (limiter_) limiter_->set_warmup(*config_);
@@ -82,7 +81,6 @@ Status DeliveryEngine::start() {
   auto password = read_password(*config_);
   if (!password) return password.status();
   smarthost_password_ = std::move(password.value());
-  if (sts_) sts_->set_port(config_->delivery.mta_sts_port);
   size_t count = 0;
   auto s = store_.for_each([&](const queue::StoredMessage& m) {
     if (m.envelope.state != queue::MessageState::kHeld) {

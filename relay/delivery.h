@@ -55,7 +55,7 @@
 namespace hato::relay {
 
 class Attempt;
-class MtaStsPolicies;
+class StsPolicySource;
 class TlsReporter;
 
 // A message Hato writes itself (a DSN, a notice to the postmaster), queued like any other.
@@ -83,7 +83,7 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   // Rebuilds the schedule from the store and starts the timer.
   Status start();
   // MTA-STS policies for MX delivery (RFC 8461); null: not applied.
-  void set_mta_sts(MtaStsPolicies* sts) { sts_ = sts; }
+  void set_mta_sts(StsPolicySource* sts) { sts_ = sts; }
   // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
   void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
@@ -167,7 +167,7 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   LocalDelivery& local_;
   queue::EventBus& events_;
   policy::Limiter* limiter_;  // null: no egress addresses, no shaping
-  MtaStsPolicies* sts_ = nullptr;
+  StsPolicySource* sts_ = nullptr;
   TlsReporter* tlsrpt_ = nullptr;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
