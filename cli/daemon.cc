@@ -246,7 +246,10 @@ Status Daemon::start_delivery() {
   // MTA-STS policies come over HTTPS, checked against the same trust store as MX certificates.
   http_.emplace(loop_, *resolver_, client_tls_);
   mta_sts_.emplace(*resolver_, *http_, &*state_);
-  delivery_.emplace(loop_, config_, *store_, ids_, *resolver_, client_tls_, *workers_, events_,
+  mta_sts_->set_port(config_->delivery.mta_sts_port);
+  connector_ = relay::make_tcp_connector(loop_, client_tls_);
+  maildirs_ = relay::make_maildir_delivery(loop_, *workers_);
+  delivery_.emplace(loop_, config_, *store_, ids_, *resolver_, *connector_, *maildirs_, events_,
                     &*limiter_);
   delivery_->set_mta_sts(&*mta_sts_);
   connect_tls_reports();

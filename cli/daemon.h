@@ -125,6 +125,8 @@ class Daemon {
   std::unique_ptr<policy::RedisShared> cluster_;  // null: one node, its state in RocksDB alone
   std::optional<net::HttpClient> http_;
   std::optional<relay::MtaStsPolicies> mta_sts_;
+  std::unique_ptr<relay::Connector> connector_;     // the engine's TCP and TLS connections
+  std::unique_ptr<relay::LocalDelivery> maildirs_;  // the engine's Maildir writer
   std::optional<relay::DeliveryEngine> delivery_;
   std::optional<relay::TlsReporter> tls_reports_;
   std::unique_ptr<net::Resolver> monitor_resolver_;

@@ -73,6 +73,7 @@ void Daemon::reload() {
   auto fresh_keys = dkim::Keyring::load(*fresh);
   if (!fresh_keys) return refuse("DKIM: " + fresh_keys.message());
   if (auto s = delivery_->set_config(fresh); !s) return refuse(s.message());
+  mta_sts_->set_port(fresh->delivery.mta_sts_port);
   tls_reports_->set_config(fresh);
   for (const auto& what : needs_restart(*config_, *fresh))
     log::warning("changed setting needs a restart to take effect", {{"setting", what}});

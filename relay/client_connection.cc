@@ -202,4 +202,23 @@ void ClientConnection::on_event(bufferevent* bev, short what, void* arg) {
   self->gone();
 }
 
+namespace {
+class TcpConnector : public Connector {
+ public:
+  TcpConnector(Loop& loop, std::shared_ptr<net::TlsContext> tls)
+      : loop_(loop), tls_(std::move(tls)) {}
+  std::unique_ptr<Connection> make(const std::string& sni) override {
+    return std::make_unique<ClientConnection>(loop_, tls_, sni);
+  }
+
+ private:
+  Loop& loop_;
+  std::shared_ptr<net::TlsContext> tls_;
+};
+}  // namespace
+
+std::unique_ptr<Connector> make_tcp_connector(Loop& loop, std::shared_ptr<net::TlsContext> tls) {
+  return std::make_unique<TcpConnector>(loop, std::move(tls));
+}
+
 }  // namespace hato::relay

@@ -12,12 +12,13 @@
 #include "net/event_handles.h"
 #include "net/tls.h"
 #include "relay/client_session.h"
+#include "relay/connector.h"
 
 struct bufferevent;
 
 namespace hato::relay {
 
-class ClientConnection : public ClientIo {
+class ClientConnection : public Connection {
  public:
   // `sni` names the server in the TLS handshake (RFC 6066); may be empty.
   ClientConnection(Loop& loop, std::shared_ptr<net::TlsContext> tls, std::string sni);
@@ -25,20 +26,20 @@ class ClientConnection : public ClientIo {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
-  void attach(ClientSession* session) { session_ = session; }
+  void attach(ClientSession* session) override { session_ = session; }
   // How the server's certificate is checked after TLS (MTA-STS, DANE); before connect().
-  void set_peer_check(net::PeerCheck check) { check_ = std::move(check); }
+  void set_peer_check(net::PeerCheck check) override { check_ = std::move(check); }
   // After TLS: "" when the check passed, else why not; and its RFC 8460 result type.
-  const std::string& peer_check_error() const { return check_error_; }
-  const std::string& peer_check_type() const { return check_type_; }
-  bool tls_done() const { return tls_done_; }
+  const std::string& peer_check_error() const override { return check_error_; }
+  const std::string& peer_check_type() const override { return check_type_; }
+  bool tls_done() const override { return tls_done_; }
   // Starts connecting; the session hears connected() or closed(). `source`
   // binds the local address first (egress addresses).
   Status connect(const SocketAddress& to, const std::optional<SocketAddress>& source,
-                 bool implicit_tls, std::chrono::milliseconds connect_timeout);
+                 bool implicit_tls, std::chrono::milliseconds connect_timeout) override;
   // Why the connection failed, in words ("Connection refused").
-  const std::string& error() const { return error_; }
-  bool ever_connected() const { return connected_; }
+  const std::string& error() const override { return error_; }
+  bool ever_connected() const override { return connected_; }
 
   // ClientIo
   void send(std::string_view bytes) override;

@@ -3,6 +3,16 @@
 // ClientSessions, and records every result in the store: delivered, deferred
 // with its next attempt, or bounced with a DSN to the sender.
 //
+// The engine is the queue manager (Postfix's qmgr, OpenSMTPD's mta): it owns the schedule,
+// the destinations and their connection pool. Around it, each in its own file:
+//   routing.h       the MX answer as ordered hosts (pure)
+//   tls_policy.h    what TLS a host requires: config, MTA-STS, DANE (pure)
+//   attempt.h       one connection's state machine, from DNS to QUIT
+//   connector.h     where connections come from (TCP and TLS; a fake in tests)
+//   local_delivery.h  Maildir delivery on the worker pool
+//   delivery_results.cc  results written back, DSNs and delay notices
+//   delivery_control.cc  the operator's hold, release, flush, delete, bounce
+//
 // One pass of the engine, in order:
 //   1. take due IDs from the Scheduler (bounded by the messages in flight);
 //   2. load each envelope and message from the Store, split the pending
@@ -17,7 +27,6 @@
 //      synced write, and the message is scheduled again if anything is left.
 #pragma once
 
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,10 +37,8 @@
 #include <vector>
 
 #include "common/loop.h"
-#include "common/worker_pool.h"
 #include "conf/config.h"
 #include "net/resolver.h"
-#include "net/tls.h"
 #include "policy/limiter.h"
 #include "policy/retry.h"
 #include "queue/control.h"
@@ -41,30 +48,15 @@
 #include "relay/bounce.h"
 #include "relay/client_session.h"
 #include "relay/connection_plan.h"
+#include "relay/connector.h"
+#include "relay/delivery_types.h"
+#include "relay/local_delivery.h"
 
 namespace hato::relay {
 
-class MtaStsPolicies;
+class Attempt;
+class StsPolicySource;
 class TlsReporter;
-
-// What TLS a delivery attempt had, for its log line and its record in the queue.
-struct TlsFacts {
-  // The policy that applied: "none" (no TLS wanted), "opportunistic", "required"
-  // (delivery.tls or the smarthost), "mta-sts", "mta-sts-testing", "dane"; "" before any.
-  std::string policy;
-  std::string version;  // "TLSv1.3"; "" in clear
-  std::string cipher;
-  std::string failure;  // why the certificate check failed (testing mode delivers anyway)
-};
-
-struct DeliveryOptions {
-  size_t max_connections = 100;     // in total
-  size_t max_per_destination = 10;  // per domain (or the smarthost)
-  size_t max_messages_per_connection = 100;
-  size_t max_messages_in_flight = 5000;
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
-  size_t max_mx_hosts = 5;
-};
 
 // A message Hato writes itself (a DSN, a notice to the postmaster), queued like any other.
 struct LocalMessage {
@@ -76,21 +68,22 @@ struct LocalMessage {
   std::function<std::string(const std::string& message_id, int64_t now_ms)> build;
 };
 
-class DeliveryEngine : public queue::QueueControl {
+class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
  public:
+  // Connections come from `connector`, local mailboxes are written by `local`: the real
+  // ones in the daemon, fakes in the engine's unit tests.
   DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
-                 queue::QueueIdGenerator& ids, net::Resolver& resolver,
-                 std::shared_ptr<net::TlsContext> client_tls, WorkerPool& workers,
-                 queue::EventBus& events, policy::Limiter* limiter = nullptr,
+                 queue::QueueIdGenerator& ids, net::Resolver& resolver, Connector& connector,
+                 LocalDelivery& local, queue::EventBus& events, policy::Limiter* limiter = nullptr,
                  DeliveryOptions options = {});
-  ~DeliveryEngine();
+  ~DeliveryEngine() override;
   DeliveryEngine(const DeliveryEngine&) = delete;
   DeliveryEngine& operator=(const DeliveryEngine&) = delete;
 
   // Rebuilds the schedule from the store and starts the timer.
   Status start();
   // MTA-STS policies for MX delivery (RFC 8461); null: not applied.
-  void set_mta_sts(MtaStsPolicies* sts) { sts_ = sts; }
+  void set_mta_sts(StsPolicySource* sts) { sts_ = sts; }
   // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
   void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
@@ -116,39 +109,44 @@ class DeliveryEngine : public queue::QueueControl {
   Status remove(const queue::QueueId& id) override;
   Status bounce(const queue::QueueId& id) override;
 
-  struct MessageWork;
-  struct Job;
-  struct Destination;
-  class Attempt;
-
  private:
-  void arm();
-  void pump();
-  void start_message(const queue::QueueId& id);
-  void deliver_local(std::shared_ptr<MessageWork> work, std::vector<size_t> local);
-  void dispatch(Destination& dest);
-  void finish_attempt(Attempt* attempt);
+  // AttemptOwner
+  bool stopping() const override { return stopping_; }
+  void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host,
+                   const TlsFacts& tls) override;
   // Records the replies for a job's recipients; `host` is "name[ip]:port".
   void record(Job& job, const TransactionResult& replies, const std::string& host,
-              const TlsFacts& tls = {});
-  // Publishes the results recorded for work since its last write to the store.
-  void announce(MessageWork& work);
-  void fail_queued(Destination& dest, int code, const std::string& text, const std::string& host,
-                   const TlsFacts& tls = {});
-  // Defers the jobs queued for dest that `which` selects until the limiter's window opens.
-  void wait_queued(Destination& dest, const policy::Wait& wait,
-                   const std::function<bool(const Job&)>& which);
+              const TlsFacts& tls) override;
   // Gives each queued job of dest without an egress address its address (per message).
-  void assign_egress(Destination& dest);
+  void assign_egress(Destination& dest) override;
   // The address `egress` chosen for some of dest's queued mail may not connect or send now
   // (`wait` says why). Blocked (suspended, allowance spent, out of rotation): that mail is
   // given an address again, or waits. Only out of connection slots: another address with a
   // free slot takes that mail and is returned (for the connection asking); else it waits.
   std::optional<policy::EgressChoice> egress_refused(Destination& dest, size_t egress,
-                                                     const policy::Wait& wait);
+                                                     const policy::Wait& wait) override;
+  void dispatch(Destination& dest) override;
+  void attempt_done(Attempt* attempt) override;
+  void attempt_closed(Attempt* attempt) override;
+
+  void arm();
+  void pump();
+  void start_message(const queue::QueueId& id);
+  void deliver_local(std::shared_ptr<MessageWork> work, std::vector<size_t> local);
+  // Publishes the results recorded for work since its last write to the store.
+  void announce(MessageWork& work);
+  // Defers the jobs queued for dest that `which` selects until the limiter's window opens.
+  void wait_queued(Destination& dest, const policy::Wait& wait,
+                   const std::function<bool(const Job&)>& which);
   // Per egress address of dest: its queued mail, its connections and their cap.
   std::vector<EgressDemand> egress_demand(const Destination& dest) const;
   void finalize(std::shared_ptr<MessageWork> work);
+  // Pending recipients past the retry limit: expired, with a failure report for each.
+  void expire_pending(MessageWork& work, int64_t now);
+  // The first time mail has waited long enough: a delay notice to the sender (queued now).
+  void warn_delay(MessageWork& work, int64_t now);
+  // An operator action that waited for the message's attempt: true when it took over.
+  bool apply_pending_op(std::shared_ptr<MessageWork> work, bool pending, bool* flush_now);
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
                  std::function<void()> then);
@@ -165,11 +163,11 @@ class DeliveryEngine : public queue::QueueControl {
   queue::Store& store_;
   queue::QueueIdGenerator& ids_;
   net::Resolver& resolver_;
-  std::shared_ptr<net::TlsContext> client_tls_;
-  WorkerPool& workers_;
+  Connector& connector_;
+  LocalDelivery& local_;
   queue::EventBus& events_;
   policy::Limiter* limiter_;  // null: no egress addresses, no shaping
-  MtaStsPolicies* sts_ = nullptr;
+  StsPolicySource* sts_ = nullptr;
   TlsReporter* tlsrpt_ = nullptr;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;

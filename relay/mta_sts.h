@@ -36,15 +36,22 @@ struct StsResult {
   std::string failure_text;  // in words
 };
 
-class MtaStsPolicies {
+// Where the delivery engine gets a domain's policy: MtaStsPolicies, or a table in tests.
+class StsPolicySource {
+ public:
+  virtual ~StsPolicySource() = default;
+  // `done` runs later on the loop.
+  virtual void lookup(const std::string& domain, std::function<void(StsResult)> done) = 0;
+};
+
+class MtaStsPolicies : public StsPolicySource {
  public:
   // `state` may be null (no persistence). `port` is where the policy host is asked: 443
   // except in tests (delivery.mta_sts_port).
   MtaStsPolicies(net::Resolver& resolver, net::HttpClient& http, policy::StateStore* state);
   void set_port(uint16_t port) { port_ = port; }
 
-  // `done` runs later on the loop.
-  void lookup(const std::string& domain, std::function<void(StsResult)> done);
+  void lookup(const std::string& domain, std::function<void(StsResult)> done) override;
 
   // Policy URL for a domain (exposed for tests and `hato dns check`).
   std::string policy_url(const std::string& domain) const;

@@ -1,0 +1,365 @@
+// delivery_results.cc - what the delivery engine does with results: each recipient's
+// attempt recorded, failures and expiry turned into DSNs, delay notices, and the envelope
+// written back (or removed) through the committer before anything is announced.
+#include <algorithm>
+
+#include "common/log.h"
+#include "relay/delivery.h"
+#include "relay/relay_metrics.h"
+
+namespace hato::relay {
+
+namespace {
+
+std::string seconds_text(int64_t ms) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+Reply synthetic(int code, std::string text) {
+  Reply r;
+  r.code = code;
+  r.lines.push_back(std::move(text));
+  return r;
+}
+
+const char* outcome_name(const Reply& r) {
+  if (r.code >= 200 && r.code < 300) return "delivered";
+  if (r.code >= 500) return "bounced";
+  return "deferred";
+}
+
+}  // namespace
+
+void DeliveryEngine::fail_queued(Destination& dest, int code, const std::string& text,
+                                 const std::string& host, const TlsFacts& tls) {
+  // Take the queue first: record() may finalise messages and pump new work in.
+  std::deque<Job> jobs;
+  jobs.swap(dest.queue);
+  for (auto& job : jobs) {
+    TransactionResult replies(job.recipients.size(), synthetic(code, text));
+    record(job, replies, host, tls);
+  }
+}
+
+void DeliveryEngine::wait_queued(Destination& dest, const policy::Wait& wait,
+                                 const std::function<bool(const Job&)>& which) {
+  // Take the jobs first: record() may finalise messages and pump new work in.
+  std::deque<Job> waiting, rest;
+  for (auto& job : dest.queue) (which(job) ? waiting : rest).push_back(std::move(job));
+  dest.queue.swap(rest);
+  for (auto& job : waiting) {
+    job.work->not_before_ms = std::max(job.work->not_before_ms, wait.until_ms);
+    TransactionResult replies(job.recipients.size(), synthetic(451, "4.7.0 " + wait.reason));
+    record(job, replies, "", {});
+  }
+}
+
+void DeliveryEngine::record(Job& job, const TransactionResult& replies, const std::string& host,
+                            const TlsFacts& tls) {
+  auto work = job.work;
+  int64_t now = log::now_ms();
+  for (size_t k = 0; k < job.recipients.size() && k < replies.size(); ++k) {
+    auto& r = work->envelope.recipients[job.recipients[k]];
+    const Reply& reply = replies[k];
+    std::string response = reply.code ? reply.text() : reply.lines.empty() ? "" : reply.lines[0];
+    r.attempts.push_back({now, host, response, tls.policy, tls.version, tls.cipher});
+    if (r.attempts.size() > 20) r.attempts.erase(r.attempts.begin());  // keep the record bounded
+    const char* status = outcome_name(reply);
+    std::string dsn = reply.code ? reply.enhanced() : "4.4.1";
+    if (reply.code >= 200 && reply.code < 300) {
+      r.state = queue::RcptState::kDelivered;
+    } else if (reply.code >= 500) {
+      r.state = queue::RcptState::kBounced;
+      DsnRecipient d;
+      d.address = r.address;
+      d.orcpt = r.orcpt;
+      d.action = "failed";
+      d.status = dsn;
+      auto bracket = host.find('[');
+      d.remote_mta = host.substr(0, bracket);
+      d.diagnostic = response;
+      d.last_attempt_ms = now;
+      work->failed.push_back(std::move(d));
+    }
+    work->events.push_back({now, status, work->id.str(), r.address, response});
+    m::deliveries(status).inc();
+    if (r.state == queue::RcptState::kDelivered)
+      m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
+    log::info("delivery", {{"id", work->id.str()},
+                           {"rcpt", r.address},
+                           {"relay", host.empty() ? "none" : host},
+                           {"delay", seconds_text(now - work->envelope.created_ms)},
+                           {"dsn", dsn},
+                           {"status", status},
+                           {"tls_policy", tls.policy.empty() ? "-" : tls.policy},
+                           {"tls", tls.version.empty() ? "none" : tls.version},
+                           {"cipher", tls.cipher.empty() ? "-" : tls.cipher},
+                           {"tls_failure", tls.failure.empty() ? "-" : tls.failure},
+                           {"response", response}});
+  }
+  if (--work->outstanding == 0) finalize(work);
+}
+
+void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
+  int64_t now = log::now_ms();
+  expire_pending(*work, now);
+  // NOTIFY=NEVER, or a NOTIFY without FAILURE, wants no failure report; the
+  // null sender never gets one (a bounce is never bounced).
+  auto& env = work->envelope;
+  std::vector<DsnRecipient> report;
+  for (auto& d : work->failed) {
+    auto it = std::find_if(env.recipients.begin(), env.recipients.end(),
+                           [&](const queue::Recipient& r) { return r.address == d.address; });
+    uint8_t notify = it == env.recipients.end() ? 0 : it->notify;
+    if (notify && !(notify & queue::kNotifyFailure)) continue;
+    report.push_back(std::move(d));
+  }
+  work->failed.clear();
+  warn_delay(*work, now);
+  if (!report.empty() && !env.sender.empty()) {
+    // The DSN is durable before the original's record changes: a crash in
+    // between repeats an attempt, it never loses the report.
+    queue_dsn(*work, std::move(report), [this, work] { write_back(work); });
+    return;
+  }
+  write_back(work);
+}
+
+void DeliveryEngine::expire_pending(MessageWork& work, int64_t now) {
+  auto& env = work.envelope;
+  bool pending = std::any_of(env.recipients.begin(), env.recipients.end(),
+                             [](const auto& r) { return r.state == queue::RcptState::kPending; });
+  if (!pending || !retry_.expired(env.created_ms, now)) return;
+  for (auto& r : env.recipients) {
+    if (r.state != queue::RcptState::kPending) continue;
+    r.state = queue::RcptState::kExpired;
+    std::string last = r.attempts.empty() ? "" : r.attempts.back().response;
+    DsnRecipient d;
+    d.address = r.address;
+    d.orcpt = r.orcpt;
+    d.action = "failed";
+    d.status = "4.4.7";
+    d.diagnostic = last;
+    d.reason = "delivery time expired; last error: " + last;
+    d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
+    work.failed.push_back(std::move(d));
+    log::info("delivery", {{"id", work.id.str()},
+                           {"rcpt", r.address},
+                           {"relay", "none"},
+                           {"delay", seconds_text(now - env.created_ms)},
+                           {"dsn", "4.4.7"},
+                           {"status", "expired"},
+                           {"response", "delivery time expired; last error: " + last}});
+    m::deliveries("expired").inc();
+    work.events.push_back({now, "expired", work.id.str(), r.address, last});
+  }
+}
+
+void DeliveryEngine::warn_delay(MessageWork& work, int64_t now) {
+  auto& env = work.envelope;
+  bool pending = std::any_of(env.recipients.begin(), env.recipients.end(),
+                             [](const auto& r) { return r.state == queue::RcptState::kPending; });
+  if (!pending || env.delay_warned || env.sender.empty() ||
+      !retry_.delay_warning_due(env.created_ms, now))
+    return;
+  env.delay_warned = true;
+  std::vector<DsnRecipient> delayed;
+  for (const auto& r : env.recipients) {
+    if (r.state != queue::RcptState::kPending) continue;
+    // Without NOTIFY the sender hears of delays; with it, only if asked.
+    if (r.notify && !(r.notify & queue::kNotifyDelay)) continue;
+    DsnRecipient d;
+    d.address = r.address;
+    d.orcpt = r.orcpt;
+    d.action = "delayed";
+    d.diagnostic = r.attempts.empty() ? "" : r.attempts.back().response;
+    d.status = delay_status(d.diagnostic);
+    d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
+    delayed.push_back(std::move(d));
+  }
+  if (!delayed.empty()) queue_dsn(work, std::move(delayed), [] {});
+}
+
+bool DeliveryEngine::apply_pending_op(std::shared_ptr<MessageWork> work, bool pending,
+                                      bool* flush_now) {
+  auto op = pending_ops_.find(work->id);
+  if (op == pending_ops_.end()) return false;
+  Pending what = op->second;
+  pending_ops_.erase(op);
+  *flush_now = what == Pending::kFlush;
+  if (what == Pending::kBounce && pending) {
+    fail_pending(*work, "5.0.0 returned to the sender by the operator");
+    in_flight_.insert(work->id);  // finalize() comes back here once the DSN is queued
+    finalize(work);
+    return true;
+  }
+  if (what == Pending::kHold && pending) {
+    auto& env = work->envelope;
+    env.state = queue::MessageState::kHeld;
+    if (auto s = store_.update(work->id, env); !s)
+      log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
+    ++held_;
+    announce(*work);
+    publish("held", work->id, "", "held by the operator");
+    arm();
+    return true;
+  }
+  return false;
+}
+
+void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
+  auto& env = work->envelope;
+  bool pending = false;
+  uint32_t attempts = 0;
+  for (const auto& r : env.recipients) {
+    if (r.state != queue::RcptState::kPending) continue;
+    pending = true;
+    attempts = std::max<uint32_t>(attempts, static_cast<uint32_t>(r.attempts.size()));
+  }
+  in_flight_.erase(work->id);
+  bool flush_now = false;
+  if (auto op = pending_ops_.find(work->id);
+      op != pending_ops_.end() && op->second == Pending::kRemove) {
+    pending_ops_.erase(op);
+    pending = false;
+    work->events.push_back(
+        {log::now_ms(), "deleted", work->id.str(), "", "deleted by the operator"});
+  } else if (apply_pending_op(work, pending, &flush_now)) {
+    return;
+  }
+  // The record changes through the committer, grouped with other writes; the
+  // message stays in flight until the change is durable.
+  in_flight_.insert(work->id);
+  Loop* loop = &loop_;
+  if (!pending) {
+    store_.remove_async(work->id, [this, loop, work](Status s) {
+      loop->post([this, work, s] {
+        in_flight_.erase(work->id);
+        if (!s)
+          log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
+        announce(*work);
+        arm();
+      });
+    });
+    return;
+  }
+  int64_t retry_at = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
+  env.next_attempt_ms = flush_now ? log::now_ms() : std::max(work->not_before_ms, retry_at);
+  if (!flush_now && work->not_before_ms > retry_at) {
+    limiter_waits_.insert(work->id);
+  } else {
+    limiter_waits_.erase(work->id);
+  }
+  env.state = queue::MessageState::kDeferred;
+  store_.update_async(work->id, env, [this, loop, work](Status s) {
+    loop->post([this, work, s] {
+      in_flight_.erase(work->id);
+      if (!s) {
+        // The old record stands, with its old due time: it is tried again.
+        log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
+        scheduler_.schedule(work->id, log::now_ms() + 60000);
+      } else {
+        scheduler_.schedule(work->id, work->envelope.next_attempt_ms);
+      }
+      announce(*work);
+      arm();
+    });
+  });
+}
+
+void DeliveryEngine::publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
+                             const std::string& response) {
+  events_.publish({log::now_ms(), event, id.str(), rcpt, response});
+}
+
+void DeliveryEngine::announce(MessageWork& work) {
+  for (const auto& e : work.events) events_.publish(e);
+  work.events.clear();
+}
+
+void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
+  int64_t now = log::now_ms();
+  for (auto& r : work.envelope.recipients) {
+    if (r.state != queue::RcptState::kPending) continue;
+    r.state = queue::RcptState::kBounced;
+    r.attempts.push_back({now, "", text, "", "", ""});
+    DsnRecipient d;
+    d.address = r.address;
+    d.orcpt = r.orcpt;
+    d.action = "failed";
+    d.status = "5.0.0";
+    d.reason = "returned to the sender by the mail system administrator";
+    d.last_attempt_ms = now;
+    work.failed.push_back(std::move(d));
+    work.events.push_back({now, "bounced", work.id.str(), r.address, text});
+    log::info("delivery", {{"id", work.id.str()},
+                           {"rcpt", r.address},
+                           {"relay", "none"},
+                           {"dsn", "5.0.0"},
+                           {"status", "bounced"},
+                           {"response", text}});
+  }
+}
+
+void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
+                               std::function<void()> then) {
+  DsnInput in;
+  in.hostname = config_->hostname;
+  in.queue_id = work.id.str();
+  in.original_sender = work.envelope.sender;
+  in.envid = work.envelope.envid;
+  in.ret = work.envelope.ret;
+  in.arrival_ms = work.envelope.created_ms;
+  in.retry_until_ms = work.envelope.created_ms + config_->delivery.retry.max_age.count();
+  in.original = work.data.get();
+  in.recipients = std::move(recipients);
+  std::string kind = in.recipients.front().action == "delayed" ? "delay notice" : "bounce";
+  size_t count = in.recipients.size();
+  LocalMessage local;
+  local.sender = "";
+  local.recipient = work.envelope.sender;
+  local.smtputf8 = work.envelope.smtputf8;
+  local.origin = "bounce";
+  local.build = [in = std::move(in)](const std::string& message_id, int64_t now) {
+    return build_dsn(in, message_id, now);
+  };
+  queue::QueueId id = queue_local(std::move(local), [then = std::move(then)](Status) { then(); });
+  log::info(kind, {{"id", id.str()},
+                   {"original", work.id.str()},
+                   {"to", work.envelope.sender},
+                   {"recipients", std::to_string(count)}});
+}
+
+queue::QueueId DeliveryEngine::queue_local(LocalMessage local, std::function<void(Status)> then) {
+  queue::QueueId id = ids_.next();
+  int64_t now = log::now_ms();
+  std::string message = local.build(id.str() + "@" + config_->hostname, now);
+  queue::Envelope env;
+  env.sender = local.sender;
+  queue::Recipient to;
+  to.address = local.recipient;
+  env.recipients.push_back(std::move(to));
+  env.created_ms = now;
+  env.next_attempt_ms = now;
+  env.size = message.size();
+  env.smtputf8 = local.smtputf8;
+  env.client = "local";
+  env.listener = local.origin;
+  store_.insert(id, std::move(message), std::move(env),
+                [this, id, now, then = std::move(then)](Status s) mutable {
+                  loop_.post([this, id, now, s, then = std::move(then)] {
+                    if (!s) {
+                      log::error("cannot queue a message of our own",
+                                 {{"id", id.str()}, {"reason", s.message()}});
+                    } else {
+                      schedule(id, now);
+                    }
+                    then(s);
+                  });
+                });
+  return id;
+}
+
+}  // namespace hato::relay
