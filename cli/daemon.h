@@ -38,6 +38,7 @@
 #include "queue/store.h"
 #include "relay/acme.h"
 #include "relay/delivery.h"
+#include "relay/enqueuer.h"
 #include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
 #include "relay/smtp_server.h"
@@ -113,6 +114,7 @@ class Daemon {
   // Finished by run() after the loop stops, while the backend and the store it
   // hands results to still exist.
   std::optional<WorkerPool> workers_;
+  std::optional<relay::Enqueuer> enqueuer_;
   std::optional<relay::QueueBackend> backend_;
   std::optional<FileWatch> users_watch_;
   policy::HookChain hooks_;

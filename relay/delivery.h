@@ -41,6 +41,7 @@
 #include "relay/bounce.h"
 #include "relay/client_session.h"
 #include "relay/connection_plan.h"
+#include "relay/enqueuer.h"
 
 namespace hato::relay {
 
@@ -66,22 +67,12 @@ struct DeliveryOptions {
   size_t max_mx_hosts = 5;
 };
 
-// A message Hato writes itself (a DSN, a notice to the postmaster), queued like any other.
-struct LocalMessage {
-  std::string sender;  // "" for the null sender
-  std::string recipient;
-  bool smtputf8 = false;
-  std::string origin;  // the envelope's listener field: "bounce", "blacklist", ...
-  // The whole message, from its Message-ID (without <>) and its date.
-  std::function<std::string(const std::string& message_id, int64_t now_ms)> build;
-};
-
 class DeliveryEngine : public queue::QueueControl {
  public:
-  DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
-                 queue::QueueIdGenerator& ids, net::Resolver& resolver,
-                 std::shared_ptr<net::TlsContext> client_tls, WorkerPool& workers,
-                 queue::EventBus& events, policy::Limiter* limiter = nullptr,
+  // DSNs and delay notices are queued through `enqueuer`.
+  DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store, Enqueuer& enqueuer,
+                 net::Resolver& resolver, std::shared_ptr<net::TlsContext> client_tls,
+                 WorkerPool& workers, queue::EventBus& events, policy::Limiter* limiter = nullptr,
                  DeliveryOptions options = {});
   ~DeliveryEngine();
   DeliveryEngine(const DeliveryEngine&) = delete;
@@ -103,9 +94,6 @@ class DeliveryEngine : public queue::QueueControl {
   size_t scheduled() const { return scheduler_.size(); }
   size_t in_flight() const { return in_flight_.size(); }
   size_t held() const { return held_; }
-  // Commits `message` to the store and schedules it; `then` runs on the loop once the commit
-  // is durable (or failed). Returns the new queue ID.
-  queue::QueueId queue_local(LocalMessage message, std::function<void(Status)> then);
 
   // QueueControl. For a message being delivered right now the operation
   // waits until its attempt ends, so no result is lost or applied twice.
@@ -163,7 +151,7 @@ class DeliveryEngine : public queue::QueueControl {
   Loop& loop_;
   conf::ConfigPtr config_;
   queue::Store& store_;
-  queue::QueueIdGenerator& ids_;
+  Enqueuer& enqueuer_;
   net::Resolver& resolver_;
   std::shared_ptr<net::TlsContext> client_tls_;
   WorkerPool& workers_;
