@@ -439,7 +439,7 @@ int Daemon::run() {
                         {"admin", config_->admin.socket}});
   loop_.run();
   // A signature or password check still queued (sessions cut at the grace deadline)
-  // runs now, while the backend and the store it hands its result to still exist.
+  // runs now, while the enqueuer, the backend and the store they hand results to still exist.
   workers_->finish();
   log::info("stopped");
   return kExitOk;
