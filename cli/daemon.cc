@@ -47,6 +47,8 @@ void register_counters(const conf::Config& config) {
   relay::m::tls_handshakes(true);
   relay::m::tls_handshakes(false);
   relay::m::dkim_signatures();
+  for (const char* origin : {"submission", "inbound", "bounce", "delay", "tls-report", "blacklist"})
+    relay::m::queued(origin);
   for (const char* type : {"MX", "A", "AAAA", "TXT", "PTR"}) {
     net::m::dns_queries(type);
     net::m::dns_failures(type);
@@ -117,10 +119,10 @@ std::string cluster_view(const std::string& node, const conf::Config& config,
 }
 
 // The blacklist monitor's MailNotice: a plain-text notice (relay::build_notice) queued through
-// the engine's queue_local(), the path DSNs take.
-policy::BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& engine) {
+// the Enqueuer's queue_own(), the path DSNs take.
+policy::BlacklistMonitor::MailNotice mail_notice_through(relay::Enqueuer& enqueuer) {
   return
-      [&engine](const conf::Config& config, const std::string& subject, const std::string& body) {
+      [&enqueuer](const conf::Config& config, const std::string& subject, const std::string& body) {
         // From MAILER-DAEMON of the first domain, with the null sender: a notice is never bounced.
         std::string domain = config.domains.empty() ? config.hostname : config.domains.front().name;
         relay::NoticeInput notice;
@@ -135,7 +137,7 @@ policy::BlacklistMonitor::MailNotice mail_notice_through(relay::DeliveryEngine& 
         message.build = [notice](const std::string& message_id, int64_t now_ms) {
           return relay::build_notice(notice, message_id, now_ms);
         };
-        queue::QueueId id = engine.queue_local(std::move(message), [](Status) {});
+        queue::QueueId id = enqueuer.queue_own(std::move(message), [](Status) {});
         log::info("blacklist notice", {{"id", id.str()}, {"to", notice.to}, {"subject", subject}});
       };
 }
@@ -199,16 +201,18 @@ Status Daemon::load_secrets() {
   return Status::ok();
 }
 
-// build_backend - what sessions hand their mail, password checks and signatures to.
+// build_backend - the one door into the queue, and what sessions hand their mail and
+// password checks to.
 Status Daemon::build_backend() {
   workers_.emplace(std::max(2u, std::thread::hardware_concurrency()));
-  backend_.emplace(loop_, config_, *store_, ids_, *workers_);
+  enqueuer_.emplace(loop_, config_, *store_, ids_, *workers_);
+  enqueuer_->set_keyring(keyring_);
+  backend_.emplace(loop_, config_, *enqueuer_, *workers_);
   backend_->set_users(users_);
   // `hato user add` and hand edits of users_file take effect without a signal: the CLI
   // asks through the admin socket, and the file is re-read when it changes anyway.
   users_watch_.emplace(loop_, "users file", [this] { return reload_users().status(); });
   users_watch_->watch({config_->users_file});
-  backend_->set_keyring(keyring_);
   return Status::ok();
 }
 
@@ -249,17 +253,20 @@ Status Daemon::start_delivery() {
   mta_sts_->set_port(config_->delivery.mta_sts_port);
   connector_ = relay::make_tcp_connector(loop_, client_tls_);
   maildirs_ = relay::make_maildir_delivery(loop_, *workers_);
-  delivery_.emplace(loop_, config_, *store_, ids_, *resolver_, *connector_, *maildirs_, events_,
-                    &*limiter_);
+  delivery_.emplace(loop_, config_, *store_, *enqueuer_, *resolver_, *connector_, *maildirs_,
+                    events_, &*limiter_);
   delivery_->set_mta_sts(&*mta_sts_);
   connect_tls_reports();
   tls_reports_->start();
   if (auto s = delivery_->start(); !s) return s;
-  backend_->on_queued([this](const queue::QueueId& id, const std::vector<std::string>& rcpts) {
+  // Whatever door a message came in by, `queue tail` hears of it, then the scheduler.
+  enqueuer_->add_listener([this](const relay::Enqueuer::Queued& q) {
     // One event per recipient, as delivery results are: `queue tail` shows who it is for.
-    for (const auto& rcpt : rcpts) events_.publish({log::now_ms(), "received", id.str(), rcpt, ""});
-    delivery_->schedule(id, log::now_ms());
+    for (const auto& rcpt : q.recipients)
+      events_.publish({log::now_ms(), "received", q.id.str(), rcpt, ""});
   });
+  enqueuer_->add_listener(
+      [this](const relay::Enqueuer::Queued& q) { delivery_->schedule(q.id, log::now_ms()); });
   return Status::ok();
 }
 
@@ -272,25 +279,19 @@ void Daemon::build_limiter() {
   }
 }
 
-// TLS-RPT: daily reports go out through our own queue, DKIM-signed like submitted mail.
+// TLS-RPT: daily reports go out through the Enqueuer, DKIM-signed like all of Hato's own mail.
 void Daemon::connect_tls_reports() {
   tls_reports_.emplace(loop_, *resolver_, *state_, config_);
   tls_reports_->set_sender(
       [this](const std::string& from, const std::string& to, std::string text) {
-        queue::QueueId id = ids_.next();
-        queue::Envelope env;
-        env.sender = from;
-        queue::Recipient rcpt;
-        rcpt.address = to;
-        env.recipients.push_back(std::move(rcpt));
-        env.created_ms = env.next_attempt_ms = log::now_ms();
-        env.size = text.size();
-        env.client = "local";
-        env.listener = "tls-report";
-        backend_->commit_signed(id, std::move(text), std::move(env), [id](Status s) {
-          if (!s)
-            log::error("cannot queue TLS report", {{"id", id.str()}, {"reason", s.message()}});
-        });
+        relay::LocalMessage report;
+        report.sender = from;
+        report.recipient = to;
+        report.origin = "tls-report";
+        // The report carries a Message-ID of its own (TlsReporter::build_message).
+        report.build = [text = std::move(text)](const std::string&, int64_t) { return text; };
+        queue::QueueId id = enqueuer_->queue_own(std::move(report), [](Status) {});
+        log::info("tls report queued", {{"id", id.str()}, {"to", to}});
       });
   delivery_->set_tls_reporter(&*tls_reports_);
 }
@@ -303,7 +304,7 @@ Status Daemon::start_blacklist_monitor() {
   monitor_dns.timeout = std::chrono::milliseconds(1500);
   monitor_resolver_ = net::make_cares_resolver(loop_, monitor_dns);
   blacklist_.emplace(loop_, config_, *monitor_resolver_, *state_, &*limiter_,
-                     mail_notice_through(*delivery_), *http_);
+                     mail_notice_through(*enqueuer_), *http_);
   blacklist_->start();
   return Status::ok();
 }
@@ -441,7 +442,7 @@ int Daemon::run() {
                         {"admin", config_->admin.socket}});
   loop_.run();
   // A signature or password check still queued (sessions cut at the grace deadline)
-  // runs now, while the backend and the store it hands its result to still exist.
+  // runs now, while the enqueuer, the backend and the store they hand results to still exist.
   workers_->finish();
   log::info("stopped");
   return kExitOk;

@@ -4,7 +4,7 @@
 // order they are declared below; each one that can fail says why, and the
 // first failure ends the start. The members are declared in the order the
 // steps construct them, so they are destroyed in the reverse: the listeners
-// first, then the engine, the backend and the worker pool, and the store (whose
+// first, then the engine, the backend, the enqueuer and the worker pool, and the store (whose
 // committer posts to the loop) before the loop itself.
 #pragma once
 
@@ -38,6 +38,7 @@
 #include "queue/store.h"
 #include "relay/acme.h"
 #include "relay/delivery.h"
+#include "relay/enqueuer.h"
 #include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
 #include "relay/smtp_server.h"
@@ -110,9 +111,10 @@ class Daemon {
   std::shared_ptr<net::TlsContext> tls_;  // null: no certificate, no STARTTLS
   std::shared_ptr<const policy::UserDb> users_;
   std::shared_ptr<const dkim::Keyring> keyring_;
-  // Finished by run() after the loop stops, while the backend and the store it
-  // hands results to still exist.
+  // Finished by run() after the loop stops, while the enqueuer, the backend and the
+  // store they hand results to still exist.
   std::optional<WorkerPool> workers_;
+  std::optional<relay::Enqueuer> enqueuer_;
   std::optional<relay::QueueBackend> backend_;
   std::optional<FileWatch> users_watch_;
   policy::HookChain hooks_;

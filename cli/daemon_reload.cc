@@ -79,9 +79,10 @@ void Daemon::reload() {
     log::warning("changed setting needs a restart to take effect", {{"setting", what}});
   config_ = fresh;
   log::set_json(config_->log_format == conf::LogFormat::kJson);
+  enqueuer_->set_config(config_);
+  enqueuer_->set_keyring(*fresh_keys);
   backend_->set_config(config_);
   backend_->set_users(*fresh_users);
-  backend_->set_keyring(*fresh_keys);
   server_->set_tls(*fresh_tls);
   if (*fresh_tls) mta_sts_web_->set_tls(*fresh_tls);
   server_->set_config(config_);

@@ -15,13 +15,13 @@
 namespace hato::relay {
 
 DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
-                               queue::QueueIdGenerator& ids, net::Resolver& resolver,
-                               Connector& connector, LocalDelivery& local, queue::EventBus& events,
+                               Enqueuer& enqueuer, net::Resolver& resolver, Connector& connector,
+                               LocalDelivery& local, queue::EventBus& events,
                                policy::Limiter* limiter, DeliveryOptions options)
     : loop_(loop),
       config_(std::move(config)),
       store_(store),
-      ids_(ids),
+      enqueuer_(enqueuer),
       resolver_(resolver),
       connector_(connector),
       local_(local),

@@ -50,6 +50,7 @@
 #include "relay/connection_plan.h"
 #include "relay/connector.h"
 #include "relay/delivery_types.h"
+#include "relay/enqueuer.h"
 #include "relay/local_delivery.h"
 
 namespace hato::relay {
@@ -58,23 +59,14 @@ class Attempt;
 class StsPolicySource;
 class TlsReporter;
 
-// A message Hato writes itself (a DSN, a notice to the postmaster), queued like any other.
-struct LocalMessage {
-  std::string sender;  // "" for the null sender
-  std::string recipient;
-  bool smtputf8 = false;
-  std::string origin;  // the envelope's listener field: "bounce", "blacklist", ...
-  // The whole message, from its Message-ID (without <>) and its date.
-  std::function<std::string(const std::string& message_id, int64_t now_ms)> build;
-};
-
 class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
  public:
   // Connections come from `connector`, local mailboxes are written by `local`: the real
-  // ones in the daemon, fakes in the engine's unit tests.
-  DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store,
-                 queue::QueueIdGenerator& ids, net::Resolver& resolver, Connector& connector,
-                 LocalDelivery& local, queue::EventBus& events, policy::Limiter* limiter = nullptr,
+  // ones in the daemon, fakes in the engine's unit tests. DSNs and delay notices are queued
+  // through `enqueuer`.
+  DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store& store, Enqueuer& enqueuer,
+                 net::Resolver& resolver, Connector& connector, LocalDelivery& local,
+                 queue::EventBus& events, policy::Limiter* limiter = nullptr,
                  DeliveryOptions options = {});
   ~DeliveryEngine() override;
   DeliveryEngine(const DeliveryEngine&) = delete;
@@ -96,9 +88,6 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   size_t scheduled() const { return scheduler_.size(); }
   size_t in_flight() const { return in_flight_.size(); }
   size_t held() const { return held_; }
-  // Commits `message` to the store and schedules it; `then` runs on the loop once the commit
-  // is durable (or failed). Returns the new queue ID.
-  queue::QueueId queue_local(LocalMessage message, std::function<void(Status)> then);
 
   // QueueControl. For a message being delivered right now the operation
   // waits until its attempt ends, so no result is lost or applied twice.
@@ -161,7 +150,7 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   Loop& loop_;
   conf::ConfigPtr config_;
   queue::Store& store_;
-  queue::QueueIdGenerator& ids_;
+  Enqueuer& enqueuer_;
   net::Resolver& resolver_;
   Connector& connector_;
   LocalDelivery& local_;

@@ -315,51 +315,22 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
   in.retry_until_ms = work.envelope.created_ms + config_->delivery.retry.max_age.count();
   in.original = work.data.get();
   in.recipients = std::move(recipients);
-  std::string kind = in.recipients.front().action == "delayed" ? "delay notice" : "bounce";
+  bool delay = in.recipients.front().action == "delayed";
   size_t count = in.recipients.size();
   LocalMessage local;
   local.sender = "";
   local.recipient = work.envelope.sender;
   local.smtputf8 = work.envelope.smtputf8;
-  local.origin = "bounce";
+  local.origin = delay ? "delay" : "bounce";
   local.build = [in = std::move(in)](const std::string& message_id, int64_t now) {
     return build_dsn(in, message_id, now);
   };
-  queue::QueueId id = queue_local(std::move(local), [then = std::move(then)](Status) { then(); });
-  log::info(kind, {{"id", id.str()},
-                   {"original", work.id.str()},
-                   {"to", work.envelope.sender},
-                   {"recipients", std::to_string(count)}});
-}
-
-queue::QueueId DeliveryEngine::queue_local(LocalMessage local, std::function<void(Status)> then) {
-  queue::QueueId id = ids_.next();
-  int64_t now = log::now_ms();
-  std::string message = local.build(id.str() + "@" + config_->hostname, now);
-  queue::Envelope env;
-  env.sender = local.sender;
-  queue::Recipient to;
-  to.address = local.recipient;
-  env.recipients.push_back(std::move(to));
-  env.created_ms = now;
-  env.next_attempt_ms = now;
-  env.size = message.size();
-  env.smtputf8 = local.smtputf8;
-  env.client = "local";
-  env.listener = local.origin;
-  store_.insert(id, std::move(message), std::move(env),
-                [this, id, now, then = std::move(then)](Status s) mutable {
-                  loop_.post([this, id, now, s, then = std::move(then)] {
-                    if (!s) {
-                      log::error("cannot queue a message of our own",
-                                 {{"id", id.str()}, {"reason", s.message()}});
-                    } else {
-                      schedule(id, now);
-                    }
-                    then(s);
-                  });
-                });
-  return id;
+  queue::QueueId id =
+      enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
+  log::info(delay ? "delay notice" : "bounce", {{"id", id.str()},
+                                                {"original", work.id.str()},
+                                                {"to", work.envelope.sender},
+                                                {"recipients", std::to_string(count)}});
 }
 
 }  // namespace hato::relay

@@ -37,7 +37,14 @@ Counter& tls_handshakes(bool ok) {
 }
 
 Counter& dkim_signatures() {
-  return metrics().counter("hato_dkim_signatures_total", "DKIM signatures made at submission");
+  return metrics().counter("hato_dkim_signatures_total",
+                           "DKIM signatures made on submitted mail and Hato's own");
+}
+
+Counter& queued(const std::string& origin) {
+  return metrics().counter("hato_queued_messages_total",
+                           "Messages committed to the queue, by where they came from",
+                           "origin=\"" + label_value(origin) + "\"");
 }
 
 Histogram& delivery_latency() {

@@ -15,6 +15,8 @@ Gauge& connections_open(const std::string& listener);
 Counter& deliveries(const char* result);  // delivered | deferred | bounced | expired
 Counter& tls_handshakes(bool ok);
 Counter& dkim_signatures();
+// submission | inbound | bounce | delay | tls-report | blacklist
+Counter& queued(const std::string& origin);
 Histogram& delivery_latency();
 
 }  // namespace hato::relay::m

@@ -5,7 +5,7 @@
 // days and domains under "t/i"), so a restart loses nothing. Once an hour, days before
 // today are reported: the `_smtp._tls.<domain>` TXT record is asked for, each mailto:
 // rua gets a multipart/report (report-type=tlsrpt) with the JSON attached, handed to
-// the Sender (the daemon queues it through the QueueBackend, which DKIM-signs it), and
+// the Sender (the daemon queues it through the Enqueuer, which DKIM-signs it), and
 // the day's counts are dropped whether or not the domain wants reports.
 #pragma once
 

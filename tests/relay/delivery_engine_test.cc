@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/worker_pool.h"
 #include "queue/store.h"
 #include "relay/delivery.h"
 #include "relay/mta_sts.h"
@@ -275,6 +276,8 @@ struct Rig {
   Loop loop;
   std::unique_ptr<queue::Store> store;
   queue::QueueIdGenerator ids;
+  WorkerPool workers{1};
+  std::unique_ptr<Enqueuer> enqueuer;
   TableResolver resolver{loop};
   TableSts sts{loop};
   ScriptedConnector connector{loop};
@@ -303,7 +306,11 @@ struct Rig {
 
   void start() {
     if (!config->egress.empty()) limiter = std::make_unique<policy::Limiter>(*config, state);
-    engine = std::make_unique<DeliveryEngine>(loop, config, *store, ids, resolver, connector,
+    enqueuer = std::make_unique<Enqueuer>(loop, config, *store, ids, workers);
+    // DSNs come back through the one door: due at once, as the daemon wires it.
+    enqueuer->add_listener(
+        [this](const Enqueuer::Queued& q) { engine->schedule(q.id, log::now_ms()); });
+    engine = std::make_unique<DeliveryEngine>(loop, config, *store, *enqueuer, resolver, connector,
                                               maildirs, events, limiter.get(), options);
     engine->set_mta_sts(&sts);
     BOOST_TEST_REQUIRE(engine->start().is_ok());

@@ -1,6 +1,6 @@
-// queue_backend_test.cc - submitted mail through QueueBackend into a real RocksDB store:
-// every message is signed, committed and answered, and messages signed while others wait
-// reach the committer together (fewer synced writes than messages).
+// queue_backend_test.cc - submitted mail through QueueBackend (and its Enqueuer) into a real
+// RocksDB store: every message is signed, committed and answered, and messages signed while
+// others wait reach the committer together (fewer synced writes than messages).
 #define BOOST_TEST_MODULE queue_backend
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -93,10 +93,15 @@ std::unique_ptr<queue::Store> open_store(const std::string& dir) {
   return std::move(*store);
 }
 
-// A configuration with example.test and its RSA key, and the keyring made from it.
+// A configuration with a submission listener, example.test and its RSA key, and the keyring
+// made from it.
 std::pair<conf::ConfigPtr, std::shared_ptr<const dkim::Keyring>> signing_setup(
     const std::string& dir) {
   auto config = std::make_shared<conf::Config>();
+  conf::Listener submission;
+  submission.name = "submission";
+  submission.role = conf::ListenerRole::kSubmission;
+  config->listeners.push_back(submission);
   conf::Domain domain;
   domain.name = "example.test";
   domain.dkim.push_back({"s1", "rsa-sha256", write_rsa_key(dir)});
@@ -123,10 +128,10 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
   std::vector<queue::QueueId> answered;
   {
     WorkerPool workers(2);
-    QueueBackend backend(loop, config, counting, ids, workers);
-    backend.set_keyring(keyring);
-    backend.on_queued(
-        [&](const queue::QueueId& id, const std::vector<std::string>&) { queued.push_back(id); });
+    Enqueuer enqueuer(loop, config, counting, ids, workers);
+    enqueuer.set_keyring(keyring);
+    QueueBackend backend(loop, config, enqueuer, workers);
+    enqueuer.add_listener([&](const Enqueuer::Queued& q) { queued.push_back(q.id); });
     // 40 messages handed over at once, as 40 sessions finishing DATA together do;
     // one of them from a domain without a key, which goes in unsigned. Both workers
     // are held until all 40 are posted, so the grouping below does not depend on how
@@ -141,10 +146,11 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
         std::string text = message_from(from, i);
         queue::Envelope env;
         env.sender = from;
+        env.listener = "submission";
         env.recipients.push_back(queue::Recipient{});
         env.recipients.back().address = "bob@example.net";
         env.size = text.size();
-        backend.commit_signed(id, std::move(text), std::move(env), [&, id](Status s) {
+        backend.commit(id, std::move(text), std::move(env), [&, id](Status s) {
           BOOST_TEST(s.is_ok(), s.message());
           answered.push_back(id);
           if (answered.size() == static_cast<size_t>(n)) loop.stop();
@@ -200,7 +206,9 @@ BOOST_AUTO_TEST_CASE(parallel_correct_logins_from_one_address_all_succeed) {
   int ok = 0, blocked = 0, failed = 0;
   {
     WorkerPool workers(2);
-    QueueBackend backend(loop, std::make_shared<conf::Config>(), *store, ids, workers);
+    auto config = std::make_shared<conf::Config>();
+    Enqueuer enqueuer(loop, config, *store, ids, workers);
+    QueueBackend backend(loop, config, enqueuer, workers);
     backend.set_users(*users);
     loop.post([&] {
       for (int i = 0; i < n; ++i) {
@@ -235,15 +243,17 @@ BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
   std::vector<queue::QueueId> answered;
   {
     WorkerPool workers(1);
-    QueueBackend backend(loop, config, *store, ids, workers);
-    backend.set_keyring(keyring);
+    Enqueuer enqueuer(loop, config, *store, ids, workers);
+    enqueuer.set_keyring(keyring);
+    QueueBackend backend(loop, config, enqueuer, workers);
     loop.post([&] {
       for (const auto& text : texts) {
         queue::QueueId id = ids.next();
         queue::Envelope env;
         env.sender = "alice@example.test";
+        env.listener = "submission";
         env.size = text.size();
-        backend.commit_signed(id, text, std::move(env), [&, id](Status s) {
+        backend.commit(id, text, std::move(env), [&, id](Status s) {
           BOOST_TEST(s.is_ok(), s.message());
           answered.push_back(id);
           if (answered.size() == 2u) loop.stop();

@@ -1,0 +1,141 @@
+// enqueuer.cc - signing on workers, grouped hand-over to the store, announcements on the loop.
+#include "relay/enqueuer.h"
+
+#include <ctime>
+
+#include "common/log.h"
+#include "policy/mail/message_header.h"
+#include "relay/relay_metrics.h"
+
+namespace hato::relay {
+
+Enqueuer::Enqueuer(Loop& loop, conf::ConfigPtr config, queue::Store& store,
+                   queue::QueueIdGenerator& ids, WorkerPool& workers)
+    : loop_(loop), store_(store), ids_(ids), workers_(workers), config_(std::move(config)) {}
+
+void Enqueuer::set_config(conf::ConfigPtr config) {
+  std::lock_guard<std::mutex> lock(mu_);
+  config_ = std::move(config);
+}
+
+void Enqueuer::set_keyring(std::shared_ptr<const dkim::Keyring> keyring) {
+  std::lock_guard<std::mutex> lock(mu_);
+  keyring_ = std::move(keyring);
+}
+
+conf::ConfigPtr Enqueuer::config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+// commit - a session's message: submitted mail is signed, inbound mail is not.
+void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+                      std::function<void(Status)> done) {
+  bool submission = false;
+  for (const auto& l : config()->listeners) {
+    if (l.name == envelope.listener) {
+      submission = l.role == conf::ListenerRole::kSubmission;
+      break;
+    }
+  }
+  enqueue(id, std::move(message), std::move(envelope), submission ? "submission" : "inbound",
+          submission, std::move(done));
+}
+
+// queue_own - a message Hato wrote: an ID, its text, its envelope, then the common path.
+queue::QueueId Enqueuer::queue_own(LocalMessage local, std::function<void(Status)> then) {
+  queue::QueueId id = ids_.next();
+  int64_t now = log::now_ms();
+  std::string message = local.build(id.str() + "@" + config()->hostname, now);
+  queue::Envelope env;
+  env.sender = local.sender;
+  queue::Recipient to;
+  to.address = local.recipient;
+  env.recipients.push_back(std::move(to));
+  env.created_ms = now;
+  env.next_attempt_ms = now;
+  env.size = message.size();
+  env.smtputf8 = local.smtputf8;
+  env.client = "local";
+  env.listener = local.origin;
+  std::string origin = local.origin;
+  enqueue(id, std::move(message), std::move(env), std::move(origin), true,
+          [id, then = std::move(then)](Status s) {
+            if (!s)
+              log::error("cannot queue a message of our own",
+                         {{"id", id.str()}, {"reason", s.message()}});
+            then(s);
+          });
+  return id;
+}
+
+void Enqueuer::enqueue(const queue::QueueId& id, std::string message, queue::Envelope envelope,
+                       std::string origin, bool sign, std::function<void(Status)> done) {
+  auto queued = posted_to_loop(id, envelope, std::move(origin), std::move(done));
+  std::shared_ptr<const dkim::Keyring> keyring;
+  if (sign) {
+    std::lock_guard<std::mutex> lock(mu_);
+    keyring = keyring_;
+  }
+  if (!keyring || keyring->domains() == 0) {
+    store_.insert(id, std::move(message), std::move(envelope), std::move(queued));
+    return;
+  }
+  signs_waiting_.fetch_add(1);
+  workers_.post([this, keyring, id, message = std::move(message), envelope = std::move(envelope),
+                 queued = std::move(queued)]() mutable {
+    signs_waiting_.fetch_sub(1);
+    std::string domain = dkim::from_domain(message);
+    const dkim::Signer* signer = domain.empty() ? nullptr : keyring->signer_for(domain);
+    // Submission refuses such headers (policy::HeaderSyntaxHook); whatever else reaches us
+    // unreadable is not signed either, as no verifier would read it as we do.
+    auto unreadable = mail::check_header_section(message);
+    if (signer && unreadable) {
+      log::warning("not signed", {{"id", id.str()}, {"reason", unreadable->describe()}});
+    } else if (signer) {
+      auto fields = signer->sign(message, time(nullptr));
+      if (fields) {
+        message.insert(0, *fields);
+        envelope.size = message.size();
+        m::dkim_signatures().inc(signer->keys().size());
+      } else {
+        log::warning("not signed",
+                     {{"id", id.str()}, {"domain", domain}, {"reason", fields.message()}});
+      }
+    }
+    hand_over_signed({id, std::move(message), std::move(envelope), std::move(queued)});
+  });
+}
+
+void Enqueuer::hand_over_signed(queue::Store::NewMessage signed_message) {
+  std::vector<queue::Store::NewMessage> ready;
+  {
+    std::lock_guard<std::mutex> lock(signed_mu_);
+    signed_.push_back(std::move(signed_message));
+    // While more messages wait for a signature, this one waits with them (a
+    // few at most), so the committer syncs once for the group rather than once
+    // per message. The worker that takes the last waiting message hands over all.
+    if (signs_waiting_.load() > 0 && signed_.size() < kSignedBatch) return;
+    ready.swap(signed_);
+  }
+  store_.insert_all(std::move(ready));
+}
+
+std::function<void(Status)> Enqueuer::posted_to_loop(const queue::QueueId& id,
+                                                     const queue::Envelope& envelope,
+                                                     std::string origin,
+                                                     std::function<void(Status)> done) {
+  Queued queued{id, {}, std::move(origin)};
+  queued.recipients.reserve(envelope.recipients.size());
+  for (const auto& r : envelope.recipients) queued.recipients.push_back(r.address);
+  return [this, queued = std::move(queued), done = std::move(done)](Status status) mutable {
+    loop_.post([this, queued = std::move(queued), done = std::move(done), status]() {
+      done(status);
+      if (!status) return;
+      for (const auto& listener : listeners_) listener(queued);
+      m::queued(queued.origin).inc();
+    });
+  };
+}
+
+}  // namespace hato::relay
