@@ -99,149 +99,198 @@ bool send_all(int fd, std::string_view data) {
   return true;
 }
 
-// exchange - one request and its answer; streams a 200 body to `on_body` when given
-Result<AdminResponse> exchange(const std::string& socket_path, std::string_view method,
-                               const std::string& path,
-                               const std::function<bool(std::string_view)>* on_body, bool follow,
-                               bool* unreachable) {
-  if (unreachable) *unreachable = false;
-  auto no_daemon = [&](std::string message) {
-    if (unreachable) *unreachable = true;
-    return Result<AdminResponse>::error(std::move(message));
-  };
-  const std::string not_running = "the daemon is not running (no answer on " + socket_path + ")";
-  const std::string silent = "the daemon did not answer on " + socket_path + " within " +
-                             std::to_string(kIdleTimeout.count()) + " seconds";
+// The daemon at the other end of the admin socket, and the words for its absence.
+struct Daemon {
+  const std::string& socket_path;
+  bool* unreachable;
+  std::string not_running;
+  std::string silent;
 
+  // no_answer - an error that means there is no daemon to talk to
+  Status no_answer(const std::string& message) const {
+    if (unreachable) *unreachable = true;
+    return Status::error(message);
+  }
+};
+
+// connect_daemon - a socket connected to the daemon, its send() bounded by the idle timeout
+Result<UniqueFd> connect_daemon(const Daemon& daemon) {
+  const std::string& socket_path = daemon.socket_path;
   sockaddr_un address{};
   if (socket_path.empty() || socket_path.size() >= sizeof(address.sun_path)) {
-    return Result<AdminResponse>::error("admin socket path must be 1 to " +
-                                        std::to_string(sizeof(address.sun_path) - 1) +
-                                        " bytes: " + socket_path);
+    return Status::error("admin socket path must be 1 to " +
+                         std::to_string(sizeof(address.sun_path) - 1) + " bytes: " + socket_path);
   }
   address.sun_family = AF_UNIX;
   std::memcpy(address.sun_path, socket_path.data(), socket_path.size());
 
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return Result<AdminResponse>::error(std::string("socket: ") + strerror(errno));
+  if (fd.get() < 0) return Status::error(std::string("socket: ") + strerror(errno));
   // Bounds connect() when the daemon's backlog is full, and send().
   timeval tv{};
   tv.tv_sec = kIdleTimeout.count();
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-    return Result<AdminResponse>::error(std::string("setsockopt: ") + strerror(errno));
+    return Status::error(std::string("setsockopt: ") + strerror(errno));
   }
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     switch (errno) {
       case ENOENT:
       case ECONNREFUSED:
       case ENOTDIR:
-        return no_daemon(not_running);
+        return daemon.no_answer(daemon.not_running);
       case EAGAIN:
       case ETIMEDOUT:
-        return no_daemon(silent);
+        return daemon.no_answer(daemon.silent);
       default:
-        return Result<AdminResponse>::error("cannot connect to " + socket_path + ": " +
-                                            strerror(errno));
+        return Status::error("cannot connect to " + socket_path + ": " + strerror(errno));
     }
   }
+  return fd;
+}
 
+// send_request - an HTTP/1.0 request without a body
+Status send_request(int fd, const Daemon& daemon, std::string_view method,
+                    const std::string& path) {
   std::string request =
       std::string(method) + " " + path + " HTTP/1.0\r\nHost: localhost\r\nUser-Agent: hato\r\n";
   if (method == "POST") request += "Content-Length: 0\r\n";
   request += "\r\n";
-  if (!send_all(fd.get(), request)) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return no_daemon(silent);
-    if (errno == EPIPE || errno == ECONNRESET) return no_daemon(not_running);
-    return Result<AdminResponse>::error("sending to the daemon on " + socket_path + ": " +
-                                        strerror(errno));
-  }
+  if (send_all(fd, request)) return Status::ok();
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return daemon.no_answer(daemon.silent);
+  if (errno == EPIPE || errno == ECONNRESET) return daemon.no_answer(daemon.not_running);
+  return Status::error("sending to the daemon on " + daemon.socket_path + ": " + strerror(errno));
+}
 
+// The answer as it arrives: the head, then the body, kept in `raw` or handed to on_body.
+struct Reception {
   std::string raw;
   std::optional<Head> head;
   size_t body_start = 0;
   bool streaming = false;  // the body goes to on_body, not into raw
   size_t streamed = 0;     // body bytes handed to on_body
+
+  // complete - all of a Content-Length body is in
+  bool complete() const {
+    if (!head || !head->content_length) return false;
+    size_t have = streaming ? streamed : raw.size() - body_start;
+    return have >= *head->content_length;
+  }
+};
+
+// take_bytes - parses the head once it is all in (the new bytes start at `old_size`) and hands
+// a streamed body on; false when on_body wants no more
+Result<bool> take_bytes(Reception& in, size_t old_size,
+                        const std::function<bool(std::string_view)>* on_body) {
+  if (!in.head) {
+    // Search only the new bytes (and 3 before, for a split "\r\n\r\n").
+    size_t from = old_size >= 3 ? old_size - 3 : 0;
+    size_t end = in.raw.find("\r\n\r\n", from);
+    if (end == std::string::npos) return true;
+    Result<Head> parsed = parse_head(std::string_view(in.raw).substr(0, end));
+    if (!parsed) return parsed.status();
+    in.head = std::move(parsed).value();
+    in.body_start = end + 4;
+    if (on_body && in.head->status == 200) {
+      in.streaming = true;
+      in.raw.erase(0, in.body_start);
+      in.body_start = 0;
+    }
+  }
+  if (in.streaming && !in.raw.empty()) {
+    std::string_view piece = in.raw;
+    if (in.head->content_length) {
+      piece = piece.substr(0, std::min(piece.size(), *in.head->content_length - in.streamed));
+    }
+    in.streamed += piece.size();
+    bool more = (*on_body)(piece);
+    in.raw.clear();
+    if (!more) return false;
+  }
+  return true;
+}
+
+// receive - reads until the daemon closes, the body is complete or on_body wants no more
+Status receive(int fd, const Daemon& daemon, const std::function<bool(std::string_view)>* on_body,
+               bool follow, Reception& in) {
   Clock::time_point deadline = Clock::now() + kIdleTimeout;
   for (;;) {
-    if (head && head->content_length) {
-      size_t have = streaming ? streamed : raw.size() - body_start;
-      if (have >= *head->content_length) break;
-    }
+    if (in.complete()) return Status::ok();
     int wait_ms = -1;  // following a stream: as long as it takes
-    if (!head || !(follow && streaming)) {
+    if (!in.head || !(follow && in.streaming)) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return no_daemon(silent);
+      if (left.count() <= 0) return daemon.no_answer(daemon.silent);
       wait_ms = static_cast<int>(left.count());
     }
-    pollfd p{fd.get(), POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     int ready = ::poll(&p, 1, wait_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
-      return Result<AdminResponse>::error(std::string("poll: ") + strerror(errno));
+      return Status::error(std::string("poll: ") + strerror(errno));
     }
-    if (ready == 0) return no_daemon(silent);
+    if (ready == 0) return daemon.no_answer(daemon.silent);
 
-    size_t old_size = raw.size();
-    raw.resize(old_size + 64 * 1024);
-    ssize_t n = ::read(fd.get(), raw.data() + old_size, raw.size() - old_size);
-    raw.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
+    size_t old_size = in.raw.size();
+    in.raw.resize(old_size + 64 * 1024);
+    ssize_t n = ::read(fd, in.raw.data() + old_size, in.raw.size() - old_size);
+    in.raw.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return Result<AdminResponse>::error("reading from the daemon on " + socket_path + ": " +
-                                          strerror(errno));
+      return Status::error("reading from the daemon on " + daemon.socket_path + ": " +
+                           strerror(errno));
     }
-    if (n == 0) break;  // HTTP/1.0: the daemon closes when it is done
+    if (n == 0) return Status::ok();  // HTTP/1.0: the daemon closes when it is done
     deadline = Clock::now() + kIdleTimeout;
-
-    if (!head) {
-      // Search only the new bytes (and 3 before, for a split "\r\n\r\n").
-      size_t from = old_size >= 3 ? old_size - 3 : 0;
-      size_t end = raw.find("\r\n\r\n", from);
-      if (end == std::string::npos) continue;
-      Result<Head> parsed = parse_head(std::string_view(raw).substr(0, end));
-      if (!parsed) return parsed.status();
-      head = std::move(parsed).value();
-      body_start = end + 4;
-      if (on_body && head->status == 200) {
-        streaming = true;
-        raw.erase(0, body_start);
-        body_start = 0;
-      }
-    }
-    if (streaming && !raw.empty()) {
-      std::string_view piece = raw;
-      if (head->content_length) {
-        piece = piece.substr(0, std::min(piece.size(), *head->content_length - streamed));
-      }
-      streamed += piece.size();
-      bool more = (*on_body)(piece);
-      raw.clear();
-      if (!more) break;
-    }
+    Result<bool> more = take_bytes(in, old_size, on_body);
+    if (!more) return more.status();
+    if (!*more) return Status::ok();
   }
+}
 
-  if (!head) {
+// to_response - the response in a finished reception, unless it was cut short
+Result<AdminResponse> to_response(Reception& in, const std::string& socket_path) {
+  if (!in.head) {
     return Result<AdminResponse>::error("the daemon on " + socket_path +
                                         " closed the connection without an answer");
   }
   AdminResponse response;
-  response.status = head->status;
-  response.content_type = std::move(head->content_type);
-  if (streaming) {
-    if (head->content_length && streamed < *head->content_length) {
+  response.status = in.head->status;
+  response.content_type = std::move(in.head->content_type);
+  const std::optional<size_t>& length = in.head->content_length;
+  if (in.streaming) {
+    if (length && in.streamed < *length) {
       return Result<AdminResponse>::error("the daemon's answer was cut short");
     }
     return response;
   }
-  size_t body_size = raw.size() - body_start;
-  if (head->content_length && body_size < *head->content_length) {
+  size_t body_size = in.raw.size() - in.body_start;
+  if (length && body_size < *length) {
     return Result<AdminResponse>::error("the daemon's answer was cut short");
   }
-  if (head->content_length) body_size = *head->content_length;
-  raw.resize(body_start + body_size);
-  raw.erase(0, body_start);
-  response.body = std::move(raw);
+  if (length) body_size = *length;
+  in.raw.resize(in.body_start + body_size);
+  in.raw.erase(0, in.body_start);
+  response.body = std::move(in.raw);
   return response;
+}
+
+// exchange - one request and its answer; streams a 200 body to `on_body` when given
+Result<AdminResponse> exchange(const std::string& socket_path, std::string_view method,
+                               const std::string& path,
+                               const std::function<bool(std::string_view)>* on_body, bool follow,
+                               bool* unreachable) {
+  if (unreachable) *unreachable = false;
+  const Daemon daemon{socket_path, unreachable,
+                      "the daemon is not running (no answer on " + socket_path + ")",
+                      "the daemon did not answer on " + socket_path + " within " +
+                          std::to_string(kIdleTimeout.count()) + " seconds"};
+  Result<UniqueFd> fd = connect_daemon(daemon);
+  if (!fd) return fd.status();
+  if (Status sent = send_request(fd->get(), daemon, method, path); !sent) return sent;
+  Reception in;
+  if (Status received = receive(fd->get(), daemon, on_body, follow, in); !received) {
+    return received;
+  }
+  return to_response(in, socket_path);
 }
 
 }  // namespace

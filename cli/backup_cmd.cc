@@ -160,20 +160,54 @@ std::string timestamp() {
   return buf;
 }
 
-int restore(const std::string& dir_arg, bool force, const conf::Config& config) {
+// check_backup - `dir` holds a finished backup: its manifest (written last) and a checkpoint
+Status check_backup(const fs::path& dir) {
   std::error_code ec;
-  fs::path dir = fs::absolute(dir_arg, ec).lexically_normal();
   fs::path backup_queue = dir / "queue";
   std::ifstream manifest(dir / "manifest.json");
   std::stringstream text;
   text << manifest.rdbuf();
   if (!manifest || text.str().find("\"format\":\"hato-backup\"") == std::string::npos) {
-    return fail(kExitFailed, dir.string() + " is not a complete hato backup (no manifest.json; " +
-                                 "an interrupted backup has none)");
+    return Status::error(dir.string() + " is not a complete hato backup (no manifest.json; " +
+                         "an interrupted backup has none)");
   }
   if (!fs::exists(backup_queue / "CURRENT", ec)) {
-    return fail(kExitFailed, backup_queue.string() + " is not a RocksDB checkpoint");
+    return Status::error(backup_queue.string() + " is not a RocksDB checkpoint");
   }
+  return Status::ok();
+}
+
+// open_restored - opens the restored queue, which proves the copy whole, and counts its
+// messages; then hands the files opening wrote (as root) to `owner`
+Result<size_t> open_restored(const fs::path& live, const struct stat& owner) {
+  size_t messages = 0;
+  {
+    auto store = queue::open_rocksdb_store({live.string()});
+    if (!store) return Status::error("the restored queue does not open: " + store.message());
+    Status walk = (*store)->for_each([&](const queue::StoredMessage&) {
+      ++messages;
+      return true;
+    });
+    if (!walk) return Status::error("reading the restored queue: " + walk.message());
+  }
+  std::error_code ec;
+  if (::geteuid() == 0 && owner.st_uid != 0) {
+    // Opening wrote a few files (a new WAL, OPTIONS) as root: hand them over too.
+    for (auto it = fs::recursive_directory_iterator(live, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (::lchown(it->path().c_str(), owner.st_uid, owner.st_gid) != 0) {
+        return Status::error("chown " + it->path().string() + " failed");
+      }
+    }
+  }
+  return messages;
+}
+
+int restore(const std::string& dir_arg, bool force, const conf::Config& config) {
+  std::error_code ec;
+  fs::path dir = fs::absolute(dir_arg, ec).lexically_normal();
+  fs::path backup_queue = dir / "queue";
+  if (Status s = check_backup(dir); !s) return fail(kExitFailed, s.message());
 
   // The daemon owns the queue while it runs; an answer on its socket means it does.
   bool unreachable = false;
@@ -216,28 +250,11 @@ int restore(const std::string& dir_arg, bool force, const conf::Config& config) 
   }
   sync_dir(data_dir);
 
-  // Opening it proves the copy whole; the count tells the operator what came back.
-  size_t messages = 0;
-  {
-    auto store = queue::open_rocksdb_store({live.string()});
-    if (!store) return fail(kExitFailed, "the restored queue does not open: " + store.message());
-    Status walk = (*store)->for_each([&](const queue::StoredMessage&) {
-      ++messages;
-      return true;
-    });
-    if (!walk) return fail(kExitFailed, "reading the restored queue: " + walk.message());
-  }
-  if (::geteuid() == 0 && owner.st_uid != 0) {
-    // Opening wrote a few files (a new WAL, OPTIONS) as root: hand them over too.
-    for (auto it = fs::recursive_directory_iterator(live, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-      if (::lchown(it->path().c_str(), owner.st_uid, owner.st_gid) != 0) {
-        return fail(kExitFailed, "chown " + it->path().string() + " failed");
-      }
-    }
-  }
+  // The count tells the operator what came back.
+  Result<size_t> messages = open_restored(live, owner);
+  if (!messages) return fail(kExitFailed, messages.message());
   if (!aside.empty()) std::cout << "the old queue is now " << aside << "\n";
-  std::cout << "restored " << messages << " queued messages from " << dir.string() << " into "
+  std::cout << "restored " << *messages << " queued messages from " << dir.string() << " into "
             << live.string() << "\n";
   return kExitOk;
 }

@@ -307,11 +307,9 @@ class TableWriter {
 // ---------------------------------------------------------------------------
 // The verbs.
 
-int queue_ls(const std::vector<std::string>& words, const conf::Config& config) {
-  Result<Args> args = parse_args(words, "ls", {"--json"}, {"--domain", "--state", "--limit"});
-  if (!args) return usage_error(args.message());
-  if (!args->operands.empty()) return usage_error("queue ls: unexpected " + args->operands[0]);
-
+// ls_query - the query string of `queue ls`'s options (--limit also into `limit`, 0: none);
+// an error names the option that is wrong
+Result<std::string> ls_query(const Args& args, uint64_t* limit) {
   std::string query;
   auto add = [&](const char* key, const std::string& value) {
     query += query.empty() ? '?' : '&';
@@ -319,21 +317,49 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
     query += '=';
     query += url_encode(value);
   };
-  uint64_t limit = 0;  // 0: none
-  if (std::optional<std::string> text = args->value("--limit")) {
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), limit);
-    if (ec != std::errc() || end != text->data() + text->size() || limit == 0) {
-      return usage_error("queue ls: --limit needs a positive number, not " + *text);
+  if (std::optional<std::string> text = args.value("--limit")) {
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), *limit);
+    if (ec != std::errc() || end != text->data() + text->size() || *limit == 0) {
+      return Result<std::string>::error("queue ls: --limit needs a positive number, not " + *text);
     }
-    add("limit", std::to_string(limit));
+    add("limit", std::to_string(*limit));
   }
-  if (std::optional<std::string> state = args->value("--state")) {
+  if (std::optional<std::string> state = args.value("--state")) {
     if (*state != "queued" && *state != "deferred" && *state != "held") {
-      return usage_error("queue ls: --state is queued, deferred or held, not " + *state);
+      return Result<std::string>::error("queue ls: --state is queued, deferred or held, not " +
+                                        *state);
     }
     add("state", *state);
   }
-  if (std::optional<std::string> domain = args->value("--domain")) add("domain", *domain);
+  if (std::optional<std::string> domain = args.value("--domain")) add("domain", *domain);
+  return query;
+}
+
+// ls_row - the table row of one message of the listing; its size is added to `total_size`
+std::vector<std::string> ls_row(const Json& m, uint64_t* total_size) {
+  const Json& to = m["to"];
+  std::string rcpts = to.items.empty() ? "-" : angle(to.items[0].text);
+  if (to.items.size() > 1) rcpts += " +" + std::to_string(to.items.size() - 1);
+  uint64_t size = 0;
+  const std::string& size_text = m.str("size");
+  std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
+  *total_size += size;
+  return {printable(m.str("id")),
+          size_text,
+          short_time(m.str("created")),
+          printable(m.str("state")),
+          angle(m.str("from")),
+          rcpts,
+          printable(m.str("last_response"))};
+}
+
+int queue_ls(const std::vector<std::string>& words, const conf::Config& config) {
+  Result<Args> args = parse_args(words, "ls", {"--json"}, {"--domain", "--state", "--limit"});
+  if (!args) return usage_error(args.message());
+  if (!args->operands.empty()) return usage_error("queue ls: unexpected " + args->operands[0]);
+  uint64_t limit = 0;  // 0: none
+  Result<std::string> query = ls_query(*args, &limit);
+  if (!query) return usage_error(query.message());
 
   const bool json = args->has("--json");
   // One row per message; the header row sets the minimum widths.
@@ -343,7 +369,7 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
   std::string daemon_error;  // a listing that failed half-way ends with {"error":...}
   int write_status = kExitOk;
 
-  int status = stream(config, "/v1/queue" + query, /*follow=*/false, [&](std::string_view line) {
+  int status = stream(config, "/v1/queue" + *query, /*follow=*/false, [&](std::string_view line) {
     if (line.empty()) return true;
     if (line.starts_with("{\"error\":")) {
       if (std::optional<Json> e = parse_json(line)) daemon_error = e->str("error");
@@ -364,16 +390,7 @@ int queue_ls(const std::vector<std::string>& words, const conf::Config& config) 
       daemon_error = "unreadable answer from the daemon";
       return false;
     }
-    const Json& to = (*m)["to"];
-    std::string rcpts = to.items.empty() ? "-" : angle(to.items[0].text);
-    if (to.items.size() > 1) rcpts += " +" + std::to_string(to.items.size() - 1);
-    uint64_t size = 0;
-    const std::string& size_text = m->str("size");
-    std::from_chars(size_text.data(), size_text.data() + size_text.size(), size);
-    total_size += size;
-    write_status = table.add({printable(m->str("id")), size_text, short_time(m->str("created")),
-                              printable(m->str("state")), angle(m->str("from")), rcpts,
-                              printable(m->str("last_response"))});
+    write_status = table.add(ls_row(*m, &total_size));
     return write_status == kExitOk;
   });
   if (write_status != kExitOk) return write_status;

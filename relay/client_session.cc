@@ -251,6 +251,44 @@ void ClientSession::become_ready() {
 void ClientSession::on_reply(const Reply& reply) {
   switch (state_) {
     case State::kGreeting:
+    case State::kEhlo:
+    case State::kHelo:
+    case State::kStartTls:
+      on_opening_reply(reply);
+      return;
+    case State::kAuth:
+    case State::kAuthLoginUser:
+    case State::kAuthLoginPassword:
+      on_auth_reply(reply);
+      return;
+    case State::kTransaction:
+      on_transaction_reply(reply);
+      return;
+    case State::kRset:
+      if (reply.code / 100 != 2) {
+        fail(reply);
+        return;
+      }
+      finish_transaction();
+      return;
+    case State::kQuit:
+      state_ = State::kDone;
+      io_.close();
+      events_.finished();
+      return;
+    case State::kReady:
+      // An unsolicited reply while idle: usually 421 before a close.
+      fail(reply);
+      return;
+    default:
+      return;
+  }
+}
+
+// on_opening_reply - the greeting, EHLO (or HELO for a server from before ESMTP) and STARTTLS
+void ClientSession::on_opening_reply(const Reply& reply) {
+  switch (state_) {
+    case State::kGreeting:
       if (reply.code / 100 != 2) {
         fail(reply);
         return;
@@ -289,46 +327,21 @@ void ClientSession::on_reply(const Reply& reply) {
         after_ehlo();
       }
       return;
-    case State::kAuth:
-      if (reply.code == 235) {
-        become_ready();
-      } else {
-        fail(reply);
-      }
-      return;
-    case State::kAuthLoginUser:
-    case State::kAuthLoginPassword:
-      if (reply.code == 334) {
-        bool user = state_ == State::kAuthLoginUser;
-        state_ = user ? State::kAuthLoginPassword : State::kAuth;
-        send_line(base64_encode(user ? options_.username : options_.password));
-      } else if (reply.code == 235) {
-        become_ready();
-      } else {
-        fail(reply);
-      }
-      return;
-    case State::kTransaction:
-      on_transaction_reply(reply);
-      return;
-    case State::kRset:
-      if (reply.code / 100 != 2) {
-        fail(reply);
-        return;
-      }
-      finish_transaction();
-      return;
-    case State::kQuit:
-      state_ = State::kDone;
-      io_.close();
-      events_.finished();
-      return;
-    case State::kReady:
-      // An unsolicited reply while idle: usually 421 before a close.
-      fail(reply);
-      return;
     default:
       return;
+  }
+}
+
+// on_auth_reply - AUTH PLAIN's answer, or AUTH LOGIN's prompts for the user and the password
+void ClientSession::on_auth_reply(const Reply& reply) {
+  if (state_ != State::kAuth && reply.code == 334) {
+    bool user = state_ == State::kAuthLoginUser;
+    state_ = user ? State::kAuthLoginPassword : State::kAuth;
+    send_line(base64_encode(user ? options_.username : options_.password));
+  } else if (reply.code == 235) {
+    become_ready();
+  } else {
+    fail(reply);
   }
 }
 

@@ -139,6 +139,8 @@ class ClientSession {
   enum class Expect { kMail, kRcpt, kData, kDot };
 
   void on_reply(const Reply& reply);
+  void on_opening_reply(const Reply& reply);
+  void on_auth_reply(const Reply& reply);
   void on_transaction_reply(const Reply& reply);
   void send_ehlo();
   void after_ehlo();

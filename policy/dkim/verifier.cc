@@ -139,6 +139,73 @@ class BodyHashes {
   std::vector<Entry> entries_;
 };
 
+// refuse - decides `c`, and false: the check_* steps of prepare() say "stop here" with it
+bool refuse(Check& c, Verdict v, std::string reason) {
+  decide(c, v, std::move(reason));
+  return false;
+}
+
+// check_signed_names - h= within bounds, well formed, and signing From (RFC 6376 5.4); false
+// with `c` decided when not
+bool check_signed_names(const std::vector<std::string>& names, Check& c) {
+  if (names.size() > kMaxSignedHeaders) {
+    return refuse(c, Verdict::kPermError, "too many names in h=");
+  }
+  if (!std::all_of(names.begin(), names.end(), valid_field_name)) {
+    return refuse(c, Verdict::kPermError, "bad field name in h=");
+  }
+  if (std::none_of(names.begin(), names.end(), [](const auto& n) { return iequals(n, "from"); })) {
+    return refuse(c, Verdict::kPermError, "From is not signed (h=)");
+  }
+  return true;
+}
+
+// check_identity - i= is an address in d= or a subdomain of it; false with `c` decided when not
+bool check_identity(const std::string& i, Check& c) {
+  size_t at = i.rfind('@');
+  if (at == std::string::npos) {
+    return refuse(c, Verdict::kPermError, "bad i= identity");
+  }
+  c.identity_domain = ascii_lower(std::string_view(i).substr(at + 1));
+  const std::string& id = c.identity_domain;
+  bool within = id == c.domain_lower ||
+                (id.size() > c.domain_lower.size() && id.ends_with("." + c.domain_lower));
+  if (!within) return refuse(c, Verdict::kPermError, "i= is not within d=");
+  return true;
+}
+
+// check_times - t= and x= well formed and in order, x= not past, t= not ahead of `now` by more
+// than `skew`; false with `c` decided when not
+bool check_times(const TagList& tags, int64_t now, int64_t skew, Check& c) {
+  std::optional<int64_t> t, x;
+  if (const auto* v = tags.find("t")) {
+    if (!(t = parse_number(*v))) return refuse(c, Verdict::kPermError, "bad t= timestamp");
+  }
+  if (const auto* v = tags.find("x")) {
+    if (!(x = parse_number(*v))) return refuse(c, Verdict::kPermError, "bad x= expiry");
+  }
+  if (t && x && *x <= *t) return refuse(c, Verdict::kPermError, "x= is not after t=");
+  if (x && *x < now) return refuse(c, Verdict::kFail, "signature expired");
+  if (t && *t > now + skew) {
+    return refuse(c, Verdict::kPermError, "signature timestamp in the future");
+  }
+  return true;
+}
+
+// signed_header_digest - SHA-256 of the fields h= selects and of the signature field without
+// its b= value, canonicalized (RFC 6376 3.7)
+std::string signed_header_digest(Canon canon, const ParsedMessage& msg,
+                                 const std::vector<std::string>& names, const HeaderField& field) {
+  std::string data;
+  for (const HeaderField* h : select_headers(msg.fields, names)) {
+    if (!h) continue;
+    append_canonical_header(canon, h->raw, data);
+    data += "\r\n";
+  }
+  append_canonical_header(canon, without_b_value(field.raw), data);
+  return sha256(data);
+}
+
 // RFC 6376 6.1.1: everything that can be checked before the key is known.
 Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bodies, int64_t now,
               int64_t skew) {
@@ -175,24 +242,8 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bo
   c.domain_lower = ascii_lower(d);
 
   std::vector<std::string> names = split_colon_list(*tag("h"));
-  if (names.size() > kMaxSignedHeaders) {
-    return decide(c, Verdict::kPermError, "too many names in h=");
-  }
-  if (!std::all_of(names.begin(), names.end(), valid_field_name)) {
-    return decide(c, Verdict::kPermError, "bad field name in h=");
-  }
-  if (std::none_of(names.begin(), names.end(), [](const auto& n) { return iequals(n, "from"); })) {
-    return decide(c, Verdict::kPermError, "From is not signed (h=)");
-  }
-  if (const auto* i = tag("i")) {
-    size_t at = i->rfind('@');
-    if (at == std::string::npos) return decide(c, Verdict::kPermError, "bad i= identity");
-    c.identity_domain = ascii_lower(std::string_view(*i).substr(at + 1));
-    const std::string& id = c.identity_domain;
-    bool within = id == c.domain_lower ||
-                  (id.size() > c.domain_lower.size() && id.ends_with("." + c.domain_lower));
-    if (!within) return decide(c, Verdict::kPermError, "i= is not within d=");
-  }
+  if (!check_signed_names(names, c)) return c;
+  if (const auto* i = tag("i"); i && !check_identity(*i, c)) return c;
   std::optional<uint64_t> limit;
   if (const auto* l = tag("l")) {
     auto n = parse_number(*l);
@@ -206,18 +257,7 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bo
       return decide(c, Verdict::kPermError, "unknown query method q=");
     }
   }
-  std::optional<int64_t> t, x;
-  if (const auto* v = tag("t")) {
-    if (!(t = parse_number(*v))) return decide(c, Verdict::kPermError, "bad t= timestamp");
-  }
-  if (const auto* v = tag("x")) {
-    if (!(x = parse_number(*v))) return decide(c, Verdict::kPermError, "bad x= expiry");
-  }
-  if (t && x && *x <= *t) return decide(c, Verdict::kPermError, "x= is not after t=");
-  if (x && *x < now) return decide(c, Verdict::kFail, "signature expired");
-  if (t && *t > now + skew) {
-    return decide(c, Verdict::kPermError, "signature timestamp in the future");
-  }
+  if (!check_times(tags, now, skew, c)) return c;
   auto bh = base64_decode(strip_whitespace(*tag("bh")));
   if (!bh) return decide(c, Verdict::kPermError, "bad bh= encoding");
   auto b = base64_decode(strip_whitespace(*tag("b")));
@@ -228,14 +268,7 @@ Check prepare(const HeaderField& field, const ParsedMessage& msg, BodyHashes& bo
   c.body_too_short = limit && *limit > body_length;
   c.body_hash_ok = computed == *bh;
 
-  std::string data;
-  for (const HeaderField* h : select_headers(msg.fields, names)) {
-    if (!h) continue;
-    append_canonical_header(canon->first, h->raw, data);
-    data += "\r\n";
-  }
-  append_canonical_header(canon->first, without_b_value(field.raw), data);
-  c.header_digest = sha256(data);
+  c.header_digest = signed_header_digest(canon->first, msg, names, field);
   c.key_name = ascii_lower(key_record_name(s, d));
   return c;
 }

@@ -6,10 +6,10 @@
 #include <ctime>
 #include <optional>
 
-#include "fake_resolver.h"
 #include "inbound/checks.h"
 #include "policy/dkim/key.h"
 #include "policy/dkim/signer.h"
+#include "tests/net/fake_resolver.h"
 
 namespace hato::inbound {
 namespace {

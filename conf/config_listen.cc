@@ -1,0 +1,177 @@
+// config_listen.cc - how hato takes connections: listeners, the TLS certificate (files or
+// ACME), MTA-STS policy hosting and the limits of an SMTP session.
+#include "conf/config_builder.h"
+
+#include <chrono>
+
+namespace hato::conf::detail {
+
+// read_tls - the certificate and key, which only make sense as a pair, or `acme`.
+void Builder::read_tls(const Value& v) {
+  MapReader m(reader_, v, {"certificate", "key", "acme"});
+  if (!m.is_map()) return;
+  if (auto* a = m.get("acme")) {
+    // With acme, certificate and key (default <data_dir>/acme/) are where Hato writes the
+    // pair it obtains: they need not exist yet.
+    read_acme(*a);
+    if (auto* c = m.get("certificate"))
+      config_.tls.certificate = reader_.non_empty_string(*c).value_or("");
+    if (auto* k = m.get("key")) config_.tls.key = reader_.non_empty_string(*k).value_or("");
+    if ((m.get("certificate") == nullptr) != (m.get("key") == nullptr))
+      reader_.error(v, "certificate and key must be given together");
+    return;
+  }
+  const Value* certificate = m.get("certificate");
+  const Value* key = m.get("key");
+  if (certificate) {
+    if (auto path = existing_file(*certificate)) config_.tls.certificate = *path;
+  }
+  if (key) {
+    if (auto path = existing_file(*key)) config_.tls.key = *path;
+  }
+  if ((certificate == nullptr) != (key == nullptr))
+    reader_.error(v, "certificate and key must be given together");
+}
+
+void Builder::read_acme(const Value& v) {
+  MapReader m(reader_, v, {"directory", "email", "http", "domains", "ca_file", "renew_before"});
+  if (!m.is_map()) return;
+  Acme acme;
+  if (auto* d = m.get("directory")) {
+    if (auto text = reader_.non_empty_string(*d)) {
+      if (auto url = parse_url(*text); url && url->https) {
+        acme.directory = *text;
+      } else {
+        reader_.error(*d, "must be an https:// URL");
+      }
+    }
+  }
+  if (auto* e = m.get("email")) {
+    if (auto text = reader_.non_empty_string(*e)) acme.email = *text;
+  }
+  if (auto* h = m.get("http")) acme.http = reader_.address(*h, 80);
+  if (auto* d = m.get("domains")) {
+    if (auto items = reader_.items(*d)) {
+      for (const auto& item : *items) {
+        auto name = reader_.non_empty_string(item);
+        if (!name) continue;
+        if (is_domain_name(*name)) {
+          acme.domains.push_back(*name);
+        } else {
+          reader_.error(item, "'" + *name + "' is not a valid host name");
+        }
+      }
+    }
+  }
+  if (auto* c = m.get("ca_file")) {
+    if (auto path = existing_file(*c)) acme.ca_file = *path;
+  }
+  if (auto* r = m.get("renew_before")) {
+    if (auto d = reader_.duration(*r)) acme.renew_before = *d;
+  }
+  config_.tls.acme = std::move(acme);
+}
+
+void Builder::read_mta_sts(const Value& v) {
+  MapReader m(reader_, v, {"listen", "mode", "max_age", "mx"});
+  if (!m.is_map()) return;
+  MtaStsHosting& h = config_.mta_sts;
+  if (auto* l = m.get("listen")) h.listen = reader_.address(*l, 443);
+  if (auto* mode = m.get("mode")) {
+    auto word = reader_.choice<std::string>(
+        *mode, {{"testing", "testing"}, {"enforce", "enforce"}, {"none", "none"}});
+    if (word) h.mode = *word;
+  }
+  if (auto* a = m.get("max_age")) {
+    // RFC 8461 3.2: at most a year.
+    if (auto d = reader_.duration(*a)) {
+      auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+      if (seconds > 31557600) {
+        reader_.error(*a, "must be at most a year (RFC 8461)");
+      } else {
+        h.max_age = seconds;
+      }
+    }
+  }
+  if (auto* x = m.get("mx")) {
+    if (auto items = reader_.items(*x)) {
+      for (const auto& item : *items) {
+        if (auto name = reader_.non_empty_string(item)) h.mx.push_back(*name);
+      }
+    }
+  }
+}
+
+void Builder::read_listeners(const Value& v) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  if (items->empty()) reader_.error(v, "at least one listener is required");
+  for (const auto& item : *items) read_listener(item);
+}
+
+void Builder::read_listener(const Value& v) {
+  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks", "bare_lf"});
+  if (!m.is_map()) return;
+  Listener listener;
+  if (auto* n = m.require("name")) {
+    if (auto name = reader_.non_empty_string(*n)) {
+      listener.name = *name;
+      check_unique(listener_names_, *name, *n, "listener name");
+    }
+  }
+  if (auto* a = m.require("address")) {
+    if (auto address = reader_.address(*a)) listener.address = *address;
+  }
+  if (auto* r = m.require("role")) {
+    auto role = reader_.choice<ListenerRole>(
+        *r, {{"submission", ListenerRole::kSubmission}, {"inbound", ListenerRole::kInbound}});
+    if (role) listener.role = *role;
+  }
+  if (auto* t = m.get("tls")) {
+    auto tls = reader_.choice<ListenerTls>(*t, {{"starttls", ListenerTls::kStartTls},
+                                                {"implicit", ListenerTls::kImplicit},
+                                                {"none", ListenerTls::kNone}});
+    if (tls) listener.tls = *tls;
+  }
+  if (auto* t = m.get("trusted_networks")) {
+    if (auto networks = reader_.items(*t)) {
+      for (const auto& network : *networks) {
+        if (auto cidr = reader_.cidr(network)) listener.trusted_networks.push_back(*cidr);
+      }
+    }
+  }
+  if (auto* b = m.get("bare_lf")) {
+    auto mode = reader_.choice<BareLf>(
+        *b, {{"normalize", BareLf::kNormalize}, {"reject", BareLf::kReject}});
+    if (mode) listener.bare_lf = *mode;
+  }
+  config_.listeners.push_back(std::move(listener));
+}
+
+void Builder::read_limits(const Value& v) {
+  MapReader m(reader_, v,
+              {"max_message_size", "max_recipients", "max_errors", "command_timeout",
+               "data_timeout", "max_connections"});
+  Limits& limits = config_.limits;
+  if (auto* s = m.get("max_message_size")) {
+    if (auto size = reader_.size(*s)) limits.max_message_size = *size;
+  }
+  const std::pair<std::string_view, uint32_t*> counts[] = {
+      {"max_recipients", &limits.max_recipients},
+      {"max_errors", &limits.max_errors},
+      {"max_connections", &limits.max_connections}};
+  for (const auto& [key, field] : counts) {
+    if (auto* n = m.get(key)) {
+      if (auto count = reader_.number(*n, 1, kMaxU32)) *field = static_cast<uint32_t>(*count);
+    }
+  }
+  const std::pair<std::string_view, Duration*> timeouts[] = {
+      {"command_timeout", &limits.command_timeout}, {"data_timeout", &limits.data_timeout}};
+  for (const auto& [key, field] : timeouts) {
+    if (auto* d = m.get(key)) {
+      if (auto duration = reader_.duration(*d)) *field = *duration;
+    }
+  }
+}
+
+}  // namespace hato::conf::detail
