@@ -2,11 +2,9 @@
 //
 // In memory, per egress address x provider: connections open, a token bucket and any
 // suspension or slowdown. What must survive a restart is written through to the
-// StateStore at once and read back lazily, the first time a pair or a day is touched:
-//   w/<ip>/<YYYY-MM-DD>             messages taken that UTC day (decimal)
-//   w/<ip>/<YYYY-MM-DD>/<provider>  the same for one provider, with warmup.per_provider
-//   s/<ip>/<provider>               "<until_ms> <reason>": a suspension
-//   r/<ip>/<provider>               "<until_ms> <rate per second> <reason>": a slowdown
+// StateStore at once and read back lazily, the first time a pair or a day is touched, under
+// queue/state_keys.h's keys: warm-up counters (one per UTC day, and per provider with
+// warmup.per_provider), suspensions and slowdowns.
 // A message counts against the warm-up when take() allows it, whatever the server then
 // answers: receivers judge a new address by the volume it presents, accepted or not.
 #include "policy/limiter.h"
@@ -30,6 +28,7 @@
 #include "policy/blacklist.h"
 #include "policy/client_limits.h"
 #include "policy/weighted_pick.h"
+#include "queue/state_keys.h"
 
 namespace hato::policy {
 
@@ -343,18 +342,19 @@ Limiter::Impl::Pair& Limiter::Impl::pair(Egress& e, std::string_view provider) {
   auto it = e.pairs.find(provider);
   if (it != e.pairs.end()) return it->second;
   Pair& p = e.pairs.emplace(std::string(provider), Pair{}).first->second;
-  const std::string name = e.ip + "/" + std::string(provider);
-  if (auto value = state.get("s/" + name)) {
+  const std::string suspension = queue::state::suspension_key(e.ip, provider);
+  const std::string slowdown = queue::state::slowdown_key(e.ip, provider);
+  if (auto value = state.get(suspension)) {
     std::string_view rest = *value;
     auto until = take_number<int64_t>(&rest);
     if (until && *until > 0) {
       p.suspended_until = *until;
       p.suspend_reason = std::string(rest);
     } else {
-      state.erase("s/" + name);  // unreadable
+      state.erase(suspension);  // unreadable
     }
   }
-  if (auto value = state.get("r/" + name)) {
+  if (auto value = state.get(slowdown)) {
     std::string_view rest = *value;
     auto until = take_number<int64_t>(&rest);
     auto rate = until ? take_number<double>(&rest) : std::nullopt;
@@ -363,7 +363,7 @@ Limiter::Impl::Pair& Limiter::Impl::pair(Egress& e, std::string_view provider) {
       p.slow_rate = *rate;
       p.slow_reason = std::string(rest);
     } else {
-      state.erase("r/" + name);
+      state.erase(slowdown);
     }
   }
   return p;
@@ -379,7 +379,7 @@ bool Limiter::Impl::suspended(Egress& e, std::string_view provider, Pair& p, int
   if (p.suspended_until != 0) {
     p.suspended_until = 0;
     p.suspend_reason.clear();
-    state.erase("s/" + e.ip + "/" + std::string(provider));
+    state.erase(queue::state::suspension_key(e.ip, provider));
   }
   return false;
 }
@@ -391,7 +391,7 @@ double Limiter::Impl::rate(Egress& e, std::string_view provider, Pair& p, int64_
   if (p.slow_until != 0) {
     p.slow_until = 0;
     p.slow_reason.clear();
-    state.erase("r/" + e.ip + "/" + std::string(provider));
+    state.erase(queue::state::slowdown_key(e.ip, provider));
   }
   return r;
 }
@@ -417,9 +417,10 @@ void Limiter::Impl::roll_day(Egress& e, int64_t now_ms) {
   int64_t today = day_of(now_ms);
   if (e.day == today) return;
   if (e.day != std::numeric_limits<int64_t>::min() && e.day < today) {
-    std::string old = "w/" + e.ip + "/" + date_text(e.day);
-    state.erase(old);
-    for (const auto& [provider, count] : e.sent_to) state.erase(old + "/" + provider);
+    std::string date = date_text(e.day);
+    state.erase(queue::state::warmup_key(e.ip, date));
+    for (const auto& [provider, count] : e.sent_to)
+      state.erase(queue::state::warmup_key(e.ip, date, provider));
   }
   e.day = today;
   e.sent_to.clear();
@@ -441,11 +442,9 @@ uint64_t Limiter::Impl::load_count(const std::string& key) {
   return take_number<uint64_t>(&text).value_or(0);
 }
 
-// count_key - "w/<ip>/<day>", or with a provider "w/<ip>/<day>/<provider>".
+// count_key - the day's counter of `e`, or of `e` to one provider.
 std::string Limiter::Impl::count_key(const Egress& e, std::string_view provider) const {
-  std::string key = "w/" + e.ip + "/" + date_text(e.day);
-  if (!provider.empty()) key += "/" + std::string(provider);
-  return key;
+  return queue::state::warmup_key(e.ip, date_text(e.day), provider);
 }
 
 // warmup_day - 1 on the start date and before it, counting UTC days.
@@ -517,7 +516,7 @@ void Limiter::Impl::suspend(Egress& e, std::string_view provider, Pair& p, const
   // shortens, and is not a new suspension for the counter.
   p.suspended_until = std::max(p.suspended_until, now_ms + rule.for_ms);
   p.suspend_reason = std::move(reason);
-  state.put("s/" + e.ip + "/" + std::string(provider),
+  state.put(queue::state::suspension_key(e.ip, provider),
             std::to_string(p.suspended_until) + " " + p.suspend_reason);
   watch(e, provider, p);
   shared->suspended(e.ip, std::string(provider), p.suspended_until, p.suspend_reason);
@@ -542,7 +541,7 @@ void Limiter::Impl::slow_down(Egress& e, std::string_view provider, Pair& p, con
   std::string value = std::to_string(p.slow_until) + " ";
   append_number(value, p.slow_rate);
   value += " " + p.slow_reason;
-  state.put("r/" + e.ip + "/" + std::string(provider), value);
+  state.put(queue::state::slowdown_key(e.ip, provider), value);
   shared->slowed(e.ip, std::string(provider), p.slow_until, p.slow_rate, p.slow_reason);
   if (already) return;
   std::string provider_text(provider);
@@ -790,7 +789,7 @@ void Limiter::apply_suspension(const std::string& ip, const std::string& provide
     if (until_ms <= p.suspended_until || until_ms <= log::now_ms()) return;
     p.suspended_until = until_ms;
     p.suspend_reason = reason.substr(0, kMaxReasonBytes);
-    m.state.put("s/" + e.ip + "/" + provider,
+    m.state.put(queue::state::suspension_key(e.ip, provider),
                 std::to_string(p.suspended_until) + " " + p.suspend_reason);
     m.watch(e, provider, p);
     log::warning("suspended by another node of the cluster",
@@ -820,7 +819,7 @@ void Limiter::apply_slowdown(const std::string& ip, const std::string& provider,
     std::string value = std::to_string(p.slow_until) + " ";
     append_number(value, p.slow_rate);
     value += " " + p.slow_reason;
-    m.state.put("r/" + e.ip + "/" + provider, value);
+    m.state.put(queue::state::slowdown_key(e.ip, provider), value);
     log::warning("slowed down by another node of the cluster",
                  {{"egress", e.ip},
                   {"provider", provider},
