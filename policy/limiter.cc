@@ -20,8 +20,8 @@ constexpr int64_t kBusyRetryMs = 1000;
 // Mail with no address left in the rotation (keep_last_address: false) asks again after this;
 // the monitor puts an address back only at its next check.
 constexpr int64_t kOutOfRotationRetryMs = 60 * 1000;
-// A connection slot is a round trip to redis away too, but nothing is open yet to wait on:
-// the mail asks again this much later (a loopback or LAN round trip).
+// A connection slot of the cluster (issue 12) is a round trip to redis away, and nothing is
+// open yet to wait on: the mail asks again this much later (a loopback or LAN round trip).
 constexpr int64_t kSlotAskRetryMs = 2;
 
 }  // namespace
