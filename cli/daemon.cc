@@ -157,8 +157,13 @@ Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config) {
   return net::TlsContext::load_server(config.tls.certificate, config.tls.key);
 }
 
+// get - a record that cannot be read (a newer release's, a failing disk) is logged and
+// counts as absent: the limiter then starts that count afresh rather than stop sending.
 std::optional<std::string> StoreState::get(std::string_view key) {
-  return store_.get_state(key);
+  auto value = store_.get_state(key);
+  if (value) return std::move(value).value();
+  log::error("cannot read state", {{"key", std::string(key)}, {"reason", value.message()}});
+  return std::nullopt;
 }
 
 void StoreState::put(std::string_view key, std::string_view value) {
@@ -169,6 +174,10 @@ void StoreState::put(std::string_view key, std::string_view value) {
 void StoreState::erase(std::string_view key) {
   if (auto s = store_.erase_state(key); !s)
     log::error("cannot erase state", {{"key", std::string(key)}, {"reason", s.message()}});
+}
+
+Status StoreState::scan(std::string_view prefix, const Visitor& visit) {
+  return store_.scan_state(prefix, visit);
 }
 
 // open_store - the queue as the store left it; new IDs sort after every stored one.

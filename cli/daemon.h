@@ -59,6 +59,7 @@ class StoreState : public policy::StateStore {
   std::optional<std::string> get(std::string_view key) override;
   void put(std::string_view key, std::string_view value) override;
   void erase(std::string_view key) override;
+  Status scan(std::string_view prefix, const Visitor& visit) override;
 
  private:
   queue::Store& store_;

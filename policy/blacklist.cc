@@ -122,10 +122,6 @@ std::vector<bool> out_of_rotation(const std::vector<bool>& held, bool keep_last)
   return out;
 }
 
-std::string blacklist_key(std::string_view subject, std::string_view zone) {
-  return "b/" + std::string(subject) + "/" + std::string(zone);
-}
-
 std::string encode_blacklist_entry(const BlacklistEntry& e) {
   return "1\n" + std::string(e.checked ? "1" : "0") + "\n" + (e.listed ? "1" : "0") + "\n" +
          (e.held ? "1" : "0") + "\n" + std::to_string(e.since_ms) + "\n" +
@@ -143,10 +139,6 @@ std::optional<BlacklistEntry> decode_blacklist_entry(std::string_view value) {
   e.reason = std::string(f[7]);
   e.error = std::string(f[8]);
   return e;
-}
-
-std::string ptr_key(std::string_view address) {
-  return "b/" + std::string(address) + "/#ptr";
 }
 
 std::string encode_ptr_check(const PtrCheck& c) {

@@ -66,8 +66,7 @@ BlacklistChange apply_blacklist_outcome(BlacklistEntry& entry, const BlacklistOu
 // addresses rather than stopping), all without it (mail waits).
 std::vector<bool> out_of_rotation(const std::vector<bool>& held, bool keep_last);
 
-// The state key: "b/<address or domain>/<zone>" (the limiter uses "w/", "s/", "r/").
-std::string blacklist_key(std::string_view subject, std::string_view zone);
+// The stored form of an entry, under queue::state::blacklist_key().
 std::string encode_blacklist_entry(const BlacklistEntry& entry);
 std::optional<BlacklistEntry> decode_blacklist_entry(std::string_view value);
 
@@ -80,7 +79,7 @@ struct PtrCheck {
   int64_t last_checked_ms = 0;
   std::string error;  // no PTR, no name pointing back, or a lookup failure
 };
-std::string ptr_key(std::string_view address);  // "b/<address>/#ptr": '#' is in no zone name
+// The stored form of a check, under queue::state::ptr_key().
 std::string encode_ptr_check(const PtrCheck& check);
 std::optional<PtrCheck> decode_ptr_check(std::string_view value);
 

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "policy/dnsbl.h"
+#include "queue/state_keys.h"
 
 namespace hato::policy {
 
@@ -160,7 +161,7 @@ BlacklistEntry& BlacklistMonitor::entry(bool domain, const std::string& subject,
   auto it = map.find(key);
   if (it != map.end()) return it->second;
   BlacklistEntry e;
-  if (auto stored = state_.get(blacklist_key(subject, zone))) {
+  if (auto stored = state_.get(queue::state::blacklist_key(subject, zone))) {
     if (auto decoded = decode_blacklist_entry(*stored)) {
       e = std::move(*decoded);
     } else {
@@ -175,7 +176,7 @@ PtrCheck& BlacklistMonitor::ptr_check(const std::string& address) {
   auto it = ptrs_.find(address);
   if (it != ptrs_.end()) return it->second;
   PtrCheck c;
-  if (auto stored = state_.get(ptr_key(address))) {
+  if (auto stored = state_.get(queue::state::ptr_key(address))) {
     if (auto decoded = decode_ptr_check(*stored)) c = std::move(*decoded);
   }
   return ptrs_.emplace(address, std::move(c)).first->second;
@@ -288,7 +289,7 @@ void BlacklistMonitor::record(bool domain, const std::string& subject, const std
   int64_t now = log::now_ms();
   BlacklistChange change =
       apply_blacklist_outcome(e, outcome, now, config_->blacklist_monitor.clean_checks);
-  state_.put(blacklist_key(subject, zone), encode_blacklist_entry(e));
+  state_.put(queue::state::blacklist_key(subject, zone), encode_blacklist_entry(e));
   listed_gauge(domain, subject, zone).set(e.listed ? 1 : 0);
   const char* what = domain ? "domain" : "address";
   if (outcome.kind == BlacklistOutcome::Kind::kError) {
@@ -312,7 +313,7 @@ void BlacklistMonitor::record_ptr(const std::string& address, PtrCheck check) {
     log::warning("reverse DNS problem", {{"address", address}, {"reason", check.error}});
   }
   stored = std::move(check);
-  state_.put(ptr_key(address), encode_ptr_check(stored));
+  state_.put(queue::state::ptr_key(address), encode_ptr_check(stored));
   finish_lookup();
 }
 

@@ -7,7 +7,7 @@
 //      a listing's TXT record gives the reason;
 //   2. each egress address's reverse DNS is checked: a PTR whose A/AAAA points back;
 //   3. every answer updates its entry (policy/blacklist.h), written through to the state
-//      store under "b/", so a restart remembers listings, their start and their clean count;
+//      store (queue/state_keys.h), so a restart remembers listings, their start and clean count;
 //   4. when every lookup is back: held addresses leave the egress rotation (Limiter), then
 //      new listings are logged, set in hato_blacklist_listed, POSTed to the webhook and mailed
 //      to the postmaster; delistings and returns are logged and POSTed too.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,18 +18,27 @@
 #include <vector>
 
 #include "common/net.h"
+#include "common/status.h"
 #include "conf/config.h"
 
 namespace hato::policy {
 
 // Where counters and suspensions survive a restart (the queue store's state
-// family in the daemon; a map in tests).
+// family in the daemon; a map in tests), keyed as queue/state_keys.h says.
 class StateStore {
  public:
+  using Visitor = std::function<bool(std::string_view key, std::string_view value)>;
   virtual ~StateStore() = default;
   virtual std::optional<std::string> get(std::string_view key) = 0;
   virtual void put(std::string_view key, std::string_view value) = 0;
   virtual void erase(std::string_view key) = 0;
+  // Visits the records whose key starts with `prefix`, in key order; stop by returning
+  // false. Not pure so that test doubles that never scan need not implement it.
+  virtual Status scan(std::string_view prefix, const Visitor& visit) {
+    (void)prefix;
+    (void)visit;
+    return Status::error("this state store cannot scan");
+  }
 };
 
 // What the nodes of a cluster must agree on (issue 12): warm-up allowances, connection
@@ -45,7 +55,7 @@ class SharedState {
     kOffline,  // the shared store is unreachable and this node's local share is spent
   };
   virtual ~SharedState() = default;
-  // May one more message count against the daily counter `key` (a state key, "w/<ip>/<day>"),
+  // May one more message count against the daily counter `key` (queue::state::warmup_key()),
   // whose allowance is `cap`? The counter ends at `expires_ms`.
   virtual Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) = 0;
   virtual void spend(const std::string& key) = 0;

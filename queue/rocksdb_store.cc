@@ -4,7 +4,7 @@
 //   messages   id key -> message bytes (large values go to blob files)
 //   envelopes  id key -> encode(envelope)
 //   due        8-byte big-endian next attempt ms + id key -> empty
-//   state      reserved for policy state
+//   state      the daemon's own records, keyed as queue/state_keys.h says
 // Every change to a message writes its families in one WriteBatch with the WAL
 // synced, so a crash leaves either all of a change or none of it.
 //
@@ -39,6 +39,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "queue/state_keys.h"
 #include "queue/store.h"
 
 namespace hato::queue {
@@ -67,6 +68,15 @@ uint64_t read_big_endian64(std::string_view in) {
   uint64_t v = 0;
   for (size_t i = 0; i < kDueTimeBytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
   return v;
+}
+
+// prefix_successor - the least key above every key that starts with `prefix`; empty when
+// there is none (an empty prefix, or one of 0xff bytes only).
+std::string prefix_successor(std::string_view prefix) {
+  std::string out(prefix);
+  while (!out.empty() && static_cast<unsigned char>(out.back()) == 0xff) out.pop_back();
+  if (!out.empty()) out.back() = static_cast<char>(static_cast<unsigned char>(out.back()) + 1);
+  return out;
 }
 
 // due_key - the scheduler index entry for an envelope, or none when nothing
@@ -382,23 +392,49 @@ class RocksDbStore final : public Store {
 
   Status put_state(std::string_view key, std::string_view value) override {
     rocksdb::WriteOptions unsynced;
+    std::string stored = state::encode_value(value);
     rocksdb::Status s = db_->Put(unsynced, cf(kState), rocksdb::Slice(key.data(), key.size()),
-                                 rocksdb::Slice(value.data(), value.size()));
+                                 rocksdb::Slice(stored));
     return s.ok() ? Status::ok() : write_error(s);
   }
 
-  std::optional<std::string> get_state(std::string_view key) override {
-    std::string value;
+  Result<std::optional<std::string>> get_state(std::string_view key) override {
+    std::string stored;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kState),
-                                 rocksdb::Slice(key.data(), key.size()), &value);
-    if (!s.ok()) return std::nullopt;
-    return value;
+                                 rocksdb::Slice(key.data(), key.size()), &stored);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return read_error(s);
+    Result<std::string> value = state::decode_value(key, stored);
+    if (!value) return value.status();
+    return std::optional<std::string>(std::move(value).value());
   }
 
   Status erase_state(std::string_view key) override {
     rocksdb::Status s =
         db_->Delete(rocksdb::WriteOptions(), cf(kState), rocksdb::Slice(key.data(), key.size()));
     return s.ok() ? Status::ok() : write_error(s);
+  }
+
+  // The upper bound keeps the iterator off the tombstones past the prefix; the prefix
+  // check is what decides (an empty prefix, or one of 0xff bytes, has no bound).
+  Status scan_state(std::string_view prefix, const StateVisitor& visit) override {
+    rocksdb::ReadOptions ro;
+    std::string bound = prefix_successor(prefix);
+    rocksdb::Slice bound_slice(bound);
+    if (!bound.empty()) ro.iterate_upper_bound = &bound_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kState)));
+    for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+      std::string_view key = view(it->key());
+      if (!key.starts_with(prefix)) break;
+      Result<std::string> value = state::decode_value(key, view(it->value()));
+      if (!value) {
+        log::error("state record unreadable, skipped",
+                   {{"key", std::string(key)}, {"reason", value.message()}});
+        continue;
+      }
+      if (!visit(key, *value)) break;
+    }
+    return it->status().ok() ? Status::ok() : read_error(it->status());
   }
 
   StoreStats stats() const override {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -95,7 +96,9 @@ class Store {
   virtual StoreStats stats() const { return {}; }
 
   // Small records of the daemon's own state (warm-up counters, suspensions,
-  // blacklist status) in the `state` family, keyed by a kind byte and a name.
+  // blacklist status) in the `state` family, keyed as queue/state_keys.h says.
+  // Values are written with the schema's version byte in front and read back
+  // without it; a value of an unknown version is an error, never a guess.
   // Written without waiting for a sync: a crash of the process loses
   // nothing (the WAL is in the kernel), a crash of the machine at most the
   // last moments of counting.
@@ -104,13 +107,23 @@ class Store {
     (void)value;
     return Status::error("this store keeps no state");
   }
-  virtual std::optional<std::string> get_state(std::string_view key) {
+  // The value under `key`; nullopt when there is none.
+  virtual Result<std::optional<std::string>> get_state(std::string_view key) {
     (void)key;
-    return std::nullopt;
+    return std::optional<std::string>();
   }
   virtual Status erase_state(std::string_view key) {
     (void)key;
     return Status::ok();
+  }
+  // Visits the records whose key starts with `prefix`, in key order, each with its
+  // value as get_state() gives it; stop by returning false. A record whose value
+  // cannot be read is logged and skipped, so one bad record hides no other.
+  using StateVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+  virtual Status scan_state(std::string_view prefix, const StateVisitor& visit) {
+    (void)prefix;
+    (void)visit;
+    return Status::error("this store keeps no state");
   }
 
   // Writes a consistent copy of the whole store to `dir`, which must not exist yet (its parent

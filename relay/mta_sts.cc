@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "queue/state_keys.h"
 
 namespace hato::relay {
 
@@ -10,7 +11,6 @@ namespace mts = policy::mta_sts;
 
 namespace {
 constexpr auto kFetchTimeout = std::chrono::seconds(60);  // RFC 8461 3.3 suggests a minute
-const std::string kKeyPrefix = "m/";
 }  // namespace
 
 MtaStsPolicies::MtaStsPolicies(net::Resolver& resolver, net::HttpClient& http,
@@ -35,7 +35,7 @@ void MtaStsPolicies::lookup(const std::string& domain, std::function<void(StsRes
 std::optional<mts::Policy> MtaStsPolicies::cached(const std::string& domain) {
   auto it = memory_.find(domain);
   if (it == memory_.end() && state_) {
-    if (auto record = state_->get(kKeyPrefix + domain)) {
+    if (auto record = state_->get(queue::state::mta_sts_key(domain))) {
       if (auto policy = mts::decode_cached(*record))
         it = memory_.emplace(domain, std::move(*policy)).first;
     }
@@ -44,7 +44,7 @@ std::optional<mts::Policy> MtaStsPolicies::cached(const std::string& domain) {
   if (it->second.expires_ms() <= log::now_ms()) {
     // Expired: as if never seen (RFC 8461 5.1).
     memory_.erase(it);
-    if (state_) state_->erase(kKeyPrefix + domain);
+    if (state_) state_->erase(queue::state::mta_sts_key(domain));
     return std::nullopt;
   }
   return it->second;
@@ -52,7 +52,7 @@ std::optional<mts::Policy> MtaStsPolicies::cached(const std::string& domain) {
 
 void MtaStsPolicies::remember(const std::string& domain, const mts::Policy& policy) {
   memory_[domain] = policy;
-  if (state_) state_->put(kKeyPrefix + domain, mts::encode_cached(policy));
+  if (state_) state_->put(queue::state::mta_sts_key(domain), mts::encode_cached(policy));
 }
 
 void MtaStsPolicies::on_txt(const std::string& domain, net::TxtResult txt) {

@@ -9,8 +9,8 @@
 //      policy replaces the cached one, a failed fetch falls back to the cached one;
 //   4. no record (or DNS trouble): the cached policy while it lives (RFC 8461 5.1: a policy
 //      outlives its TXT record), else none.
-// Policies are kept in memory and in the store's state family under "m/<domain>", so they
-// survive a restart. Lookups of one domain that overlap share one fetch.
+// Policies are kept in memory and in the store's state family (queue::state::mta_sts_key),
+// so they survive a restart. Lookups of one domain that overlap share one fetch.
 #pragma once
 
 #include <functional>

@@ -2,10 +2,11 @@
 #include "relay/tlsrpt.h"
 
 #include <random>
-#include <set>
+#include <vector>
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "queue/state_keys.h"
 
 namespace hato::relay {
 
@@ -14,31 +15,14 @@ namespace rpt = policy::tlsrpt;
 namespace {
 
 constexpr auto kCheckEvery = std::chrono::hours(1);
-const std::string kIndexKey = "t/i";
-const std::string kCountsPrefix = "t/c/";
 
-std::set<std::string> read_index(policy::StateStore& state) {
-  std::set<std::string> out;
-  auto v = state.get(kIndexKey);
-  if (!v) return out;
-  size_t pos = 0;
-  while (pos < v->size()) {
-    size_t nl = v->find('\n', pos);
-    if (nl == std::string::npos) nl = v->size();
-    if (nl > pos) out.insert(v->substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return out;
-}
-
-void write_index(policy::StateStore& state, const std::set<std::string>& index) {
-  std::string v;
-  for (const auto& e : index) v += e + "\n";
-  if (v.empty())
-    state.erase(kIndexKey);
-  else
-    state.put(kIndexKey, v);
-}
+// One domain-day's counts as stored, found by a scan.
+struct Pending {
+  std::string key;
+  std::string day;
+  std::string domain;
+  std::string counts;  // rpt::encode()d
+};
 
 std::string random_hex(size_t bytes) {
   static const char kHex[] = "0123456789abcdef";
@@ -59,7 +43,14 @@ TlsReporter::TlsReporter(Loop& loop, net::Resolver& resolver, policy::StateStore
     : resolver_(resolver), state_(state), config_(std::move(config)), timer_(loop, [this] {
         send_reports(false);
         timer_.arm(kCheckEvery);
-      }) {}
+      }) {
+  // Releases before kept a list of the counts' keys; the scan finds them without it.
+  if (state_.get(queue::state::tlsrpt_index_key())) {
+    state_.erase(queue::state::tlsrpt_index_key());
+    log::info("tls report index of an older release dropped: counts are found by their keys",
+              {{"key", queue::state::tlsrpt_index_key()}});
+  }
+}
 
 void TlsReporter::start() {
   timer_.arm(std::chrono::minutes(1));  // soon after start: days missed while down
@@ -80,45 +71,42 @@ std::string TlsReporter::from_address() const {
 void TlsReporter::record(const std::string& domain, const rpt::PolicyKey& policy,
                          const std::string& result_type, const std::string& mx_host,
                          const std::string& ip) {
-  std::string day = rpt::utc_day(log::now_ms());
-  std::string entry = day + "/" + domain;
-  auto it = counts_.find(entry);
+  std::string key = queue::state::tlsrpt_counts_key(rpt::utc_day(log::now_ms()), domain);
+  auto it = counts_.find(key);
   if (it == counts_.end()) {
     rpt::DayCounts loaded;
-    if (auto stored = state_.get(kCountsPrefix + entry)) {
+    if (auto stored = state_.get(key)) {
       if (auto decoded = rpt::decode(*stored)) loaded = std::move(*decoded);
     }
-    it = counts_.emplace(entry, std::move(loaded)).first;
-    auto index = read_index(state_);
-    if (index.insert(entry).second) write_index(state_, index);
+    it = counts_.emplace(key, std::move(loaded)).first;
   }
   it->second.add(policy, result_type, mx_host, ip);
-  state_.put(kCountsPrefix + entry, rpt::encode(it->second));
+  state_.put(key, rpt::encode(it->second));
 }
 
 size_t TlsReporter::send_reports(bool include_today) {
+  namespace state = queue::state;
   std::string today = rpt::utc_day(log::now_ms());
-  auto index = read_index(state_);
-  size_t taken = 0;
-  for (auto it = index.begin(); it != index.end();) {
-    size_t slash = it->find('/');
-    std::string day = it->substr(0, slash), domain = it->substr(slash + 1);
-    if (slash == std::string::npos || (day >= today && !include_today)) {
-      ++it;
-      continue;
-    }
+  std::vector<Pending> due;
+  Status scanned = state_.scan(
+      state::prefix(state::Kind::kTlsrptCounts), [&](std::string_view key, std::string_view value) {
+        auto parsed = state::parse_key(key);
+        if (!parsed || parsed->kind != state::Kind::kTlsrptCounts) return true;
+        const std::string& day = parsed->fields[0];
+        if (day >= today && !include_today) return true;
+        due.push_back({std::string(key), day, parsed->fields[1], std::string(value)});
+        return true;
+      });
+  if (!scanned) log::error("cannot read the tls report counts", {{"reason", scanned.message()}});
+  // The scan only reads: the records are dropped once it is over.
+  for (Pending& p : due) {
     rpt::DayCounts counts;
-    if (auto stored = state_.get(kCountsPrefix + *it)) {
-      if (auto decoded = rpt::decode(*stored)) counts = std::move(*decoded);
-    }
-    state_.erase(kCountsPrefix + *it);
-    counts_.erase(*it);
-    it = index.erase(it);
-    ++taken;
-    report(day, domain, std::move(counts));
+    if (auto decoded = rpt::decode(p.counts)) counts = std::move(*decoded);
+    state_.erase(p.key);
+    counts_.erase(p.key);
+    report(p.day, p.domain, std::move(counts));
   }
-  if (taken) write_index(state_, index);
-  return taken;
+  return due.size();
 }
 
 void TlsReporter::report(const std::string& day, const std::string& domain, rpt::DayCounts counts) {

@@ -1,8 +1,9 @@
 // tlsrpt.h - SMTP TLS Reporting (RFC 8460): counting each outbound session's TLS result
 // per destination domain and UTC day, and mailing the daily report to the domain's rua.
 //
-// Counts live in the store's state family ("t/c/<day>/<domain>", with the list of
-// days and domains under "t/i"), so a restart loses nothing. Once an hour, days before
+// Counts live in the store's state family (queue::state::tlsrpt_counts_key: by day, then
+// domain), so a restart loses nothing, and a prefix scan over them finds what is pending
+// (StateStore::scan; no index is kept beside them). Once an hour, days before
 // today are reported: the `_smtp._tls.<domain>` TXT record is asked for, each mailto:
 // rua gets a multipart/report (report-type=tlsrpt) with the JSON attached, handed to
 // the Sender (the daemon queues it through the Enqueuer, which DKIM-signs it), and
@@ -59,7 +60,7 @@ class TlsReporter {
   conf::ConfigPtr config_;
   Sender sender_;
   Timer timer_;
-  std::map<std::string, policy::tlsrpt::DayCounts> counts_;  // "day/domain"
+  std::map<std::string, policy::tlsrpt::DayCounts> counts_;  // by state key
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

@@ -11,6 +11,7 @@
 #include "policy/blacklist.h"
 #include "policy/dnsbl.h"
 #include "policy/limiter.h"
+#include "queue/state_keys.h"
 
 namespace hato::policy {
 namespace {
@@ -176,7 +177,7 @@ BOOST_AUTO_TEST_CASE(entries_survive_their_stored_form) {
   BOOST_TEST(d->error == "bad  thing");
   BOOST_TEST(!decode_blacklist_entry("2\n1\n1\n1\n0\n0\n0\n\n").has_value());
   BOOST_TEST(!decode_blacklist_entry("garbage").has_value());
-  BOOST_TEST(blacklist_key("127.0.0.2", "bl.test") == "b/127.0.0.2/bl.test");
+  BOOST_TEST(queue::state::blacklist_key("127.0.0.2", "bl.test") == "b/127.0.0.2/bl.test");
 
   PtrCheck p;
   p.checked = true;
@@ -188,7 +189,7 @@ BOOST_AUTO_TEST_CASE(entries_survive_their_stored_form) {
   BOOST_TEST((q->names == p.names));
   BOOST_TEST(q->confirmed);
   BOOST_TEST(q->last_checked_ms == 42);
-  BOOST_TEST(ptr_key("::1") == "b/::1/#ptr");
+  BOOST_TEST(queue::state::ptr_key("::1") == "b/::1/#ptr");
 }
 
 class MapStore : public StateStore {
