@@ -14,7 +14,7 @@
 #include "queue/state_keys.h"
 #include "queue/store.h"
 #include "relay/tlsrpt.h"
-#include "tests/dmarc/fake_resolver.h"
+#include "tests/net/fake_resolver.h"
 #include "tests/queue/raw_state.h"
 #include "tests/temp_dir.h"
 
