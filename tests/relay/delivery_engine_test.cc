@@ -497,6 +497,29 @@ BOOST_AUTO_TEST_CASE(mta_sts_enforce_not_listing_the_mx_defers_with_4_7_5_withou
   BOOST_TEST(rig.reports_to("alice@relay.test").empty());
 }
 
+BOOST_AUTO_TEST_CASE(
+    mta_sts_enforce_with_a_listed_mx_without_starttls_defers_4_7_5_after_connecting) {
+  Rig rig;
+  rig.resolver.add_mx("sts2.test", {{10, "mx.sts2.test"}});
+  rig.resolver.add_host("mx.sts2.test", "127.0.0.14");
+  rig.connector.scripts["127.0.0.14"];  // EHLO without STARTTLS
+  policy::mta_sts::Policy p;
+  p.mode = policy::mta_sts::Mode::kEnforce;
+  p.mx = {"mx.sts2.test"};
+  p.id = "3";
+  rig.sts.policies["sts2.test"] = p;
+  rig.start();
+  auto id = rig.queue("alice@relay.test", {"bob@sts2.test"});
+  BOOST_TEST_REQUIRE(rig.run_until([&] { return rig.settled("bob@sts2.test"); }));
+  auto ev = rig.events_for("bob@sts2.test").back();
+  BOOST_TEST(ev.event == "deferred");
+  BOOST_TEST(ev.response.find("4.7.5") != std::string::npos, ev.response);
+  BOOST_TEST(rig.connector.seen.connects.size() == 1u);  // connected, then refused to send
+  BOOST_TEST(rig.connector.seen.transactions.empty());
+  BOOST_TEST(rig.store->envelope(id).is_ok());
+  BOOST_TEST(rig.reports_to("alice@relay.test").empty());
+}
+
 BOOST_AUTO_TEST_CASE(a_signed_mx_without_tlsa_and_an_enforce_policy_not_listing_it_defers_4_7_5) {
   Rig rig;
   rig.resolver.add_mx("signed.test", {{10, "mx.signed.test"}}, true);
