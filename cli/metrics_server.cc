@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/unique_fd.h"
+#include "net/accept_guard.h"
 #include "net/event_handles.h"
 
 namespace hato::cli {
@@ -57,6 +58,7 @@ struct MetricsServer::Impl {
   explicit Impl(hato::Loop& l) : loop(l) {}
   hato::Loop& loop;
   net::EvhttpPtr http;
+  std::unique_ptr<net::AcceptGuard> guard;  // after http: goes first
   SocketAddress bound;
 };
 
@@ -98,11 +100,15 @@ Status MetricsServer::listen(const SocketAddress& address) {
   evhttp_set_timeout(http.get(), 30);
   evhttp_set_gencb(http.get(), &on_request, nullptr);
   // The listener closes the fd when the evhttp is freed.
-  if (evhttp_accept_socket_with_handle(http.get(), fd.get()) == nullptr) {
+  evhttp_bound_socket* socket = evhttp_accept_socket_with_handle(http.get(), fd.get());
+  if (socket == nullptr) {
     return Status::error("metrics " + where + ": evhttp_accept_socket failed");
   }
   fd.release();
+  impl_->guard.reset();
   impl_->http = std::move(http);
+  impl_->guard = std::make_unique<net::AcceptGuard>(
+      impl_->loop, evhttp_bound_socket_get_listener(socket), "metrics");
   impl_->bound = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound), length);
   log::info("metrics listening", {{"address", impl_->bound.to_string()}});
   return Status::ok();

@@ -11,6 +11,7 @@
 #include "cli/privileges.h"
 #include "common/log.h"
 #include "conf/config.h"
+#include "net/accept_guard.h"
 #include "net/tls.h"
 #include "policy/auth.h"
 #include "policy/dkim/key.h"
@@ -99,6 +100,25 @@ int read_config(const std::string& path, conf::ConfigPtr& config) {
   return kExitOk;
 }
 
+// Every connection is a descriptor: the soft limit goes up to the hard one, and an operator hears
+// when even that cannot hold limits.max_connections with the queue's and Hato's own files.
+void check_descriptor_limit(const conf::Config& config) {
+  constexpr uint64_t kOwnFiles = 256;  // RocksDB, resolvers, listeners, workers, logs
+  net::DescriptorLimit limit = net::raise_descriptor_limit();
+  uint64_t wanted = uint64_t{config.limits.max_connections} + kOwnFiles;
+  log::info("descriptor limit", {{"soft", std::to_string(limit.soft)},
+                                 {"was", std::to_string(limit.before)},
+                                 {"hard", std::to_string(limit.hard)}});
+  if (limit.soft < wanted) {
+    log::warning(
+        "descriptor limit below what limits.max_connections needs: raise the hard "
+        "limit (LimitNOFILE= in the unit) or lower limits.max_connections",
+        {{"limit", std::to_string(limit.soft)},
+         {"max_connections", std::to_string(config.limits.max_connections)},
+         {"needed", std::to_string(wanted)}});
+  }
+}
+
 int cannot_start(const Status& s) {
   log::error("cannot start", {{"reason", s.message()}});
   return kExitFailed;
@@ -112,6 +132,8 @@ int serve(const std::string& config_path) {
   if (int exit = read_config(path, config); exit != kExitOk) return exit;
   log::set_json(config->log_format == conf::LogFormat::kJson);
   signal(SIGPIPE, SIG_IGN);
+  net::route_libevent_log();
+  check_descriptor_limit(*config);
   if (auto s = make_dir(config->data_dir, 0700); !s) return cannot_start(s);
   if (auto s = check_key_files(*config); !s) return cannot_start(s);
 

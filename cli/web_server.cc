@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "net/accept_guard.h"
 #include "net/event_handles.h"
 
 namespace hato::cli {
@@ -47,6 +48,7 @@ struct WebServer::Impl {
   AlpnChallenge alpn;
   SSL_CTX* front = nullptr;  // with alpn: every handshake starts here, see on_client_hello
   net::EvhttpPtr http;
+  std::unique_ptr<net::AcceptGuard> guard;  // after http: goes first
   ~Impl() { SSL_CTX_free(front); }
   SocketAddress bound;
 };
@@ -187,11 +189,15 @@ Status WebServer::listen(const SocketAddress& address) {
   evhttp_set_bevcb(http.get(), &make_bufferevent, impl_.get());
   evhttp_set_gencb(http.get(), &on_request, impl_.get());
   // The listener owns the fd from here: freeing the evhttp closes it.
-  if (evhttp_accept_socket_with_handle(http.get(), fd) == nullptr) {
+  evhttp_bound_socket* socket = evhttp_accept_socket_with_handle(http.get(), fd);
+  if (socket == nullptr) {
     close_fd();
     return Status::error(where + ": evhttp_accept_socket failed");
   }
+  impl_->guard.reset();
   impl_->http = std::move(http);
+  impl_->guard = std::make_unique<net::AcceptGuard>(
+      impl_->loop, evhttp_bound_socket_get_listener(socket), impl_->name);
   impl_->bound = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound), length);
   log::info("listening", {{"listener", impl_->name}, {"address", impl_->bound.to_string()}});
   return Status::ok();

@@ -15,4 +15,10 @@ Counter& dns_failures(const char* type) {
                            std::string("type=\"") + type + "\"");
 }
 
+Counter& accept_paused(const std::string& listener) {
+  return metrics().counter("hato_accept_paused_total",
+                           "Times a listener paused because accept() failed (out of descriptors)",
+                           "listener=\"" + listener + "\"");
+}
+
 }  // namespace hato::net::m

@@ -3,11 +3,15 @@
 // relay's (relay/relay_metrics.h).
 #pragma once
 
+#include <string>
+
 #include "common/metrics.h"
 
 namespace hato::net::m {
 
 Counter& dns_queries(const char* type);
 Counter& dns_failures(const char* type);
+// A listener paused because accept() failed (out of descriptors).
+Counter& accept_paused(const std::string& listener);
 
 }  // namespace hato::net::m

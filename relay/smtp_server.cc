@@ -318,6 +318,7 @@ Status SmtpServer::listen() {
     socklen_t len = sizeof ss;
     getsockname(evconnlistener_get_fd(bound->handle.get()), reinterpret_cast<sockaddr*>(&ss), &len);
     auto actual = SocketAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    bound->guard = std::make_unique<net::AcceptGuard>(loop_, bound->handle.get(), listener.name);
     log::info("listening", {{"listener", listener.name},
                             {"address", actual.to_string()},
                             {"role", listener.role == conf::ListenerRole::kSubmission ? "submission"

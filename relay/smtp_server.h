@@ -14,6 +14,7 @@
 #include "common/loop.h"
 #include "common/status.h"
 #include "conf/config.h"
+#include "net/accept_guard.h"
 #include "net/event_handles.h"
 #include "net/tls.h"
 #include "policy/hook.h"
@@ -49,6 +50,7 @@ class SmtpServer {
     SmtpServer* server;
     const conf::Listener* listener;
     net::EvconnlistenerPtr handle;
+    std::unique_ptr<net::AcceptGuard> guard;  // after handle: goes first
   };
   static void on_accept(evconnlistener*, int fd, struct sockaddr* sa, int len, void* arg);
   void accept(const Bound& bound, int fd, const SocketAddress& peer);

@@ -16,6 +16,7 @@ fails, run.py prints the tail of the daemon's log.
 import base64
 import json
 import os
+import resource
 import re
 import shutil
 import signal
@@ -113,7 +114,7 @@ class Daemon:
     """A `hato serve` process in its own temp dir."""
 
     def __init__(self, users=None, listeners=None, limits=None, allowed_senders=None,
-                 domains=None, extra_yaml=""):
+                 domains=None, extra_yaml="", rlimit_nofile=None):
         self.dir = tempfile.mkdtemp(prefix="hato-it-")
         self.config = os.path.join(self.dir, "hato.yaml")
         self.users_file = os.path.join(self.dir, "users")
@@ -124,6 +125,7 @@ class Daemon:
         self.allowed_senders = allowed_senders or {}
         self.domains = domains or [{"name": DOMAIN, "mailboxes": ["support"]}]
         self.extra_yaml = extra_yaml
+        self.rlimit_nofile = rlimit_nofile  # (soft, hard) descriptor limit for the daemon
         self.proc = None
         self.ports = {}
         self.exits = []          # exit statuses of previous runs
@@ -225,9 +227,12 @@ class Daemon:
         assert not self.running(), "daemon already running"
         self._log_file = open(self.log_path, "ab")
         start_offset = self._log_file.tell()
+        limit = self.rlimit_nofile
         self.proc = subprocess.Popen([hato_bin(), "serve", "-c", self.config],
                                      stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                     stderr=self._log_file, cwd=self.dir)
+                                     stderr=self._log_file, cwd=self.dir,
+                                     preexec_fn=(lambda: resource.setrlimit(
+                                         resource.RLIMIT_NOFILE, limit)) if limit else None)
         wanted = {l["name"] for l in self.listeners}
         deadline = time.monotonic() + timeout
         ports = {}
