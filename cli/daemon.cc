@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/mta_sts_hosting.h"
 #include "cli/privileges.h"
+#include "cli/secrets.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "inbound/checks.h"
@@ -152,11 +153,6 @@ Status make_dir(const std::string& path, mode_t mode) {
   return Status::ok();
 }
 
-Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config) {
-  if (config.tls.certificate.empty()) return std::shared_ptr<net::TlsContext>();
-  return net::TlsContext::load_server(config.tls.certificate, config.tls.key);
-}
-
 // get - a record that cannot be read (a newer release's, a failing disk) is logged and
 // counts as absent: the limiter then starts that count afresh rather than stop sending.
 std::optional<std::string> StoreState::get(std::string_view key) {
@@ -198,15 +194,11 @@ Status Daemon::load_secrets() {
       s = net::generate_self_signed(config_->tls.certificate, config_->tls.key, config_->hostname);
     if (!s) return s;
   }
-  auto tls = load_tls(*config_);
-  if (!tls) return tls.status();
-  tls_ = *tls;
-  auto users = policy::UserDb::load(config_->users_file);
-  if (!users) return users.status();
-  users_ = *users;
-  auto keyring = dkim::Keyring::load(*config_);
-  if (!keyring) return Status::error("DKIM: " + keyring.message());
-  keyring_ = *keyring;
+  auto secrets = cli::load_secrets(*config_);
+  if (!secrets) return secrets.status();
+  tls_ = secrets->tls;
+  users_ = secrets->users;
+  keyring_ = secrets->keyring;
   return Status::ok();
 }
 

@@ -49,9 +49,6 @@ namespace hato::cli {
 // make_dir - creates `path` and its parents, then sets its mode.
 [[nodiscard]] Status make_dir(const std::string& path, mode_t mode);
 
-// load_tls - the server certificate the configuration names; null when it names none.
-[[nodiscard]] Result<std::shared_ptr<net::TlsContext>> load_tls(const conf::Config& config);
-
 // The limiter's counters and suspensions live in the queue store's state family.
 class StoreState : public policy::StateStore {
  public:

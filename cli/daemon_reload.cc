@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "cli/daemon.h"
-#include "cli/privileges.h"
+#include "cli/secrets.h"
 #include "common/log.h"
 
 namespace hato::cli {
@@ -65,13 +65,8 @@ void Daemon::reload() {
     }
     fresh = loaded.config;
   }
-  if (auto s = check_key_files(*fresh); !s) return refuse(s.message());
-  auto fresh_users = policy::UserDb::load(fresh->users_file);
-  if (!fresh_users) return refuse(fresh_users.message());
-  auto fresh_tls = load_tls(*fresh);
-  if (!fresh_tls) return refuse(fresh_tls.message());
-  auto fresh_keys = dkim::Keyring::load(*fresh);
-  if (!fresh_keys) return refuse("DKIM: " + fresh_keys.message());
+  auto secrets = cli::load_secrets(*fresh);
+  if (!secrets) return refuse(secrets.message());
   if (auto s = delivery_->set_config(fresh); !s) return refuse(s.message());
   mta_sts_->set_port(fresh->delivery.mta_sts_port);
   tls_reports_->set_config(fresh);
@@ -80,14 +75,14 @@ void Daemon::reload() {
   config_ = fresh;
   log::set_json(config_->log_format == conf::LogFormat::kJson);
   enqueuer_->set_config(config_);
-  enqueuer_->set_keyring(*fresh_keys);
+  enqueuer_->set_keyring(secrets->keyring);
   backend_->set_config(config_);
-  backend_->set_users(*fresh_users);
-  server_->set_tls(*fresh_tls);
-  if (*fresh_tls) mta_sts_web_->set_tls(*fresh_tls);
+  backend_->set_users(secrets->users);
+  server_->set_tls(secrets->tls);
+  if (secrets->tls) mta_sts_web_->set_tls(secrets->tls);
   server_->set_config(config_);
   blacklist_->set_config(config_);
-  certificates_->watch(*config_, *fresh_tls);
+  certificates_->watch(*config_, secrets->tls);
   users_watch_->watch({config_->users_file});
   log::info("reloaded", {{"config", config_->source}, {"users_file", config_->users_file}});
 }

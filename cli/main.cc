@@ -10,6 +10,7 @@
 #include "cli/dkim_cmd.h"
 #include "cli/dns_cmd.h"
 #include "cli/queue_cmd.h"
+#include "cli/secrets.h"
 #include "cli/warmup_cmd.h"
 #include "conf/config.h"
 
@@ -56,6 +57,11 @@ int config_check(const std::string& given) {
   auto loaded = hato::conf::load_file(path);
   for (const auto& e : loaded.errors) std::cerr << e << "\n";
   if (!loaded.ok()) return hato::cli::kExitUsage;
+  // What serve reads besides the YAML: a key it would refuse fails the check too.
+  if (auto secrets = hato::cli::load_secrets(*loaded.config); !secrets) {
+    std::cerr << path << ": " << secrets.message() << "\n";
+    return hato::cli::kExitFailed;
+  }
   std::cout << path << ": ok\n";
   return hato::cli::kExitOk;
 }

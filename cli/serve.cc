@@ -135,7 +135,6 @@ int serve(const std::string& config_path) {
   net::route_libevent_log();
   check_descriptor_limit(*config);
   if (auto s = make_dir(config->data_dir, 0700); !s) return cannot_start(s);
-  if (auto s = check_key_files(*config); !s) return cannot_start(s);
 
   Daemon daemon(path, config);
   if (auto s = daemon.open_store(); !s) {

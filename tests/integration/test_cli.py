@@ -66,6 +66,36 @@ class ConfigCheckTest(unittest.TestCase):
         r = self.check()
         self.assertEqual(r.returncode, 0, r)
 
+    def test_a_key_serve_refuses_fails_the_check_too(self):
+        # issue 29 item 8: the shipped unit runs `config check` before `serve`.
+        key = os.path.join(self.d.dir, "dkim.pem")
+        r = subprocess.run([hato_bin(), "dkim", "keygen", "--domain", "example.test",
+                            "--selector", "s1", "--out", key], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.d.domains = [{"name": "example.test", "mailboxes": ["support"],
+                           "dkim": [{"selector": "s1", "key": key}]}]
+        self.d.write_config()
+        os.chmod(key, 0o644)
+        r = self.check()
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn(key + ": private key is readable by every user", r.stderr)
+        serve = subprocess.run([hato_bin(), "serve", "-c", self.d.config], capture_output=True,
+                               text=True, timeout=30)
+        self.assertNotEqual(serve.returncode, 0)
+        self.assertIn(key + ": private key is readable by every user", serve.stdout + serve.stderr)
+        os.chmod(key, 0o600)
+        r = self.check()
+        self.assertEqual(r.returncode, 0, r)
+
+    def test_a_certificate_serve_cannot_load_fails_the_check(self):
+        cert = os.path.join(self.d.dir, "cert.pem")
+        with open(cert, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+        r = self.check()
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn(cert, r.stderr)
+
     def test_unknown_key(self):
         self.lines.insert(2, "listners: []")
         self.write(self.lines)
