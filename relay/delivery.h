@@ -139,6 +139,9 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
                  std::function<void()> then);
+  // Our own failed report (`work` is a DSN or delay notice) to the sender domain's postmaster.
+  void queue_double_bounce(const MessageWork& work, std::vector<DsnRecipient> recipients,
+                           std::function<void()> then);
   Destination& destination_for(const std::string& name, bool smarthost,
                                const std::optional<SocketAddress>& lmtp);
   bool is_local(const std::string& domain) const;

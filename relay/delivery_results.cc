@@ -124,6 +124,10 @@ void DeliveryEngine::finalize(std::shared_ptr<MessageWork> work) {
     queue_dsn(*work, std::move(report), [this, work] { write_back(work); });
     return;
   }
+  if (!report.empty() && (env.listener == "bounce" || env.listener == "delay")) {
+    queue_double_bounce(*work, std::move(report), [this, work] { write_back(work); });
+    return;
+  }
   write_back(work);
 }
 
@@ -331,6 +335,39 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
                                                 {"original", work.id.str()},
                                                 {"to", work.envelope.sender},
                                                 {"recipients", std::to_string(count)}});
+}
+
+// A DSN or delay notice of ours that could not be delivered (the sender address is no
+// mailbox, its domain refuses it): rather than drop it, as nobody would hear of the failure,
+// it goes inside a new report to the postmaster of that sender's domain (Postfix's double
+// bounce). That report is of origin "double-bounce": if it fails too, it is dropped.
+void DeliveryEngine::queue_double_bounce(const MessageWork& work,
+                                         std::vector<DsnRecipient> recipients,
+                                         std::function<void()> then) {
+  std::string failed = recipients.front().address;
+  std::string postmaster = "postmaster@" + failed.substr(failed.rfind('@') + 1);
+  DsnInput in;
+  in.hostname = config_->hostname;
+  in.queue_id = work.id.str();
+  in.original_sender = postmaster;
+  in.ret = "FULL";  // the undeliverable report itself, whole
+  in.arrival_ms = work.envelope.created_ms;
+  in.original = work.data.get();
+  in.recipients = std::move(recipients);
+  LocalMessage local;
+  local.sender = "";
+  local.recipient = postmaster;
+  local.origin = "double-bounce";
+  local.build = [in = std::move(in)](const std::string& message_id, int64_t now) {
+    return build_dsn(in, message_id, now);
+  };
+  queue::QueueId id =
+      enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
+  log::warning("undeliverable report sent to the postmaster", {{"id", id.str()},
+                                                               {"original", work.id.str()},
+                                                               {"failed", std::string(failed)},
+                                                               {"to", postmaster}});
+  publish("double_bounce", work.id, std::string(failed), "report sent to " + postmaster);
 }
 
 }  // namespace hato::relay
