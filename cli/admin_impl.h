@@ -4,7 +4,8 @@
 //
 // Requests run on the loop thread. handle() looks the path up in Impl::routes() and calls
 // the route's handler, which lives in the file of its area (admin_queue.cc, admin_backup.cc,
-// admin_blacklist.cc, admin_cluster.cc, admin_warmup.cc, admin_tlsrpt.cc, admin_users.cc).
+// admin_blacklist.cc, admin_cluster.cc, admin_warmup.cc, admin_tlsrpt.cc, admin_users.cc,
+// admin_suppress.cc).
 // Short requests (show, the operator's actions) are answered from the request callback.
 // Long ones are Streams that outlive it: a Scan walks the store in slices
 // (store.for_each_from resumes where the last slice stopped), yielding to the loop between
@@ -123,6 +124,7 @@ struct AdminServer::Impl {
   std::function<std::string()> tls_report_send;
   std::function<Result<std::string>()> users_reload;
   std::function<void(std::function<void(Result<std::string>)>)> cluster_nodes;
+  policy::SuppressionList* suppression = nullptr;
 
   Status listen(const std::string& path);
   void remove_socket_file();
@@ -155,6 +157,11 @@ struct AdminServer::Impl {
   // admin_users.cc:
   bool has_users_reload() const { return static_cast<bool>(users_reload); }
   void reload_users(evhttp_request* req, const RouteArgs& args);
+  // admin_suppress.cc:
+  bool has_suppression() const { return suppression != nullptr; }
+  void suppress_list(evhttp_request* req, const RouteArgs& args);
+  void suppress_add(evhttp_request* req, const RouteArgs& args);
+  void suppress_remove(evhttp_request* req, const RouteArgs& args);
 
   // Takes ownership of a stream and starts it; the stream ends itself.
   void run(std::unique_ptr<Stream> stream);

@@ -48,6 +48,7 @@ void append_recipients(std::string& out, const queue::Envelope& envelope) {
         append_field(out, "tls_version", a.tls_version);
         append_field(out, "tls_cipher", a.tls_cipher);
       }
+      if (!a.category.empty()) append_field(out, "category", a.category);
       out += '}';
     }
     out += "]}";

@@ -167,6 +167,9 @@ std::span<const AdminServer::Impl::Route> AdminServer::Impl::routes() {
       {"/v1/warmup", EVHTTP_REQ_GET, &Impl::warmup},
       {"/v1/tlsrpt/send", EVHTTP_REQ_POST, &Impl::tls_report, &Impl::has_tls_report_send},
       {"/v1/users/reload", EVHTTP_REQ_POST, &Impl::reload_users, &Impl::has_users_reload},
+      {"/v1/suppress", EVHTTP_REQ_GET | EVHTTP_REQ_POST, &Impl::suppress_list,
+       &Impl::has_suppression},
+      {"/v1/suppress/remove", EVHTTP_REQ_POST, &Impl::suppress_remove, &Impl::has_suppression},
   };
   return kRoutes;
 }
@@ -325,6 +328,10 @@ size_t AdminServer::streams() const {
 
 void AdminServer::set_tls_report_send(std::function<std::string()> send) {
   impl_->tls_report_send = std::move(send);
+}
+
+void AdminServer::set_suppression(policy::SuppressionList* list) {
+  impl_->suppression = list;
 }
 
 void AdminServer::set_users_reload(std::function<Result<std::string>()> reload) {

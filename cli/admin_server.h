@@ -14,6 +14,12 @@
 //   POST /v1/blacklist/check                 runs the checks now; answers as GET when done
 //   POST /v1/tlsrpt/send                     TLS-RPT reports for every recorded day, today
 //                                            included: {"ok":true,"reports":N}
+//   GET  /v1/suppress[?domain=D]            the suppression list, one JSON object per line:
+//                                            {"address","domain","reason","source",
+//                                            "first_seen","expires"} (admin_suppress.cc)
+//   POST /v1/suppress?address=A[&domain=D&reason=R&source=S&first_seen=MS&expires=MS]
+//                                            adds an entry: {"ok":true}
+//   POST /v1/suppress/remove?address=A[&domain=D]   {"ok":true,"removed":N}; 404 for none
 //   POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true}
 //   POST /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
@@ -45,6 +51,10 @@
 #include "queue/events.h"
 #include "queue/store.h"
 
+namespace hato::policy {
+class SuppressionList;
+}
+
 namespace hato::cli {
 
 class AdminServer {
@@ -73,6 +83,9 @@ class AdminServer {
   // /v1/blacklist/check calls check() and answers when its callback runs. Loop thread only.
   void set_blacklist(std::function<Result<std::string>()> status,
                      std::function<void(std::function<void()>)> check);
+
+  // The suppression list /v1/suppress reads and changes (loop thread only); unset: 404.
+  void set_suppression(policy::SuppressionList* list);
 
   // Binds `socket_path` (mode 0660) and serves on it. A stale socket file left
   // by a crash is replaced; one with a live daemon behind it is an error.

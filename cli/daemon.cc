@@ -231,6 +231,10 @@ Result<size_t> Daemon::reload_users() {
 Status Daemon::build_inbound_checks() {
   policy::add_submission_hooks(hooks_);
   hooks_.add(policy::Phase::kRcpt, std::make_shared<inbound::RecipientHook>());
+  // The suppression list is read at RCPT: the state it lives in is needed this early.
+  state_.emplace(*store_);
+  suppression_.emplace(*state_);
+  hooks_.add(policy::Phase::kRcpt, std::make_shared<policy::SuppressionHook>(*suppression_));
   hooks_.add(policy::Phase::kMail, std::make_shared<policy::ClientRateHook>());
   dns_.servers = config_->dns_servers;
   resolver_ = net::make_cares_resolver(loop_, dns_);
@@ -257,6 +261,7 @@ Status Daemon::start_delivery() {
   delivery_.emplace(loop_, config_, *store_, *enqueuer_, *resolver_, *connector_, *maildirs_,
                     events_, &*limiter_);
   delivery_->set_mta_sts(&*mta_sts_);
+  delivery_->set_suppression(&*suppression_);
   connect_tls_reports();
   tls_reports_->start();
   if (auto s = delivery_->start(); !s) return s;
@@ -272,7 +277,7 @@ Status Daemon::start_delivery() {
 }
 
 void Daemon::build_limiter() {
-  state_.emplace(*store_);
+  if (!state_) state_.emplace(*store_);
   limiter_.emplace(*config_, *state_);
   if (config_->cluster) {
     cluster_ = std::make_unique<policy::RedisShared>(loop_, *config_->cluster, *limiter_);
@@ -396,6 +401,7 @@ void Daemon::connect_admin() {
       },
       [this](std::function<void()> done) { blacklist_->check_now(std::move(done)); });
   admin_->set_users_reload([this] { return reload_users_for_admin(); });
+  admin_->set_suppression(&*suppression_);
   admin_->set_tls_report_send([this] {
     return "{\"ok\":true,\"reports\":" + std::to_string(tls_reports_->send_reports(true)) + "}";
   });

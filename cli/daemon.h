@@ -33,6 +33,7 @@
 #include "policy/dkim/keyring.h"
 #include "policy/hook.h"
 #include "policy/limiter.h"
+#include "policy/suppression.h"
 #include "queue/events.h"
 #include "queue/queue_id.h"
 #include "queue/store.h"
@@ -121,6 +122,7 @@ class Daemon {
   std::shared_ptr<net::TlsContext> client_tls_;
   queue::EventBus events_;
   std::optional<StoreState> state_;
+  std::optional<policy::SuppressionList> suppression_;
   std::optional<policy::Limiter> limiter_;
   std::unique_ptr<policy::RedisShared> cluster_;  // null: one node, its state in RocksDB alone
   std::optional<net::HttpClient> http_;

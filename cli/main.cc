@@ -11,6 +11,7 @@
 #include "cli/dns_cmd.h"
 #include "cli/queue_cmd.h"
 #include "cli/secrets.h"
+#include "cli/suppress_cmd.h"
 #include "cli/warmup_cmd.h"
 #include "conf/config.h"
 
@@ -26,6 +27,9 @@ const char kUsage[] =
     "  warmup status [--json]         warm-up day, today's limit and sent count per egress\n"
     "  blacklist status|check [--json]  egress addresses and domains on DNS blocklists;\n"
     "                                 check looks them up now\n"
+    "  suppress ls [--domain D] [--json] | add ADDR [--reason R] [--domain D] | remove ADDR\n"
+    "           | import FILE.csv | export   recipients that get no more mail (CSV for\n"
+    "                                 import and export)\n"
     "  dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
     "              [--bits N] [--out FILE]  make a DKIM key and print its DNS record\n"
     "  dns records|check [--domain D]  the DNS records a domain needs, and whether DNS has them\n"
@@ -105,6 +109,11 @@ int main(int argc, char** argv) {
     if (!config) return hato::cli::kExitUsage;
     return cmd == "dns" ? hato::cli::dns_command(rest, *config)
                         : hato::cli::backup_command(rest, *config);
+  }
+  if (cmd == "suppress") {
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return hato::cli::suppress_command(rest, *config);
   }
   if (cmd == "blacklist") {
     auto config = load_or_report(config_path);

@@ -460,6 +460,9 @@ int queue_show(const std::vector<std::string>& words, const conf::Config& config
                               : a.str("tls_version") + " " + a.str("tls_cipher");
         out += "      tls: " + printable(a.str("tls_policy")) + ", " + printable(tls) + "\n";
       }
+      // What the failure means (issue 21).
+      if (!a.str("category").empty())
+        out += "      category: " + printable(a.str("category")) + "\n";
     }
   }
 

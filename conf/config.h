@@ -242,6 +242,33 @@ struct Cluster {
   uint32_t lease = 5;        // warm-up allowance reserved from redis at a time
 };
 
+// The bounce categories (policy/bounce_rules.h), in the order README lists them.
+inline constexpr std::string_view kBounceCategories[] = {
+    "invalid-recipient", "bad-domain",   "mailbox-full",
+    "reputation-block",  "spam-content", "policy",
+    "authentication",    "rate-limited", "tls",
+    "message-too-large", "expired",      "transient",
+    "unclassified"};
+bool is_bounce_category(std::string_view name);
+
+// bounces.rules: tried in order before the built-in table; the first that fits decides.
+struct BounceRule {
+  std::string match;     // ECMAScript, case-insensitive, searched in the reply; empty: any
+  std::string provider;  // lower case; empty: any
+  std::string dsn;       // a prefix of the enhanced status code ("5.7."); empty: any
+  std::string category;  // one of kBounceCategories
+  bool operator==(const BounceRule&) const = default;
+};
+
+// suppression: recipients that stop receiving mail (policy/suppression.h).
+struct Suppression {
+  // Categories (and "complaint") whose hard failures add an entry by themselves.
+  std::vector<std::string> on = {"invalid-recipient", "complaint"};
+  bool global = false;                             // scope: global; default per domain
+  Duration expire = std::chrono::hours(24 * 365);  // 0: entries never expire
+  bool bounce_at_submission = false;               // at_submission: bounce (else reject)
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -261,7 +288,9 @@ struct Config {
   std::vector<Egress> egress;  // empty: the system's default source address, no shaping
   Shaping shaping;
   BlacklistMonitor blacklist_monitor;
-  std::optional<Cluster> cluster;  // absent: one node, its state in its own RocksDB
+  std::optional<Cluster> cluster;        // absent: one node, its state in its own RocksDB
+  std::vector<BounceRule> bounce_rules;  // bounces.rules
+  Suppression suppression;
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;

@@ -17,7 +17,8 @@ namespace hato::queue {
 
 namespace {
 
-constexpr uint8_t kFormatVersion = 3;  // 2 added `folder`, 3 the attempts' TLS
+// 2 added `folder`, 3 the attempts' TLS, 4 their bounce category.
+constexpr uint8_t kFormatVersion = 4;
 
 // Envelope flag bits; unknown bits mean the record is garbled.
 constexpr uint8_t kFlagSmtputf8 = 1;
@@ -149,6 +150,7 @@ void decode_recipient(Reader& r, Recipient& rcpt, uint8_t version) {
       a.tls_version = r.string("attempt TLS version");
       a.tls_cipher = r.string("attempt TLS cipher");
     }
+    if (version >= 4) a.category = r.string("attempt category");
   }
 }
 
@@ -185,6 +187,7 @@ std::string encode(const Envelope& e) {
       put_string(out, a.tls_policy);
       put_string(out, a.tls_version);
       put_string(out, a.tls_cipher);
+      put_string(out, a.category);
     }
   }
   return out;

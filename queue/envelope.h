@@ -30,6 +30,10 @@ struct Attempt {
   std::string tls_policy;
   std::string tls_version;
   std::string tls_cipher;
+  // What a failure means (policy/bounce_rules.h): "invalid-recipient", ...; "" for a
+  // delivery and for records written before categories. "= {}" lets the brace
+  // initialisers of the fields above leave it out.
+  std::string category = {};
 
   bool operator==(const Attempt&) const = default;
 };

@@ -18,6 +18,9 @@ struct QueueEvent {
   std::string id;
   std::string rcpt;      // empty for message-level events
   std::string response;  // the remote reply or the local reason
+  // Failures: what they mean (policy/bounce_rules.h), "invalid-recipient", ...; "= {}" lets
+  // the brace initialisers of the fields above leave it out.
+  std::string category = {};
 };
 
 class EventBus {

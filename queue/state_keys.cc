@@ -24,6 +24,7 @@ constexpr KindInfo kKinds[] = {
     {Kind::kTlsrptCounts, "t/c/", "tls-rpt counts", 2, 2},
     {Kind::kTlsrptIndex, "t/i", "tls-rpt index (old)", 0, 0},
     {Kind::kWarmup, "w/", "warm-up counter", 2, 3},
+    {Kind::kSuppression, "x/", "suppression", 2, 2},
 };
 
 const KindInfo& info(Kind kind) {
@@ -120,6 +121,19 @@ std::string tlsrpt_counts_key(std::string_view day, std::string_view domain) {
 
 std::string tlsrpt_index_key() {
   return make_key(Kind::kTlsrptIndex, {});
+}
+
+std::string suppression_key(std::string_view scope, std::string_view address) {
+  return make_key(Kind::kSuppression, {scope, address});
+}
+
+std::string suppression_prefix(std::string_view scope) {
+  std::string out(prefix(Kind::kSuppression));
+  if (!scope.empty()) {
+    out += scope;
+    out += '/';
+  }
+  return out;
 }
 
 std::string encode_value(std::string_view payload) {

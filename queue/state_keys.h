@@ -33,6 +33,7 @@ enum class Kind : uint8_t {
   kTlsrptCounts,  // t/c/<day>/<domain>: one domain's TLS results of one UTC day
   kTlsrptIndex,   // t/i: the releases before kept a list of kTlsrptCounts here; read no more
   kWarmup,        // w/<ip>/<YYYY-MM-DD>[/<provider>]: messages taken that day (decimal)
+  kSuppression,  // x/<sending domain or *>/<address>: a suppressed recipient (policy/suppression.h)
 };
 
 // Every kind, in the order of the enum.
@@ -60,6 +61,11 @@ std::string ptr_key(std::string_view address);  // "#ptr" as the zone: '#' is in
 std::string mta_sts_key(std::string_view domain);
 std::string tlsrpt_counts_key(std::string_view day, std::string_view domain);
 std::string tlsrpt_index_key();
+// `scope` is a sending domain or "*" (every domain); `address` holds no '/' (the caller
+// escapes it).
+std::string suppression_key(std::string_view scope, std::string_view address);
+// The prefix of one scope's entries ("x/<scope>/"), or of every entry when `scope` is empty.
+std::string suppression_prefix(std::string_view scope);
 
 // The version byte every value is written with. Bytes below 0x20 are versions; a value
 // that starts with any other byte (or is empty) is the unversioned text of a release before.

@@ -23,6 +23,7 @@ struct DsnRecipient {
   std::string diagnostic;  // the remote reply ("550 5.1.1 ..."), or empty
   std::string reason;      // in words, for the human part
   int64_t last_attempt_ms = 0;
+  std::string category = {};  // the bounce category, for the log (policy/bounce_rules.h)
 };
 
 struct DsnInput {

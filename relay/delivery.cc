@@ -29,6 +29,7 @@ DeliveryEngine::DeliveryEngine(Loop& loop, conf::ConfigPtr config, queue::Store&
       limiter_(limiter),
       options_(options),
       retry_(config_->delivery.retry),
+      bounces_(config_->bounce_rules),
       timer_(loop, [this] { pump(); }) {}
 
 DeliveryEngine::~DeliveryEngine() {
@@ -58,6 +59,7 @@ Status DeliveryEngine::set_config(conf::ConfigPtr config) {
   smarthost_password_ = std::move(password.value());
   config_ = std::move(config);
   retry_ = policy::RetryPolicy(config_->delivery.retry);
+  bounces_ = policy::BounceRules(config_->bounce_rules);
   // Destinations may now route elsewhere (a smarthost came or went).
   for (auto& [name, dest] : destinations_) dest->down_until_ms = 0;
   if (limiter_) limiter_->set_warmup(*config_);
@@ -165,9 +167,11 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
   std::map<std::string, SocketAddress> lmtp_servers;  // "lmtp:<domain>" -> its server
   bool smarthost = config_->delivery.smarthost.has_value();
   std::vector<size_t> local;
+  std::vector<size_t> suppressed = suppressed_now(*work);
   for (size_t i = 0; i < work->envelope.recipients.size(); ++i) {
     const auto& r = work->envelope.recipients[i];
     if (r.state != queue::RcptState::kPending) continue;
+    if (std::find(suppressed.begin(), suppressed.end(), i) != suppressed.end()) continue;
     std::string_view lp, domain;
     if (!policy::split_address(r.address, &lp, &domain)) continue;
     std::string d = ascii_lower(domain);
@@ -190,7 +194,7 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
     job.recipients.push_back(i);
   }
   in_flight_.insert(id);
-  work->outstanding = jobs.size() + (local.empty() ? 0 : 1);
+  work->outstanding = jobs.size() + (local.empty() ? 0 : 1) + (suppressed.empty() ? 0 : 1);
   if (!local.empty()) deliver_local(work, std::move(local));
   if (work->outstanding == 0) {
     finalize(work);
@@ -202,6 +206,8 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
                                             : destination_for(key, false, lmtp->second);
     dest.queue.push_back(std::move(job));
   }
+  // Last: when these are the message's only recipients, record() finalises it.
+  if (!suppressed.empty()) bounce_suppressed(work, std::move(suppressed));
 }
 
 void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vector<size_t> local) {

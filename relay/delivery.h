@@ -39,8 +39,10 @@
 #include "common/loop.h"
 #include "conf/config.h"
 #include "net/resolver.h"
+#include "policy/bounce_rules.h"
 #include "policy/limiter.h"
 #include "policy/retry.h"
+#include "policy/suppression.h"
 #include "queue/control.h"
 #include "queue/events.h"
 #include "queue/scheduler.h"
@@ -78,6 +80,10 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   void set_mta_sts(StsPolicySource* sts) { sts_ = sts; }
   // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
   void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
+  // Hard failures whose category is in suppression.on add an entry here, and with
+  // suppression.at_submission: bounce, submitted mail to a suppressed address is bounced
+  // at once; null: no suppression list.
+  void set_suppression(policy::SuppressionList* list) { suppression_ = list; }
   // A reloaded configuration: retry timing, smarthost, TLS policy, local
   // domains, warm-up schedules. Attempts under way finish with what they started with;
   // mail waiting for a limiter window (warm-up, suspension) is considered again now.
@@ -147,6 +153,13 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   bool is_local(const std::string& domain) const;
   void publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
                const std::string& response);
+  // The provider of an MX host for bounce categories and their metric: the limiter's (with
+  // the configured MX suffixes), else the bounce rules' own table; "" when unknown.
+  std::string provider_of(const std::string& host) const;
+  // With suppression.at_submission: bounce, the pending recipients of submitted mail that
+  // the suppression list holds back: each gets a 550 now, as a job of its own.
+  std::vector<size_t> suppressed_now(const MessageWork& work);
+  void bounce_suppressed(std::shared_ptr<MessageWork> work, std::vector<size_t> which);
   // Fails every pending recipient with `text` (bounce by the operator).
   void fail_pending(MessageWork& work, const std::string& text);
 
@@ -163,6 +176,8 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   TlsReporter* tlsrpt_ = nullptr;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
+  policy::BounceRules bounces_;
+  policy::SuppressionList* suppression_ = nullptr;
   std::string smarthost_password_;
 
   queue::Scheduler scheduler_;

@@ -24,6 +24,9 @@ Reply synthetic(int code, std::string text) {
   return r;
 }
 
+// The "host" of the 550s the suppression list gives (suppression.at_submission: bounce).
+const std::string kSuppressionHost = "suppression";
+
 const char* outcome_name(const Reply& r) {
   if (r.code >= 200 && r.code < 300) return "delivered";
   if (r.code >= 500) return "bounced";
@@ -64,11 +67,21 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
     auto& r = work->envelope.recipients[job.recipients[k]];
     const Reply& reply = replies[k];
     std::string response = reply.code ? reply.text() : reply.lines.empty() ? "" : reply.lines[0];
-    r.attempts.push_back({now, host, response, tls.policy, tls.version, tls.cipher});
-    if (r.attempts.size() > 20) r.attempts.erase(r.attempts.begin());  // keep the record bounded
     const char* status = outcome_name(reply);
     std::string dsn = reply.code ? reply.enhanced() : "4.4.1";
-    if (reply.code >= 200 && reply.code < 300) {
+    bool delivered = reply.code >= 200 && reply.code < 300;
+    // Every failure, temporary or not, gets its meaning: the sender's application decides
+    // on it, and only a permanent invalid-recipient may suppress the address.
+    std::string category, provider;
+    if (!delivered) {
+      provider = provider_of(host);
+      category = bounces_.classify({dsn, response, provider, reply.code >= 500});
+      m::bounces(category, provider).inc();
+    }
+    r.attempts.push_back({now, host, response, tls.policy, tls.version, tls.cipher});
+    r.attempts.back().category = category;
+    if (r.attempts.size() > 20) r.attempts.erase(r.attempts.begin());  // keep the record bounded
+    if (delivered) {
       r.state = queue::RcptState::kDelivered;
     } else if (reply.code >= 500) {
       r.state = queue::RcptState::kBounced;
@@ -78,12 +91,23 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
       d.action = "failed";
       d.status = dsn;
       auto bracket = host.find('[');
-      d.remote_mta = host.substr(0, bracket);
+      if (host != kSuppressionHost) d.remote_mta = host.substr(0, bracket);
       d.diagnostic = response;
       d.last_attempt_ms = now;
+      d.category = category;
       work->failed.push_back(std::move(d));
+      if (suppression_ && host != kSuppressionHost &&
+          suppression_->note(config_->suppression, work->envelope.sender, r.address, category,
+                             "bounce", now)) {
+        log::info("suppression added", {{"id", work->id.str()},
+                                        {"rcpt", r.address},
+                                        {"reason", category},
+                                        {"source", "bounce"},
+                                        {"response", response}});
+      }
     }
     work->events.push_back({now, status, work->id.str(), r.address, response});
+    work->events.back().category = category;
     m::deliveries(status).inc();
     if (r.state == queue::RcptState::kDelivered)
       m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
@@ -93,6 +117,7 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
                            {"delay", seconds_text(now - work->envelope.created_ms)},
                            {"dsn", dsn},
                            {"status", status},
+                           {"category", category.empty() ? "-" : category},
                            {"tls_policy", tls.policy.empty() ? "-" : tls.policy},
                            {"tls", tls.version.empty() ? "none" : tls.version},
                            {"cipher", tls.cipher.empty() ? "-" : tls.cipher},
@@ -148,6 +173,7 @@ void DeliveryEngine::expire_pending(MessageWork& work, int64_t now) {
     d.diagnostic = last;
     d.reason = "delivery time expired; last error: " + last;
     d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
+    d.category = "expired";
     work.failed.push_back(std::move(d));
     log::info("delivery", {{"id", work.id.str()},
                            {"rcpt", r.address},
@@ -155,9 +181,12 @@ void DeliveryEngine::expire_pending(MessageWork& work, int64_t now) {
                            {"delay", seconds_text(now - env.created_ms)},
                            {"dsn", "4.4.7"},
                            {"status", "expired"},
+                           {"category", "expired"},
                            {"response", "delivery time expired; last error: " + last}});
     m::deliveries("expired").inc();
+    m::bounces("expired", r.attempts.empty() ? "" : provider_of(r.attempts.back().host)).inc();
     work.events.push_back({now, "expired", work.id.str(), r.address, last});
+    work.events.back().category = "expired";
   }
 }
 
@@ -180,6 +209,7 @@ void DeliveryEngine::warn_delay(MessageWork& work, int64_t now) {
     d.action = "delayed";
     d.diagnostic = r.attempts.empty() ? "" : r.attempts.back().response;
     d.status = delay_status(d.diagnostic);
+    d.category = r.attempts.empty() ? "" : r.attempts.back().category;
     d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
     delayed.push_back(std::move(d));
   }
@@ -278,6 +308,51 @@ void DeliveryEngine::publish(const char* event, const queue::QueueId& id, const 
   events_.publish({log::now_ms(), event, id.str(), rcpt, response});
 }
 
+std::string DeliveryEngine::provider_of(const std::string& host) const {
+  std::string name = host.substr(0, host.find('['));
+  if (name.empty() || name == "local") return "";
+  if (limiter_) {
+    std::string p = limiter_->provider_for({name});
+    if (p != "default") return p;
+  }
+  return policy::bounce_provider(name);
+}
+
+std::vector<size_t> DeliveryEngine::suppressed_now(const MessageWork& work) {
+  std::vector<size_t> out;
+  if (!suppression_ || !config_->suppression.bounce_at_submission) return out;
+  const auto& env = work.envelope;
+  // Only what our users submitted: inbound mail and our own reports are not held back.
+  bool submitted =
+      std::any_of(config_->listeners.begin(), config_->listeners.end(), [&](const auto& l) {
+        return l.name == env.listener && l.role == conf::ListenerRole::kSubmission;
+      });
+  if (!submitted) return out;
+  int64_t now = log::now_ms();
+  for (size_t i = 0; i < env.recipients.size(); ++i) {
+    const auto& r = env.recipients[i];
+    if (r.state == queue::RcptState::kPending && suppression_->find(env.sender, r.address, now))
+      out.push_back(i);
+  }
+  return out;
+}
+
+void DeliveryEngine::bounce_suppressed(std::shared_ptr<MessageWork> work,
+                                       std::vector<size_t> which) {
+  int64_t now = log::now_ms();
+  TransactionResult replies;
+  for (size_t i : which) {
+    const auto& r = work->envelope.recipients[i];
+    auto entry = suppression_->find(work->envelope.sender, r.address, now);
+    std::string text =
+        entry ? policy::suppression_reply(*entry) : "5.1.1 <" + r.address + ">: suppressed";
+    replies.push_back(synthetic(550, text));
+    work->events.push_back({now, "suppressed", work->id.str(), r.address, "550 " + text});
+  }
+  Job job{work, std::move(which), std::nullopt};
+  record(job, replies, kSuppressionHost, {});
+}
+
 void DeliveryEngine::announce(MessageWork& work) {
   for (const auto& e : work.events) events_.publish(e);
   work.events.clear();
@@ -321,6 +396,14 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
   in.recipients = std::move(recipients);
   bool delay = in.recipients.front().action == "delayed";
   size_t count = in.recipients.size();
+  // The categories of the failures reported, each once, in the order first met.
+  std::string categories;
+  for (const auto& r : in.recipients) {
+    if (r.category.empty()) continue;
+    std::string padded = "," + categories + ",";
+    if (padded.find("," + r.category + ",") != std::string::npos) continue;
+    categories += (categories.empty() ? "" : ",") + r.category;
+  }
   LocalMessage local;
   local.sender = "";
   local.recipient = work.envelope.sender;
@@ -331,10 +414,12 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
   };
   queue::QueueId id =
       enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
-  log::info(delay ? "delay notice" : "bounce", {{"id", id.str()},
-                                                {"original", work.id.str()},
-                                                {"to", work.envelope.sender},
-                                                {"recipients", std::to_string(count)}});
+  log::info(delay ? "delay notice" : "bounce",
+            {{"id", id.str()},
+             {"original", work.id.str()},
+             {"to", work.envelope.sender},
+             {"recipients", std::to_string(count)},
+             {"category", categories.empty() ? "-" : categories}});
 }
 
 // A DSN or delay notice of ours that could not be delivered (the sender address is no

@@ -30,6 +30,13 @@ Counter& deliveries(const char* result) {
                            std::string("result=\"") + result + "\"");
 }
 
+Counter& bounces(const std::string& category, const std::string& provider) {
+  return metrics().counter("hato_bounces_total",
+                           "Failed delivery attempts per recipient, by category and provider",
+                           "category=\"" + label_value(category) + "\",provider=\"" +
+                               label_value(provider.empty() ? "other" : provider) + "\"");
+}
+
 Counter& tls_handshakes(bool ok) {
   return metrics().counter(
       "hato_tls_handshakes_total", "TLS handshakes, by direction and result",

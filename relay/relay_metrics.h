@@ -13,6 +13,9 @@ Counter& received(const std::string& listener);
 Counter& connections_total(const std::string& listener);
 Gauge& connections_open(const std::string& listener);
 Counter& deliveries(const char* result);  // delivered | deferred | bounced | expired
+// Failed delivery attempts per recipient (temporary and permanent), by bounce category
+// (policy/bounce_rules.h) and provider of the MX ("other" when none is known).
+Counter& bounces(const std::string& category, const std::string& provider);
 Counter& tls_handshakes(bool ok);
 Counter& dkim_signatures();
 // submission | inbound | bounce | delay | tls-report | blacklist

@@ -573,6 +573,61 @@ BOOST_AUTO_TEST_CASE(without_egress_there_is_no_shaping_to_configure) {
   BOOST_TEST(c->shaping.suspend_on[0].for_ == hours(1));
 }
 
+BOOST_AUTO_TEST_CASE(bounce_rules_and_suppression_load) {
+  auto c = loaded(kListener +
+                  "bounces:\n"
+                  "  rules:\n"
+                  "    - {match: \"5\\\\.7\\\\.1.*blocked\", provider: Microsoft, category: "
+                  "reputation-block}\n"
+                  "    - {dsn: \"5.7.\", category: policy}\n"
+                  "suppression: {on: [invalid-recipient, mailbox-full, complaint], scope: global, "
+                  "expire: 30d, at_submission: bounce}\n");
+  BOOST_TEST_REQUIRE(c->bounce_rules.size() == 2u);
+  BOOST_TEST(c->bounce_rules[0].match == "5\\.7\\.1.*blocked");
+  BOOST_TEST(c->bounce_rules[0].provider == "microsoft");
+  BOOST_TEST(c->bounce_rules[0].category == "reputation-block");
+  BOOST_TEST(c->bounce_rules[1].dsn == "5.7.");
+  BOOST_TEST((c->suppression.on ==
+              std::vector<std::string>{"invalid-recipient", "mailbox-full", "complaint"}));
+  BOOST_TEST(c->suppression.global);
+  BOOST_TEST(c->suppression.expire == hours(24 * 30));
+  BOOST_TEST(c->suppression.bounce_at_submission);
+  // The defaults: per domain, a year, refused at RCPT.
+  c = loaded(kListener);
+  BOOST_TEST(c->bounce_rules.empty());
+  BOOST_TEST((c->suppression.on == std::vector<std::string>{"invalid-recipient", "complaint"}));
+  BOOST_TEST(!c->suppression.global);
+  BOOST_TEST(c->suppression.expire == hours(24 * 365));
+  BOOST_TEST(!c->suppression.bounce_at_submission);
+  BOOST_TEST(loaded(kListener + "suppression: {expire: never}\n")->suppression.expire.count() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(bounce_and_suppression_problems_are_reported) {
+  auto errors =
+      errors_of(kListener +
+                "bounces:\n"
+                "  rules:\n"
+                "    - {match: \"(open\", category: policy}\n"
+                "    - {match: x, category: invalid-recipent}\n"
+                "    - {category: policy}\n"
+                "    - {dsn: \"5.x\", category: policy}\n"
+                "suppression: {on: [complaints], scope: everywhere, at_submission: drop}\n");
+  std::string all;
+  for (const auto& e : errors) all += e + "\n";
+  BOOST_TEST(errors.size() == 7u, all);
+  BOOST_TEST(all.find("bad regular expression '(open'") != std::string::npos, all);
+  BOOST_TEST(all.find("unknown bounce category 'invalid-recipent', did you mean "
+                      "'invalid-recipient'?") != std::string::npos,
+             all);
+  BOOST_TEST(all.find("a bounce rule needs match, provider or dsn") != std::string::npos, all);
+  BOOST_TEST(all.find("'5.x' is not an enhanced status code") != std::string::npos, all);
+  BOOST_TEST(all.find("unknown bounce category 'complaints', did you mean 'complaint'?") !=
+                 std::string::npos,
+             all);
+  BOOST_TEST(all.find("suppression.scope: unknown value 'everywhere'") != std::string::npos, all);
+  BOOST_TEST(all.find("suppression.at_submission: unknown value 'drop'") != std::string::npos, all);
+}
+
 BOOST_AUTO_TEST_CASE(cluster_loads_and_checks_its_keys) {
   BOOST_TEST(!loaded(kListener)->cluster.has_value());
   ConfigPtr c = loaded(kListener +

@@ -37,6 +37,7 @@ Envelope full_envelope() {
   a.attempts.push_back({1764313300000, "mx1.example.test[192.0.2.1]", "451 4.7.1 try later",
                         "mta-sts", "TLSv1.3", "TLS_AES_256_GCM_SHA384"});
   a.attempts.push_back({-5, "", std::string(200, 'r'), "", "", ""});
+  a.attempts.back().category = "reputation-block";
   e.recipients.push_back(a);
 
   Recipient b;
@@ -64,7 +65,7 @@ BOOST_AUTO_TEST_SUITE(envelope)
 BOOST_AUTO_TEST_CASE(round_trip_keeps_every_field) {
   Envelope e = full_envelope();
   std::string bytes = encode(e);
-  BOOST_TEST(bytes[0] == '\x03');  // the format version leads
+  BOOST_TEST(bytes[0] == '\x04');  // the format version leads
   Result<Envelope> back = decode(bytes);
   BOOST_TEST_REQUIRE(back.is_ok(), back.status().message());
   BOOST_TEST((*back == e));
@@ -106,6 +107,31 @@ Envelope without_attempts() {
   return e;
 }
 
+BOOST_AUTO_TEST_CASE(version_3_records_still_read) {
+  // Version 3 had no category in attempts: one attempt, last in the record, whose empty
+  // category is the last byte.
+  Envelope e;
+  e.sender = "app@example.test";
+  Recipient r;
+  r.address = "bob@example.test";
+  r.attempts.push_back({1764313300000, "mx1.example.test[192.0.2.1]", "451 4.7.1 try later",
+                        "mta-sts", "TLSv1.3", "TLS_AES_256_GCM_SHA384"});
+  e.recipients.push_back(r);
+  std::string v3 = encode(e);
+  BOOST_TEST_REQUIRE(v3.back() == '\0');
+  v3.pop_back();
+  v3[0] = '\x03';
+  Result<Envelope> back = decode(v3);
+  BOOST_TEST_REQUIRE(back.is_ok(), back.status().message());
+  BOOST_TEST((*back == e));
+  BOOST_TEST(back->recipients[0].attempts[0].category.empty());
+  // And the category round-trips in version 4.
+  e.recipients[0].attempts[0].category = "invalid-recipient";
+  Result<Envelope> v4 = decode(encode(e));
+  BOOST_TEST_REQUIRE(v4.is_ok(), v4.status().message());
+  BOOST_TEST(v4->recipients[0].attempts[0].category == "invalid-recipient");
+}
+
 BOOST_AUTO_TEST_CASE(version_2_records_still_read) {
   Envelope e = without_attempts();
   std::string v2 = encode(e);
@@ -138,7 +164,7 @@ BOOST_AUTO_TEST_CASE(trailing_bytes_fail) {
 
 BOOST_AUTO_TEST_CASE(unknown_version_fails) {
   std::string bytes = encode(full_envelope());
-  bytes[0] = '\x04';
+  bytes[0] = '\x05';
   Result<Envelope> r = decode(bytes);
   BOOST_TEST_REQUIRE(!r.is_ok());
   BOOST_TEST(r.status().message().find("version") != std::string::npos);

@@ -44,6 +44,10 @@ BOOST_AUTO_TEST_CASE(keys_parse_back_to_their_kind_and_fields) {
        Kind::kTlsrptCounts,
        {"2026-11-01", "example.com"}},
       {tlsrpt_index_key(), Kind::kTlsrptIndex, {}},
+      {suppression_key("example.com", "bob@example.net"),
+       Kind::kSuppression,
+       {"example.com", "bob@example.net"}},
+      {suppression_key("*", "bob@example.net"), Kind::kSuppression, {"*", "bob@example.net"}},
   };
   for (const auto& c : cases) {
     auto parsed = parse_key(c.key);
@@ -55,9 +59,10 @@ BOOST_AUTO_TEST_CASE(keys_parse_back_to_their_kind_and_fields) {
 }
 
 BOOST_AUTO_TEST_CASE(keys_of_no_kind_or_the_wrong_shape_do_not_parse) {
-  for (std::string key : {"", "x/1", "w/", "w/192.0.2.1", "w/192.0.2.1//google",
-                          "w/192.0.2.1/2026-11-01/google/extra", "s/192.0.2.1", "m/", "t/c/day",
-                          "t/ix", "t/i/", "b/192.0.2.1/zone/more"}) {
+  for (std::string key :
+       {"", "x/1", "w/", "w/192.0.2.1", "w/192.0.2.1//google",
+        "w/192.0.2.1/2026-11-01/google/extra", "s/192.0.2.1", "m/", "t/c/day", "t/ix", "t/i/",
+        "b/192.0.2.1/zone/more", "x/example.com/", "x//bob@example.net", "x/example.com/a/b"}) {
     BOOST_TEST(!parse_key(key).has_value(), key);
   }
 }
@@ -72,6 +77,15 @@ BOOST_AUTO_TEST_CASE(no_prefix_is_the_start_of_another) {
       BOOST_TEST(!prefix(b).starts_with(prefix(a)), prefix(a) << " starts " << prefix(b));
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(suppression_prefixes_scan_one_scope_or_all) {
+  BOOST_TEST(suppression_prefix("") == "x/");
+  BOOST_TEST(suppression_prefix("example.com") == "x/example.com/");
+  BOOST_TEST(suppression_key("example.com", "a@b").starts_with(suppression_prefix("example.com")));
+  // One domain's scan does not reach a longer domain's records.
+  BOOST_TEST(
+      !suppression_key("example.com.au", "a@b").starts_with(suppression_prefix("example.com")));
 }
 
 BOOST_AUTO_TEST_CASE(values_carry_the_version_byte) {

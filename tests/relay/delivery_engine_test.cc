@@ -15,6 +15,7 @@
 #include "queue/store.h"
 #include "relay/delivery.h"
 #include "relay/mta_sts.h"
+#include "relay/relay_metrics.h"
 #include "tests/temp_dir.h"
 
 namespace hato::relay {
@@ -655,6 +656,72 @@ BOOST_AUTO_TEST_CASE(recipients_of_one_transaction_are_delivered_deferred_and_bo
   std::string dsn = rig.reports_to("alice@relay.test").front();
   BOOST_TEST(dsn.find("gone@split.test") != std::string::npos);
   BOOST_TEST(dsn.find("later@split.test") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(every_failure_gets_its_category_and_only_a_dead_address_is_suppressed) {
+  Rig rig;
+  rig.resolver.add_mx("gmail.test", {{10, "gmail-smtp-in.l.google.com"}});
+  rig.resolver.add_host("gmail-smtp-in.l.google.com", "127.0.0.14");
+  auto& script = rig.connector.scripts["127.0.0.14"];
+  // Gmail's words (support.google.com/a/answer/3726730).
+  script.rcpt["warm@gmail.test"] =
+      "550 5.7.1 Our system has detected that this message is likely suspicious due to the very "
+      "low reputation of the sending IP address.";
+  script.rcpt["busy@gmail.test"] =
+      "450 4.7.28 Our system has detected an unusual rate of unsolicited mail";
+  script.rcpt["gone@gmail.test"] =
+      "550 5.1.1 The email account that you tried to reach does not exist.";
+  policy::SuppressionList suppression(rig.state);
+  uint64_t counted = m::bounces("invalid-recipient", "google").value();
+  rig.start();
+  rig.engine->set_suppression(&suppression);
+  const std::vector<std::string> rcpts = {"ok@gmail.test", "warm@gmail.test", "busy@gmail.test",
+                                          "gone@gmail.test"};
+  auto id = rig.queue("alice@relay.test", rcpts);
+  BOOST_TEST_REQUIRE(rig.run_until([&] {
+    for (const auto& r : rcpts)
+      if (!rig.settled(r)) return false;
+    return rig.reports_to("alice@relay.test").size() == 1;
+  }));
+  BOOST_TEST(rig.events_for("ok@gmail.test").back().category == "");
+  BOOST_TEST(rig.events_for("warm@gmail.test").back().category == "reputation-block");
+  BOOST_TEST(rig.events_for("busy@gmail.test").back().category == "reputation-block");
+  BOOST_TEST(rig.events_for("gone@gmail.test").back().category == "invalid-recipient");
+  BOOST_TEST(m::bounces("invalid-recipient", "google").value() == counted + 1);
+  // The stored attempts carry it (queue show reads them).
+  auto env = rig.store->envelope(id);
+  BOOST_TEST_REQUIRE(env.is_ok());
+  std::map<std::string, std::string> category;
+  for (const auto& r : env->recipients)
+    category[r.address] = r.attempts.empty() ? "?" : r.attempts.back().category;
+  BOOST_TEST(category["busy@gmail.test"] == "reputation-block");
+  BOOST_TEST(category["gone@gmail.test"] == "invalid-recipient");
+  BOOST_TEST(category["ok@gmail.test"] == "");
+  // Only the dead address is suppressed, for the sender's domain.
+  auto gone = suppression.find("alice@relay.test", "gone@gmail.test", log::now_ms());
+  BOOST_TEST_REQUIRE(gone.has_value());
+  BOOST_TEST(gone->reason == "invalid-recipient");
+  BOOST_TEST(gone->source == "bounce");
+  BOOST_TEST(gone->domain == "relay.test");
+  BOOST_TEST(!suppression.find("alice@relay.test", "warm@gmail.test", log::now_ms()));
+  BOOST_TEST(!suppression.find("alice@relay.test", "busy@gmail.test", log::now_ms()));
+}
+
+BOOST_AUTO_TEST_CASE(expiry_is_its_own_category) {
+  Rig rig;
+  rig.config->delivery.retry.max_age = std::chrono::milliseconds(1);
+  rig.resolver.add_mx("slow.test", {{10, "mx.slow.test"}});
+  rig.resolver.add_host("mx.slow.test", "127.0.0.15");
+  rig.connector.scripts["127.0.0.15"].rcpt["late@slow.test"] = "451 4.3.0 try again later";
+  rig.start();
+  rig.queue("alice@relay.test", {"late@slow.test"});
+  BOOST_TEST_REQUIRE(rig.run_until([&] {
+    auto e = rig.events_for("late@slow.test");
+    return !e.empty() && e.back().event == "expired";
+  }));
+  auto events = rig.events_for("late@slow.test");
+  BOOST_TEST(events.back().category == "expired");
+  BOOST_TEST(events[events.size() - 2].category == "transient");  // the 451 itself
 }
 
 }  // namespace hato::relay

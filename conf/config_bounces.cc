@@ -1,0 +1,142 @@
+// config_bounces.cc - what a failed delivery means (bounces.rules) and what it leads to
+// (suppression).
+#include <algorithm>
+#include <iterator>
+#include <regex>
+
+#include "common/strings.h"
+#include "conf/config_builder.h"
+
+namespace hato::conf {
+
+bool is_bounce_category(std::string_view name) {
+  return std::find(std::begin(kBounceCategories), std::end(kBounceCategories), name) !=
+         std::end(kBounceCategories);
+}
+
+namespace detail {
+
+namespace {
+
+std::vector<std::string_view> category_names() {
+  return {std::begin(kBounceCategories), std::end(kBounceCategories)};
+}
+
+// "5", "5.7", "5.7.", "4.2.2": digits and dots, starting with the class digit.
+bool is_dsn_prefix(std::string_view text) {
+  if (text.empty() || (text[0] != '2' && text[0] != '4' && text[0] != '5')) return false;
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+}
+
+}  // namespace
+
+// read_bounces - {rules: [...]}.
+void Builder::read_bounces(const Value& v) {
+  MapReader m(reader_, v, {"rules"});
+  if (!m.is_map()) return;
+  if (auto* r = m.get("rules")) {
+    if (auto items = reader_.items(*r)) {
+      for (const auto& item : *items) read_bounce_rule(item);
+    }
+  }
+}
+
+// read_bounce_rule - {match, provider, dsn, category}: at least one of the first three, so
+// that a rule cannot file every failure under one category by mistake. The expression is
+// compiled here as policy::BounceRules will, so a bad one shows in `hato config check`.
+void Builder::read_bounce_rule(const Value& v) {
+  MapReader m(reader_, v, {"match", "provider", "dsn", "category"});
+  if (!m.is_map()) return;
+  BounceRule rule;
+  if (auto* r = m.get("match")) {
+    auto text = reader_.non_empty_string(*r);
+    // libstdc++ compiles and matches by recursion: a bounded expression bounds the stack.
+    if (text && text->size() > kMaxReplyRegex) {
+      reader_.error(*r, "regular expression too long (at most " + std::to_string(kMaxReplyRegex) +
+                            " characters)");
+    } else if (text) {
+      try {
+        std::regex compiled(*text, std::regex::ECMAScript | std::regex::icase);
+        rule.match = *text;
+      } catch (const std::regex_error& e) {
+        reader_.error(*r, "bad regular expression '" + *text + "': " + e.what());
+      }
+    }
+  }
+  if (auto* p = m.get("provider")) {
+    if (auto name = reader_.non_empty_string(*p)) rule.provider = ascii_lower(*name);
+  }
+  if (auto* d = m.get("dsn")) {
+    if (auto text = reader_.non_empty_string(*d)) {
+      if (is_dsn_prefix(*text)) {
+        rule.dsn = *text;
+      } else {
+        reader_.error(*d, "'" + *text + "' is not an enhanced status code or a prefix of one");
+      }
+    }
+  }
+  if (auto* c = m.require("category")) {
+    if (auto name = reader_.non_empty_string(*c)) {
+      std::string lower = ascii_lower(*name);
+      if (is_bounce_category(lower)) {
+        rule.category = lower;
+      } else {
+        std::string message = "unknown bounce category '" + *name + "'";
+        std::string suggestion = closest_match(lower, category_names());
+        if (!suggestion.empty()) message += ", did you mean '" + suggestion + "'?";
+        reader_.error(*c, message);
+      }
+    }
+  }
+  if (!m.get("match") && !m.get("provider") && !m.get("dsn"))
+    reader_.error(v, "a bounce rule needs match, provider or dsn");
+  config_.bounce_rules.push_back(std::move(rule));
+}
+
+// read_suppression - {on, scope, expire, at_submission}.
+void Builder::read_suppression(const Value& v) {
+  MapReader m(reader_, v, {"on", "scope", "expire", "at_submission"});
+  if (!m.is_map()) return;
+  Suppression& s = config_.suppression;
+  if (auto* o = m.get("on")) {
+    if (auto items = reader_.items(*o)) {
+      s.on.clear();
+      std::vector<std::string_view> known = category_names();
+      known.push_back("complaint");
+      for (const auto& item : *items) {
+        auto name = reader_.non_empty_string(item);
+        if (!name) continue;
+        std::string lower = ascii_lower(*name);
+        if (std::find(known.begin(), known.end(), lower) == known.end()) {
+          std::string message = "unknown bounce category '" + *name + "'";
+          std::string suggestion = closest_match(lower, known);
+          if (!suggestion.empty()) message += ", did you mean '" + suggestion + "'?";
+          reader_.error(item, message);
+          continue;
+        }
+        s.on.push_back(std::move(lower));
+      }
+    }
+  }
+  if (auto* c = m.get("scope")) {
+    if (auto global = reader_.choice<bool>(*c, {{"domain", false}, {"global", true}}))
+      s.global = *global;
+  }
+  if (auto* e = m.get("expire")) {
+    auto text = reader_.string(*e);
+    if (text && (*text == "never" || *text == "0")) {
+      s.expire = Duration(0);
+    } else if (auto duration = reader_.duration(*e)) {
+      s.expire = *duration;
+    }
+  }
+  if (auto* a = m.get("at_submission")) {
+    if (auto bounce = reader_.choice<bool>(*a, {{"reject", false}, {"bounce", true}}))
+      s.bounce_at_submission = *bounce;
+  }
+}
+
+}  // namespace detail
+
+}  // namespace hato::conf
