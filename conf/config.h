@@ -269,6 +269,12 @@ struct Suppression {
   bool bounce_at_submission = false;               // at_submission: bounce (else reject)
 };
 
+// complaints: feedback reports (ARF, RFC 5965) arriving at `address` (a mailbox or alias of a
+// local domain) are read: the complained-about recipient is suppressed and an event goes out.
+struct Complaints {
+  std::string address;  // lower-case domain; "" reads none
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -291,6 +297,7 @@ struct Config {
   std::optional<Cluster> cluster;        // absent: one node, its state in its own RocksDB
   std::vector<BounceRule> bounce_rules;  // bounces.rules
   Suppression suppression;
+  Complaints complaints;
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;

@@ -1,5 +1,5 @@
 // config_bounces.cc - what a failed delivery means (bounces.rules) and what it leads to
-// (suppression).
+// (suppression, complaints).
 #include <algorithm>
 #include <iterator>
 #include <regex>
@@ -134,6 +134,23 @@ void Builder::read_suppression(const Value& v) {
   if (auto* a = m.get("at_submission")) {
     if (auto bounce = reader_.choice<bool>(*a, {{"reject", false}, {"bounce", true}}))
       s.bounce_at_submission = *bounce;
+  }
+}
+
+// read_complaints - {address}: where feedback reports arrive.
+void Builder::read_complaints(const Value& v) {
+  MapReader m(reader_, v, {"address"});
+  if (!m.is_map()) return;
+  if (auto* a = m.get("address")) {
+    if (auto address = read_sender(*a)) {
+      if (address->empty() || address->front() == '@') {
+        reader_.error(*a, "expected an address 'user@domain'");
+      } else {
+        std::string text = *address;
+        size_t at = text.rfind('@');
+        config_.complaints.address = text.substr(0, at + 1) + ascii_lower(text.substr(at + 1));
+      }
+    }
   }
 }
 

@@ -85,7 +85,8 @@ Config Builder::build(const Value& root) {
                  "cluster",
                  "mta_sts",
                  "bounces",
-                 "suppression"});
+                 "suppression",
+                 "complaints"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -105,6 +106,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("cluster")) read_cluster(*v);
   if (auto* v = top.get("bounces")) read_bounces(*v);
   if (auto* v = top.get("suppression")) read_suppression(*v);
+  if (auto* v = top.get("complaints")) read_complaints(*v);
   apply_defaults();
   return config_;
 }

@@ -73,6 +73,7 @@ class Builder {
   void read_bounces(const Value& v);
   void read_bounce_rule(const Value& v);
   void read_suppression(const Value& v);
+  void read_complaints(const Value& v);
   std::vector<std::string> read_zones(const Value& v);
   void read_acme(const Value& v);
   void read_mta_sts(const Value& v);

@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "policy/mail/mime.h"
 
 namespace hato::policy::tlsrpt {
 
@@ -274,61 +275,6 @@ uint64_t json_count(const JsonValue& v) {
   return ec == std::errc() ? n : 0;
 }
 
-// Header fields of a MIME entity (unfolded, names lower case) and where its body starts.
-struct Entity {
-  std::vector<std::pair<std::string, std::string>> fields;
-  std::string_view body;
-  std::string field(std::string_view name) const {
-    for (const auto& [n, v] : fields) {
-      if (n == name) return v;
-    }
-    return "";
-  }
-};
-
-Entity split_entity(std::string_view text) {
-  Entity e;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    pos = eol + 1;
-    if (line.empty()) break;
-    if ((line[0] == ' ' || line[0] == '\t') && !e.fields.empty()) {
-      e.fields.back().second += " " + std::string(trim(line));
-      continue;
-    }
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    e.fields.emplace_back(ascii_lower(trim(line.substr(0, colon))),
-                          std::string(trim(line.substr(colon + 1))));
-  }
-  e.body = pos < text.size() ? text.substr(pos) : std::string_view();
-  return e;
-}
-
-// A parameter of a Content-Type value (quoted or not).
-std::string parameter(std::string_view value, std::string_view name) {
-  std::string l = ascii_lower(value);
-  for (size_t at = l.find(name); at != std::string::npos; at = l.find(name, at + 1)) {
-    if (at > 0 && l[at - 1] != ';' && l[at - 1] != ' ' && l[at - 1] != '\t') continue;
-    size_t eq = at + name.size();
-    while (eq < l.size() && l[eq] == ' ') ++eq;
-    if (eq >= l.size() || l[eq] != '=') continue;
-    size_t start = eq + 1;
-    while (start < l.size() && l[start] == ' ') ++start;
-    if (start < value.size() && value[start] == '"') {
-      size_t end = value.find('"', start + 1);
-      return std::string(value.substr(start + 1, end - start - 1));
-    }
-    size_t end = value.find_first_of("; \t", start);
-    return std::string(value.substr(start, end - start));
-  }
-  return "";
-}
-
 std::optional<std::string> gunzip(std::string_view in, size_t max_bytes) {
   z_stream z{};
   if (inflateInit2(&z, 15 + 32) != Z_OK) return std::nullopt;  // +32: gzip or zlib header
@@ -352,24 +298,10 @@ std::optional<std::string> gunzip(std::string_view in, size_t max_bytes) {
 
 void collect(std::string_view text, size_t max_bytes, int depth, std::vector<std::string>* out) {
   if (depth > 8) return;
-  Entity e = split_entity(text);
-  std::string type = ascii_lower(e.field("content-type"));
-  std::string mime = std::string(trim(type.substr(0, type.find(';'))));
+  mail::Entity e = mail::split_entity(text);
+  std::string mime = e.media_type();
   if (mime.starts_with("multipart/")) {
-    std::string boundary = parameter(e.field("content-type"), "boundary");
-    if (boundary.empty()) return;
-    std::string delimiter = "--" + boundary;
-    size_t at = e.body.find(delimiter);
-    while (at != std::string_view::npos) {
-      size_t start = e.body.find('\n', at);
-      if (start == std::string_view::npos) return;
-      if (e.body.substr(at + delimiter.size(), 2) == "--") return;  // the closing delimiter
-      size_t next = e.body.find("\n" + delimiter, start);
-      std::string_view part = e.body.substr(
-          start + 1, next == std::string_view::npos ? std::string_view::npos : next - start - 1);
-      collect(part, max_bytes, depth + 1, out);
-      at = next == std::string_view::npos ? next : next + 1;
-    }
+    for (std::string_view part : mail::multipart_parts(e)) collect(part, max_bytes, depth + 1, out);
     return;
   }
   bool gzip = mime == "application/tlsrpt+gzip";

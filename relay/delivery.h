@@ -145,6 +145,9 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
                  std::function<void()> then);
+  // A message delivered to complaints.address: a feedback report suppresses the recipient
+  // it complains about, is counted and announced (relay/complaints.cc).
+  void take_complaint(const MessageWork& report);
   // Our own failed report (`work` is a DSN or delay notice) to the sender domain's postmaster.
   void queue_double_bounce(const MessageWork& work, std::vector<DsnRecipient> recipients,
                            std::function<void()> then);

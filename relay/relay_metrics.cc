@@ -37,6 +37,12 @@ Counter& bounces(const std::string& category, const std::string& provider) {
                                label_value(provider.empty() ? "other" : provider) + "\"");
 }
 
+Counter& complaints(const std::string& provider) {
+  return metrics().counter(
+      "hato_complaints_total", "Feedback reports (ARF) received at complaints.address, by provider",
+      "provider=\"" + label_value(provider.empty() ? "other" : provider) + "\"");
+}
+
 Counter& tls_handshakes(bool ok) {
   return metrics().counter(
       "hato_tls_handshakes_total", "TLS handshakes, by direction and result",

@@ -16,6 +16,8 @@ Counter& deliveries(const char* result);  // delivered | deferred | bounced | ex
 // Failed delivery attempts per recipient (temporary and permanent), by bounce category
 // (policy/bounce_rules.h) and provider of the MX ("other" when none is known).
 Counter& bounces(const std::string& category, const std::string& provider);
+// Feedback reports (ARF) read at complaints.address, by the provider they concern.
+Counter& complaints(const std::string& provider);
 Counter& tls_handshakes(bool ok);
 Counter& dkim_signatures();
 // submission | inbound | bounce | delay | tls-report | blacklist

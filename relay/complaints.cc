@@ -1,0 +1,57 @@
+// complaints.cc - feedback reports (ARF, RFC 5965) delivered to complaints.address: the
+// complaining recipient is suppressed for the sender's domain (suppression.on permitting),
+// hato_complaints_total{provider} counts it, and a "complaint" event and log line name the
+// original message.
+#include "common/log.h"
+#include "policy/arf.h"
+#include "policy/bounce_rules.h"
+#include "relay/delivery.h"
+#include "relay/relay_metrics.h"
+
+namespace hato::relay {
+
+namespace {
+
+std::string_view domain_of(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
+}
+
+}  // namespace
+
+void DeliveryEngine::take_complaint(const MessageWork& report) {
+  auto complaint = policy::parse_arf(*report.data);
+  if (!complaint) {
+    log::info("no feedback report in a message to the complaints address",
+              {{"id", report.id.str()}, {"from", report.envelope.sender}});
+    return;
+  }
+  const policy::Complaint& c = *complaint;
+  // The provider: by the complaining recipient's domain, else by who sent the report.
+  std::string provider = policy::bounce_provider(domain_of(c.recipient));
+  if (provider.empty()) provider = policy::bounce_provider(domain_of(report.envelope.sender));
+  m::complaints(provider).inc();
+  bool suppressed = suppression_ && !c.recipient.empty() &&
+                    suppression_->note(config_->suppression, c.sender, c.recipient, "complaint",
+                                       "complaint", log::now_ms());
+  log::warning("complaint", {{"id", report.id.str()},
+                             {"original", c.queue_id.empty() ? "-" : c.queue_id},
+                             {"message_id", c.message_id.empty() ? "-" : c.message_id},
+                             {"rcpt", c.recipient.empty() ? "-" : c.recipient},
+                             {"sender", c.sender.empty() ? "-" : c.sender},
+                             {"type", c.feedback_type},
+                             {"provider", provider.empty() ? "other" : provider},
+                             {"reporter", c.user_agent.empty() ? "-" : c.user_agent},
+                             {"suppressed", suppressed ? "yes" : "no"}});
+  queue::QueueEvent event;
+  event.time_ms = log::now_ms();
+  event.event = "complaint";
+  event.id = c.queue_id.empty() ? report.id.str() : c.queue_id;
+  event.rcpt = c.recipient;
+  event.response = "feedback-type " + c.feedback_type + " from " +
+                   (c.user_agent.empty() ? report.envelope.sender : c.user_agent);
+  event.category = "complaint";
+  events_.publish(event);
+}
+
+}  // namespace hato::relay
