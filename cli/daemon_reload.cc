@@ -87,6 +87,7 @@ void Daemon::reload() {
   if (*fresh_tls) mta_sts_web_->set_tls(*fresh_tls);
   server_->set_config(config_);
   blacklist_->set_config(config_);
+  webhooks_->set_config(config_);
   certificates_->watch(*config_, *fresh_tls);
   users_watch_->watch({config_->users_file});
   log::info("reloaded", {{"config", config_->source}, {"users_file", config_->users_file}});

@@ -65,9 +65,26 @@ bool is_local_part(std::string_view s) {
 
 Config Builder::build(const Value& root) {
   MapReader top(reader_, root,
-                {"hostname", "data_dir", "users_file", "user", "admin", "log", "tls", "listeners",
-                 "domains", "dns", "delivery", "limits", "allowed_senders", "inbound", "egress",
-                 "shaping", "blacklist_monitor", "cluster", "mta_sts"});
+                {"hostname",
+                 "data_dir",
+                 "users_file",
+                 "user",
+                 "admin",
+                 "log",
+                 "tls",
+                 "listeners",
+                 "domains",
+                 "dns",
+                 "delivery",
+                 "limits",
+                 "allowed_senders",
+                 "inbound",
+                 "egress",
+                 "shaping",
+                 "blacklist_monitor",
+                 "cluster",
+                 "mta_sts",
+                 "events"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -85,6 +102,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("shaping")) read_shaping(*v);
   if (auto* v = top.get("blacklist_monitor")) read_blacklist_monitor(*v);
   if (auto* v = top.get("cluster")) read_cluster(*v);
+  if (auto* v = top.get("events")) read_events(*v);
   apply_defaults();
   return config_;
 }

@@ -5,8 +5,9 @@
 // checks), config_listen.cc (listeners, TLS, ACME, MTA-STS hosting, SMTP limits),
 // config_domains.cc (domains, DKIM keys, mailboxes, aliases, allowed senders),
 // config_inbound.cc (inbound checks), config_delivery.cc (DNS, delivery, smarthost, retry,
-// cluster), config_shaping.cc (egress addresses, warm-up, shaping) and config_blacklist.cc
-// (blacklist monitoring). Every problem is recorded at its node (yaml_reader.h).
+// cluster), config_shaping.cc (egress addresses, warm-up, shaping), config_blacklist.cc (blacklist
+// monitoring) and config_events.cc (webhooks). Every problem is recorded at its node
+// (yaml_reader.h).
 #pragma once
 
 #include <cstdint>
@@ -68,6 +69,8 @@ class Builder {
   void read_shaping_limits(const MapReader& m, Provider* provider);
   void read_suspend_rule(const Value& v);
   void read_blacklist_monitor(const Value& v);
+  void read_events(const Value& v);
+  void read_webhook(const Value& v);
   void read_cluster(const Value& v);
   std::vector<std::string> read_zones(const Value& v);
   void read_acme(const Value& v);

@@ -142,8 +142,14 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   Destination& destination_for(const std::string& name, bool smarthost,
                                const std::optional<SocketAddress>& lmtp);
   bool is_local(const std::string& domain) const;
-  void publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
-               const std::string& response);
+  // The events' JSON for the webhooks' outbox, written with the change they describe; none
+  // when no webhook is configured.
+  queue::OutboxEvents outbox(const std::vector<queue::QueueEvent>& events) const;
+  // An event about work's message: ID, Message-ID, sender, user, listener filled in.
+  queue::QueueEvent message_event(const MessageWork& work, const char* event, int64_t now) const;
+  // An operator's action on a message not in flight (its Message-ID read from the store).
+  queue::QueueEvent operator_event(const char* event, const queue::QueueId& id,
+                                   const queue::Envelope& envelope, const std::string& response);
   // Fails every pending recipient with `text` (bounce by the operator).
   void fail_pending(MessageWork& work, const std::string& text);
 
