@@ -12,7 +12,7 @@ down (its port closed) and come back on the same port.
   every event arrives at least once.
 - The README's receivers (Python and Node) accept what Hato sends and refuse a forgery.
 
-Needs python3-aiosmtpd, dnsmasq-base, openssl and nodejs.
+Needs python3-aiosmtpd, dnsmasq-base, openssl, nodejs and python3-prometheus-client.
 """
 
 import hashlib
@@ -21,17 +21,17 @@ import http.server
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 import hatotest
 import test_events
 from hatotest import Daemon, RawSMTP, queue_id, wait_for
-from test_admin import EVENT_KEYS
+from test_admin import EVENT_KEYS, METRICS_LINE
 
 try:
     import sinks
@@ -185,7 +185,8 @@ class WebhookDeliveryTest(Setup, hatotest.HatoTestCase):
         dns = Dnsmasq(mx=MX, hosts=HOSTS)
         self.addCleanup(dns.cleanup)
         dns.start()
-        y = ["dns:", f"  servers: [\"127.0.0.1:{dns.port}\"]",
+        y = ["admin:", '  metrics: "127.0.0.1:0"',
+             "dns:", f"  servers: [\"127.0.0.1:{dns.port}\"]",
              "delivery:", f"  port: {self.sink.port}"] + self.hook_yaml()
         self.d = Daemon(listeners=[{"name": "trusted", "role": "submission", "tls": "none",
                                     "trusted_networks": ["127.0.0.0/8"]}],
@@ -234,6 +235,17 @@ class WebhookDeliveryTest(Setup, hatotest.HatoTestCase):
         self.assertEqual(len(hooks), 1, lines)
         return hooks[0], lines[-1]
 
+    def metrics(self):
+        """{(name, labels as a sorted tuple): value} of /metrics (Prometheus' own parser)."""
+        from prometheus_client.parser import text_string_to_metric_families
+        m = METRICS_LINE.search(self.d.log_text())
+        self.assertIsNotNone(m, self.d.log_tail())
+        url = f"http://127.0.0.1:{m.group('port')}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+
     def assert_no_duplicates_within_a_batch(self):
         with self.receiver.cond:
             batches = list(self.receiver.batches)
@@ -266,6 +278,14 @@ class WebhookDeliveryTest(Setup, hatotest.HatoTestCase):
         hook, outbox = self.status()
         self.assertNotEqual(hook["last_success"], "")
         self.assertEqual(outbox["dropped"], 0)
+        url = f"https://127.0.0.1:{self.receiver.port}/hook"
+        m = self.metrics()
+        self.assertGreaterEqual(m[("hato_webhook_events_total",
+                                   (("hook", url), ("result", "sent")))], len(want))
+        self.assertGreater(m[("hato_webhook_events_total", (("hook", url), ("result", "failed")))],
+                           0)
+        self.assertEqual(m[("hato_webhook_backlog", (("hook", url),))], 0)
+        self.assertEqual(m[("hato_events_dropped_total", ())], 0)
         r = self.d.cli("events", "status")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(f"https://127.0.0.1:{self.receiver.port}/hook", r.stdout)
