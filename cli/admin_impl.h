@@ -4,8 +4,8 @@
 //
 // Requests run on the loop thread. handle() looks the path up in Impl::routes() and calls
 // the route's handler, which lives in the file of its area (admin_queue.cc, admin_backup.cc,
-// admin_blacklist.cc, admin_cluster.cc, admin_warmup.cc, admin_tlsrpt.cc, admin_users.cc,
-// admin_suppress.cc).
+// admin_blacklist.cc, admin_cluster.cc, admin_events.cc, admin_warmup.cc, admin_tlsrpt.cc,
+// admin_users.cc, admin_suppress.cc).
 // Short requests (show, the operator's actions) are answered from the request callback.
 // Long ones are Streams that outlive it: a Scan walks the store in slices
 // (store.for_each_from resumes where the last slice stopped), yielding to the loop between
@@ -119,6 +119,7 @@ struct AdminServer::Impl {
   }
 
   std::function<std::string()> warmup_status;
+  std::function<std::string()> events_status;
   std::function<Result<std::string>()> blacklist_status;
   std::function<void(std::function<void()>)> blacklist_check;
   std::function<std::string()> tls_report_send;
@@ -151,6 +152,8 @@ struct AdminServer::Impl {
   void cluster(evhttp_request* req, const RouteArgs& args);
   // admin_warmup.cc:
   void warmup(evhttp_request* req, const RouteArgs& args);
+  // admin_events.cc:
+  void webhooks(evhttp_request* req, const RouteArgs& args);
   // admin_tlsrpt.cc:
   bool has_tls_report_send() const { return static_cast<bool>(tls_report_send); }
   void tls_report(evhttp_request* req, const RouteArgs& args);

@@ -20,6 +20,7 @@
 #include "cli/admin_impl.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "queue/event_json.h"
 
 namespace hato::cli {
 
@@ -448,7 +449,7 @@ class AdminServer::Impl::Watcher : public Stream {
   void on_event(const queue::QueueEvent& e) {
     std::string text;
     if (missed_ > 0) text = missed_line();
-    text += event_json(e);
+    text += queue::event_json(e);
     text += '\n';
     if (pending_output() + text.size() > kWatcherBuffer) {
       ++missed_;

@@ -1,5 +1,5 @@
-// admin_queue_json.cc - the JSON of messages and queue events as the admin API sends them and
-// `queue ls/show/tail --json` print them (INTERFACE.md), and the names of queue states.
+// admin_queue_json.cc - the JSON of messages as the admin API sends them and `queue ls/show
+// --json` print them (INTERFACE.md), and the names of queue states. Events: queue/event_json.h.
 #include <algorithm>
 #include <iterator>
 #include <string>
@@ -135,19 +135,6 @@ std::string message_json(const queue::StoredMessage& message, bool with_recipien
     append_field(out, "ret", env.ret);
     append_recipients(out, env);
   }
-  out += '}';
-  return out;
-}
-
-std::string event_json(const queue::QueueEvent& event) {
-  std::string out;
-  out.reserve(128 + event.response.size());
-  out += "{\"time\":";
-  log::append_json_string(out, log::rfc3339(event.time_ms));
-  append_field(out, "event", event.event);
-  append_field(out, "id", event.id);
-  append_field(out, "rcpt", event.rcpt);
-  append_field(out, "response", event.response);
   out += '}';
   return out;
 }

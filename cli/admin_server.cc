@@ -160,6 +160,7 @@ std::span<const AdminServer::Impl::Route> AdminServer::Impl::routes() {
       {"/v1/queue/*/delete", EVHTTP_REQ_POST, &Impl::act},
       {"/v1/queue/*/bounce", EVHTTP_REQ_POST, &Impl::act},
       {"/v1/events", EVHTTP_REQ_GET, &Impl::tail},
+      {"/v1/events/status", EVHTTP_REQ_GET, &Impl::webhooks},
       {"/v1/backup", EVHTTP_REQ_POST, &Impl::backup},
       {"/v1/blacklist", EVHTTP_REQ_GET, &Impl::blacklist},
       {"/v1/blacklist/check", EVHTTP_REQ_POST, &Impl::blacklist_check_now},
@@ -344,6 +345,10 @@ void AdminServer::set_cluster(std::function<void(std::function<void(Result<std::
 
 void AdminServer::set_warmup_status(std::function<std::string()> status) {
   impl_->warmup_status = std::move(status);
+}
+
+void AdminServer::set_events_status(std::function<std::string()> status) {
+  impl_->events_status = std::move(status);
 }
 
 void AdminServer::set_blacklist(std::function<Result<std::string>()> status,

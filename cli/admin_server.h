@@ -7,6 +7,8 @@
 //   GET  /v1/queue/ID/message                the raw message (message/rfc822)
 //   GET  /v1/queue/ID/headers                its header section, for `queue show`
 //   GET  /v1/events                          queue events as JSON lines, until the client goes
+//   GET  /v1/events/status                   one JSON line per webhook, then one for the
+//                                            outbox (relay::Webhooks::status_json)
 //   GET  /v1/warmup                          one JSON line per egress address
 //                                            (Limiter::status_json)
 //   GET  /v1/blacklist                       blacklist state, JSON lines (BlacklistMonitor::
@@ -70,6 +72,8 @@ class AdminServer {
 
   // What GET /v1/warmup answers, called on the loop thread. Unset: an empty answer.
   void set_warmup_status(std::function<std::string()> status);
+  // What GET /v1/events/status answers, on the loop thread. Unset: an empty answer.
+  void set_events_status(std::function<std::string()> status);
   // What GET /v1/cluster answers: `nodes` calls back with a JSON array of every node's view
   // (policy/cluster.h). Unset: 409, not in a cluster.
   void set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes);
@@ -103,10 +107,6 @@ class AdminServer {
 // The JSON of one message as `queue ls --json` prints it (INTERFACE.md), on one
 // line without the newline. With recipients it is the `queue show --json` form.
 std::string message_json(const queue::StoredMessage& message, bool with_recipients);
-
-// One `queue tail --json` line without the newline:
-// {"time","event","id","rcpt","response"}.
-std::string event_json(const queue::QueueEvent& event);
 
 // "queued", "deferred", "held" and back; parse is false for anything else.
 const char* message_state_name(queue::MessageState state);

@@ -178,7 +178,10 @@ Status StoreState::scan(std::string_view prefix, const Visitor& visit) {
 
 // open_store - the queue as the store left it; new IDs sort after every stored one.
 Status Daemon::open_store() {
-  auto opened = queue::open_rocksdb_store({config_->data_dir + "/queue"});
+  queue::StoreOptions options;
+  options.path = config_->data_dir + "/queue";
+  options.outbox_limit = config_->events.backlog;
+  auto opened = queue::open_rocksdb_store(options);
   if (!opened) return opened.status();
   store_ = std::move(opened.value());
   if (auto newest = store_->newest_id()) ids_.seed(*newest);
@@ -268,11 +271,13 @@ Status Daemon::start_delivery() {
   // Whatever door a message came in by, `queue tail` hears of it, then the scheduler.
   enqueuer_->add_listener([this](const relay::Enqueuer::Queued& q) {
     // One event per recipient, as delivery results are: `queue tail` shows who it is for.
-    for (const auto& rcpt : q.recipients)
-      events_.publish({log::now_ms(), "received", q.id.str(), rcpt, ""});
+    for (const auto& e : q.events) events_.publish(e);
   });
   enqueuer_->add_listener(
       [this](const relay::Enqueuer::Queued& q) { delivery_->schedule(q.id, log::now_ms()); });
+  // Events are in the outbox by the time they are published: the hooks may send them now.
+  webhooks_.emplace(loop_, *store_, *http_, config_);
+  events_.subscribe([this](const queue::QueueEvent&) { webhooks_->notify(); });
   return Status::ok();
 }
 
@@ -394,6 +399,7 @@ Status Daemon::start_admin() {
 // The admin API's views of the parts it does not own.
 void Daemon::connect_admin() {
   admin_->set_warmup_status([this] { return limiter_->status_json(log::now_ms()); });
+  admin_->set_events_status([this] { return webhooks_->status_json(); });
   admin_->set_blacklist(
       [this]() -> Result<std::string> {
         if (!blacklist_->enabled()) return Result<std::string>::error("not configured");

@@ -44,6 +44,7 @@
 #include "relay/queue_backend.h"
 #include "relay/smtp_server.h"
 #include "relay/tlsrpt.h"
+#include "relay/webhooks.h"
 
 namespace hato::cli {
 
@@ -130,6 +131,7 @@ class Daemon {
   std::unique_ptr<relay::Connector> connector_;     // the engine's TCP and TLS connections
   std::unique_ptr<relay::LocalDelivery> maildirs_;  // the engine's Maildir writer
   std::optional<relay::DeliveryEngine> delivery_;
+  std::optional<relay::Webhooks> webhooks_;
   std::optional<relay::TlsReporter> tls_reports_;
   std::unique_ptr<net::Resolver> monitor_resolver_;
   std::optional<policy::BlacklistMonitor> blacklist_;

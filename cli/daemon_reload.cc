@@ -82,6 +82,7 @@ void Daemon::reload() {
   if (secrets->tls) mta_sts_web_->set_tls(secrets->tls);
   server_->set_config(config_);
   blacklist_->set_config(config_);
+  webhooks_->set_config(config_);
   certificates_->watch(*config_, secrets->tls);
   users_watch_->watch({config_->users_file});
   log::info("reloaded", {{"config", config_->source}, {"users_file", config_->users_file}});

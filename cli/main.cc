@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/dkim_cmd.h"
 #include "cli/dns_cmd.h"
+#include "cli/events_cmd.h"
 #include "cli/queue_cmd.h"
 #include "cli/secrets.h"
 #include "cli/suppress_cmd.h"
@@ -25,6 +26,7 @@ const char kUsage[] =
     "  queue ls|show|cat|tail|summary|flush|hold|release|delete|bounce ...\n"
     "                                 inspect and steer the queue of the running daemon\n"
     "  warmup status [--json]         warm-up day, today's limit and sent count per egress\n"
+    "  events status [--json]         webhook backlog, last success and failure per hook\n"
     "  blacklist status|check [--json]  egress addresses and domains on DNS blocklists;\n"
     "                                 check looks them up now\n"
     "  suppress ls [--domain D] [--json] | add ADDR [--reason R] [--domain D] | remove ADDR\n"
@@ -103,6 +105,11 @@ int main(int argc, char** argv) {
     auto config = load_or_report(config_path);
     if (!config) return hato::cli::kExitUsage;
     return hato::cli::warmup_command(rest, *config);
+  }
+  if (cmd == "events") {
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return hato::cli::events_command(rest, *config);
   }
   if (cmd == "dns" || cmd == "backup") {
     auto config = load_or_report(config_path);

@@ -231,6 +231,27 @@ struct BlacklistMonitor {
   std::string notify;                     // default postmaster@<first domain>
 };
 
+// Events posted to the application (issue 21; relay/webhooks.h). The URL is HTTPS, its
+// certificate checked against the trust store and delivery.ca_file.
+struct Webhook {
+  std::string url;  // as written
+  Url target;
+  std::string secret_file;
+  std::string secret;                // the file's content without its trailing newline
+  std::vector<std::string> types;    // event types sent; empty: all
+  std::vector<std::string> users;    // only events of mail these SMTP AUTH users submitted
+  std::vector<std::string> domains;  // only events whose sender or recipient is in these
+  uint32_t batch = 100;              // events per POST at most
+  Duration timeout = std::chrono::seconds(10);
+};
+
+struct Events {
+  std::vector<Webhook> webhooks;
+  // Events kept for hooks that are down; beyond this the oldest are dropped (and counted).
+  // Read when the queue opens: a change takes a restart.
+  uint64_t backlog = 1000000;
+};
+
 // Several nodes sharing warm-up allowances, shaping and suspensions through redis (issue 12).
 struct Cluster {
   std::string redis;         // the URL as written, password masked: "redis://:***@127.0.0.1:6379"
@@ -294,6 +315,7 @@ struct Config {
   std::vector<Egress> egress;  // empty: the system's default source address, no shaping
   Shaping shaping;
   BlacklistMonitor blacklist_monitor;
+  Events events;
   std::optional<Cluster> cluster;        // absent: one node, its state in its own RocksDB
   std::vector<BounceRule> bounce_rules;  // bounces.rules
   Suppression suppression;

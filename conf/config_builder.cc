@@ -86,7 +86,8 @@ Config Builder::build(const Value& root) {
                  "mta_sts",
                  "bounces",
                  "suppression",
-                 "complaints"});
+                 "complaints",
+                 "events"});
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -107,6 +108,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("bounces")) read_bounces(*v);
   if (auto* v = top.get("suppression")) read_suppression(*v);
   if (auto* v = top.get("complaints")) read_complaints(*v);
+  if (auto* v = top.get("events")) read_events(*v);
   apply_defaults();
   return config_;
 }

@@ -6,8 +6,8 @@
 // config_domains.cc (domains, DKIM keys, mailboxes, aliases, allowed senders),
 // config_inbound.cc (inbound checks), config_delivery.cc (DNS, delivery, smarthost, retry,
 // cluster), config_shaping.cc (egress addresses, warm-up, shaping), config_blacklist.cc
-// (blacklist monitoring) and config_bounces.cc (bounce rules, suppression). Every problem is
-// recorded at its node (yaml_reader.h).
+// (blacklist monitoring), config_bounces.cc (bounce rules, suppression, complaints) and
+// config_events.cc (webhooks). Every problem is recorded at its node (yaml_reader.h).
 #pragma once
 
 #include <cstdint>
@@ -69,6 +69,8 @@ class Builder {
   void read_shaping_limits(const MapReader& m, Provider* provider);
   void read_suspend_rule(const Value& v);
   void read_blacklist_monitor(const Value& v);
+  void read_events(const Value& v);
+  void read_webhook(const Value& v);
   void read_cluster(const Value& v);
   void read_bounces(const Value& v);
   void read_bounce_rule(const Value& v);

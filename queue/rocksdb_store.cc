@@ -1,12 +1,20 @@
 // rocksdb_store.cc - the durable queue on RocksDB, with a group-commit thread.
 //
-// One database, four column families (see DESIGN.md):
+// One database, five column families (see DESIGN.md):
 //   messages   id key -> message bytes (large values go to blob files)
 //   envelopes  id key -> encode(envelope)
 //   due        8-byte big-endian next attempt ms + id key -> empty
 //   state      the daemon's own records, keyed as queue/state_keys.h says
+//   events     8-byte big-endian sequence number -> an event's JSON (the webhooks' outbox)
 // Every change to a message writes its families in one WriteBatch with the WAL
-// synced, so a crash leaves either all of a change or none of it.
+// synced, so a crash leaves either all of a change or none of it; the events
+// that describe the change are in the same batch.
+//
+// The outbox is a family of its own rather than a kind in `state`: it is a queue
+// (appended at the back, deleted from the front with one range deletion), written
+// in the committer's synced batches, while `state` holds small records written
+// unsynced and scanned by prefix; apart, neither walks the other's tombstones and
+// the outbox's order is simply its key order.
 //
 // Inserts go through one committer thread: it takes every request queued while
 // the previous sync ran and writes them in one synced batch, so N concurrent
@@ -39,6 +47,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "queue/rocksdb_support.h"
 #include "queue/state_keys.h"
 #include "queue/store.h"
 
@@ -47,37 +56,13 @@ namespace hato::queue {
 namespace {
 
 // Our families, in the order of their handles.
-enum Family : size_t { kMessages, kEnvelopes, kDue, kState, kFamilyCount };
-constexpr const char* kFamilyNames[kFamilyCount] = {"messages", "envelopes", "due", "state"};
+enum Family : size_t { kMessages, kEnvelopes, kDue, kState, kEvents, kFamilyCount };
+constexpr const char* kFamilyNames[kFamilyCount] = {"messages", "envelopes", "due", "state",
+                                                    "events"};
 
 constexpr size_t kDueTimeBytes = 8;
 constexpr size_t kIdBytes = sizeof(QueueId::bytes);
 constexpr char kNoSuchMessage[] = "no such message";
-
-std::string_view view(const rocksdb::Slice& s) {
-  return {s.data(), s.size()};
-}
-
-std::string big_endian64(uint64_t v) {
-  std::string out(kDueTimeBytes, '\0');
-  for (size_t i = kDueTimeBytes; i-- > 0; v >>= 8) out[i] = static_cast<char>(v & 0xff);
-  return out;
-}
-
-uint64_t read_big_endian64(std::string_view in) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < kDueTimeBytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[i]);
-  return v;
-}
-
-// prefix_successor - the least key above every key that starts with `prefix`; empty when
-// there is none (an empty prefix, or one of 0xff bytes only).
-std::string prefix_successor(std::string_view prefix) {
-  std::string out(prefix);
-  while (!out.empty() && static_cast<unsigned char>(out.back()) == 0xff) out.pop_back();
-  if (!out.empty()) out.back() = static_cast<char>(static_cast<unsigned char>(out.back()) + 1);
-  return out;
-}
 
 // due_key - the scheduler index entry for an envelope, or none when nothing
 // is to be attempted: the message is held or every recipient is final.
@@ -90,36 +75,6 @@ std::optional<std::string> due_key(const QueueId& id, const Envelope& e) {
   std::string key = big_endian64(static_cast<uint64_t>(std::max<int64_t>(e.next_attempt_ms, 0)));
   key.append(id.key());
   return key;
-}
-
-// Printable form of a raw key for log lines about records that do not parse.
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
-
-// RocksDB's kind of failure as ours: callers decide on the code (a full disk is 452).
-Code code_of(const rocksdb::Status& s) {
-  if (s.ok()) return Code::kOk;
-  if (s.IsNotFound()) return Code::kNotFound;
-  if (s.IsNoSpace()) return Code::kNoSpace;
-  if (s.IsCorruption()) return Code::kCorruption;
-  if (s.IsInvalidArgument()) return Code::kInvalidArgument;
-  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return Code::kBusy;
-  if (s.IsShutdownInProgress()) return Code::kUnavailable;
-  if (s.IsIOError()) return Code::kIoError;
-  return Code::kUnknown;
-}
-Status write_error(const rocksdb::Status& s) {
-  return Status::error(code_of(s), "queue write failed: " + s.ToString());
-}
-Status read_error(const rocksdb::Status& s) {
-  return Status::error(code_of(s), "queue read failed: " + s.ToString());
 }
 
 rocksdb::WriteOptions synced() {
@@ -146,37 +101,6 @@ rocksdb::ColumnFamilyOptions family_options(Family family) {
   return o;
 }
 
-// RocksDB's own LOG file would sit on the queue's disk: once a full disk fails
-// one of its writes, Debian's librocksdb (built with assertions) aborts on the
-// next log line, typically "canceling all background work" at close. Its lines
-// go to our log instead: warnings and errors as such, the rest at debug level.
-class RocksDbLogger final : public rocksdb::Logger {
- public:
-  RocksDbLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
-
-  using rocksdb::Logger::Logv;
-  void Logv(const char* format, va_list ap) override {
-    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
-  }
-  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
-    if (level < GetInfoLogLevel()) return;
-    char buf[1024];
-    va_list copy;
-    va_copy(copy, ap);
-    int n = std::vsnprintf(buf, sizeof buf, format, copy);
-    va_end(copy);
-    if (n < 0) return;
-    std::string text(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    log::Level ours = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? log::Level::kError
-                      : level == rocksdb::InfoLogLevel::WARN_LEVEL ? log::Level::kWarning
-                                                                   : log::Level::kDebug;
-    // HEADER_LEVEL (the options dump at open) sorts above FATAL; it is not an error.
-    if (level == rocksdb::InfoLogLevel::HEADER_LEVEL) ours = log::Level::kDebug;
-    log::write(ours, "queue store", {{"rocksdb", text}});
-  }
-};
-
 // Handles are owned and destroyed through the DB, before the DB is closed.
 struct HandleDeleter {
   rocksdb::DB* db;
@@ -186,15 +110,18 @@ struct HandleDeleter {
 };
 using HandlePtr = std::unique_ptr<rocksdb::ColumnFamilyHandle, HandleDeleter>;
 
-// One change for the committer: a new message, a new envelope, or a removal.
+// One change for the committer: a new message, a new envelope, a removal, or the
+// outbox trimmed up to a sequence number.
 struct InsertRequest {
-  enum class Kind { kInsert, kUpdate, kRemove };
+  enum class Kind { kInsert, kUpdate, kRemove, kTrim };
   QueueId id;
   std::string message;
   std::string envelope;  // encoded on the caller's thread, off the committer
   std::optional<std::string> due;
   std::function<void(Status)> done;
   Kind kind = Kind::kInsert;
+  OutboxEvents events;        // written with the change
+  uint64_t trim_through = 0;  // kTrim
 };
 
 // How long removals may wait for a synced write to carry them before the
@@ -211,6 +138,9 @@ class RocksDbStore final : public Store {
         max_batch_bytes_(options.max_batch_bytes),
         path_(options.path),
         min_free_bytes_(options.min_free_bytes),
+        outbox_limit_(std::max<uint64_t>(options.outbox_limit, 1)),
+        outbox_first_(outbox_edge(/*last=*/false)),
+        outbox_next_(outbox_edge(/*last=*/true)),
         committer_([this] { commit_loop(); }) {}
 
   ~RocksDbStore() override {
@@ -233,16 +163,24 @@ class RocksDbStore final : public Store {
   void insert_all(std::vector<NewMessage> messages) override {
     std::vector<InsertRequest> requests;
     requests.reserve(messages.size());
-    for (NewMessage& m : messages)
+    for (NewMessage& m : messages) {
       requests.push_back(new_message(m.id, std::move(m.message), m.envelope, std::move(m.done)));
+      requests.back().events = std::move(m.events);
+    }
     enqueue(requests);
   }
 
   // The committer's request for a new message; the envelope is encoded here, off the committer.
   static InsertRequest new_message(const QueueId& id, std::string message, const Envelope& envelope,
                                    std::function<void(Status)> done) {
-    return InsertRequest{id, std::move(message), encode(envelope), due_key(id, envelope),
-                         std::move(done)};
+    return InsertRequest{id,
+                         std::move(message),
+                         encode(envelope),
+                         due_key(id, envelope),
+                         std::move(done),
+                         InsertRequest::Kind::kInsert,
+                         {},
+                         0};
   }
 
   void enqueue(InsertRequest request) { enqueue(std::span<InsertRequest>(&request, 1)); }
@@ -262,21 +200,65 @@ class RocksDbStore final : public Store {
       if (r.done) r.done(Status::error(Code::kUnavailable, "queue write failed: store is closing"));
   }
 
-  void update_async(const QueueId& id, Envelope envelope,
-                    std::function<void(Status)> done) override {
+  void update_async(const QueueId& id, Envelope envelope, std::function<void(Status)> done,
+                    OutboxEvents events) override {
     enqueue(InsertRequest{id,
                           {},
                           encode(envelope),
                           due_key(id, envelope),
                           std::move(done),
-                          InsertRequest::Kind::kUpdate});
+                          InsertRequest::Kind::kUpdate,
+                          std::move(events),
+                          0});
   }
 
-  void remove_async(const QueueId& id, std::function<void(Status)> done) override {
-    enqueue(InsertRequest{id, {}, {}, std::nullopt, std::move(done), InsertRequest::Kind::kRemove});
+  void remove_async(const QueueId& id, std::function<void(Status)> done,
+                    OutboxEvents events) override {
+    enqueue(InsertRequest{id,
+                          {},
+                          {},
+                          std::nullopt,
+                          std::move(done),
+                          InsertRequest::Kind::kRemove,
+                          std::move(events),
+                          0});
+  }
+
+  void outbox_trim(uint64_t seq) override {
+    InsertRequest r;
+    r.kind = InsertRequest::Kind::kTrim;
+    r.trim_through = seq;
+    enqueue(std::move(r));
+  }
+
+  Status outbox_read(uint64_t after, size_t limit, const OutboxVisitor& visit) override {
+    if (limit == 0) return Status::ok();
+    // From the first kept event: the range deletions before it are not walked.
+    uint64_t from = std::max(after + 1, outbox_first_.load());
+    std::string start = big_endian64(from);
+    rocksdb::ReadOptions ro;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kEvents)));
+    size_t seen = 0;
+    for (it->Seek(start); it->Valid() && seen < limit; it->Next()) {
+      std::string_view key = view(it->key());
+      if (key.size() != kDueTimeBytes) continue;
+      ++seen;
+      if (!visit(read_big_endian64(key), view(it->value()))) break;
+    }
+    return it->status().ok() ? Status::ok() : read_error(it->status());
+  }
+
+  OutboxStats outbox_stats() const override {
+    return {outbox_first_.load(), outbox_next_.load(), outbox_dropped_.load()};
   }
 
   Status update(const QueueId& id, const Envelope& envelope) override {
+    return update_with(id, envelope, {});
+  }
+
+  Status remove(const QueueId& id) override { return remove_with(id, {}); }
+
+  Status update_with(const QueueId& id, const Envelope& envelope, OutboxEvents events) override {
     std::lock_guard lock(mutate_mu_);
     Result<std::vector<std::string>> old_due = due_keys_of(id);
     if (!old_due) return old_due.status();
@@ -288,11 +270,10 @@ class RocksDbStore final : public Store {
     }
     if (s.ok()) s = batch.Put(cf(kEnvelopes), id.key(), encode(envelope));
     if (s.ok() && new_due) s = batch.Put(cf(kDue), *new_due, rocksdb::Slice());
-    if (s.ok()) s = db_->Write(synced(), &batch);
-    return s.ok() ? Status::ok() : write_error(s);
+    return write_with_events(batch, s, events);
   }
 
-  Status remove(const QueueId& id) override {
+  Status remove_with(const QueueId& id, OutboxEvents events) override {
     std::lock_guard lock(mutate_mu_);
     Result<std::vector<std::string>> old_due = due_keys_of(id);
     if (!old_due) return old_due.status();
@@ -302,8 +283,7 @@ class RocksDbStore final : public Store {
     for (const std::string& key : *old_due) {
       if (s.ok()) s = batch.Delete(cf(kDue), key);
     }
-    if (s.ok()) s = db_->Write(synced(), &batch);
-    return s.ok() ? Status::ok() : write_error(s);
+    return write_with_events(batch, s, events);
   }
 
   Result<Envelope> envelope(const QueueId& id) override {
@@ -455,6 +435,82 @@ class RocksDbStore final : public Store {
  private:
   rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f].get(); }
 
+  // outbox_edge - from what the outbox holds at start: the next sequence number (last), or
+  // the first one kept (the next one when it is empty).
+  uint64_t outbox_edge(bool last) const {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEvents)));
+    if (last) {
+      it->SeekToLast();
+    } else {
+      it->SeekToFirst();
+    }
+    if (!it->status().ok())
+      log::error("queue read failed", {{"reason", "outbox: " + it->status().ToString()}});
+    if (!it->Valid() || it->key().size() != kDueTimeBytes) return last ? 1 : outbox_edge(true);
+    uint64_t seq = read_big_endian64(view(it->key()));
+    return last ? seq + 1 : seq;
+  }
+
+  // Outbox sequence numbers as the batch being built sees them (mutate_mu_ held); they become
+  // the store's only once the batch is written.
+  struct OutboxCursor {
+    uint64_t first, next, dropped = 0;
+  };
+  OutboxCursor outbox_cursor() const { return {outbox_first_.load(), outbox_next_.load()}; }
+
+  // append_events - the events under the next sequence numbers.
+  rocksdb::Status append_events(rocksdb::WriteBatch& wb, const OutboxEvents& events,
+                                OutboxCursor& c) {
+    rocksdb::Status s;
+    for (const std::string& json : events) {
+      if (!s.ok()) break;
+      s = wb.Put(cf(kEvents), big_endian64(c.next++), json);
+    }
+    return s;
+  }
+
+  // trim_outbox - drops everything up to `through` from the front of the outbox.
+  rocksdb::Status trim_outbox(rocksdb::WriteBatch& wb, uint64_t through, OutboxCursor& c) {
+    uint64_t end = std::min(through + 1, c.next);
+    if (end <= c.first) return rocksdb::Status::OK();
+    rocksdb::Status s = wb.DeleteRange(cf(kEvents), big_endian64(c.first), big_endian64(end));
+    if (s.ok()) c.first = end;
+    return s;
+  }
+
+  // bound_outbox - the oldest events beyond the limit go, counted and logged once per batch.
+  rocksdb::Status bound_outbox(rocksdb::WriteBatch& wb, OutboxCursor& c) {
+    if (c.next - c.first <= outbox_limit_) return rocksdb::Status::OK();
+    uint64_t drop = c.next - c.first - outbox_limit_;
+    rocksdb::Status s = trim_outbox(wb, c.first + drop - 1, c);
+    if (s.ok()) c.dropped += drop;
+    return s;
+  }
+
+  // The batch is written: its sequence numbers are the store's now.
+  void commit_outbox(const OutboxCursor& c) {
+    outbox_first_ = c.first;
+    outbox_next_ = c.next;
+    if (c.dropped) {
+      outbox_dropped_ += c.dropped;
+      log::warning("events dropped", {{"count", std::to_string(c.dropped)},
+                                      {"reason", "the webhooks' backlog is over its limit of " +
+                                                     std::to_string(outbox_limit_) + " events"}});
+    }
+  }
+
+  // write_with_events - a synchronous change with its events, synced (mutate_mu_ held).
+  Status write_with_events(rocksdb::WriteBatch& batch, rocksdb::Status s,
+                           const OutboxEvents& events) {
+    OutboxCursor c = outbox_cursor();
+    if (s.ok()) s = append_events(batch, events, c);
+    if (s.ok()) s = bound_outbox(batch, c);
+    if (s.ok()) s = db_->Write(synced(), &batch);
+    if (!s.ok()) return write_error(s);
+    commit_outbox(c);
+    return Status::ok();
+  }
+
   // due_keys_of - the due entries of an existing message, to delete them.
   Result<std::vector<std::string>> due_keys_of(const QueueId& id) {
     std::string value;
@@ -558,13 +614,19 @@ class RocksDbStore final : public Store {
       if (resumed.ok()) log::info("queue writes resumed");
     }
     std::vector<Status> outcome(batch.size(), Status::ok());
+    OutboxCursor outbox = outbox_cursor();
     s = check_space(batch);
     for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
       const InsertRequest& r = batch[i];
+      if (r.kind == InsertRequest::Kind::kTrim) {
+        s = trim_outbox(wb, r.trim_through, outbox);
+        continue;
+      }
       if (r.kind == InsertRequest::Kind::kInsert) {
         s = wb.Put(cf(kMessages), r.id.key(), r.message);
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+        if (s.ok()) s = append_events(wb, r.events, outbox);
         continue;
       }
       Result<std::vector<std::string>> old_due = due_keys_of(r.id);
@@ -582,19 +644,23 @@ class RocksDbStore final : public Store {
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
       }
+      if (s.ok()) s = append_events(wb, r.events, outbox);
     }
+    if (s.ok()) s = bound_outbox(wb, outbox);
     bool wrote = s.ok();
     if (wrote) {
       // Removals alone need no sync of their own: the write reaches the kernel, so
       // a crash of the process keeps it, and the next synced write (or the quiet
       // timer) makes it durable. A power cut before that delivers again, never
       // loses. New messages and changed envelopes are synced before `done`.
+      // Trims of the outbox are like removals: a crash that loses one sends events again.
       bool removals_only = std::all_of(batch.begin(), batch.end(), [](const InsertRequest& r) {
-        return r.kind == InsertRequest::Kind::kRemove;
+        return r.kind == InsertRequest::Kind::kRemove || r.kind == InsertRequest::Kind::kTrim;
       });
       s = db_->Write(removals_only ? rocksdb::WriteOptions() : synced(), &wb);
       if (!removals_only) syncs_.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) unsynced_ = removals_only;  // a failed write leaves nothing new to sync
+      if (s.ok()) commit_outbox(outbox);
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
     failed_last_ = wrote && !s.ok();
@@ -615,6 +681,11 @@ class RocksDbStore final : public Store {
   const size_t max_batch_bytes_;
   const std::string path_;
   const uint64_t min_free_bytes_;
+  const uint64_t outbox_limit_;
+  // The outbox's extent: written under mutate_mu_ once a batch is written, read anywhere.
+  std::atomic<uint64_t> outbox_first_{1};
+  std::atomic<uint64_t> outbox_next_{1};
+  std::atomic<uint64_t> outbox_dropped_{0};
 
   std::mutex mu_;  // guards pending_ and stopping_
   std::condition_variable cv_;
@@ -650,7 +721,7 @@ Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
   db_options.create_missing_column_families = true;
   // With several families the WAL lives until the quietest one flushes; cap it.
   db_options.max_total_wal_size = 64 << 20;
-  db_options.info_log = std::make_shared<RocksDbLogger>();
+  db_options.info_log = make_rocksdb_logger();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (size_t f = 0; f < kFamilyCount; ++f) {

@@ -30,6 +30,15 @@ struct StoreStats {
   uint64_t commit_syncs = 0;  // synced writes those inserts took
 };
 
+// Events to write to the outbox with a change (their JSON, queue/event_json.h).
+using OutboxEvents = std::vector<std::string>;
+
+struct OutboxStats {
+  uint64_t first = 0;    // the oldest event kept; first == next: none
+  uint64_t next = 1;     // the sequence number the next event gets
+  uint64_t dropped = 0;  // events dropped beyond the limit since the store opened
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -49,6 +58,7 @@ class Store {
     std::string message;
     Envelope envelope;
     std::function<void(Status)> done;
+    OutboxEvents events;  // written to the outbox in the same batch
   };
   virtual void insert_all(std::vector<NewMessage> messages) {
     for (NewMessage& m : messages)
@@ -61,17 +71,44 @@ class Store {
   // Removes all traces of a message in one synced write. Both return the error
   // Code::kNotFound ("no such message") when the ID is not in the store.
   virtual Status remove(const QueueId& id) = 0;
+  // The same, with events for the outbox written in the same batch.
+  virtual Status update_with(const QueueId& id, const Envelope& envelope, OutboxEvents events) {
+    (void)events;
+    return update(id, envelope);
+  }
+  virtual Status remove_with(const QueueId& id, OutboxEvents events) {
+    (void)events;
+    return remove(id);
+  }
 
   // update() and remove() through the committer: grouped with the other
-  // writes that arrive meanwhile into one synced batch. `done` runs on the
-  // committer thread. At most one change per message may be outstanding.
-  virtual void update_async(const QueueId& id, Envelope envelope,
-                            std::function<void(Status)> done) {
-    done(update(id, envelope));
+  // writes that arrive meanwhile into one synced batch, with `events` for the
+  // outbox. `done` runs on the committer thread. At most one change per
+  // message may be outstanding.
+  virtual void update_async(const QueueId& id, Envelope envelope, std::function<void(Status)> done,
+                            OutboxEvents events = {}) {
+    done(update_with(id, envelope, std::move(events)));
   }
-  virtual void remove_async(const QueueId& id, std::function<void(Status)> done) {
-    done(remove(id));
+  virtual void remove_async(const QueueId& id, std::function<void(Status)> done,
+                            OutboxEvents events = {}) {
+    done(remove_with(id, std::move(events)));
   }
+
+  // The outbox: events (their JSON) kept for the webhooks until every hook has them, in the
+  // order written, each under a sequence number that only grows. Bounded by
+  // StoreOptions::outbox_limit: beyond it the oldest are dropped, counted in OutboxStats.
+  // Visits the events after `after` (all: 0), up to `limit`; stop by returning false.
+  using OutboxVisitor = std::function<bool(uint64_t seq, std::string_view json)>;
+  virtual Status outbox_read(uint64_t after, size_t limit, const OutboxVisitor& visit) {
+    (void)after;
+    (void)limit;
+    (void)visit;
+    return Status::ok();
+  }
+  // Removes the events up to and including `seq`, through the committer (not synced by
+  // itself: a crash before the next sync sends them again, which is at-least-once).
+  virtual void outbox_trim(uint64_t seq) { (void)seq; }
+  virtual OutboxStats outbox_stats() const { return {}; }
 
   virtual Result<Envelope> envelope(const QueueId& id) = 0;
   virtual Result<std::string> message(const QueueId& id) = 0;
@@ -146,6 +183,8 @@ struct StoreOptions {
   // RocksDB itself must never meet ENOSPC (its recovery from a failed WAL write
   // is unreliable in the Debian build, which aborts on assertions).
   uint64_t min_free_bytes = 16 << 20;
+  // Events kept in the outbox at most (events.backlog); the oldest go first.
+  uint64_t outbox_limit = 1000000;
 };
 
 // Opens (creating when needed) the RocksDB queue and starts its committer thread.

@@ -19,7 +19,7 @@ std::string_view domain_of(std::string_view address) {
 
 }  // namespace
 
-void DeliveryEngine::take_complaint(const MessageWork& report) {
+void DeliveryEngine::take_complaint(MessageWork& report) {
   auto complaint = policy::parse_arf(*report.data);
   if (!complaint) {
     log::info("no feedback report in a message to the complaints address",
@@ -43,15 +43,17 @@ void DeliveryEngine::take_complaint(const MessageWork& report) {
                              {"provider", provider.empty() ? "other" : provider},
                              {"reporter", c.user_agent.empty() ? "-" : c.user_agent},
                              {"suppressed", suppressed ? "yes" : "no"}});
-  queue::QueueEvent event;
-  event.time_ms = log::now_ms();
-  event.event = "complaint";
+  queue::QueueEvent event = message_event(report, "complaint", log::now_ms());
   event.id = c.queue_id.empty() ? report.id.str() : c.queue_id;
+  event.original = report.id.str();  // the report itself
+  event.message_id = c.message_id.empty() ? "" : "<" + c.message_id + ">";
+  event.sender = c.sender;
   event.rcpt = c.recipient;
   event.response = "feedback-type " + c.feedback_type + " from " +
                    (c.user_agent.empty() ? report.envelope.sender : c.user_agent);
   event.category = "complaint";
-  events_.publish(event);
+  // Announced (and written for the webhooks) with the report's own delivery record.
+  report.events.push_back(std::move(event));
 }
 
 }  // namespace hato::relay

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "policy/mail/message_header.h"
 #include "policy/submission.h"
 #include "relay/attempt.h"
 #include "relay/connection_plan.h"
@@ -163,6 +164,7 @@ void DeliveryEngine::start_message(const queue::QueueId& id) {
   work->id = id;
   work->envelope = std::move(env.value());
   work->data = std::make_shared<const std::string>(std::move(data.value()));
+  work->message_id = mail::header_value(*work->data, "Message-ID");
   std::map<std::string, Job> jobs;
   std::map<std::string, SocketAddress> lmtp_servers;  // "lmtp:<domain>" -> its server
   bool smarthost = config_->delivery.smarthost.has_value();

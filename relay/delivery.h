@@ -147,15 +147,13 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
                  std::function<void()> then);
   // A message delivered to complaints.address: a feedback report suppresses the recipient
   // it complains about, is counted and announced (relay/complaints.cc).
-  void take_complaint(const MessageWork& report);
+  void take_complaint(MessageWork& report);
   // Our own failed report (`work` is a DSN or delay notice) to the sender domain's postmaster.
-  void queue_double_bounce(const MessageWork& work, std::vector<DsnRecipient> recipients,
+  void queue_double_bounce(MessageWork& work, std::vector<DsnRecipient> recipients,
                            std::function<void()> then);
   Destination& destination_for(const std::string& name, bool smarthost,
                                const std::optional<SocketAddress>& lmtp);
   bool is_local(const std::string& domain) const;
-  void publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
-               const std::string& response);
   // The provider of an MX host for bounce categories and their metric: the limiter's (with
   // the configured MX suffixes), else the bounce rules' own table; "" when unknown.
   std::string provider_of(const std::string& host) const;
@@ -163,6 +161,14 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   // the suppression list holds back: each gets a 550 now, as a job of its own.
   std::vector<size_t> suppressed_now(const MessageWork& work);
   void bounce_suppressed(std::shared_ptr<MessageWork> work, std::vector<size_t> which);
+  // The events' JSON for the webhooks' outbox, written with the change they describe; none
+  // when no webhook is configured.
+  queue::OutboxEvents outbox(const std::vector<queue::QueueEvent>& events) const;
+  // An event about work's message: ID, Message-ID, sender, user, listener filled in.
+  queue::QueueEvent message_event(const MessageWork& work, const char* event, int64_t now) const;
+  // An operator's action on a message not in flight (its Message-ID read from the store).
+  queue::QueueEvent operator_event(const char* event, const queue::QueueId& id,
+                                   const queue::Envelope& envelope, const std::string& response);
   // Fails every pending recipient with `text` (bounce by the operator).
   void fail_pending(MessageWork& work, const std::string& text);
 

@@ -2,6 +2,7 @@
 // release, flush, delete and bounce. A message being delivered right now is acted on when
 // its attempt ends (write_back), so no result is lost or applied twice.
 #include "common/log.h"
+#include "policy/mail/message_header.h"
 #include "relay/delivery.h"
 
 namespace hato::relay {
@@ -15,10 +16,11 @@ Status DeliveryEngine::hold(const queue::QueueId& id) {
   if (!env) return env.status();
   if (env->state == queue::MessageState::kHeld) return Status::ok();
   env->state = queue::MessageState::kHeld;
-  if (auto s = store_.update(id, *env); !s) return s;
+  queue::QueueEvent held = operator_event("held", id, *env, "held by the operator");
+  if (auto s = store_.update_with(id, *env, outbox({held})); !s) return s;
   scheduler_.remove(id);
   ++held_;
-  publish("held", id, "", "held by the operator");
+  events_.publish(held);
   log::info("held", {{"id", id.str()}});
   return Status::ok();
 }
@@ -34,9 +36,10 @@ Status DeliveryEngine::release(const queue::QueueId& id) {
     return Status::error("message " + id.str() + " is not held");
   env->state = queue::MessageState::kQueued;
   env->next_attempt_ms = log::now_ms();
-  if (auto s = store_.update(id, *env); !s) return s;
+  queue::QueueEvent released = operator_event("released", id, *env, "released by the operator");
+  if (auto s = store_.update_with(id, *env, outbox({released})); !s) return s;
   if (held_) --held_;
-  publish("released", id, "", "released by the operator");
+  events_.publish(released);
   log::info("released", {{"id", id.str()}});
   schedule(id, env->next_attempt_ms);
   return Status::ok();
@@ -74,10 +77,12 @@ Status DeliveryEngine::remove(const queue::QueueId& id) {
   }
   auto env = store_.envelope(id);
   if (!env) return env.status();
-  if (auto s = store_.remove(id); !s) return s;
+  // Made first: the Message-ID is read from the message.
+  queue::QueueEvent deleted = operator_event("deleted", id, *env, "deleted by the operator");
+  if (auto s = store_.remove_with(id, outbox({deleted})); !s) return s;
   if (env->state == queue::MessageState::kHeld && held_) --held_;
   scheduler_.remove(id);
-  publish("deleted", id, "", "deleted by the operator");
+  events_.publish(deleted);
   log::info("deleted", {{"id", id.str()}});
   return Status::ok();
 }
@@ -97,6 +102,7 @@ Status DeliveryEngine::bounce(const queue::QueueId& id) {
   work->id = id;
   work->envelope = std::move(env.value());
   work->data = std::make_shared<const std::string>(std::move(data.value()));
+  work->message_id = mail::header_value(*work->data, "Message-ID");
   in_flight_.insert(id);
   fail_pending(*work, "5.0.0 returned to the sender by the operator");
   finalize(work);

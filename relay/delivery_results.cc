@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "policy/mail/message_header.h"
+#include "queue/event_json.h"
 #include "relay/delivery.h"
 #include "relay/relay_metrics.h"
 
@@ -26,6 +28,18 @@ Reply synthetic(int code, std::string text) {
 
 // The "host" of the 550s the suppression list gives (suppression.at_submission: bounce).
 const std::string kSuppressionHost = "suppression";
+
+// "mx.example.net[192.0.2.7]:25" -> "mx.example.net", "192.0.2.7"; "local" -> "local", "".
+void split_host(const std::string& host, std::string* mx, std::string* address) {
+  auto open = host.find('[');
+  auto close = host.find(']', open == std::string::npos ? 0 : open);
+  if (open == std::string::npos || close == std::string::npos) {
+    *mx = host;
+    return;
+  }
+  *mx = host.substr(0, open);
+  *address = host.substr(open + 1, close - open - 1);
+}
 
 const char* outcome_name(const Reply& r) {
   if (r.code >= 200 && r.code < 300) return "delivered";
@@ -106,8 +120,19 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
                                         {"response", response}});
       }
     }
-    work->events.push_back({now, status, work->id.str(), r.address, response});
-    work->events.back().category = category;
+    queue::QueueEvent e = message_event(*work, status, now);
+    e.rcpt = r.address;
+    e.response = response;
+    e.dsn = dsn;
+    split_host(host, &e.mx, &e.address);
+    if (job.egress && *job.egress < config_->egress.size())
+      e.egress = config_->egress[*job.egress].address.ip();
+    e.tls_version = tls.version;
+    e.tls_policy = tls.policy;
+    // The record keeps the last 20 attempts; the count goes on from there.
+    e.attempt = static_cast<uint32_t>(r.attempts.size());
+    e.category = category;
+    work->events.push_back(std::move(e));
     m::deliveries(status).inc();
     if (r.state == queue::RcptState::kDelivered)
       m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
@@ -185,8 +210,13 @@ void DeliveryEngine::expire_pending(MessageWork& work, int64_t now) {
                            {"response", "delivery time expired; last error: " + last}});
     m::deliveries("expired").inc();
     m::bounces("expired", r.attempts.empty() ? "" : provider_of(r.attempts.back().host)).inc();
-    work.events.push_back({now, "expired", work.id.str(), r.address, last});
-    work.events.back().category = "expired";
+    queue::QueueEvent e = message_event(work, "expired", now);
+    e.rcpt = r.address;
+    e.response = last;
+    e.dsn = "4.4.7";
+    e.attempt = static_cast<uint32_t>(r.attempts.size());
+    e.category = "expired";
+    work.events.push_back(std::move(e));
   }
 }
 
@@ -232,11 +262,13 @@ bool DeliveryEngine::apply_pending_op(std::shared_ptr<MessageWork> work, bool pe
   if (what == Pending::kHold && pending) {
     auto& env = work->envelope;
     env.state = queue::MessageState::kHeld;
-    if (auto s = store_.update(work->id, env); !s)
+    queue::QueueEvent e = message_event(*work, "held", log::now_ms());
+    e.response = "held by the operator";
+    work->events.push_back(std::move(e));
+    if (auto s = store_.update_with(work->id, env, outbox(work->events)); !s)
       log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
     ++held_;
     announce(*work);
-    publish("held", work->id, "", "held by the operator");
     arm();
     return true;
   }
@@ -258,8 +290,9 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
       op != pending_ops_.end() && op->second == Pending::kRemove) {
     pending_ops_.erase(op);
     pending = false;
-    work->events.push_back(
-        {log::now_ms(), "deleted", work->id.str(), "", "deleted by the operator"});
+    queue::QueueEvent e = message_event(*work, "deleted", log::now_ms());
+    e.response = "deleted by the operator";
+    work->events.push_back(std::move(e));
   } else if (apply_pending_op(work, pending, &flush_now)) {
     return;
   }
@@ -268,15 +301,18 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
   in_flight_.insert(work->id);
   Loop* loop = &loop_;
   if (!pending) {
-    store_.remove_async(work->id, [this, loop, work](Status s) {
-      loop->post([this, work, s] {
-        in_flight_.erase(work->id);
-        if (!s)
-          log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
-        announce(*work);
-        arm();
-      });
-    });
+    store_.remove_async(
+        work->id,
+        [this, loop, work](Status s) {
+          loop->post([this, work, s] {
+            in_flight_.erase(work->id);
+            if (!s)
+              log::error("queue remove failed", {{"id", work->id.str()}, {"reason", s.message()}});
+            announce(*work);
+            arm();
+          });
+        },
+        outbox(work->events));
     return;
   }
   int64_t retry_at = retry_.next_attempt_ms(log::now_ms(), std::max<uint32_t>(attempts, 1));
@@ -287,25 +323,54 @@ void DeliveryEngine::write_back(std::shared_ptr<MessageWork> work) {
     limiter_waits_.erase(work->id);
   }
   env.state = queue::MessageState::kDeferred;
-  store_.update_async(work->id, env, [this, loop, work](Status s) {
-    loop->post([this, work, s] {
-      in_flight_.erase(work->id);
-      if (!s) {
-        // The old record stands, with its old due time: it is tried again.
-        log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
-        scheduler_.schedule(work->id, log::now_ms() + 60000);
-      } else {
-        scheduler_.schedule(work->id, work->envelope.next_attempt_ms);
-      }
-      announce(*work);
-      arm();
-    });
-  });
+  store_.update_async(
+      work->id, env,
+      [this, loop, work](Status s) {
+        loop->post([this, work, s] {
+          in_flight_.erase(work->id);
+          if (!s) {
+            // The old record stands, with its old due time: it is tried again.
+            log::error("queue update failed", {{"id", work->id.str()}, {"reason", s.message()}});
+            scheduler_.schedule(work->id, log::now_ms() + 60000);
+          } else {
+            scheduler_.schedule(work->id, work->envelope.next_attempt_ms);
+          }
+          announce(*work);
+          arm();
+        });
+      },
+      outbox(work->events));
 }
 
-void DeliveryEngine::publish(const char* event, const queue::QueueId& id, const std::string& rcpt,
-                             const std::string& response) {
-  events_.publish({log::now_ms(), event, id.str(), rcpt, response});
+queue::OutboxEvents DeliveryEngine::outbox(const std::vector<queue::QueueEvent>& events) const {
+  if (config_->events.webhooks.empty()) return {};
+  return queue::events_json(events);
+}
+
+queue::QueueEvent DeliveryEngine::message_event(const MessageWork& work, const char* event,
+                                                int64_t now) const {
+  queue::QueueEvent e;
+  e.time_ms = now;
+  e.event = event;
+  e.id = work.id.str();
+  e.message_id = work.message_id;
+  e.sender = work.envelope.sender;
+  e.user = work.envelope.auth_user;
+  e.listener = work.envelope.listener;
+  return e;
+}
+
+queue::QueueEvent DeliveryEngine::operator_event(const char* event, const queue::QueueId& id,
+                                                 const queue::Envelope& envelope,
+                                                 const std::string& response) {
+  MessageWork work;
+  work.id = id;
+  work.envelope = envelope;
+  // An unreadable message is logged where it matters (delivery); the event goes without.
+  if (auto data = store_.message(id)) work.message_id = mail::header_value(*data, "Message-ID");
+  queue::QueueEvent e = message_event(work, event, log::now_ms());
+  e.response = response;
+  return e;
 }
 
 std::string DeliveryEngine::provider_of(const std::string& host) const {
@@ -347,7 +412,11 @@ void DeliveryEngine::bounce_suppressed(std::shared_ptr<MessageWork> work,
     std::string text =
         entry ? policy::suppression_reply(*entry) : "5.1.1 <" + r.address + ">: suppressed";
     replies.push_back(synthetic(550, text));
-    work->events.push_back({now, "suppressed", work->id.str(), r.address, "550 " + text});
+    queue::QueueEvent e = message_event(*work, "suppressed", now);
+    e.rcpt = r.address;
+    e.response = "550 " + text;
+    e.dsn = "5.1.1";
+    work->events.push_back(std::move(e));
   }
   Job job{work, std::move(which), std::nullopt};
   record(job, replies, kSuppressionHost, {});
@@ -372,7 +441,12 @@ void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
     d.reason = "returned to the sender by the mail system administrator";
     d.last_attempt_ms = now;
     work.failed.push_back(std::move(d));
-    work.events.push_back({now, "bounced", work.id.str(), r.address, text});
+    queue::QueueEvent e = message_event(work, "bounced", now);
+    e.rcpt = r.address;
+    e.response = text;
+    e.dsn = "5.0.0";
+    e.attempt = static_cast<uint32_t>(r.attempts.size());
+    work.events.push_back(std::move(e));
     log::info("delivery", {{"id", work.id.str()},
                            {"rcpt", r.address},
                            {"relay", "none"},
@@ -412,6 +486,16 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
   local.build = [in = std::move(in)](const std::string& message_id, int64_t now) {
     return build_dsn(in, message_id, now);
   };
+  // One event for the report as a whole: to whom it goes, and about which message.
+  queue::QueueEvent e;
+  e.time_ms = log::now_ms();
+  e.event = delay ? "delay_notice" : "dsn_sent";
+  e.rcpt = work.envelope.sender;
+  e.listener = local.origin;
+  e.response = (delay ? "delay notice for " : "failure report for ") + std::to_string(count) +
+               (count == 1 ? " recipient" : " recipients");
+  e.original = work.id.str();
+  local.events.push_back(std::move(e));
   queue::QueueId id =
       enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
   log::info(delay ? "delay notice" : "bounce",
@@ -426,8 +510,7 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
 // mailbox, its domain refuses it): rather than drop it, as nobody would hear of the failure,
 // it goes inside a new report to the postmaster of that sender's domain (Postfix's double
 // bounce). That report is of origin "double-bounce": if it fails too, it is dropped.
-void DeliveryEngine::queue_double_bounce(const MessageWork& work,
-                                         std::vector<DsnRecipient> recipients,
+void DeliveryEngine::queue_double_bounce(MessageWork& work, std::vector<DsnRecipient> recipients,
                                          std::function<void()> then) {
   std::string failed = recipients.front().address;
   std::string postmaster = "postmaster@" + failed.substr(failed.rfind('@') + 1);
@@ -448,11 +531,14 @@ void DeliveryEngine::queue_double_bounce(const MessageWork& work,
   };
   queue::QueueId id =
       enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
-  log::warning("undeliverable report sent to the postmaster", {{"id", id.str()},
-                                                               {"original", work.id.str()},
-                                                               {"failed", std::string(failed)},
-                                                               {"to", postmaster}});
-  publish("double_bounce", work.id, std::string(failed), "report sent to " + postmaster);
+  log::warning(
+      "undeliverable report sent to the postmaster",
+      {{"id", id.str()}, {"original", work.id.str()}, {"failed", failed}, {"to", postmaster}});
+  queue::QueueEvent e = message_event(work, "double_bounce", log::now_ms());
+  e.rcpt = failed;
+  e.response = "report sent to " + postmaster;
+  e.original = work.id.str();
+  work.events.push_back(std::move(e));  // announced with the envelope's removal
 }
 
 }  // namespace hato::relay

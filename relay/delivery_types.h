@@ -49,6 +49,7 @@ struct MessageWork {
   queue::QueueId id;
   queue::Envelope envelope;
   std::shared_ptr<const std::string> data;
+  std::string message_id;  // its Message-ID field, for the events
   size_t outstanding = 0;
   std::vector<DsnRecipient> failed;  // bounced in this round
   int64_t not_before_ms = 0;         // a warm-up or suspension window ends then

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "policy/mail/message_header.h"
+#include "queue/event_json.h"
 #include "relay/relay_metrics.h"
 
 namespace hato::relay {
@@ -46,7 +47,12 @@ void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Enve
 queue::QueueId Enqueuer::queue_own(LocalMessage local, std::function<void(Status)> then) {
   queue::QueueId id = ids_.next();
   int64_t now = log::now_ms();
-  std::string message = local.build(id.str() + "@" + config()->hostname, now);
+  std::string message_id = id.str() + "@" + config()->hostname;
+  std::string message = local.build(message_id, now);
+  for (auto& e : local.events) {
+    e.id = id.str();
+    e.message_id = "<" + message_id + ">";
+  }
   queue::Envelope env;
   env.sender = local.sender;
   queue::Recipient to;
@@ -59,31 +65,41 @@ queue::QueueId Enqueuer::queue_own(LocalMessage local, std::function<void(Status
   env.client = "local";
   env.listener = local.origin;
   std::string origin = local.origin;
-  enqueue(id, std::move(message), std::move(env), std::move(origin), true,
-          [id, then = std::move(then)](Status s) {
-            if (!s)
-              log::error("cannot queue a message of our own",
-                         {{"id", id.str()}, {"reason", s.message()}});
-            then(s);
-          });
+  enqueue(
+      id, std::move(message), std::move(env), std::move(origin), true,
+      [id, then = std::move(then)](Status s) {
+        if (!s)
+          log::error("cannot queue a message of our own",
+                     {{"id", id.str()}, {"reason", s.message()}});
+        then(s);
+      },
+      std::move(local.events));
   return id;
 }
 
 void Enqueuer::enqueue(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-                       std::string origin, bool sign, std::function<void(Status)> done) {
-  auto queued = posted_to_loop(id, envelope, std::move(origin), std::move(done));
+                       std::string origin, bool sign, std::function<void(Status)> done,
+                       std::vector<queue::QueueEvent> also) {
+  Queued heard = make_queued(id, envelope, message, std::move(origin), std::move(also));
+  // The events go into the store with the message only for webhooks to send: none, no cost.
+  queue::OutboxEvents outbox;
+  if (!config()->events.webhooks.empty()) outbox = queue::events_json(heard.events);
+  auto queued = posted_to_loop(std::move(heard), std::move(done));
   std::shared_ptr<const dkim::Keyring> keyring;
   if (sign) {
     std::lock_guard<std::mutex> lock(mu_);
     keyring = keyring_;
   }
   if (!keyring || keyring->domains() == 0) {
-    store_.insert(id, std::move(message), std::move(envelope), std::move(queued));
+    std::vector<queue::Store::NewMessage> one;
+    one.push_back(
+        {id, std::move(message), std::move(envelope), std::move(queued), std::move(outbox)});
+    store_.insert_all(std::move(one));
     return;
   }
   signs_waiting_.fetch_add(1);
   workers_.post([this, keyring, id, message = std::move(message), envelope = std::move(envelope),
-                 queued = std::move(queued)]() mutable {
+                 queued = std::move(queued), outbox = std::move(outbox)]() mutable {
     signs_waiting_.fetch_sub(1);
     std::string domain = dkim::from_domain(message);
     const dkim::Signer* signer = domain.empty() ? nullptr : keyring->signer_for(domain);
@@ -103,7 +119,8 @@ void Enqueuer::enqueue(const queue::QueueId& id, std::string message, queue::Env
                      {{"id", id.str()}, {"domain", domain}, {"reason", fields.message()}});
       }
     }
-    hand_over_signed({id, std::move(message), std::move(envelope), std::move(queued)});
+    hand_over_signed(
+        {id, std::move(message), std::move(envelope), std::move(queued), std::move(outbox)});
   });
 }
 
@@ -121,13 +138,30 @@ void Enqueuer::hand_over_signed(queue::Store::NewMessage signed_message) {
   store_.insert_all(std::move(ready));
 }
 
-std::function<void(Status)> Enqueuer::posted_to_loop(const queue::QueueId& id,
-                                                     const queue::Envelope& envelope,
-                                                     std::string origin,
-                                                     std::function<void(Status)> done) {
-  Queued queued{id, {}, std::move(origin)};
+Enqueuer::Queued Enqueuer::make_queued(const queue::QueueId& id, const queue::Envelope& envelope,
+                                       std::string_view message, std::string origin,
+                                       std::vector<queue::QueueEvent> also) {
+  Queued queued{id, {}, std::move(origin), {}};
   queued.recipients.reserve(envelope.recipients.size());
   for (const auto& r : envelope.recipients) queued.recipients.push_back(r.address);
+  queue::QueueEvent received;
+  received.time_ms = log::now_ms();
+  received.event = "received";
+  received.id = id.str();
+  received.message_id = mail::header_value(message, "Message-ID");
+  received.sender = envelope.sender;
+  received.user = envelope.auth_user;
+  received.listener = envelope.listener;
+  for (const auto& r : envelope.recipients) {
+    received.rcpt = r.address;
+    queued.events.push_back(received);
+  }
+  for (auto& e : also) queued.events.push_back(std::move(e));
+  return queued;
+}
+
+std::function<void(Status)> Enqueuer::posted_to_loop(Queued queued,
+                                                     std::function<void(Status)> done) {
   return [this, queued = std::move(queued), done = std::move(done)](Status status) mutable {
     loop_.post([this, queued = std::move(queued), done = std::move(done), status]() {
       done(status);

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/loop.h"
@@ -27,6 +28,7 @@
 #include "common/worker_pool.h"
 #include "conf/config.h"
 #include "policy/dkim/keyring.h"
+#include "queue/events.h"
 #include "queue/store.h"
 
 namespace hato::relay {
@@ -41,6 +43,9 @@ struct LocalMessage {
   std::string origin;
   // The whole message, from its Message-ID (without <>) and its date.
   std::function<std::string(const std::string& message_id, int64_t now_ms)> build;
+  // Events that go with it (a DSN's "dsn_sent"), after its "received" ones; their id and
+  // message_id are this message's, filled in here.
+  std::vector<queue::QueueEvent> events;
 };
 
 class Enqueuer {
@@ -59,6 +64,9 @@ class Enqueuer {
     queue::QueueId id;
     std::vector<std::string> recipients;
     std::string origin;  // "submission", "inbound", or the LocalMessage's origin
+    // One "received" event per recipient, made when the message is handed to the store (so
+    // that the same events can be written with it).
+    std::vector<queue::QueueEvent> events;
   };
   using Listener = std::function<void(const Queued&)>;
   // Set up before mail flows; called in the order added.
@@ -80,13 +88,17 @@ class Enqueuer {
   // Signs (on a worker) if `sign`, then hands over to the store; `done` and the listeners
   // on the loop after.
   void enqueue(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-               std::string origin, bool sign, std::function<void(Status)> done);
+               std::string origin, bool sign, std::function<void(Status)> done,
+               std::vector<queue::QueueEvent> also = {});
   // On a worker, after signing: to the store now, or with the next few.
   void hand_over_signed(queue::Store::NewMessage signed_message);
+  // What the listeners will hear of a message: its recipients and "received" events (then
+  // `also`).
+  static Queued make_queued(const queue::QueueId& id, const queue::Envelope& envelope,
+                            std::string_view message, std::string origin,
+                            std::vector<queue::QueueEvent> also);
   // `done` as the committer calls it: runs on the loop, then tells the listeners.
-  std::function<void(Status)> posted_to_loop(const queue::QueueId& id,
-                                             const queue::Envelope& envelope, std::string origin,
-                                             std::function<void(Status)> done);
+  std::function<void(Status)> posted_to_loop(Queued queued, std::function<void(Status)> done);
   conf::ConfigPtr config() const;
 
   Loop& loop_;

@@ -1,6 +1,8 @@
 // message_header.cc - see message_header.h.
 #include "policy/mail/message_header.h"
 
+#include <cctype>
+
 namespace hato::mail {
 
 namespace {
@@ -56,6 +58,42 @@ std::optional<HeaderSyntaxError> check_header_section(std::string_view message) 
     if (const char* why = field_start_error(line)) return error_at(number, line, why);
   }
   return std::nullopt;
+}
+
+std::string header_value(std::string_view message, std::string_view name) {
+  std::string value;
+  bool inside = false;  // the lines read belong to the field asked for
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t nl = message.find('\n', pos);
+    size_t next = nl == std::string_view::npos ? message.size() : nl + 1;
+    std::string_view line = message.substr(pos, next - pos);
+    if (line.ends_with('\n')) line.remove_suffix(1);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    pos = next;
+    if (line.empty()) break;  // the end of the header section
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (inside) value += line;
+      continue;
+    }
+    if (inside) break;  // the field asked for ended
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view field = line.substr(0, colon);
+    while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
+    if (field.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < field.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(field[i])) ==
+             std::tolower(static_cast<unsigned char>(name[i]));
+    if (!same) continue;
+    inside = true;
+    value = line.substr(colon + 1);
+  }
+  size_t first = value.find_first_not_of(" \t");
+  if (first == std::string::npos) return "";
+  size_t last = value.find_last_not_of(" \t");
+  return value.substr(first, last - first + 1);
 }
 
 }  // namespace hato::mail

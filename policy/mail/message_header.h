@@ -29,4 +29,8 @@ struct HeaderSyntaxError {
 // end too) that is not part of a header field, or nullopt when there is none.
 std::optional<HeaderSyntaxError> check_header_section(std::string_view message);
 
+// The body of the first header field called `name` (case-insensitive), unfolded, without the
+// white space around it; "" when the header section has no such field.
+std::string header_value(std::string_view message, std::string_view name);
+
 }  // namespace hato::mail

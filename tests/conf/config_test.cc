@@ -1030,5 +1030,50 @@ BOOST_AUTO_TEST_CASE(inbound_scanner_mistakes_are_reported) {
                  .find("is not a numeric IPv4 or IPv6 address") != std::string::npos);
 }
 
+// events: webhooks are HTTPS with a secret read from its file; their lists are checked.
+BOOST_AUTO_TEST_CASE(events_webhooks_load_and_are_checked) {
+  TempDir dir;
+  std::string secret = dir.file("hook.secret", "0123456789abcdef-secret\n");
+  ConfigPtr c = loaded(kListener +
+                       "events:\n"
+                       "  backlog: 5000\n"
+                       "  webhooks:\n"
+                       "    - {url: \"https://app.example.test/hook\", secret_file: \"" +
+                       secret +
+                       "\", types: [delivered, bounced], users: [app], domains: [Example.TEST],"
+                       " batch: 10, timeout: 3s}\n");
+  BOOST_TEST(c->events.backlog == 5000u);
+  BOOST_TEST_REQUIRE(c->events.webhooks.size() == 1u);
+  const Webhook& h = c->events.webhooks[0];
+  BOOST_TEST(h.url == "https://app.example.test/hook");
+  BOOST_TEST(h.target.host == "app.example.test");
+  BOOST_TEST(h.secret == "0123456789abcdef-secret");
+  BOOST_TEST(h.types == (std::vector<std::string>{"delivered", "bounced"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(h.users == std::vector<std::string>{"app"}, boost::test_tools::per_element());
+  BOOST_TEST(h.domains == std::vector<std::string>{"example.test"},
+             boost::test_tools::per_element());
+  BOOST_TEST(h.batch == 10u);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(h.timeout).count() == 3);
+  BOOST_TEST(loaded(kListener)->events.backlog == 1000000u);
+
+  auto hook = [&](const std::string& fields) {
+    return error_of(kListener + "events: {webhooks: [{" + fields + "}]}\n");
+  };
+  std::string ok_secret = "secret_file: \"" + secret + "\"";
+  std::string e = hook("url: \"http://app.example.test/\", " + ok_secret);
+  BOOST_TEST(e.find("must be an https:// URL") != std::string::npos, e);
+  e = hook("url: \"https://a.test/\", " + ok_secret + ", types: [delivred]");
+  BOOST_TEST(e.find("unknown event type 'delivred'") != std::string::npos, e);
+  e = hook("url: \"https://a.test/\", secret_file: \"" + dir.file("short", "abc\n") + "\"");
+  BOOST_TEST(e.find("shorter than 16 bytes") != std::string::npos, e);
+  e = hook("url: \"https://a.test/\", secret_file: /nonexistent/hook.secret");
+  BOOST_TEST(e.find("file not found") != std::string::npos, e);
+  e = hook("url: \"https://a.test/\", " + ok_secret + ", batch: 0");
+  BOOST_TEST(e.find("batch") != std::string::npos, e);
+  e = hook(ok_secret);
+  BOOST_TEST(e.find("url") != std::string::npos, e);
+}
+
 }  // namespace
 }  // namespace hato::conf

@@ -64,5 +64,17 @@ BOOST_AUTO_TEST_CASE(the_first_bad_line_is_named) {
   }
 }
 
+// header_value: what the events' message_id is read with.
+BOOST_AUTO_TEST_CASE(a_field_value_is_found_unfolded_and_trimmed) {
+  std::string m =
+      "Subject: a\r\nmessage-id :  \r\n <x@example.test> \r\nMessage-ID: <second@x>\r\n\r\n"
+      "Message-ID: <body@x>\r\n";
+  BOOST_TEST(header_value(m, "Message-ID") == "<x@example.test>");
+  BOOST_TEST(header_value(m, "subject") == "a");
+  BOOST_TEST(header_value("Subject: a\r\n\r\nMessage-ID: <body@x>\r\n", "Message-ID") == "");
+  BOOST_TEST(header_value("Subject: a\nMessage-Id: <lf@x>\n\nbody", "Message-ID") == "<lf@x>");
+  BOOST_TEST(header_value("", "Message-ID") == "");
+}
+
 }  // namespace
 }  // namespace hato::mail

@@ -560,6 +560,116 @@ BOOST_AUTO_TEST_CASE(updates_and_removes_race_inserts) {
   BOOST_TEST(stored == static_cast<size_t>(kCount - kCount / 3));
 }
 
+std::vector<std::pair<uint64_t, std::string>> outbox_list(Store& store, uint64_t after = 0,
+                                                          size_t limit = 100000) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  Status s = store.outbox_read(after, limit, [&](uint64_t seq, std::string_view json) {
+    out.emplace_back(seq, std::string(json));
+    return true;
+  });
+  BOOST_TEST_REQUIRE(s.is_ok(), s.message());
+  return out;
+}
+
+// The webhooks' outbox: events go in with the change they describe, in one batch, numbered in
+// order, and survive a reopen; a change that fails writes no event.
+BOOST_AUTO_TEST_CASE(outbox_events_are_written_with_their_change) {
+  TempDir dir;
+  QueueId a = QueueId::make(3000, 0, 0), b = QueueId::make(3001, 0, 0);
+  {
+    std::unique_ptr<Store> store = open_store(dir.path);
+    BOOST_TEST(store->outbox_stats().first == 1u);
+    BOOST_TEST(store->outbox_stats().next == 1u);
+    Waiter waiter;
+    std::vector<Store::NewMessage> batch;
+    batch.push_back({a, message_for(1), envelope_for(1, 100), waiter.callback(), {"r-a1", "r-a2"}});
+    batch.push_back({b, message_for(2), envelope_for(2, 100), waiter.callback(), {"r-b"}});
+    store->insert_all(std::move(batch));
+    BOOST_TEST_REQUIRE(waiter.wait_for(2));
+    Envelope e = envelope_for(1, 5000);
+    store->update_async(a, e, waiter.callback(), {"deferred-a"});
+    store->remove_async(b, waiter.callback(), {"delivered-b"});
+    store->remove_async(QueueId::make(99, 0, 0), waiter.callback(), {"never"});
+    BOOST_TEST_REQUIRE(waiter.wait_for(5));
+    BOOST_TEST(waiter.failures().size() == 1u);
+    BOOST_TEST(store->update_with(a, e, {"held-a"}).is_ok());
+    BOOST_TEST(!store->remove_with(QueueId::make(98, 0, 0), {"never either"}).is_ok());
+  }
+  std::unique_ptr<Store> store = open_store(dir.path);
+  std::vector<std::pair<uint64_t, std::string>> want = {
+      {1, "r-a1"}, {2, "r-a2"}, {3, "r-b"}, {4, "deferred-a"}, {5, "delivered-b"}, {6, "held-a"}};
+  BOOST_TEST((outbox_list(*store) == want));
+  BOOST_TEST(store->outbox_stats().first == 1u);
+  BOOST_TEST(store->outbox_stats().next == 7u);
+  BOOST_TEST(outbox_list(*store, 4, 1).size() == 1u);
+  BOOST_TEST(outbox_list(*store, 4, 1)[0].second == "delivered-b");
+}
+
+// Trimmed events are gone, also after a reopen, and numbering goes on after the last one.
+BOOST_AUTO_TEST_CASE(outbox_trim_removes_the_front) {
+  TempDir dir;
+  {
+    std::unique_ptr<Store> store = open_store(dir.path);
+    Waiter waiter;
+    for (int i = 0; i < 10; ++i) {
+      std::vector<Store::NewMessage> one;
+      one.push_back({QueueId::make(4000 + i, 0, 0),
+                     message_for(i),
+                     envelope_for(i, 100),
+                     waiter.callback(),
+                     {"e" + std::to_string(i)}});
+      store->insert_all(std::move(one));
+    }
+    BOOST_TEST_REQUIRE(waiter.wait_for(10));
+    store->outbox_trim(4);
+    store->outbox_trim(2);  // behind: nothing more
+    // A trim has no callback: the next change through the committer comes after it.
+    store->remove_async(QueueId::make(4000, 0, 0), waiter.callback(), {"last"});
+    BOOST_TEST_REQUIRE(waiter.wait_for(11));
+    BOOST_TEST(store->outbox_stats().first == 5u);
+    BOOST_TEST(outbox_list(*store).front().second == "e4");
+  }
+  std::unique_ptr<Store> store = open_store(dir.path);
+  auto events = outbox_list(*store);
+  BOOST_TEST_REQUIRE(events.size() == 7u);
+  BOOST_TEST(events.front().first == 5u);
+  BOOST_TEST(events.back().first == 11u);
+  BOOST_TEST(events.back().second == "last");
+  BOOST_TEST(store->outbox_stats().first == 5u);
+  BOOST_TEST(store->outbox_stats().next == 12u);
+}
+
+// Beyond the limit the oldest events go, and the store counts them.
+BOOST_AUTO_TEST_CASE(outbox_keeps_at_most_its_limit) {
+  TempDir dir;
+  StoreOptions options;
+  options.path = dir.path;
+  options.outbox_limit = 5;
+  Result<std::unique_ptr<Store>> opened = open_rocksdb_store(options);
+  BOOST_TEST_REQUIRE(opened.is_ok());
+  Store& store = **opened;
+  Waiter waiter;
+  std::vector<Store::NewMessage> batch;
+  for (int i = 0; i < 8; ++i) {
+    batch.push_back({QueueId::make(5000 + i, 0, 0),
+                     message_for(i),
+                     envelope_for(i, 100),
+                     waiter.callback(),
+                     {"e" + std::to_string(i)}});
+  }
+  store.insert_all(std::move(batch));
+  BOOST_TEST_REQUIRE(waiter.wait_for(8));
+  auto events = outbox_list(store);
+  BOOST_TEST_REQUIRE(events.size() == 5u);
+  BOOST_TEST(events.front().second == "e3");
+  BOOST_TEST(events.back().second == "e7");
+  BOOST_TEST(store.outbox_stats().dropped == 3u);
+  BOOST_TEST(store.outbox_stats().first == 4u);
+  BOOST_TEST(store.update_with(QueueId::make(5000, 0, 0), envelope_for(0, 200), {"e8"}).is_ok());
+  BOOST_TEST(outbox_list(store).front().second == "e4");
+  BOOST_TEST(store.outbox_stats().dropped == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(open_fails_cleanly) {
   TempDir dir;
   std::unique_ptr<Store> first = open_store(dir.path);
