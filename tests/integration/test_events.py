@@ -151,7 +151,8 @@ class EventSchemaTest(hatotest.HatoTestCase):
         self.assertRegex(e["tls"]["version"], r"^TLSv1\.[23]$")
         self.assertEqual(e["tls"]["policy"], "opportunistic")
         e = self.of("bounced", qid, "dead@remote.test")
-        self.assert_fields(e, **base, **conn, rcpt="dead@remote.test", dsn="5.1.1",
+        self.assert_fields(e, **dict(conn, category="invalid-recipient"), **base,
+                           rcpt="dead@remote.test", dsn="5.1.1",
                            response="550 5.1.1 no such user here", attempt=1, tls=e["tls"])
         self.assertEqual(e["tls"]["policy"], "opportunistic")
         # The failure report: its own queue ID, about the original, to the sender.
@@ -182,7 +183,7 @@ class EventSchemaTest(hatotest.HatoTestCase):
                            rcpt=SENDER, user="", listener="delay", dsn="",
                            response="delay notice for 1 recipient", mx="", attempt=0)
         e = self.of("expired", qid, "slow@remote.test")
-        self.assert_fields(e, **base, rcpt="slow@remote.test", dsn="4.4.7",
+        self.assert_fields(e, **base, rcpt="slow@remote.test", dsn="4.4.7", category="expired",
                            response="451 4.3.0 try again later", mx="", address="", egress="",
                            tls={"version": "", "policy": ""}, original="")
         self.assertGreaterEqual(e["attempt"], 2)
