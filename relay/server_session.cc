@@ -707,28 +707,54 @@ void ServerSession::auth_login(std::string_view response) {
 }
 
 void ServerSession::check_password(std::string user, std::string password) {
+  // RFC 4616: no NUL inside a name or password. crypt() would stop at one and take
+  // "secret\0anything" for "secret".
+  if (user.find('\0') != std::string::npos || password.find('\0') != std::string::npos) {
+    reply(501, "5.5.2 Error: NUL in the user name or password");
+    return;
+  }
   pause();
   auto self = shared_from_this();
   services_.authenticate(info_.peer.ip(), user, password, [self, user](AuthOutcome outcome) {
-    if (!self->alive()) return;
+    // A failure is logged and counted when it is decided, not when its delayed 535 goes
+    // out: a guesser that hangs up during the delay is still seen.
     if (outcome.ok) {
+      if (!self->alive()) return;
       self->info_.auth_user = user;
-      log::info("auth", {{"peer", self->peer_text()}, {"user", user}, {"result", "ok"}});
+      log::info("auth", {{"peer", self->peer_text()},
+                         {"listener", self->info_.listener},
+                         {"user", user},
+                         {"result", "ok"}});
       self->reply(235, "2.7.0 Authentication successful");
-    } else if (outcome.blocked) {
-      log::warning("auth", {{"peer", self->peer_text()},
-                            {"user", user},
-                            {"result", "refused: too many failed logins from this address"}});
-      self->close_with(421, "4.7.0 " + self->config_->hostname +
-                                " Error: too many failed logins, try again later");
+      self->resume();
       return;
-    } else {
-      log::warning("auth", {{"peer", self->peer_text()},
-                            {"user", user},
-                            {"result", "failed: wrong user or password"}});
-      self->reply(535, "5.7.8 Authentication credentials invalid");
     }
-    self->resume();
+    log::warning("auth",
+                 {{"peer", self->peer_text()},
+                  {"listener", self->info_.listener},
+                  {"user", user},
+                  {"result", outcome.blocked ? "refused: too many failed logins from this address"
+                                             : "failed: wrong user or password"}});
+    m::auth_failures(self->info_.listener).inc();
+    if (!self->alive()) return;
+    auto answer = [self, blocked = outcome.blocked] {
+      if (blocked) {
+        self->close_with(421, "4.7.0 " + self->config_->hostname +
+                                  " Error: too many failed logins, try again later");
+        return;
+      }
+      self->reply(535, "5.7.8 Authentication credentials invalid");
+      self->resume();
+    };
+    if (outcome.delay.count() <= 0) {
+      answer();
+      return;
+    }
+    self->delaying_ = true;
+    self->services_.after(outcome.delay, [self, answer] {
+      self->delaying_ = false;
+      if (self->alive()) answer();
+    });
   });
 }
 

@@ -51,13 +51,16 @@ struct ErrorPenalty {
 struct AuthOutcome {
   bool ok = false;
   bool blocked = false;  // too many failures from this client: try later
+  // How long the session holds back its refusal: guessing gets slow. The failure is
+  // logged and counted at once.
+  std::chrono::milliseconds delay{0};
 };
 
 class SessionServices {
  public:
   virtual ~SessionServices() = default;
-  // Checks a password off the loop; `done` runs on the session's loop, after
-  // the delay that failed logins earn.
+  // Checks a password off the loop; `done` runs on the session's loop as soon as
+  // it is decided, with the delay that a failed login earns.
   virtual void authenticate(const std::string& client, const std::string& user,
                             const std::string& password, std::function<void(AuthOutcome)> done) = 0;
   virtual queue::QueueId next_id() = 0;

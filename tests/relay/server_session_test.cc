@@ -20,6 +20,7 @@
 #include "policy/submission.h"
 #include "queue/envelope.h"
 #include "queue/queue_id.h"
+#include "relay/relay_metrics.h"
 #include "relay/server_session.h"
 
 namespace hato::relay {
@@ -76,6 +77,7 @@ class FakeServices : public SessionServices {
     auto it = passwords.find(user);
     outcome.ok = !blocked && it != passwords.end() && it->second == password;
     outcome.blocked = blocked;
+    if (!outcome.ok) outcome.delay = auth_delay;
     if (defer_auth) {
       pending_auth.push_back([done, outcome] { done(outcome); });
     } else {
@@ -129,6 +131,7 @@ class FakeServices : public SessionServices {
   std::map<std::string, std::string> passwords = {{"alice", "alice-secret"},
                                                   {"carol", "carol-secret"}};
   bool blocked = false;
+  milliseconds auth_delay{0};  // what a failed login earns
   bool defer_auth = false;
   bool defer_commit = false;
   bool fail_commit = false;
@@ -1507,6 +1510,61 @@ BOOST_AUTO_TEST_CASE(submission_errors_are_not_braked_here) {
   BOOST_TEST(h.say("BOGUS\r\n") == "500 5.5.2 Error: command not recognized\r\n");
   BOOST_TEST(h.services.error_clients.empty());
 }
+
+}  // namespace
+}  // namespace hato::relay
+
+namespace hato::relay {
+namespace {
+
+// Issue 29: hostile clients, round two.
+BOOST_AUTO_TEST_SUITE(hostile_round_two)
+
+BOOST_AUTO_TEST_CASE(auth_plain_with_a_nul_inside_the_password_is_refused) {
+  // RFC 4616: "\0alice\0alice-secret\0GARBAGE" must not reach the password check, where
+  // crypt() stops at the NUL and would take it for "alice-secret".
+  Harness h;
+  h.ready();
+  h.tls();
+  BOOST_TEST(h.say("AUTH PLAIN " +
+                   Harness::plain("alice", std::string("alice-secret\0GARBAGE", 20)) + "\r\n") ==
+             "501 5.5.2 Error: NUL in the user name or password\r\n");
+  BOOST_TEST(h.services.logins.empty());
+  BOOST_TEST(h.session->info().auth_user == "");
+  // AUTH LOGIN carries the same bytes.
+  BOOST_TEST(h.say("AUTH LOGIN\r\n") == "334 VXNlcm5hbWU6\r\n");
+  BOOST_TEST(h.say(base64_encode("alice") + "\r\n") == "334 UGFzc3dvcmQ6\r\n");
+  BOOST_TEST(h.say(base64_encode(std::string("alice-secret\0x", 14)) + "\r\n") ==
+             "501 5.5.2 Error: NUL in the user name or password\r\n");
+  BOOST_TEST(h.services.logins.empty());
+  h.login();
+}
+
+BOOST_AUTO_TEST_CASE(failed_login_logged_and_counted_before_its_delayed_535) {
+  // The failure is decided at once; the 535 waits for the delay. A client that hangs up
+  // meanwhile must still be counted (hato_auth_failures_total{listener}).
+  Harness h;
+  h.ready();
+  h.tls();
+  h.services.auth_delay = milliseconds(4000);
+  uint64_t before = m::auth_failures("submission").value();
+  BOOST_TEST(h.say("AUTH PLAIN " + Harness::plain("alice", "guess") + "\r\n") == "");
+  BOOST_TEST(m::auth_failures("submission").value() == before + 1);
+  BOOST_TEST_REQUIRE(h.services.delays.size() == 1u);
+  BOOST_TEST(h.services.delays[0].count() == 4000);
+  // Pipelined input waits for the held-back reply.
+  BOOST_TEST(h.say("NOOP\r\n") == "");
+  h.services.fire_timer();
+  BOOST_TEST(h.io.take() == "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 Ok\r\n");
+  // Hanging up during the delay: counted all the same, and nothing is sent.
+  BOOST_TEST(h.say("AUTH PLAIN " + Harness::plain("alice", "guess2") + "\r\n") == "");
+  h.session->closed();
+  BOOST_TEST(m::auth_failures("submission").value() == before + 2);
+  h.services.fire_timer();
+  BOOST_TEST(h.io.take() == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
 }  // namespace hato::relay
