@@ -6,6 +6,8 @@
 
 #include "common/base64.h"
 #include "common/log.h"
+#include "common/strings.h"
+#include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/relay_metrics.h"
 
@@ -36,6 +38,17 @@ bool has_header(std::string_view message, std::string_view name) {
     pos = eol + 2;
   }
   return false;
+}
+
+// Who a recipient's copy goes to, so that one transaction delivers one copy each: a local
+// mailbox once aliases, "+tag" and case are resolved; elsewhere the address with its domain
+// in lower case (RFC 5321 2.4: only the remote host may read its local part's case).
+std::string delivery_key(const conf::Config& config, const std::string& address) {
+  if (auto box = inbound::resolve_mailbox(config, address))
+    return "\n" + box->domain + "/" + box->mailbox;  // no address holds a line break
+  auto at = address.rfind('@');
+  if (at == std::string::npos) return address;
+  return address.substr(0, at + 1) + ascii_lower(std::string_view(address).substr(at + 1));
 }
 
 }  // namespace
@@ -241,6 +254,7 @@ void ServerSession::reset_transaction() {
   mail_ = MailParams{};
   tx_ = policy::TransactionState{};
   rcpts_.clear();
+  rcpt_keys_.clear();
   body_.clear();
   data_.reset();
 }
@@ -328,9 +342,14 @@ void ServerSession::handle_command(const Command& cmd) {
     case Verb::kExpn:
       reply(502, "5.5.1 EXPN is not available");
       return;
-    case Verb::kHelp:
-      reply(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+    case Verb::kHelp: {
+      // Only what this listener offers: no AUTH where AUTH is refused.
+      std::string text = "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP";
+      if (listener_.tls == conf::ListenerTls::kStartTls && !info_.tls) text += " STARTTLS";
+      if (listener_.role == conf::ListenerRole::kSubmission) text += " AUTH";
+      reply(214, text);
       return;
+    }
     case Verb::kStartTls:
       on_starttls(cmd);
       return;
@@ -430,8 +449,16 @@ void ServerSession::on_rcpt(const Command& cmd) {
     params.address =
         "postmaster@" + (config_->domains.empty() ? config_->hostname : config_->domains[0].name);
   }
+  // A repeated recipient gets its 250 (as Postfix answers) but no second copy: 1,000
+  // RCPTs of one address must not turn one message into 1,000 deliveries.
+  std::string key = delivery_key(*config_, params.address);
+  if (rcpt_keys_.count(key)) {
+    reply(250, "2.1.5 Ok");
+    return;
+  }
   rcpt_pending_ = params.address;
-  run_hooks(Phase::kRcpt, [this, params = std::move(params)] {
+  run_hooks(Phase::kRcpt, [this, params = std::move(params), key = std::move(key)] {
+    rcpt_keys_.insert(key);
     queue::Recipient r;
     r.address = params.address;
     r.orcpt = params.orcpt;

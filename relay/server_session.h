@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -171,6 +172,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   policy::TransactionState tx_;
   std::string rcpt_pending_;  // the RCPT address being decided by hooks
   std::vector<queue::Recipient> rcpts_;
+  std::set<std::string> rcpt_keys_;  // delivery_key() of each, so none is added twice
   std::string body_;
   std::optional<DataReader> data_;
   uint32_t messages_ = 0;

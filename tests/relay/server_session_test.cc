@@ -1520,6 +1520,51 @@ namespace {
 // Issue 29: hostile clients, round two.
 BOOST_AUTO_TEST_SUITE(hostile_round_two)
 
+BOOST_AUTO_TEST_CASE(repeated_local_recipients_are_answered_but_delivered_once) {
+  // 1,000 RCPTs of one mailbox must not become 1,000 Maildir files: after case folding,
+  // "+tag" and aliases (info -> alice) each mailbox is one recipient. Each still gets 250.
+  Harness h(Options().on("mx", "198.51.100.20:40000"));
+  h.ready();
+  h.say("MAIL FROM:<someone@remote.example>\r\n");
+  std::string rcpts;
+  for (int i = 0; i < 1000; ++i) rcpts += "RCPT TO:<bob@example.org>\r\n";
+  rcpts +=
+      "RCPT TO:<BOB@Example.ORG>\r\nRCPT TO:<bob+tag@example.org>\r\n"
+      "RCPT TO:<alice@example.org>\r\nRCPT TO:<info@example.org>\r\n";
+  std::string replies = h.say(rcpts);
+  BOOST_TEST(count_of(replies, "250 2.1.5 Ok\r\n") == 1004u);
+  BOOST_TEST(replies.size() == 1004u * std::string("250 2.1.5 Ok\r\n").size());
+  BOOST_TEST(h.say("DATA\r\n") == "354 End data with <CR><LF>.<CR><LF>\r\n");
+  h.say("Subject: x\r\n\r\nhi\r\n.\r\n");
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  std::vector<std::string> got;
+  for (const auto& r : h.services.commits[0].envelope.recipients) got.push_back(r.address);
+  BOOST_TEST(got == (std::vector<std::string>{"bob@example.org", "alice@example.org"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(repeated_remote_recipients_fold_only_the_domain) {
+  // RFC 5321 2.4: the local part of a remote address may be case sensitive there.
+  Harness h;
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\n");
+  std::string replies = h.say(
+      "RCPT TO:<x@remote.example>\r\nRCPT TO:<x@REMOTE.example>\r\n"
+      "RCPT TO:<X@remote.example>\r\nRCPT TO:<x@remote.example>\r\nDATA\r\n");
+  BOOST_TEST(count_of(replies, "250 2.1.5 Ok\r\n") == 4u, replies);
+  h.say("Subject: x\r\n\r\nhi\r\n.\r\n");
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  std::vector<std::string> got;
+  for (const auto& r : h.services.commits[0].envelope.recipients) got.push_back(r.address);
+  BOOST_TEST(got == (std::vector<std::string>{"x@remote.example", "X@remote.example"}),
+             boost::test_tools::per_element());
+  // The next transaction starts afresh.
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<x@remote.example>\r\nDATA\r\n");
+  h.say("Subject: y\r\n\r\nhi\r\n.\r\n");
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 2u);
+  BOOST_TEST(h.services.commits[1].envelope.recipients.size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(auth_plain_with_a_nul_inside_the_password_is_refused) {
   // RFC 4616: "\0alice\0alice-secret\0GARBAGE" must not reach the password check, where
   // crypt() stops at the NUL and would take it for "alice-secret".
@@ -1538,6 +1583,18 @@ BOOST_AUTO_TEST_CASE(auth_plain_with_a_nul_inside_the_password_is_refused) {
              "501 5.5.2 Error: NUL in the user name or password\r\n");
   BOOST_TEST(h.services.logins.empty());
   h.login();
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_auth_only_where_it_is_offered) {
+  Harness mx(Options().on("mx-plain", "198.51.100.20:40000"));
+  mx.ready();
+  BOOST_TEST(mx.say("HELP\r\n") ==
+             "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+  Harness sub;
+  sub.ready();
+  BOOST_TEST(sub.say("HELP\r\n") ==
+             "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS "
+             "AUTH\r\n");
 }
 
 BOOST_AUTO_TEST_CASE(failed_login_logged_and_counted_before_its_delayed_535) {
