@@ -60,6 +60,7 @@ ServerSession::ServerSession(SessionIo& io, SessionServices& services,
   info_.listener = listener.name;
   info_.role = listener.role;
   info_.peer = peer;
+  started_ = std::chrono::steady_clock::now();
   for (const auto& net : listener.trusted_networks)
     if (net.contains(peer)) info_.trusted = true;
 }
@@ -299,6 +300,14 @@ void ServerSession::handle_line(std::string_view line) {
     default:
       break;
   }
+  // A client that keeps talking never meets the idle timeout: a session has a lifetime too.
+  if (std::chrono::steady_clock::now() - started_ >= config_->limits.max_session_time) {
+    log::info("session too long", {{"peer", peer_text()},
+                                   {"listener", info_.listener},
+                                   {"reason", "the session outlived limits.max_session_time"}});
+    close_with(421, "4.4.2 " + config_->hostname + " Error: session too long, closing");
+    return;
+  }
   // Control characters have no place in a command, and a CR or NUL that
   // reached a Received header could forge a header of its own.
   for (unsigned char c : line) {
@@ -311,6 +320,17 @@ void ServerSession::handle_line(std::string_view line) {
 }
 
 void ServerSession::handle_command(const Command& cmd) {
+  // Commands that move no mail, beyond a limit, are a client holding a connection open.
+  bool junk = cmd.verb == Verb::kNoop || cmd.verb == Verb::kRset || cmd.verb == Verb::kVrfy ||
+              cmd.verb == Verb::kExpn || cmd.verb == Verb::kHelp;
+  if (junk && ++junk_commands_ > config_->limits.max_junk_commands) {
+    log::info("too many junk commands",
+              {{"peer", peer_text()},
+               {"listener", info_.listener},
+               {"reason", "more than limits.max_junk_commands NOOP/RSET/VRFY/EXPN/HELP commands"}});
+    close_with(421, "4.7.0 " + config_->hostname + " Error: too many junk commands, closing");
+    return;
+  }
   switch (cmd.verb) {
     case Verb::kHelo:
     case Verb::kEhlo:
@@ -486,7 +506,7 @@ void ServerSession::on_data(const Command& cmd) {
   }
   body_.clear();
   body_.reserve(8192);
-  data_.emplace(config_->limits.max_message_size, &body_, listener_.bare_lf);
+  data_.emplace(config_->limits.max_message_size, &body_, listener_.bare_lf, listener_.nul);
   data_started_ = std::chrono::steady_clock::now();
   state_ = State::kData;
   io_.set_timeout(config_->limits.data_timeout);
@@ -507,6 +527,11 @@ void ServerSession::finish_data() {
   if (data_->bare_cr()) {
     refuse(550, "5.6.0 Message contains a bare CR; lines must end with CRLF (RFC 5321 2.3.8)",
            "bare CR in message");
+    return;
+  }
+  if (data_->nul()) {
+    refuse(550, "5.6.0 Message contains a NUL octet, which mail text must not (RFC 5321 2.3.8)",
+           "NUL in message (this listener has nul: reject)");
     return;
   }
   if (data_->bare_lf()) {
@@ -610,6 +635,7 @@ void ServerSession::commit_message() {
         // Queued even if the client left before hearing so.
         if (!self->alive()) return;
         self->messages_++;
+        self->junk_commands_ = 0;  // a client that sends mail is no idler
         self->reply(250, "2.0.0 Ok: queued as " + sid);
         self->resume();
       });

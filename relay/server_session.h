@@ -163,6 +163,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   bool closed_ = false;
   bool skipping_long_line_ = false;
   uint32_t errors_ = 0;
+  uint32_t junk_commands_ = 0;  // since the last accepted message
+  std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> partial_since_;
   std::chrono::steady_clock::time_point data_started_;
   std::string auth_user_pending_;

@@ -985,7 +985,8 @@ BOOST_AUTO_TEST_CASE(commit_pending_pauses_the_session) {
 }
 
 BOOST_AUTO_TEST_CASE(flooding_a_paused_session_stops_reading) {
-  Harness h;
+  // NOOPs are the cheapest flood; the junk command limit is out of the way here.
+  Harness h(Options().config([](conf::Config& c) { c.limits.max_junk_commands = 20000; }));
   h.submission_ready();
   h.services.defer_commit = true;
   h.say(std::string("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n") +
@@ -1595,6 +1596,60 @@ BOOST_AUTO_TEST_CASE(help_lists_auth_only_where_it_is_offered) {
   BOOST_TEST(sub.say("HELP\r\n") ==
              "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS "
              "AUTH\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(nul_in_data_refused_550_like_a_bare_cr) {
+  Harness h;
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+  BOOST_TEST(h.say(std::string("Subject: x\r\n\r\nline\0\r\n.\r\nNOOP\r\n", 30)) ==
+             "550 5.6.0 Message contains a NUL octet, which mail text must not "
+             "(RFC 5321 2.3.8)\r\n250 2.0.0 Ok\r\n");
+  BOOST_TEST(h.services.commits.empty());
+  BOOST_TEST((h.session->state() == State::kReady));
+}
+
+BOOST_AUTO_TEST_CASE(nul_in_data_passed_on_where_the_listener_allows_it) {
+  Harness h(Options().config([](conf::Config& c) {
+    for (auto& l : c.listeners) l.nul = conf::Nul::kAllow;
+  }));
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+  std::string replies = h.say(std::string("Subject: x\r\n\r\nline\0\r\n.\r\n", 24));
+  BOOST_TEST(replies.rfind("250 2.0.0 Ok: queued as ", 0) == 0u, replies);
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  BOOST_TEST(h.services.commits[0].message.ends_with(std::string("line\0\r\n", 7)));
+}
+
+BOOST_AUTO_TEST_CASE(junk_commands_beyond_the_limit_421_and_close) {
+  Harness h(Options().config([](conf::Config& c) { c.limits.max_junk_commands = 5; }));
+  h.ready();
+  for (const char* cmd : {"NOOP", "RSET", "VRFY bob", "HELP", "NOOP"})
+    BOOST_TEST(h.say(std::string(cmd) + "\r\n").rfind("2", 0) == 0u, cmd);
+  BOOST_TEST(h.say("NOOP\r\n") ==
+             "421 4.7.0 mx.example.org Error: too many junk commands, closing\r\n");
+  BOOST_TEST(h.io.close_calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(junk_commands_count_again_after_an_accepted_message) {
+  Harness h(Options().config([](conf::Config& c) { c.limits.max_junk_commands = 2; }));
+  h.submission_ready();
+  BOOST_TEST(h.say("NOOP\r\nRSET\r\n") == "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+  h.say(std::string("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n") +
+        kMessage);
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  BOOST_TEST(h.say("RSET\r\nNOOP\r\n") == "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+  BOOST_TEST(h.say("NOOP\r\n").rfind("421 4.7.0 ", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(session_past_its_lifetime_421_and_close) {
+  // A client that keeps talking never meets the idle timeout; the lifetime ends it. With a
+  // lifetime of zero the first command is already past it.
+  Harness h(Options().config(
+      [](conf::Config& c) { c.limits.max_session_time = std::chrono::milliseconds(0); }));
+  BOOST_TEST(h.start() == "220 mx.example.org ESMTP Hato\r\n");
+  BOOST_TEST(h.say("NOOP\r\n") == "421 4.4.2 mx.example.org Error: session too long, closing\r\n");
+  BOOST_TEST(h.io.close_calls == 1);
 }
 
 BOOST_AUTO_TEST_CASE(failed_login_logged_and_counted_before_its_delayed_535) {
