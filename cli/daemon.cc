@@ -42,6 +42,7 @@ void register_counters(const conf::Config& config) {
     relay::m::received(l.name);
     relay::m::connections_total(l.name);
     relay::m::connections_open(l.name);
+    relay::m::auth_failures(l.name);
   }
   for (const char* result : {"delivered", "deferred", "bounced", "expired"})
     relay::m::deliveries(result);

@@ -29,6 +29,10 @@ enum class LogFormat { kText, kJson };
 // smtpd_forbid_bare_newline = normalize), or the message refused with 550 5.6.0.
 // Either way only <CRLF>.<CRLF> ends DATA and a bare CR is refused.
 enum class BareLf { kNormalize, kReject };
+// A NUL octet in DATA: refused with 550 5.6.0 (the default), or passed on as it came. A
+// server after Hato that drops NULs before looking for the end of data would read
+// <CR><LF>.<CR><LF> where Hato did not.
+enum class Nul { kReject, kAllow };
 
 struct Listener {
   std::string name;
@@ -37,6 +41,7 @@ struct Listener {
   ListenerTls tls = ListenerTls::kStartTls;
   std::vector<Cidr> trusted_networks;  // may send without AUTH
   BareLf bare_lf = BareLf::kNormalize;
+  Nul nul = Nul::kReject;
 };
 
 struct DkimKey {
@@ -119,6 +124,10 @@ struct Limits {
   Duration command_timeout = std::chrono::minutes(5);
   Duration data_timeout = std::chrono::minutes(10);
   uint32_t max_connections = 10000;
+  // NOOP, RSET, VRFY, EXPN and HELP beyond this many since the last accepted message get
+  // 421 and the close (Postfix's smtpd_junk_command_limit).
+  uint32_t max_junk_commands = 100;
+  Duration max_session_time = std::chrono::hours(1);  // then 421 4.4.2 and the close
 };
 
 // A DNS blocklist (RFC 5782) the inbound listeners check client addresses against.

@@ -110,7 +110,7 @@ void Builder::read_listeners(const Value& v) {
 }
 
 void Builder::read_listener(const Value& v) {
-  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks", "bare_lf"});
+  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks", "bare_lf", "nul"});
   if (!m.is_map()) return;
   Listener listener;
   if (auto* n = m.require("name")) {
@@ -145,13 +145,17 @@ void Builder::read_listener(const Value& v) {
         *b, {{"normalize", BareLf::kNormalize}, {"reject", BareLf::kReject}});
     if (mode) listener.bare_lf = *mode;
   }
+  if (auto* b = m.get("nul")) {
+    auto mode = reader_.choice<Nul>(*b, {{"reject", Nul::kReject}, {"allow", Nul::kAllow}});
+    if (mode) listener.nul = *mode;
+  }
   config_.listeners.push_back(std::move(listener));
 }
 
 void Builder::read_limits(const Value& v) {
   MapReader m(reader_, v,
               {"max_message_size", "max_recipients", "max_errors", "command_timeout",
-               "data_timeout", "max_connections"});
+               "data_timeout", "max_connections", "max_junk_commands", "max_session_time"});
   Limits& limits = config_.limits;
   if (auto* s = m.get("max_message_size")) {
     if (auto size = reader_.size(*s)) limits.max_message_size = *size;
@@ -159,14 +163,17 @@ void Builder::read_limits(const Value& v) {
   const std::pair<std::string_view, uint32_t*> counts[] = {
       {"max_recipients", &limits.max_recipients},
       {"max_errors", &limits.max_errors},
-      {"max_connections", &limits.max_connections}};
+      {"max_connections", &limits.max_connections},
+      {"max_junk_commands", &limits.max_junk_commands}};
   for (const auto& [key, field] : counts) {
     if (auto* n = m.get(key)) {
       if (auto count = reader_.number(*n, 1, kMaxU32)) *field = static_cast<uint32_t>(*count);
     }
   }
   const std::pair<std::string_view, Duration*> timeouts[] = {
-      {"command_timeout", &limits.command_timeout}, {"data_timeout", &limits.data_timeout}};
+      {"command_timeout", &limits.command_timeout},
+      {"data_timeout", &limits.data_timeout},
+      {"max_session_time", &limits.max_session_time}};
   for (const auto& [key, field] : timeouts) {
     if (auto* d = m.get(key)) {
       if (auto duration = reader_.duration(*d)) *field = *duration;

@@ -2,7 +2,8 @@
 // unstuffing, limits; the place SMTP smuggling lives.
 //
 // Input: 1 byte for the size limit, 4 bytes seeding how the rest is split
-// into reads (the lowest bit also picks bare_lf: normalize or reject), then
+// into reads (the lowest bit of the first also picks bare_lf: normalize or reject, of
+// the second nul: allow or reject), then
 // the bytes after "DATA\r\n". The invariants:
 //   - the reader is done exactly when "\r\n" + input contains "\r\n.\r\n",
 //     and then it has consumed exactly up to the end of the first one (the
@@ -12,7 +13,7 @@
 //     once the message has ended;
 //   - an accepted body (no flag raised) is the consumed bytes, lines ending in
 //     a bare LF given CRLF (normalize), unstuffed (a lone "." stays), and has
-//     no bare CR or LF;
+//     no bare CR or LF, and no NUL unless NULs are allowed;
 //   - a refused message keeps no body.
 #include <cstddef>
 #include <cstdint>
@@ -29,27 +30,29 @@ namespace {
 
 struct Outcome {
   size_t used = 0;
-  bool done = false, bare = false, too_long = false, too_big = false;
+  bool done = false, bare = false, nul = false, too_long = false, too_big = false;
   uint64_t received = 0;
   std::string body;
   bool operator==(const Outcome&) const = default;
 };
 
-Outcome one_read(uint64_t limit, conf::BareLf mode, std::string_view in) {
+Outcome one_read(uint64_t limit, conf::BareLf mode, conf::Nul nul, std::string_view in) {
   Outcome o;
-  DataReader r(limit, &o.body, mode);
+  DataReader r(limit, &o.body, mode, nul);
   o.used = r.consume(in);
   o.done = r.done();
   o.bare = r.bare_newline();
+  o.nul = r.nul();
   o.too_long = r.line_too_long();
   o.too_big = r.too_big();
   o.received = r.received();
   return o;
 }
 
-Outcome split_reads(uint64_t limit, conf::BareLf mode, std::string_view in, uint32_t seed) {
+Outcome split_reads(uint64_t limit, conf::BareLf mode, conf::Nul nul, std::string_view in,
+                    uint32_t seed) {
   Outcome o;
-  DataReader r(limit, &o.body, mode);
+  DataReader r(limit, &o.body, mode, nul);
   uint32_t x = seed | 1;
   size_t pos = 0;
   while (pos < in.size() && !r.done()) {
@@ -66,6 +69,7 @@ Outcome split_reads(uint64_t limit, conf::BareLf mode, std::string_view in, uint
   o.used = pos;
   o.done = r.done();
   o.bare = r.bare_newline();
+  o.nul = r.nul();
   o.too_long = r.line_too_long();
   o.too_big = r.too_big();
   o.received = r.received();
@@ -104,9 +108,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint32_t seed = uint32_t(data[1]) | uint32_t(data[2]) << 8 | uint32_t(data[3]) << 16 |
                   uint32_t(data[4]) << 24;
   auto mode = (data[1] & 1) ? conf::BareLf::kNormalize : conf::BareLf::kReject;
+  auto nul = (data[2] & 1) ? conf::Nul::kAllow : conf::Nul::kReject;
   std::string_view in(reinterpret_cast<const char*>(data) + 5, size - 5);
 
-  Outcome whole = one_read(limit, mode, in);
+  Outcome whole = one_read(limit, mode, nul, in);
   std::string framed = "\r\n" + std::string(in);
   size_t end = framed.find("\r\n.\r\n");
   if (end == std::string::npos) {
@@ -118,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(whole.received == whole.used, "received() differs from what was consumed");
 
-  Outcome pieces = split_reads(limit, mode, in, seed);
+  Outcome pieces = split_reads(limit, mode, nul, in, seed);
   if (!(pieces == whole)) {
     std::fprintf(
         stderr,
@@ -138,12 +143,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                "split reads differ from one read");
   }
 
-  if (whole.bare || whole.too_long || whole.too_big) {
+  if (whole.bare || whole.nul || whole.too_long || whole.too_big) {
     FUZZ_CHECK(whole.body.empty(), "a refused message kept its body");
   } else if (whole.done) {
     FUZZ_CHECK(whole.body == unstuffed(in.substr(0, whole.used)), "body is not the unstuffed data");
     FUZZ_CHECK(fuzz::crlf_clean(whole.body), "accepted body with a bare CR or LF");
     FUZZ_CHECK(whole.body.size() <= limit, "accepted body over the limit");
+    FUZZ_CHECK(nul == conf::Nul::kAllow || whole.body.find('\0') == std::string::npos,
+               "accepted body with a NUL where NULs are refused");
   }
   return 0;
 }

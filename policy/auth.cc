@@ -111,4 +111,25 @@ Status write_user(const std::string& path, const std::string& name, const std::s
   return Status::ok();
 }
 
+namespace {
+std::string user_key(const std::string& client, const std::string& user) {
+  return client + '\n' + user;  // an address holds no line break
+}
+}  // namespace
+
+std::chrono::milliseconds AuthGuard::failure(const std::string& client, const std::string& user) {
+  (void)by_user_.failure(user_key(client, user));
+  return by_client_.failure(client);
+}
+
+void AuthGuard::success(const std::string& client, const std::string& user) {
+  std::string key = user_key(client, user);
+  by_client_.forgive(client, by_user_.failures(key));
+  by_user_.success(key);
+}
+
+uint32_t AuthGuard::failures(const std::string& client, const std::string& user) const {
+  return by_user_.failures(user_key(client, user));
+}
+
 }  // namespace hato::policy

@@ -35,12 +35,28 @@ Result<std::string> hash_password(const std::string& password);
 // removed when hash is empty. Atomic: temp file, fsync, rename. Mode 0640.
 Status write_user(const std::string& path, const std::string& name, const std::string& hash);
 
-// Counts failed logins per client address and says how long to hold the reply
-// of the next one: guessing gets slower (1 s doubling to 16 s), a typo costs a
-// second, and ten failures within 15 minutes block the address.
-class AuthGuard : public FailureGuard {
+// Counts failed logins per client address, and within it per target user name, and says
+// how long to hold the reply of the next one: guessing gets slower (1 s doubling to 16 s),
+// a typo costs a second, and ten failures within 15 minutes block the address. A success
+// clears only that user's own failures from that address, so logging in to an account of
+// one's own between guesses at another buys no more guesses.
+class AuthGuard {
  public:
-  AuthGuard() : FailureGuard(Brake{}) {}
+  AuthGuard() : by_client_(Brake{}), by_user_(Brake{}) {}
+
+  // Logins in flight count towards may_begin() (FailureGuard::begin).
+  void begin(const std::string& client) { by_client_.begin(client); }
+  void end(const std::string& client) { by_client_.end(client); }
+  std::chrono::milliseconds failure(const std::string& client, const std::string& user);
+  void success(const std::string& client, const std::string& user);
+  uint32_t failures(const std::string& client) const { return by_client_.failures(client); }
+  uint32_t failures(const std::string& client, const std::string& user) const;
+  bool blocked(const std::string& client) const { return by_client_.blocked(client); }
+  bool may_begin(const std::string& client) const { return by_client_.may_begin(client); }
+
+ private:
+  FailureGuard by_client_;  // every failure from the address
+  FailureGuard by_user_;    // keyed by address and user name: what a success may forgive
 };
 
 }  // namespace hato::policy

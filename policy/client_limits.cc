@@ -43,6 +43,16 @@ void FailureGuard::success(const std::string& client) {
   entries_.erase(client);
 }
 
+void FailureGuard::forgive(const std::string& client, uint32_t n) {
+  auto it = entries_.find(client);
+  if (it == entries_.end()) return;
+  if (it->second.count <= n) {
+    entries_.erase(it);
+  } else {
+    it->second.count -= n;
+  }
+}
+
 uint32_t FailureGuard::failures(const std::string& client) const {
   auto it = entries_.find(client);
   if (it == entries_.end()) return 0;

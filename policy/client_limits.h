@@ -43,6 +43,8 @@ class FailureGuard {
   }
   std::chrono::milliseconds failure(const std::string& client);  // returns the delay
   void success(const std::string& client);
+  // Takes back `n` of the client's failures (policy::AuthGuard: one user's own, on a success).
+  void forgive(const std::string& client, uint32_t n);
   uint32_t failures(const std::string& client) const;
   bool blocked(const std::string& client) const;  // too many recent failures
   // Whether one more check may start now: even if every check in flight fails, the

@@ -24,6 +24,7 @@ void DataReader::line(std::string_view content, bool crlf, bool truncated) {
   if (!crlf && !normalize_bare_lf_) bare_lf_ = true;
   if (content.size() + 2 > kMaxLine) line_too_long_ = true;
   if (std::memchr(content.data(), '\r', content.size())) bare_cr_ = true;
+  if (reject_nul_ && std::memchr(content.data(), '\0', content.size())) nul_ = true;
   // The end is <CRLF>.<CRLF>: the dot line and the line before it both end in
   // CRLF. The tail of an over-long line is never a lone dot.
   bool after_crlf = prev_crlf_;
@@ -35,7 +36,7 @@ void DataReader::line(std::string_view content, bool crlf, bool truncated) {
   // Undo dot-stuffing, except on a lone "." that did not end the message: no client
   // stuffs a line to that, so it is content as it stands.
   if (content.size() > 1 && content.front() == '.') content.remove_prefix(1);
-  if (bare_newline() || line_too_long_) {
+  if (refused() || line_too_long_) {
     release_body();  // refused at the end; stop storing
     return;
   }
@@ -58,6 +59,7 @@ size_t DataReader::consume(std::string_view in) {
         line_too_long_ = true;
         release_body();
         if (std::memchr(partial_.data(), '\r', partial_.size() - 1)) bare_cr_ = true;
+        if (reject_nul_ && std::memchr(partial_.data(), '\0', partial_.size())) nul_ = true;
         partial_.erase(0, partial_.size() - 1);  // keep a trailing CR for a CRLF check
         partial_truncated_ = true;
       }

@@ -8,7 +8,8 @@
 // refused like a bare CR (reject). A lone "." that did not end the message
 // (a bare LF before or after it) stays content: it is stored as ".", and the
 // client side dot-stuffs it when the message is sent on, so the next hop
-// cannot read an end of data that Hato did not (SMTP smuggling).
+// cannot read an end of data that Hato did not (SMTP smuggling). A NUL is recorded
+// and the message refused like a bare CR, unless the listener allows it.
 #pragma once
 
 #include <cstddef>
@@ -22,8 +23,12 @@ namespace hato::relay {
 
 class DataReader {
  public:
-  DataReader(uint64_t max_size, std::string* body, conf::BareLf bare_lf)
-      : max_size_(max_size), body_(body), normalize_bare_lf_(bare_lf == conf::BareLf::kNormalize) {}
+  DataReader(uint64_t max_size, std::string* body, conf::BareLf bare_lf,
+             conf::Nul nul = conf::Nul::kReject)
+      : max_size_(max_size),
+        body_(body),
+        normalize_bare_lf_(bare_lf == conf::BareLf::kNormalize),
+        reject_nul_(nul == conf::Nul::kReject) {}
 
   // Consumes bytes from `in`; returns how many it used. When the message ends,
   // done() is true and the bytes after the end stay unconsumed (pipelined
@@ -31,7 +36,9 @@ class DataReader {
   size_t consume(std::string_view in);
 
   bool done() const { return done_; }
-  bool bare_newline() const { return bare_lf_ || bare_cr_; }  // the message is refused
+  bool bare_newline() const { return bare_lf_ || bare_cr_; }
+  bool refused() const { return bare_newline() || nul_; }  // stop storing the body
+  bool nul() const { return nul_; }                        // only when refusing NULs
   bool bare_cr() const { return bare_cr_; }
   bool bare_lf() const { return bare_lf_; }  // only when not normalising
   bool line_too_long() const { return line_too_long_; }
@@ -48,6 +55,7 @@ class DataReader {
   uint64_t max_size_;
   std::string* body_;
   bool normalize_bare_lf_;
+  bool reject_nul_;
   std::string partial_;  // an incomplete line carried to the next consume()
   uint64_t received_ = 0;
   bool partial_truncated_ = false;
@@ -55,6 +63,7 @@ class DataReader {
   bool done_ = false;
   bool bare_lf_ = false;
   bool bare_cr_ = false;
+  bool nul_ = false;
   bool line_too_long_ = false;
   bool too_big_ = false;
 };

@@ -1,6 +1,9 @@
 // local_delivery.cc - Maildir delivery on the worker pool.
 #include "relay/local_delivery.h"
 
+#include <map>
+#include <optional>
+
 #include "inbound/maildir.h"
 #include "relay/tlsrpt.h"
 
@@ -24,9 +27,20 @@ class MaildirDelivery : public LocalDelivery {
     workers_.post([loop, request = std::move(request), done = std::move(done)]() mutable {
       TransactionResult replies;
       bool delivered = false;
+      // One file per mailbox: recipients that resolve to one already written (aliases,
+      // "+tag", case) share its reply instead of getting another copy.
+      std::map<std::string, size_t> written;
       for (const auto& address : request.addresses) {
-        replies.push_back(deliver_one(request, address));
+        auto box = inbound::resolve_mailbox(*request.config, address);
+        std::string key = box ? box->domain + "/" + box->mailbox : std::string();
+        auto seen = box ? written.find(key) : written.end();
+        if (seen != written.end()) {
+          replies.push_back(replies[seen->second]);
+          continue;
+        }
+        replies.push_back(deliver_one(request, address, box));
         delivered = delivered || replies.back().code == 250;
+        if (box) written.emplace(key, replies.size() - 1);
       }
       if (delivered) receive_tls_reports(*request.data, request.id);
       loop->post([done = std::move(done), replies = std::move(replies)] { done(replies); });
@@ -34,8 +48,8 @@ class MaildirDelivery : public LocalDelivery {
   }
 
  private:
-  static Reply deliver_one(const LocalRequest& request, const std::string& address) {
-    auto box = inbound::resolve_mailbox(*request.config, address);
+  static Reply deliver_one(const LocalRequest& request, const std::string& address,
+                           const std::optional<inbound::LocalMailbox>& box) {
     if (!box) return reply_of(550, "5.1.1 <" + address + ">: no such mailbox here");
     auto s = inbound::deliver_maildir(request.config->inbound.maildir_root, *box, request.folder,
                                       request.sender, address, *request.data);

@@ -33,7 +33,7 @@ void QueueBackend::authenticate(const std::string& client, const std::string& us
                                 std::function<void(AuthOutcome)> done) {
   if (guard_.blocked(client)) {
     // Still slow, so a guesser gains nothing by hammering.
-    loop_.after(std::chrono::seconds(2), [done] { done(AuthOutcome{false, true}); });
+    done(AuthOutcome{false, true, std::chrono::seconds(2)});
     return;
   }
   Login login{user, password, std::move(done)};
@@ -56,14 +56,14 @@ void QueueBackend::check_login(const std::string& client, Login login) {
   guard_.begin(client);
   workers_.post([this, users, client, login = std::move(login)]() mutable {
     bool ok = users && users->verify(login.user, login.password);
-    loop_.post([this, ok, client, done = std::move(login.done)] {
+    loop_.post([this, ok, client, user = std::move(login.user), done = std::move(login.done)] {
       guard_.end(client);
       if (ok) {
-        guard_.success(client);
-        done(AuthOutcome{true, false});
+        guard_.success(client, user);
+        done(AuthOutcome{true, false, {}});
       } else {
-        auto delay = guard_.failure(client);
-        loop_.after(delay, [done] { done(AuthOutcome{false, false}); });
+        // Decided now; the session holds back its 535 for the delay.
+        done(AuthOutcome{false, false, guard_.failure(client, user)});
       }
       start_waiting_logins(client);
     });
@@ -76,11 +76,7 @@ void QueueBackend::start_waiting_logins(const std::string& client) {
   auto& queue = it->second;
   while (!queue.empty()) {
     if (guard_.blocked(client)) {
-      for (auto& login : queue) {
-        loop_.after(std::chrono::seconds(2), [done = std::move(login.done)] {
-          done(AuthOutcome{false, true});
-        });
-      }
+      for (auto& login : queue) login.done(AuthOutcome{false, true, std::chrono::seconds(2)});
       queue.clear();
       break;
     }

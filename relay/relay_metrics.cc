@@ -25,6 +25,13 @@ Gauge& connections_open(const std::string& listener) {
                          listener_label(listener));
 }
 
+Counter& auth_failures(const std::string& listener) {
+  return metrics().counter("hato_auth_failures_total",
+                           "Failed AUTH attempts (wrong credentials or a blocked address), by "
+                           "listener",
+                           listener_label(listener));
+}
+
 Counter& deliveries(const char* result) {
   return metrics().counter("hato_deliveries_total", "Delivery attempts per recipient, by result",
                            std::string("result=\"") + result + "\"");

@@ -23,5 +23,6 @@ Counter& dkim_signatures();
 // submission | inbound | bounce | delay | tls-report | blacklist
 Counter& queued(const std::string& origin);
 Histogram& delivery_latency();
+Counter& auth_failures(const std::string& listener);  // wrong passwords and blocked tries
 
 }  // namespace hato::relay::m

@@ -4,8 +4,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "common/base64.h"
 #include "common/log.h"
+#include "common/strings.h"
+#include "inbound/maildir.h"
 #include "policy/submission.h"
 #include "relay/relay_metrics.h"
 
@@ -38,6 +39,17 @@ bool has_header(std::string_view message, std::string_view name) {
   return false;
 }
 
+// Who a recipient's copy goes to, so that one transaction delivers one copy each: a local
+// mailbox once aliases, "+tag" and case are resolved; elsewhere the address with its domain
+// in lower case (RFC 5321 2.4: only the remote host may read its local part's case).
+std::string delivery_key(const conf::Config& config, const std::string& address) {
+  if (auto box = inbound::resolve_mailbox(config, address))
+    return "\n" + box->domain + "/" + box->mailbox;  // no address holds a line break
+  auto at = address.rfind('@');
+  if (at == std::string::npos) return address;
+  return address.substr(0, at + 1) + ascii_lower(std::string_view(address).substr(at + 1));
+}
+
 }  // namespace
 
 ServerSession::ServerSession(SessionIo& io, SessionServices& services,
@@ -47,6 +59,7 @@ ServerSession::ServerSession(SessionIo& io, SessionServices& services,
   info_.listener = listener.name;
   info_.role = listener.role;
   info_.peer = peer;
+  started_ = std::chrono::steady_clock::now();
   for (const auto& net : listener.trusted_networks)
     if (net.contains(peer)) info_.trusted = true;
 }
@@ -241,6 +254,7 @@ void ServerSession::reset_transaction() {
   mail_ = MailParams{};
   tx_ = policy::TransactionState{};
   rcpts_.clear();
+  rcpt_keys_.clear();
   body_.clear();
   data_.reset();
 }
@@ -285,6 +299,14 @@ void ServerSession::handle_line(std::string_view line) {
     default:
       break;
   }
+  // A client that keeps talking never meets the idle timeout: a session has a lifetime too.
+  if (std::chrono::steady_clock::now() - started_ >= config_->limits.max_session_time) {
+    log::info("session too long", {{"peer", peer_text()},
+                                   {"listener", info_.listener},
+                                   {"reason", "the session outlived limits.max_session_time"}});
+    close_with(421, "4.4.2 " + config_->hostname + " Error: session too long, closing");
+    return;
+  }
   // Control characters have no place in a command, and a CR or NUL that
   // reached a Received header could forge a header of its own.
   for (unsigned char c : line) {
@@ -297,6 +319,17 @@ void ServerSession::handle_line(std::string_view line) {
 }
 
 void ServerSession::handle_command(const Command& cmd) {
+  // Commands that move no mail, beyond a limit, are a client holding a connection open.
+  bool junk = cmd.verb == Verb::kNoop || cmd.verb == Verb::kRset || cmd.verb == Verb::kVrfy ||
+              cmd.verb == Verb::kExpn || cmd.verb == Verb::kHelp;
+  if (junk && ++junk_commands_ > config_->limits.max_junk_commands) {
+    log::info("too many junk commands",
+              {{"peer", peer_text()},
+               {"listener", info_.listener},
+               {"reason", "more than limits.max_junk_commands NOOP/RSET/VRFY/EXPN/HELP commands"}});
+    close_with(421, "4.7.0 " + config_->hostname + " Error: too many junk commands, closing");
+    return;
+  }
   switch (cmd.verb) {
     case Verb::kHelo:
     case Verb::kEhlo:
@@ -328,9 +361,14 @@ void ServerSession::handle_command(const Command& cmd) {
     case Verb::kExpn:
       reply(502, "5.5.1 EXPN is not available");
       return;
-    case Verb::kHelp:
-      reply(214, "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH");
+    case Verb::kHelp: {
+      // Only what this listener offers: no AUTH where AUTH is refused.
+      std::string text = "2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP";
+      if (listener_.tls == conf::ListenerTls::kStartTls && !info_.tls) text += " STARTTLS";
+      if (listener_.role == conf::ListenerRole::kSubmission) text += " AUTH";
+      reply(214, text);
       return;
+    }
     case Verb::kStartTls:
       on_starttls(cmd);
       return;
@@ -430,8 +468,16 @@ void ServerSession::on_rcpt(const Command& cmd) {
     params.address =
         "postmaster@" + (config_->domains.empty() ? config_->hostname : config_->domains[0].name);
   }
+  // A repeated recipient gets its 250 (as Postfix answers) but no second copy: 1,000
+  // RCPTs of one address must not turn one message into 1,000 deliveries.
+  std::string key = delivery_key(*config_, params.address);
+  if (rcpt_keys_.count(key)) {
+    reply(250, "2.1.5 Ok");
+    return;
+  }
   rcpt_pending_ = params.address;
-  run_hooks(Phase::kRcpt, [this, params = std::move(params)] {
+  run_hooks(Phase::kRcpt, [this, params = std::move(params), key = std::move(key)] {
+    rcpt_keys_.insert(key);
     queue::Recipient r;
     r.address = params.address;
     r.orcpt = params.orcpt;
@@ -459,7 +505,7 @@ void ServerSession::on_data(const Command& cmd) {
   }
   body_.clear();
   body_.reserve(8192);
-  data_.emplace(config_->limits.max_message_size, &body_, listener_.bare_lf);
+  data_.emplace(config_->limits.max_message_size, &body_, listener_.bare_lf, listener_.nul);
   data_started_ = std::chrono::steady_clock::now();
   state_ = State::kData;
   io_.set_timeout(config_->limits.data_timeout);
@@ -480,6 +526,11 @@ void ServerSession::finish_data() {
   if (data_->bare_cr()) {
     refuse(550, "5.6.0 Message contains a bare CR; lines must end with CRLF (RFC 5321 2.3.8)",
            "bare CR in message");
+    return;
+  }
+  if (data_->nul()) {
+    refuse(550, "5.6.0 Message contains a NUL octet, which mail text must not (RFC 5321 2.3.8)",
+           "NUL in message (this listener has nul: reject)");
     return;
   }
   if (data_->bare_lf()) {
@@ -583,6 +634,7 @@ void ServerSession::commit_message() {
         // Queued even if the client left before hearing so.
         if (!self->alive()) return;
         self->messages_++;
+        self->junk_commands_ = 0;  // a client that sends mail is no idler
         self->reply(250, "2.0.0 Ok: queued as " + sid);
         self->resume();
       });
@@ -611,125 +663,6 @@ void ServerSession::on_starttls(const Command& cmd) {
   state_ = State::kTlsHandshake;
   pause();
   io_.start_tls();
-}
-
-void ServerSession::on_auth(const Command& cmd) {
-  if (listener_.role != conf::ListenerRole::kSubmission) {
-    reply(503, "5.5.1 Error: authentication not enabled");
-    return;
-  }
-  if (!info_.tls) {
-    reply(538, "5.7.11 Encryption required for requested authentication mechanism");
-    return;
-  }
-  if (state_ == State::kGreeted) {
-    reply(503, "5.5.1 Error: send EHLO first");
-    return;
-  }
-  if (!info_.auth_user.empty()) {
-    reply(503, "5.5.1 Error: already authenticated");
-    return;
-  }
-  if (state_ != State::kReady) {
-    reply(503, "5.5.1 Error: AUTH not allowed during a mail transaction");
-    return;
-  }
-  auto space = cmd.argument.find(' ');
-  std::string mech(cmd.argument.substr(0, space));
-  for (auto& c : mech) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  std::string_view initial =
-      space == std::string_view::npos ? std::string_view() : cmd.argument.substr(space + 1);
-  if (mech == "PLAIN") {
-    if (initial.empty()) {
-      state_ = State::kAuthPlain;
-      reply_raw("334 \r\n");
-    } else {
-      state_ = State::kAuthPlain;
-      auth_plain(initial);
-    }
-  } else if (mech == "LOGIN") {
-    state_ = State::kAuthLoginUser;
-    if (initial.empty()) {
-      reply_raw("334 VXNlcm5hbWU6\r\n");  // "Username:"
-    } else {
-      auth_login(initial);
-    }
-  } else {
-    reply(504, "5.5.4 Unrecognized authentication type");
-  }
-}
-
-void ServerSession::auth_plain(std::string_view response) {
-  state_ = State::kReady;
-  if (response == "*") {
-    reply(501, "5.7.0 Authentication cancelled");
-    return;
-  }
-  auto decoded = base64_decode(response);
-  // authzid NUL authcid NUL passwd (RFC 4616)
-  auto first = decoded ? decoded->find('\0') : std::string::npos;
-  auto second = first == std::string::npos ? std::string::npos : decoded->find('\0', first + 1);
-  if (second == std::string::npos) {
-    reply(501, "5.5.2 Error: malformed AUTH PLAIN response");
-    return;
-  }
-  std::string authzid = decoded->substr(0, first);
-  std::string user = decoded->substr(first + 1, second - first - 1);
-  std::string password = decoded->substr(second + 1);
-  if (!authzid.empty() && authzid != user) {
-    reply(535, "5.7.8 Authentication credentials invalid");
-    return;
-  }
-  check_password(std::move(user), std::move(password));
-}
-
-void ServerSession::auth_login(std::string_view response) {
-  if (response == "*") {
-    state_ = State::kReady;
-    reply(501, "5.7.0 Authentication cancelled");
-    return;
-  }
-  auto decoded = base64_decode(response);
-  if (!decoded) {
-    state_ = State::kReady;
-    reply(501, "5.5.2 Error: malformed AUTH LOGIN response");
-    return;
-  }
-  if (state_ == State::kAuthLoginUser) {
-    auth_user_pending_ = std::move(*decoded);
-    state_ = State::kAuthLoginPassword;
-    reply_raw("334 UGFzc3dvcmQ6\r\n");  // "Password:"
-    return;
-  }
-  state_ = State::kReady;
-  check_password(std::move(auth_user_pending_), std::move(*decoded));
-  auth_user_pending_.clear();
-}
-
-void ServerSession::check_password(std::string user, std::string password) {
-  pause();
-  auto self = shared_from_this();
-  services_.authenticate(info_.peer.ip(), user, password, [self, user](AuthOutcome outcome) {
-    if (!self->alive()) return;
-    if (outcome.ok) {
-      self->info_.auth_user = user;
-      log::info("auth", {{"peer", self->peer_text()}, {"user", user}, {"result", "ok"}});
-      self->reply(235, "2.7.0 Authentication successful");
-    } else if (outcome.blocked) {
-      log::warning("auth", {{"peer", self->peer_text()},
-                            {"user", user},
-                            {"result", "refused: too many failed logins from this address"}});
-      self->close_with(421, "4.7.0 " + self->config_->hostname +
-                                " Error: too many failed logins, try again later");
-      return;
-    } else {
-      log::warning("auth", {{"peer", self->peer_text()},
-                            {"user", user},
-                            {"result", "failed: wrong user or password"}});
-      self->reply(535, "5.7.8 Authentication credentials invalid");
-    }
-    self->resume();
-  });
 }
 
 }  // namespace hato::relay

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -51,13 +52,16 @@ struct ErrorPenalty {
 struct AuthOutcome {
   bool ok = false;
   bool blocked = false;  // too many failures from this client: try later
+  // How long the session holds back its refusal: guessing gets slow. The failure is
+  // logged and counted at once.
+  std::chrono::milliseconds delay{0};
 };
 
 class SessionServices {
  public:
   virtual ~SessionServices() = default;
-  // Checks a password off the loop; `done` runs on the session's loop, after
-  // the delay that failed logins earn.
+  // Checks a password off the loop; `done` runs on the session's loop as soon as
+  // it is decided, with the delay that a failed login earns.
   virtual void authenticate(const std::string& client, const std::string& user,
                             const std::string& password, std::function<void(AuthOutcome)> done) = 0;
   virtual queue::QueueId next_id() = 0;
@@ -159,6 +163,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   bool closed_ = false;
   bool skipping_long_line_ = false;
   uint32_t errors_ = 0;
+  uint32_t junk_commands_ = 0;  // since the last accepted message
+  std::chrono::steady_clock::time_point started_;
   std::optional<std::chrono::steady_clock::time_point> partial_since_;
   std::chrono::steady_clock::time_point data_started_;
   std::string auth_user_pending_;
@@ -168,6 +174,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   policy::TransactionState tx_;
   std::string rcpt_pending_;  // the RCPT address being decided by hooks
   std::vector<queue::Recipient> rcpts_;
+  std::set<std::string> rcpt_keys_;  // delivery_key() of each, so none is added twice
   std::string body_;
   std::optional<DataReader> data_;
   uint32_t messages_ = 0;

@@ -211,48 +211,79 @@ BOOST_AUTO_TEST_SUITE(auth_guard)
 BOOST_AUTO_TEST_CASE(delays_grow_and_cap) {
   AuthGuard guard;
   const long kExpected[] = {1000, 2000, 4000, 8000, 16000, 16000, 16000};
-  for (long ms : kExpected) BOOST_TEST(guard.failure("192.0.2.1").count() == ms);
+  for (long ms : kExpected) BOOST_TEST(guard.failure("192.0.2.1", "alice").count() == ms);
   BOOST_TEST(guard.failures("192.0.2.1") == 7u);
 }
 
 BOOST_AUTO_TEST_CASE(blocked_after_ten_failures) {
   AuthGuard guard;
   for (int i = 1; i <= 9; ++i) {
-    guard.failure("192.0.2.1");
+    guard.failure("192.0.2.1", "alice");
     BOOST_TEST(!guard.blocked("192.0.2.1"), "after " << i);
   }
-  guard.failure("192.0.2.1");
+  guard.failure("192.0.2.1", "alice");
   BOOST_TEST(guard.blocked("192.0.2.1"));
   BOOST_TEST(guard.failures("192.0.2.1") == 10u);
-  BOOST_TEST(guard.failure("192.0.2.1").count() == 16000);
+  BOOST_TEST(guard.failure("192.0.2.1", "alice").count() == 16000);
   BOOST_TEST(guard.blocked("192.0.2.1"));
 }
 
 BOOST_AUTO_TEST_CASE(clients_are_counted_apart) {
   AuthGuard guard;
-  for (int i = 0; i < 12; ++i) guard.failure("192.0.2.1");
+  for (int i = 0; i < 12; ++i) guard.failure("192.0.2.1", "alice");
   BOOST_TEST(guard.blocked("192.0.2.1"));
   BOOST_TEST(!guard.blocked("192.0.2.2"));
   BOOST_TEST(guard.failures("192.0.2.2") == 0u);
-  BOOST_TEST(guard.failure("192.0.2.2").count() == 1000);
+  BOOST_TEST(guard.failure("192.0.2.2", "alice").count() == 1000);
 }
 
 BOOST_AUTO_TEST_CASE(success_forgets_the_failures) {
   AuthGuard guard;
-  for (int i = 0; i < 4; ++i) guard.failure("2001:db8::1");
-  guard.success("2001:db8::1");
+  for (int i = 0; i < 4; ++i) guard.failure("2001:db8::1", "alice");
+  guard.success("2001:db8::1", "alice");
   BOOST_TEST(guard.failures("2001:db8::1") == 0u);
   BOOST_TEST(!guard.blocked("2001:db8::1"));
-  BOOST_TEST(guard.failure("2001:db8::1").count() == 1000);
-  guard.success("never-failed");  // harmless
+  BOOST_TEST(guard.failure("2001:db8::1", "alice").count() == 1000);
+  guard.success("never-failed", "alice");  // harmless
   BOOST_TEST(guard.failures("never-failed") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_login_of_ones_own_between_guesses_buys_no_more_guesses) {
+  // Issue 29: the attacker owns "mallory" and guesses at "alice", logging in as mallory
+  // after every guess. Only mallory's own failures (none) may be forgiven.
+  AuthGuard guard;
+  const std::string client = "192.0.2.9";
+  int guesses = 0;
+  while (!guard.blocked(client) && guesses < 100) {
+    guard.failure(client, "alice");
+    ++guesses;
+    guard.success(client, "mallory");
+  }
+  BOOST_TEST(guesses == 10);
+  BOOST_TEST(guard.failures(client, "alice") == 10u);
+  BOOST_TEST(!guard.may_begin(client));
+}
+
+BOOST_AUTO_TEST_CASE(a_success_clears_only_that_users_own_failures_from_that_address) {
+  AuthGuard guard;
+  for (int i = 0; i < 2; ++i) guard.failure("192.0.2.1", "bob");
+  for (int i = 0; i < 3; ++i) guard.failure("192.0.2.1", "alice");
+  guard.failure("192.0.2.2", "alice");
+  guard.success("192.0.2.1", "alice");  // alice found her password
+  BOOST_TEST(guard.failures("192.0.2.1") == 2u);
+  BOOST_TEST(guard.failures("192.0.2.1", "alice") == 0u);
+  BOOST_TEST(guard.failures("192.0.2.1", "bob") == 2u);
+  BOOST_TEST(guard.failures("192.0.2.2") == 1u);
+  BOOST_TEST(guard.failures("192.0.2.2", "alice") == 1u);
+  // The next failure from the address is the third, and slowed as such.
+  BOOST_TEST(guard.failure("192.0.2.1", "bob").count() == 4000);
 }
 
 BOOST_AUTO_TEST_CASE(many_clients) {
   // Past 10000 entries old ones are expired; recent ones must survive.
   AuthGuard guard;
   for (int i = 0; i < 10050; ++i)
-    guard.failure("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+    guard.failure("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256), "alice");
   BOOST_TEST(guard.failures("10.0.0.0") == 1u);
   BOOST_TEST(guard.failures("10.0.39.65") == 1u);
 }

@@ -294,6 +294,28 @@ BOOST_AUTO_TEST_CASE(long_line_hides_no_bare_cr) {
   BOOST_TEST(out.line_too_long);
 }
 
+BOOST_AUTO_TEST_CASE(nul_is_flagged_and_the_body_dropped_unless_allowed) {
+  // Issue 29: a NUL is refused like a bare CR, also in the tail of an over-long line; the
+  // end of data is still only <CRLF>.<CRLF>.
+  const std::string long_line = std::string(600, 'x') + '\0' + std::string(600, 'y') + "\r\n";
+  for (const std::string& in :
+       {std::string("a\0b\r\n.\r\n", 9), std::string("\0.\0\r\n.\r\n", 8), long_line + ".\r\n"}) {
+    std::string body;
+    DataReader reader(kBig, &body, conf::BareLf::kNormalize, conf::Nul::kReject);
+    for (char c : in) reader.consume(std::string_view(&c, 1));
+    BOOST_TEST(reader.done(), "input of " << in.size() << " bytes");
+    BOOST_TEST(reader.nul(), "input of " << in.size() << " bytes");
+    BOOST_TEST(reader.refused(), "input of " << in.size() << " bytes");
+    BOOST_TEST(body.empty());
+  }
+  std::string body;
+  DataReader allowing(kBig, &body, conf::BareLf::kNormalize, conf::Nul::kAllow);
+  allowing.consume(std::string("a\0b\r\n.\r\n", 9));
+  BOOST_TEST(allowing.done());
+  BOOST_TEST(!allowing.nul());
+  BOOST_TEST(body == std::string("a\0b\r\n", 5));
+}
+
 BOOST_AUTO_TEST_CASE(max_size_exceeded_drops_the_body) {
   std::string line = std::string(98, 'b') + "\r\n";  // 100 octets each
   std::string in;

@@ -5,6 +5,7 @@
 // reuse, and a transaction whose recipients get 2xx, 4xx and 5xx.
 #define BOOST_TEST_MODULE delivery_engine
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <set>
@@ -722,6 +723,48 @@ BOOST_AUTO_TEST_CASE(expiry_is_its_own_category) {
   auto events = rig.events_for("late@slow.test");
   BOOST_TEST(events.back().category == "expired");
   BOOST_TEST(events[events.size() - 2].category == "transient");  // the 451 itself
+}
+
+// Issue 29: recipients of one message that resolve to one mailbox (case, "+tag", an alias)
+// get one Maildir file between them, and each its reply.
+BOOST_AUTO_TEST_CASE(maildir_writes_each_mailbox_once_per_message) {
+  TempDir dir{"hato-maildir"};
+  auto config = std::make_shared<conf::Config>();
+  conf::Domain d;
+  d.name = "example.test";
+  d.mailboxes = {"support"};
+  d.aliases = {{"help", "support"}};
+  config->domains = {d};
+  config->inbound.maildir_root = dir.path;
+  Loop loop;
+  WorkerPool workers(1);
+  auto maildirs = make_maildir_delivery(loop, workers);
+  LocalRequest request;
+  request.id = "06H53QS290000000";
+  request.data = std::make_shared<const std::string>("Subject: x\r\n\r\nhi\r\n");
+  request.sender = "a@remote.test";
+  request.addresses = {"support@example.test", "SUPPORT@Example.Test", "support+x@example.test",
+                       "help@example.test", "nobody@example.test"};
+  request.config = config;
+  TransactionResult replies;
+  loop.post([&] {
+    maildirs->deliver(request, [&](TransactionResult r) {
+      replies = std::move(r);
+      loop.stop();
+    });
+  });
+  loop.after(std::chrono::seconds(30), [&] { loop.stop(); });
+  loop.run();
+  BOOST_TEST_REQUIRE(replies.size() == 5u);
+  for (size_t i = 0; i < 4; ++i) BOOST_TEST(replies[i].code == 250, i);
+  BOOST_TEST(replies[4].code == 550);
+  size_t files = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir.path + "/example.test/support/new")) {
+    (void)entry;
+    ++files;
+  }
+  BOOST_TEST(files == 1u);
 }
 
 }  // namespace hato::relay

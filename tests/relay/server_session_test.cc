@@ -20,6 +20,7 @@
 #include "policy/submission.h"
 #include "queue/envelope.h"
 #include "queue/queue_id.h"
+#include "relay/relay_metrics.h"
 #include "relay/server_session.h"
 
 namespace hato::relay {
@@ -76,6 +77,7 @@ class FakeServices : public SessionServices {
     auto it = passwords.find(user);
     outcome.ok = !blocked && it != passwords.end() && it->second == password;
     outcome.blocked = blocked;
+    if (!outcome.ok) outcome.delay = auth_delay;
     if (defer_auth) {
       pending_auth.push_back([done, outcome] { done(outcome); });
     } else {
@@ -129,6 +131,7 @@ class FakeServices : public SessionServices {
   std::map<std::string, std::string> passwords = {{"alice", "alice-secret"},
                                                   {"carol", "carol-secret"}};
   bool blocked = false;
+  milliseconds auth_delay{0};  // what a failed login earns
   bool defer_auth = false;
   bool defer_commit = false;
   bool fail_commit = false;
@@ -982,7 +985,8 @@ BOOST_AUTO_TEST_CASE(commit_pending_pauses_the_session) {
 }
 
 BOOST_AUTO_TEST_CASE(flooding_a_paused_session_stops_reading) {
-  Harness h;
+  // NOOPs are the cheapest flood; the junk command limit is out of the way here.
+  Harness h(Options().config([](conf::Config& c) { c.limits.max_junk_commands = 20000; }));
   h.submission_ready();
   h.services.defer_commit = true;
   h.say(std::string("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n") +
@@ -1507,6 +1511,172 @@ BOOST_AUTO_TEST_CASE(submission_errors_are_not_braked_here) {
   BOOST_TEST(h.say("BOGUS\r\n") == "500 5.5.2 Error: command not recognized\r\n");
   BOOST_TEST(h.services.error_clients.empty());
 }
+
+}  // namespace
+}  // namespace hato::relay
+
+namespace hato::relay {
+namespace {
+
+// Issue 29: hostile clients, round two.
+BOOST_AUTO_TEST_SUITE(hostile_round_two)
+
+BOOST_AUTO_TEST_CASE(repeated_local_recipients_are_answered_but_delivered_once) {
+  // 1,000 RCPTs of one mailbox must not become 1,000 Maildir files: after case folding,
+  // "+tag" and aliases (info -> alice) each mailbox is one recipient. Each still gets 250.
+  Harness h(Options().on("mx", "198.51.100.20:40000"));
+  h.ready();
+  h.say("MAIL FROM:<someone@remote.example>\r\n");
+  std::string rcpts;
+  for (int i = 0; i < 1000; ++i) rcpts += "RCPT TO:<bob@example.org>\r\n";
+  rcpts +=
+      "RCPT TO:<BOB@Example.ORG>\r\nRCPT TO:<bob+tag@example.org>\r\n"
+      "RCPT TO:<alice@example.org>\r\nRCPT TO:<info@example.org>\r\n";
+  std::string replies = h.say(rcpts);
+  BOOST_TEST(count_of(replies, "250 2.1.5 Ok\r\n") == 1004u);
+  BOOST_TEST(replies.size() == 1004u * std::string("250 2.1.5 Ok\r\n").size());
+  BOOST_TEST(h.say("DATA\r\n") == "354 End data with <CR><LF>.<CR><LF>\r\n");
+  h.say("Subject: x\r\n\r\nhi\r\n.\r\n");
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  std::vector<std::string> got;
+  for (const auto& r : h.services.commits[0].envelope.recipients) got.push_back(r.address);
+  BOOST_TEST(got == (std::vector<std::string>{"bob@example.org", "alice@example.org"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(repeated_remote_recipients_fold_only_the_domain) {
+  // RFC 5321 2.4: the local part of a remote address may be case sensitive there.
+  Harness h;
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\n");
+  std::string replies = h.say(
+      "RCPT TO:<x@remote.example>\r\nRCPT TO:<x@REMOTE.example>\r\n"
+      "RCPT TO:<X@remote.example>\r\nRCPT TO:<x@remote.example>\r\nDATA\r\n");
+  BOOST_TEST(count_of(replies, "250 2.1.5 Ok\r\n") == 4u, replies);
+  h.say("Subject: x\r\n\r\nhi\r\n.\r\n");
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  std::vector<std::string> got;
+  for (const auto& r : h.services.commits[0].envelope.recipients) got.push_back(r.address);
+  BOOST_TEST(got == (std::vector<std::string>{"x@remote.example", "X@remote.example"}),
+             boost::test_tools::per_element());
+  // The next transaction starts afresh.
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<x@remote.example>\r\nDATA\r\n");
+  h.say("Subject: y\r\n\r\nhi\r\n.\r\n");
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 2u);
+  BOOST_TEST(h.services.commits[1].envelope.recipients.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(auth_plain_with_a_nul_inside_the_password_is_refused) {
+  // RFC 4616: "\0alice\0alice-secret\0GARBAGE" must not reach the password check, where
+  // crypt() stops at the NUL and would take it for "alice-secret".
+  Harness h;
+  h.ready();
+  h.tls();
+  BOOST_TEST(h.say("AUTH PLAIN " +
+                   Harness::plain("alice", std::string("alice-secret\0GARBAGE", 20)) + "\r\n") ==
+             "501 5.5.2 Error: NUL in the user name or password\r\n");
+  BOOST_TEST(h.services.logins.empty());
+  BOOST_TEST(h.session->info().auth_user == "");
+  // AUTH LOGIN carries the same bytes.
+  BOOST_TEST(h.say("AUTH LOGIN\r\n") == "334 VXNlcm5hbWU6\r\n");
+  BOOST_TEST(h.say(base64_encode("alice") + "\r\n") == "334 UGFzc3dvcmQ6\r\n");
+  BOOST_TEST(h.say(base64_encode(std::string("alice-secret\0x", 14)) + "\r\n") ==
+             "501 5.5.2 Error: NUL in the user name or password\r\n");
+  BOOST_TEST(h.services.logins.empty());
+  h.login();
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_auth_only_where_it_is_offered) {
+  Harness mx(Options().on("mx-plain", "198.51.100.20:40000"));
+  mx.ready();
+  BOOST_TEST(mx.say("HELP\r\n") ==
+             "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n");
+  Harness sub;
+  sub.ready();
+  BOOST_TEST(sub.say("HELP\r\n") ==
+             "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS "
+             "AUTH\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(nul_in_data_refused_550_like_a_bare_cr) {
+  Harness h;
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+  BOOST_TEST(h.say(std::string("Subject: x\r\n\r\nline\0\r\n.\r\nNOOP\r\n", 30)) ==
+             "550 5.6.0 Message contains a NUL octet, which mail text must not "
+             "(RFC 5321 2.3.8)\r\n250 2.0.0 Ok\r\n");
+  BOOST_TEST(h.services.commits.empty());
+  BOOST_TEST((h.session->state() == State::kReady));
+}
+
+BOOST_AUTO_TEST_CASE(nul_in_data_passed_on_where_the_listener_allows_it) {
+  Harness h(Options().config([](conf::Config& c) {
+    for (auto& l : c.listeners) l.nul = conf::Nul::kAllow;
+  }));
+  h.submission_ready();
+  h.say("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n");
+  std::string replies = h.say(std::string("Subject: x\r\n\r\nline\0\r\n.\r\n", 24));
+  BOOST_TEST(replies.rfind("250 2.0.0 Ok: queued as ", 0) == 0u, replies);
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  BOOST_TEST(h.services.commits[0].message.ends_with(std::string("line\0\r\n", 7)));
+}
+
+BOOST_AUTO_TEST_CASE(junk_commands_beyond_the_limit_421_and_close) {
+  Harness h(Options().config([](conf::Config& c) { c.limits.max_junk_commands = 5; }));
+  h.ready();
+  for (const char* cmd : {"NOOP", "RSET", "VRFY bob", "HELP", "NOOP"})
+    BOOST_TEST(h.say(std::string(cmd) + "\r\n").rfind("2", 0) == 0u, cmd);
+  BOOST_TEST(h.say("NOOP\r\n") ==
+             "421 4.7.0 mx.example.org Error: too many junk commands, closing\r\n");
+  BOOST_TEST(h.io.close_calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(junk_commands_count_again_after_an_accepted_message) {
+  Harness h(Options().config([](conf::Config& c) { c.limits.max_junk_commands = 2; }));
+  h.submission_ready();
+  BOOST_TEST(h.say("NOOP\r\nRSET\r\n") == "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+  h.say(std::string("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n") +
+        kMessage);
+  BOOST_TEST_REQUIRE(h.services.commits.size() == 1u);
+  BOOST_TEST(h.say("RSET\r\nNOOP\r\n") == "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+  BOOST_TEST(h.say("NOOP\r\n").rfind("421 4.7.0 ", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(session_past_its_lifetime_421_and_close) {
+  // A client that keeps talking never meets the idle timeout; the lifetime ends it. With a
+  // lifetime of zero the first command is already past it.
+  Harness h(Options().config(
+      [](conf::Config& c) { c.limits.max_session_time = std::chrono::milliseconds(0); }));
+  BOOST_TEST(h.start() == "220 mx.example.org ESMTP Hato\r\n");
+  BOOST_TEST(h.say("NOOP\r\n") == "421 4.4.2 mx.example.org Error: session too long, closing\r\n");
+  BOOST_TEST(h.io.close_calls == 1);
+}
+
+BOOST_AUTO_TEST_CASE(failed_login_logged_and_counted_before_its_delayed_535) {
+  // The failure is decided at once; the 535 waits for the delay. A client that hangs up
+  // meanwhile must still be counted (hato_auth_failures_total{listener}).
+  Harness h;
+  h.ready();
+  h.tls();
+  h.services.auth_delay = milliseconds(4000);
+  uint64_t before = m::auth_failures("submission").value();
+  BOOST_TEST(h.say("AUTH PLAIN " + Harness::plain("alice", "guess") + "\r\n") == "");
+  BOOST_TEST(m::auth_failures("submission").value() == before + 1);
+  BOOST_TEST_REQUIRE(h.services.delays.size() == 1u);
+  BOOST_TEST(h.services.delays[0].count() == 4000);
+  // Pipelined input waits for the held-back reply.
+  BOOST_TEST(h.say("NOOP\r\n") == "");
+  h.services.fire_timer();
+  BOOST_TEST(h.io.take() == "535 5.7.8 Authentication credentials invalid\r\n250 2.0.0 Ok\r\n");
+  // Hanging up during the delay: counted all the same, and nothing is sent.
+  BOOST_TEST(h.say("AUTH PLAIN " + Harness::plain("alice", "guess2") + "\r\n") == "");
+  h.session->closed();
+  BOOST_TEST(m::auth_failures("submission").value() == before + 2);
+  h.services.fire_timer();
+  BOOST_TEST(h.io.take() == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
 }  // namespace hato::relay
