@@ -572,9 +572,11 @@ class AdminTestCase(hatotest.HatoTestCase):
         idle.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         idle.connect(self.socket_path(d))
         idle.sendall(b"GET /v1/queue HTTP/1.0\r\n\r\n")
+        # A loop blocked by the idle client would not answer at all; the bound is generous
+        # so a loaded machine cannot fail it (speed belongs in bench/).
         t0 = time.monotonic()
         r, _ = self.ok(d, "ls", "--json", "--limit", "10")
-        self.assertLess(time.monotonic() - t0, 2, "a client that never reads blocks no one")
+        self.assertLess(time.monotonic() - t0, 10, "a client that never reads blocks no one")
         idle.close()
         r, _ = self.ok(d, "ls", "--json")
         self.assertEqual(len(r.stdout.splitlines()), n)
@@ -602,9 +604,11 @@ class AdminTestCase(hatotest.HatoTestCase):
         self.assertTrue(wait_for(lambda: deferrals() >= 4000, timeout=60, interval=0.2),
                         f"only {deferrals()} deferred events\n" + d.log_tail())
         # The daemon answered all along, and its memory did not follow the backlog.
+        # A loop blocked on the slow watcher would not answer at all; the bound only keeps
+        # the test from waiting forever (a loaded CI machine took 2.9 s to run the CLI).
         t0 = time.monotonic()
         self.ok(d, "ls", "--json", "--limit", "1")
-        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertLess(time.monotonic() - t0, 10.0)
         if not sanitized():
             self.assertLess(rss_kib(d.proc.pid) - rss0, 32 * 1024, "RSS grew by over 32 MiB")
         self.assertEqual([e for _, e in good.events() if e["event"] == "missed"], [],
