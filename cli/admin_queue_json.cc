@@ -11,13 +11,6 @@ namespace hato::cli {
 
 namespace {
 
-void append_field(std::string& out, std::string_view key, std::string_view value) {
-  out += ',';
-  log::append_json_string(out, key);
-  out += ':';
-  log::append_json_string(out, value);
-}
-
 void append_number(std::string& out, std::string_view key, uint64_t value) {
   out += ',';
   log::append_json_string(out, key);
@@ -33,7 +26,7 @@ void append_recipients(std::string& out, const queue::Envelope& envelope) {
     first_rcpt = false;
     out += "{\"rcpt\":";
     log::append_json_string(out, r.address);
-    append_field(out, "state", rcpt_state_name(r.state));
+    log::append_json_field(out, "state", rcpt_state_name(r.state));
     out += ",\"attempts\":[";
     bool first_attempt = true;
     for (const auto& a : r.attempts) {
@@ -41,14 +34,14 @@ void append_recipients(std::string& out, const queue::Envelope& envelope) {
       first_attempt = false;
       out += "{\"time\":";
       log::append_json_string(out, log::rfc3339(a.time_ms));
-      append_field(out, "host", a.host);
-      append_field(out, "response", a.response);
-      if (!a.tls_policy.empty()) append_field(out, "tls_policy", a.tls_policy);
+      log::append_json_field(out, "host", a.host);
+      log::append_json_field(out, "response", a.response);
+      if (!a.tls_policy.empty()) log::append_json_field(out, "tls_policy", a.tls_policy);
       if (!a.tls_version.empty()) {
-        append_field(out, "tls_version", a.tls_version);
-        append_field(out, "tls_cipher", a.tls_cipher);
+        log::append_json_field(out, "tls_version", a.tls_version);
+        log::append_json_field(out, "tls_cipher", a.tls_cipher);
       }
-      if (!a.category.empty()) append_field(out, "category", a.category);
+      if (!a.category.empty()) log::append_json_field(out, "category", a.category);
       out += '}';
     }
     out += "]}";
@@ -110,7 +103,7 @@ std::string message_json(const queue::StoredMessage& message, bool with_recipien
   out.reserve(with_recipients ? 1024 : 256);
   out += "{\"id\":";
   log::append_json_string(out, message.id.str());
-  append_field(out, "from", env.sender);
+  log::append_json_field(out, "from", env.sender);
   out += ",\"to\":[";
   bool first = true;
   for (const auto& r : env.recipients) {
@@ -120,19 +113,19 @@ std::string message_json(const queue::StoredMessage& message, bool with_recipien
     log::append_json_string(out, r.address);
   }
   out += ']';
-  append_field(out, "state", message_state_name(env.state));
+  log::append_json_field(out, "state", message_state_name(env.state));
   append_number(out, "attempts", max_attempts);
-  append_field(out, "created", log::rfc3339(env.created_ms));
-  append_field(out, "next_attempt", log::rfc3339(env.next_attempt_ms));
+  log::append_json_field(out, "created", log::rfc3339(env.created_ms));
+  log::append_json_field(out, "next_attempt", log::rfc3339(env.next_attempt_ms));
   append_number(out, "size", env.size);
-  append_field(out, "last_response", newest ? std::string_view(newest->response) : "");
+  log::append_json_field(out, "last_response", newest ? std::string_view(newest->response) : "");
   if (with_recipients) {
     // Where the message came from: what an operator asks first about odd mail.
-    append_field(out, "client", env.client);
-    append_field(out, "listener", env.listener);
-    append_field(out, "auth_user", env.auth_user);
-    append_field(out, "envid", env.envid);
-    append_field(out, "ret", env.ret);
+    log::append_json_field(out, "client", env.client);
+    log::append_json_field(out, "listener", env.listener);
+    log::append_json_field(out, "auth_user", env.auth_user);
+    log::append_json_field(out, "envid", env.envid);
+    log::append_json_field(out, "ret", env.ret);
     append_recipients(out, env);
   }
   out += '}';

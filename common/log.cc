@@ -68,6 +68,13 @@ std::string rfc5322(int64_t unix_ms) {
   return buf;
 }
 
+void append_json_field(std::string& out, std::string_view key, std::string_view value) {
+  out += ',';
+  append_json_string(out, key);
+  out += ':';
+  append_json_string(out, value);
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   for (unsigned char c : s) {

@@ -35,6 +35,8 @@ inline void error(std::string_view e, std::initializer_list<Field> f = {}) {
 
 // JSON string escaping, shared with the admin API.
 void append_json_string(std::string& out, std::string_view s);
+// `,"key":"value"` (both escaped), for objects built field by field.
+void append_json_field(std::string& out, std::string_view key, std::string_view value);
 // RFC 3339 UTC with milliseconds.
 std::string rfc3339(int64_t unix_ms);
 // RFC 5322 date-time in UTC, for mail headers: "Sat, 28 Nov 2026 07:14:56 +0000".

@@ -2,7 +2,6 @@
 // (suppression, complaints).
 #include <algorithm>
 #include <iterator>
-#include <regex>
 
 #include "common/strings.h"
 #include "conf/config_builder.h"
@@ -50,19 +49,7 @@ void Builder::read_bounce_rule(const Value& v) {
   if (!m.is_map()) return;
   BounceRule rule;
   if (auto* r = m.get("match")) {
-    auto text = reader_.non_empty_string(*r);
-    // libstdc++ compiles and matches by recursion: a bounded expression bounds the stack.
-    if (text && text->size() > kMaxReplyRegex) {
-      reader_.error(*r, "regular expression too long (at most " + std::to_string(kMaxReplyRegex) +
-                            " characters)");
-    } else if (text) {
-      try {
-        std::regex compiled(*text, std::regex::ECMAScript | std::regex::icase);
-        rule.match = *text;
-      } catch (const std::regex_error& e) {
-        reader_.error(*r, "bad regular expression '" + *text + "': " + e.what());
-      }
-    }
+    if (auto text = read_reply_regex(*r)) rule.match = *text;
   }
   if (auto* p = m.get("provider")) {
     if (auto name = reader_.non_empty_string(*p)) rule.provider = ascii_lower(*name);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <regex>
 
 namespace hato::conf::detail {
 
@@ -151,6 +152,25 @@ void Builder::read_log(const Value& v) {
         reader_.choice<LogFormat>(*f, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});
     if (format) config_.log_format = *format;
   }
+}
+
+// read_reply_regex - a bad expression shows in `hato config check` rather than at start.
+std::optional<std::string> Builder::read_reply_regex(const Value& v) {
+  auto text = reader_.non_empty_string(v);
+  if (!text) return std::nullopt;
+  // libstdc++ compiles and matches by recursion: a bounded expression bounds the stack.
+  if (text->size() > kMaxReplyRegex) {
+    reader_.error(v, "regular expression too long (at most " + std::to_string(kMaxReplyRegex) +
+                         " characters)");
+    return std::nullopt;
+  }
+  try {
+    std::regex compiled(*text, std::regex::ECMAScript | std::regex::icase);
+  } catch (const std::regex_error& e) {
+    reader_.error(v, "bad regular expression '" + *text + "': " + e.what());
+    return std::nullopt;
+  }
+  return text;
 }
 
 void Builder::apply_defaults() {

@@ -80,6 +80,9 @@ class Builder {
   void read_acme(const Value& v);
   void read_mta_sts(const Value& v);
   std::optional<std::string> read_sender(const Value& v);
+  // An ECMAScript expression matched case-insensitively against remote replies (suspend
+  // rules, bounce rules): compiled here as its user will, and bounded in length.
+  std::optional<std::string> read_reply_regex(const Value& v);
   void apply_defaults();
 
   std::optional<std::string> existing_file(const Value& v);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 
 #include "common/strings.h"
 
@@ -193,19 +192,7 @@ void Builder::read_suspend_rule(const Value& v) {
   if (!m.is_map()) return;
   SuspendRule rule;
   if (auto* r = m.require("reply")) {
-    auto text = reader_.non_empty_string(*r);
-    // libstdc++ compiles and matches by recursion: a bounded expression bounds the stack.
-    if (text && text->size() > kMaxReplyRegex) {
-      reader_.error(*r, "regular expression too long (at most " + std::to_string(kMaxReplyRegex) +
-                            " characters)");
-    } else if (text) {
-      try {
-        std::regex compiled(*text, std::regex::ECMAScript | std::regex::icase);
-        rule.reply_regex = *text;
-      } catch (const std::regex_error& e) {
-        reader_.error(*r, "bad regular expression '" + *text + "': " + e.what());
-      }
-    }
+    if (auto text = read_reply_regex(*r)) rule.reply_regex = *text;
   }
   if (auto* p = m.get("provider")) {
     if (auto name = reader_.non_empty_string(*p)) {
