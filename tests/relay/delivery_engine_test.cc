@@ -319,7 +319,9 @@ struct Rig {
   }
 
   // Commits a message (durably, as the daemon would) and makes it due now.
-  queue::QueueId queue(const std::string& from, const std::vector<std::string>& to) {
+  // `age`: how long ago the message arrived (the retry limits count from then).
+  queue::QueueId queue(const std::string& from, const std::vector<std::string>& to,
+                       std::chrono::milliseconds age = std::chrono::milliseconds(0)) {
     queue::QueueId id = ids.next();
     queue::Envelope env;
     env.sender = from;
@@ -328,7 +330,8 @@ struct Rig {
       r.address = address;
       env.recipients.push_back(r);
     }
-    env.created_ms = env.next_attempt_ms = log::now_ms();
+    env.next_attempt_ms = log::now_ms();
+    env.created_ms = env.next_attempt_ms - age.count();
     std::string message = "From: <" + from + ">\r\nSubject: test\r\n\r\nHello.\r\n";
     env.size = message.size();
     std::promise<Status> committed;
@@ -710,12 +713,14 @@ BOOST_AUTO_TEST_CASE(every_failure_gets_its_category_and_only_a_dead_address_is_
 
 BOOST_AUTO_TEST_CASE(expiry_is_its_own_category) {
   Rig rig;
-  rig.config->delivery.retry.max_age = std::chrono::milliseconds(1);
+  rig.config->delivery.retry.max_age = std::chrono::minutes(1);
   rig.resolver.add_mx("slow.test", {{10, "mx.slow.test"}});
   rig.resolver.add_host("mx.slow.test", "127.0.0.15");
   rig.connector.scripts["127.0.0.15"].rcpt["late@slow.test"] = "451 4.3.0 try again later";
   rig.start();
-  rig.queue("alice@relay.test", {"late@slow.test"});
+  // Older than the retry limit: this first deferral is also its last (a limit of a few
+  // milliseconds on a fresh message raced the clock).
+  rig.queue("alice@relay.test", {"late@slow.test"}, std::chrono::minutes(2));
   BOOST_TEST_REQUIRE(rig.run_until([&] {
     auto e = rig.events_for("late@slow.test");
     return !e.empty() && e.back().event == "expired";
