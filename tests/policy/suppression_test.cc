@@ -14,6 +14,7 @@
 #include "policy/suppression.h"
 #include "queue/state_keys.h"
 #include "queue/store.h"
+#include "tests/queue/store_state.h"
 #include "tests/temp_dir.h"
 
 namespace hato::policy {
@@ -21,26 +22,7 @@ namespace {
 
 using testing::TempDir;
 
-// The daemon's adapter (cli::StoreState) in a few lines: policy tests cannot reach cli/.
-class StoreState : public StateStore {
- public:
-  explicit StoreState(queue::Store& store) : store_(store) {}
-  std::optional<std::string> get(std::string_view key) override {
-    auto value = store_.get_state(key);
-    BOOST_TEST_REQUIRE(value.is_ok(), value.message());
-    return *value;
-  }
-  void put(std::string_view key, std::string_view value) override {
-    BOOST_TEST_REQUIRE(store_.put_state(key, value).is_ok());
-  }
-  void erase(std::string_view key) override { BOOST_TEST_REQUIRE(store_.erase_state(key).is_ok()); }
-  Status scan(std::string_view prefix, const Visitor& visit) override {
-    return store_.scan_state(prefix, visit);
-  }
-
- private:
-  queue::Store& store_;
-};
+using testing::StoreState;
 
 struct Fixture {
   TempDir dir{"hato-suppression"};

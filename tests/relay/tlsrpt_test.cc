@@ -16,6 +16,7 @@
 #include "relay/tlsrpt.h"
 #include "tests/net/fake_resolver.h"
 #include "tests/queue/raw_state.h"
+#include "tests/queue/store_state.h"
 #include "tests/temp_dir.h"
 
 namespace hato::relay {
@@ -27,27 +28,7 @@ using testing::FakeResolver;
 using testing::RawState;
 using testing::TempDir;
 
-// The daemon's adapter (cli::StoreState) in a few lines: the relay layer's tests cannot
-// reach cli/.
-class StoreState : public policy::StateStore {
- public:
-  explicit StoreState(queue::Store& store) : store_(store) {}
-  std::optional<std::string> get(std::string_view key) override {
-    auto value = store_.get_state(key);
-    BOOST_TEST_REQUIRE(value.is_ok(), value.message());
-    return *value;
-  }
-  void put(std::string_view key, std::string_view value) override {
-    BOOST_TEST_REQUIRE(store_.put_state(key, value).is_ok());
-  }
-  void erase(std::string_view key) override { BOOST_TEST_REQUIRE(store_.erase_state(key).is_ok()); }
-  Status scan(std::string_view prefix, const Visitor& visit) override {
-    return store_.scan_state(prefix, visit);
-  }
-
- private:
-  queue::Store& store_;
-};
+using testing::StoreState;
 
 std::unique_ptr<queue::Store> open_store(const std::string& path) {
   auto store = queue::open_rocksdb_store({path});
