@@ -17,7 +17,7 @@ TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-
   dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
   postfix libsasl2-modules nodejs node-nodemailer curl
   libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libpcre2-8-0 libnsl2 libidn2-0
-  libpython3.11-testsuite"
+  libpython3.11-testsuite slowhttptest"
 # test_clients.py runs real peers: a private Postfix (postfix, libsasl2-modules for its SASL
 # client), nodemailer under node, curl, and Exim unpacked from its .deb by
 # tests/integration/fetch_exim.sh (exim4 conflicts with postfix; the lib* above are its

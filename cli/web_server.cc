@@ -1,42 +1,17 @@
-// web_server.cc - libevent's HTTP server on a socket we bind ourselves; for TLS each
-// connection gets an OpenSSL bufferevent made from the current context (evhttp_set_bevcb).
+// web_server.cc - the MTA-STS and ACME documents on net::HttpServer; for TLS each connection
+// gets an SSL made from the current context, or from the ACME TLS-ALPN-01 front context.
 #include "cli/web_server.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
-#include <event2/http.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "common/log.h"
-#include "common/strings.h"
-#include "net/accept_guard.h"
-#include "net/event_handles.h"
+#include "net/http_server.h"
 
 namespace hato::cli {
-
-namespace {
-
-std::string request_host(evhttp_request* req) {
-  const char* raw = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-  std::string host = raw ? raw : "";
-  if (!host.empty() && host[0] == '[') {
-    host = host.substr(1, host.find(']') - 1);
-  } else if (auto colon = host.find(':'); colon != std::string::npos) {
-    host.resize(colon);
-  }
-  host = ascii_lower(host);
-  while (!host.empty() && host.back() == '.') host.pop_back();
-  return host;
-}
-
-}  // namespace
 
 struct WebServer::Impl {
   Impl(hato::Loop& l, std::string n, Handler h)
@@ -47,10 +22,11 @@ struct WebServer::Impl {
   std::shared_ptr<net::TlsContext> tls;
   AlpnChallenge alpn;
   SSL_CTX* front = nullptr;  // with alpn: every handshake starts here, see on_client_hello
-  net::EvhttpPtr http;
-  std::unique_ptr<net::AcceptGuard> guard;  // after http: goes first
-  ~Impl() { SSL_CTX_free(front); }
-  SocketAddress bound;
+  std::optional<net::HttpServer> http;
+  ~Impl() {
+    http.reset();
+    SSL_CTX_free(front);
+  }
 };
 
 namespace {
@@ -104,31 +80,19 @@ int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsign
   return SSL_TLSEXT_ERR_OK;
 }
 
-bufferevent* make_bufferevent(event_base* base, void* arg) {
-  auto* impl = static_cast<WebServer::Impl*>(arg);
-  if (!impl->tls) return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-  SSL* ssl = impl->front ? SSL_new(impl->front) : impl->tls->new_ssl();
-  return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                        BEV_OPT_CLOSE_ON_FREE);
+SSL* new_ssl(WebServer::Impl& impl) {
+  if (impl.front) return SSL_new(impl.front);
+  return impl.tls ? impl.tls->new_ssl() : nullptr;
 }
 
-void on_request(evhttp_request* req, void* arg) {
-  auto* impl = static_cast<WebServer::Impl*>(arg);
-  evhttp_cmd_type method = evhttp_request_get_command(req);
-  evkeyvalq* out = evhttp_request_get_output_headers(req);
-  if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-    evhttp_add_header(out, "Allow", "GET, HEAD");
-    evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", nullptr);
-    return;
+void serve(WebServer::Impl& impl, net::HttpServerRequest& request, net::HttpResponder respond) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    return respond({405, {{"Allow", "GET, HEAD"}}, "only GET and HEAD here\n"});
   }
-  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
-  const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
-  WebReply reply = impl->handler(request_host(req), raw_path ? raw_path : "");
-  evhttp_add_header(out, "Content-Type", reply.content_type.c_str());
-  evhttp_add_header(out, "Cache-Control", "no-store");
-  evbuffer_add(evhttp_request_get_output_buffer(req), reply.body.data(), reply.body.size());
-  const char* reason = reply.status == 200 ? "OK" : reply.status == 404 ? "Not Found" : "Error";
-  evhttp_send_reply(req, reply.status, reason, nullptr);
+  WebReply reply = impl.handler(request.host(), request.path);
+  respond({reply.status,
+           {{"Content-Type", reply.content_type}, {"Cache-Control", "no-store"}},
+           std::move(reply.body)});
 }
 
 }  // namespace
@@ -154,53 +118,28 @@ void WebServer::set_acme_tls_alpn(AlpnChallenge challenge) {
 }
 
 const SocketAddress& WebServer::address() const {
-  return impl_->bound;
+  static const SocketAddress kNone;
+  return impl_->http ? impl_->http->address() : kNone;
 }
 
 Status WebServer::listen(const SocketAddress& address) {
   if (impl_->http) return Status::error(impl_->name + " already listening");
-  std::string where = impl_->name + " " + address.to_string();
-  auto failed = [&where](const char* what) {
-    return Status::error(where + ": " + what + ": " + std::strerror(errno));
-  };
-  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return failed("socket");
-  auto close_fd = [&fd] { ::close(std::exchange(fd, -1)); };
-  int one = 1;
-  sockaddr_storage bound{};
-  socklen_t length = sizeof bound;
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      ::bind(fd, address.sa(), address.length) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &length) != 0) {
-    Status s = failed("bind");
-    close_fd();
+  net::HttpServerOptions options;
+  options.name = impl_->name;
+  if (impl_->tls) options.tls = [impl = impl_.get()] { return new_ssl(*impl); };
+  Impl* impl = impl_.get();
+  impl_->http.emplace(impl_->loop, std::move(options),
+                      [impl](net::HttpServerRequest& request, net::HttpResponder respond) {
+                        serve(*impl, request, std::move(respond));
+                      });
+  Status s = impl_->http->listen(address);
+  if (!s) {
+    impl_->http.reset();
     return s;
   }
-  net::EvhttpPtr http(evhttp_new(impl_->loop.base()));
-  if (!http) {
-    close_fd();
-    return Status::error(where + ": evhttp_new failed");
-  }
-  evhttp_set_allowed_methods(http.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-  evhttp_set_max_headers_size(http.get(), 16 * 1024);
-  evhttp_set_max_body_size(http.get(), 0);
-  evhttp_set_timeout(http.get(), 30);
-  evhttp_set_bevcb(http.get(), &make_bufferevent, impl_.get());
-  evhttp_set_gencb(http.get(), &on_request, impl_.get());
-  // The listener owns the fd from here: freeing the evhttp closes it.
-  evhttp_bound_socket* socket = evhttp_accept_socket_with_handle(http.get(), fd);
-  if (socket == nullptr) {
-    close_fd();
-    return Status::error(where + ": evhttp_accept_socket failed");
-  }
-  impl_->guard.reset();
-  impl_->http = std::move(http);
-  impl_->guard = std::make_unique<net::AcceptGuard>(
-      impl_->loop, evhttp_bound_socket_get_listener(socket), impl_->name);
-  impl_->bound = SocketAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound), length);
-  log::info("listening", {{"listener", impl_->name}, {"address", impl_->bound.to_string()}});
-  return Status::ok();
+  log::info("listening",
+            {{"listener", impl_->name}, {"address", impl_->http->address().to_string()}});
+  return s;
 }
 
 }  // namespace hato::cli

@@ -21,4 +21,22 @@ Counter& accept_paused(const std::string& listener) {
                            "listener=\"" + listener + "\"");
 }
 
+Gauge& http_connections(const std::string& listener) {
+  return metrics().gauge("hato_http_connections", "Open connections on an HTTP listener",
+                         "listener=\"" + listener + "\"");
+}
+
+Counter& http_refused(const std::string& listener, const char* reason) {
+  return metrics().counter(
+      "hato_http_refused_total",
+      "HTTP connections refused or closed to make room (reason: total, per_client, evicted)",
+      "listener=\"" + listener + "\",reason=\"" + reason + "\"");
+}
+
+Counter& http_timeouts(const std::string& listener, const char* phase) {
+  return metrics().counter("hato_http_timeouts_total",
+                           "HTTP connections closed at a deadline (phase: head, body, write)",
+                           "listener=\"" + listener + "\",phase=\"" + phase + "\"");
+}
+
 }  // namespace hato::net::m

@@ -346,16 +346,6 @@ void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
   if (bound.listener->role == conf::ListenerRole::kInbound &&
       config_->inbound.limits.connections_per_client)
     per_client = config_->inbound.limits.connections_per_client;
-  if (per_client_[peer.ip()] >= per_client) {
-    static const char kBusy[] = "421 4.7.0 Too many connections from your address\r\n";
-    ssize_t n = ::write(fd, kBusy, sizeof kBusy - 1);
-    (void)n;
-    ::close(fd);
-    log::warning("connection refused", {{"peer", peer.to_string()},
-                                        {"listener", bound.listener->name},
-                                        {"reason", "too many connections from this address"}});
-    return;
-  }
   // The newest configuration's listener of the same name, if it still has one.
   conf::ConfigPtr config = bound_config_;
   const conf::Listener* chosen = bound.listener;
@@ -367,14 +357,19 @@ void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
     }
   }
   const conf::Listener& listener = *chosen;
-  if (connections_.size() >= config_->limits.max_connections) {
-    static const char kBusy[] = "421 4.7.0 Too many connections, try again later\r\n";
-    ssize_t n = ::write(fd, kBusy, sizeof kBusy - 1);
+  auto refusal = slots_.try_take(peer.ip(), {config_->limits.max_connections, per_client});
+  if (refusal != net::ConnectionSlots::Refusal::kNone) {
+    bool one_host = refusal == net::ConnectionSlots::Refusal::kPerClient;
+    std::string_view busy = one_host ? "421 4.7.0 Too many connections from your address\r\n"
+                                     : "421 4.7.0 Too many connections, try again later\r\n";
+    ssize_t n = ::write(fd, busy.data(), busy.size());
     (void)n;  // best effort; the client retries either way
     ::close(fd);
-    log::warning("connection refused", {{"peer", peer.to_string()},
-                                        {"listener", listener.name},
-                                        {"reason", "too many connections"}});
+    log::warning(
+        "connection refused",
+        {{"peer", peer.to_string()},
+         {"listener", listener.name},
+         {"reason", one_host ? "too many connections from this address" : "too many connections"}});
     return;
   }
   int one = 1;
@@ -384,14 +379,12 @@ void SmtpServer::accept(const Bound& bound, int fd, const SocketAddress& peer) {
   m::connections_open(listener.name).add(1);
   auto* c = new Connection(*this, std::move(config), listener, fd, peer);
   connections_.insert(c);
-  per_client_[peer.ip()]++;
   c->begin();
 }
 
 void SmtpServer::release(Connection* connection) {
   if (!connections_.erase(connection)) return;
-  auto it = per_client_.find(connection->peer_ip());
-  if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  slots_.give_back(connection->peer_ip());
   delete connection;
 }
 

@@ -15,6 +15,7 @@
 #include "common/status.h"
 #include "conf/config.h"
 #include "net/accept_guard.h"
+#include "net/connection_slots.h"
 #include "net/event_handles.h"
 #include "net/tls.h"
 #include "policy/hook.h"
@@ -64,7 +65,7 @@ class SmtpServer {
   std::shared_ptr<net::TlsContext> tls_;
   std::vector<std::unique_ptr<Bound>> bound_;
   std::unordered_set<Connection*> connections_;
-  std::unordered_map<std::string, size_t> per_client_;  // open connections by address
+  net::ConnectionSlots slots_;  // open connections, in all and by address
 };
 
 }  // namespace hato::relay
