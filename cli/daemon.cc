@@ -239,6 +239,7 @@ Status Daemon::build_inbound_checks() {
   state_.emplace(*store_);
   suppression_.emplace(*state_);
   hooks_.add(policy::Phase::kRcpt, std::make_shared<policy::SuppressionHook>(*suppression_));
+  add_user_quota_hooks();
   hooks_.add(policy::Phase::kMail, std::make_shared<policy::ClientRateHook>());
   dns_.servers = config_->dns_servers;
   resolver_ = net::make_cares_resolver(loop_, dns_);
@@ -248,6 +249,26 @@ Status Daemon::build_inbound_checks() {
   inbound::add_inbound_hooks(hooks_, *resolver_, *config_);
   inbound::add_scanner_hooks(hooks_, loop_);  // clamd, rspamd: last in kData
   return Status::ok();
+}
+
+// add_user_quota_hooks - limits.users at MAIL and RCPT; a refusal is a "limited" event.
+void Daemon::add_user_quota_hooks() {
+  user_limits_.emplace(*state_);
+  auto refused = [this](const policy::HookContext& c, const policy::QuotaRefusal& r) {
+    queue::QueueEvent e;
+    e.time_ms = log::now_ms();
+    e.event = "limited";
+    e.sender = c.sender;
+    e.rcpt = c.recipient;
+    e.user = c.session.auth_user;
+    e.listener = c.session.listener;
+    e.dsn = "4.7.1";
+    e.response = "451 " + r.text;
+    events_.publish(e);
+  };
+  for (auto phase : {policy::Phase::kMail, policy::Phase::kRcpt}) {
+    hooks_.add(phase, std::make_shared<policy::UserQuotaHook>(*user_limits_, phase, refused));
+  }
 }
 
 // start_delivery - the limiter, MTA-STS, TLS reports and the engine, scheduling what is queued.
@@ -276,6 +297,11 @@ Status Daemon::start_delivery() {
   });
   enqueuer_->add_listener(
       [this](const relay::Enqueuer::Queued& q) { delivery_->schedule(q.id, log::now_ms()); });
+  // A submitted message counts against its user's limits.users quotas once it is queued.
+  enqueuer_->add_listener([this](const relay::Enqueuer::Queued& q) {
+    if (q.origin != "submission" || q.events.empty()) return;
+    user_limits_->count(config_->limits, q.events.front().user, q.recipients.size(), log::now_ms());
+  });
   // Events are in the outbox by the time they are published: the hooks may send them now.
   webhooks_.emplace(loop_, *store_, *http_, config_);
   events_.subscribe([this](const queue::QueueEvent&) { webhooks_->notify(); });

@@ -34,6 +34,7 @@
 #include "policy/hook.h"
 #include "policy/limiter.h"
 #include "policy/suppression.h"
+#include "policy/user_limits.h"
 #include "queue/events.h"
 #include "queue/queue_id.h"
 #include "queue/store.h"
@@ -78,6 +79,7 @@ class Daemon {
   [[nodiscard]] Status load_secrets();
   [[nodiscard]] Status build_backend();
   [[nodiscard]] Status build_inbound_checks();
+  void add_user_quota_hooks();
   [[nodiscard]] Status start_delivery();
   [[nodiscard]] Status start_blacklist_monitor();
   [[nodiscard]] Status start_listeners();
@@ -124,6 +126,7 @@ class Daemon {
   queue::EventBus events_;
   std::optional<StoreState> state_;
   std::optional<policy::SuppressionList> suppression_;
+  std::optional<policy::UserLimits> user_limits_;
   std::optional<policy::Limiter> limiter_;
   std::unique_ptr<policy::RedisShared> cluster_;  // null: one node, its state in RocksDB alone
   std::optional<net::HttpClient> http_;

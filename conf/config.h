@@ -117,6 +117,19 @@ struct Delivery {
 };
 
 // Session limits (RFC 5321 section 4.5.3 gives the minimums).
+// A count per window: "500/h" is 500 in each clock hour.
+struct Quota {
+  uint64_t count = 0;
+  Duration window{};
+};
+
+// What one submitting user may send (limits.users): messages and recipients per minute, hour
+// or day. A user not named has `default`'s; a named user's list replaces default's.
+struct UserQuotas {
+  std::optional<std::vector<Quota>> messages;
+  std::optional<std::vector<Quota>> recipients;
+};
+
 struct Limits {
   uint64_t max_message_size = 50ull * 1024 * 1024;
   uint32_t max_recipients = 1000;
@@ -128,6 +141,7 @@ struct Limits {
   // 421 and the close (Postfix's smtpd_junk_command_limit).
   uint32_t max_junk_commands = 100;
   Duration max_session_time = std::chrono::hours(1);  // then 421 4.4.2 and the close
+  std::map<std::string, UserQuotas> users;            // by user name; "default" for the rest
 };
 
 // A DNS blocklist (RFC 5782) the inbound listeners check client addresses against.
@@ -372,6 +386,8 @@ Result<Duration> parse_duration(std::string_view text);
 Result<uint64_t> parse_size(std::string_view text);
 // Parses a rate "20/s", "100/m", "3600/h" or "500/d" into messages per second.
 Result<double> parse_rate(std::string_view text);
+// Parses the same text into its count and window ("500/d": 500 per day).
+Result<Quota> parse_quota(std::string_view text);
 // Parses a date "2026-11-01" into days since 1970-01-01.
 Result<int64_t> parse_date(std::string_view text);
 

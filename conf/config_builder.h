@@ -56,6 +56,8 @@ class Builder {
   void read_smarthost(const Value& v);
   void read_retry(const Value& v);
   void read_limits(const Value& v);
+  void read_user_quotas(const Value& v);
+  std::optional<std::vector<Quota>> read_quotas(const Value& v);
   void read_allowed_senders(const Value& v);
   void read_inbound(const Value& v);
   void read_dnsbl(const Value& v);

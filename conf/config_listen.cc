@@ -153,10 +153,12 @@ void Builder::read_listener(const Value& v) {
 }
 
 void Builder::read_limits(const Value& v) {
-  MapReader m(reader_, v,
-              {"max_message_size", "max_recipients", "max_errors", "command_timeout",
-               "data_timeout", "max_connections", "max_junk_commands", "max_session_time"});
+  MapReader m(
+      reader_, v,
+      {"max_message_size", "max_recipients", "max_errors", "command_timeout", "data_timeout",
+       "max_connections", "max_junk_commands", "max_session_time", "users"});
   Limits& limits = config_.limits;
+  if (auto* u = m.get("users")) read_user_quotas(*u);
   if (auto* s = m.get("max_message_size")) {
     if (auto size = reader_.size(*s)) limits.max_message_size = *size;
   }
@@ -179,6 +181,52 @@ void Builder::read_limits(const Value& v) {
       if (auto duration = reader_.duration(*d)) *field = *duration;
     }
   }
+}
+
+// limits.users: {NAME: {messages: 500/h, recipients: [100/m, 2000/d]}, default: {...}}.
+void Builder::read_user_quotas(const Value& v) {
+  auto entries = reader_.entries(v);
+  if (!entries) return;
+  for (const auto& entry : *entries) {
+    MapReader m(reader_, entry.value, {"messages", "recipients"});
+    UserQuotas quotas;
+    if (auto* q = m.get("messages")) quotas.messages = read_quotas(*q);
+    if (auto* q = m.get("recipients")) quotas.recipients = read_quotas(*q);
+    config_.limits.users[entry.key] = std::move(quotas);
+  }
+}
+
+// One quota ("500/h") or a list of them; each per minute, hour or day.
+std::optional<std::vector<Quota>> Builder::read_quotas(const Value& v) {
+  std::vector<Value> values;
+  if (v.node.IsSequence()) {
+    auto items = reader_.items(v);
+    if (!items) return std::nullopt;
+    values = std::move(*items);
+  } else {
+    values.push_back(v);
+  }
+  std::vector<Quota> out;
+  for (const Value& item : values) {
+    auto text = reader_.string(item);
+    if (!text) return std::nullopt;
+    auto quota = parse_quota(*text);
+    if (!quota) {
+      reader_.error(item, quota.status().message());
+      return std::nullopt;
+    }
+    auto window = quota->window;
+    if (window != std::chrono::minutes(1) && window != std::chrono::hours(1) &&
+        window != std::chrono::hours(24)) {
+      reader_.error(item,
+                    "a user's limit counts per minute, hour or day (such as 100/m, "
+                    "500/h or 2000/d), not '" +
+                        *text + "'");
+      return std::nullopt;
+    }
+    out.push_back(*quota);
+  }
+  return out;
 }
 
 }  // namespace hato::conf::detail

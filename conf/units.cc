@@ -129,26 +129,31 @@ Result<uint64_t> parse_size(std::string_view text) {
   return *bytes;
 }
 
-// parse_rate - a whole number of messages per second, minute, hour or day. Whole numbers
+// parse_quota - a whole number of messages per second, minute, hour or day. Whole numbers
 // because that is how receivers publish their limits; "1/m" covers anything slower than 1/s.
-Result<double> parse_rate(std::string_view text) {
+Result<Quota> parse_quota(std::string_view text) {
   const std::string prefix = "bad rate '" + std::string(text) + "': ";
   constexpr std::string_view kForm = "expected a count per s, m, h or d, such as 20/s or 3600/h";
   std::string_view rest = text;
   bool overflow = false;
   auto number = take_number(&rest, &overflow);
-  if (!number) return Result<double>::error(prefix + std::string(kForm));
-  if (overflow) return Result<double>::error(prefix + "too large");
-  if (*number == 0) return Result<double>::error(prefix + "must be greater than zero");
+  if (!number) return Result<Quota>::error(prefix + std::string(kForm));
+  if (overflow) return Result<Quota>::error(prefix + "too large");
+  if (*number == 0) return Result<Quota>::error(prefix + "must be greater than zero");
   skip_spaces(&rest);
-  if (rest.empty() || rest.front() != '/')
-    return Result<double>::error(prefix + std::string(kForm));
+  if (rest.empty() || rest.front() != '/') return Result<Quota>::error(prefix + std::string(kForm));
   rest.remove_prefix(1);
   skip_spaces(&rest);
   std::string unit = take_unit(&rest);
   uint64_t ms = unit == "ms" ? 0 : duration_unit_ms(unit);
-  if (ms == 0 || !rest.empty()) return Result<double>::error(prefix + std::string(kForm));
-  return static_cast<double>(*number) * 1000.0 / static_cast<double>(ms);
+  if (ms == 0 || !rest.empty()) return Result<Quota>::error(prefix + std::string(kForm));
+  return Quota{*number, std::chrono::milliseconds(ms)};
+}
+
+Result<double> parse_rate(std::string_view text) {
+  auto quota = parse_quota(text);
+  if (!quota) return Result<double>::error(quota.status().message());
+  return static_cast<double>(quota->count) * 1000.0 / static_cast<double>(quota->window.count());
 }
 
 // parse_date - exactly YYYY-MM-DD, a real calendar date.

@@ -23,6 +23,7 @@ constexpr KindInfo kKinds[] = {
     {Kind::kSuspension, "s/", "suspension", 2, 2},
     {Kind::kTlsrptCounts, "t/c/", "tls-rpt counts", 2, 2},
     {Kind::kTlsrptIndex, "t/i", "tls-rpt index (old)", 0, 0},
+    {Kind::kUserQuota, "u/", "user quota", 4, 4},
     {Kind::kWarmup, "w/", "warm-up counter", 2, 3},
     {Kind::kSuppression, "x/", "suppression", 2, 2},
 };
@@ -121,6 +122,12 @@ std::string tlsrpt_counts_key(std::string_view day, std::string_view domain) {
 
 std::string tlsrpt_index_key() {
   return make_key(Kind::kTlsrptIndex, {});
+}
+
+std::string user_quota_key(std::string_view user, std::string_view what, int64_t window_s,
+                           int64_t start_ms) {
+  return make_key(Kind::kUserQuota,
+                  {user, what, std::to_string(window_s), std::to_string(start_ms)});
 }
 
 std::string suppression_key(std::string_view scope, std::string_view address) {

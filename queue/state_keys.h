@@ -32,6 +32,7 @@ enum class Kind : uint8_t {
   kSuspension,    // s/<ip>/<provider>: a suspension, "<until_ms> <reason>"
   kTlsrptCounts,  // t/c/<day>/<domain>: one domain's TLS results of one UTC day
   kTlsrptIndex,   // t/i: the releases before kept a list of kTlsrptCounts here; read no more
+  kUserQuota,     // u/<user>/<messages|recipients>/<window s>/<start ms>: a user's count so far
   kWarmup,        // w/<ip>/<YYYY-MM-DD>[/<provider>]: messages taken that day (decimal)
   kSuppression,  // x/<sending domain or *>/<address>: a suppressed recipient (policy/suppression.h)
 };
@@ -61,6 +62,9 @@ std::string ptr_key(std::string_view address);  // "#ptr" as the zone: '#' is in
 std::string mta_sts_key(std::string_view domain);
 std::string tlsrpt_counts_key(std::string_view day, std::string_view domain);
 std::string tlsrpt_index_key();
+// `user` holds no '/' (the caller escapes it); `what` is "messages" or "recipients".
+std::string user_quota_key(std::string_view user, std::string_view what, int64_t window_s,
+                           int64_t start_ms);
 // `scope` is a sending domain or "*" (every domain); `address` holds no '/' (the caller
 // escapes it).
 std::string suppression_key(std::string_view scope, std::string_view address);

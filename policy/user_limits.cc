@@ -1,0 +1,152 @@
+// user_limits.cc - per-user quotas over clock windows, kept in the state family.
+#include "policy/user_limits.h"
+
+#include <charconv>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "queue/state_keys.h"
+
+namespace hato::policy {
+
+namespace {
+
+int64_t window_ms(const conf::Quota& quota) {
+  return std::max<int64_t>(1, quota.window.count());
+}
+
+int64_t window_start(const conf::Quota& quota, int64_t now_ms) {
+  return now_ms - now_ms % window_ms(quota);
+}
+
+// A user name as one key field: '/' and '%' escaped.
+std::string key_field(std::string_view user) {
+  std::string out;
+  for (char c : user) {
+    if (c == '/') {
+      out += "%2F";
+    } else if (c == '%') {
+      out += "%25";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const char* window_word(const conf::Quota& quota) {
+  if (quota.window == std::chrono::minutes(1)) return "minute";
+  if (quota.window == std::chrono::hours(1)) return "hour";
+  return "day";
+}
+
+Counter& limited(std::string_view user, std::string_view limit) {
+  return metrics().counter(
+      "hato_user_limited_total",
+      "Submissions refused because the user reached a limits.users quota",
+      "user=\"" + std::string(user) + "\",limit=\"" + std::string(limit) + "\"");
+}
+
+}  // namespace
+
+std::string quota_text(const conf::Quota& quota) {
+  return std::to_string(quota.count) + "/" + std::string(1, window_word(quota)[0]);
+}
+
+const std::vector<conf::Quota>* user_quotas(const conf::Limits& limits, std::string_view user,
+                                            std::string_view what) {
+  auto pick = [what](const conf::UserQuotas& q) -> const std::vector<conf::Quota>* {
+    const auto& list = what == "messages" ? q.messages : q.recipients;
+    return list ? &*list : nullptr;
+  };
+  if (auto it = limits.users.find(std::string(user)); it != limits.users.end()) {
+    if (auto* own = pick(it->second)) return own;
+  }
+  if (auto it = limits.users.find("default"); it != limits.users.end()) return pick(it->second);
+  return nullptr;
+}
+
+std::string UserLimits::key(std::string_view user, std::string_view what, const conf::Quota& quota,
+                            int64_t now_ms) const {
+  return queue::state::user_quota_key(key_field(user), what, window_ms(quota) / 1000,
+                                      window_start(quota, now_ms));
+}
+
+uint64_t UserLimits::used(std::string_view user, std::string_view what, const conf::Quota& quota,
+                          int64_t now_ms) {
+  std::string k = key(user, what, quota, now_ms);
+  if (auto it = cache_.find(k); it != cache_.end()) return it->second;
+  uint64_t n = 0;
+  if (auto stored = state_.get(k)) {
+    std::from_chars(stored->data(), stored->data() + stored->size(), n);
+  }
+  cache_[k] = n;
+  return n;
+}
+
+void UserLimits::add(std::string_view user, std::string_view what, const conf::Quota& quota,
+                     uint64_t n, int64_t now_ms) {
+  uint64_t total = used(user, what, quota, now_ms) + n;
+  std::string k = key(user, what, quota, now_ms);
+  cache_[k] = total;
+  state_.put(k, std::to_string(total));
+  // The window before is over: its record goes.
+  std::string previous = key(user, what, quota, window_start(quota, now_ms) - 1);
+  if (cache_.erase(previous)) state_.erase(previous);
+}
+
+std::optional<QuotaRefusal> UserLimits::check(const conf::Limits& limits, std::string_view user,
+                                              uint64_t messages, uint64_t recipients,
+                                              int64_t now_ms) {
+  for (std::string_view what : {"messages", "recipients"}) {
+    uint64_t more = what == "messages" ? messages : recipients;
+    const auto* quotas = more ? user_quotas(limits, user, what) : nullptr;
+    if (!quotas) continue;
+    for (const conf::Quota& quota : *quotas) {
+      uint64_t so_far = used(user, what, quota, now_ms);
+      if (so_far + more <= quota.count) continue;
+      int64_t resets = window_start(quota, now_ms) + window_ms(quota);
+      std::string limit = quota_text(quota) + " " + std::string(what);
+      return QuotaRefusal{limit,
+                          "4.7.1 user " + std::string(user) + " has reached its limit of " +
+                              std::to_string(quota.count) + " " + std::string(what) + " per " +
+                              window_word(quota) + " (limits.users, " + std::to_string(so_far) +
+                              " used); it resets at " + log::rfc3339(resets).substr(11, 8) + " UTC",
+                          resets};
+    }
+  }
+  return std::nullopt;
+}
+
+void UserLimits::count(const conf::Limits& limits, std::string_view user, uint64_t recipients,
+                       int64_t now_ms) {
+  if (user.empty()) return;
+  if (const auto* quotas = user_quotas(limits, user, "messages")) {
+    for (const auto& quota : *quotas) add(user, "messages", quota, 1, now_ms);
+  }
+  if (const auto* quotas = user_quotas(limits, user, "recipients")) {
+    for (const auto& quota : *quotas) add(user, "recipients", quota, recipients, now_ms);
+  }
+}
+
+void UserQuotaHook::run(const HookContext& context, std::function<void(Verdict)> done) {
+  const auto& s = context.session;
+  if (s.role != conf::ListenerRole::kSubmission || s.auth_user.empty()) {
+    return done(Verdict::proceed());
+  }
+  bool at_mail = phase_ == Phase::kMail;
+  auto refusal = limits_.check(context.config.limits, s.auth_user, at_mail ? 1 : 0,
+                               at_mail ? 0 : context.tx.recipients.size() + 1, log::now_ms());
+  if (!refusal) return done(Verdict::proceed());
+  limited(s.auth_user, refusal->limit).inc();
+  log::warning("user over its limit", {{"user", s.auth_user},
+                                       {"peer", s.peer.to_string()},
+                                       {"listener", s.listener},
+                                       {"from", context.sender},
+                                       {"limit", refusal->limit},
+                                       {"resets", log::rfc3339(refusal->resets_ms)}});
+  if (refused_) refused_(context, *refusal);
+  done(Verdict::reply(451, refusal->text));
+}
+
+}  // namespace hato::policy
