@@ -229,9 +229,9 @@ Status write_file(const std::string& path, const std::string& text, mode_t mode)
   return Status::ok();
 }
 
-std::string make_yaml(const Options& o, const Paths& p, bool service_user) {
+// The names, paths and user at the top of the file.
+void yaml_head(std::ostream& y, const Options& o, const Paths& p, bool service_user) {
   const std::string& d = o.domain;
-  std::ostringstream y;
   y << "# " << p.config << " - written by `hato init --domain " << d << "` on " << today_utc()
     << ".\n"
     << "# Every key is described in README.md. After editing: `hato config check`, then\n"
@@ -255,7 +255,11 @@ std::string make_yaml(const Options& o, const Paths& p, bool service_user) {
   y << "#user: hato\n\n";
 
   y << "log:\n  format: text                   # one line per event on stderr; or json\n\n";
+}
 
+// tls, mta_sts and the listeners.
+void yaml_tls_listeners(std::ostream& y, const Options& o, const Paths& p) {
+  const std::string& d = o.domain;
   y << "tls:\n";
   if (!o.acme_email.empty()) {
     y << "  # ACME (Let's Encrypt): hato obtains the certificate for these names and renews it,\n"
@@ -298,7 +302,11 @@ std::string make_yaml(const Options& o, const Paths& p, bool service_user) {
       << "  # record must name your existing mail server, not this host.\n"
       << "  #- {name: mx, address: \"0.0.0.0:25\", role: inbound, tls: starttls}\n\n";
   }
+}
 
+// The domain with its keys and report mailbox, and how mail leaves.
+void yaml_domain_delivery(std::ostream& y, const Options& o, const Paths& p) {
+  const std::string& d = o.domain;
   y << "domains:\n"
     << "  - name: " << d << "\n"
     << "    dkim:                        # made by hato init; records: `hato dns records`\n"
@@ -331,7 +339,11 @@ std::string make_yaml(const Options& o, const Paths& p, bool service_user) {
       << "  #             username: u, password_file: /etc/hato/smarthost.pw}\n";
   }
   y << "\n";
+}
 
+// Egress addresses with their warm-up, inbound DMARC and the blocklist watch.
+void yaml_egress_watch(std::ostream& y, const Options& o) {
+  const std::string& d = o.domain;
   if (!o.public_ips.empty()) {
     y << "# Source addresses for outbound mail (each needs a PTR naming " << o.hostname << ",\n"
       << "# set at your provider). Receivers distrust a new address: the warm-up from `start`\n"
@@ -361,6 +373,14 @@ std::string make_yaml(const Options& o, const Paths& p, bool service_user) {
     << "  zones: [zen.spamhaus.org, b.barracudacentral.org, bl.spamcop.net]\n"
     << "  domain_zones: [dbl.spamhaus.org]\n"
     << "  clean_checks: 2\n";
+}
+
+std::string make_yaml(const Options& o, const Paths& p, bool service_user) {
+  std::ostringstream y;
+  yaml_head(y, o, p, service_user);
+  yaml_tls_listeners(y, o, p);
+  yaml_domain_delivery(y, o, p);
+  yaml_egress_watch(y, o);
   return y.str();
 }
 
@@ -385,22 +405,37 @@ int fail(const std::string& what) {
   return kExitFailed;
 }
 
-}  // namespace
+// Lower case without the final dot; then the names checked and the defaults filled in.
+std::optional<int> check_names(Options& o) {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  };
+  o.domain = lower(o.domain);
+  if (o.domain.empty()) return usage("--domain is required");
+  if (!dkim::valid_dns_name(o.domain) || o.domain.find('.') == std::string::npos)
+    return usage("--domain: '" + o.domain + "' is no domain name");
+  o.hostname = o.hostname.empty() ? "mail." + o.domain : lower(o.hostname);
+  if (!dkim::valid_dns_name(o.hostname))
+    return usage("--hostname: '" + o.hostname + "' is no host name");
+  if (o.login.empty() || o.login.find_first_of(": \t\r\n") != std::string::npos)
+    return usage("--login: '" + o.login + "' is no user name");
+  if (o.data_dir.empty()) return usage("--data-dir needs a directory");
+  return std::nullopt;
+}
 
-int init_command(const std::vector<std::string>& args, const std::string& config_path) {
-  Options o;
+// Reads and checks the options into `o`; an exit status when there is nothing more to do
+// (--help, a usage error).
+std::optional<int> parse_options(const std::vector<std::string>& args, Options& o) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i];
     if (flag == "-h" || flag == "--help") {
       std::cout << kInitUsage;
       return kExitOk;
     }
-    if (flag == "--mx") {
-      o.mx = true;
-      continue;
-    }
-    if (flag == "--force") {
-      o.force = true;
+    if (flag == "--mx" || flag == "--force") {
+      (flag == "--mx" ? o.mx : o.force) = true;
       continue;
     }
     std::string value;
@@ -430,39 +465,25 @@ int init_command(const std::vector<std::string>& args, const std::string& config
       auto url = parse_smarthost(value);
       if (!url) return usage(url.message());
       o.smarthost = *url;
-    } else if (flag == "--data-dir") {
-      o.data_dir = value;
-    } else if (flag == "--login") {
-      o.login = value;
+    } else if (flag == "--data-dir" || flag == "--login") {
+      (flag == "--data-dir" ? o.data_dir : o.login) = value;
     } else {
       return usage("unknown option " + flag);
     }
   }
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    while (!s.empty() && s.back() == '.') s.pop_back();
-    return s;
-  };
-  o.domain = lower(o.domain);
-  if (o.domain.empty()) return usage("--domain is required");
-  if (!dkim::valid_dns_name(o.domain) || o.domain.find('.') == std::string::npos)
-    return usage("--domain: '" + o.domain + "' is no domain name");
-  o.hostname = o.hostname.empty() ? "mail." + o.domain : lower(o.hostname);
-  if (!dkim::valid_dns_name(o.hostname))
-    return usage("--hostname: '" + o.hostname + "' is no host name");
-  if (o.login.empty() || o.login.find_first_of(": \t\r\n") != std::string::npos)
-    return usage("--login: '" + o.login + "' is no user name");
-  if (o.data_dir.empty()) return usage("--data-dir needs a directory");
+  return check_names(o);
+}
 
-  // Absolute paths: the daemon's working directory is not this one.
+// Where the files go, all absolute: the daemon's working directory is not this one.
+Result<Paths> make_paths(const std::string& config_path, Options& o) {
   std::error_code ec;
   Paths p;
   p.config = std::filesystem::absolute(config_path.empty() ? kDefaultConfig : config_path, ec)
                  .lexically_normal()
                  .string();
-  if (ec) return fail("cannot resolve " + config_path + ": " + ec.message());
+  if (ec) return Status::error("cannot resolve " + config_path + ": " + ec.message());
   o.data_dir = std::filesystem::absolute(o.data_dir, ec).lexically_normal().string();
-  if (ec) return fail("cannot resolve --data-dir: " + ec.message());
+  if (ec) return Status::error("cannot resolve --data-dir: " + ec.message());
   p.dir = std::filesystem::path(p.config).parent_path().string();
   p.users = p.dir + "/users";
   p.dkim_dir = p.dir + "/dkim";
@@ -471,67 +492,54 @@ int init_command(const std::vector<std::string>& args, const std::string& config
   p.cert = p.dir + "/tls/cert.pem";
   p.key = p.dir + "/tls/key.pem";
   p.smarthost_password = p.dir + "/smarthost.pw";
+  return p;
+}
 
-  struct stat st;
-  if (::lstat(p.config.c_str(), &st) == 0 && !o.force) {
-    std::cerr << "hato: " << p.config << " exists; not overwriting it (--force replaces it)\n";
-    return kExitFailed;
-  }
-
-  std::optional<passwd> account = service_account();
+// The keys, the certificate and the smarthost password: what the config names and must exist.
+Status make_key_files(const Options& o, const Paths& p, const std::optional<passwd>& account) {
+  std::error_code ec;
   std::filesystem::create_directories(p.dir, ec);  // not make_dir: /etc/hato keeps its mode
-  if (ec) return fail("cannot create " + p.dir + ": " + ec.message());
-  if (auto s = make_dir(p.dkim_dir, 0700); !s) return fail(s.message());
+  if (ec) return Status::error("cannot create " + p.dir + ": " + ec.message());
+  if (auto s = make_dir(p.dkim_dir, 0700); !s) return s;
   give(account, p.dkim_dir);
   if (auto s = ensure_dkim_key(p.rsa_key, o, "s1", dkim::Algorithm::kRsaSha256, account); !s)
-    return fail(s.message());
+    return s;
   if (auto s = ensure_dkim_key(p.ed_key, o, "e1", dkim::Algorithm::kEd25519Sha256, account); !s)
-    return fail(s.message());
-
+    return s;
+  struct stat st;
   if (o.acme_email.empty()) {
     if (::lstat(p.cert.c_str(), &st) == 0 && ::lstat(p.key.c_str(), &st) == 0) {
       std::cout << "TLS certificate kept: " << p.cert << "\n";
     } else {
-      if (auto s = make_dir(p.dir + "/tls", 0700); !s) return fail(s.message());
+      if (auto s = make_dir(p.dir + "/tls", 0700); !s) return s;
       give(account, p.dir + "/tls");
-      if (auto s = net::generate_self_signed(p.cert, p.key, o.hostname); !s)
-        return fail(s.message());
+      if (auto s = net::generate_self_signed(p.cert, p.key, o.hostname); !s) return s;
       give(account, p.key);
       std::cout << "TLS certificate made: " << p.cert << " (self-signed for " << o.hostname
                 << "; replace it, or use --acme-email)\n";
     }
   }
-
   if (o.smarthost && !o.smarthost->username.empty()) {
-    if (auto s = write_file(p.smarthost_password, o.smarthost->password + "\n", 0600); !s)
-      return fail(s.message());
+    if (auto s = write_file(p.smarthost_password, o.smarthost->password + "\n", 0600); !s) return s;
     give(account, p.smarthost_password);
   }
+  return Status::ok();
+}
 
-  // The first submission login, as `hato user add` makes one.
+// The first submission login, as `hato user add` makes one; its password.
+Result<std::string> make_login(const Options& o, const Paths& p,
+                               const std::optional<passwd>& account) {
   std::string password = policy::random_password();
-  if (password.empty()) return fail("cannot read /dev/urandom for a password");
+  if (password.empty()) return Status::error("cannot read /dev/urandom for a password");
   auto hash = policy::hash_password(password);
-  if (!hash) return fail(hash.message());
-  if (auto s = policy::write_user(p.users, o.login, *hash); !s) return fail(s.message());
+  if (!hash) return hash.status();
+  if (auto s = policy::write_user(p.users, o.login, *hash); !s) return s;
   give(account, p.users);
+  return password;
+}
 
-  if (auto s = write_file(p.config, make_yaml(o, p, account.has_value()), 0644); !s)
-    return fail(s.message());
-  std::cout << "Configuration written: " << p.config << "\n";
-
-  auto loaded = conf::load_file(p.config);
-  for (const auto& e : loaded.errors) std::cerr << e << "\n";
-  if (!loaded.ok())
-    return fail("the configuration just written does not load (a bug in hato init)");
-
-  std::cout << "\nSubmission login (shown once; `hato user add " << o.login
-            << "` sets another password):\n"
-            << "  user: " << o.login << "\n  password: " << password << "\n"
-            << "  server: " << o.hostname << " port 587 (STARTTLS) or 465 (TLS)\n\n"
-            << "Publish these records in the zone of " << o.domain << ":\n\n"
-            << std::flush;
-  int status = dns_command({"records", "--domain", o.domain}, *loaded.config);
+// After the records: what `dns records` cannot know, and the next command.
+void print_next(const Options& o, const Paths& p, const std::string& config_path) {
   std::cout << "\n; Not from `hato dns records`, also needed: the host's address";
   if (o.public_ips.empty()) {
     std::cout << " records,\n; " << o.hostname << ". IN A <this host's address>\n";
@@ -545,10 +553,53 @@ int init_command(const std::vector<std::string>& args, const std::string& config
   }
   if (!o.acme_email.empty())
     std::cout << "; mta-sts." << o.domain << ". IN CNAME " << o.hostname << ".\n";
+  if (!o.mx) {
+    std::cout << "; Without --mx this host takes no mail on port 25: if another server receives\n"
+              << "; mail for " << o.domain << ", keep its MX record instead of the one above.\n";
+  }
   bool default_path = config_path.empty() || p.config == kDefaultConfig;
   std::cout << "\nNext: once the records are published, check them with\n"
             << "  hato dns check" << (default_path ? "" : " -c " + p.config) << "\n"
             << std::flush;
+}
+
+}  // namespace
+
+int init_command(const std::vector<std::string>& args, const std::string& config_path) {
+  Options o;
+  if (auto done = parse_options(args, o)) return *done;
+  auto paths = make_paths(config_path, o);
+  if (!paths) return fail(paths.message());
+  const Paths& p = *paths;
+  struct stat st;
+  if (::lstat(p.config.c_str(), &st) == 0 && !o.force) {
+    std::cerr << "hato: " << p.config << " exists; not overwriting it (--force replaces it)\n";
+    return kExitFailed;
+  }
+
+  // The config last: it names the other files, and a failure before it can be run again.
+  std::optional<passwd> account = service_account();
+  if (auto s = make_key_files(o, p, account); !s) return fail(s.message());
+  auto password = make_login(o, p, account);
+  if (!password) return fail(password.message());
+  if (auto s = write_file(p.config, make_yaml(o, p, account.has_value()), 0644); !s)
+    return fail(s.message());
+  std::cout << "Configuration written: " << p.config << "\n";
+
+  auto loaded = conf::load_file(p.config);
+  for (const auto& e : loaded.errors) std::cerr << e << "\n";
+  if (!loaded.ok())
+    return fail("the configuration just written does not load (a bug in hato init)");
+
+  std::cout << "\nSubmission login (shown once; `hato user add " << o.login
+            << "` sets another password):\n"
+            << "  user: " << o.login << "\n  password: " << *password << "\n"
+            << "  server: " << o.hostname << " port 587 (STARTTLS) or 465 (TLS)\n\n"
+            << "Publish these records in the zone of " << o.domain << ":\n\n"
+            << std::flush;
+  // `hato dns records` itself, on the file as it was read back.
+  int status = dns_command({"records", "--domain", o.domain}, *loaded.config);
+  print_next(o, p, config_path);
   return status;
 }
 
