@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,13 +18,16 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/daemon.h"
 #include "cli/dkim_cmd.h"
 #include "cli/dns_cmd.h"
 #include "common/net.h"
+#include "common/unique_fd.h"
 #include "conf/config.h"
 #include "net/tls.h"
 #include "policy/auth.h"
@@ -149,7 +153,7 @@ Result<SmarthostUrl> parse_smarthost(std::string_view url) {
     out.host = url.substr(0, colon);
     if (colon != std::string_view::npos) port = url.substr(colon + 1);
   }
-  if (!dkim::valid_dns_name(out.host) && !SocketAddress::parse(out.host, 0))
+  if (!conf::is_domain_name(out.host) && !SocketAddress::parse(out.host, 0))
     return Result<SmarthostUrl>::error("--smarthost: '" + out.host +
                                        "' is no host name or address");
   if (!port.empty()) {
@@ -207,20 +211,20 @@ void give(const std::optional<passwd>& account, const std::string& path) {
 }
 
 // Writes `text` to `path` through a temporary file and a rename: a reader sees the old file
-// or the new one. `exclusive`: fails when the file exists.
+// or the new one, never half of one.
 Status write_file(const std::string& path, const std::string& text, mode_t mode) {
   std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::error("cannot write " + tmp + ": " + std::strerror(errno));
-  int err = ::fchmod(fd, mode) == 0 ? 0 : errno;
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (fd.get() < 0) return Status::error("cannot write " + tmp + ": " + std::strerror(errno));
+  int err = ::fchmod(fd.get(), mode) == 0 ? 0 : errno;  // the umask may only take bits away
   for (size_t done = 0; err == 0 && done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) err = n < 0 ? errno : EIO;
     if (n > 0) done += static_cast<size_t>(n);
   }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && ::fsync(fd.get()) != 0) err = errno;
+  if (::close(fd.release()) != 0 && err == 0) err = errno;
   if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) {
     ::unlink(tmp.c_str());
@@ -347,8 +351,9 @@ void yaml_egress_watch(std::ostream& y, const Options& o) {
   if (!o.public_ips.empty()) {
     y << "# Source addresses for outbound mail (each needs a PTR naming " << o.hostname << ",\n"
       << "# set at your provider). Receivers distrust a new address: the warm-up from `start`\n"
-      << "# caps each UTC day's mail from it on the built-in curve (50, 100, 200, ... doubling;\n"
-      << "# `hato warmup status`). For an address with a good history, remove warmup.\n"
+      << "# caps each UTC day's mail from it on the built-in curve (50 on day 1, roughly\n"
+      << "# doubling to 100000 on day 12, no cap from day 13; `hato warmup status`). For an\n"
+      << "# address with a good sending history, remove warmup.\n"
       << "egress:\n";
     for (const auto& ip : o.public_ips) {
       y << "  - {address: " << q(ip) << ", helo: " << o.hostname
@@ -414,10 +419,11 @@ std::optional<int> check_names(Options& o) {
   };
   o.domain = lower(o.domain);
   if (o.domain.empty()) return usage("--domain is required");
-  if (!dkim::valid_dns_name(o.domain) || o.domain.find('.') == std::string::npos)
+  // The configuration's own check: a name init accepts is one `config check` accepts.
+  if (!conf::is_domain_name(o.domain) || o.domain.find('.') == std::string::npos)
     return usage("--domain: '" + o.domain + "' is no domain name");
   o.hostname = o.hostname.empty() ? "mail." + o.domain : lower(o.hostname);
-  if (!dkim::valid_dns_name(o.hostname))
+  if (!conf::is_domain_name(o.hostname))
     return usage("--hostname: '" + o.hostname + "' is no host name");
   if (o.login.empty() || o.login.find_first_of(": \t\r\n") != std::string::npos)
     return usage("--login: '" + o.login + "' is no user name");
@@ -458,7 +464,7 @@ std::optional<int> parse_options(const std::vector<std::string>& args, Options& 
       o.public_ips.push_back(address->ip());
     } else if (flag == "--acme-email") {
       size_t at = value.find('@');
-      if (at == std::string::npos || at == 0 || !dkim::valid_dns_name(value.substr(at + 1)))
+      if (at == std::string::npos || at == 0 || !conf::is_domain_name(value.substr(at + 1)))
         return usage("--acme-email: '" + value + "' is no mail address");
       o.acme_email = value;
     } else if (flag == "--smarthost") {
@@ -585,6 +591,10 @@ int init_command(const std::vector<std::string>& args, const std::string& config
   if (auto s = write_file(p.config, make_yaml(o, p, account.has_value()), 0644); !s)
     return fail(s.message());
   std::cout << "Configuration written: " << p.config << "\n";
+  if (account) {
+    std::cout << "Keys, users file and smarthost password given to user " << kServiceUser
+              << " (the unit runs hato serve as " << kServiceUser << ")\n";
+  }
 
   auto loaded = conf::load_file(p.config);
   for (const auto& e : loaded.errors) std::cerr << e << "\n";
