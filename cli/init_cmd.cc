@@ -545,7 +545,7 @@ Result<std::string> make_login(const Options& o, const Paths& p,
 }
 
 // After the records: what `dns records` cannot know, and the next command.
-void print_next(const Options& o, const Paths& p, const std::string& config_path) {
+void print_next(const Options& o, const Paths& p) {
   std::cout << "\n; Not from `hato dns records`, also needed: the host's address";
   if (o.public_ips.empty()) {
     std::cout << " records,\n; " << o.hostname << ". IN A <this host's address>\n";
@@ -563,7 +563,12 @@ void print_next(const Options& o, const Paths& p, const std::string& config_path
     std::cout << "; Without --mx this host takes no mail on port 25: if another server receives\n"
               << "; mail for " << o.domain << ", keep its MX record instead of the one above.\n";
   }
-  bool default_path = config_path.empty() || p.config == kDefaultConfig;
+  // Without -c the commands read ./hato.yaml before /etc/hato/hato.yaml: name the file
+  // unless that search finds this one.
+  std::error_code ec;
+  std::string found = conf::find_config_file("");
+  bool default_path =
+      !found.empty() && std::filesystem::absolute(found, ec).lexically_normal() == p.config;
   std::cout << "\nNext: once the records are published, check them with\n"
             << "  hato dns check" << (default_path ? "" : " -c " + p.config) << "\n"
             << std::flush;
@@ -609,7 +614,7 @@ int init_command(const std::vector<std::string>& args, const std::string& config
             << std::flush;
   // `hato dns records` itself, on the file as it was read back.
   int status = dns_command({"records", "--domain", o.domain}, *loaded.config);
-  print_next(o, p, config_path);
+  print_next(o, p);
   return status;
 }
 

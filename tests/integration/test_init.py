@@ -315,6 +315,7 @@ class InitRerunTest(unittest.TestCase):
         for args, why in (
                 (["init"], "--domain is required"),
                 (["init", "--domain", "not a domain"], "--domain: 'not a domain' is no domain"),
+                (["init", "--domain", "ex_ample.test"], "--domain: 'ex_ample.test' is no domain"),
                 (["init", "--domain", DOMAIN, "--smarthost", "http://x.test"],
                  "--smarthost: the URL starts smtp:// or smtps://"),
                 (["init", "--domain", DOMAIN, "--smarthost", "smtp://user@x.test"],
