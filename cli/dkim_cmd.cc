@@ -83,30 +83,30 @@ int keygen(const std::vector<std::string>& args) {
     std::cerr << "hato: " << out << " exists; not overwriting it\n";
     return kExitFailed;
   }
-  auto pem = dkim::generate_key_pem(alg, bits.value_or(dkim::kDefaultRsaBits));
-  if (!pem) {
-    std::cerr << "hato: " << pem.message() << "\n";
+  auto record = new_dkim_key(out, domain, selector, alg, bits.value_or(dkim::kDefaultRsaBits));
+  if (!record) {
+    std::cerr << "hato: " << record.message() << "\n";
     return kExitFailed;
   }
-  // Parse back what will be written: the record comes from the very key in the file.
-  auto key = dkim::parse_key(*pem, domain, selector, alg);
-  if (!key) {
-    std::cerr << "hato: " << key.message() << "\n";
-    return kExitFailed;
-  }
-  if (auto s = dkim::write_private_key(out, *pem); !s) {
-    std::cerr << "hato: " << s.message() << "\n";
-    return kExitFailed;
-  }
-  std::cout << dkim::zone_txt_line(dkim::key_record_name(selector, domain),
-                                   dkim::public_key_record(*key))
-            << std::endl;
+  std::cout << *record << std::endl;
   std::cerr << "hato: private key written to " << out << " (mode 0600); publish the record above"
             << "\n";
   return kExitOk;
 }
 
 }  // namespace
+
+Result<std::string> new_dkim_key(const std::string& out, const std::string& domain,
+                                 const std::string& selector, dkim::Algorithm alg, int bits) {
+  auto pem = dkim::generate_key_pem(alg, bits);
+  if (!pem) return pem.status();
+  // Parse back what will be written: the record comes from the very key in the file.
+  auto key = dkim::parse_key(*pem, domain, selector, alg);
+  if (!key) return key.status();
+  if (auto s = dkim::write_private_key(out, *pem); !s) return s;
+  return dkim::zone_txt_line(dkim::key_record_name(selector, domain),
+                             dkim::public_key_record(*key));
+}
 
 int dkim_command(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "keygen") return keygen(args);

@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+#include "policy/dkim/key.h"
+
 namespace hato::cli {
 
 // `args` follow the word "dkim":
@@ -13,5 +16,12 @@ namespace hato::cli {
 // prints the TXT record for S._domainkey.D in zone-file form on stdout.
 // Returns 0 done, 1 failed, 2 usage.
 int dkim_command(const std::vector<std::string>& args);
+
+// What `dkim keygen` does once its arguments are read: a new key written to `out` (PEM, mode
+// 0600, never over an existing file), and the zone-file line of the TXT record that publishes
+// it, made from the key as written. `hato init` makes its keys with it too.
+[[nodiscard]] Result<std::string> new_dkim_key(const std::string& out, const std::string& domain,
+                                               const std::string& selector, dkim::Algorithm alg,
+                                               int bits = dkim::kDefaultRsaBits);
 
 }  // namespace hato::cli

@@ -10,6 +10,7 @@
 #include "cli/dkim_cmd.h"
 #include "cli/dns_cmd.h"
 #include "cli/events_cmd.h"
+#include "cli/init_cmd.h"
 #include "cli/queue_cmd.h"
 #include "cli/secrets.h"
 #include "cli/suppress_cmd.h"
@@ -20,6 +21,11 @@ namespace {
 
 const char kUsage[] =
     "usage: hato [-c FILE] COMMAND ...\n"
+    "  init --domain D [--hostname H] [--public-ip A]... [--acme-email E] [--smarthost URL]\n"
+    "       [--mx] [--data-dir DIR] [--login NAME] [--force]\n"
+    "                                 write FILE for a new server (default\n"
+    "                                 /etc/hato/hato.yaml), its DKIM keys and first login;\n"
+    "                                 print the DNS records to publish (`init --help`)\n"
     "  serve                          run the relay in the foreground\n"
     "  config check                   validate the configuration\n"
     "  user add NAME [--password-stdin] | user remove NAME | user list\n"
@@ -82,6 +88,8 @@ int main(int argc, char** argv) {
     if (a == "-c" || a == "--config") {
       if (i + 1 == argc) return usage();
       config_path = argv[++i];
+    } else if ((a == "-h" || a == "--help") && !words.empty() && words[0] == "init") {
+      words.push_back(a);  // init explains its options itself
     } else if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -92,6 +100,7 @@ int main(int argc, char** argv) {
   if (words.empty()) return usage();
   const std::string& cmd = words[0];
   std::vector<std::string> rest(words.begin() + 1, words.end());
+  if (cmd == "init") return hato::cli::init_command(rest, config_path);
   if (cmd == "serve" && rest.empty()) return hato::cli::serve(config_path);
   if (cmd == "config" && rest.size() == 1 && rest[0] == "check") return config_check(config_path);
   if (cmd == "user") return hato::cli::user_command(rest, config_path);

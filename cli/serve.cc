@@ -23,17 +23,6 @@ namespace {
 
 constexpr char kDevUser[] = "dev";
 
-std::string random_password() {
-  static const char kChars[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
-  std::string out;
-  while (out.size() < 20) {
-    unsigned char c = static_cast<unsigned char>(urandom.get());
-    if (c < 248) out += kChars[c % (sizeof kChars - 1)];  // 248 = 56 * 4.4: keep it unbiased-ish
-  }
-  return out;
-}
-
 // The embedded default makes what it needs on first start: a certificate and
 // a submission user whose password is printed once.
 Status first_start(const conf::Config& config) {
@@ -64,7 +53,8 @@ Status first_start(const conf::Config& config) {
     }
   }
   if (!std::filesystem::exists(config.users_file)) {
-    std::string password = random_password();
+    std::string password = policy::random_password();
+    if (password.empty()) return Status::error("cannot read /dev/urandom for a password");
     auto hash = policy::hash_password(password);
     if (!hash) return hash.status();
     if (auto s = policy::write_user(config.users_file, kDevUser, *hash); !s) return s;

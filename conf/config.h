@@ -380,6 +380,13 @@ std::string find_config_file(const std::string& given);
 // differ: a reload applies them to the running limiter.
 bool same_egress_and_shaping(const Config& a, const Config& b);
 
+// RFC 1035 host name syntax, which every name in the configuration is checked against
+// (hostname, domains, HELO names): letters, digits and inner hyphens, labels of at most 63
+// octets, 253 in all.
+bool is_domain_name(std::string_view name);
+// An RFC 5322 dot-atom of at most 64 octets: a mailbox or alias name.
+bool is_local_part(std::string_view s);
+
 // Parses "30s", "5m", "4h", "5d", "250ms".
 Result<Duration> parse_duration(std::string_view text);
 // Parses "50M", "10MiB", "1024", "2G".

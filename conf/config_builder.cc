@@ -11,26 +11,7 @@
 #include <cstring>
 #include <regex>
 
-namespace hato::conf::detail {
-
-namespace {
-
-constexpr char kDefaultDataDir[] = "/var/lib/hato";
-
-std::string system_hostname() {
-  char buf[HOST_NAME_MAX + 1] = "";
-  if (gethostname(buf, sizeof buf) != 0 || buf[0] == '\0') return "localhost";
-  buf[HOST_NAME_MAX] = '\0';
-  return buf;
-}
-
-}  // namespace
-
-std::string join_path(const std::string& dir, std::string_view name) {
-  if (dir.empty()) return std::string(name);
-  if (dir.back() == '/') return dir + std::string(name);
-  return dir + "/" + std::string(name);
-}
+namespace hato::conf {
 
 // is_domain_name - RFC 1035 host name syntax: dot-separated labels of letters, digits
 // and inner hyphens, at most 63 octets each and 253 in all.
@@ -62,6 +43,29 @@ bool is_local_part(std::string_view s) {
     if (kAtextSymbols.find(c) == std::string_view::npos) return false;
   }
   return true;
+}
+
+}  // namespace hato::conf
+
+namespace hato::conf::detail {
+
+namespace {
+
+constexpr char kDefaultDataDir[] = "/var/lib/hato";
+
+std::string system_hostname() {
+  char buf[HOST_NAME_MAX + 1] = "";
+  if (gethostname(buf, sizeof buf) != 0 || buf[0] == '\0') return "localhost";
+  buf[HOST_NAME_MAX] = '\0';
+  return buf;
+}
+
+}  // namespace
+
+std::string join_path(const std::string& dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return dir + std::string(name);
+  return dir + "/" + std::string(name);
 }
 
 Config Builder::build(const Value& root) {

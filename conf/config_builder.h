@@ -28,10 +28,7 @@ inline constexpr size_t kMaxReplyRegex = 256;
 
 // dir + "/" + name, without doubling a trailing slash.
 std::string join_path(const std::string& dir, std::string_view name);
-// RFC 1035 host name syntax.
-bool is_domain_name(std::string_view name);
-// An RFC 5322 dot-atom of at most 64 octets: a mailbox or alias name.
-bool is_local_part(std::string_view s);
+// is_domain_name and is_local_part: conf/config.h.
 
 // Builds a Config from a parsed document, reporting every problem to a Reader.
 class Builder {

@@ -23,6 +23,20 @@ bool equal_ct(const std::string& a, const std::string& b) {
 }
 }  // namespace
 
+std::string random_password() {
+  static const char kChars[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  std::string out;
+  constexpr unsigned kCount = sizeof kChars - 1;  // 57
+  while (out.size() < 20) {
+    int c = urandom.get();
+    if (c == std::ifstream::traits_type::eof()) return "";
+    // Bytes from 4 * 57 = 228 up would favour the first letters: they are drawn again.
+    if (static_cast<unsigned>(c) < 4 * kCount) out += kChars[static_cast<unsigned>(c) % kCount];
+  }
+  return out;
+}
+
 Result<std::shared_ptr<const UserDb>> UserDb::load(const std::string& path) {
   auto db = std::make_shared<UserDb>();
   std::ifstream in(path);

@@ -31,6 +31,11 @@ class UserDb {
 // A new yescrypt hash of password.
 Result<std::string> hash_password(const std::string& password);
 
+// 20 letters and digits from /dev/urandom, without look-alikes (no l, O, 0, 1, I): a password
+// made for someone who is shown it once (`hato serve`'s first start, `hato init`). Empty when
+// /dev/urandom cannot be read.
+std::string random_password();
+
 // Rewrites users_file with `name` set to `hash` (added or replaced), or
 // removed when hash is empty. Atomic: temp file, fsync, rename. Mode 0640.
 Status write_user(const std::string& path, const std::string& name, const std::string& hash);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -44,6 +45,20 @@ std::shared_ptr<const UserDb> load(const std::string& path) {
 }
 
 BOOST_AUTO_TEST_SUITE(users)
+
+// The passwords `hato init` and the first start print once: 20 characters, none of the
+// look-alikes l O 0 1 I, different every time.
+BOOST_AUTO_TEST_CASE(random_password_is_20_unambiguous_characters) {
+  std::string a = random_password();
+  std::string b = random_password();
+  BOOST_TEST(a.size() == 20u);
+  BOOST_TEST(a != b);
+  for (char c : a + b) {
+    BOOST_TEST_INFO("character " << c);
+    BOOST_TEST((std::isalnum(static_cast<unsigned char>(c)) &&
+                std::string_view("lO01I").find(c) == std::string_view::npos));
+  }
+}
 
 BOOST_AUTO_TEST_CASE(hash_password_and_verify_round_trip) {
   auto hash = hash_password("correct horse");
