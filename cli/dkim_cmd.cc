@@ -36,14 +36,7 @@ int keygen(const std::vector<std::string>& args) {
       std::cout << kUsage;
       return kExitOk;
     }
-    if (size_t eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag.resize(eq);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return usage(flag + " needs a value");
-    }
+    if (!take_option_value(args, i, flag, value)) return usage(flag + " needs a value");
     if (flag == "--domain") {
       domain = value;
     } else if (flag == "--selector") {

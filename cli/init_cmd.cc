@@ -445,14 +445,7 @@ std::optional<int> parse_options(const std::vector<std::string>& args, Options& 
       continue;
     }
     std::string value;
-    if (size_t eq = flag.find('='); flag.starts_with("--") && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag.resize(eq);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return usage(flag + " needs a value");
-    }
+    if (!take_option_value(args, i, flag, value)) return usage(flag + " needs a value");
     if (flag == "--domain") {
       o.domain = value;
     } else if (flag == "--hostname") {

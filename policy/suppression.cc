@@ -22,37 +22,6 @@ std::string scope_of(std::string_view domain) {
   return domain.empty() ? std::string(kGlobalScope) : ascii_lower(domain);
 }
 
-// A '/' would split the key's field; '%' escapes it and itself.
-std::string escape_address(std::string_view address) {
-  std::string out;
-  for (char c : ascii_lower(address)) {
-    if (c == '%') {
-      out += "%25";
-    } else if (c == '/') {
-      out += "%2F";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string unescape_address(std::string_view field) {
-  std::string out;
-  for (size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '%' && field.substr(i, 3) == "%25") {
-      out += '%';
-      i += 2;
-    } else if (field[i] == '%' && (field.substr(i, 3) == "%2F" || field.substr(i, 3) == "%2f")) {
-      out += '/';
-      i += 2;
-    } else {
-      out += field[i];
-    }
-  }
-  return out;
-}
-
 std::optional<int64_t> number(std::string_view text) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -147,7 +116,8 @@ bool is_suppression_source(std::string_view source) {
 }
 
 std::string suppression_key(std::string_view domain, std::string_view address) {
-  return queue::state::suppression_key(scope_of(domain), escape_address(address));
+  return queue::state::suppression_key(scope_of(domain),
+                                       queue::state::escape_field(ascii_lower(address)));
 }
 
 std::string encode_suppression(const SuppressionEntry& e) {
@@ -164,7 +134,7 @@ std::optional<SuppressionEntry> decode_suppression(std::string_view key, std::st
   if (!parsed || parsed->kind != queue::state::Kind::kSuppression) return std::nullopt;
   SuppressionEntry e;
   e.domain = parsed->fields[0] == kGlobalScope ? "" : parsed->fields[0];
-  e.address = unescape_address(parsed->fields[1]);
+  e.address = queue::state::unescape_field(parsed->fields[1]);
   size_t a = value.find(' ');
   size_t b = a == std::string_view::npos ? a : value.find(' ', a + 1);
   size_t c = b == std::string_view::npos ? b : value.find(' ', b + 1);

@@ -19,21 +19,6 @@ int64_t window_start(const conf::Quota& quota, int64_t now_ms) {
   return now_ms - now_ms % window_ms(quota);
 }
 
-// A user name as one key field: '/' and '%' escaped.
-std::string key_field(std::string_view user) {
-  std::string out;
-  for (char c : user) {
-    if (c == '/') {
-      out += "%2F";
-    } else if (c == '%') {
-      out += "%25";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 const char* window_word(const conf::Quota& quota) {
   if (quota.window == std::chrono::minutes(1)) return "minute";
   if (quota.window == std::chrono::hours(1)) return "hour";
@@ -68,8 +53,8 @@ const std::vector<conf::Quota>* user_quotas(const conf::Limits& limits, std::str
 
 std::string UserLimits::key(std::string_view user, std::string_view what, const conf::Quota& quota,
                             int64_t now_ms) const {
-  return queue::state::user_quota_key(key_field(user), what, window_ms(quota) / 1000,
-                                      window_start(quota, now_ms));
+  return queue::state::user_quota_key(queue::state::escape_field(user), what,
+                                      window_ms(quota) / 1000, window_start(quota, now_ms));
 }
 
 uint64_t UserLimits::used(std::string_view user, std::string_view what, const conf::Quota& quota,

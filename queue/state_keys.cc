@@ -124,6 +124,34 @@ std::string tlsrpt_index_key() {
   return make_key(Kind::kTlsrptIndex, {});
 }
 
+std::string escape_field(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '%') {
+      out += "%25";
+    } else if (c == '/') {
+      out += "%2F";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string unescape_field(std::string_view field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    std::string_view three = field.substr(i, 3);
+    if (three == "%25" || three == "%2F" || three == "%2f") {
+      out += three == "%25" ? '%' : '/';
+      i += 2;
+    } else {
+      out += field[i];
+    }
+  }
+  return out;
+}
+
 std::string user_quota_key(std::string_view user, std::string_view what, int64_t window_s,
                            int64_t start_ms) {
   return make_key(Kind::kUserQuota,

@@ -53,6 +53,11 @@ struct Key {
 // the wrong number of fields (or an empty one).
 std::optional<Key> parse_key(std::string_view key);
 
+// A free-form text (an address, a user name) as one key field: '%' and '/' written %25 and
+// %2F; and back.
+std::string escape_field(std::string_view text);
+std::string unescape_field(std::string_view field);
+
 // The keys each user builds, by name.
 std::string warmup_key(std::string_view ip, std::string_view date, std::string_view provider = {});
 std::string suspension_key(std::string_view ip, std::string_view provider);
