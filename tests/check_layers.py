@@ -17,6 +17,7 @@ clean tree passes, so the check cannot pass by reading nothing. Python stdlib on
 runs it as the test `layers` (tests/CMakeLists.txt).
 """
 
+import check_common
 import os
 import re
 import sys
@@ -148,19 +149,10 @@ def write(root, rel, text):
 
 
 def main(argv):
-    args = [a for a in argv if a != "--self-test"]
-    if len(args) > 1 or any(a.startswith("-") for a in args):
-        print(__doc__, file=sys.stderr)
-        return 2
-    if "--self-test" in argv:
-        failures = self_test()
-        for f in failures:
-            print(f"self-test: {f}")
-        if failures:
-            print("check_layers: FAILED its self-test: it would miss upward includes")
-            return 1
-        print("check_layers: self-test passed")
-    root = args[0] if args else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root, status = check_common.start(argv, __doc__, "check_layers", self_test,
+                                      "miss upward includes")
+    if root is None:
+        return status
     files, includes, problems = check_tree(root)
     for p in problems:
         print(p)

@@ -22,6 +22,7 @@ the check cannot pass by measuring nothing. Python stdlib only; ctest runs it as
 `sizes` (tests/CMakeLists.txt).
 """
 
+import check_common
 import os
 import re
 import sys
@@ -297,19 +298,10 @@ def self_test():
 
 
 def main(argv):
-    args = [a for a in argv if a != "--self-test"]
-    if len(args) > 1 or any(a.startswith("-") for a in args):
-        print(__doc__, file=sys.stderr)
-        return 2
-    if "--self-test" in argv:
-        failures = self_test()
-        for f in failures:
-            print(f"self-test: {f}")
-        if failures:
-            print("check_sizes: FAILED its self-test: it would mismeasure files or functions")
-            return 1
-        print("check_sizes: self-test passed")
-    root = args[0] if args else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root, status = check_common.start(argv, __doc__, "check_sizes", self_test,
+                                      "mismeasure files or functions")
+    if root is None:
+        return status
     files, functions, problems = check_tree(root)
     report(files, functions)
     if not files or not functions:
