@@ -1,6 +1,7 @@
-"""Shell completion (issue 26): dist/completion/hato.bash completes commands, options and,
-for `queue show|hold|release|delete`, the IDs the running daemon has (only held ones for
-release); the zsh file _hato is valid zsh."""
+"""Shell completion (issue 26): dist/completion/hato.bash and _hato complete commands,
+options and, for `queue show|hold|release|delete`, the IDs the running daemon has (only held
+ones for release). bash: the completion function called with COMP_WORDS set; zsh: a real
+interactive zsh (compinit) in a pseudo-terminal (zsh/zpty) that is sent the keys."""
 
 import os
 import socket
@@ -14,6 +15,19 @@ BASH = os.path.join(ROOT, "dist", "completion", "hato.bash")
 ZSH = os.path.join(ROOT, "dist", "completion", "_hato")
 SENDER = "alice@example.test"
 
+# Runs an interactive zsh with _hato's folder in fpath in a pseudo-terminal, types $2 and
+# TAB, then prints the line as completion left it (a "RES:" that the typed command cannot
+# show itself). zle handles keys in order, so nothing waits for anything.
+ZSH_DRIVER = r'''
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "unset zle_bracketed_paste; PROMPT='%% '; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D"
+zpty -n -w z "$2"$'\t\C-aprint -r -- ${:-RES}:\n'
+zpty -r z out $'*RES:*\n'
+zpty -d z
+print -r -- "${${out##*RES:}%%$'\r'*}"
+'''
+
 # Sources the file, shows the compspec, then completes the words given as arguments (the
 # last one being the word under the cursor), one candidate a line after a "--" line.
 COMPLETE = r'''
@@ -25,6 +39,12 @@ COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 _hato
 printf '%s\n' "${COMPREPLY[@]}"
 '''
+
+
+def unique_prefix(qid, other):
+    """The shortest start of qid that other does not share (IDs of one second share most)."""
+    n = len(os.path.commonprefix([qid, other]))
+    return qid[:n + 1]
 
 
 class Completion(unittest.TestCase):
@@ -91,7 +111,8 @@ class Completion(unittest.TestCase):
         cfg = ["-c", self.d.config]
         self.assertEqual(self.complete(*cfg, "queue", "show", ""), sorted(["--json", held, other]))
         self.assertEqual(self.complete(*cfg, "queue", "hold", ""), sorted([held, other]))
-        self.assertEqual(self.complete(*cfg, "queue", "delete", held[:-1]), [held])
+        self.assertEqual(self.complete(*cfg, "queue", "delete", unique_prefix(held, other)),
+                         [held])
         # Only held messages can be released.
         self.assertEqual(self.complete(*cfg, "queue", "release", ""), [held])
         # -c after the command works too.
@@ -101,11 +122,30 @@ class Completion(unittest.TestCase):
         self.d.stop()
         self.assertEqual(self.complete("-c", self.d.config, "queue", "show", ""), ["--json"])
 
-    def test_zsh_file_is_valid(self):
+    def zsh_complete(self, typed):
+        """The command line after typing `typed` and TAB in zsh (`hato` found on PATH)."""
+        env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(hato_bin())) + ":"
+                   + os.environ.get("PATH", "/usr/bin:/bin"))
+        r = subprocess.run(["zsh", "-f", "-c", ZSH_DRIVER, "zsh", os.path.dirname(ZSH), typed],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def test_zsh(self):
         r = subprocess.run(["zsh", "-n", ZSH], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
-        with open(ZSH) as f:
-            self.assertEqual(f.readline().strip(), "#compdef hato")
+        self.assertEqual(os.path.basename(hato_bin()), "hato", "zsh completes `hato` by name")
+        self.assertEqual(self.zsh_complete("hato qu"), "hato queue")
+        self.assertEqual(self.zsh_complete("hato queue rel"), "hato queue release")
+        self.assertEqual(self.zsh_complete("hato queue ls --state h"), "hato queue ls --state held")
+        self.assertEqual(self.zsh_complete("hato init --fo"), "hato init --force")
+        held, other = self.submit(), self.submit()
+        self.assertEqual(self.d.cli("queue", "hold", held).returncode, 0)
+        cfg = f"hato -c {self.d.config}"
+        self.assertEqual(self.zsh_complete(f"{cfg} queue release "),
+                         f"{cfg} queue release {held}")
+        self.assertEqual(self.zsh_complete(f"{cfg} queue delete {unique_prefix(other, held)}"),
+                         f"{cfg} queue delete {other}")
 
 
 if __name__ == "__main__":
