@@ -36,7 +36,7 @@ void Builder::read_scanners(const Value& v) {
 // read_scanner - rspamd is reached by a url "http://127.0.0.1:11333" (a numeric address:
 // no DNS on this path), clamd by "127.0.0.1:3310" or a Unix socket path.
 std::optional<Scanner> Builder::read_scanner(const Value& v, bool http) {
-  MapReader m(reader_, v, http ? std::span(keys::kRspamd) : std::span(keys::kClamav));
+  MapReader m(reader_, v, http ? std::span<const std::string_view>(keys::kRspamd) : keys::kClamav);
   if (!m.is_map()) return std::nullopt;
   Scanner scanner;
   bool ok = false;
