@@ -99,10 +99,16 @@ check "hato is a system user with home /var/lib/hato and no login" \
 check "hato group exists" bash -c "chroot '$ROOT' getent group hato > /dev/null"
 check "/var/lib/hato is hato:hato 0750" \
   bash -c "[ \"\$(chroot '$ROOT' stat -c '%U:%G %a' /var/lib/hato)\" = 'hato:hato 750' ]"
+check "/etc/hato is root:hato 2750 (setgid)" \
+  bash -c "[ \"\$(chroot '$ROOT' stat -c '%U:%G %a' /etc/hato)\" = 'root:hato 2750' ]"
 check "/usr/sbin/hato runs" bash -c "chroot '$ROOT' /usr/sbin/hato --help > /dev/null"
 check "/etc/hato/hato.yaml is a conffile" \
   bash -c "chroot '$ROOT' dpkg-query -W -f='\${Conffiles}' hato | grep -q '^ /etc/hato/hato.yaml '"
 check "packaged configuration passes config check as hato" \
+  in_root setpriv --reuid=hato --regid=hato --clear-groups /usr/sbin/hato config check -c /etc/hato/hato.yaml
+add_user() { echo "alice-secret-1" | in_root /usr/sbin/hato user add alice --password-stdin > /dev/null; }
+check "hato user add as root" add_user
+check "the users file root wrote is readable by the daemon's user (config check as hato)" \
   in_root setpriv --reuid=hato --regid=hato --clear-groups /usr/sbin/hato config check -c /etc/hato/hato.yaml
 check "it listens on loopback only" \
   bash -c "! grep -E '^[^#]*address: *\"?(0\.0\.0\.0|\[::\])' '$ROOT/etc/hato/hato.yaml'"
@@ -152,4 +158,5 @@ check "data gone after purge" test ! -e "$ROOT/var/lib/hato"
 check "conffile gone after purge" test ! -e "$ROOT/etc/hato/hato.yaml"
 check "user gone after purge" bash -c "! chroot '$ROOT' getent passwd hato"
 check "group gone after purge" bash -c "! chroot '$ROOT' getent group hato"
+check "no stat override left" bash -c "! chroot '$ROOT' dpkg-statoverride --list /etc/hato"
 step "package checks passed"
