@@ -16,6 +16,7 @@
 #include "cli/suppress_cmd.h"
 #include "cli/warmup_cmd.h"
 #include "conf/config.h"
+#include "conf/config_keys.h"
 
 namespace {
 
@@ -103,6 +104,11 @@ int main(int argc, char** argv) {
   if (cmd == "init") return hato::cli::init_command(rest, config_path);
   if (cmd == "serve" && rest.empty()) return hato::cli::serve(config_path);
   if (cmd == "config" && rest.size() == 1 && rest[0] == "check") return config_check(config_path);
+  // Not in the usage: for the hato.yaml(5) test and shell completion.
+  if (cmd == "config" && rest.size() == 1 && rest[0] == "keys") {
+    for (const auto& key : hato::conf::accepted_keys()) std::cout << key << "\n";
+    return hato::cli::kExitOk;
+  }
   if (cmd == "user") return hato::cli::user_command(rest, config_path);
   if (cmd == "queue") {
     auto config = load_or_report(config_path);

@@ -11,9 +11,7 @@ namespace hato::conf::detail {
 // read_blacklist_monitor - {interval, zones, domain_zones, webhook, clean_checks,
 // keep_last_address, notify}.
 void Builder::read_blacklist_monitor(const Value& v) {
-  MapReader m(reader_, v,
-              {"interval", "zones", "domain_zones", "webhook", "clean_checks", "keep_last_address",
-               "notify"});
+  MapReader m(reader_, v, keys::kBlacklistMonitor);
   if (!m.is_map()) return;
   BlacklistMonitor& b = config_.blacklist_monitor;
   b.enabled = true;

@@ -32,7 +32,7 @@ bool is_dsn_prefix(std::string_view text) {
 
 // read_bounces - {rules: [...]}.
 void Builder::read_bounces(const Value& v) {
-  MapReader m(reader_, v, {"rules"});
+  MapReader m(reader_, v, keys::kBounces);
   if (!m.is_map()) return;
   if (auto* r = m.get("rules")) {
     if (auto items = reader_.items(*r)) {
@@ -45,7 +45,7 @@ void Builder::read_bounces(const Value& v) {
 // that a rule cannot file every failure under one category by mistake. The expression is
 // compiled here as policy::BounceRules will, so a bad one shows in `hato config check`.
 void Builder::read_bounce_rule(const Value& v) {
-  MapReader m(reader_, v, {"match", "provider", "dsn", "category"});
+  MapReader m(reader_, v, keys::kBounceRule);
   if (!m.is_map()) return;
   BounceRule rule;
   if (auto* r = m.get("match")) {
@@ -83,7 +83,7 @@ void Builder::read_bounce_rule(const Value& v) {
 
 // read_suppression - {on, scope, expire, at_submission}.
 void Builder::read_suppression(const Value& v) {
-  MapReader m(reader_, v, {"on", "scope", "expire", "at_submission"});
+  MapReader m(reader_, v, keys::kSuppression);
   if (!m.is_map()) return;
   Suppression& s = config_.suppression;
   if (auto* o = m.get("on")) {
@@ -126,7 +126,7 @@ void Builder::read_suppression(const Value& v) {
 
 // read_complaints - {address}: where feedback reports arrive.
 void Builder::read_complaints(const Value& v) {
-  MapReader m(reader_, v, {"address"});
+  MapReader m(reader_, v, keys::kComplaints);
   if (!m.is_map()) return;
   if (auto* a = m.get("address")) {
     if (auto address = read_sender(*a)) {

@@ -69,30 +69,7 @@ std::string join_path(const std::string& dir, std::string_view name) {
 }
 
 Config Builder::build(const Value& root) {
-  MapReader top(reader_, root,
-                {"hostname",
-                 "data_dir",
-                 "users_file",
-                 "user",
-                 "admin",
-                 "log",
-                 "tls",
-                 "listeners",
-                 "domains",
-                 "dns",
-                 "delivery",
-                 "limits",
-                 "allowed_senders",
-                 "inbound",
-                 "egress",
-                 "shaping",
-                 "blacklist_monitor",
-                 "cluster",
-                 "mta_sts",
-                 "bounces",
-                 "suppression",
-                 "complaints",
-                 "events"});
+  MapReader top(reader_, root, keys::kTop);
   if (!top.is_map()) return config_;
   read_names(top);
   if (auto* v = top.get("admin")) read_admin(*v);
@@ -142,7 +119,7 @@ void Builder::read_names(MapReader& top) {
 }
 
 void Builder::read_admin(const Value& v) {
-  MapReader m(reader_, v, {"socket", "metrics"});
+  MapReader m(reader_, v, keys::kAdmin);
   if (auto* s = m.get("socket")) {
     if (auto path = reader_.non_empty_string(*s)) config_.admin.socket = *path;
   }
@@ -150,7 +127,7 @@ void Builder::read_admin(const Value& v) {
 }
 
 void Builder::read_log(const Value& v) {
-  MapReader m(reader_, v, {"format"});
+  MapReader m(reader_, v, keys::kLog);
   if (auto* f = m.get("format")) {
     auto format =
         reader_.choice<LogFormat>(*f, {{"text", LogFormat::kText}, {"json", LogFormat::kJson}});

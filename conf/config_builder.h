@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "conf/config_keys.h"
 #include "conf/yaml_reader.h"
 
 namespace hato::conf::detail {

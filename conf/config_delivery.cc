@@ -7,7 +7,7 @@
 namespace hato::conf::detail {
 
 void Builder::read_dns(const Value& v) {
-  MapReader m(reader_, v, {"servers"});
+  MapReader m(reader_, v, keys::kDns);
   if (auto* s = m.get("servers")) {
     auto items = reader_.items(*s);
     if (!items) return;
@@ -18,9 +18,7 @@ void Builder::read_dns(const Value& v) {
 }
 
 void Builder::read_delivery(const Value& v) {
-  MapReader m(reader_, v,
-              {"port", "smarthost", "tls", "retry", "ca_file", "mta_sts_port", "tls_report_from",
-               "tls_report_organization"});
+  MapReader m(reader_, v, keys::kDelivery);
   Delivery& delivery = config_.delivery;
   if (auto* p = m.get("port")) {
     if (auto port = reader_.number(*p, 1, 65535)) delivery.port = static_cast<uint16_t>(*port);
@@ -49,7 +47,7 @@ void Builder::read_delivery(const Value& v) {
 
 // read_smarthost - the relay host all mail goes through; credentials only as a pair.
 void Builder::read_smarthost(const Value& v) {
-  MapReader m(reader_, v, {"host", "port", "tls", "username", "password_file"});
+  MapReader m(reader_, v, keys::kSmarthost);
   if (!m.is_map()) return;
   Smarthost smarthost;
   if (auto* h = m.require("host")) {
@@ -83,7 +81,7 @@ void Builder::read_smarthost(const Value& v) {
 }
 
 void Builder::read_retry(const Value& v) {
-  MapReader m(reader_, v, {"first", "max_interval", "max_age", "delay_warning"});
+  MapReader m(reader_, v, keys::kRetry);
   Retry& retry = config_.delivery.retry;
   const std::pair<std::string_view, Duration*> fields[] = {{"first", &retry.first},
                                                            {"max_interval", &retry.max_interval},
@@ -99,7 +97,7 @@ void Builder::read_retry(const Value& v) {
 // read_cluster - {redis, node, local_share, lease}. The redis address is numeric
 // ("redis://127.0.0.1:6379", "redis://[::1]:6379"); "localhost" is taken as 127.0.0.1.
 void Builder::read_cluster(const Value& v) {
-  MapReader m(reader_, v, {"redis", "node", "local_share", "lease"});
+  MapReader m(reader_, v, keys::kCluster);
   if (!m.is_map()) return;
   Cluster c;
   if (auto* r = m.require("redis")) {

@@ -15,7 +15,7 @@ void Builder::read_domains(const Value& v) {
 }
 
 void Builder::read_domain(const Value& v) {
-  MapReader m(reader_, v, {"name", "dkim", "mailboxes", "aliases", "lmtp"});
+  MapReader m(reader_, v, keys::kDomain);
   if (!m.is_map()) return;
   Domain domain;
   if (auto* l = m.get("lmtp")) {
@@ -50,7 +50,7 @@ void Builder::read_dkim(const Value& v, Domain* domain) {
   if (!items) return;
   std::map<std::string, Position> selectors;
   for (const auto& item : *items) {
-    MapReader m(reader_, item, {"selector", "algorithm", "key"});
+    MapReader m(reader_, item, keys::kDkimKey);
     if (!m.is_map()) continue;
     DkimKey key;
     if (auto* s = m.require("selector")) {

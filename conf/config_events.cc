@@ -22,7 +22,7 @@ constexpr uint64_t kMaxBacklog = 1'000'000'000;
 
 // read_events - {webhooks, backlog}.
 void Builder::read_events(const Value& v) {
-  MapReader m(reader_, v, {"webhooks", "backlog"});
+  MapReader m(reader_, v, keys::kEvents);
   if (!m.is_map()) return;
   if (auto* b = m.get("backlog")) {
     if (auto n = reader_.number(*b, 1, kMaxBacklog)) config_.events.backlog = *n;
@@ -36,7 +36,7 @@ void Builder::read_events(const Value& v) {
 
 // read_webhook - {url, secret_file, types, users, domains, batch, timeout}.
 void Builder::read_webhook(const Value& v) {
-  MapReader m(reader_, v, {"url", "secret_file", "types", "users", "domains", "batch", "timeout"});
+  MapReader m(reader_, v, keys::kWebhook);
   if (!m.is_map()) return;
   Webhook hook;
   if (auto* u = m.require("url")) {

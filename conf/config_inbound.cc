@@ -11,7 +11,7 @@ namespace hato::conf::detail {
 
 // read_inbound - where local mail lands and the checks inbound mail goes through.
 void Builder::read_inbound(const Value& v) {
-  MapReader m(reader_, v, {"maildir_root", "dnsbl", "dmarc", "scanners", "limits"}, {"spf"});
+  MapReader m(reader_, v, keys::kInbound, keys::kInboundIgnored);
   if (auto* r = m.get("maildir_root")) {
     if (auto path = reader_.non_empty_string(*r)) config_.inbound.maildir_root = *path;
   }
@@ -28,7 +28,7 @@ void Builder::read_inbound(const Value& v) {
 
 // read_scanners - {rspamd: {url, timeout, on_failure}, clamav: {address, timeout, on_failure}}.
 void Builder::read_scanners(const Value& v) {
-  MapReader m(reader_, v, {"rspamd", "clamav"});
+  MapReader m(reader_, v, keys::kScanners);
   if (auto* r = m.get("rspamd")) config_.inbound.scanners.rspamd = read_scanner(*r, true);
   if (auto* c = m.get("clamav")) config_.inbound.scanners.clamav = read_scanner(*c, false);
 }
@@ -36,7 +36,7 @@ void Builder::read_scanners(const Value& v) {
 // read_scanner - rspamd is reached by a url "http://127.0.0.1:11333" (a numeric address:
 // no DNS on this path), clamd by "127.0.0.1:3310" or a Unix socket path.
 std::optional<Scanner> Builder::read_scanner(const Value& v, bool http) {
-  MapReader m(reader_, v, {http ? "url" : "address", "timeout", "on_failure"});
+  MapReader m(reader_, v, http ? std::span<const std::string_view>(keys::kRspamd) : keys::kClamav);
   if (!m.is_map()) return std::nullopt;
   Scanner scanner;
   bool ok = false;
@@ -80,7 +80,7 @@ std::optional<Scanner> Builder::read_scanner(const Value& v, bool http) {
 // read_inbound_limits - {connections_per_client, messages_per_client: "60/m",
 // error_slowdown: {after, delay, max_delay, disconnect_after, forget}}.
 void Builder::read_inbound_limits(const Value& v) {
-  MapReader m(reader_, v, {"connections_per_client", "messages_per_client", "error_slowdown"});
+  MapReader m(reader_, v, keys::kInboundLimits);
   InboundLimits& limits = config_.inbound.limits;
   if (auto* n = m.get("connections_per_client")) {
     if (auto count = reader_.number(*n, 1, kMaxU32))
@@ -106,7 +106,7 @@ void Builder::read_inbound_limits(const Value& v) {
     }
   }
   if (auto* e = m.get("error_slowdown")) {
-    MapReader s(reader_, *e, {"after", "delay", "max_delay", "disconnect_after", "forget"});
+    MapReader s(reader_, *e, keys::kErrorSlowdown);
     ErrorSlowdown& slow = limits.error_slowdown;
     if (auto* n = s.get("after")) {
       if (auto count = reader_.number(*n, 0, kMaxU32)) slow.after = static_cast<uint32_t>(*count);
@@ -132,7 +132,7 @@ void Builder::read_dnsbl(const Value& v) {
   if (!items) return;
   std::map<std::string, Position> seen;
   for (const auto& item : *items) {
-    MapReader m(reader_, item, {"zone", "action"});
+    MapReader m(reader_, item, keys::kDnsbl);
     if (!m.is_map()) continue;
     DnsblZone zone;
     if (auto* z = m.require("zone")) {

@@ -8,7 +8,7 @@ namespace hato::conf::detail {
 
 // read_tls - the certificate and key, which only make sense as a pair, or `acme`.
 void Builder::read_tls(const Value& v) {
-  MapReader m(reader_, v, {"certificate", "key", "acme"});
+  MapReader m(reader_, v, keys::kTls);
   if (!m.is_map()) return;
   if (auto* a = m.get("acme")) {
     // With acme, certificate and key (default <data_dir>/acme/) are where Hato writes the
@@ -34,7 +34,7 @@ void Builder::read_tls(const Value& v) {
 }
 
 void Builder::read_acme(const Value& v) {
-  MapReader m(reader_, v, {"directory", "email", "http", "domains", "ca_file", "renew_before"});
+  MapReader m(reader_, v, keys::kAcme);
   if (!m.is_map()) return;
   Acme acme;
   if (auto* d = m.get("directory")) {
@@ -73,7 +73,7 @@ void Builder::read_acme(const Value& v) {
 }
 
 void Builder::read_mta_sts(const Value& v) {
-  MapReader m(reader_, v, {"listen", "mode", "max_age", "mx"});
+  MapReader m(reader_, v, keys::kMtaSts);
   if (!m.is_map()) return;
   MtaStsHosting& h = config_.mta_sts;
   if (auto* l = m.get("listen")) h.listen = reader_.address(*l, 443);
@@ -110,7 +110,7 @@ void Builder::read_listeners(const Value& v) {
 }
 
 void Builder::read_listener(const Value& v) {
-  MapReader m(reader_, v, {"name", "address", "role", "tls", "trusted_networks", "bare_lf", "nul"});
+  MapReader m(reader_, v, keys::kListener);
   if (!m.is_map()) return;
   Listener listener;
   if (auto* n = m.require("name")) {
@@ -153,10 +153,7 @@ void Builder::read_listener(const Value& v) {
 }
 
 void Builder::read_limits(const Value& v) {
-  MapReader m(
-      reader_, v,
-      {"max_message_size", "max_recipients", "max_errors", "command_timeout", "data_timeout",
-       "max_connections", "max_junk_commands", "max_session_time", "users"});
+  MapReader m(reader_, v, keys::kLimits);
   Limits& limits = config_.limits;
   if (auto* u = m.get("users")) read_user_quotas(*u);
   if (auto* s = m.get("max_message_size")) {
@@ -188,7 +185,7 @@ void Builder::read_user_quotas(const Value& v) {
   auto entries = reader_.entries(v);
   if (!entries) return;
   for (const auto& entry : *entries) {
-    MapReader m(reader_, entry.value, {"messages", "recipients"});
+    MapReader m(reader_, entry.value, keys::kUserQuotas);
     UserQuotas quotas;
     if (auto* q = m.get("messages")) quotas.messages = read_quotas(*q);
     if (auto* q = m.get("recipients")) quotas.recipients = read_quotas(*q);

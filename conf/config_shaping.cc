@@ -33,7 +33,7 @@ void Builder::read_egress(const Value& v) {
   auto items = reader_.items(v);
   if (!items) return;
   for (const auto& item : *items) {
-    MapReader m(reader_, item, {"address", "helo", "weight", "warmup"});
+    MapReader m(reader_, item, keys::kEgress);
     if (!m.is_map()) continue;
     Egress egress;
     if (auto* a = m.require("address")) {
@@ -66,7 +66,7 @@ void Builder::read_egress(const Value& v) {
 
 // read_warmup - {start, daily, per_provider}; without daily, the built-in curve.
 void Builder::read_warmup(const Value& v, Egress* egress) {
-  MapReader m(reader_, v, {"start", "daily", "per_provider"});
+  MapReader m(reader_, v, keys::kWarmup);
   if (!m.is_map()) return;
   Warmup warmup;
   if (auto* s = m.require("start")) {
@@ -100,7 +100,7 @@ void Builder::read_warmup(const Value& v, Egress* egress) {
 // read_shaping - {providers, suspend_on, default}. Providers first whatever the order in
 // the file: suspension rules name them.
 void Builder::read_shaping(const Value& v) {
-  MapReader m(reader_, v, {"providers", "suspend_on", "default"});
+  MapReader m(reader_, v, keys::kShaping);
   if (!m.is_map()) return;
   if (auto* p = m.get("providers")) {
     if (auto items = reader_.items(*p)) {
@@ -113,7 +113,7 @@ void Builder::read_shaping(const Value& v) {
     }
   }
   if (auto* d = m.get("default")) {
-    MapReader limits(reader_, *d, {"connections", "messages_per_connection", "rate"});
+    MapReader limits(reader_, *d, keys::kShapingDefault);
     if (limits.is_map()) read_shaping_limits(limits, &config_.shaping.defaults);
   }
 }
@@ -121,7 +121,7 @@ void Builder::read_shaping(const Value& v) {
 // read_provider - {name, mx_suffix, connections, messages_per_connection, rate}. A built-in
 // provider named here keeps what is not given; a new one needs its MX suffixes.
 void Builder::read_provider(const Value& v) {
-  MapReader m(reader_, v, {"name", "mx_suffix", "connections", "messages_per_connection", "rate"});
+  MapReader m(reader_, v, keys::kProvider);
   if (!m.is_map()) return;
   Provider provider;
   if (auto* n = m.require("name")) {
@@ -188,7 +188,7 @@ void Builder::read_shaping_limits(const MapReader& m, Provider* provider) {
 // read_suspend_rule - {reply, provider, for, rate}. The expression is compiled here as
 // the limiter will, so a bad one shows in `hato config check` rather than at start.
 void Builder::read_suspend_rule(const Value& v) {
-  MapReader m(reader_, v, {"reply", "provider", "for", "rate"});
+  MapReader m(reader_, v, keys::kSuspendRule);
   if (!m.is_map()) return;
   SuspendRule rule;
   if (auto* r = m.require("reply")) {

@@ -235,14 +235,13 @@ std::string Reader::join_alternatives(const std::vector<std::string_view>& words
   return out;
 }
 
-MapReader::MapReader(Reader& reader, const Value& value,
-                     std::initializer_list<std::string_view> known,
-                     std::initializer_list<std::string_view> ignored)
+MapReader::MapReader(Reader& reader, const Value& value, std::span<const std::string_view> known,
+                     std::span<const std::string_view> ignored)
     : reader_(reader), value_(value) {
   auto entries = reader_.entries(value_);
   if (!entries) return;
   is_map_ = true;
-  std::vector<std::string_view> all(known);
+  std::vector<std::string_view> all(known.begin(), known.end());
   all.insert(all.end(), ignored.begin(), ignored.end());
   for (auto& entry : *entries) {
     if (std::find(known.begin(), known.end(), entry.key) != known.end()) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -113,8 +114,8 @@ class Reader {
 // (suggesting the closest known one); `ignored` keys are accepted and skipped.
 class MapReader {
  public:
-  MapReader(Reader& reader, const Value& value, std::initializer_list<std::string_view> known,
-            std::initializer_list<std::string_view> ignored = {});
+  MapReader(Reader& reader, const Value& value, std::span<const std::string_view> known,
+            std::span<const std::string_view> ignored = {});
 
   bool is_map() const { return is_map_; }
   const Value& value() const { return value_; }
