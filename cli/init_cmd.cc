@@ -26,6 +26,7 @@
 #include "cli/daemon.h"
 #include "cli/dkim_cmd.h"
 #include "cli/dns_cmd.h"
+#include "common/files.h"
 #include "common/net.h"
 #include "common/unique_fd.h"
 #include "conf/config.h"
@@ -208,29 +209,6 @@ void give(const std::optional<passwd>& account, const std::string& path) {
     std::cerr << "hato: warning: cannot give " << path << " to user " << kServiceUser << ": "
               << std::strerror(errno) << "\n";
   }
-}
-
-// Writes `text` to `path` through a temporary file and a rename: a reader sees the old file
-// or the new one, never half of one.
-Status write_file(const std::string& path, const std::string& text, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (fd.get() < 0) return Status::error("cannot write " + tmp + ": " + std::strerror(errno));
-  int err = ::fchmod(fd.get(), mode) == 0 ? 0 : errno;  // the umask may only take bits away
-  for (size_t done = 0; err == 0 && done < text.size();) {
-    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) err = n < 0 ? errno : EIO;
-    if (n > 0) done += static_cast<size_t>(n);
-  }
-  if (err == 0 && ::fsync(fd.get()) != 0) err = errno;
-  if (::close(fd.release()) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    return Status::error("cannot write " + path + ": " + std::strerror(err));
-  }
-  return Status::ok();
 }
 
 // The names, paths and user at the top of the file.
@@ -519,7 +497,9 @@ Status make_key_files(const Options& o, const Paths& p, const std::optional<pass
     }
   }
   if (o.smarthost && !o.smarthost->username.empty()) {
-    if (auto s = write_file(p.smarthost_password, o.smarthost->password + "\n", 0600); !s) return s;
+    if (auto s = write_file_atomically(p.smarthost_password, o.smarthost->password + "\n", 0600);
+        !s)
+      return s;
     give(account, p.smarthost_password);
   }
   return Status::ok();
@@ -586,7 +566,7 @@ int init_command(const std::vector<std::string>& args, const std::string& config
   if (auto s = make_key_files(o, p, account); !s) return fail(s.message());
   auto password = make_login(o, p, account);
   if (!password) return fail(password.message());
-  if (auto s = write_file(p.config, make_yaml(o, p, account.has_value()), 0644); !s)
+  if (auto s = write_file_atomically(p.config, make_yaml(o, p, account.has_value()), 0644); !s)
     return fail(s.message());
   std::cout << "Configuration written: " << p.config << "\n";
   if (account) {

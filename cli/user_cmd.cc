@@ -7,8 +7,10 @@
 
 #include "cli/admin_client.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 #include "common/json.h"
 #include "conf/config.h"
+#include "policy/api_keys.h"
 #include "policy/auth.h"
 
 namespace hato::cli {
@@ -59,11 +61,43 @@ int tell_daemon(const conf::Config& config, const std::string& what) {
   return kExitFailed;
 }
 
+constexpr const char* kUserUsage =
+    "usage: hato user add NAME [--password-stdin] | remove NAME | list\n"
+    "       hato user key add NAME | key remove NAME KEYID | key ls\n";
+
+// `hato user key ...`: keys for the HTTP API, kept hashed beside the users file.
+int key_command(const std::vector<std::string>& args, const std::string& file) {
+  std::string path = policy::api_keys_path(file);
+  if (args.size() == 3 && args[1] == "add") {
+    auto key = policy::add_api_key(path, args[2]);
+    if (!key) return fail(kExitFailed, key.message());
+    std::cout << *key << "\n";
+    std::cerr << "hato: a key for " << args[2] << " saved (hashed) in " << path
+              << "; it is shown only now: give it to the application as `Authorization: Bearer "
+                 "KEY`\n";
+    return kExitOk;
+  }
+  if (args.size() == 4 && args[1] == "remove") {
+    if (auto s = policy::remove_api_key(path, args[2], args[3]); !s)
+      return fail(kExitFailed, s.message());
+    std::cerr << "hato: key " << args[3] << " of " << args[2] << " removed from " << path << "\n";
+    return kExitOk;
+  }
+  if (args.size() == 2 && args[1] == "ls") {
+    auto db = policy::ApiKeyDb::load(path);
+    if (!db) return fail(kExitFailed, db.message());
+    for (const auto& k : (*db)->keys()) std::cout << k.user << " " << k.id << "\n";
+    return kExitOk;
+  }
+  std::cerr << kUserUsage;
+  return kExitUsage;
+}
+
 }  // namespace
 
 int user_command(const std::vector<std::string>& args, const std::string& config_path) {
   if (args.empty()) {
-    std::cerr << "usage: hato user add NAME [--password-stdin] | remove NAME | list\n";
+    std::cerr << kUserUsage;
     return kExitUsage;
   }
   std::string path = conf::find_config_file(config_path);
@@ -78,6 +112,7 @@ int user_command(const std::vector<std::string>& args, const std::string& config
   }
   const std::string& file = config->users_file;
   const std::string& verb = args[0];
+  if (verb == "key") return key_command(args, file);
 
   if (verb == "list" && args.size() == 1) {
     auto db = policy::UserDb::load(file);
@@ -125,7 +160,7 @@ int user_command(const std::vector<std::string>& args, const std::string& config
     }
     return tell_daemon(*config, "user " + args[1] + " saved in " + file);
   }
-  std::cerr << "usage: hato user add NAME [--password-stdin] | remove NAME | list\n";
+  std::cerr << kUserUsage;
   return kExitUsage;
 }
 

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
+
 namespace hato::policy {
 
 namespace {
@@ -109,20 +111,7 @@ Status write_user(const std::string& path, const std::string& name, const std::s
   }
   if (hash.empty() && !found) return Status::error("no such user: " + name);
   if (!hash.empty() && !found) body << name << ':' << hash << '\n';
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return Status::error("cannot write " + tmp + ": " + std::strerror(errno));
-  std::string data = body.str();
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-            ::fsync(fd) == 0;
-  int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) saved = errno;
-    ::unlink(tmp.c_str());
-    return Status::error("cannot write " + path + ": " + std::strerror(saved));
-  }
-  return Status::ok();
+  return write_file_atomically(path, body.str(), 0640);
 }
 
 namespace {
