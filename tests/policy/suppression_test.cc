@@ -24,20 +24,12 @@ using testing::TempDir;
 
 using testing::StoreState;
 
-struct Fixture {
-  TempDir dir{"hato-suppression"};
-  std::unique_ptr<queue::Store> store;
-  std::unique_ptr<StoreState> state;
+struct Fixture : testing::StateOnDisk {
   std::unique_ptr<SuppressionList> list;
-  Fixture() { open(); }
+  Fixture() : StateOnDisk("hato-suppression") { open(); }
   void open() {
     list.reset();
-    state.reset();
-    store.reset();
-    auto opened = queue::open_rocksdb_store({dir / "queue"});
-    BOOST_TEST_REQUIRE(opened.is_ok(), opened.message());
-    store = std::move(opened).value();
-    state = std::make_unique<StoreState>(*store);
+    reopen();
     list = std::make_unique<SuppressionList>(*state);
   }
   std::vector<SuppressionEntry> all(std::optional<std::string> domain = std::nullopt) {

@@ -25,13 +25,10 @@ constexpr int64_t kHour = 60 * kMinute;
 // 2026-12-07 13:00:10 UTC, ten seconds into a minute and an hour.
 constexpr int64_t kT0 = 1796648410000;
 
-struct Fixture {
-  TempDir dir{"hato-user-limits"};
-  std::unique_ptr<queue::Store> store;
-  std::unique_ptr<StoreState> state;
+struct Fixture : testing::StateOnDisk {
   std::unique_ptr<UserLimits> limits;
   conf::Limits config;
-  Fixture() {
+  Fixture() : StateOnDisk("hato-user-limits") {
     config.users["default"].messages = std::vector<conf::Quota>{{5, std::chrono::minutes(1)}};
     config.users["bulk"].messages = std::vector<conf::Quota>{{100, std::chrono::hours(1)}};
     config.users["bulk"].recipients = std::vector<conf::Quota>{{3, std::chrono::hours(24)}};
@@ -40,12 +37,7 @@ struct Fixture {
   // As a restarted daemon does: a new store handle and empty caches.
   void open() {
     limits.reset();
-    state.reset();
-    store.reset();
-    auto opened = queue::open_rocksdb_store({dir / "queue"});
-    BOOST_TEST_REQUIRE(opened.is_ok(), opened.message());
-    store = std::move(opened).value();
-    state = std::make_unique<StoreState>(*store);
+    reopen();
     limits = std::make_unique<UserLimits>(*state);
   }
   size_t records() {

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <boost/test/unit_test.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "policy/limiter.h"
 #include "queue/store.h"
+#include "tests/temp_dir.h"
 
 namespace hato::testing {
 
@@ -31,6 +33,23 @@ class StoreState : public policy::StateStore {
 
  private:
   queue::Store& store_;
+};
+
+// A real store in a temp dir with its StoreState; reopen() closes and opens it again, as a
+// restarted daemon would.
+struct StateOnDisk {
+  TempDir dir;
+  std::unique_ptr<queue::Store> store;
+  std::unique_ptr<StoreState> state;
+  explicit StateOnDisk(const std::string& tag) : dir(tag) { reopen(); }
+  void reopen() {
+    state.reset();
+    store.reset();
+    auto opened = queue::open_rocksdb_store({dir / "queue"});
+    BOOST_TEST_REQUIRE(opened.is_ok(), opened.message());
+    store = std::move(opened).value();
+    state = std::make_unique<StoreState>(*store);
+  }
 };
 
 }  // namespace hato::testing
