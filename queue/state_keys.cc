@@ -18,6 +18,7 @@ struct KindInfo {
 // One row per kind, in the order of the enum.
 constexpr KindInfo kKinds[] = {
     {Kind::kBlacklist, "b/", "blacklist", 2, 2},
+    {Kind::kHookCursor, "h/", "webhook cursor", 1, 1},
     {Kind::kMtaSts, "m/", "mta-sts policy", 1, 1},
     {Kind::kSlowdown, "r/", "slowdown", 2, 2},
     {Kind::kSuspension, "s/", "suspension", 2, 2},
@@ -121,6 +122,17 @@ std::string tlsrpt_counts_key(std::string_view day, std::string_view domain) {
 
 std::string tlsrpt_index_key() {
   return make_key(Kind::kTlsrptIndex, {});
+}
+
+std::string hook_cursor_key(std::string_view url) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(url.size() * 2);
+  for (unsigned char c : url) {
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 15];
+  }
+  return make_key(Kind::kHookCursor, {hex});
 }
 
 std::string suppression_key(std::string_view scope, std::string_view address) {

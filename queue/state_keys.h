@@ -27,6 +27,7 @@ namespace hato::queue::state {
 // Sorted by prefix, as the records lie in the family.
 enum class Kind : uint8_t {
   kBlacklist,     // b/<address or domain>/<zone>, b/<address>/#ptr: blacklist monitor
+  kHookCursor,    // h/<hex of the hook's URL>: the last outbox event a webhook acknowledged
   kMtaSts,        // m/<domain>: a cached MTA-STS policy
   kSlowdown,      // r/<ip>/<provider>: a slowdown, "<until_ms> <rate> <reason>"
   kSuspension,    // s/<ip>/<provider>: a suspension, "<until_ms> <reason>"
@@ -61,6 +62,8 @@ std::string ptr_key(std::string_view address);  // "#ptr" as the zone: '#' is in
 std::string mta_sts_key(std::string_view domain);
 std::string tlsrpt_counts_key(std::string_view day, std::string_view domain);
 std::string tlsrpt_index_key();
+// The hook's URL in hex (a URL holds '/'); its value is the sequence number, in decimal.
+std::string hook_cursor_key(std::string_view url);
 // `scope` is a sending domain or "*" (every domain); `address` holds no '/' (the caller
 // escapes it).
 std::string suppression_key(std::string_view scope, std::string_view address);

@@ -5,12 +5,14 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/strings.h"
+#include "queue/state_keys.h"
 
 namespace hato::relay {
 
@@ -75,6 +77,12 @@ bool webhook_wants(const conf::Webhook& hook, std::string_view event_json) {
   return true;
 }
 
+uint64_t resume_cursor(std::optional<uint64_t> stored, const queue::OutboxStats& outbox) {
+  uint64_t oldest = outbox.first - 1, newest = outbox.next - 1;
+  if (!stored) return oldest;
+  return std::clamp(*stored, oldest, newest);
+}
+
 struct Webhooks::Hook {
   conf::Webhook config;
   std::string name;     // its URL, for logs and metric labels
@@ -111,9 +119,10 @@ void Webhooks::set_config(conf::ConfigPtr config) {
         break;
       }
     }
+    bool known = !hook->name.empty();
     hook->config = c;
     hook->name = c.url;
-    if (hook->cursor == 0) hook->cursor = store_.outbox_stats().first - 1;
+    if (!known) advance(*hook, load_cursor(c.url));
     Hook* raw = hook.get();
     metrics().callback_gauge(
         "hato_webhook_backlog", "Events kept for each webhook, not yet acknowledged",
@@ -133,6 +142,7 @@ void Webhooks::set_config(conf::ConfigPtr config) {
   }
   // A hook being answered keeps its Hook alive until then (answered() finds it by name).
   hooks_ = std::move(hooks);
+  forget_cursors();
   trim();
   notify();
 }
@@ -196,7 +206,7 @@ void Webhooks::send(Hook& hook) {
   if (last == hook.cursor) return;  // nothing new
   if (count == 0) {
     // Nothing here for this hook: past these at once.
-    hook.cursor = last;
+    advance(hook, last);
     trim();
     notify();
     return;
@@ -230,7 +240,7 @@ void Webhooks::answered(Hook& hook, uint64_t last, size_t count,
   hook.busy = false;
   int64_t now = log::now_ms();
   if (r && r->status >= 200 && r->status < 300) {
-    hook.cursor = std::max(hook.cursor, last);
+    advance(hook, std::max(hook.cursor, last));
     hook.last_success_ms = now;
     hook.backoff_ms = 0;
     hook.retry_at_ms = 0;
@@ -249,6 +259,44 @@ void Webhooks::answered(Hook& hook, uint64_t last, size_t count,
                                   {"reason", hook.last_error},
                                   {"retry_in", std::to_string(hook.backoff_ms / 1000) + "s"}});
   arm(hook.retry_at_ms);
+}
+
+void Webhooks::advance(Hook& hook, uint64_t seq) {
+  hook.cursor = seq;
+  // Unsynced: the outbox is at least once anyway; what a crash loses is sent again.
+  Status s = store_.put_state(queue::state::hook_cursor_key(hook.name), std::to_string(seq));
+  if (!s) log::error("webhook cursor not stored", {{"hook", hook.name}, {"reason", s.message()}});
+}
+
+uint64_t Webhooks::load_cursor(const std::string& url) {
+  std::optional<uint64_t> stored;
+  auto value = store_.get_state(queue::state::hook_cursor_key(url));
+  if (!value) {
+    log::error("webhook cursor unreadable", {{"hook", url}, {"reason", value.message()}});
+  } else if (*value) {
+    uint64_t seq = 0;
+    const std::string& text = **value;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+    if (ec == std::errc() && end == text.data() + text.size()) stored = seq;
+  }
+  return resume_cursor(stored, store_.outbox_stats());
+}
+
+// forget_cursors - a hook taken out of the configuration leaves no cursor behind: put back
+// later, it starts at the oldest event, as a new hook does.
+void Webhooks::forget_cursors() {
+  std::vector<std::string> stale;
+  Status s = store_.scan_state(queue::state::prefix(queue::state::Kind::kHookCursor),
+                               [&](std::string_view key, std::string_view) {
+                                 bool configured =
+                                     std::any_of(hooks_.begin(), hooks_.end(), [&](const auto& h) {
+                                       return queue::state::hook_cursor_key(h->name) == key;
+                                     });
+                                 if (!configured) stale.emplace_back(key);
+                                 return true;
+                               });
+  if (!s) log::error("webhook cursors unreadable", {{"reason", s.message()}});
+  for (const auto& key : stale) (void)store_.erase_state(key);
 }
 
 // trim - events every hook has are removed from the outbox; with no hooks, all of them.

@@ -79,8 +79,8 @@ class ComplaintsTest(DeliveryHarness):
 
         line = [l for l in d.log_text().splitlines() if " complaint " in l]
         self.assertTrue(line, d.log_tail())
-        self.assertIn(f"original={queue_id}", line[0])
-        self.assertIn("message_id=offer-1@sender.test", line[0])
+        self.assertIn(f"id={queue_id}", line[0])  # the message complained about, as in the event
+        self.assertIn('message_id="<offer-1@sender.test>"', line[0])
         self.assertIn("suppressed=yes", line[0])
 
         r = d.cli("suppress", "ls", "--json")
