@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "policy/mail/message_header.h"
 #include "queue/event_json.h"
 #include "queue/event_log.h"
@@ -99,6 +100,10 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
     if (delivered) {
       r.state = queue::RcptState::kDelivered;
       count_delivered(host, r.address, now);
+      // A feedback report delivered to the complaints address, whether to a Maildir or over
+      // LMTP: read once it is safely in the mailbox.
+      const std::string& complaints = config_->complaints.address;
+      if (!complaints.empty() && iequals(r.address, complaints)) take_complaint(*work);
     } else if (reply.code >= 500) {
       r.state = queue::RcptState::kBounced;
       DsnRecipient d;
@@ -368,7 +373,8 @@ queue::QueueEvent DeliveryEngine::operator_event(const char* event, const queue:
 void DeliveryEngine::count_delivered(const std::string& host, const std::string& rcpt,
                                      int64_t now) {
   std::string name = host.substr(0, host.find('['));
-  if (!limiter_ || !limiter_->active() || name.empty() || name == "local") return;
+  // Our own mailboxes (Maildir, LMTP) are no provider's.
+  if (!limiter_ || !limiter_->active() || name.empty() || name == "local" || name == "lmtp") return;
   limiter_->observe_delivered(limiter_->provider_for({name}), rcpt.substr(rcpt.rfind('@') + 1),
                               now);
 }

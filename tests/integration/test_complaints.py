@@ -18,6 +18,13 @@ from hatotest import Daemon, wait_for
 from test_admin import Tail
 from test_delivery import SENDER, DeliveryHarness, message
 
+try:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.lmtp import LMTP
+    from sinks import free_port
+except ImportError:  # DeliveryHarness fails the test and names the package
+    Controller = object
+
 FBL = f"fbl@{hatotest.DOMAIN}"
 COMPLAINER = "reader@remote.test"
 METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?[^\"\s]+:(?P<port>\d+)")
@@ -52,6 +59,25 @@ def arf_report(queue_id, complainer=COMPLAINER):
     return report.as_bytes(policy=email.policy.SMTP)
 
 
+class LmtpServer(Controller):
+    """aiosmtpd's LMTP server on loopback; .messages holds what it was given."""
+
+    class Keep:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(envelope)
+            return "250 2.0.0 Ok: delivered"
+
+    def __init__(self):
+        self.keep = LmtpServer.Keep()
+        super().__init__(self.keep, hostname="127.0.0.1", port=free_port())
+
+    def factory(self):
+        return LMTP(self.handler)
+
+
 class ComplaintsTest(DeliveryHarness):
     def test_an_arf_report_suppresses_counts_and_announces_the_complaint(self):
         dns = self.dns()
@@ -80,7 +106,7 @@ class ComplaintsTest(DeliveryHarness):
         line = [l for l in d.log_text().splitlines() if " complaint " in l]
         self.assertTrue(line, d.log_tail())
         self.assertIn(f"id={queue_id}", line[0])  # the message complained about, as in the event
-        self.assertIn('message_id="<offer-1@sender.test>"', line[0])
+        self.assertIn("message_id=<offer-1@sender.test>", line[0])
         self.assertIn("suppressed=yes", line[0])
 
         r = d.cli("suppress", "ls", "--json")
@@ -100,6 +126,39 @@ class ComplaintsTest(DeliveryHarness):
         # The report itself is in the mailbox, as any mail to it would be.
         new = os.path.join(d.data_dir, "mail", hatotest.DOMAIN, "fbl", "new")
         self.assertTrue(wait_for(lambda: os.listdir(new), timeout=10))
+
+    def test_an_arf_report_delivered_over_lmtp_is_read_too(self):
+        """complaints.address in a domain delivered over LMTP: the report goes to the LMTP
+        server and is read as one delivered to a Maildir is."""
+        dns = self.dns()
+        lmtp = LmtpServer()
+        lmtp.start()
+        self.addCleanup(lmtp.stop)
+        d = Daemon(listeners=[{"name": "mx", "role": "inbound", "tls": "none"}],
+                   domains=[{"name": hatotest.DOMAIN, "mailboxes": ["fbl"]}],
+                   extra_yaml=(f"dns:\n  servers: [\"127.0.0.1:{dns.port}\"]\n"
+                               f"complaints:\n  address: {FBL}\n"))
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:
+            f.write(text.replace(f"  - name: {hatotest.DOMAIN}\n", f"  - name: {hatotest.DOMAIN}\n"
+                                 f"    lmtp: \"127.0.0.1:{lmtp.port}\"\n"))
+        self.adopt(d)
+        d.start()
+        queue_id = "06H53RK76G000000"
+        with smtplib.SMTP("127.0.0.1", d.port("mx"), timeout=30) as s:
+            s.sendmail("fbl@feedback.remote.test", [FBL], arf_report(queue_id))
+        self.assertTrue(wait_for(lambda: lmtp.keep.messages, timeout=20), d.log_tail())
+        self.assertTrue(wait_for(lambda: " complaint " in d.log_text(), timeout=10),
+                        d.log_tail())
+        line = [l for l in d.log_text().splitlines() if " complaint " in l][0]
+        self.assertIn(f"id={queue_id}", line)
+        self.assertIn(f"rcpt={COMPLAINER}", line)
+        self.assertIn("suppressed=yes", line)
+        r = d.cli("suppress", "ls", "--json")
+        entries = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        self.assertEqual([(e["address"], e["source"]) for e in entries],
+                         [(COMPLAINER, "complaint")])
 
     def metric(self, d, name, provider):
         port = METRICS_LINE.search(d.log_text()).group("port")

@@ -90,9 +90,9 @@ class EventSchemaTest(hatotest.HatoTestCase):
         y = ["dns:", f"  servers: [\"127.0.0.1:{dns.port}\"]",
              "egress:", "  - {address: 127.0.0.1}",
              "delivery:", f"  port: {self.sink.port}",
-             "  retry: {first: 1s, max_interval: 1s, max_age: 6s, delay_warning: 2s}",
-             "log: {format: json}"]
+             "  retry: {first: 1s, max_interval: 1s, max_age: 6s, delay_warning: 2s}"]
         y += self.more_yaml()
+        y += ["log: {format: json}"]
         d = Daemon(users={USER: PASSWORD},
                    domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
                             {"name": "sender.test"}],
