@@ -85,9 +85,10 @@ uint64_t resume_cursor(std::optional<uint64_t> stored, const queue::OutboxStats&
 
 struct Webhooks::Hook {
   conf::Webhook config;
-  std::string name;     // its URL, for logs and metric labels
-  uint64_t cursor = 0;  // the last event acknowledged (or skipped as not for it)
-  bool busy = false;    // a POST is out
+  std::string name;           // its URL, for logs and metric labels
+  uint64_t cursor = 0;        // the last event acknowledged (or skipped as not for it)
+  bool cursor_moved = false;  // not stored since
+  bool busy = false;          // a POST is out
   int64_t retry_at_ms = 0;
   int64_t backoff_ms = 0;
   int64_t last_success_ms = 0;
@@ -263,9 +264,7 @@ void Webhooks::answered(Hook& hook, uint64_t last, size_t count,
 
 void Webhooks::advance(Hook& hook, uint64_t seq) {
   hook.cursor = seq;
-  // Unsynced: the outbox is at least once anyway; what a crash loses is sent again.
-  Status s = store_.put_state(queue::state::hook_cursor_key(hook.name), std::to_string(seq));
-  if (!s) log::error("webhook cursor not stored", {{"hook", hook.name}, {"reason", s.message()}});
+  hook.cursor_moved = true;  // stored by the next trim()
 }
 
 uint64_t Webhooks::load_cursor(const std::string& url) {
@@ -299,14 +298,25 @@ void Webhooks::forget_cursors() {
   for (const auto& key : stale) (void)store_.erase_state(key);
 }
 
-// trim - events every hook has are removed from the outbox; with no hooks, all of them.
+// trim - events every hook has are removed from the outbox (with no hooks, all of them), and
+// the cursors that moved are stored, in one batch through the committer: never a write on the
+// loop's thread, which would wait for the committer's sync. Unsynced, like removals: a crash
+// that loses it sends some events again. At start the cursors brought back by
+// resume_cursor() go first, so any event written later comes after them in the WAL.
 void Webhooks::trim() {
   auto stats = store_.outbox_stats();
   uint64_t through = stats.next - 1;
   for (const auto& h : hooks_) through = std::min(through, h->cursor);
-  if (through < stats.first || through <= trimmed_) return;
-  trimmed_ = through;
-  store_.outbox_trim(through);
+  queue::Store::StateRecords cursors;
+  for (auto& h : hooks_) {
+    if (!h->cursor_moved) continue;
+    h->cursor_moved = false;
+    cursors.emplace_back(queue::state::hook_cursor_key(h->name), std::to_string(h->cursor));
+  }
+  bool trims = through >= stats.first && through > trimmed_;
+  if (!trims && cursors.empty()) return;
+  if (trims) trimmed_ = through;
+  store_.outbox_trim(trims ? through : 0, std::move(cursors));
 }
 
 std::string Webhooks::status_json() const {

@@ -65,7 +65,7 @@ class Webhooks {
   void send(Hook& hook);
   void answered(Hook& hook, uint64_t last, size_t count, const Result<net::HttpResponse>& r);
   void trim();
-  // The hook is past `seq`: in memory, and in the store for the next start.
+  // The hook is past `seq`: in memory now, in the store with the next trim().
   void advance(Hook& hook, uint64_t seq);
   uint64_t load_cursor(const std::string& url);
   void forget_cursors();
