@@ -30,6 +30,10 @@
 # --base BINARY adds the system `hato-base` (list it in --systems, e.g. hato,hato-base): that
 # binary, configured exactly as `hato`, so a change is measured against the code before it
 # in the same run; the ratios then include hato/hato-base.
+# The system `hato-hook` is this tree's Hato with events on and one webhook: a local HTTPS
+# receiver (Python, answers 200 at once) for every event in batches of 100, so the cost of
+# events + webhook shows in the same run (ratios hato-hook/hato; issue 21 asks for <= 10% of
+# e2e throughput). After each cell the receiver's event count is checked against the outbox.
 # --rounds R repeats ceiling and table R times, interleaved (ceiling, cells, ceiling, ...),
 # and prints each ratio per round and its median: on a shared host the machine's speed
 # drifts by 2x within minutes, so a ratio is only honest between runs made close together.
@@ -68,7 +72,7 @@ TO=to@relay-target.test
 PY=/usr/bin/python3
 HATO_BASE=""
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 for a in "$@"; do
   # --quick sets smaller defaults; flags given alongside it still win, wherever they stand.
   [ "$a" = --quick ] && { MESSAGES=1000; WARMUP=50; SCALE=0,1000,10000; IDLE=1000; OPENSSL_SECONDS=1; }
@@ -234,6 +238,10 @@ for s in sessions:
              [ratio(get("hato", r, "e2e"), get("hato-base", r, "e2e")) for r in rounds], lambda x: f"{x:.2f}x")
         show(f"hato/hato-base, {v}, {s} sessions, CPU per message",
              [ratio(get("hato", r, "cpu"), get("hato-base", r, "cpu")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato-hook/hato, {v}, {s} sessions, e2e",
+             [ratio(get("hato-hook", r, "e2e"), get("hato", r, "e2e")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato-hook/hato, {v}, {s} sessions, CPU per message",
+             [ratio(get("hato-hook", r, "cpu"), get("hato", r, "cpu")) for r in rounds], lambda x: f"{x:.2f}x")
         show(f"hato-base {v}, {s} sessions, accept p99 ms", [get("hato-base", r, "p99") for r in rounds],
              lambda x: f"{x:.2f}")
         if v == "plain":
@@ -248,6 +256,32 @@ for s in sessions:
                 eff.append(1000 / float(sign) / (d - p))
         show(f"hato dkim, {s} sessions, signing CPU efficiency vs bare openssl rsa2048 sign "
              f"({1000 / float(sign):.2f} s/1k)", eff, lambda x: f"{100 * x:.0f}%")
+PY
+
+# hookrecv.py PORT CERT KEY COUNTFILE: the webhook receiver of `hato-hook`: HTTPS on
+# 127.0.0.1, 200 at once to every POST, then the events counted (COUNTFILE: the total so far).
+cat >"$WORK/hookrecv.py" <<'PY'
+import http.server, json, ssl, sys
+port, cert, key, countfile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+total = 0
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        global total
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        total += len(json.loads(body))
+        with open(countfile, "w") as f:
+            f.write(f"{total}\n")
+server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 PY
 
 # dkimcheck.py DIR PUBKEY_B64: counts DKIM-Signature headers in the messages smtp-sink
@@ -808,6 +842,11 @@ make_keys() {
   mkdir -p "$WORK/keys"
   openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
     -keyout "$WORK/keys/tls.key" -out "$WORK/keys/tls.crt" >/dev/null 2>&1
+  # The webhook receiver's certificate (hato-hook), for https://127.0.0.1, and the secret.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$WORK/keys/hook.key" -out "$WORK/keys/hook.crt" >/dev/null 2>&1
+  head -c 32 /dev/urandom | base64 >"$WORK/keys/hook.secret"
   # One DKIM key (rsa 2048) for both systems, made by Hato's own keygen.
   "$HATO" dkim keygen --domain example.test --selector s1 --algorithm rsa-sha256 --bits 2048 \
     --out "$WORK/keys/dkim.pem" >/dev/null 2>&1
@@ -843,6 +882,30 @@ sink_count() {
 
 # --- Hato ---------------------------------------------------------------------------------------
 RELAY_PORT=""; RELAY_ROOTS=""; HATO_PID=""; HATO_CONF=""; HATO_T_EXEC=""
+HOOK_PORT=""; HOOK_PID=""
+start_hook() {  # start_hook DIR: the webhook receiver for hato-hook, counting into DIR/hook.count
+  HOOK_PORT=$(free_port)
+  echo 0 >"$1/hook.count"
+  "$PY" "$WORK/hookrecv.py" "$HOOK_PORT" "$WORK/keys/hook.crt" "$WORK/keys/hook.key" \
+    "$1/hook.count" >"$1/hook.log" 2>&1 &
+  HOOK_PID=$!
+  PIDS+=("$HOOK_PID")
+  wait_port "$HOOK_PORT"
+}
+stop_hook() {  # stop_hook DIR: waits (up to 60 s) for Hato's backlog to drain, then reports
+  local dir=$1 backlog="" t0; t0=$(now)
+  for _ in $(seq 600); do
+    backlog=$(hato_metric "$dir" 'hato_webhook_backlog{')
+    [ "${backlog:-1}" = 0 ] && break
+    sleep 0.1
+  done
+  log "   webhook: $(cat "$dir/hook.count") events received, backlog ${backlog:-?}" \
+    "$(elapsed "$t0" "$(now)") s after the load (sent $(hato_metric "$dir" 'hato_webhook_events_total{hook="https://127.0.0.1:'"$HOOK_PORT"'/hook",result="sent"}'))"
+  kill "$HOOK_PID" 2>/dev/null || true
+  wait "$HOOK_PID" 2>/dev/null || true
+  forget_pid "$HOOK_PID"
+  HOOK_PID=""; HOOK_PORT=""
+}
 start_hato() {  # start_hato DIR VARIANT SINKPORT: data in DIR/data (may be pre-filled)
   local dir=$1 variant=$2 sink_port=$3 dkim=""
   mkdir -p "$dir/data"
@@ -851,6 +914,15 @@ start_hato() {  # start_hato DIR VARIANT SINKPORT: data in DIR/data (may be pre-
     dkim="
     dkim:
       - {selector: s1, algorithm: rsa-sha256, key: \"$WORK/keys/dkim.pem\"}"
+  fi
+  local hook=""
+  if [ -n "${HOOK_PORT:-}" ]; then
+    hook="
+  ca_file: \"$WORK/keys/hook.crt\"
+events:
+  webhooks:
+    - {url: \"https://127.0.0.1:$HOOK_PORT/hook\", secret_file: \"$WORK/keys/hook.secret\",
+       batch: 100, timeout: 10s}"
   fi
   HATO_CONF="$dir/hato.yaml"
   cat >"$HATO_CONF" <<EOF
@@ -866,7 +938,7 @@ domains:
   - name: example.test$dkim
 dns: {servers: ["127.0.0.1:9"]}
 delivery:
-  smarthost: {host: "127.0.0.1", port: $sink_port, tls: none}
+  smarthost: {host: "127.0.0.1", port: $sink_port, tls: none}$hook
 limits:
   max_message_size: "10M"
   max_connections: 20000
@@ -1064,9 +1136,12 @@ ROWS=()     # system variant sessions e2e/s acc/s lg-acc/s lg-e2e/s p50 p99 cpu 
 run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   local sys=$1 variant=$2 sessions=$3 name="$1-$2-$3" dir port sink_port check="-"
   local label=$sys   # the row's name; hato-base runs as hato with the other binary
+  local hook=""
   if [ "$sys" = hato-base ]; then HATO=$HATO_BASE; sys=hato; else HATO=$HATO_NEW; fi
+  if [ "$sys" = hato-hook ]; then hook=1; sys=hato; fi
   dir="$WORK/$name"
   mkdir -p "$dir"
+  [ -z "$hook" ] || start_hook "$dir"
   log "== $label $variant, $sessions sessions"
   sink_port=$(free_port)
   # 1. warm-up and check: W messages into a sink that dumps each one
@@ -1089,6 +1164,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   if [ -z "$warm_ok" ]; then
     log "   skipped: the warm-up did not get through (logs: KEEP=1, $dir)"
     ROWS+=("$label $variant $sessions failed - - - - - - 0 $check 0 - 0 $ROUND")
+    [ -z "$hook" ] || stop_hook "$dir"
     if [ "$sys" = hato ]; then stop_hato; else stop_postfix; fi
     return 0
   fi
@@ -1129,6 +1205,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
       [ "${signatures:-0}" = "$((WARMUP + MESSAGES + LAT_MESSAGES))" ] && check="$check,all" ||
         log "note: hato_dkim_signatures_total ${signatures:-?}, messages $((WARMUP + MESSAGES + LAT_MESSAGES))"
     fi
+    [ -z "$hook" ] || stop_hook "$dir"
     stop_hato
   else
     if [ -n "$OPENDKIM_PID" ] && ! kill -0 "$OPENDKIM_PID" 2>/dev/null; then

@@ -107,7 +107,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+void write(Level level, std::string_view event, std::span<const Field> fields) {
   if (static_cast<int>(level) < g_min.load(std::memory_order_relaxed)) return;
   std::string line;
   line.reserve(160);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,7 +19,10 @@ using Field = std::pair<std::string_view, std::string_view>;
 
 void set_json(bool json);
 void set_min_level(Level level);
-void write(Level level, std::string_view event, std::initializer_list<Field> fields);
+void write(Level level, std::string_view event, std::span<const Field> fields);
+inline void write(Level level, std::string_view event, std::initializer_list<Field> fields) {
+  write(level, event, std::span<const Field>(fields.begin(), fields.size()));
+}
 
 inline void debug(std::string_view e, std::initializer_list<Field> f = {}) {
   write(Level::kDebug, e, f);

@@ -234,9 +234,22 @@ struct SuspendRule {
   bool operator==(const SuspendRule&) const = default;
 };
 
+// The complaint rate (complaints / delivered, per provider, over `window`) that slows down or
+// suspends sending to that provider (shaping.complaints; policy/complaint_rate.h).
+struct ComplaintLimits {
+  Duration window = std::chrono::hours(24);
+  uint64_t min_delivered = 1000;  // no decision on fewer delivered messages in the window
+  double slow_above = 0.001;      // 0.1%: Gmail's "keep below"
+  double slow_rate = 1.0;         // messages per second, per egress address, while slowed
+  double suspend_above = 0.003;   // 0.3%: Gmail's "never reach"
+  Duration for_ = std::chrono::hours(6);
+  bool operator==(const ComplaintLimits&) const = default;
+};
+
 struct Shaping {
   std::vector<Provider> providers;      // added to or overriding the built-in ones, by name
   std::vector<SuspendRule> suspend_on;  // tried before the built-in rules
+  ComplaintLimits complaints;
   Provider defaults;  // name "default": every other destination, and unset fields above
   bool operator==(const Shaping&) const = default;
 };

@@ -68,6 +68,8 @@ class Builder {
   void read_provider(const Value& v);
   void read_shaping_limits(const MapReader& m, Provider* provider);
   void read_suspend_rule(const Value& v);
+  void read_complaint_limits(const Value& v);
+  std::optional<double> read_percent(const Value& v);
   void read_blacklist_monitor(const Value& v);
   void read_events(const Value& v);
   void read_webhook(const Value& v);

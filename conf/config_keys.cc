@@ -35,6 +35,7 @@ const KeyTable kTables[] = {
     {"egress[]", kEgress},
     {"egress[].warmup", kWarmup},
     {"shaping", kShaping},
+    {"shaping.complaints", kShapingComplaints},
     {"shaping.default", kShapingDefault},
     {"shaping.providers[]", kProvider},
     {"shaping.suspend_on[]", kSuspendRule},

@@ -44,9 +44,9 @@ inline constexpr K kAcme[] = {"directory", "email", "http", "domains", "ca_file"
 inline constexpr K kMtaSts[] = {"listen", "mode", "max_age", "mx"};
 inline constexpr K kListener[] = {"name",    "address", "role", "tls", "trusted_networks",
                                   "bare_lf", "nul"};
-inline constexpr K kLimits[] = {"max_message_size",  "max_recipients",  "max_errors",
-                                "command_timeout",   "data_timeout",    "max_connections",
-                                "max_junk_commands", "max_session_time",  "users"};
+inline constexpr K kLimits[] = {"max_message_size",  "max_recipients",   "max_errors",
+                                "command_timeout",   "data_timeout",     "max_connections",
+                                "max_junk_commands", "max_session_time", "users"};
 // limits.users maps user names (and "default") to these.
 inline constexpr K kUserQuotas[] = {"messages", "recipients"};
 inline constexpr K kDomain[] = {"name", "dkim", "mailboxes", "aliases", "lmtp"};
@@ -75,7 +75,9 @@ inline constexpr K kInboundLimits[] = {"connections_per_client", "messages_per_c
 inline constexpr K kErrorSlowdown[] = {"after", "delay", "max_delay", "disconnect_after", "forget"};
 inline constexpr K kEgress[] = {"address", "helo", "weight", "warmup"};
 inline constexpr K kWarmup[] = {"start", "daily", "per_provider"};
-inline constexpr K kShaping[] = {"providers", "suspend_on", "default"};
+inline constexpr K kShaping[] = {"providers", "suspend_on", "complaints", "default"};
+inline constexpr K kShapingComplaints[] = {"window",    "min_delivered", "slow_above",
+                                           "slow_rate", "suspend_above", "for"};
 inline constexpr K kShapingDefault[] = {"connections", "messages_per_connection", "rate"};
 inline constexpr K kProvider[] = {"name", "mx_suffix", "connections", "messages_per_connection",
                                   "rate"};

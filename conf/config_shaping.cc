@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "common/strings.h"
 
@@ -102,6 +103,7 @@ void Builder::read_warmup(const Value& v, Egress* egress) {
 void Builder::read_shaping(const Value& v) {
   MapReader m(reader_, v, keys::kShaping);
   if (!m.is_map()) return;
+  if (auto* c = m.get("complaints")) read_complaint_limits(*c);
   if (auto* p = m.get("providers")) {
     if (auto items = reader_.items(*p)) {
       for (const auto& item : *items) read_provider(item);
@@ -182,6 +184,54 @@ void Builder::read_shaping_limits(const MapReader& m, Provider* provider) {
         reader_.error(*r, rate.message());
       }
     }
+  }
+}
+
+// read_percent - "0.3%" as 0.003; from 0% to 100%.
+std::optional<double> Builder::read_percent(const Value& v) {
+  auto text = reader_.string(v);
+  if (!text) return std::nullopt;
+  std::string_view t = *text;
+  double value = 0;
+  if (t.ends_with('%')) {
+    t.remove_suffix(1);
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    if (ec == std::errc() && end == t.data() + t.size() && value >= 0 && value <= 100)
+      return value / 100;
+  }
+  reader_.error(v, "'" + *text + "' is not a percentage from 0% to 100% (like 0.3%)");
+  return std::nullopt;
+}
+
+// read_complaint_limits - {window, min_delivered, slow_above, slow_rate, suspend_above, for}.
+void Builder::read_complaint_limits(const Value& v) {
+  MapReader m(reader_, v, keys::kShapingComplaints);
+  if (!m.is_map()) return;
+  ComplaintLimits& c = config_.shaping.complaints;
+  if (auto* w = m.get("window")) {
+    if (auto d = reader_.duration(*w)) c.window = *d;
+  }
+  if (auto* n = m.get("min_delivered")) {
+    if (auto count = reader_.number(*n, 1, kMaxU32)) c.min_delivered = *count;
+  }
+  if (auto* p = m.get("slow_above")) {
+    if (auto percent = read_percent(*p)) c.slow_above = *percent;
+  }
+  if (auto* p = m.get("suspend_above")) {
+    if (auto percent = read_percent(*p)) c.suspend_above = *percent;
+  }
+  if (auto* r = m.get("slow_rate")) {
+    if (auto text = reader_.string(*r)) {
+      auto rate = parse_rate(*text);
+      if (rate) {
+        c.slow_rate = *rate;
+      } else {
+        reader_.error(*r, rate.message());
+      }
+    }
+  }
+  if (auto* f = m.get("for")) {
+    if (auto d = reader_.duration(*f)) c.for_ = *d;
   }
 }
 

@@ -145,6 +145,13 @@ class Limiter {
   // A remote reply: suspends egress x provider when a rule matches.
   bool observe_reply(size_t egress, const std::string& provider, std::string_view reply,
                      int64_t now_ms);
+  // A message delivered to `provider` (to a recipient of `rcpt_domain`): the complaint
+  // rate's denominator.
+  void observe_delivered(const std::string& provider, std::string_view rcpt_domain, int64_t now_ms);
+  // A complaint (ARF) by a recipient of `rcpt_domain`, counted for the provider that domain's
+  // mail was delivered to. Over shaping.complaints' limits every egress address slows down
+  // or stops sending to that provider, as a throttling reply would. Gives the provider.
+  std::string observe_complaint(std::string_view rcpt_domain, int64_t now_ms);
   // `hato warmup status --json`: one object per egress address, each on a line:
   // {"address","helo","weight","day" (null without warm-up),"allowance" (null: no
   // limit today),"sent_today","suspensions":[{"provider","until","reason"}],

@@ -7,6 +7,7 @@
 //   limiter_replies.cc    throttling replies: suspensions and slowdowns
 //   limiter_state.cc      what survives a restart, in the StateStore
 //   limiter_status.cc     status_json()
+//   limiter_complaints.cc the complaint rate per provider: slowdowns and suspensions
 #pragma once
 
 #include <atomic>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "policy/client_limits.h"
+#include "policy/complaint_rate.h"
 #include "policy/limiter.h"
 
 namespace hato::policy {
@@ -147,6 +149,8 @@ struct Limiter::Impl {
   std::mt19937_64 random{std::random_device{}()};
   std::vector<size_t> candidates;  // reused by choose()
   bool keep_last = true;           // blacklist_monitor.keep_last_address
+  conf::ComplaintLimits complaint_limits;
+  ComplaintRate complaint_rate;
 };
 
 }  // namespace hato::policy

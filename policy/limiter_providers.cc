@@ -65,7 +65,12 @@ bool on_label_boundary(std::string_view host, std::string_view suffix) {
 }  // namespace
 
 Limiter::Impl::Impl(const conf::Config& config, StateStore& state_store)
-    : state(state_store), keep_last(config.blacklist_monitor.keep_last_address) {
+    : state(state_store),
+      keep_last(config.blacklist_monitor.keep_last_address),
+      complaint_limits(config.shaping.complaints),
+      complaint_rate(
+          std::chrono::duration_cast<std::chrono::milliseconds>(config.shaping.complaints.window)
+              .count()) {
   // Limits: built-in, then shaping.default over the default, then each configured provider
   // over its built-in values (or over the default, for a new one).
   Limits fallback = kDefaultLimits;

@@ -2,6 +2,7 @@
 #include "queue/event_json.h"
 
 #include "common/log.h"
+#include "queue/event_log.h"
 
 namespace hato::queue {
 
@@ -11,25 +12,24 @@ std::string event_json(const QueueEvent& e) {
   out += "{\"event\":";
   log::append_json_string(out, e.event);
   log::append_json_field(out, "time", log::rfc3339(e.time_ms));
-  log::append_json_field(out, "id", e.id);
-  log::append_json_field(out, "message_id", e.message_id);
-  log::append_json_field(out, "sender", e.sender);
-  log::append_json_field(out, "rcpt", e.rcpt);
-  log::append_json_field(out, "user", e.user);
-  log::append_json_field(out, "listener", e.listener);
-  log::append_json_field(out, "category", e.category);
-  log::append_json_field(out, "dsn", e.dsn);
-  log::append_json_field(out, "response", e.response);
-  log::append_json_field(out, "mx", e.mx);
-  log::append_json_field(out, "address", e.address);
-  log::append_json_field(out, "egress", e.egress);
-  out += ",\"tls\":{\"version\":";
-  log::append_json_string(out, e.tls_version);
-  out += ",\"policy\":";
-  log::append_json_string(out, e.tls_policy);
-  out += "},\"attempt\":";
-  out += std::to_string(e.attempt);
-  log::append_json_field(out, "original", e.original);
+  // The log's list of fields (event_log.h), so the two cannot drift apart; only the shape
+  // differs: tls is an object here and attempt a number.
+  std::string attempt = std::to_string(e.attempt);
+  for (const auto& [key, value] : event_log_fields(e, attempt)) {
+    if (key == "tls_version") {
+      out += ",\"tls\":{\"version\":";
+      log::append_json_string(out, value);
+    } else if (key == "tls_policy") {
+      out += ",\"policy\":";
+      log::append_json_string(out, value);
+      out += '}';
+    } else if (key == "attempt") {
+      out += ",\"attempt\":";
+      out += value;
+    } else {
+      log::append_json_field(out, key, value);
+    }
+  }
   out += '}';
   return out;
 }

@@ -122,6 +122,7 @@ struct InsertRequest {
   Kind kind = Kind::kInsert;
   OutboxEvents events;        // written with the change
   uint64_t trim_through = 0;  // kTrim
+  Store::StateRecords state;  // kTrim: written with it
 };
 
 // How long removals may wait for a synced write to carry them before the
@@ -180,7 +181,8 @@ class RocksDbStore final : public Store {
                          std::move(done),
                          InsertRequest::Kind::kInsert,
                          {},
-                         0};
+                         0,
+                         {}};
   }
 
   void enqueue(InsertRequest request) { enqueue(std::span<InsertRequest>(&request, 1)); }
@@ -209,7 +211,8 @@ class RocksDbStore final : public Store {
                           std::move(done),
                           InsertRequest::Kind::kUpdate,
                           std::move(events),
-                          0});
+                          0,
+                          {}});
   }
 
   void remove_async(const QueueId& id, std::function<void(Status)> done,
@@ -221,13 +224,15 @@ class RocksDbStore final : public Store {
                           std::move(done),
                           InsertRequest::Kind::kRemove,
                           std::move(events),
-                          0});
+                          0,
+                          {}});
   }
 
-  void outbox_trim(uint64_t seq) override {
+  void outbox_trim(uint64_t seq, StateRecords state) override {
     InsertRequest r;
     r.kind = InsertRequest::Kind::kTrim;
     r.trim_through = seq;
+    r.state = std::move(state);
     enqueue(std::move(r));
   }
 
@@ -620,6 +625,9 @@ class RocksDbStore final : public Store {
       const InsertRequest& r = batch[i];
       if (r.kind == InsertRequest::Kind::kTrim) {
         s = trim_outbox(wb, r.trim_through, outbox);
+        for (const auto& [key, value] : r.state) {
+          if (s.ok()) s = wb.Put(cf(kState), key, state::encode_value(value));
+        }
         continue;
       }
       if (r.kind == InsertRequest::Kind::kInsert) {

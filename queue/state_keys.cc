@@ -18,6 +18,7 @@ struct KindInfo {
 // One row per kind, in the order of the enum.
 constexpr KindInfo kKinds[] = {
     {Kind::kBlacklist, "b/", "blacklist", 2, 2},
+    {Kind::kHookCursor, "h/", "webhook cursor", 1, 1},
     {Kind::kMtaSts, "m/", "mta-sts policy", 1, 1},
     {Kind::kSlowdown, "r/", "slowdown", 2, 2},
     {Kind::kSuspension, "s/", "suspension", 2, 2},
@@ -156,6 +157,17 @@ std::string user_quota_key(std::string_view user, std::string_view what, int64_t
                            int64_t start_ms) {
   return make_key(Kind::kUserQuota,
                   {user, what, std::to_string(window_s), std::to_string(start_ms)});
+}
+
+std::string hook_cursor_key(std::string_view url) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(url.size() * 2);
+  for (unsigned char c : url) {
+    hex += kDigits[c >> 4];
+    hex += kDigits[c & 15];
+  }
+  return make_key(Kind::kHookCursor, {hex});
 }
 
 std::string suppression_key(std::string_view scope, std::string_view address) {

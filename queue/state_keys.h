@@ -27,6 +27,7 @@ namespace hato::queue::state {
 // Sorted by prefix, as the records lie in the family.
 enum class Kind : uint8_t {
   kBlacklist,     // b/<address or domain>/<zone>, b/<address>/#ptr: blacklist monitor
+  kHookCursor,    // h/<hex of the hook's URL>: the last outbox event a webhook acknowledged
   kMtaSts,        // m/<domain>: a cached MTA-STS policy
   kSlowdown,      // r/<ip>/<provider>: a slowdown, "<until_ms> <rate> <reason>"
   kSuspension,    // s/<ip>/<provider>: a suspension, "<until_ms> <reason>"
@@ -70,6 +71,8 @@ std::string tlsrpt_index_key();
 // `user` holds no '/' (the caller escapes it); `what` is "messages" or "recipients".
 std::string user_quota_key(std::string_view user, std::string_view what, int64_t window_s,
                            int64_t start_ms);
+// The hook's URL in hex (a URL holds '/'); its value is the sequence number, in decimal.
+std::string hook_cursor_key(std::string_view url);
 // `scope` is a sending domain or "*" (every domain); `address` holds no '/' (the caller
 // escapes it).
 std::string suppression_key(std::string_view scope, std::string_view address);

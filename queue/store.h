@@ -106,8 +106,14 @@ class Store {
     return Status::ok();
   }
   // Removes the events up to and including `seq`, through the committer (not synced by
-  // itself: a crash before the next sync sends them again, which is at-least-once).
-  virtual void outbox_trim(uint64_t seq) { (void)seq; }
+  // itself: a crash before the next sync sends them again, which is at-least-once), and
+  // writes `state` records (key and value as put_state() takes them) in the same batch: the
+  // webhooks' cursors, kept off the loop's thread, where a write would wait for a sync.
+  using StateRecords = std::vector<std::pair<std::string, std::string>>;
+  virtual void outbox_trim(uint64_t seq, StateRecords state = {}) {
+    (void)seq;
+    for (const auto& [key, value] : state) (void)put_state(key, value);
+  }
   virtual OutboxStats outbox_stats() const { return {}; }
 
   virtual Result<Envelope> envelope(const QueueId& id) = 0;

@@ -5,6 +5,7 @@
 #include "common/log.h"
 #include "policy/arf.h"
 #include "policy/bounce_rules.h"
+#include "queue/event_log.h"
 #include "relay/delivery.h"
 #include "relay/relay_metrics.h"
 
@@ -31,18 +32,12 @@ void DeliveryEngine::take_complaint(MessageWork& report) {
   std::string provider = policy::bounce_provider(domain_of(c.recipient));
   if (provider.empty()) provider = policy::bounce_provider(domain_of(report.envelope.sender));
   m::complaints(provider).inc();
+  // The rate per provider (as the limiter names them) may slow down or suspend sending.
+  if (limiter_ && limiter_->active() && !c.recipient.empty())
+    limiter_->observe_complaint(domain_of(c.recipient), log::now_ms());
   bool suppressed = suppression_ && !c.recipient.empty() &&
                     suppression_->note(config_->suppression, c.sender, c.recipient, "complaint",
                                        "complaint", log::now_ms());
-  log::warning("complaint", {{"id", report.id.str()},
-                             {"original", c.queue_id.empty() ? "-" : c.queue_id},
-                             {"message_id", c.message_id.empty() ? "-" : c.message_id},
-                             {"rcpt", c.recipient.empty() ? "-" : c.recipient},
-                             {"sender", c.sender.empty() ? "-" : c.sender},
-                             {"type", c.feedback_type},
-                             {"provider", provider.empty() ? "other" : provider},
-                             {"reporter", c.user_agent.empty() ? "-" : c.user_agent},
-                             {"suppressed", suppressed ? "yes" : "no"}});
   queue::QueueEvent event = message_event(report, "complaint", log::now_ms());
   event.id = c.queue_id.empty() ? report.id.str() : c.queue_id;
   event.original = report.id.str();  // the report itself
@@ -52,6 +47,12 @@ void DeliveryEngine::take_complaint(MessageWork& report) {
   event.response = "feedback-type " + c.feedback_type + " from " +
                    (c.user_agent.empty() ? report.envelope.sender : c.user_agent);
   event.category = "complaint";
+  // `id` is the message complained about, `original` the report, as in the event.
+  queue::log_event(log::Level::kWarning, "complaint", event,
+                   {{"type", c.feedback_type},
+                    {"provider", provider.empty() ? "other" : provider},
+                    {"reporter", c.user_agent},
+                    {"suppressed", suppressed ? "yes" : "no"}});
   // Announced (and written for the webhooks) with the report's own delivery record.
   report.events.push_back(std::move(event));
 }

@@ -222,14 +222,6 @@ void DeliveryEngine::deliver_local(std::shared_ptr<MessageWork> work, std::vecto
   for (size_t i : local) request.addresses.push_back(work->envelope.recipients[i].address);
   local_.deliver(std::move(request),
                  [this, work, local = std::move(local)](TransactionResult replies) mutable {
-                   const std::string& complaints = config_->complaints.address;
-                   for (size_t k = 0; k < local.size() && k < replies.size(); ++k) {
-                     if (!complaints.empty() && replies[k].code == 250 &&
-                         iequals(work->envelope.recipients[local[k]].address, complaints)) {
-                       take_complaint(*work);
-                       break;
-                     }
-                   }
                    Job job{work, std::move(local), std::nullopt};
                    record(job, replies, "local", {});
                  });

@@ -157,6 +157,7 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   // The provider of an MX host for bounce categories and their metric: the limiter's (with
   // the configured MX suffixes), else the bounce rules' own table; "" when unknown.
   std::string provider_of(const std::string& host) const;
+  void count_delivered(const std::string& host, const std::string& rcpt, int64_t now);
   // With suppression.at_submission: bounce, the pending recipients of submitted mail that
   // the suppression list holds back: each gets a 550 now, as a job of its own.
   std::vector<size_t> suppressed_now(const MessageWork& work);

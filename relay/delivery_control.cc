@@ -3,6 +3,7 @@
 // its attempt ends (write_back), so no result is lost or applied twice.
 #include "common/log.h"
 #include "policy/mail/message_header.h"
+#include "queue/event_log.h"
 #include "relay/delivery.h"
 
 namespace hato::relay {
@@ -21,7 +22,7 @@ Status DeliveryEngine::hold(const queue::QueueId& id) {
   scheduler_.remove(id);
   ++held_;
   events_.publish(held);
-  log::info("held", {{"id", id.str()}});
+  queue::log_event(log::Level::kInfo, "held", held);
   return Status::ok();
 }
 
@@ -40,7 +41,7 @@ Status DeliveryEngine::release(const queue::QueueId& id) {
   if (auto s = store_.update_with(id, *env, outbox({released})); !s) return s;
   if (held_) --held_;
   events_.publish(released);
-  log::info("released", {{"id", id.str()}});
+  queue::log_event(log::Level::kInfo, "released", released);
   schedule(id, env->next_attempt_ms);
   return Status::ok();
 }
@@ -83,7 +84,7 @@ Status DeliveryEngine::remove(const queue::QueueId& id) {
   if (env->state == queue::MessageState::kHeld && held_) --held_;
   scheduler_.remove(id);
   events_.publish(deleted);
-  log::info("deleted", {{"id", id.str()}});
+  queue::log_event(log::Level::kInfo, "deleted", deleted);
   return Status::ok();
 }
 

@@ -4,8 +4,10 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "policy/mail/message_header.h"
 #include "queue/event_json.h"
+#include "queue/event_log.h"
 #include "relay/delivery.h"
 #include "relay/relay_metrics.h"
 
@@ -97,6 +99,11 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
     if (r.attempts.size() > 20) r.attempts.erase(r.attempts.begin());  // keep the record bounded
     if (delivered) {
       r.state = queue::RcptState::kDelivered;
+      count_delivered(host, r.address, now);
+      // A feedback report delivered to the complaints address, whether to a Maildir or over
+      // LMTP: read once it is safely in the mailbox.
+      const std::string& complaints = config_->complaints.address;
+      if (!complaints.empty() && iequals(r.address, complaints)) take_complaint(*work);
     } else if (reply.code >= 500) {
       r.state = queue::RcptState::kBounced;
       DsnRecipient d;
@@ -132,22 +139,16 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
     // The record keeps the last 20 attempts; the count goes on from there.
     e.attempt = static_cast<uint32_t>(r.attempts.size());
     e.category = category;
-    work->events.push_back(std::move(e));
     m::deliveries(status).inc();
     if (r.state == queue::RcptState::kDelivered)
       m::delivery_latency().observe(static_cast<double>(now - work->envelope.created_ms) / 1000.0);
-    log::info("delivery", {{"id", work->id.str()},
-                           {"rcpt", r.address},
-                           {"relay", host.empty() ? "none" : host},
-                           {"delay", seconds_text(now - work->envelope.created_ms)},
-                           {"dsn", dsn},
-                           {"status", status},
-                           {"category", category.empty() ? "-" : category},
-                           {"tls_policy", tls.policy.empty() ? "-" : tls.policy},
-                           {"tls", tls.version.empty() ? "none" : tls.version},
-                           {"cipher", tls.cipher.empty() ? "-" : tls.cipher},
-                           {"tls_failure", tls.failure.empty() ? "-" : tls.failure},
-                           {"response", response}});
+    queue::log_event(log::Level::kInfo, "delivery", e,
+                     {{"status", status},
+                      {"relay", host.empty() ? "none" : host},
+                      {"delay", seconds_text(now - work->envelope.created_ms)},
+                      {"cipher", tls.cipher.empty() ? "-" : tls.cipher},
+                      {"tls_failure", tls.failure.empty() ? "-" : tls.failure}});
+    work->events.push_back(std::move(e));
   }
   if (--work->outstanding == 0) finalize(work);
 }
@@ -200,14 +201,6 @@ void DeliveryEngine::expire_pending(MessageWork& work, int64_t now) {
     d.last_attempt_ms = r.attempts.empty() ? 0 : r.attempts.back().time_ms;
     d.category = "expired";
     work.failed.push_back(std::move(d));
-    log::info("delivery", {{"id", work.id.str()},
-                           {"rcpt", r.address},
-                           {"relay", "none"},
-                           {"delay", seconds_text(now - env.created_ms)},
-                           {"dsn", "4.4.7"},
-                           {"status", "expired"},
-                           {"category", "expired"},
-                           {"response", "delivery time expired; last error: " + last}});
     m::deliveries("expired").inc();
     m::bounces("expired", r.attempts.empty() ? "" : provider_of(r.attempts.back().host)).inc();
     queue::QueueEvent e = message_event(work, "expired", now);
@@ -216,6 +209,9 @@ void DeliveryEngine::expire_pending(MessageWork& work, int64_t now) {
     e.dsn = "4.4.7";
     e.attempt = static_cast<uint32_t>(r.attempts.size());
     e.category = "expired";
+    queue::log_event(
+        log::Level::kInfo, "delivery", e,
+        {{"status", "expired"}, {"relay", "none"}, {"delay", seconds_text(now - env.created_ms)}});
     work.events.push_back(std::move(e));
   }
 }
@@ -373,6 +369,16 @@ queue::QueueEvent DeliveryEngine::operator_event(const char* event, const queue:
   return e;
 }
 
+// count_delivered - the complaint rate's denominator, per provider as the limiter names them.
+void DeliveryEngine::count_delivered(const std::string& host, const std::string& rcpt,
+                                     int64_t now) {
+  std::string name = host.substr(0, host.find('['));
+  // Our own mailboxes (Maildir, LMTP) are no provider's.
+  if (!limiter_ || !limiter_->active() || name.empty() || name == "local" || name == "lmtp") return;
+  limiter_->observe_delivered(limiter_->provider_for({name}), rcpt.substr(rcpt.rfind('@') + 1),
+                              now);
+}
+
 std::string DeliveryEngine::provider_of(const std::string& host) const {
   std::string name = host.substr(0, host.find('['));
   if (name.empty() || name == "local") return "";
@@ -446,13 +452,8 @@ void DeliveryEngine::fail_pending(MessageWork& work, const std::string& text) {
     e.response = text;
     e.dsn = "5.0.0";
     e.attempt = static_cast<uint32_t>(r.attempts.size());
+    queue::log_event(log::Level::kInfo, "delivery", e, {{"status", "bounced"}, {"relay", "none"}});
     work.events.push_back(std::move(e));
-    log::info("delivery", {{"id", work.id.str()},
-                           {"rcpt", r.address},
-                           {"relay", "none"},
-                           {"dsn", "5.0.0"},
-                           {"status", "bounced"},
-                           {"response", text}});
   }
 }
 
@@ -495,15 +496,15 @@ void DeliveryEngine::queue_dsn(const MessageWork& work, std::vector<DsnRecipient
   e.response = (delay ? "delay notice for " : "failure report for ") + std::to_string(count) +
                (count == 1 ? " recipient" : " recipients");
   e.original = work.id.str();
+  queue::QueueEvent logged = e;
   local.events.push_back(std::move(e));
   queue::QueueId id =
       enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
-  log::info(delay ? "delay notice" : "bounce",
-            {{"id", id.str()},
-             {"original", work.id.str()},
-             {"to", work.envelope.sender},
-             {"recipients", std::to_string(count)},
-             {"category", categories.empty() ? "-" : categories}});
+  // queue_own names the report as it named the event.
+  logged.id = id.str();
+  logged.message_id = "<" + id.str() + "@" + config_->hostname + ">";
+  queue::log_event(log::Level::kInfo, delay ? "delay notice" : "bounce", logged,
+                   {{"recipients", std::to_string(count)}, {"categories", categories}});
 }
 
 // A DSN or delay notice of ours that could not be delivered (the sender address is no
@@ -531,13 +532,12 @@ void DeliveryEngine::queue_double_bounce(MessageWork& work, std::vector<DsnRecip
   };
   queue::QueueId id =
       enqueuer_.queue_own(std::move(local), [then = std::move(then)](Status) { then(); });
-  log::warning(
-      "undeliverable report sent to the postmaster",
-      {{"id", id.str()}, {"original", work.id.str()}, {"failed", failed}, {"to", postmaster}});
   queue::QueueEvent e = message_event(work, "double_bounce", log::now_ms());
   e.rcpt = failed;
   e.response = "report sent to " + postmaster;
   e.original = work.id.str();
+  queue::log_event(log::Level::kWarning, "undeliverable report sent to the postmaster", e,
+                   {{"report", id.str()}, {"failed", failed}, {"to", postmaster}});
   work.events.push_back(std::move(e));  // announced with the envelope's removal
 }
 

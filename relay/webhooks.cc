@@ -5,12 +5,14 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "common/json.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/strings.h"
+#include "queue/state_keys.h"
 
 namespace hato::relay {
 
@@ -75,11 +77,18 @@ bool webhook_wants(const conf::Webhook& hook, std::string_view event_json) {
   return true;
 }
 
+uint64_t resume_cursor(std::optional<uint64_t> stored, const queue::OutboxStats& outbox) {
+  uint64_t oldest = outbox.first - 1, newest = outbox.next - 1;
+  if (!stored) return oldest;
+  return std::clamp(*stored, oldest, newest);
+}
+
 struct Webhooks::Hook {
   conf::Webhook config;
-  std::string name;     // its URL, for logs and metric labels
-  uint64_t cursor = 0;  // the last event acknowledged (or skipped as not for it)
-  bool busy = false;    // a POST is out
+  std::string name;           // its URL, for logs and metric labels
+  uint64_t cursor = 0;        // the last event acknowledged (or skipped as not for it)
+  bool cursor_moved = false;  // not stored since
+  bool busy = false;          // a POST is out
   int64_t retry_at_ms = 0;
   int64_t backoff_ms = 0;
   int64_t last_success_ms = 0;
@@ -111,9 +120,10 @@ void Webhooks::set_config(conf::ConfigPtr config) {
         break;
       }
     }
+    bool known = !hook->name.empty();
     hook->config = c;
     hook->name = c.url;
-    if (hook->cursor == 0) hook->cursor = store_.outbox_stats().first - 1;
+    if (!known) advance(*hook, load_cursor(c.url));
     Hook* raw = hook.get();
     metrics().callback_gauge(
         "hato_webhook_backlog", "Events kept for each webhook, not yet acknowledged",
@@ -133,6 +143,7 @@ void Webhooks::set_config(conf::ConfigPtr config) {
   }
   // A hook being answered keeps its Hook alive until then (answered() finds it by name).
   hooks_ = std::move(hooks);
+  forget_cursors();
   trim();
   notify();
 }
@@ -196,7 +207,7 @@ void Webhooks::send(Hook& hook) {
   if (last == hook.cursor) return;  // nothing new
   if (count == 0) {
     // Nothing here for this hook: past these at once.
-    hook.cursor = last;
+    advance(hook, last);
     trim();
     notify();
     return;
@@ -230,7 +241,7 @@ void Webhooks::answered(Hook& hook, uint64_t last, size_t count,
   hook.busy = false;
   int64_t now = log::now_ms();
   if (r && r->status >= 200 && r->status < 300) {
-    hook.cursor = std::max(hook.cursor, last);
+    advance(hook, std::max(hook.cursor, last));
     hook.last_success_ms = now;
     hook.backoff_ms = 0;
     hook.retry_at_ms = 0;
@@ -251,14 +262,61 @@ void Webhooks::answered(Hook& hook, uint64_t last, size_t count,
   arm(hook.retry_at_ms);
 }
 
-// trim - events every hook has are removed from the outbox; with no hooks, all of them.
+void Webhooks::advance(Hook& hook, uint64_t seq) {
+  hook.cursor = seq;
+  hook.cursor_moved = true;  // stored by the next trim()
+}
+
+uint64_t Webhooks::load_cursor(const std::string& url) {
+  std::optional<uint64_t> stored;
+  auto value = store_.get_state(queue::state::hook_cursor_key(url));
+  if (!value) {
+    log::error("webhook cursor unreadable", {{"hook", url}, {"reason", value.message()}});
+  } else if (*value) {
+    uint64_t seq = 0;
+    const std::string& text = **value;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seq);
+    if (ec == std::errc() && end == text.data() + text.size()) stored = seq;
+  }
+  return resume_cursor(stored, store_.outbox_stats());
+}
+
+// forget_cursors - a hook taken out of the configuration leaves no cursor behind: put back
+// later, it starts at the oldest event, as a new hook does.
+void Webhooks::forget_cursors() {
+  std::vector<std::string> stale;
+  Status s = store_.scan_state(queue::state::prefix(queue::state::Kind::kHookCursor),
+                               [&](std::string_view key, std::string_view) {
+                                 bool configured =
+                                     std::any_of(hooks_.begin(), hooks_.end(), [&](const auto& h) {
+                                       return queue::state::hook_cursor_key(h->name) == key;
+                                     });
+                                 if (!configured) stale.emplace_back(key);
+                                 return true;
+                               });
+  if (!s) log::error("webhook cursors unreadable", {{"reason", s.message()}});
+  for (const auto& key : stale) (void)store_.erase_state(key);
+}
+
+// trim - events every hook has are removed from the outbox (with no hooks, all of them), and
+// the cursors that moved are stored, in one batch through the committer: never a write on the
+// loop's thread, which would wait for the committer's sync. Unsynced, like removals: a crash
+// that loses it sends some events again. At start the cursors brought back by
+// resume_cursor() go first, so any event written later comes after them in the WAL.
 void Webhooks::trim() {
   auto stats = store_.outbox_stats();
   uint64_t through = stats.next - 1;
   for (const auto& h : hooks_) through = std::min(through, h->cursor);
-  if (through < stats.first || through <= trimmed_) return;
-  trimmed_ = through;
-  store_.outbox_trim(through);
+  queue::Store::StateRecords cursors;
+  for (auto& h : hooks_) {
+    if (!h->cursor_moved) continue;
+    h->cursor_moved = false;
+    cursors.emplace_back(queue::state::hook_cursor_key(h->name), std::to_string(h->cursor));
+  }
+  bool trims = through >= stats.first && through > trimmed_;
+  if (!trims && cursors.empty()) return;
+  if (trims) trimmed_ = through;
+  store_.outbox_trim(trims ? through : 0, std::move(cursors));
 }
 
 std::string Webhooks::status_json() const {

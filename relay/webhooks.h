@@ -4,8 +4,9 @@
 // batch as the change they describe; an event leaves the outbox only once every hook has
 // answered 2xx for it, so delivery is at least once, across crashes too.
 //
-// Per hook, on the loop: a cursor (the last sequence number it acknowledged, in memory: after a
-// restart each hook starts from the oldest event kept, which may send some again); one POST at a
+// Per hook, on the loop: a cursor (the last sequence number it acknowledged or skipped), kept in
+// the state family (queue/state_keys.h, kHookCursor) after each 2xx, so a restart goes on after
+// the last acknowledged batch (a batch out when the daemon stopped is sent again); one POST at a
 // time of at most `batch` events of its types, users and domains, as a JSON array, signed:
 //   X-Hato-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the secret>
 //   X-Hato-Batch: <hook>-<first>-<last>   the same events carry the same ID when sent again
@@ -15,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,12 @@ std::string webhook_signature(std::string_view secret, int64_t unix_seconds, std
 // the recipient). Empty lists let everything through.
 bool webhook_wants(const conf::Webhook& hook, std::string_view event_json);
 
+// Where a hook goes on at start: after its stored cursor, within what the outbox holds now. The
+// store numbers events from 1 again when it opens with an empty outbox, so a cursor from before
+// is brought back to `next - 1` (and must be stored so at once); one behind the oldest event
+// kept means that the hook is behind the events dropped beyond the backlog.
+uint64_t resume_cursor(std::optional<uint64_t> stored, const queue::OutboxStats& outbox);
+
 class Webhooks {
  public:
   Webhooks(Loop& loop, queue::Store& store, net::HttpClient& http, conf::ConfigPtr config);
@@ -43,7 +51,8 @@ class Webhooks {
   Webhooks(const Webhooks&) = delete;
   Webhooks& operator=(const Webhooks&) = delete;
 
-  // Hooks by URL keep their cursor across a reload; new ones start at the oldest event.
+  // Hooks by URL keep their cursor across a reload; new ones start after their stored cursor,
+  // else at the oldest event. The cursors of hooks no longer configured are forgotten.
   void set_config(conf::ConfigPtr config);
   // Events were written: send what is due now.
   void notify();
@@ -56,6 +65,10 @@ class Webhooks {
   void send(Hook& hook);
   void answered(Hook& hook, uint64_t last, size_t count, const Result<net::HttpResponse>& r);
   void trim();
+  // The hook is past `seq`: in memory now, in the store with the next trim().
+  void advance(Hook& hook, uint64_t seq);
+  uint64_t load_cursor(const std::string& url);
+  void forget_cursors();
   void arm(int64_t at_ms);
 
   Loop& loop_;

@@ -36,7 +36,8 @@ IO_TIMEOUT = 10.0
 CLI_TIMEOUT = 15.0
 
 LISTENING = re.compile(
-    r'\blistening\b.*?\blistener="?(?P<name>[^"\s]+)"?.*?\baddress="?(?P<host>[^"\s]+):(?P<port>\d+)"?')
+    r'\blistening\b.*?\blistener"?[=:]"?(?P<name>[^"\s]+)"?.*?\baddress"?[=:]"?'
+    r'(?P<host>[^"\s]+):(?P<port>\d+)"?')  # text (key=value) or JSON ("key":"value") logs
 # The line serve logs once it is fully up (signal handlers included), text or JSON.
 STARTED = re.compile(r'(?:^\S+ info started |"event":"started")')
 

@@ -76,7 +76,7 @@ class DaneTest(DeliveryHarness):
         line = self.outcome(d, qid, sink)
         self.assertEqual(line["status"], "delivered", line["_line"])
         self.assertEqual(line["tls_policy"], "dane", line["_line"])
-        self.assertTrue(line["tls"].startswith("TLSv1."), line["_line"])
+        self.assertTrue(line["tls_version"].startswith("TLSv1."), line["_line"])
         self.assertEqual(line["tls_failure"], "-", line["_line"])
         got = self.expect_messages(sink, 1, d)
         self.assertIsNotNone(got[0].tls)

@@ -9,6 +9,7 @@ domain's MX is the same sink. The operator holds, releases and deletes one messa
 Needs python3-aiosmtpd and dnsmasq-base, as test_delivery.py.
 """
 
+import json
 import os
 import re
 import unittest
@@ -91,6 +92,7 @@ class EventSchemaTest(hatotest.HatoTestCase):
              "delivery:", f"  port: {self.sink.port}",
              "  retry: {first: 1s, max_interval: 1s, max_age: 6s, delay_warning: 2s}"]
         y += self.more_yaml()
+        y += ["log: {format: json}"]
         d = Daemon(users={USER: PASSWORD},
                    domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
                             {"name": "sender.test"}],
@@ -191,6 +193,40 @@ class EventSchemaTest(hatotest.HatoTestCase):
                        f"dsn_sent about {qid}")
         self.assert_fields(e, rcpt=SENDER, listener="bounce",
                            response="failure report for 1 recipient")
+
+    def log_lines(self, name, qid):
+        """The JSON log lines called `name` about queue ID qid, as dicts."""
+        out = []
+        for line in self.d.log_text().splitlines():
+            try:
+                f = json.loads(line)
+            except ValueError:
+                continue
+            if f.get("event") == name and f.get("id") == qid:
+                out.append(f)
+        return out
+
+    def assert_logged_as(self, e, name, **also):
+        """The log line `name` about e's message (and recipient) carries e's fields: the same
+        names and values (tls.version and tls.policy as tls_version, tls_policy)."""
+        want = {k: v for k, v in e.items() if k not in ("event", "time", "tls", "attempt")}
+        want.update(tls_version=e["tls"]["version"], tls_policy=e["tls"]["policy"],
+                    attempt=str(e["attempt"]), **also)
+        lines = [f for f in self.log_lines(name, e["id"]) if f.get("rcpt") == e["rcpt"]]
+        self.assertEqual(len(lines), 1, f"one `{name}` line for {e['id']} {e['rcpt']}; "
+                                        f"the event: {e}\n{self.d.log_tail()}")
+        self.assertEqual({k: lines[0].get(k) for k in want}, want, lines[0])
+
+    def test_the_log_speaks_the_event_schema(self):
+        self.sink.reply_rcpt("dead@remote.test", "550 5.1.1 no such user here")
+        qid, _ = submit(self, self.d, ["ok@remote.test", "dead@remote.test"], "logged one")
+        self.assert_logged_as(self.of("delivered", qid, "ok@remote.test"), "delivery",
+                              status="delivered")
+        self.assert_logged_as(self.of("bounced", qid, "dead@remote.test"), "delivery",
+                              status="bounced")
+        e = self.event(lambda e: e["event"] == "dsn_sent" and e["original"] == qid,
+                       f"dsn_sent about {qid}")
+        self.assert_logged_as(e, "bounce", categories="invalid-recipient")
 
     def test_operator_actions(self):
         self.sink.reply_rcpt("kept@remote.test", "451 4.3.0 try again later")

@@ -88,7 +88,7 @@ class MtaStsTest(DeliveryHarness):
         line = self.outcome(d, qid, sink)
         self.assertEqual(line["status"], "delivered", line["_line"])
         self.assertEqual(line["tls_policy"], "mta-sts", line["_line"])
-        self.assertTrue(line["tls"].startswith("TLSv1."), line["_line"])
+        self.assertTrue(line["tls_version"].startswith("TLSv1."), line["_line"])
         self.assertNotEqual(line["cipher"], "-", line["_line"])
         self.assertEqual(line["tls_failure"], "-", line["_line"])
         got = self.expect_messages(sink, 1, d)
@@ -145,10 +145,10 @@ class MtaStsTest(DeliveryHarness):
         shown = self.show(d, qid)
         attempt = shown["recipients"][0]["attempts"][-1]
         self.assertEqual(attempt["tls_policy"], "mta-sts", attempt)
-        self.assertEqual(attempt["tls_version"], line["tls"], attempt)
+        self.assertEqual(attempt["tls_version"], line["tls_version"], attempt)
         self.assertEqual(attempt["tls_cipher"], line["cipher"], attempt)
         text = d.cli("queue", "show", qid).stdout
-        self.assertIn(f"tls: mta-sts, {line['tls']} {line['cipher']}", text)
+        self.assertIn(f"tls: mta-sts, {line['tls_version']} {line['cipher']}", text)
 
     # -- testing --------------------------------------------------------------------------
     def test_testing_delivers_and_records_the_failure(self):
@@ -160,7 +160,7 @@ class MtaStsTest(DeliveryHarness):
         self.assertEqual(line["status"], "delivered", line["_line"])
         self.assertEqual(line["tls_policy"], "mta-sts-testing", line["_line"])
         self.assertIn(f"certificate not valid for {MX_NAME}", line["tls_failure"], line["_line"])
-        self.assertTrue(line["tls"].startswith("TLSv1."), line["_line"])
+        self.assertTrue(line["tls_version"].startswith("TLSv1."), line["_line"])
         self.expect_messages(sink, 1, d)
 
     # -- fetching ---------------------------------------------------------------------------

@@ -142,7 +142,7 @@ class SuppressionTest(hatotest.HatoTestCase):
         self.assertRegex(d.log_text(), r"delivery\b.*rcpt=\"?gone@remote.test.*"
                                        r"category=\"?invalid-recipient")
         # The DSN's log line names the category of what it reports.
-        self.assertTrue(wait_for(lambda: re.search(r" info bounce .*category=\"?invalid-recipient",
+        self.assertTrue(wait_for(lambda: re.search(r" info bounce .*categories=\"?invalid-recipient",
                                                    d.log_text()), timeout=10), d.log_tail())
         self.assertRegex(self.metrics(d), r'hato_bounces_total\{category="invalid-recipient",'
                                           r'provider="other"\} [1-9]')

@@ -173,8 +173,8 @@ class WebhookSchemaTest(Setup, test_events.EventSchemaTest):
         super().tearDown()
 
 
-@unittest.skipIf(MISSING, MISSING or "")
-class WebhookDeliveryTest(Setup, hatotest.HatoTestCase):
+class DeliveryBase(Setup, hatotest.HatoTestCase):
+    """A daemon with a trusted submission listener and the webhook(s) of hook_yaml()."""
 
     def setUp(self):
         self._daemons = []
@@ -255,6 +255,10 @@ class WebhookDeliveryTest(Setup, hatotest.HatoTestCase):
             self.assertEqual(len(keys), len(set(keys)), f"batch {batch_id} repeats an event")
             for e in events:
                 self.assertEqual(list(e), EVENT_KEYS, e)
+
+
+@unittest.skipIf(MISSING, MISSING or "")
+class WebhookDeliveryTest(DeliveryBase):
 
     def test_receiver_down_for_30s_then_back(self):
         self.receiver.down()
@@ -338,6 +342,71 @@ class WebhookDeliveryTest(Setup, hatotest.HatoTestCase):
                                 input=data, capture_output=True, env=env, timeout=30)
             self.assertEqual(py.stdout.decode().strip(), "False" if forged else "True", py)
             self.assertEqual(js.stdout.decode().strip(), "false" if forged else "true", js)
+
+
+@unittest.skipIf(MISSING, MISSING or "")
+class WebhookCursorTest(DeliveryBase):
+    """Each hook's cursor is stored after each 2xx: a restart goes on after the last
+    acknowledged batch instead of sending again every event still in the outbox."""
+
+    def hook_yaml(self):
+        # A second hook, down at first, keeps every event in the outbox: without stored
+        # cursors the first one would get them all again after a restart.
+        self.other = Receiver(self.ca).up()
+        self.other.down()
+        self.addCleanup(self.other.down)
+        self.urls = [f"https://127.0.0.1:{self.receiver.port}/hook",
+                     f"https://127.0.0.1:{self.other.port}/other"]
+        return super().hook_yaml() + [
+            f"    - {{url: \"{self.urls[1]}\", secret_file: {json.dumps(self.secret_file)}, "
+            "batch: 50, timeout: 5s}"]
+
+    def backlogs(self):
+        r = self.d.cli("events", "status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+        return [next(l["backlog"] for l in lines if l.get("hook") == url) for url in self.urls]
+
+    def since(self, receiver, posts):
+        """What `receiver` got after its first `posts` POSTs."""
+        with receiver.cond:
+            return {(e["event"], e["id"], e["rcpt"]) for _, b in receiver.batches[posts:]
+                    for e in b}
+
+    def restart_and_send_one(self, tag):
+        """SIGTERM, start again, one new message: the first hook gets only its events (those
+        of before would come first: one POST at a time, in outbox order)."""
+        posts = self.receiver.posts
+        self.d.stop()
+        self.d.start()
+        want = self.expected(self.submit(1, 1, tag))
+        ok = wait_for(lambda: want <= self.since(self.receiver, posts), 30, interval=0.2)
+        self.assertTrue(ok, f"new events missing: {want - self.since(self.receiver, posts)}\n"
+                            + self.d.log_tail())
+        self.assertEqual(self.since(self.receiver, posts), want,
+                         "the first hook was sent events it had acknowledged before the restart")
+        return want
+
+    def test_a_restart_resumes_after_the_last_acknowledged_batch(self):
+        before = self.expected(self.submit(3, 2, "before"))
+        self.assertTrue(wait_for(lambda: before <= self.arrived(), 30), self.d.log_tail())
+        self.assertTrue(wait_for(lambda: self.backlogs()[0] == 0, 10), self.backlogs())
+        after = self.restart_and_send_one("after")
+        # The second hook comes up: it gets everything, from its own cursor.
+        self.other.up()
+        both = before | after
+        got = lambda: {(e["event"], e["id"], e["rcpt"]) for e in self.other.events()}
+        self.assertTrue(wait_for(lambda: both <= got(), 60, interval=0.5),
+                        f"missing: {both - got()}\n{self.d.log_tail()}")
+        self.assertTrue(wait_for(lambda: self.backlogs() == [0, 0], 10), self.backlogs())
+        # The outbox is empty now, and numbered from 1 again at the next start: the stored
+        # cursors must not skip the new events.
+        other_posts = self.other.posts
+        last = self.restart_and_send_one("last")
+        self.assertTrue(wait_for(lambda: last <= self.since(self.other, other_posts), 30),
+                        self.d.log_tail())
+        self.assertEqual(self.since(self.other, other_posts), last)
+        self.assertEqual((self.receiver.forged, self.other.forged), (0, 0))
 
 
 if __name__ == "__main__":

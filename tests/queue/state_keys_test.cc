@@ -48,6 +48,10 @@ BOOST_AUTO_TEST_CASE(keys_parse_back_to_their_kind_and_fields) {
        Kind::kSuppression,
        {"example.com", "bob@example.net"}},
       {suppression_key("*", "bob@example.net"), Kind::kSuppression, {"*", "bob@example.net"}},
+      // A URL holds '/': the key has it in hex.
+      {hook_cursor_key("https://a.test/h"),
+       Kind::kHookCursor,
+       {"68747470733a2f2f612e746573742f68"}},
   };
   for (const auto& c : cases) {
     auto parsed = parse_key(c.key);

@@ -21,6 +21,22 @@ BOOST_AUTO_TEST_CASE(the_signature_covers_time_and_body) {
   BOOST_TEST(sig != webhook_signature("0123456789abcdef", 1796648401, body));
 }
 
+// A restart goes on after the stored cursor, within what the outbox holds.
+BOOST_AUTO_TEST_CASE(a_stored_cursor_resumes_within_the_outbox) {
+  queue::OutboxStats kept{101, 201, 0};                   // events 101..200
+  BOOST_TEST(resume_cursor(std::nullopt, kept) == 100u);  // a new hook: every event kept
+  BOOST_TEST(resume_cursor(150, kept) == 150u);           // acknowledged through 150
+  BOOST_TEST(resume_cursor(200, kept) == 200u);           // had them all
+  // Behind the oldest kept (the rest dropped beyond the backlog): from the oldest.
+  BOOST_TEST(resume_cursor(40, kept) == 100u);
+  // An empty outbox at open numbers from 1 again: a cursor of before must not skip events
+  // 1.. to come.
+  queue::OutboxStats empty{1, 1, 0};
+  BOOST_TEST(resume_cursor(500, empty) == 0u);
+  // Never past the newest event kept.
+  BOOST_TEST(resume_cursor(500, queue::OutboxStats{1, 11, 0}) == 10u);
+}
+
 BOOST_AUTO_TEST_CASE(a_hook_gets_its_types_users_and_domains) {
   conf::Webhook all;
   std::string delivered =
