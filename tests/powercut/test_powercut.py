@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Each rule of powercut_fs (issue 25), shown on a real mount: what a cut keeps and loses.
 
-Run: test_powercut.py --fs build/tests/powercut/powercut_fs [unittest args]
-Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3).
+Run: test_powercut.py --fs build/tests/powercut/powercut_fs --hato build/hato [unittest args]
+Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3). HatoTest runs one
+power-cut round of bench/powercut_rounds.py (the long version) in the test suite.
 """
 import argparse
 import os
@@ -14,6 +15,8 @@ import time
 import unittest
 
 FS = None
+HATO = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGE = 4096
 
 
@@ -244,12 +247,27 @@ class TornTest(PowerCutTest):
         self.assertEqual(read_file(self.m('f')), b'A' * (PAGE // 2) + b'B' * (PAGE * 3 // 2))
 
 
+class HatoTest(unittest.TestCase):
+
+    def test_first_start_then_cut_keeps_acknowledged_mail(self):
+        # A fresh data_dir: the queue directory Hato creates must itself be durable.
+        r = subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'powercut_rounds.py'),
+                            '--rounds', '1', '--seed', '1', '--hato', HATO, '--fs', FS],
+                           capture_output=True, text=True)
+        out = '\n'.join(l for l in r.stdout.splitlines() if not l.startswith('  lost: '))
+        self.assertEqual(r.returncode, 0, out + r.stderr[-3000:])
+        self.assertRegex(out, r'total: rounds=1 acknowledged=[1-9]\d* found=[1-9]\d* lost=0 '
+                         r'corrupted=0')
+
+
 def main():
-    global FS
+    global FS, HATO
     parser = argparse.ArgumentParser()
     parser.add_argument('--fs', required=True, help='the powercut_fs binary')
+    parser.add_argument('--hato', required=True, help='the hato binary')
     args, rest = parser.parse_known_args()
     FS = os.path.abspath(args.fs)
+    HATO = os.path.abspath(args.hato)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 

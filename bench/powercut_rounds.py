@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""Power-cut rounds (issue 25 item 2, first version): Hato's data_dir on powercut_fs.
+
+Each round: clients submit over SMTP (smtplib) to a trusted listener; at a random moment Hato
+is killed with SIGKILL and the power is cut (powercut_fs drops every unsynced write and
+directory entry); Hato restarts on what survived, and every message that got a 250 is looked
+for in the queue (`hato queue ls`) and compared byte for byte (`hato queue cat`). Delivery is
+off (DNS never answers), so every acknowledged message must stay in the queue.
+
+Prints per round and in total: acknowledged, found, lost, corrupted. Exits 1 if any message was
+lost or corrupted, or if Hato did not start on the surviving state.
+Run through bench/powercut_rounds.sh.
+"""
+import argparse
+import os
+import random
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import hatotest  # noqa: E402
+from hatotest import Daemon, DaemonError, queue_id  # noqa: E402
+
+
+class Mount:
+    """powercut_fs over a fresh backing directory."""
+
+    def __init__(self, fs, mode, seed):
+        self.top = tempfile.mkdtemp(prefix="hato-powercut-")
+        self.backing = os.path.join(self.top, "backing")
+        self.path = os.path.join(self.top, "mnt")
+        os.mkdir(self.backing)
+        os.mkdir(self.path)
+        self.log = open(os.path.join(self.top, "powercut_fs.log"), "w")
+        self.proc = subprocess.Popen([fs, f"--mode={mode}", f"--seed={seed}", self.backing,
+                                      self.path, "-f"], stderr=self.log)
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"powercut_fs exited {self.proc.returncode}")
+            time.sleep(0.02)
+
+    def cut(self):
+        with open(os.path.join(self.path, ".powercut"), "w") as f:
+            f.write("cut")
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.path], check=False)
+        self.proc.wait()
+        self.log.close()
+
+
+class Load:
+    """Clients that submit in a loop and remember what got a 250: Message-ID -> (qid, body)."""
+
+    def __init__(self, port, clients, round_no):
+        self.port = port
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.acked = {}
+        self.threads = [threading.Thread(target=self.client, args=(k, round_no), daemon=True)
+                        for k in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def client(self, k, round_no):
+        seq = 0
+        while not self.stop.is_set():
+            try:
+                with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as s:
+                    s.ehlo("client.sender.test")
+                    while not self.stop.is_set():
+                        seq += 1
+                        mid = f"<pc-{round_no}-{k}-{seq}.{os.getpid()}@client.sender.test>"
+                        pad = "\r\n".join(["x" * 76] * (seq % 30))
+                        body = (f"From: <app@sender.test>\r\nTo: <r{k}@remote.test>\r\n"
+                                f"Subject: powercut {round_no}-{k}-{seq}\r\nMessage-ID: {mid}\r\n"
+                                f"\r\nround {round_no} client {k} message {seq}\r\n{pad}\r\n")
+                        for code, text in (s.mail("app@sender.test"),
+                                           s.rcpt(f"r{k}@remote.test")):
+                            if code != 250:
+                                raise smtplib.SMTPResponseException(code, text)
+                        code, text = s.data(body.encode())
+                        if code == 250:
+                            with self.lock:
+                                self.acked[mid] = (queue_id(text), body.encode())
+            except (OSError, smtplib.SMTPException) as e:
+                if os.environ.get("POWERCUT_DEBUG"):
+                    print(f"  client {k}: {e!r}", flush=True)
+                time.sleep(0.05)
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        return dict(self.acked)
+
+
+def check(d, acked, new):
+    """found, lost and corrupted among `acked`; the bytes of the `new` ones are compared."""
+    present = {m["id"] for m in d.queue_ls()}
+    found = lost = corrupted = 0
+    for mid, (qid, body) in acked.items():
+        if qid not in present:
+            lost += 1
+            print(f"  lost: {qid} {mid}")
+            continue
+        found += 1
+        if mid in new and body not in d.queue_cat(qid).replace(b"\n", b"\r\n").replace(
+                b"\r\r\n", b"\r\n"):
+            corrupted += 1
+            print(f"  corrupted: {qid} {mid}")
+    return found, lost, corrupted
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--hato", default="build/hato")
+    ap.add_argument("--fs", default="build/tests/powercut/powercut_fs")
+    ap.add_argument("--mode", default="normal", choices=["normal", "reorder", "torn"])
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    args = ap.parse_args()
+    os.environ["HATO_BIN"] = os.path.abspath(args.hato)
+    hatotest.HATO = os.path.abspath(args.hato)
+    rng = random.Random(args.seed)
+    print(f"seed={args.seed} mode={args.mode} clients={args.clients}")
+    mount = Mount(os.path.abspath(args.fs), args.mode, args.seed)
+    d = Daemon(listeners=[{"name": "trusted", "role": "submission", "tls": "none",
+                           "trusted_networks": ["127.0.0.0/8"]}],
+               domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
+                        {"name": "sender.test"}])
+    # data_dir on the mount, made durable itself (the rounds are about what Hato writes in it).
+    d.data_dir = os.path.join(mount.path, "data")
+    os.mkdir(d.data_dir)
+    fd = os.open(mount.path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+    d.write_config()
+    acked = {}
+    totals = [0, 0, 0]
+    status = 0
+    try:
+        d.start()
+        for r in range(1, args.rounds + 1):
+            load = Load(d.port("trusted"), args.clients, r)
+            time.sleep(rng.uniform(0.3, 2.0))
+            d.kill()
+            mount.cut()
+            new = load.finish()
+            acked.update(new)
+            try:
+                d.start(timeout=60)
+            except DaemonError as e:
+                print(f"round {r}: hato did not start on the surviving state\n{e}")
+                status = 1
+                break
+            found, lost, corrupted = check(d, acked, new)
+            totals = [found, totals[1] + lost, totals[2] + corrupted]
+            print(f"round {r}: acknowledged={len(acked)} (+{len(new)}) found={found} "
+                  f"lost={lost} corrupted={corrupted}", flush=True)
+            # A lost message is counted once: forget it.
+            present = {m["id"] for m in d.queue_ls()}
+            acked = {m: v for m, v in acked.items() if v[0] in present}
+    finally:
+        if d.running():
+            d.kill()
+        mount.close()
+        d.cleanup()
+    print(f"total: rounds={r} acknowledged={totals[0] + totals[1]} found={totals[0]} "
+          f"lost={totals[1]} corrupted={totals[2]}")
+    if totals[1] or totals[2]:
+        status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
