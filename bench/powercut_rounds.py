@@ -4,11 +4,15 @@
 Each round: clients submit over SMTP (smtplib) to a trusted listener; at a random moment Hato
 is killed with SIGKILL and the power is cut (powercut_fs drops every unsynced write and
 directory entry); Hato restarts on what survived, and every message that got a 250 is looked
-for in the queue (`hato queue ls`) and compared byte for byte (`hato queue cat`). Delivery is
-off (DNS never answers), so every acknowledged message must stay in the queue.
+for in the queue (`hato queue ls`) and compared byte for byte (`hato queue cat`). By default
+delivery is off (DNS never answers), so every acknowledged message must stay in the queue.
+With --deliver, dnsmasq routes the recipients to an aiosmtpd sink and Hato delivers and removes
+while it runs: a message is found when it is in the queue or reached the sink; a copy reached
+the sink more than once is a duplicate (allowed: a cut inside the removal window delivers
+again, never loses); copies at the sink are compared byte for byte too.
 
-Prints per round and in total: acknowledged, found, lost, corrupted. Exits 1 if any message was
-lost or corrupted, or if Hato did not start on the surviving state.
+Prints per round and in total: acknowledged, found, duplicated, lost, corrupted. Exits 1 if any
+message was lost or corrupted, or if Hato did not start on the surviving state.
 Run through bench/powercut_rounds.sh.
 """
 import argparse
@@ -100,21 +104,43 @@ class Load:
         return dict(self.acked)
 
 
-def check(d, acked, compare):
-    """found, lost and corrupted among `acked`; the bytes of those in `compare` are compared."""
+def crlf(data):
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def check(d, sink, acked, compare):
+    """found, lost and corrupted among `acked`; the bytes of those in `compare` are compared
+    (in the queue, or at the sink once delivered)."""
     present = {m["id"] for m in d.queue_ls()}
+    delivered = {}
+    for m in sink.snapshot() if sink else ():
+        delivered.setdefault(m.message_id, []).append(m.data)
     found = lost = corrupted = 0
     for mid, (qid, body) in acked.items():
-        if qid not in present:
+        if qid not in present and mid not in delivered:
             lost += 1
             print(f"  lost: {qid} {mid}")
             continue
         found += 1
-        if mid in compare and body not in d.queue_cat(qid).replace(b"\n", b"\r\n").replace(
-                b"\r\r\n", b"\r\n"):
+        if mid not in compare:
+            continue
+        copies = [crlf(c) for c in delivered.get(mid, [])]
+        if qid in present:
+            try:
+                copies.append(crlf(d.queue_cat(qid)))
+            except DaemonError:  # delivered and removed since the listing
+                copies += [crlf(m.data) for m in sink.snapshot() if m.message_id == mid]
+        if not copies or any(body not in c for c in copies):
             corrupted += 1
             print(f"  corrupted: {qid} {mid}")
     return found, lost, corrupted
+
+
+def duplicates(sink):
+    counts = {}
+    for m in sink.snapshot() if sink else ():
+        counts[m.message_id] = counts.get(m.message_id, 0) + 1
+    return sum(1 for n in counts.values() if n > 1)
 
 
 def main():
@@ -125,6 +151,8 @@ def main():
     ap.add_argument("--fs", default="build/tests/powercut/powercut_fs")
     ap.add_argument("--mode", default="normal", choices=["normal", "reorder", "torn"])
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--deliver", action="store_true",
+                    help="deliver to a sink while the rounds run (deliveries and removals)")
     ap.add_argument("--compare", type=int, default=200,
                     help="messages of each round compared byte for byte (`queue cat`), 0: all")
     args = ap.parse_args()
@@ -132,11 +160,22 @@ def main():
     hatotest.HATO = os.path.abspath(args.hato)
     rng = random.Random(args.seed)
     print(f"seed={args.seed} mode={args.mode} clients={args.clients}")
+    dns = sink = None
+    extra = ""
+    if args.deliver:
+        from sinks import Dnsmasq, SmtpSink
+        dns = Dnsmasq(mx={"remote.test": [(10, "mx.sink.test")]},
+                      hosts={"mx.sink.test": "127.0.0.1"}).start()
+        sink = SmtpSink()
+        sink.start()
+        extra = (f"dns:\n  servers: [\"127.0.0.1:{dns.port}\"]\ndelivery:\n  port: {sink.port}\n"
+                 "  retry:\n    first: 1s\n    max_interval: 2s\n    max_age: 1h\n"
+                 "    delay_warning: 1h\n")
     mount = Mount(os.path.abspath(args.fs), args.mode, args.seed)
     d = Daemon(listeners=[{"name": "trusted", "role": "submission", "tls": "none",
                            "trusted_networks": ["127.0.0.0/8"]}],
                domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
-                        {"name": "sender.test"}])
+                        {"name": "sender.test"}], extra_yaml=extra)
     # data_dir on the mount, made durable itself (the rounds are about what Hato writes in it).
     d.data_dir = os.path.join(mount.path, "data")
     os.mkdir(d.data_dir)
@@ -166,21 +205,26 @@ def main():
                 break
             compare = set(new) if not args.compare or len(new) <= args.compare else set(
                 rng.sample(sorted(new), args.compare))
-            found, lost, corrupted = check(d, acked, compare)
+            found, lost, corrupted = check(d, sink, acked, compare)
             lost_total += lost
             corrupted_total += corrupted
             print(f"round {r}: acknowledged={total_acked} (+{len(new)}) found={found} "
-                  f"lost={lost} corrupted={corrupted} compared={len(compare)}", flush=True)
+                  f"duplicated={duplicates(sink)} lost={lost} corrupted={corrupted} "
+                  f"compared={len(compare)}", flush=True)
             # A lost message is counted once: forget it.
             present = {m["id"] for m in d.queue_ls()}
-            acked = {m: v for m, v in acked.items() if v[0] in present}
+            delivered = {m.message_id for m in sink.snapshot()} if sink else set()
+            acked = {m: v for m, v in acked.items() if v[0] in present or m in delivered}
     finally:
         if d.running():
             d.kill()
         mount.close()
         d.cleanup()
+        if sink:
+            sink.stop()
+            dns.cleanup()
     print(f"total: rounds={r} acknowledged={total_acked} found={total_acked - lost_total} "
-          f"lost={lost_total} corrupted={corrupted_total}"
+          f"duplicated={duplicates(sink)} lost={lost_total} corrupted={corrupted_total}"
           + ("" if status == 0 else " (not checked: hato did not start)"))
     if lost_total or corrupted_total:
         status = 1
