@@ -9,7 +9,9 @@ delivery is off (DNS never answers), so every acknowledged message must stay in 
 With --deliver, dnsmasq routes the recipients to an aiosmtpd sink and Hato delivers and removes
 while it runs: a message is found when it is in the queue or reached the sink; a copy reached
 the sink more than once is a duplicate (allowed: a cut inside the removal window delivers
-again, never loses); copies at the sink are compared byte for byte too.
+again, never loses); copies at the sink are compared byte for byte too. With --local, messages
+go to a local mailbox (support@example.test) and Hato writes them into a Maildir under data_dir
+(so on the mount): found there counts too (with --deliver as well, the clients alternate).
 
 Prints per round and in total: acknowledged, found, duplicated, lost, corrupted. Exits 1 if any
 message was lost or corrupted, or if Hato did not start on the surviving state.
@@ -18,6 +20,7 @@ Run through bench/powercut_rounds.sh.
 import argparse
 import os
 import random
+import re
 import smtplib
 import subprocess
 import sys
@@ -61,8 +64,9 @@ class Mount:
 class Load:
     """Clients that submit in a loop and remember what got a 250: Message-ID -> (qid, body)."""
 
-    def __init__(self, port, clients, round_no):
+    def __init__(self, port, clients, round_no, rcpts):
         self.port = port
+        self.rcpts = rcpts  # recipient patterns, used in turn ("{k}": the client)
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.acked = {}
@@ -81,11 +85,12 @@ class Load:
                         seq += 1
                         mid = f"<pc-{round_no}-{k}-{seq}.{os.getpid()}@client.sender.test>"
                         pad = "\r\n".join(["x" * 76] * (seq % 30))
-                        body = (f"From: <app@sender.test>\r\nTo: <r{k}@remote.test>\r\n"
+                        rcpt = self.rcpts[seq % len(self.rcpts)].format(k=k)
+                        body = (f"From: <app@sender.test>\r\nTo: <{rcpt}>\r\n"
                                 f"Subject: powercut {round_no}-{k}-{seq}\r\nMessage-ID: {mid}\r\n"
                                 f"\r\nround {round_no} client {k} message {seq}\r\n{pad}\r\n")
                         for code, text in (s.mail("app@sender.test"),
-                                           s.rcpt(f"r{k}@remote.test")):
+                                           s.rcpt(rcpt)):
                             if code != 250:
                                 raise smtplib.SMTPResponseException(code, text)
                         code, text = s.data(body.encode())
@@ -108,11 +113,30 @@ def crlf(data):
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def check(d, sink, acked, compare):
+MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>\r\n]*>)", re.M | re.I)
+
+
+def maildir_copies(mailbox):
+    """Message-ID -> [bytes] of the files in the Maildir's new/ and cur/."""
+    out = {}
+    for sub in ("new", "cur"):
+        try:
+            names = os.listdir(os.path.join(mailbox, sub))
+        except FileNotFoundError:
+            continue
+        for n in names:
+            with open(os.path.join(mailbox, sub, n), "rb") as f:
+                data = f.read()
+            m = MESSAGE_ID.search(data)
+            out.setdefault(m.group(1).decode() if m else None, []).append(data)
+    return out
+
+
+def check(d, sink, mailbox, acked, compare):
     """found, lost and corrupted among `acked`; the bytes of those in `compare` are compared
-    (in the queue, or at the sink once delivered)."""
+    (in the queue, at the sink or in the Maildir)."""
     present = {m["id"] for m in d.queue_ls()}
-    delivered = {}
+    delivered = maildir_copies(mailbox) if mailbox else {}
     for m in sink.snapshot() if sink else ():
         delivered.setdefault(m.message_id, []).append(m.data)
     found = lost = corrupted = 0
@@ -129,17 +153,22 @@ def check(d, sink, acked, compare):
             try:
                 copies.append(crlf(d.queue_cat(qid)))
             except DaemonError:  # delivered and removed since the listing
-                copies += [crlf(m.data) for m in sink.snapshot() if m.message_id == mid]
+                copies += [crlf(c) for c in maildir_copies(mailbox).get(mid, [])] if mailbox \
+                    else []
+                copies += [crlf(m.data) for m in (sink.snapshot() if sink else ())
+                           if m.message_id == mid]
         if not copies or any(body not in c for c in copies):
             corrupted += 1
             print(f"  corrupted: {qid} {mid}")
     return found, lost, corrupted
 
 
-def duplicates(sink):
-    counts = {}
+def duplicates(sink, mailbox):
+    counts = {mid: len(c) for mid, c in (maildir_copies(mailbox) if mailbox else {}).items()}
     for m in sink.snapshot() if sink else ():
         counts[m.message_id] = counts.get(m.message_id, 0) + 1
+    if os.environ.get("POWERCUT_DEBUG"):
+        print("  duplicates:", {mid: n for mid, n in counts.items() if n > 1})
     return sum(1 for n in counts.values() if n > 1)
 
 
@@ -153,6 +182,8 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--deliver", action="store_true",
                     help="deliver to a sink while the rounds run (deliveries and removals)")
+    ap.add_argument("--local", action="store_true",
+                    help="deliver to a local Maildir on the mount while the rounds run")
     ap.add_argument("--compare", type=int, default=200,
                     help="messages of each round compared byte for byte (`queue cat`), 0: all")
     args = ap.parse_args()
@@ -178,6 +209,9 @@ def main():
                         {"name": "sender.test"}], extra_yaml=extra)
     # data_dir on the mount, made durable itself (the rounds are about what Hato writes in it).
     d.data_dir = os.path.join(mount.path, "data")
+    mailbox = os.path.join(d.data_dir, "mail", hatotest.DOMAIN, "support") if args.local else None
+    rcpts = (["r{k}@remote.test"] if args.deliver or not args.local else []) + (
+        [f"support@{hatotest.DOMAIN}"] if args.local else [])
     os.mkdir(d.data_dir)
     fd = os.open(mount.path, os.O_RDONLY)
     os.fsync(fd)
@@ -190,7 +224,7 @@ def main():
     try:
         d.start()
         for r in range(1, args.rounds + 1):
-            load = Load(d.port("trusted"), args.clients, r)
+            load = Load(d.port("trusted"), args.clients, r, rcpts)
             time.sleep(rng.uniform(0.3, 2.0))
             d.kill()
             mount.cut()
@@ -205,17 +239,19 @@ def main():
                 break
             compare = set(new) if not args.compare or len(new) <= args.compare else set(
                 rng.sample(sorted(new), args.compare))
-            found, lost, corrupted = check(d, sink, acked, compare)
+            found, lost, corrupted = check(d, sink, mailbox, acked, compare)
             lost_total += lost
             corrupted_total += corrupted
             print(f"round {r}: acknowledged={total_acked} (+{len(new)}) found={found} "
-                  f"duplicated={duplicates(sink)} lost={lost} corrupted={corrupted} "
+                  f"duplicated={duplicates(sink, mailbox)} lost={lost} corrupted={corrupted} "
                   f"compared={len(compare)}", flush=True)
             # A lost message is counted once: forget it.
             present = {m["id"] for m in d.queue_ls()}
             delivered = {m.message_id for m in sink.snapshot()} if sink else set()
+            delivered |= set(maildir_copies(mailbox)) if mailbox else set()
             acked = {m: v for m, v in acked.items() if v[0] in present or m in delivered}
     finally:
+        counted_duplicates = duplicates(sink, mailbox)  # before the mount goes
         if d.running():
             d.kill()
         mount.close()
@@ -224,7 +260,7 @@ def main():
             sink.stop()
             dns.cleanup()
     print(f"total: rounds={r} acknowledged={total_acked} found={total_acked - lost_total} "
-          f"duplicated={duplicates(sink)} lost={lost_total} corrupted={corrupted_total}"
+          f"duplicated={counted_duplicates} lost={lost_total} corrupted={corrupted_total}"
           + ("" if status == 0 else " (not checked: hato did not start)"))
     if lost_total or corrupted_total:
         status = 1
