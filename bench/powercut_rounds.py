@@ -21,6 +21,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import smtplib
 import subprocess
 import sys
@@ -59,6 +60,8 @@ class Mount:
         subprocess.run(["fusermount3", "-u", self.path], check=False)
         self.proc.wait()
         self.log.close()
+        if not os.environ.get("HATO_KEEP") and not os.path.ismount(self.path):
+            shutil.rmtree(self.top, ignore_errors=True)
 
 
 class Load:
