@@ -10,14 +10,14 @@ SUDO=""
 
 BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
   librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix
-  zlib1g-dev scdoc"
+  zlib1g-dev scdoc libfuse3-dev"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
   libsisimai-perl libmail-deliverystatus-bounceparser-perl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
   dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
   postfix libsasl2-modules nodejs node-nodemailer curl
   libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libpcre2-8-0 libnsl2 libidn2-0
-  libpython3.11-testsuite slowhttptest mandoc groff-base zsh"
+  libpython3.11-testsuite slowhttptest mandoc groff-base zsh fuse3"
 # test_clients.py runs real peers: a private Postfix (postfix, libsasl2-modules for its SASL
 # client), nodemailer under node, curl, and Exim unpacked from its .deb by
 # tests/integration/fetch_exim.sh (exim4 conflicts with postfix; the lib* above are its

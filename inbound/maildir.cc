@@ -19,19 +19,6 @@ namespace hato::inbound {
 
 namespace {
 
-Status make_dirs(const std::string& path) {
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST)
-      return Status::error("cannot create " + partial + ": " + std::strerror(errno));
-  }
-  return Status::ok();
-}
-
 Status fsync_path(const std::string& path, int flags) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) return Status::error("cannot open " + path + ": " + std::strerror(errno));
@@ -39,6 +26,25 @@ Status fsync_path(const std::string& path, int flags) {
   int saved = errno;
   ::close(fd);
   if (rc != 0) return Status::error("cannot sync " + path + ": " + std::strerror(saved));
+  return Status::ok();
+}
+
+// make_dirs - mkdir -p, and each directory made is synced into its parent: the new/ that
+// delivery syncs is durable only if its own entry is (a power cut would drop the mailbox).
+Status make_dirs(const std::string& path) {
+  std::string partial;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    std::string parent = !partial.empty() ? partial : path[0] == '/' ? "/" : ".";
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), 0700) == 0) {
+      if (auto s = fsync_path(parent, O_RDONLY | O_DIRECTORY); !s) return s;
+    } else if (errno != EEXIST) {
+      return Status::error("cannot create " + partial + ": " + std::strerror(errno));
+    }
+  }
   return Status::ok();
 }
 

@@ -719,9 +719,8 @@ Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
   if (options.path.empty()) return OpenResult::error("queue open failed: no path");
   // Made here so that RocksDB does not log a first start as an error ("Error when
   // reading ... dir"); its own failure, if any, is what DB::Open reports below.
-  if (::mkdir(options.path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return OpenResult::error("queue open failed: cannot create " + options.path + ": " +
-                             std::strerror(errno));
+  if (Status s = make_durable_dir(options.path); !s) {
+    return OpenResult::error("queue open failed: " + s.message());
   }
 
   rocksdb::DBOptions db_options;

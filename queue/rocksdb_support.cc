@@ -1,11 +1,17 @@
 // rocksdb_support.cc - see rocksdb_support.h.
 #include "queue/rocksdb_support.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace hato::queue {
 
@@ -89,6 +95,21 @@ Status read_error(const rocksdb::Status& s) {
 
 std::shared_ptr<rocksdb::Logger> make_rocksdb_logger() {
   return std::make_shared<RocksDbLogger>();
+}
+
+Status make_durable_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::error("cannot create " + path + ": " + std::strerror(errno));
+  }
+  // Synced on every start, not only the first: a start that crashed after mkdir left the
+  // entry unsynced.
+  auto slash = path.find_last_of('/');
+  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  UniqueFd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
+    return Status::error("cannot sync " + parent + ": " + std::strerror(errno));
+  }
+  return Status::ok();
 }
 
 }  // namespace hato::queue

@@ -42,4 +42,9 @@ Status read_error(const rocksdb::Status& s);
 // go to our log instead: warnings and errors as such, the rest at debug level.
 std::shared_ptr<rocksdb::Logger> make_rocksdb_logger();
 
+// make_durable_dir - create the directory `path` (if missing) and sync its parent. RocksDB
+// syncs the files and the directory it writes in, never that directory's entry in its
+// parent: after a power cut an unsynced queue directory is gone with all its mail.
+Status make_durable_dir(const std::string& path);
+
 }  // namespace hato::queue
