@@ -17,6 +17,7 @@
 #include "cli/mta_sts_hosting.h"
 #include "cli/privileges.h"
 #include "cli/secrets.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "inbound/checks.h"
@@ -147,9 +148,7 @@ policy::BlacklistMonitor::MailNotice mail_notice_through(relay::Enqueuer& enqueu
 }  // namespace
 
 Status make_dir(const std::string& path, mode_t mode) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return Status::error("cannot create " + path + ": " + ec.message());
+  if (auto s = make_dirs_durably(path, mode); !s) return s;
   ::chmod(path.c_str(), mode);
   return Status::ok();
 }

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/files.h"
 #include "common/strings.h"
 #include "inbound/recipients.h"
 #include "policy/submission.h"
@@ -18,35 +19,6 @@
 namespace hato::inbound {
 
 namespace {
-
-Status fsync_path(const std::string& path, int flags) {
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) return Status::error("cannot open " + path + ": " + std::strerror(errno));
-  int rc = ::fsync(fd);
-  int saved = errno;
-  ::close(fd);
-  if (rc != 0) return Status::error("cannot sync " + path + ": " + std::strerror(saved));
-  return Status::ok();
-}
-
-// make_dirs - mkdir -p, and each directory made is synced into its parent: the new/ that
-// delivery syncs is durable only if its own entry is (a power cut would drop the mailbox).
-Status make_dirs(const std::string& path) {
-  std::string partial;
-  size_t pos = 0;
-  while (pos != std::string::npos) {
-    std::string parent = !partial.empty() ? partial : path[0] == '/' ? "/" : ".";
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0700) == 0) {
-      if (auto s = fsync_path(parent, O_RDONLY | O_DIRECTORY); !s) return s;
-    } else if (errno != EEXIST) {
-      return Status::error("cannot create " + partial + ": " + std::strerror(errno));
-    }
-  }
-  return Status::ok();
-}
 
 std::string hostname_for_names() {
   char buf[256] = "localhost";
@@ -94,7 +66,7 @@ Status deliver_maildir(const std::string& root, const LocalMailbox& box, const s
   std::string dir = root + "/" + box.domain + "/" + box.mailbox;
   if (!folder.empty()) dir += "/." + folder;
   for (const char* sub : {"/tmp", "/new", "/cur"})
-    if (auto s = make_dirs(dir + sub); !s) return s;
+    if (auto s = make_dirs_durably(dir + sub, 0700); !s) return s;
 
   // time.M<usec>P<pid>Q<counter>.host: unique within this host and process.
   static std::atomic<uint64_t> counter{0};
@@ -133,7 +105,7 @@ Status deliver_maildir(const std::string& root, const LocalMailbox& box, const s
     ::unlink(tmp.c_str());
     return Status::error("cannot move " + tmp + " to new/: " + std::strerror(saved));
   }
-  return fsync_path(dir + "/new", O_RDONLY | O_DIRECTORY);
+  return sync_dir(dir + "/new");
 }
 
 }  // namespace hato::inbound

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
 
@@ -98,18 +99,11 @@ std::shared_ptr<rocksdb::Logger> make_rocksdb_logger() {
 }
 
 Status make_durable_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Status::error("cannot create " + path + ": " + std::strerror(errno));
-  }
+  if (auto s = make_dirs_durably(path, 0700); !s) return s;
   // Synced on every start, not only the first: a start that crashed after mkdir left the
   // entry unsynced.
   auto slash = path.find_last_of('/');
-  std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  UniqueFd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
-    return Status::error("cannot sync " + parent + ": " + std::strerror(errno));
-  }
-  return Status::ok();
+  return sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
 }
 
 }  // namespace hato::queue
