@@ -413,11 +413,15 @@ void RedisShared::redeclare() {
     args.push_back(ip + "/" + config_.node);
     args.push_back(value);
   }
+  redeclare_due_ = false;
+  std::shared_ptr<bool> alive = alive_;
   redis_.eval(kRedeclareScript, {kPrefix + "conn-keys", kPrefix + "blacklist"}, args,
-              [](const RedisReply& r) {
-                if (!r.ok())
-                  log::warning("cluster: cannot declare this node's slots and listings",
-                               {{"reason", r.text}});
+              [this, alive](const RedisReply& r) {
+                if (!*alive || r.ok()) return;
+                // A redis still loading its data says LOADING: the next tick tries again.
+                redeclare_due_ = true;
+                log::warning("cluster: cannot declare this node's slots and listings",
+                             {{"reason", r.text}, {"retry", "next tick"}});
               });
 }
 
@@ -426,6 +430,8 @@ void RedisShared::tick() {
   if (!redis_.connected()) return;
   int64_t now = log::now_ms();
   heartbeat();
+  if (redeclare_due_) redeclare();
+  add_offline_sent();
   poll_suspensions();
   poll_slowdowns();
   poll_blacklist();
@@ -531,8 +537,15 @@ void RedisShared::give_back_idle(int64_t now) {
 void RedisShared::reconcile() {
   heartbeat();  // counted among the live before the slots it declares
   redeclare();
+  for (auto& [key, lease] : leases_) lease.spent_until = 0;
+  add_offline_sent();
+  tick();
+}
+
+// What was sent from the local share while redis was away is added to the counters; an add
+// that fails (redis still loading its data) is tried again at the next tick.
+void RedisShared::add_offline_sent() {
   for (auto& [key, lease] : leases_) {
-    lease.spent_until = 0;
     if (lease.offline_sent == 0) continue;
     uint64_t n = lease.offline_sent;
     lease.offline_sent = 0;
@@ -542,11 +555,12 @@ void RedisShared::reconcile() {
     std::shared_ptr<bool> alive = alive_;
     redis_.eval(kAddScript, {kPrefix + key}, {std::to_string(n), std::to_string(lease.expires_ms)},
                 [this, alive, k, n](const RedisReply& r) {
-                  if (!*alive) return;
-                  if (!r.ok()) leases_[k].offline_sent += n;  // again at the next connection
+                  if (!*alive || r.ok()) return;
+                  leases_[k].offline_sent += n;
+                  log::warning("cluster: cannot add messages sent while redis was unreachable",
+                               {{"key", k}, {"reason", r.text}, {"retry", "next tick"}});
                 });
   }
-  tick();
 }
 
 void RedisShared::nodes_json(std::function<void(Result<std::string>)> done) {

@@ -93,6 +93,7 @@ class RedisShared : public SharedState {
   void poll_hash(const std::string& hash, EntryFn each, std::function<void()> done = nullptr);
   void give_back_idle(int64_t now);
   void reconcile();
+  void add_offline_sent();
 
   Loop& loop_;
   conf::Cluster config_;
@@ -106,6 +107,7 @@ class RedisShared : public SharedState {
   int64_t nodes_ = 1;
   int64_t last_prune_ms_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for callbacks after us
+  bool redeclare_due_ = false;  // the last redeclare failed: the next tick tries again
 };
 
 }  // namespace hato::policy
