@@ -10,6 +10,7 @@
 #include "conf/config.h"
 #include "policy/complaint_rate.h"
 #include "policy/limiter.h"
+#include "tests/policy/map_store.h"
 
 namespace hato::policy {
 namespace {
@@ -17,30 +18,8 @@ namespace {
 constexpr int64_t kHourMs = 60 * 60 * 1000;
 constexpr int64_t kNoon = 1796644800000;  // 2026-12-07T12:00:00Z
 
-class MapStore : public StateStore {
- public:
-  std::optional<std::string> get(std::string_view key) override {
-    auto it = data.find(key);
-    if (it == data.end()) return std::nullopt;
-    return it->second;
-  }
-  void put(std::string_view key, std::string_view value) override {
-    data[std::string(key)] = std::string(value);
-  }
-  void erase(std::string_view key) override {
-    auto it = data.find(key);
-    if (it != data.end()) data.erase(it);
-  }
-  std::map<std::string, std::string, std::less<>> data;
-};
-
-conf::ConfigPtr config_of(const std::string& yaml) {
-  auto result = conf::load_string(
-      "listeners: [{name: mx, address: \"127.0.0.1:25\", role: inbound}]\n" + yaml, "t.yaml");
-  for (const auto& e : result.errors) BOOST_TEST_MESSAGE(e);
-  BOOST_TEST_REQUIRE(result.ok());
-  return result.config;
-}
+using test_support::config_of;
+using test_support::MapStore;
 
 BOOST_AUTO_TEST_CASE(the_defaults_are_gmails_limits) {
   conf::ComplaintLimits d;

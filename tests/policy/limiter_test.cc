@@ -11,6 +11,7 @@
 #include "conf/config.h"
 #include "policy/limiter.h"
 #include "policy/weighted_pick.h"
+#include "tests/policy/map_store.h"
 
 namespace hato::policy {
 namespace {
@@ -24,30 +25,8 @@ int64_t at(int64_t day, int64_t hours = 0, int64_t ms = 0) {
   return day * kDayMs + hours * kHourMs + ms;
 }
 
-class MapStore : public StateStore {
- public:
-  std::optional<std::string> get(std::string_view key) override {
-    auto it = data.find(key);
-    if (it == data.end()) return std::nullopt;
-    return it->second;
-  }
-  void put(std::string_view key, std::string_view value) override {
-    data[std::string(key)] = std::string(value);
-  }
-  void erase(std::string_view key) override {
-    auto it = data.find(key);
-    if (it != data.end()) data.erase(it);
-  }
-  std::map<std::string, std::string, std::less<>> data;
-};
-
-conf::ConfigPtr config_of(const std::string& yaml) {
-  auto result = conf::load_string(
-      "listeners: [{name: mx, address: \"127.0.0.1:25\", role: inbound}]\n" + yaml, "t.yaml");
-  for (const auto& e : result.errors) BOOST_TEST_MESSAGE(e);
-  BOOST_TEST_REQUIRE(result.ok());
-  return result.config;
-}
+using test_support::config_of;
+using test_support::MapStore;
 
 // One egress address with a warm-up of 5 on 2026-11-01 and 7 on the day after.
 const std::string kWarmup =
