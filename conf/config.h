@@ -22,7 +22,13 @@ namespace hato::conf {
 
 using Duration = std::chrono::milliseconds;
 
-enum class ListenerRole { kSubmission, kInbound };
+// kHttp: the HTTP API (POST /v1/messages), always over TLS; a submission door for hooks.
+enum class ListenerRole { kSubmission, kInbound, kHttp };
+// Mail through this listener is our users' (SMTP submission or the HTTP API): it must
+// authenticate, is signed, and meets the sender rules and the user's limits.
+inline bool submits(ListenerRole role) {
+  return role != ListenerRole::kInbound;
+}
 enum class ListenerTls { kStartTls, kImplicit, kNone };  // kNone: STARTTLS not offered
 enum class LogFormat { kText, kJson };
 // A DATA line that ends in a bare LF: stored as if it ended in CRLF (Postfix 3.9's

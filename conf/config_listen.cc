@@ -123,8 +123,9 @@ void Builder::read_listener(const Value& v) {
     if (auto address = reader_.address(*a)) listener.address = *address;
   }
   if (auto* r = m.require("role")) {
-    auto role = reader_.choice<ListenerRole>(
-        *r, {{"submission", ListenerRole::kSubmission}, {"inbound", ListenerRole::kInbound}});
+    auto role = reader_.choice<ListenerRole>(*r, {{"submission", ListenerRole::kSubmission},
+                                                  {"inbound", ListenerRole::kInbound},
+                                                  {"http", ListenerRole::kHttp}});
     if (role) listener.role = *role;
   }
   if (auto* t = m.get("tls")) {
@@ -132,7 +133,10 @@ void Builder::read_listener(const Value& v) {
                                                 {"implicit", ListenerTls::kImplicit},
                                                 {"none", ListenerTls::kNone}});
     if (tls) listener.tls = *tls;
+    if (tls && listener.role == ListenerRole::kHttp && *tls != ListenerTls::kImplicit)
+      reader_.error(*t, "an http listener always speaks TLS: leave tls out or say implicit");
   }
+  if (listener.role == ListenerRole::kHttp) listener.tls = ListenerTls::kImplicit;
   if (auto* t = m.get("trusted_networks")) {
     if (auto networks = reader_.items(*t)) {
       for (const auto& network : *networks) {

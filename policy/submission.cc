@@ -40,7 +40,7 @@ bool sender_allowed(const conf::Config& config, std::string_view user, std::stri
 
 void SubmissionAccessHook::run(const HookContext& context, std::function<void(Verdict)> done) {
   const auto& s = context.session;
-  if (s.role == conf::ListenerRole::kSubmission && s.auth_user.empty() && !s.trusted) {
+  if (conf::submits(s.role) && s.auth_user.empty() && !s.trusted) {
     done(Verdict::reply(530, "5.7.0 Authentication required"));
     return;
   }
@@ -49,7 +49,7 @@ void SubmissionAccessHook::run(const HookContext& context, std::function<void(Ve
 
 void SenderPolicyHook::run(const HookContext& context, std::function<void(Verdict)> done) {
   const auto& s = context.session;
-  if (s.role != conf::ListenerRole::kSubmission) {
+  if (!conf::submits(s.role)) {
     done(Verdict::proceed());
     return;
   }
@@ -76,7 +76,7 @@ void DiskSpaceHook::run(const HookContext& context, std::function<void(Verdict)>
 }
 
 void HeaderSyntaxHook::run(const HookContext& context, std::function<void(Verdict)> done) {
-  if (context.session.role != conf::ListenerRole::kSubmission || context.message == nullptr) {
+  if (!conf::submits(context.session.role) || context.message == nullptr) {
     done(Verdict::proceed());
     return;
   }

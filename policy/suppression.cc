@@ -292,7 +292,7 @@ std::string suppression_reply(const SuppressionEntry& e) {
 
 void SuppressionHook::run(const HookContext& context, std::function<void(Verdict)> done) {
   const auto& s = context.session;
-  if (s.role != conf::ListenerRole::kSubmission ||
+  if (!conf::submits(s.role) ||
       context.config.suppression.bounce_at_submission) {
     done(Verdict::proceed());
     return;

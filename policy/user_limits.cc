@@ -116,7 +116,7 @@ void UserLimits::count(const conf::Limits& limits, std::string_view user, uint64
 
 void UserQuotaHook::run(const HookContext& context, std::function<void(Verdict)> done) {
   const auto& s = context.session;
-  if (s.role != conf::ListenerRole::kSubmission || s.auth_user.empty()) {
+  if (!conf::submits(s.role) || s.auth_user.empty()) {
     return done(Verdict::proceed());
   }
   bool at_mail = phase_ == Phase::kMail;

@@ -396,7 +396,7 @@ std::vector<size_t> DeliveryEngine::suppressed_now(const MessageWork& work) {
   // Only what our users submitted: inbound mail and our own reports are not held back.
   bool submitted =
       std::any_of(config_->listeners.begin(), config_->listeners.end(), [&](const auto& l) {
-        return l.name == env.listener && l.role == conf::ListenerRole::kSubmission;
+        return l.name == env.listener && conf::submits(l.role);
       });
   if (!submitted) return out;
   int64_t now = log::now_ms();

@@ -35,7 +35,7 @@ void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Enve
   bool submission = false;
   for (const auto& l : config()->listeners) {
     if (l.name == envelope.listener) {
-      submission = l.role == conf::ListenerRole::kSubmission;
+      submission = conf::submits(l.role);
       break;
     }
   }

@@ -17,45 +17,17 @@ namespace {
 using policy::Phase;
 using policy::Verdict;
 
-bool has_non_ascii(std::string_view s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return true;
-  return false;
-}
-
-// Whether the header block of `message` has a field called `name`.
-bool has_header(std::string_view message, std::string_view name) {
-  size_t pos = 0;
-  while (pos < message.size()) {
-    size_t eol = message.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = message.size();
-    std::string_view line = message.substr(pos, eol - pos);
-    if (line.empty()) return false;  // end of headers
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        strncasecmp(line.data(), name.data(), name.size()) == 0)
-      return true;
-    pos = eol + 2;
-  }
-  return false;
-}
-
-// Who a recipient's copy goes to, so that one transaction delivers one copy each: a local
-// mailbox once aliases, "+tag" and case are resolved; elsewhere the address with its domain
-// in lower case (RFC 5321 2.4: only the remote host may read its local part's case).
-std::string delivery_key(const conf::Config& config, const std::string& address) {
-  if (auto box = inbound::resolve_mailbox(config, address))
-    return "\n" + box->domain + "/" + box->mailbox;  // no address holds a line break
-  auto at = address.rfind('@');
-  if (at == std::string::npos) return address;
-  return address.substr(0, at + 1) + ascii_lower(std::string_view(address).substr(at + 1));
-}
-
 }  // namespace
 
 ServerSession::ServerSession(SessionIo& io, SessionServices& services,
                              const policy::HookChain& hooks, conf::ConfigPtr config,
                              const conf::Listener& listener, SocketAddress peer)
-    : io_(io), services_(services), hooks_(hooks), config_(std::move(config)), listener_(listener) {
+    : io_(io),
+      services_(services),
+      hooks_(hooks),
+      config_(std::move(config)),
+      listener_(listener),
+      tx_(services, hooks, info_) {
   info_.listener = listener.name;
   info_.role = listener.role;
   info_.peer = peer;
@@ -251,25 +223,15 @@ void ServerSession::close_with(int code, std::string_view text) {
 }
 
 void ServerSession::reset_transaction() {
-  mail_ = MailParams{};
-  tx_ = policy::TransactionState{};
-  rcpts_.clear();
-  rcpt_keys_.clear();
-  body_.clear();
+  tx_.reset();
   data_.reset();
 }
 
-void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
-  if (hooks_.empty(phase)) {
-    next();
-    return;
-  }
+Transaction::Done ServerSession::settle(Phase phase, std::function<void()> next) {
   pause();
   // The hooks read the session's fields until they answer: keep it alive.
   auto self = shared_from_this();
-  policy::HookContext context{info_,         *config_, mail_.address,
-                              rcpt_pending_, tx_,      phase == Phase::kData ? &body_ : nullptr};
-  hooks_.run(phase, context, [self, phase, next = std::move(next)](Verdict v) {
+  return [self, phase, next = std::move(next)](Verdict v) {
     if (!self->alive()) return;
     self->paused_ = false;
     if (v.kind == Verdict::Kind::kContinue) {
@@ -278,13 +240,20 @@ void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
       self->close_with(v.code, v.text);
       return;
     } else {
-      if (phase == Phase::kMail) self->mail_ = MailParams{};  // no transaction was opened
       // A refused message leaves nothing behind for the next MAIL.
       if (phase == Phase::kData) self->reset_transaction();
       self->reply(v.code, v.text);
     }
     if (!self->paused_) self->resume();
-  });
+  };
+}
+
+void ServerSession::run_hooks(Phase phase, std::function<void()> next) {
+  if (hooks_.empty(phase)) {
+    next();
+    return;
+  }
+  tx_.run_hooks(*config_, phase, settle(phase, std::move(next)));
 }
 
 void ServerSession::handle_line(std::string_view line) {
@@ -432,15 +401,10 @@ void ServerSession::on_mail(const Command& cmd) {
     reply(err->code, err->text);
     return;
   }
-  if (params.size && *params.size > config_->limits.max_message_size) {
-    reply(552, "5.3.4 Message size exceeds fixed maximum message size");
-    return;
-  }
-  mail_ = std::move(params);
-  run_hooks(Phase::kMail, [this] {
+  tx_.mail(*config_, std::move(params), settle(Phase::kMail, [this] {
     state_ = State::kMail;
     reply(250, "2.1.0 Ok");
-  });
+  }));
 }
 
 void ServerSession::on_rcpt(const Command& cmd) {
@@ -448,7 +412,7 @@ void ServerSession::on_rcpt(const Command& cmd) {
     reply(503, "5.5.1 Error: need MAIL command");
     return;
   }
-  if (rcpts_.size() >= config_->limits.max_recipients) {
+  if (tx_.recipients() >= config_->limits.max_recipients) {
     // RFC 5321 4.5.3.1.8: the client may go on with what was accepted, so
     // this is no error to count against it.
     reply_raw("452 4.5.3 Error: too many recipients\r\n");
@@ -459,34 +423,10 @@ void ServerSession::on_rcpt(const Command& cmd) {
     reply(err->code, err->text);
     return;
   }
-  if (!mail_.smtputf8 && has_non_ascii(params.address)) {
-    reply(553, "5.6.7 Non-ASCII address needs SMTPUTF8");
-    return;
-  }
-  if (params.address.find('@') == std::string::npos) {
-    // <Postmaster> alone: ours, at our first domain (or our host name).
-    params.address =
-        "postmaster@" + (config_->domains.empty() ? config_->hostname : config_->domains[0].name);
-  }
-  // A repeated recipient gets its 250 (as Postfix answers) but no second copy: 1,000
-  // RCPTs of one address must not turn one message into 1,000 deliveries.
-  std::string key = delivery_key(*config_, params.address);
-  if (rcpt_keys_.count(key)) {
-    reply(250, "2.1.5 Ok");
-    return;
-  }
-  rcpt_pending_ = params.address;
-  run_hooks(Phase::kRcpt, [this, params = std::move(params), key = std::move(key)] {
-    rcpt_keys_.insert(key);
-    queue::Recipient r;
-    r.address = params.address;
-    r.orcpt = params.orcpt;
-    r.notify = params.notify;
-    rcpts_.push_back(std::move(r));
-    tx_.recipients.push_back(params.address);
+  tx_.rcpt(*config_, std::move(params), settle(Phase::kRcpt, [this] {
     state_ = State::kRcpt;
     reply(250, "2.1.5 Ok");
-  });
+  }));
 }
 
 void ServerSession::on_data(const Command& cmd) {
@@ -503,9 +443,9 @@ void ServerSession::on_data(const Command& cmd) {
     reply(501, "5.5.4 Syntax: DATA takes no arguments");
     return;
   }
-  body_.clear();
-  body_.reserve(8192);
-  data_.emplace(config_->limits.max_message_size, &body_, listener_.bare_lf, listener_.nul);
+  tx_.body().clear();
+  tx_.body().reserve(8192);
+  data_.emplace(config_->limits.max_message_size, &tx_.body(), listener_.bare_lf, listener_.nul);
   data_started_ = std::chrono::steady_clock::now();
   state_ = State::kData;
   io_.set_timeout(config_->limits.data_timeout);
@@ -518,7 +458,7 @@ void ServerSession::finish_data() {
   auto refuse = [this](int code, std::string_view text, std::string_view reason) {
     log::info("reject", {{"peer", peer_text()},
                          {"listener", info_.listener},
-                         {"from", mail_.address},
+                         {"from", tx_.mail_params().address},
                          {"reason", reason}});
     reset_transaction();
     reply(code, text);
@@ -547,97 +487,27 @@ void ServerSession::finish_data() {
     return;
   }
   data_.reset();
-  tx_.queue_id = services_.next_id().str();  // the kData hooks log under it
-  run_hooks(Phase::kData, [this] { commit_message(); });
-}
-
-std::string ServerSession::build_message_head(const queue::QueueId& id,
-                                              std::string_view body) const {
-  time_t now = time(nullptr);
-  const char* proto = info_.auth_user.empty() ? (info_.tls ? "ESMTPS" : "ESMTP")
-                                              : (info_.tls ? "ESMTPSA" : "ESMTPA");
-  if (mail_.smtputf8)
-    proto = info_.auth_user.empty() ? (info_.tls ? "UTF8SMTPS" : "UTF8SMTP")
-                                    : (info_.tls ? "UTF8SMTPSA" : "UTF8SMTPA");
-  std::string head = "Received: from " + info_.helo + " ([" + info_.peer.ip() + "])\r\n\tby " +
-                     config_->hostname + " (Hato) with " + proto + " id " + id.str();
-  if (info_.tls)
-    head += "\r\n\t(using " + info_.tls_version + " with cipher " + info_.tls_cipher + ")";
-  if (rcpts_.size() == 1) head += "\r\n\tfor <" + rcpts_.front().address + ">";
-  head += "; " + log::rfc5322(int64_t{now} * 1000) + "\r\n";
-  if (!tx_.auth_results.empty()) {
-    // RFC 8601: our host name is the authserv-id; one clause per method.
-    head += "Authentication-Results: " + config_->hostname;
-    for (const auto& clause : tx_.auth_results) head += ";\r\n\t" + clause;
-    head += "\r\n";
-  }
-  for (const auto& field : tx_.add_headers) head += field;
-  // RFC 6409 section 8: a submission server completes what the client left out.
-  if (!has_header(body, "Message-ID"))
-    head += "Message-ID: <" + id.str() + "@" + config_->hostname + ">\r\n";
-  if (!has_header(body, "Date")) head += "Date: " + log::rfc5322(int64_t{now} * 1000) + "\r\n";
-  return head;
-}
-
-void ServerSession::commit_message() {
-  auto drawn = queue::QueueId::parse(tx_.queue_id);
-  queue::QueueId id = drawn ? *drawn : services_.next_id();
-  std::string message = build_message_head(id, body_);
-  message.append(body_);
-  body_.clear();
-  body_.shrink_to_fit();
-
-  queue::Envelope env;
-  env.sender = mail_.address;
-  env.recipients = std::move(rcpts_);
-  env.created_ms = log::now_ms();
-  env.next_attempt_ms = env.created_ms;
-  env.size = message.size();
-  env.ret = mail_.ret;
-  env.envid = mail_.envid;
-  env.smtputf8 = mail_.smtputf8;
-  env.eight_bit = mail_.eight_bit;
-  env.auth_user = info_.auth_user;
-  env.client = info_.helo + " [" + info_.peer.ip() + "]";
-  env.listener = info_.listener;
-  env.folder = tx_.folder;
-  size_t nrcpt = env.recipients.size();
-  std::string sender = env.sender;
-  uint64_t size = env.size;
-  reset_transaction();
-
-  pause();
   auto self = shared_from_this();
-  services_.commit(
-      id, std::move(message), std::move(env), [self, id, nrcpt, sender, size](Status status) {
-        std::string sid = id.str();
-        if (!status.is_ok()) {
-          log::error("queue write failed",
-                     {{"id", sid}, {"peer", self->peer_text()}, {"reason", status.message()}});
-          if (!self->alive()) return;
-          // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
-          bool full = status.code() == Code::kNoSpace;
-          self->reply(full ? 452 : 451, full ? "4.3.1 Insufficient system storage, try again later"
-                                             : "4.3.0 Error: queue write failed, try again later");
-          self->resume();
-          return;
-        }
-        log::info("accepted", {{"id", sid},
-                               {"from", sender},
-                               {"rcpts", std::to_string(nrcpt)},
-                               {"size", std::to_string(size)},
-                               {"peer", self->peer_text()},
-                               {"user", self->info_.auth_user}});
-        m::received(self->info_.listener).inc();
-        if (self->info_.role == conf::ListenerRole::kInbound)
-          self->services_.client_success(self->info_.peer.ip());
-        // Queued even if the client left before hearing so.
-        if (!self->alive()) return;
-        self->messages_++;
-        self->junk_commands_ = 0;  // a client that sends mail is no idler
-        self->reply(250, "2.0.0 Ok: queued as " + sid);
-        self->resume();
-      });
+  pause();
+  tx_.commit(*config_, [self](Verdict v, const std::string& id) {
+    if (v.kind == Verdict::Kind::kContinue && self->info_.role == conf::ListenerRole::kInbound)
+      self->services_.client_success(self->info_.peer.ip());
+    // Queued even if the client left before hearing so.
+    if (!self->alive()) return;
+    self->paused_ = false;
+    if (v.kind == Verdict::Kind::kDisconnect) {
+      self->close_with(v.code, v.text);
+      return;
+    }
+    if (v.kind == Verdict::Kind::kContinue) {
+      self->messages_++;
+      self->junk_commands_ = 0;  // a client that sends mail is no idler
+      self->reply(250, "2.0.0 Ok: queued as " + id);
+    } else {
+      self->reply(v.code, v.text);
+    }
+    if (!self->paused_) self->resume();
+  });
 }
 
 void ServerSession::on_starttls(const Command& cmd) {

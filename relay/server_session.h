@@ -15,7 +15,6 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -27,6 +26,7 @@
 #include "queue/queue_id.h"
 #include "relay/data_reader.h"
 #include "relay/smtp_command.h"
+#include "relay/transaction.h"
 
 namespace hato::relay {
 
@@ -57,17 +57,12 @@ struct AuthOutcome {
   std::chrono::milliseconds delay{0};
 };
 
-class SessionServices {
+class SessionServices : public Committer {
  public:
-  virtual ~SessionServices() = default;
   // Checks a password off the loop; `done` runs on the session's loop as soon as
   // it is decided, with the delay that a failed login earns.
   virtual void authenticate(const std::string& client, const std::string& user,
                             const std::string& password, std::function<void(AuthOutcome)> done) = 0;
-  virtual queue::QueueId next_id() = 0;
-  // Durably queues the message; `done` runs on the session's loop.
-  virtual void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-                      std::function<void(Status)> done) = 0;
   // An inbound client got an error reply (or had a message accepted): the brake on
   // clients that keep making errors (policy::FailureGuard). No brake by default.
   virtual ErrorPenalty client_error(const std::string& client) {
@@ -130,8 +125,6 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void auth_login(std::string_view response);
   void check_password(std::string user, std::string password);
   void finish_data();
-  void commit_message();
-  std::string build_message_head(const queue::QueueId& id, std::string_view body) const;
 
   void reply(int code, std::string_view text);
   void reply_raw(std::string_view text);  // complete reply lines
@@ -140,7 +133,9 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   void reset_transaction();
   void pause();
   void resume();
-  // Runs the hook chain of a phase; on Continue calls next, else replies.
+  // Pauses until a step of the transaction (or the hooks of a phase) is decided; then on
+  // Continue calls next, else replies (or closes, for Disconnect).
+  Transaction::Done settle(policy::Phase phase, std::function<void()> next);
   void run_hooks(policy::Phase phase, std::function<void()> next);
   void close_with(int code, std::string_view text);
   // Neither gone nor saying goodbye: late answers must not reach the client.
@@ -169,13 +164,7 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   std::chrono::steady_clock::time_point data_started_;
   std::string auth_user_pending_;
 
-  // The transaction.
-  MailParams mail_;
-  policy::TransactionState tx_;
-  std::string rcpt_pending_;  // the RCPT address being decided by hooks
-  std::vector<queue::Recipient> rcpts_;
-  std::set<std::string> rcpt_keys_;  // delivery_key() of each, so none is added twice
-  std::string body_;
+  Transaction tx_;
   std::optional<DataReader> data_;
   uint32_t messages_ = 0;
 };

@@ -339,8 +339,8 @@ BOOST_AUTO_TEST_CASE(bad_addresses_are_reported_at_the_value) {
 
 BOOST_AUTO_TEST_CASE(bad_enum_values_list_the_allowed_ones) {
   BOOST_TEST(error_of("listeners: [{name: mx, address: \"127.0.0.1:25\", role: relay}]\n") ==
-             "t.yaml:1:55: listeners[0].role: unknown value 'relay' (expected submission or "
-             "inbound)");
+             "t.yaml:1:55: listeners[0].role: unknown value 'relay' (expected submission, "
+             "inbound or http)");
   BOOST_TEST(error_of("listeners: [{name: mx, address: \"127.0.0.1:25\", role: inbound, tls: "
                       "ssl}]\n") ==
              "t.yaml:1:69: listeners[0].tls: unknown value 'ssl' (expected starttls, implicit "
