@@ -76,7 +76,7 @@ class FakeServices : public SessionServices {
   }
   queue::QueueId next_id() override { return ids.next(); }
   void commit(const queue::QueueId&, std::string message, queue::Envelope envelope,
-              std::function<void(Status)> done) override {
+              std::function<void(Status)> done, queue::Store::StateRecords) override {
     check_commit(message, envelope);
     bool fail = fail_commit;
     auto answer = [done, fail] { done(fail ? Status::error("disk full") : Status::ok()); };

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/net.h"
+
 namespace hato::net {
 
 struct HttpServerRequest {
@@ -26,6 +28,10 @@ struct HttpServerRequest {
   int minor_version = 1;
   std::vector<std::pair<std::string, std::string>> headers;  // names in lower case
   std::string body;
+  // Set by the server, not the parser: who sent it and over what.
+  SocketAddress peer;
+  std::string tls_version;  // "TLSv1.3"; empty for plain HTTP
+  std::string tls_cipher;
   // The first value of a header (name in any case), or "".
   std::string header(std::string_view name) const;
   // The Host header in lower case, without port or trailing dot.

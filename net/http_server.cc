@@ -29,7 +29,7 @@ namespace hato::net {
 namespace {
 
 constexpr int64_t kRefusalLogEveryMs = 10'000;
-constexpr size_t kPullup = 64 * 1024;           // bytes parsed per step
+constexpr size_t kPullup = 64 * 1024;          // bytes parsed per step
 constexpr size_t kReadHighWater = 256 * 1024;  // buffered before reading pauses
 
 // IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
@@ -153,8 +153,13 @@ void HttpConnection::read() {
                                        {"status", std::to_string(status)},
                                        {"reason", parser_.error()}});
     enter(Phase::kHandling, {});
-    return send(
-        {status, {{"Content-Type", "text/plain; charset=utf-8"}}, parser_.error() + "\n", true});
+    HttpServerResponse refusal =
+        server_.options.refusal
+            ? server_.options.refusal(status, parser_.error())
+            : HttpServerResponse{
+                  status, {{"Content-Type", "text/plain; charset=utf-8"}}, parser_.error() + "\n"};
+    refusal.close = true;
+    return send(std::move(refusal));
   }
 }
 
@@ -165,6 +170,11 @@ void HttpConnection::dispatch() {
   HttpServerRequest& request = parser_.request();
   head_only_ = request.method == "HEAD";
   close_after_ = close_after_ || !request.keep_alive();
+  request.peer = peer_;
+  if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get())) {
+    request.tls_version = SSL_get_version(ssl);
+    request.tls_cipher = SSL_get_cipher_name(ssl);
+  }
   server_.handler(request, HttpResponder(weak_from_this(), ++serial_));
 }
 

@@ -53,6 +53,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{30'000};
   // A new SSL for each connection (the server owns it); unset: plain HTTP.
   std::function<SSL*()> tls;
+  // The answer to a request refused before the handler saw it (413, 431, 400, ...), from the
+  // status and the reason in words; unset: the reason as text/plain. An API answers in JSON.
+  std::function<HttpServerResponse(int status, const std::string& reason)> refusal;
 };
 
 class HttpServer;

@@ -122,7 +122,7 @@ struct InsertRequest {
   Kind kind = Kind::kInsert;
   OutboxEvents events;        // written with the change
   uint64_t trim_through = 0;  // kTrim
-  Store::StateRecords state;  // kTrim: written with it
+  Store::StateRecords state;  // kTrim and kInsert: written with it
 };
 
 // How long removals may wait for a synced write to carry them before the
@@ -167,6 +167,7 @@ class RocksDbStore final : public Store {
     for (NewMessage& m : messages) {
       requests.push_back(new_message(m.id, std::move(m.message), m.envelope, std::move(m.done)));
       requests.back().events = std::move(m.events);
+      requests.back().state = std::move(m.state);
     }
     enqueue(requests);
   }
@@ -635,6 +636,9 @@ class RocksDbStore final : public Store {
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
         if (s.ok()) s = append_events(wb, r.events, outbox);
+        for (const auto& [key, value] : r.state) {
+          if (s.ok()) s = wb.Put(cf(kState), key, state::encode_value(value));
+        }
         continue;
       }
       Result<std::vector<std::string>> old_due = due_keys_of(r.id);

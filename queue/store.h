@@ -53,12 +53,15 @@ class Store {
 
   // Several new messages handed over at once, so the committer takes them into
   // one synced write rather than waking for the first alone.
+  // State records (key, value as put_state() takes them) written in the same batch as a change.
+  using StateRecords = std::vector<std::pair<std::string, std::string>>;
   struct NewMessage {
     QueueId id;
     std::string message;
     Envelope envelope;
     std::function<void(Status)> done;
     OutboxEvents events;  // written to the outbox in the same batch
+    StateRecords state;   // written to the state family in the same batch (idempotency keys)
   };
   virtual void insert_all(std::vector<NewMessage> messages) {
     for (NewMessage& m : messages)
@@ -109,7 +112,6 @@ class Store {
   // itself: a crash before the next sync sends them again, which is at-least-once), and
   // writes `state` records (key and value as put_state() takes them) in the same batch: the
   // webhooks' cursors, kept off the loop's thread, where a write would wait for a sync.
-  using StateRecords = std::vector<std::pair<std::string, std::string>>;
   virtual void outbox_trim(uint64_t seq, StateRecords state = {}) {
     (void)seq;
     for (const auto& [key, value] : state) (void)put_state(key, value);

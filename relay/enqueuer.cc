@@ -31,7 +31,7 @@ conf::ConfigPtr Enqueuer::config() const {
 
 // commit - a session's message: submitted mail is signed, inbound mail is not.
 void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-                      std::function<void(Status)> done) {
+                      std::function<void(Status)> done, queue::Store::StateRecords state) {
   bool submission = false;
   for (const auto& l : config()->listeners) {
     if (l.name == envelope.listener) {
@@ -40,7 +40,7 @@ void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Enve
     }
   }
   enqueue(id, std::move(message), std::move(envelope), submission ? "submission" : "inbound",
-          submission, std::move(done));
+          submission, std::move(done), {}, std::move(state));
 }
 
 // queue_own - a message Hato wrote: an ID, its text, its envelope, then the common path.
@@ -79,7 +79,7 @@ queue::QueueId Enqueuer::queue_own(LocalMessage local, std::function<void(Status
 
 void Enqueuer::enqueue(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                        std::string origin, bool sign, std::function<void(Status)> done,
-                       std::vector<queue::QueueEvent> also) {
+                       std::vector<queue::QueueEvent> also, queue::Store::StateRecords state) {
   Queued heard = make_queued(id, envelope, message, std::move(origin), std::move(also));
   // The events go into the store with the message only for webhooks to send: none, no cost.
   queue::OutboxEvents outbox;
@@ -92,14 +92,15 @@ void Enqueuer::enqueue(const queue::QueueId& id, std::string message, queue::Env
   }
   if (!keyring || keyring->domains() == 0) {
     std::vector<queue::Store::NewMessage> one;
-    one.push_back(
-        {id, std::move(message), std::move(envelope), std::move(queued), std::move(outbox)});
+    one.push_back({id, std::move(message), std::move(envelope), std::move(queued),
+                   std::move(outbox), std::move(state)});
     store_.insert_all(std::move(one));
     return;
   }
   signs_waiting_.fetch_add(1);
   workers_.post([this, keyring, id, message = std::move(message), envelope = std::move(envelope),
-                 queued = std::move(queued), outbox = std::move(outbox)]() mutable {
+                 queued = std::move(queued), outbox = std::move(outbox),
+                 state = std::move(state)]() mutable {
     signs_waiting_.fetch_sub(1);
     std::string domain = dkim::from_domain(message);
     const dkim::Signer* signer = domain.empty() ? nullptr : keyring->signer_for(domain);
@@ -119,8 +120,8 @@ void Enqueuer::enqueue(const queue::QueueId& id, std::string message, queue::Env
                      {{"id", id.str()}, {"domain", domain}, {"reason", fields.message()}});
       }
     }
-    hand_over_signed(
-        {id, std::move(message), std::move(envelope), std::move(queued), std::move(outbox)});
+    hand_over_signed({id, std::move(message), std::move(envelope), std::move(queued),
+                      std::move(outbox), std::move(state)});
   });
 }
 

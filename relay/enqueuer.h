@@ -77,7 +77,7 @@ class Enqueuer {
   // Mail from an SMTP session: the role of the envelope's listener says whether it is signed
   // and its origin. `done` runs on the loop once the commit is durable (or failed).
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-              std::function<void(Status)> done);
+              std::function<void(Status)> done, queue::Store::StateRecords state = {});
 
   // Mail Hato writes itself: gives it an ID, builds its text, makes its envelope (client
   // "local", listener = origin) and commits it, signed. `then` runs on the loop once the
@@ -89,7 +89,7 @@ class Enqueuer {
   // on the loop after.
   void enqueue(const queue::QueueId& id, std::string message, queue::Envelope envelope,
                std::string origin, bool sign, std::function<void(Status)> done,
-               std::vector<queue::QueueEvent> also = {});
+               std::vector<queue::QueueEvent> also = {}, queue::Store::StateRecords state = {});
   // On a worker, after signing: to the store now, or with the next few.
   void hand_over_signed(queue::Store::NewMessage signed_message);
   // What the listeners will hear of a message: its recipients and "received" events (then

@@ -37,8 +37,9 @@ class QueueBackend : public SessionServices {
   }
   // Through the Enqueuer, which signs mail from submission listeners.
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-              std::function<void(Status)> done) override {
-    enqueuer_.commit(id, std::move(message), std::move(envelope), std::move(done));
+              std::function<void(Status)> done, queue::Store::StateRecords state) override {
+    enqueuer_.commit(id, std::move(message), std::move(envelope), std::move(done),
+                     std::move(state));
   }
 
  private:

@@ -165,10 +165,12 @@ queue::Envelope Transaction::take_envelope(const std::string& message) {
   return env;
 }
 
-void Transaction::commit(const conf::Config& config, Committed done) {
+void Transaction::commit(const conf::Config& config, Committed done,
+                         queue::Store::StateRecords state) {
   tx_.queue_id = committer_.next_id().str();  // the kData hooks log under it
   run_hooks(config, Phase::kData,
-            [this, config = &config, done = std::move(done)](Verdict v) mutable {
+            [this, config = &config, done = std::move(done),
+             state = std::move(state)](Verdict v) mutable {
               if (v.kind != Verdict::Kind::kContinue) {
                 reset();  // a refused message leaves nothing behind for the next one
                 done(std::move(v), "");
@@ -210,7 +212,8 @@ void Transaction::commit(const conf::Config& config, Committed done) {
                                            {"user", session_.auth_user}});
                     m::received(session_.listener).inc();
                     done(Verdict::proceed(), sid);
-                  });
+                  },
+                  std::move(state));
             });
 }
 

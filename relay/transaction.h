@@ -20,6 +20,7 @@
 #include "policy/hook.h"
 #include "queue/envelope.h"
 #include "queue/queue_id.h"
+#include "queue/store.h"
 #include "relay/smtp_command.h"
 
 namespace hato::relay {
@@ -29,9 +30,10 @@ class Committer {
  public:
   virtual ~Committer() = default;
   virtual queue::QueueId next_id() = 0;
-  // Durably queues the message; `done` runs on the caller's loop.
+  // Durably queues the message, with `state` records in the same write; `done` runs on the
+  // caller's loop.
   virtual void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-                      std::function<void(Status)> done) = 0;
+                      std::function<void(Status)> done, queue::Store::StateRecords state) = 0;
 };
 
 class Transaction {
@@ -53,8 +55,9 @@ class Transaction {
   // The message as received: header and body, CRLF lines, without Hato's trace headers.
   std::string& body() { return body_; }
   // Draws the queue ID, runs the kData hooks on body(), adds the trace headers and commits.
-  // The transaction is empty again when `done` runs.
-  void commit(const conf::Config& config, Committed done);
+  // The transaction is empty again when `done` runs. `state` records are written in the same
+  // durable write as the message (the HTTP API's idempotency record).
+  void commit(const conf::Config& config, Committed done, queue::Store::StateRecords state = {});
   // Forgets everything (RSET, a new EHLO, a refused message).
   void reset();
 

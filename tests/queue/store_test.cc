@@ -582,8 +582,13 @@ BOOST_AUTO_TEST_CASE(outbox_events_are_written_with_their_change) {
     BOOST_TEST(store->outbox_stats().next == 1u);
     Waiter waiter;
     std::vector<Store::NewMessage> batch;
-    batch.push_back({a, message_for(1), envelope_for(1, 100), waiter.callback(), {"r-a1", "r-a2"}});
-    batch.push_back({b, message_for(2), envelope_for(2, 100), waiter.callback(), {"r-b"}});
+    batch.push_back({a,
+                     message_for(1),
+                     envelope_for(1, 100),
+                     waiter.callback(),
+                     {"r-a1", "r-a2"},
+                     {{"i/app/k1", "202 a"}}});
+    batch.push_back({b, message_for(2), envelope_for(2, 100), waiter.callback(), {"r-b"}, {}});
     store->insert_all(std::move(batch));
     BOOST_TEST_REQUIRE(waiter.wait_for(2));
     Envelope e = envelope_for(1, 5000);
@@ -603,6 +608,10 @@ BOOST_AUTO_TEST_CASE(outbox_events_are_written_with_their_change) {
   BOOST_TEST(store->outbox_stats().next == 7u);
   BOOST_TEST(outbox_list(*store, 4, 1).size() == 1u);
   BOOST_TEST(outbox_list(*store, 4, 1)[0].second == "delivered-b");
+  // State records given with a new message (the HTTP API's idempotency record) are in its write.
+  auto record = store->get_state("i/app/k1");
+  BOOST_TEST_REQUIRE(record.is_ok());
+  BOOST_TEST(record->value_or("") == "202 a");
 }
 
 // Trimmed events are gone, also after a reopen, and numbering goes on after the last one.
@@ -617,7 +626,8 @@ BOOST_AUTO_TEST_CASE(outbox_trim_removes_the_front) {
                      message_for(i),
                      envelope_for(i, 100),
                      waiter.callback(),
-                     {"e" + std::to_string(i)}});
+                     {"e" + std::to_string(i)},
+                     {}});
       store->insert_all(std::move(one));
     }
     BOOST_TEST_REQUIRE(waiter.wait_for(10));
@@ -655,7 +665,8 @@ BOOST_AUTO_TEST_CASE(outbox_keeps_at_most_its_limit) {
                      message_for(i),
                      envelope_for(i, 100),
                      waiter.callback(),
-                     {"e" + std::to_string(i)}});
+                     {"e" + std::to_string(i)},
+                     {}});
   }
   store.insert_all(std::move(batch));
   BOOST_TEST_REQUIRE(waiter.wait_for(8));

@@ -150,11 +150,13 @@ BOOST_AUTO_TEST_CASE(signed_messages_are_committed_together_and_each_answered) {
         env.recipients.push_back(queue::Recipient{});
         env.recipients.back().address = "bob@example.net";
         env.size = text.size();
-        backend.commit(id, std::move(text), std::move(env), [&, id](Status s) {
-          BOOST_TEST(s.is_ok(), s.message());
-          answered.push_back(id);
-          if (answered.size() == static_cast<size_t>(n)) loop.stop();
-        });
+        backend.commit(id, std::move(text), std::move(env),
+                       [&, id](Status s) {
+                         BOOST_TEST(s.is_ok(), s.message());
+                         answered.push_back(id);
+                         if (answered.size() == static_cast<size_t>(n)) loop.stop();
+                       },
+                       {});
       }
       all_posted.count_down();
     });
@@ -253,11 +255,13 @@ BOOST_AUTO_TEST_CASE(an_unreadable_header_is_queued_unsigned) {
         env.sender = "alice@example.test";
         env.listener = "submission";
         env.size = text.size();
-        backend.commit(id, text, std::move(env), [&, id](Status s) {
-          BOOST_TEST(s.is_ok(), s.message());
-          answered.push_back(id);
-          if (answered.size() == 2u) loop.stop();
-        });
+        backend.commit(id, text, std::move(env),
+                       [&, id](Status s) {
+                         BOOST_TEST(s.is_ok(), s.message());
+                         answered.push_back(id);
+                         if (answered.size() == 2u) loop.stop();
+                       },
+                       {});
       }
     });
     loop.after(std::chrono::seconds(60), [&] { loop.stop(); });

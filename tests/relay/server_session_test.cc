@@ -88,7 +88,7 @@ class FakeServices : public SessionServices {
   queue::QueueId next_id() override { return ids.next(); }
 
   void commit(const queue::QueueId& id, std::string message, queue::Envelope envelope,
-              std::function<void(Status)> done) override {
+              std::function<void(Status)> done, queue::Store::StateRecords) override {
     commits.push_back({id, std::move(message), std::move(envelope)});
     Status result = fail_commit ? Status::error(fail_code, fail_text) : Status::ok();
     auto answer = [done, result] { done(result); };
