@@ -351,6 +351,8 @@ Status Daemon::start_blacklist_monitor() {
 Status Daemon::start_listeners() {
   server_.emplace(loop_, config_, *backend_, hooks_, tls_);
   if (auto s = server_->listen(); !s) return s;
+  http_api_.emplace(loop_, config_, *backend_, hooks_, *store_);
+  if (auto s = http_api_->listen(tls_); !s) return s;
   mta_sts_web_.emplace(loop_, "mta-sts", [this](const std::string& host, const std::string& p) {
     return mta_sts_reply(*config_, host, p);
   });
@@ -365,6 +367,7 @@ Status Daemon::start_listeners() {
   }
   certificates_.emplace(loop_, [this](std::shared_ptr<net::TlsContext> tls) {
     mta_sts_web_->set_tls(tls);
+    http_api_->set_tls(tls);
     server_->set_tls(std::move(tls));
   });
   certificates_->watch(*config_, tls_);
@@ -497,7 +500,8 @@ void Daemon::stop() {
 }
 
 void Daemon::drain() {
-  if (server_->connections() == 0 || std::chrono::steady_clock::now() >= deadline_) {
+  bool idle = server_->connections() == 0 && http_api_->in_flight() == 0;
+  if (idle || std::chrono::steady_clock::now() >= deadline_) {
     loop_.stop();
     return;
   }

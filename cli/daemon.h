@@ -41,6 +41,7 @@
 #include "relay/acme.h"
 #include "relay/delivery.h"
 #include "relay/enqueuer.h"
+#include "relay/http_api.h"
 #include "relay/mta_sts.h"
 #include "relay/queue_backend.h"
 #include "relay/smtp_server.h"
@@ -139,6 +140,7 @@ class Daemon {
   std::unique_ptr<net::Resolver> monitor_resolver_;
   std::optional<policy::BlacklistMonitor> blacklist_;
   std::optional<relay::SmtpServer> server_;
+  std::optional<relay::HttpApi> http_api_;
   std::optional<WebServer> mta_sts_web_;
   std::optional<CertificateWatch> certificates_;
   std::unique_ptr<net::HttpClient> acme_http_;

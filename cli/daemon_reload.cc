@@ -79,7 +79,11 @@ void Daemon::reload() {
   backend_->set_config(config_);
   backend_->set_users(secrets->users);
   server_->set_tls(secrets->tls);
-  if (secrets->tls) mta_sts_web_->set_tls(secrets->tls);
+  if (secrets->tls) {
+    mta_sts_web_->set_tls(secrets->tls);
+    http_api_->set_tls(secrets->tls);
+  }
+  http_api_->set_config(config_);
   server_->set_config(config_);
   blacklist_->set_config(config_);
   webhooks_->set_config(config_);

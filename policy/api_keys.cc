@@ -18,19 +18,6 @@ namespace {
 
 constexpr std::string_view kPrefix = "hato_";
 
-std::string sha256_hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (!EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr)) return "";
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
-
 // The ID of a presented key: "hato_<id>_<secret>".
 std::string_view id_of(std::string_view key) {
   if (!key.starts_with(kPrefix)) return {};
@@ -46,6 +33,19 @@ Status write_keys(const std::string& path, const std::vector<ApiKey>& keys) {
 }
 
 }  // namespace
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr)) return "";
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
 
 std::string api_keys_path(const std::string& users_file) {
   return users_file + ".keys";

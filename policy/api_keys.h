@@ -36,6 +36,9 @@ class ApiKeyDb {
   std::vector<ApiKey> keys_;
 };
 
+// SHA-256 of `text` in lower-case hex.
+std::string sha256_hex(std::string_view text);
+
 // Where the keys of `users_file` live.
 std::string api_keys_path(const std::string& users_file);
 

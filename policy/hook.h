@@ -26,6 +26,8 @@ struct Verdict {
   Kind kind = Kind::kContinue;
   int code = 0;
   std::string text;  // "5.7.1 Relaying denied" (enhanced code first)
+  // A 4xx that knows when trying again can succeed (a quota's reset): HTTP's Retry-After.
+  int64_t retry_after_s = 0;
 
   static Verdict proceed() { return {}; }
   static Verdict reply(int code, std::string text) { return {Kind::kReply, code, std::move(text)}; }

@@ -1,6 +1,8 @@
 // user_limits.cc - per-user quotas over clock windows, kept in the state family.
 #include "policy/user_limits.h"
 
+#include <algorithm>
+
 #include <charconv>
 
 #include "common/log.h"
@@ -131,7 +133,9 @@ void UserQuotaHook::run(const HookContext& context, std::function<void(Verdict)>
                                        {"limit", refusal->limit},
                                        {"resets", log::rfc3339(refusal->resets_ms)}});
   if (refused_) refused_(context, *refusal);
-  done(Verdict::reply(451, refusal->text));
+  Verdict v = Verdict::reply(451, refusal->text);
+  v.retry_after_s = std::max<int64_t>(1, (refusal->resets_ms - log::now_ms() + 999) / 1000);
+  done(std::move(v));
 }
 
 }  // namespace hato::policy

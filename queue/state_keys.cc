@@ -19,6 +19,7 @@ struct KindInfo {
 constexpr KindInfo kKinds[] = {
     {Kind::kBlacklist, "b/", "blacklist", 2, 2},
     {Kind::kHookCursor, "h/", "webhook cursor", 1, 1},
+    {Kind::kIdempotency, "i/", "idempotency key", 2, 2},
     {Kind::kMtaSts, "m/", "mta-sts policy", 1, 1},
     {Kind::kSlowdown, "r/", "slowdown", 2, 2},
     {Kind::kSuspension, "s/", "suspension", 2, 2},
@@ -157,6 +158,10 @@ std::string user_quota_key(std::string_view user, std::string_view what, int64_t
                            int64_t start_ms) {
   return make_key(Kind::kUserQuota,
                   {user, what, std::to_string(window_s), std::to_string(start_ms)});
+}
+
+std::string idempotency_key(std::string_view user, std::string_view key_sha256) {
+  return make_key(Kind::kIdempotency, {user, key_sha256});
 }
 
 std::string hook_cursor_key(std::string_view url) {

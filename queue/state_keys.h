@@ -28,6 +28,7 @@ namespace hato::queue::state {
 enum class Kind : uint8_t {
   kBlacklist,     // b/<address or domain>/<zone>, b/<address>/#ptr: blacklist monitor
   kHookCursor,    // h/<hex of the hook's URL>: the last outbox event a webhook acknowledged
+  kIdempotency,   // i/<user>/<sha256 of the key>: the HTTP API's answer to an Idempotency-Key
   kMtaSts,        // m/<domain>: a cached MTA-STS policy
   kSlowdown,      // r/<ip>/<provider>: a slowdown, "<until_ms> <rate> <reason>"
   kSuspension,    // s/<ip>/<provider>: a suspension, "<until_ms> <reason>"
@@ -73,6 +74,9 @@ std::string user_quota_key(std::string_view user, std::string_view what, int64_t
                            int64_t start_ms);
 // The hook's URL in hex (a URL holds '/'); its value is the sequence number, in decimal.
 std::string hook_cursor_key(std::string_view url);
+// `user` holds no '/' (the caller escapes it); the presented key is hashed (it may hold any
+// character, and need not lie in the store as it was sent).
+std::string idempotency_key(std::string_view user, std::string_view key_sha256);
 // `scope` is a sending domain or "*" (every domain); `address` holds no '/' (the caller
 // escapes it).
 std::string suppression_key(std::string_view scope, std::string_view address);

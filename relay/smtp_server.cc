@@ -302,6 +302,7 @@ SmtpServer::~SmtpServer() {
 Status SmtpServer::listen() {
   bound_config_ = config_;
   for (const auto& listener : bound_config_->listeners) {
+    if (listener.role == conf::ListenerRole::kHttp) continue;  // relay::HttpApi's
     if (listener.tls != conf::ListenerTls::kNone && !tls_)
       return Status::error("listener " + listener.name + " needs TLS but no certificate is set");
     auto bound = std::make_unique<Bound>();

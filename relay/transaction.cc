@@ -165,56 +165,52 @@ queue::Envelope Transaction::take_envelope(const std::string& message) {
   return env;
 }
 
-void Transaction::commit(const conf::Config& config, Committed done,
-                         queue::Store::StateRecords state) {
+void Transaction::commit(const conf::Config& config, Committed done, Records records) {
   tx_.queue_id = committer_.next_id().str();  // the kData hooks log under it
   run_hooks(config, Phase::kData,
             [this, config = &config, done = std::move(done),
-             state = std::move(state)](Verdict v) mutable {
+             records = std::move(records)](Verdict v) mutable {
               if (v.kind != Verdict::Kind::kContinue) {
                 reset();  // a refused message leaves nothing behind for the next one
                 done(std::move(v), "");
                 return;
               }
-              auto drawn = queue::QueueId::parse(tx_.queue_id);
-              queue::QueueId id = drawn ? *drawn : committer_.next_id();
-              std::string message = trace_head(*config, id);
-              message.append(body_);
-              queue::Envelope env = take_envelope(message);
-              reset();
-              size_t nrcpt = env.recipients.size();
-              std::string sender = env.sender;
-              uint64_t size = env.size;
-              committer_.commit(
-                  id, std::move(message), std::move(env),
-                  [this, id, nrcpt, sender, size, done = std::move(done)](Status status) {
-                    std::string sid = id.str();
-                    if (!status.is_ok()) {
-                      log::error("queue write failed", {{"id", sid},
-                                                        {"peer", session_.peer.to_string()},
-                                                        {"reason", status.message()}});
-                      // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
-                      bool full = status.code() == Code::kNoSpace;
-                      done(full ? Verdict::reply(452,
-                                                 "4.3.1 Insufficient system storage, try again "
-                                                 "later")
-                                : Verdict::reply(451,
-                                                 "4.3.0 Error: queue write failed, try again "
-                                                 "later"),
-                           sid);
-                      return;
-                    }
-                    log::info("accepted", {{"id", sid},
-                                           {"from", sender},
-                                           {"rcpts", std::to_string(nrcpt)},
-                                           {"size", std::to_string(size)},
-                                           {"peer", session_.peer.to_string()},
-                                           {"user", session_.auth_user}});
-                    m::received(session_.listener).inc();
-                    done(Verdict::proceed(), sid);
-                  },
-                  std::move(state));
+              store(*config, std::move(done), records);
             });
+}
+
+void Transaction::store(const conf::Config& config, Committed done, const Records& records) {
+  auto drawn = queue::QueueId::parse(tx_.queue_id);
+  queue::QueueId id = drawn ? *drawn : committer_.next_id();
+  std::string message = trace_head(config, id);
+  message.append(body_);
+  queue::Envelope env = take_envelope(message);
+  reset();
+  queue::Store::StateRecords state;
+  if (records) state = records(id.str());
+  auto answer = [this, id, nrcpt = env.recipients.size(), sender = env.sender, size = env.size,
+                 done = std::move(done)](Status status) {
+    std::string sid = id.str();
+    if (!status.is_ok()) {
+      log::error("queue write failed",
+                 {{"id", sid}, {"peer", session_.peer.to_string()}, {"reason", status.message()}});
+      // A full disk is the sender's cue to come back later (RFC 3463 4.3.1).
+      bool full = status.code() == Code::kNoSpace;
+      done(full ? Verdict::reply(452, "4.3.1 Insufficient system storage, try again later")
+                : Verdict::reply(451, "4.3.0 Error: queue write failed, try again later"),
+           sid);
+      return;
+    }
+    log::info("accepted", {{"id", sid},
+                           {"from", sender},
+                           {"rcpts", std::to_string(nrcpt)},
+                           {"size", std::to_string(size)},
+                           {"peer", session_.peer.to_string()},
+                           {"user", session_.auth_user}});
+    m::received(session_.listener).inc();
+    done(Verdict::proceed(), sid);
+  };
+  committer_.commit(id, std::move(message), std::move(env), std::move(answer), std::move(state));
 }
 
 }  // namespace hato::relay

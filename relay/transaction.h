@@ -55,9 +55,11 @@ class Transaction {
   // The message as received: header and body, CRLF lines, without Hato's trace headers.
   std::string& body() { return body_; }
   // Draws the queue ID, runs the kData hooks on body(), adds the trace headers and commits.
-  // The transaction is empty again when `done` runs. `state` records are written in the same
-  // durable write as the message (the HTTP API's idempotency record).
-  void commit(const conf::Config& config, Committed done, queue::Store::StateRecords state = {});
+  // The transaction is empty again when `done` runs. The state records `records` makes from
+  // the queue ID are written in the same durable write as the message (the HTTP API's
+  // idempotency record).
+  using Records = std::function<queue::Store::StateRecords(const std::string& queue_id)>;
+  void commit(const conf::Config& config, Committed done, Records records = {});
   // Forgets everything (RSET, a new EHLO, a refused message).
   void reset();
 
@@ -69,6 +71,8 @@ class Transaction {
   const MailParams& mail_params() const { return mail_; }
 
  private:
+  // After the kData hooks: the trace headers, then the durable commit.
+  void store(const conf::Config& config, Committed done, const Records& records);
   std::string trace_head(const conf::Config& config, const queue::QueueId& id) const;
   queue::Envelope take_envelope(const std::string& message);  // moves the recipients out
 

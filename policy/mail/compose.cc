@@ -116,7 +116,9 @@ std::string address_field(std::string_view name, const std::vector<Address>& lis
   return std::string(name) + ": " + fold(pieces, name.size() + 2) + "\r\n";
 }
 
-bool valid_email(std::string_view e) {
+}  // namespace
+
+bool is_address(std::string_view e) {
   size_t at = e.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == e.size() || e.size() > 254) return false;
   for (unsigned char c : e)
@@ -125,6 +127,8 @@ bool valid_email(std::string_view e) {
       return false;
   return e.find('@') == at;
 }
+
+namespace {
 
 bool valid_field_name(std::string_view n) {
   if (n.empty() || n.size() > 76) return false;
@@ -263,13 +267,12 @@ std::string encode_unstructured(std::string_view name, std::string_view value) {
 }
 
 std::string compose_error(const Composition& c) {
-  if (!valid_email(c.from.email)) return "from: not an address (local@domain)";
-  if (c.to.empty() && c.cc.empty()) return "to: at least one recipient in to or cc";
+  if (!is_address(c.from.email)) return "from: not an address (local@domain)";
   const std::pair<const char*, const std::vector<Address>*> lists[] = {
       {"to", &c.to}, {"cc", &c.cc}, {"reply_to", &c.reply_to}};
   for (const auto& [field, list] : lists) {
     for (size_t i = 0; i < list->size(); ++i) {
-      if (!valid_email((*list)[i].email))
+      if (!is_address((*list)[i].email))
         return std::string(field) + "[" + std::to_string(i) + "]: not an address (local@domain)";
       if (has_line_break((*list)[i].name))
         return std::string(field) + "[" + std::to_string(i) + "]: the name holds a line break";

@@ -48,6 +48,9 @@ std::string compose(const Composition& c, std::string_view boundary_seed);
 // "attachments[1].type"), or "" when it can be composed.
 std::string compose_error(const Composition& c);
 
+// Whether `email` is a plain local@domain without spaces, brackets or quotes.
+bool is_address(std::string_view email);
+
 // An unstructured header field's value as it goes on the wire after "Name: ": folded at
 // spaces, or as encoded words when it holds non-ASCII or a word too long to fold.
 std::string encode_unstructured(std::string_view name, std::string_view value);

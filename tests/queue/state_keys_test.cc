@@ -48,6 +48,7 @@ BOOST_AUTO_TEST_CASE(keys_parse_back_to_their_kind_and_fields) {
        Kind::kSuppression,
        {"example.com", "bob@example.net"}},
       {suppression_key("*", "bob@example.net"), Kind::kSuppression, {"*", "bob@example.net"}},
+      {idempotency_key("app", "ab12"), Kind::kIdempotency, {"app", "ab12"}},
       // A URL holds '/': the key has it in hex.
       {hook_cursor_key("https://a.test/h"),
        Kind::kHookCursor,
