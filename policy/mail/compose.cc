@@ -211,7 +211,8 @@ std::string multipart(std::string_view subtype, const std::string& boundary,
                       const std::vector<std::string>& parts) {
   std::string out = "Content-Type: multipart/" + std::string(subtype) + ";\r\n boundary=\"" +
                     boundary + "\"\r\n\r\n";
-  for (const auto& part : parts) out += "--" + boundary + "\r\n" + part;
+  // The CRLF before a delimiter belongs to the delimiter (RFC 2046 5.1.1), not to the part.
+  for (const auto& part : parts) out += "--" + boundary + "\r\n" + part + "\r\n";
   return out + "--" + boundary + "--\r\n";
 }
 

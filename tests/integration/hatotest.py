@@ -70,7 +70,8 @@ def _make_cert():
         cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
         subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+             "-keyout", key, "-out", cert],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
         _cert_cache = (d, cert, key)
     return _cert_cache[1], _cert_cache[2]
