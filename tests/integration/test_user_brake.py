@@ -10,6 +10,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import smtplib
 import unittest
 
@@ -35,7 +36,7 @@ def message(user, n):
 
 
 class UserBrakeTest(HatoTestCase):
-    def relay(self, action="hold"):
+    def relay(self, action="hold", min_bounces=20):
         if MISSING:  # fail, not skip
             self.fail(MISSING)
         self.sink = SmtpSink()
@@ -45,7 +46,8 @@ class UserBrakeTest(HatoTestCase):
              "    tls: none", "  retry:"]
         y += [f"    {k}: {json.dumps(v)}" for k, v in RETRY.items()]
         d = self.own_daemon(
-            limits={"brake": {"enabled": True, "floor": 20, "action": action}},
+            limits={"brake": {"enabled": True, "floor": 20, "action": action,
+                              "min_bounces": min_bounces}},
             allowed_senders={"bob": ["bob@example.test"]},
             domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support", "postmaster"]}],
             extra_yaml="\n".join(y) + "\n")
@@ -147,6 +149,29 @@ class UserBrakeTest(HatoTestCase):
         r = d.cli("user", "thaw", "alice")
         self.assertEqual(r.returncode, 1)
         self.assertIn("user alice is not frozen", r.stderr)
+
+    def test_a_jump_in_hard_bounces_freezes(self):
+        d = self.relay(min_bounces=5)
+        for n in range(6):
+            self.sink.reply_rcpt(f"gone{n}@remote.test", "550 5.1.1 no such user")
+        # One delivered, then each to an address that does not exist: 5 hard bounces of 6
+        # results is over 20%, with the minimum of 5 reached at the fifth.
+        with self.login(d, "bob") as s:
+            s.sendmail("bob@example.test", ["fine@remote.test"], message("bob", 0))
+            self.assertTrue(wait_for(lambda: re.search(r"status=delivered\b.*rcpt=fine@|"
+                                                       r"rcpt=fine@.*status=delivered\b",
+                                                       d.log_text()), timeout=20), d.log_tail())
+            for n in range(6):
+                s.sendmail("bob@example.test", [f"gone{n}@remote.test"], message("bob", n + 1))
+
+        def frozen():
+            return d.cli("user", "frozen").stdout
+        self.assertTrue(wait_for(lambda: frozen(), timeout=30), d.log_tail())
+        self.assertRegex(frozen(), r"^bob \S+ 5 hard bounces in 6 delivery results over the last "
+                                   r"day \(83\.33%, over the limit of 20%\)\n$")
+        self.assertTrue(wait_for(lambda: any(m["Subject"] == "User bob frozen by the sending "
+                                             "brake" for m in self.postmaster_mail(d)),
+                                 timeout=20), d.log_tail())
 
     def test_with_action_refuse_a_frozen_user_gets_451_at_mail(self):
         d = self.relay(action="refuse")
