@@ -625,9 +625,9 @@ BOOST_AUTO_TEST_CASE(the_brake_reads_its_keys_and_refuses_bad_values) {
   std::string all;
   for (const auto& e : errors) all += e + "\n";
   BOOST_TEST(errors.size() == 4u, all);
-  BOOST_TEST(all.find("limits.brake.factor: '0.5' is not a number from 1 to 1e+06") !=
-                 std::string::npos,
-             all);
+  BOOST_TEST(
+      all.find("limits.brake.factor: '0.5' is not a number from 1 to 1e+06") != std::string::npos,
+      all);
   BOOST_TEST(all.find("'20%' is not a number from 0 to 1") != std::string::npos, all);
   BOOST_TEST(all.find("limits.brake.action: unknown value 'stop'") != std::string::npos, all);
   BOOST_TEST(all.find("did you mean 'enabled'?") != std::string::npos, all);
