@@ -16,6 +16,8 @@ namespace {
 constexpr int64_t kBounceWindowHours = 24;
 // Beyond this many hours without mail the means are as good as zero: no longer loop.
 constexpr int64_t kMaxFoldHours = 20 * 24 * 7;
+// Distinct recipients remembered per user and hour, so one user cannot take all memory.
+constexpr size_t kMaxSeenRecipients = 100000;
 
 std::string activity_key(std::string_view user) {
   return queue::state::user_brake_key(queue::state::escape_field(user), "activity");
@@ -119,7 +121,9 @@ std::optional<std::string> UserBrake::queued(const conf::Brake& brake, std::stri
   if (seen.hour_start_ms != a.hour_start_ms) seen = Seen{a.hour_start_ms, {}};
   ++a.messages;
   for (const auto& r : recipients) {
-    if (seen.recipients.insert(r).second) ++a.recipients;
+    // Beyond the cap every recipient counts as new: an over-count, the safe side for a brake.
+    if (seen.recipients.size() >= kMaxSeenRecipients || seen.recipients.insert(r).second)
+      ++a.recipients;
   }
   save(user, a);
   if (!brake.enabled) return std::nullopt;
