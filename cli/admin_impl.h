@@ -126,6 +126,7 @@ struct AdminServer::Impl {
   std::function<Result<std::string>()> users_reload;
   std::function<void(std::function<void(Result<std::string>)>)> cluster_nodes;
   policy::SuppressionList* suppression = nullptr;
+  policy::UserBrake* brake = nullptr;
 
   Status listen(const std::string& path);
   void remove_socket_file();
@@ -160,6 +161,10 @@ struct AdminServer::Impl {
   // admin_users.cc:
   bool has_users_reload() const { return static_cast<bool>(users_reload); }
   void reload_users(evhttp_request* req, const RouteArgs& args);
+  bool has_brake() const { return brake != nullptr; }
+  void frozen_users(evhttp_request* req, const RouteArgs& args);
+  void thaw_user(evhttp_request* req, const RouteArgs& args);
+  void user_baseline(evhttp_request* req, const RouteArgs& args);
   // admin_suppress.cc:
   bool has_suppression() const { return suppression != nullptr; }
   void suppress_list(evhttp_request* req, const RouteArgs& args);

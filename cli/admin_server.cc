@@ -168,6 +168,9 @@ std::span<const AdminServer::Impl::Route> AdminServer::Impl::routes() {
       {"/v1/warmup", EVHTTP_REQ_GET, &Impl::warmup},
       {"/v1/tlsrpt/send", EVHTTP_REQ_POST, &Impl::tls_report, &Impl::has_tls_report_send},
       {"/v1/users/reload", EVHTTP_REQ_POST, &Impl::reload_users, &Impl::has_users_reload},
+      {"/v1/users/frozen", EVHTTP_REQ_GET, &Impl::frozen_users, &Impl::has_brake},
+      {"/v1/users/*/thaw", EVHTTP_REQ_POST, &Impl::thaw_user, &Impl::has_brake},
+      {"/v1/users/*/baseline", EVHTTP_REQ_POST, &Impl::user_baseline, &Impl::has_brake},
       {"/v1/suppress", EVHTTP_REQ_GET | EVHTTP_REQ_POST, &Impl::suppress_list,
        &Impl::has_suppression},
       {"/v1/suppress/remove", EVHTTP_REQ_POST, &Impl::suppress_remove, &Impl::has_suppression},
@@ -333,6 +336,10 @@ void AdminServer::set_tls_report_send(std::function<std::string()> send) {
 
 void AdminServer::set_suppression(policy::SuppressionList* list) {
   impl_->suppression = list;
+}
+
+void AdminServer::set_brake(policy::UserBrake* brake) {
+  impl_->brake = brake;
 }
 
 void AdminServer::set_users_reload(std::function<Result<std::string>()> reload) {

@@ -22,6 +22,11 @@
 //   POST /v1/suppress?address=A[&domain=D&reason=R&source=S&first_seen=MS&expires=MS]
 //                                            adds an entry: {"ok":true}
 //   POST /v1/suppress/remove?address=A[&domain=D]   {"ok":true,"removed":N}; 404 for none
+//   GET  /v1/users/frozen                    users the brake froze, one JSON object per line:
+//                                            {"user","since","reason"} (admin_users.cc)
+//   POST /v1/users/NAME/thaw                 clears the freeze and releases the user's held
+//                                            mail: {"ok":true,"released":N}; 409 if not frozen
+//   POST /v1/users/NAME/baseline?messages=M&recipients=R   sets the learned hourly means
 //   POST /v1/queue/ID/hold|release|flush|delete|bounce   {"ok":true}
 //   POST /v1/queue/flush[?domain=D]          every deferred message (or those with a pending
 //                                            recipient in D) due now: {"ok":true,"flushed":N}
@@ -55,7 +60,8 @@
 
 namespace hato::policy {
 class SuppressionList;
-}
+class UserBrake;
+}  // namespace hato::policy
 
 namespace hato::cli {
 
@@ -90,6 +96,9 @@ class AdminServer {
 
   // The suppression list /v1/suppress reads and changes (loop thread only); unset: 404.
   void set_suppression(policy::SuppressionList* list);
+  // The brake /v1/users/frozen, /v1/users/NAME/thaw and /v1/users/NAME/baseline read and
+  // change (loop thread only); unset: 404.
+  void set_brake(policy::UserBrake* brake);
 
   // Binds `socket_path` (mode 0660) and serves on it. A stale socket file left
   // by a crash is replaced; one with a live daemon behind it is an error.

@@ -1,8 +1,15 @@
-// admin_users.cc - POST /v1/users/reload: the users file read again now (admin_server.h). The
-// route is there only when the daemon set a reloader (Impl::has_users_reload).
+// admin_users.cc - the users' routes (admin_server.h): POST /v1/users/reload, the users file
+// read again now (there only when the daemon set a reloader, Impl::has_users_reload); and the
+// brake's (Impl::has_brake): GET /v1/users/frozen, POST /v1/users/NAME/thaw and
+// /v1/users/NAME/baseline.
 #include <event2/http.h>
 
+#include <charconv>
+#include <vector>
+
 #include "cli/admin_impl.h"
+#include "common/log.h"
+#include "policy/user_brake.h"
 
 namespace hato::cli {
 
@@ -10,6 +17,66 @@ void AdminServer::Impl::reload_users(evhttp_request* req, const RouteArgs&) {
   Result<std::string> answer = users_reload();
   if (!answer) return send_error(req, HTTP_INTERNAL, "Internal Server Error", answer.message());
   send_json(req, HTTP_OK, "OK", *answer);
+}
+
+void AdminServer::Impl::frozen_users(evhttp_request* req, const RouteArgs&) {
+  std::string out;
+  for (const auto& [user, freeze] : brake->frozen_users()) {
+    out += "{\"user\":";
+    log::append_json_string(out, user);
+    out += ",\"since\":";
+    log::append_json_string(out, log::rfc3339(freeze.since_ms));
+    out += ",\"reason\":";
+    log::append_json_string(out, freeze.reason);
+    out += "}\n";
+  }
+  send_json(req, HTTP_OK, "OK", out);
+}
+
+// thaw_user - the freeze goes, then the user's held mail is released. The walk over the
+// queue is one pass on the loop: a thaw is rare, and the mail waits for it.
+void AdminServer::Impl::thaw_user(evhttp_request* req, const RouteArgs& args) {
+  std::string user(args.id);
+  if (!brake->thaw(user, log::now_ms()))
+    return send_error(req, kHttpConflict, "Conflict", "user " + user + " is not frozen");
+  std::vector<queue::QueueId> held;
+  Status s = store.for_each([&](const queue::StoredMessage& m) {
+    if (m.envelope.state == queue::MessageState::kHeld && m.envelope.auth_user == user)
+      held.push_back(m.id);
+    return true;
+  });
+  size_t released = 0;
+  for (const auto& id : held) {
+    if (Status r = control.release(id); r) {
+      ++released;
+    } else {
+      log::warning("held mail of a thawed user not released",
+                   {{"id", id.str()}, {"user", user}, {"reason", r.message()}});
+    }
+  }
+  log::warning("user thawed", {{"user", user}, {"released", std::to_string(released)}});
+  if (!s) return send_error(req, HTTP_INTERNAL, "Internal Server Error", s.message());
+  send_json(req, HTTP_OK, "OK", "{\"ok\":true,\"released\":" + std::to_string(released) + "}\n");
+}
+
+void AdminServer::Impl::user_baseline(evhttp_request* req, const RouteArgs& args) {
+  double means[2] = {-1, -1};
+  bool ok = read_query(req, args.query, [&](std::string_view key, std::string_view value) {
+    int which = key == "messages" ? 0 : key == "recipients" ? 1 : -1;
+    if (which < 0) return unknown_parameter(key);
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), means[which]);
+    if (ec != std::errc() || end != value.data() + value.size() || means[which] < 0)
+      return std::string(key) + " must be a number of messages an hour: " + std::string(value);
+    return std::string();
+  });
+  if (!ok) return;
+  if (means[0] < 0 || means[1] < 0)
+    return send_error(req, HTTP_BADREQUEST, "Bad Request", "give messages and recipients");
+  brake->set_baseline(args.id, means[0], means[1], log::now_ms());
+  log::info("user baseline set", {{"user", std::string(args.id)},
+                                  {"messages", std::to_string(means[0])},
+                                  {"recipients", std::to_string(means[1])}});
+  send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
 }
 
 }  // namespace hato::cli

@@ -239,6 +239,7 @@ Status Daemon::build_inbound_checks() {
   suppression_.emplace(*state_);
   hooks_.add(policy::Phase::kRcpt, std::make_shared<policy::SuppressionHook>(*suppression_));
   add_user_quota_hooks();
+  add_user_brake();
   hooks_.add(policy::Phase::kMail, std::make_shared<policy::ClientRateHook>());
   dns_.servers = config_->dns_servers;
   resolver_ = net::make_cares_resolver(loop_, dns_);
@@ -294,13 +295,16 @@ Status Daemon::start_delivery() {
     // One event per recipient, as delivery results are: `queue tail` shows who it is for.
     for (const auto& e : q.events) events_.publish(e);
   });
-  enqueuer_->add_listener(
-      [this](const relay::Enqueuer::Queued& q) { delivery_->schedule(q.id, log::now_ms()); });
+  enqueuer_->add_listener([this](const relay::Enqueuer::Queued& q) {
+    if (q.held) return delivery_->committed_held();
+    delivery_->schedule(q.id, log::now_ms());
+  });
   // A submitted message counts against its user's limits.users quotas once it is queued.
   enqueuer_->add_listener([this](const relay::Enqueuer::Queued& q) {
     if (q.origin != "submission" || q.events.empty()) return;
     user_limits_->count(config_->limits, q.events.front().user, q.recipients.size(), log::now_ms());
   });
+  connect_brake();
   // Events are in the outbox by the time they are published: the hooks may send them now.
   webhooks_.emplace(loop_, *store_, *http_, config_);
   events_.subscribe([this](const queue::QueueEvent&) { webhooks_->notify(); });
@@ -437,6 +441,7 @@ void Daemon::connect_admin() {
       [this](std::function<void()> done) { blacklist_->check_now(std::move(done)); });
   admin_->set_users_reload([this] { return reload_users_for_admin(); });
   admin_->set_suppression(&*suppression_);
+  admin_->set_brake(&*brake_);
   admin_->set_tls_report_send([this] {
     return "{\"ok\":true,\"reports\":" + std::to_string(tls_reports_->send_reports(true)) + "}";
   });

@@ -34,6 +34,7 @@
 #include "policy/hook.h"
 #include "policy/limiter.h"
 #include "policy/suppression.h"
+#include "policy/user_brake.h"
 #include "policy/user_limits.h"
 #include "queue/events.h"
 #include "queue/queue_id.h"
@@ -81,6 +82,7 @@ class Daemon {
   [[nodiscard]] Status build_backend();
   [[nodiscard]] Status build_inbound_checks();
   void add_user_quota_hooks();
+  void add_user_brake();  // daemon_brake.cc
   [[nodiscard]] Status start_delivery();
   [[nodiscard]] Status start_blacklist_monitor();
   [[nodiscard]] Status start_listeners();
@@ -105,6 +107,8 @@ class Daemon {
   void build_limiter();
   void connect_tls_reports();
   void connect_admin();
+  void connect_brake();
+  void brake_froze(const std::string& user, const std::string& reason);
 
   std::string path_;
   conf::ConfigPtr config_;  // replaced whole by reload()
@@ -128,6 +132,7 @@ class Daemon {
   std::optional<StoreState> state_;
   std::optional<policy::SuppressionList> suppression_;
   std::optional<policy::UserLimits> user_limits_;
+  std::optional<policy::UserBrake> brake_;
   std::optional<policy::Limiter> limiter_;
   std::unique_ptr<policy::RedisShared> cluster_;  // null: one node, its state in RocksDB alone
   std::optional<net::HttpClient> http_;

@@ -1,4 +1,5 @@
-// user_cmd.cc - `hato user add|remove|list`: submission credentials in users_file.
+// user_cmd.cc - `hato user add|remove|list`: submission credentials in users_file; `hato user
+// frozen|thaw|baseline`: the sending brake, through the daemon.
 #include <termios.h>
 #include <unistd.h>
 
@@ -63,7 +64,61 @@ int tell_daemon(const conf::Config& config, const std::string& what) {
 
 constexpr const char* kUserUsage =
     "usage: hato user add NAME [--password-stdin] | remove NAME | list\n"
-    "       hato user key add NAME | key remove NAME KEYID | key ls\n";
+    "       hato user key add NAME | key remove NAME KEYID | key ls\n"
+    "       hato user frozen | thaw NAME | baseline NAME MESSAGES RECIPIENTS\n";
+
+// An answer of the daemon's admin API: its body on 200, else the exit status after saying why.
+int admin_answer(const Result<AdminResponse>& r, bool unreachable, std::string* body) {
+  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
+  if (r->status == 200) {
+    *body = r->body;
+    return kExitOk;
+  }
+  auto answer = parse_json(r->body);
+  std::string why = answer && !answer->str("error").empty() ? answer->str("error") : r->body;
+  return fail(kExitFailed, why);
+}
+
+// `hato user frozen | thaw NAME | baseline NAME M R`: the sending brake (limits.brake), through
+// the running daemon.
+int brake_command(const std::vector<std::string>& args, const conf::Config& config) {
+  const std::string& socket = config.admin.socket;
+  bool unreachable = false;
+  std::string body;
+  if (args[0] == "frozen" && args.size() == 1) {
+    int rc = admin_answer(admin_get(socket, "/v1/users/frozen", &unreachable), unreachable, &body);
+    if (rc != kExitOk) return rc;
+    for (size_t at = 0; at < body.size();) {
+      size_t eol = body.find('\n', at);
+      if (eol == std::string::npos) eol = body.size();
+      if (auto line = parse_json(std::string_view(body).substr(at, eol - at)))
+        std::cout << line->str("user") << " " << line->str("since") << " " << line->str("reason")
+                  << "\n";
+      at = eol + 1;
+    }
+    return kExitOk;
+  }
+  if (args[0] == "thaw" && args.size() == 2) {
+    int rc = admin_answer(admin_post(socket, "/v1/users/" + args[1] + "/thaw", &unreachable),
+                          unreachable, &body);
+    if (rc != kExitOk) return rc;
+    auto answer = parse_json(body);
+    std::cerr << "hato: user " << args[1] << " thawed; " << (answer ? answer->str("released") : "?")
+              << " held messages released\n";
+    return kExitOk;
+  }
+  if (args[0] == "baseline" && args.size() == 4) {
+    std::string path =
+        "/v1/users/" + args[1] + "/baseline?messages=" + args[2] + "&recipients=" + args[3];
+    int rc = admin_answer(admin_post(socket, path, &unreachable), unreachable, &body);
+    if (rc != kExitOk) return rc;
+    std::cerr << "hato: the brake now takes " << args[1] << " to send " << args[2]
+              << " messages to " << args[3] << " recipients an hour\n";
+    return kExitOk;
+  }
+  std::cerr << kUserUsage;
+  return kExitUsage;
+}
 
 // `hato user key ...`: keys for the HTTP API, kept hashed beside the users file.
 int key_command(const std::vector<std::string>& args, const std::string& file) {
@@ -113,6 +168,7 @@ int user_command(const std::vector<std::string>& args, const std::string& config
   const std::string& file = config->users_file;
   const std::string& verb = args[0];
   if (verb == "key") return key_command(args, file);
+  if (verb == "frozen" || verb == "thaw" || verb == "baseline") return brake_command(args, *config);
 
   if (verb == "list" && args.size() == 1) {
     auto db = policy::UserDb::load(file);

@@ -136,6 +136,19 @@ struct UserQuotas {
   std::optional<std::vector<Quota>> recipients;
 };
 
+// limits.brake: a submitting user far above its own normal sending, or whose hard bounces
+// jump, is frozen until `hato user thaw` (policy/user_brake.h).
+enum class BrakeAction { kHold, kRefuse };
+struct Brake {
+  bool enabled = false;
+  double factor = 10;         // this hour's messages (or recipients) over factor x baseline
+  uint64_t floor = 100;       // ... and over this many: a new user sending 10 is not frozen
+  double bounce_rate = 0.2;   // hard bounces per result over the last day
+  uint64_t min_bounces = 20;  // ... once at least this many hard bounces were seen
+  BrakeAction action = BrakeAction::kHold;
+  bool operator==(const Brake&) const = default;
+};
+
 struct Limits {
   uint64_t max_message_size = 50ull * 1024 * 1024;
   uint32_t max_recipients = 1000;
@@ -148,6 +161,7 @@ struct Limits {
   uint32_t max_junk_commands = 100;
   Duration max_session_time = std::chrono::hours(1);  // then 421 4.4.2 and the close
   std::map<std::string, UserQuotas> users;            // by user name; "default" for the rest
+  Brake brake;
 };
 
 // A DNS blocklist (RFC 5782) the inbound listeners check client addresses against.

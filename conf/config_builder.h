@@ -55,6 +55,8 @@ class Builder {
   void read_retry(const Value& v);
   void read_limits(const Value& v);
   void read_user_quotas(const Value& v);
+  void read_brake(const Value& v);
+  std::optional<double> read_decimal(const Value& v, double min, double max);
   std::optional<std::vector<Quota>> read_quotas(const Value& v);
   void read_allowed_senders(const Value& v);
   void read_inbound(const Value& v);

@@ -12,8 +12,8 @@ namespace {
 
 // The event types of INTERFACE.md ("Event JSON") a hook may ask for.
 const std::set<std::string, std::less<>> kEventTypes = {
-    "delivered", "deferred", "bounced",      "expired",   "received",   "held",         "released",
-    "deleted",   "dsn_sent", "delay_notice", "complaint", "suppressed", "double_bounce"};
+    "delivered", "deferred", "bounced",      "expired",   "received",   "held",          "released",
+    "deleted",   "dsn_sent", "delay_notice", "complaint", "suppressed", "double_bounce", "frozen"};
 
 constexpr uint64_t kMaxBatch = 10000;
 constexpr uint64_t kMaxBacklog = 1'000'000'000;

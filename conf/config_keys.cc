@@ -19,6 +19,7 @@ const KeyTable kTables[] = {
     {"listeners[]", kListener},
     {"limits", kLimits},
     {"limits.users.default", kUserQuotas},
+    {"limits.brake", kBrake},
     {"domains[]", kDomain},
     {"domains[].dkim[]", kDkimKey},
     {"dns", kDns},

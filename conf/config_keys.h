@@ -44,9 +44,11 @@ inline constexpr K kAcme[] = {"directory", "email", "http", "domains", "ca_file"
 inline constexpr K kMtaSts[] = {"listen", "mode", "max_age", "mx"};
 inline constexpr K kListener[] = {"name",    "address", "role", "tls", "trusted_networks",
                                   "bare_lf", "nul"};
-inline constexpr K kLimits[] = {"max_message_size",  "max_recipients",   "max_errors",
-                                "command_timeout",   "data_timeout",     "max_connections",
-                                "max_junk_commands", "max_session_time", "users"};
+inline constexpr K kLimits[] = {
+    "max_message_size", "max_recipients",    "max_errors",       "command_timeout", "data_timeout",
+    "max_connections",  "max_junk_commands", "max_session_time", "users",           "brake"};
+inline constexpr K kBrake[] = {"enabled",     "factor",      "floor",
+                               "bounce_rate", "min_bounces", "action"};
 // limits.users maps user names (and "default") to these.
 inline constexpr K kUserQuotas[] = {"messages", "recipients"};
 inline constexpr K kDomain[] = {"name", "dkim", "mailboxes", "aliases", "lmtp"};

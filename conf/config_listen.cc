@@ -1,8 +1,10 @@
 // config_listen.cc - how hato takes connections: listeners, the TLS certificate (files or
 // ACME), MTA-STS policy hosting and the limits of an SMTP session.
-#include "conf/config_builder.h"
-
+#include <charconv>
 #include <chrono>
+#include <cstdio>
+
+#include "conf/config_builder.h"
 
 namespace hato::conf::detail {
 
@@ -160,6 +162,7 @@ void Builder::read_limits(const Value& v) {
   MapReader m(reader_, v, keys::kLimits);
   Limits& limits = config_.limits;
   if (auto* u = m.get("users")) read_user_quotas(*u);
+  if (auto* b = m.get("brake")) read_brake(*b);
   if (auto* s = m.get("max_message_size")) {
     if (auto size = reader_.size(*s)) limits.max_message_size = *size;
   }
@@ -195,6 +198,50 @@ void Builder::read_user_quotas(const Value& v) {
     if (auto* q = m.get("recipients")) quotas.recipients = read_quotas(*q);
     config_.limits.users[entry.key] = std::move(quotas);
   }
+}
+
+// limits.brake: {enabled, factor, floor, bounce_rate, min_bounces, action: hold|refuse}.
+void Builder::read_brake(const Value& v) {
+  MapReader m(reader_, v, keys::kBrake);
+  if (!m.is_map()) return;
+  Brake& brake = config_.limits.brake;
+  if (auto* e = m.get("enabled")) {
+    if (auto on = reader_.choice<bool>(*e, {{"true", true}, {"false", false}})) brake.enabled = *on;
+  }
+  if (auto* f = m.get("factor")) {
+    if (auto factor = read_decimal(*f, 1, 1e6)) brake.factor = *factor;
+  }
+  if (auto* f = m.get("floor")) {
+    if (auto floor = reader_.number(*f, 1, kMaxU32)) brake.floor = *floor;
+  }
+  if (auto* r = m.get("bounce_rate")) {
+    if (auto rate = read_decimal(*r, 0, 1)) brake.bounce_rate = *rate;
+  }
+  if (auto* n = m.get("min_bounces")) {
+    if (auto count = reader_.number(*n, 1, kMaxU32)) brake.min_bounces = *count;
+  }
+  if (auto* a = m.get("action")) {
+    auto action = reader_.choice<BrakeAction>(
+        *a, {{"hold", BrakeAction::kHold}, {"refuse", BrakeAction::kRefuse}});
+    if (action) brake.action = *action;
+  }
+}
+
+// read_decimal - a plain number from `min` to `max` ("10", "0.2").
+std::optional<double> Builder::read_decimal(const Value& v, double min, double max) {
+  auto text = reader_.string(v);
+  if (!text) return std::nullopt;
+  double value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec == std::errc() && end == text->data() + text->size() && value >= min && value <= max)
+    return value;
+  auto shown = [](double d) {
+    char out[32];
+    std::snprintf(out, sizeof out, "%g", d);
+    return std::string(out);
+  };
+  reader_.error(v, "'" + *text + "' is not a number from " + shown(min) + " to " + shown(max));
+  return std::nullopt;
 }
 
 // One quota ("500/h") or a list of them; each per minute, hour or day.

@@ -26,6 +26,7 @@ constexpr KindInfo kKinds[] = {
     {Kind::kTlsrptCounts, "t/c/", "tls-rpt counts", 2, 2},
     {Kind::kTlsrptIndex, "t/i", "tls-rpt index (old)", 0, 0},
     {Kind::kUserQuota, "u/", "user quota", 4, 4},
+    {Kind::kUserBrake, "v/", "user brake", 2, 2},
     {Kind::kWarmup, "w/", "warm-up counter", 2, 3},
     {Kind::kSuppression, "x/", "suppression", 2, 2},
 };
@@ -162,6 +163,10 @@ std::string user_quota_key(std::string_view user, std::string_view what, int64_t
 
 std::string idempotency_key(std::string_view user, std::string_view key_sha256) {
   return make_key(Kind::kIdempotency, {user, key_sha256});
+}
+
+std::string user_brake_key(std::string_view user, std::string_view what) {
+  return make_key(Kind::kUserBrake, {user, what});
 }
 
 std::string hook_cursor_key(std::string_view url) {

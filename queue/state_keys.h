@@ -35,6 +35,7 @@ enum class Kind : uint8_t {
   kTlsrptCounts,  // t/c/<day>/<domain>: one domain's TLS results of one UTC day
   kTlsrptIndex,   // t/i: the releases before kept a list of kTlsrptCounts here; read no more
   kUserQuota,     // u/<user>/<messages|recipients>/<window s>/<start ms>: a user's count so far
+  kUserBrake,     // v/<user>/<activity|frozen>: the brake's baseline of a user, its freeze
   kWarmup,        // w/<ip>/<YYYY-MM-DD>[/<provider>]: messages taken that day (decimal)
   kSuppression,  // x/<sending domain or *>/<address>: a suppressed recipient (policy/suppression.h)
 };
@@ -72,6 +73,8 @@ std::string tlsrpt_index_key();
 // `user` holds no '/' (the caller escapes it); `what` is "messages" or "recipients".
 std::string user_quota_key(std::string_view user, std::string_view what, int64_t window_s,
                            int64_t start_ms);
+// `user` holds no '/' (the caller escapes it); `what` is "activity" or "frozen".
+std::string user_brake_key(std::string_view user, std::string_view what);
 // The hook's URL in hex (a URL holds '/'); its value is the sequence number, in decimal.
 std::string hook_cursor_key(std::string_view url);
 // `user` holds no '/' (the caller escapes it); the presented key is hashed (it may hold any

@@ -94,6 +94,8 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   size_t scheduled() const { return scheduler_.size(); }
   size_t in_flight() const { return in_flight_.size(); }
   size_t held() const { return held_; }
+  // A message was committed held (Enqueuer::Queued::held): counted, never scheduled.
+  void committed_held() { ++held_; }
 
   // QueueControl. For a message being delivered right now the operation
   // waits until its attempt ends, so no result is lost or applied twice.

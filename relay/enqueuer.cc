@@ -39,8 +39,28 @@ void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Enve
       break;
     }
   }
+  std::vector<queue::QueueEvent> also;
+  std::string hold = submission && hold_rule_ ? hold_rule_(envelope) : "";
+  if (!hold.empty()) {
+    envelope.state = queue::MessageState::kHeld;
+    queue::QueueEvent held;
+    held.time_ms = log::now_ms();
+    held.event = "held";
+    held.id = id.str();
+    held.message_id = mail::header_value(message, "Message-ID");
+    held.sender = envelope.sender;
+    held.user = envelope.auth_user;
+    held.listener = envelope.listener;
+    held.response = hold;
+    also.push_back(std::move(held));
+    log::warning("held at commit", {{"id", id.str()},
+                                    {"user", envelope.auth_user},
+                                    {"from", envelope.sender},
+                                    {"client", envelope.client},
+                                    {"reason", hold}});
+  }
   enqueue(id, std::move(message), std::move(envelope), submission ? "submission" : "inbound",
-          submission, std::move(done), {}, std::move(state));
+          submission, std::move(done), std::move(also), std::move(state));
 }
 
 // queue_own - a message Hato wrote: an ID, its text, its envelope, then the common path.
@@ -142,7 +162,7 @@ void Enqueuer::hand_over_signed(queue::Store::NewMessage signed_message) {
 Enqueuer::Queued Enqueuer::make_queued(const queue::QueueId& id, const queue::Envelope& envelope,
                                        std::string_view message, std::string origin,
                                        std::vector<queue::QueueEvent> also) {
-  Queued queued{id, {}, std::move(origin), {}};
+  Queued queued{id, {}, std::move(origin), {}, envelope.state == queue::MessageState::kHeld};
   queued.recipients.reserve(envelope.recipients.size());
   for (const auto& r : envelope.recipients) queued.recipients.push_back(r.address);
   queue::QueueEvent received;

@@ -67,12 +67,19 @@ class Enqueuer {
     // One "received" event per recipient, made when the message is handed to the store (so
     // that the same events can be written with it).
     std::vector<queue::QueueEvent> events;
+    bool held = false;  // committed held (the hold rule): not to be scheduled
   };
   using Listener = std::function<void(const Queued&)>;
   // Set up before mail flows; called in the order added.
   void add_listener(Listener fn) { listeners_.push_back(std::move(fn)); }
 
   queue::QueueId next_id() { return ids_.next(); }
+
+  // The commit-time decision on submitted mail (limits.brake): a reason to keep the message
+  // held rather than deliver it, or "". Asked on the loop for each commit() from a submission
+  // listener, whatever door it came in by; the message is still accepted and committed.
+  using HoldRule = std::function<std::string(const queue::Envelope&)>;
+  void set_hold_rule(HoldRule rule) { hold_rule_ = std::move(rule); }
 
   // Mail from an SMTP session: the role of the envelope's listener says whether it is signed
   // and its origin. `done` runs on the loop once the commit is durable (or failed).
@@ -116,6 +123,7 @@ class Enqueuer {
   std::mutex signed_mu_;
   std::vector<queue::Store::NewMessage> signed_;
   std::vector<Listener> listeners_;  // loop thread only
+  HoldRule hold_rule_;               // loop thread only
 };
 
 }  // namespace hato::relay

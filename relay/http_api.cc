@@ -63,6 +63,21 @@ std::string media_type(const net::HttpServerRequest& request) {
   return ascii_lower(trim(std::string_view(type).substr(0, type.find(';'))));
 }
 
+// What the hooks see of an HTTP request: a TLS session of an authenticated user.
+policy::SessionInfo session_of(const std::string& listener, const net::HttpServerRequest& request,
+                               const std::string& user) {
+  policy::SessionInfo info;
+  info.listener = listener;
+  info.role = conf::ListenerRole::kHttp;
+  info.peer = request.peer;
+  info.helo = "[" + request.peer.ip() + "]";  // an address literal: HTTP has no EHLO
+  info.tls = true;
+  info.tls_version = request.tls_version;
+  info.tls_cipher = request.tls_cipher;
+  info.auth_user = user;
+  return info;
+}
+
 }  // namespace
 
 // One request from authentication to answer: MAIL, each RCPT, then DATA and the commit.
@@ -298,17 +313,8 @@ void HttpApi::handle(const std::string& listener, net::HttpServerRequest& reques
                        " recipients (limits.max_recipients)",
                    "to", 0});
   }
-  policy::SessionInfo info;
-  info.listener = listener;
-  info.role = conf::ListenerRole::kHttp;
-  info.peer = request.peer;
-  info.helo = "[" + request.peer.ip() + "]";
-  info.tls = true;
-  info.tls_version = request.tls_version;
-  info.tls_cipher = request.tls_cipher;
-  info.auth_user = *user;
-  std::make_shared<Submission>(*this, std::move(submission), std::move(info), std::move(respond),
-                               std::move(key), std::move(fingerprint))
+  std::make_shared<Submission>(*this, std::move(submission), session_of(listener, request, *user),
+                               std::move(respond), std::move(key), std::move(fingerprint))
       ->start();
 }
 

@@ -60,6 +60,7 @@ void QueueBackend::check_login(const std::string& client, Login login) {
       guard_.end(client);
       if (ok) {
         guard_.success(client, user);
+        if (login_watch_) login_watch_(client, user);
         done(AuthOutcome{true, false, {}});
       } else {
         // Decided now; the session holds back its 535 for the delay.

@@ -27,6 +27,11 @@ class QueueBackend : public SessionServices {
   // Swapped in on SIGHUP; sessions already checking keep the old one.
   void set_users(std::shared_ptr<const policy::UserDb> users);
 
+  // Hears each successful login, on the loop, with the client's address (the brake logs
+  // those of frozen users).
+  using LoginWatch = std::function<void(const std::string& client, const std::string& user)>;
+  void set_login_watch(LoginWatch watch) { login_watch_ = std::move(watch); }
+
   void authenticate(const std::string& client, const std::string& user, const std::string& password,
                     std::function<void(AuthOutcome)> done) override;
   queue::QueueId next_id() override { return enqueuer_.next_id(); }
@@ -62,6 +67,7 @@ class QueueBackend : public SessionServices {
   // Logins beyond what guard_ lets run at once from one address, in arrival order;
   // loop thread only.
   std::map<std::string, std::deque<Login>> waiting_logins_;
+  LoginWatch login_watch_;            // loop thread only
   policy::FailureGuard error_guard_;  // inbound clients' error replies; loop thread only
 };
 

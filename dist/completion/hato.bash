@@ -57,7 +57,7 @@ _hato() {
       init) words="--domain --hostname --public-ip --acme-email --smarthost --mx --force
                    --config" ;;
       config) words="check keys" ;;
-      user) words="add remove list" ;;
+      user) words="add remove list key frozen thaw baseline" ;;
       queue) words="ls show cat tail summary flush hold release delete bounce" ;;
       warmup | events) words="status" ;;
       blacklist) words="status check" ;;

@@ -602,6 +602,37 @@ BOOST_AUTO_TEST_CASE(bounce_rules_and_suppression_load) {
   BOOST_TEST(loaded(kListener + "suppression: {expire: never}\n")->suppression.expire.count() == 0);
 }
 
+BOOST_AUTO_TEST_CASE(the_brake_reads_its_keys_and_refuses_bad_values) {
+  auto c = loaded(kListener);
+  BOOST_TEST(!c->limits.brake.enabled);
+  BOOST_TEST(c->limits.brake.factor == 10.0);
+  BOOST_TEST(c->limits.brake.floor == 100u);
+  BOOST_TEST(c->limits.brake.bounce_rate == 0.2);
+  BOOST_TEST(c->limits.brake.min_bounces == 20u);
+  BOOST_TEST((c->limits.brake.action == BrakeAction::kHold));
+  c = loaded(kListener +
+             "limits: {brake: {enabled: true, factor: 20, floor: 300, bounce_rate: 0.1, "
+             "min_bounces: 50, action: refuse}}\n");
+  BOOST_TEST(c->limits.brake.enabled);
+  BOOST_TEST(c->limits.brake.factor == 20.0);
+  BOOST_TEST(c->limits.brake.floor == 300u);
+  BOOST_TEST(c->limits.brake.bounce_rate == 0.1);
+  BOOST_TEST(c->limits.brake.min_bounces == 50u);
+  BOOST_TEST((c->limits.brake.action == BrakeAction::kRefuse));
+  auto errors = errors_of(kListener +
+                          "limits: {brake: {factor: 0.5, bounce_rate: 20%, action: stop, "
+                          "enable: true}}\n");
+  std::string all;
+  for (const auto& e : errors) all += e + "\n";
+  BOOST_TEST(errors.size() == 4u, all);
+  BOOST_TEST(
+      all.find("limits.brake.factor: '0.5' is not a number from 1 to 1e+06") != std::string::npos,
+      all);
+  BOOST_TEST(all.find("'20%' is not a number from 0 to 1") != std::string::npos, all);
+  BOOST_TEST(all.find("limits.brake.action: unknown value 'stop'") != std::string::npos, all);
+  BOOST_TEST(all.find("did you mean 'enabled'?") != std::string::npos, all);
+}
+
 BOOST_AUTO_TEST_CASE(bounce_and_suppression_problems_are_reported) {
   auto errors =
       errors_of(kListener +
