@@ -474,8 +474,8 @@ class RocksDbStore final : public Store {
 
   // append_events - the events under the next sequence numbers; `written` gathers them for
   // the tail once the batch is written.
-  rocksdb::Status append_events(rocksdb::WriteBatch& wb, const OutboxEvents& events,
-                                OutboxCursor& c, std::vector<const OutboxEvents*>& written) {
+  rocksdb::Status append_events(rocksdb::WriteBatch& wb, OutboxEvents& events, OutboxCursor& c,
+                                std::vector<OutboxEvents*>& written) {
     rocksdb::Status s;
     for (const std::string& json : events) {
       if (!s.ok()) break;
@@ -504,11 +504,13 @@ class RocksDbStore final : public Store {
   }
 
   // The batch is written: its sequence numbers are the store's now, its events the tail's.
-  void commit_outbox(const OutboxCursor& c, const std::vector<const OutboxEvents*>& written) {
+  // (Moved there: the requests are done with them.)
+  void commit_outbox(const OutboxCursor& c, const std::vector<OutboxEvents*>& written) {
     if (!written.empty()) {
       std::vector<std::string> events;
-      for (const OutboxEvents* list : written)
-        events.insert(events.end(), list->begin(), list->end());
+      for (OutboxEvents* list : written)
+        events.insert(events.end(), std::make_move_iterator(list->begin()),
+                      std::make_move_iterator(list->end()));
       tail_.append(outbox_next_.load(), std::move(events));
     }
     tail_.trim(c.first);
@@ -523,10 +525,9 @@ class RocksDbStore final : public Store {
   }
 
   // write_with_events - a synchronous change with its events, synced (mutate_mu_ held).
-  Status write_with_events(rocksdb::WriteBatch& batch, rocksdb::Status s,
-                           const OutboxEvents& events) {
+  Status write_with_events(rocksdb::WriteBatch& batch, rocksdb::Status s, OutboxEvents& events) {
     OutboxCursor c = outbox_cursor();
-    std::vector<const OutboxEvents*> written;
+    std::vector<OutboxEvents*> written;
     if (s.ok()) s = append_events(batch, events, c, written);
     if (s.ok()) s = bound_outbox(batch, c);
     if (s.ok()) s = db_->Write(synced(), &batch);
@@ -639,7 +640,7 @@ class RocksDbStore final : public Store {
     }
     std::vector<Status> outcome(batch.size(), Status::ok());
     OutboxCursor outbox = outbox_cursor();
-    std::vector<const OutboxEvents*> written;
+    std::vector<OutboxEvents*> written;
     s = check_space(batch);
     for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
       const InsertRequest& r = batch[i];
@@ -654,7 +655,7 @@ class RocksDbStore final : public Store {
         s = wb.Put(cf(kMessages), r.id.key(), r.message);
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
-        if (s.ok()) s = append_events(wb, r.events, outbox, written);
+        if (s.ok()) s = append_events(wb, batch[i].events, outbox, written);
         continue;
       }
       Result<std::vector<std::string>> old_due = due_keys_of(r.id);
@@ -672,7 +673,7 @@ class RocksDbStore final : public Store {
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
       }
-      if (s.ok()) s = append_events(wb, r.events, outbox, written);
+      if (s.ok()) s = append_events(wb, batch[i].events, outbox, written);
     }
     if (s.ok()) s = bound_outbox(wb, outbox);
     bool wrote = s.ok();
