@@ -29,7 +29,9 @@
 #   idle     Hato only: N connections that read the greeting and then idle; VmRSS
 # --base BINARY adds the system `hato-base` (list it in --systems, e.g. hato,hato-base): that
 # binary, configured exactly as `hato`, so a change is measured against the code before it
-# in the same run; the ratios then include hato/hato-base.
+# in the same run; the ratios then include hato/hato-base. `hato-base-hook` is that binary
+# configured as `hato-hook`, so the cost of events + webhook before and after a change shows
+# in one run (ratios hato-base-hook/hato-base next to hato-hook/hato).
 # The system `hato-hook` is this tree's Hato with events on and one webhook: a local HTTPS
 # receiver (Python, answers 200 at once) for every event in batches of 100, so the cost of
 # events + webhook shows in the same run (ratios hato-hook/hato; issue 21 asks for <= 10% of
@@ -106,7 +108,7 @@ has() { [[ ",$1," == *,"$2",* ]]; }
 BUILD=$(cd "$BUILD" && pwd)
 HATO="$BUILD/hato"
 HATO_NEW=$HATO
-if has "$SYSTEMS" hato-base; then
+if has "$SYSTEMS" hato-base || has "$SYSTEMS" hato-base-hook; then
   [ -x "$HATO_BASE" ] || { echo "compare.sh: --systems hato-base needs --base BINARY" >&2; exit 2; }
   HATO_BASE=$(realpath "$HATO_BASE")
 fi
@@ -242,6 +244,12 @@ for s in sessions:
              [ratio(get("hato-hook", r, "e2e"), get("hato", r, "e2e")) for r in rounds], lambda x: f"{x:.2f}x")
         show(f"hato-hook/hato, {v}, {s} sessions, CPU per message",
              [ratio(get("hato-hook", r, "cpu"), get("hato", r, "cpu")) for r in rounds], lambda x: f"{x:.2f}x")
+        show(f"hato-base-hook/hato-base, {v}, {s} sessions, e2e",
+             [ratio(get("hato-base-hook", r, "e2e"), get("hato-base", r, "e2e")) for r in rounds],
+             lambda x: f"{x:.2f}x")
+        show(f"hato-base-hook/hato-base, {v}, {s} sessions, CPU per message",
+             [ratio(get("hato-base-hook", r, "cpu"), get("hato-base", r, "cpu")) for r in rounds],
+             lambda x: f"{x:.2f}x")
         show(f"hato-base {v}, {s} sessions, accept p99 ms", [get("hato-base", r, "p99") for r in rounds],
              lambda x: f"{x:.2f}")
         if v == "plain":
@@ -1138,6 +1146,7 @@ run_cell() {  # run_cell SYSTEM VARIANT SESSIONS
   local label=$sys   # the row's name; hato-base runs as hato with the other binary
   local hook=""
   if [ "$sys" = hato-base ]; then HATO=$HATO_BASE; sys=hato; else HATO=$HATO_NEW; fi
+  if [ "$sys" = hato-base-hook ]; then HATO=$HATO_BASE; sys=hato-hook; fi
   if [ "$sys" = hato-hook ]; then hook=1; sys=hato; fi
   dir="$WORK/$name"
   mkdir -p "$dir"

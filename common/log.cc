@@ -50,13 +50,38 @@ int64_t now_ms() {
 }
 
 std::string rfc3339(int64_t unix_ms) {
+  std::string out;
+  append_rfc3339(out, unix_ms);
+  return out;
+}
+
+void append_rfc3339(std::string& out, int64_t unix_ms) {
   time_t secs = static_cast<time_t>(unix_ms / 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);
-  char buf[96];
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
-  return buf;
+  int year = tm.tm_year + 1900;
+  if (unix_ms < 0 || year > 9999) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
+    out += buf;
+    return;
+  }
+  // By hand: a time is written for every log line and every event, and snprintf costs
+  // several times more.
+  char buf[] = "0000-00-00T00:00:00.000Z";
+  auto digits = [&buf](size_t at, int value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10)
+      buf[at + i] = static_cast<char>('0' + value % 10);
+  };
+  digits(0, year, 4);
+  digits(5, tm.tm_mon + 1, 2);
+  digits(8, tm.tm_mday, 2);
+  digits(11, tm.tm_hour, 2);
+  digits(14, tm.tm_min, 2);
+  digits(17, tm.tm_sec, 2);
+  digits(20, static_cast<int>(unix_ms % 1000), 3);
+  out.append(buf, sizeof buf - 1);
 }
 
 std::string rfc5322(int64_t unix_ms) {
@@ -76,8 +101,15 @@ void append_json_field(std::string& out, std::string_view key, std::string_view 
 }
 
 void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (unsigned char c : s) {
+  // Runs of characters that need no escape go in with one append each.
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -95,15 +127,12 @@ void append_json_string(std::string& out, std::string_view s) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
     }
   }
+  out.append(s.data() + run, s.size() - run);
   out += '"';
 }
 

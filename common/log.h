@@ -43,6 +43,7 @@ void append_json_string(std::string& out, std::string_view s);
 void append_json_field(std::string& out, std::string_view key, std::string_view value);
 // RFC 3339 UTC with milliseconds.
 std::string rfc3339(int64_t unix_ms);
+void append_rfc3339(std::string& out, int64_t unix_ms);
 // RFC 5322 date-time in UTC, for mail headers: "Sat, 28 Nov 2026 07:14:56 +0000".
 std::string rfc5322(int64_t unix_ms);
 int64_t now_ms();

@@ -37,7 +37,9 @@ std::string HttpResponse::header(std::string_view name) const {
 
 // ---- The response parser ----
 
-Status HttpResponseParser::feed(std::string_view bytes) {
+Status HttpResponseParser::feed(std::string_view bytes, size_t* used) {
+  size_t total = bytes.size();
+  if (used) *used = 0;
   while (!bytes.empty() && state_ != State::kDone) {
     if (state_ == State::kBody || state_ == State::kChunkData) {
       size_t used = 0;
@@ -58,7 +60,13 @@ Status HttpResponseParser::feed(std::string_view bytes) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (auto s = line(text); !s) return s;
   }
+  if (used) *used = total - bytes.size();
   return Status::ok();
+}
+
+bool HttpResponseParser::connection_reusable() const {
+  if (state_ != State::kDone || until_close_ || !http11_) return false;
+  return ascii_lower(response_.header("connection")).find("close") == std::string::npos;
 }
 
 Status HttpResponseParser::line(std::string_view text) {
@@ -72,6 +80,7 @@ Status HttpResponseParser::line(std::string_view text) {
       if (ec != std::errc() || p != text.data() + 12 || code < 100 || code > 999)
         return Status::error("bad HTTP status line: " + std::string(text.substr(0, 80)));
       response_.status = code;
+      http11_ = text.substr(5, 4) == "1.1 ";
       state_ = State::kHeaders;
       return Status::ok();
     }
@@ -189,6 +198,24 @@ class HttpClient::Exchange {
     if (!url) return fail(url.message());
     url_ = std::move(url.value());
     deadline_.arm(request_.timeout);
+    if (request_.keep_alive) {
+      origin_ = (url_.https ? "https://" : "http://") + url_.host + ":" + std::to_string(url_.port);
+      bev_ = client_.take_idle(origin_, &peer_);
+    }
+    if (bev_) {
+      reused_ = true;
+      connected_ = true;
+      bufferevent_setcb(bev_.get(), &Exchange::on_read, nullptr, &Exchange::on_event, this);
+      bufferevent_set_timeouts(bev_.get(), nullptr, nullptr);
+      bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+      return send_request();
+    }
+    connect();
+  }
+
+ private:
+  // A new connection: the URL's host resolved (unless it is an address), then next_address().
+  void connect() {
     if (auto literal = SocketAddress::parse(url_.host, 0)) {
       addresses_ = {literal.value()};
       return next_address();
@@ -202,7 +229,6 @@ class HttpClient::Exchange {
     });
   }
 
- private:
   std::string timeout_text() const { return std::to_string(request_.timeout.count() / 1000) + "s"; }
 
   // Addresses are tried until one connects (and, for https, completes the handshake).
@@ -260,7 +286,7 @@ class HttpClient::Exchange {
     bool default_port = url_.port == (url_.https ? 443 : 80);
     std::string host = url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host;
     head += "Host: " + host + (default_port ? "" : ":" + std::to_string(url_.port)) + "\r\n";
-    head += "Connection: close\r\n";
+    if (!request_.keep_alive) head += "Connection: close\r\n";
     bool has_agent = false;
     for (const auto& [k, v] : request_.headers) {
       has_agent = has_agent || iequals(k, "user-agent");
@@ -280,10 +306,13 @@ class HttpClient::Exchange {
     evbuffer* in = bufferevent_get_input(bev);
     while (self->bev_.get() == bev && evbuffer_get_length(in) > 0) {
       char buf[16384];
-      int got = evbuffer_remove(in, buf, sizeof buf);
+      int got = evbuffer_copyout(in, buf, sizeof buf);
       if (got <= 0) break;
-      if (auto s = self->parser_.feed(std::string_view(buf, static_cast<size_t>(got))); !s)
+      self->answered_ = true;
+      size_t used = 0;
+      if (auto s = self->parser_.feed(std::string_view(buf, static_cast<size_t>(got)), &used); !s)
         return self->fail(s.message() + " (from " + self->peer_ + ")");
+      evbuffer_drain(in, used);
       if (self->parser_.complete()) return self->succeed();
     }
   }
@@ -293,6 +322,14 @@ class HttpClient::Exchange {
     if (what & BEV_EVENT_CONNECTED) {
       self->connected_ = true;
       self->send_request();
+      return;
+    }
+    if (self->reused_ && !self->answered_ && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+      // The kept connection was closed by the server meanwhile: once more on a new one.
+      self->reused_ = false;
+      self->connected_ = false;
+      self->drop_connection();
+      self->client_.loop_.post(self->guarded([self] { self->connect(); }));
       return;
     }
     if ((what & BEV_EVENT_EOF) && self->connected_) {
@@ -334,6 +371,10 @@ class HttpClient::Exchange {
   }
 
   void succeed() {
+    // Nothing may follow the answer on a connection kept for the next request.
+    if (request_.keep_alive && parser_.connection_reusable() &&
+        evbuffer_get_length(bufferevent_get_input(bev_.get())) == 0)
+      client_.keep(origin_, peer_, std::move(bev_));
     auto response = std::move(parser_.response());
     finish(std::move(response));
   }
@@ -373,8 +414,11 @@ class HttpClient::Exchange {
   std::vector<SocketAddress> addresses_;
   size_t next_ = 0;
   std::string peer_;
+  std::string origin_;  // "scheme://host:port", for a kept connection
   std::string last_error_;
   net::BuffereventPtr bev_;
+  bool reused_ = false;    // bev_ is a kept connection
+  bool answered_ = false;  // a byte of the answer came
   bool connected_ = false;
   bool finished_ = false;
   std::shared_ptr<int> token_ = std::make_shared<int>(0);
@@ -388,6 +432,59 @@ HttpClient::~HttpClient() = default;
 void HttpClient::fetch(HttpRequest request, std::function<void(Result<HttpResponse>)> done) {
   exchanges_.push_back(std::make_unique<Exchange>(*this, std::move(request), std::move(done)));
   exchanges_.back()->start();
+}
+
+// ---- Kept connections ----
+
+namespace {
+constexpr timeval kIdleFor = {4, 0};  // under the 5 s that common servers (Node, Apache) allow
+constexpr size_t kIdlePerOrigin = 2;
+}  // namespace
+
+struct HttpClient::Idle {
+  HttpClient* client;
+  std::string origin;
+  std::string peer;
+  BuffereventPtr bev;
+};
+
+void HttpClient::keep(std::string origin, std::string peer, BuffereventPtr bev) {
+  size_t same =
+      std::count_if(idle_.begin(), idle_.end(), [&](const auto& i) { return i->origin == origin; });
+  if (same >= kIdlePerOrigin) return;  // `bev` closes here
+  auto idle =
+      std::make_unique<Idle>(Idle{this, std::move(origin), std::move(peer), std::move(bev)});
+  // While idle, anything from the server (data, its close, the idle time over) ends it.
+  auto drop = [](bufferevent*, void* arg) {
+    auto* i = static_cast<Idle*>(arg);
+    i->client->drop_idle(i);
+  };
+  auto dropped = [](bufferevent*, short, void* arg) {
+    auto* i = static_cast<Idle*>(arg);
+    i->client->drop_idle(i);
+  };
+  bufferevent_setcb(idle->bev.get(), drop, nullptr, dropped, idle.get());
+  bufferevent_set_timeouts(idle->bev.get(), &kIdleFor, nullptr);
+  bufferevent_enable(idle->bev.get(), EV_READ);
+  idle_.push_back(std::move(idle));
+}
+
+BuffereventPtr HttpClient::take_idle(const std::string& origin, std::string* peer) {
+  // The most recently kept first: the least likely to have been closed by the server.
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    if ((*it)->origin != origin) continue;
+    BuffereventPtr bev = std::move((*it)->bev);
+    *peer = std::move((*it)->peer);
+    idle_.erase(std::next(it).base());
+    return bev;
+  }
+  return nullptr;
+}
+
+void HttpClient::drop_idle(Idle* idle) {
+  auto it =
+      std::find_if(idle_.begin(), idle_.end(), [idle](const auto& i) { return i.get() == idle; });
+  if (it != idle_.end()) idle_.erase(it);  // closes it, from its own callback as libevent allows
 }
 
 void HttpClient::finished(Exchange* exchange) {

@@ -1,7 +1,8 @@
 // http_client.h - a small HTTP/1.1 client on the loop: GET and POST over
 // http:// and https://, for MTA-STS policies now and for webhooks and ACME later.
 //
-// One request is one connection ("Connection: close"): names resolve through the
+// One request is one connection ("Connection: close") unless the request asks to keep it
+// (HttpRequest::keep_alive): names resolve through the
 // net::Resolver, addresses are tried in turn until one connects, https://
 // certificates are checked against the trust store of the TlsContext given (the
 // system's CAs and `delivery.ca_file`) and against the URL's host name. Redirects
@@ -21,6 +22,7 @@
 #include "common/loop.h"
 #include "common/status.h"
 #include "common/url.h"
+#include "net/event_handles.h"
 #include "net/resolver.h"
 #include "net/tls.h"
 
@@ -35,6 +37,11 @@ struct HttpRequest {
   std::string body;     // sent with Content-Length when method is not GET
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};  // the whole exchange
   size_t max_body = 1 << 20;
+  // The connection may serve the next keep_alive request to the same scheme, host and port
+  // (and this one may take such a connection). A kept connection idles for a few seconds at
+  // most. A request whose kept connection closes before any byte of the answer is sent
+  // again, once, on a new connection: only for requests that may be repeated (webhooks).
+  bool keep_alive = false;
 };
 
 struct HttpResponse {
@@ -51,12 +58,17 @@ struct HttpResponse {
 class HttpResponseParser {
  public:
   explicit HttpResponseParser(size_t max_body) : max_body_(max_body) {}
-  // Feeds bytes; an error status when the response is malformed or too large.
-  Status feed(std::string_view bytes);
+  // Feeds bytes; an error status when the response is malformed or too large. `used`, when
+  // given, is how many bytes belonged to the response (the rest came after it).
+  Status feed(std::string_view bytes, size_t* used);
+  Status feed(std::string_view bytes) { return feed(bytes, nullptr); }
   // The peer closed the connection: completes a body read to the end, or fails.
   Status finish();
   bool complete() const { return state_ == State::kDone; }
   HttpResponse& response() { return response_; }
+  // The response is complete, framed by its length (not by the end of the connection), in
+  // HTTP/1.1 and without "Connection: close": the connection can carry another request.
+  bool connection_reusable() const;
 
  private:
   enum class State { kStatus, kHeaders, kBody, kChunkSize, kChunkData, kChunkEnd, kTrailer, kDone };
@@ -69,6 +81,7 @@ class HttpResponseParser {
   std::string buffer_;
   HttpResponse response_;
   bool until_close_ = false;
+  bool http11_ = false;
   uint64_t remaining_ = 0;  // of the Content-Length body or of the current chunk
 };
 
@@ -87,12 +100,18 @@ class HttpClient {
   class Exchange;
 
  private:
+  struct Idle;
   void finished(Exchange* exchange);
+  // Kept connections, by "scheme://host:port".
+  void keep(std::string origin, std::string peer, BuffereventPtr bev);
+  BuffereventPtr take_idle(const std::string& origin, std::string* peer);
+  void drop_idle(Idle* idle);
 
   Loop& loop_;
   Resolver& resolver_;
   std::shared_ptr<TlsContext> tls_;
   std::vector<std::unique_ptr<Exchange>> exchanges_;
+  std::vector<std::unique_ptr<Idle>> idle_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // posted callbacks hold it weakly
 };
 

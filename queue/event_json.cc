@@ -7,15 +7,21 @@
 namespace hato::queue {
 
 std::string event_json(const QueueEvent& e) {
-  std::string out;
-  out.reserve(320 + e.response.size());
-  out += "{\"event\":";
-  log::append_json_string(out, e.event);
-  log::append_json_field(out, "time", log::rfc3339(e.time_ms));
   // The log's list of fields (event_log.h), so the two cannot drift apart; only the shape
   // differs: tls is an object here and attempt a number.
   std::string attempt = std::to_string(e.attempt);
-  for (const auto& [key, value] : event_log_fields(e, attempt)) {
+  EventLogFields fields = event_log_fields(e, attempt);
+  size_t size = 64 + e.event.size();
+  for (const auto& [key, value] : fields) size += key.size() + value.size() + 8;
+  std::string out;
+  out.reserve(size);
+  out += "{\"event\":";
+  log::append_json_string(out, e.event);
+  out += ",\"time\":\"";
+  log::append_rfc3339(out, e.time_ms);
+  out += '"';
+  for (const auto& [key, value] : fields) {
+    // The keys are plain names: no escapes.
     if (key == "tls_version") {
       out += ",\"tls\":{\"version\":";
       log::append_json_string(out, value);
@@ -27,7 +33,10 @@ std::string event_json(const QueueEvent& e) {
       out += ",\"attempt\":";
       out += value;
     } else {
-      log::append_json_field(out, key, value);
+      out += ",\"";
+      out += key;
+      out += "\":";
+      log::append_json_string(out, value);
     }
   }
   out += '}';

@@ -7,6 +7,7 @@
 // written empty (`sender=""`), as the JSON has it, never as "-".
 #pragma once
 
+#include <array>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -19,7 +20,8 @@ namespace hato::queue {
 
 // The event's fields in the Event JSON's order. The values point into `event` and `attempt`,
 // which must outlive the result.
-std::vector<log::Field> event_log_fields(const QueueEvent& event, const std::string& attempt);
+using EventLogFields = std::array<log::Field, 16>;
+EventLogFields event_log_fields(const QueueEvent& event, const std::string& attempt);
 
 // One log line `line` with the event's fields, then `extra` (what only the log says: the
 // relay as one text, the delay, the cipher, ...).

@@ -47,6 +47,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "queue/outbox_tail.h"
 #include "queue/rocksdb_support.h"
 #include "queue/state_keys.h"
 #include "queue/store.h"
@@ -128,6 +129,9 @@ struct InsertRequest {
 // How long removals may wait for a synced write to carry them before the
 // committer syncs them itself.
 constexpr std::chrono::seconds kSyncRemovalsAfter{1};
+
+// The outbox's newest events kept in memory for the webhooks (queue/outbox_tail.h).
+constexpr size_t kTailBytes = 8 << 20;
 
 class RocksDbStore final : public Store {
  public:
@@ -241,6 +245,11 @@ class RocksDbStore final : public Store {
     if (limit == 0) return Status::ok();
     // From the first kept event: the range deletions before it are not walked.
     uint64_t from = std::max(after + 1, outbox_first_.load());
+    if (auto recent = tail_.read(from, limit)) {
+      for (const auto& [seq, json] : *recent)
+        if (!visit(seq, json)) break;
+      return Status::ok();
+    }
     std::string start = big_endian64(from);
     rocksdb::ReadOptions ro;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kEvents)));
@@ -464,14 +473,16 @@ class RocksDbStore final : public Store {
   };
   OutboxCursor outbox_cursor() const { return {outbox_first_.load(), outbox_next_.load()}; }
 
-  // append_events - the events under the next sequence numbers.
-  rocksdb::Status append_events(rocksdb::WriteBatch& wb, const OutboxEvents& events,
-                                OutboxCursor& c) {
+  // append_events - the events under the next sequence numbers; `written` gathers them for
+  // the tail once the batch is written.
+  rocksdb::Status append_events(rocksdb::WriteBatch& wb, OutboxEvents& events, OutboxCursor& c,
+                                std::vector<OutboxEvents*>& written) {
     rocksdb::Status s;
     for (const std::string& json : events) {
       if (!s.ok()) break;
       s = wb.Put(cf(kEvents), big_endian64(c.next++), json);
     }
+    if (!events.empty()) written.push_back(&events);
     return s;
   }
 
@@ -493,8 +504,17 @@ class RocksDbStore final : public Store {
     return s;
   }
 
-  // The batch is written: its sequence numbers are the store's now.
-  void commit_outbox(const OutboxCursor& c) {
+  // The batch is written: its sequence numbers are the store's now, its events the tail's.
+  // (Moved there: the requests are done with them.)
+  void commit_outbox(const OutboxCursor& c, const std::vector<OutboxEvents*>& written) {
+    if (!written.empty()) {
+      std::vector<std::string> events;
+      for (OutboxEvents* list : written)
+        events.insert(events.end(), std::make_move_iterator(list->begin()),
+                      std::make_move_iterator(list->end()));
+      tail_.append(outbox_next_.load(), std::move(events));
+    }
+    tail_.trim(c.first);
     outbox_first_ = c.first;
     outbox_next_ = c.next;
     if (c.dropped) {
@@ -506,14 +526,14 @@ class RocksDbStore final : public Store {
   }
 
   // write_with_events - a synchronous change with its events, synced (mutate_mu_ held).
-  Status write_with_events(rocksdb::WriteBatch& batch, rocksdb::Status s,
-                           const OutboxEvents& events) {
+  Status write_with_events(rocksdb::WriteBatch& batch, rocksdb::Status s, OutboxEvents& events) {
     OutboxCursor c = outbox_cursor();
-    if (s.ok()) s = append_events(batch, events, c);
+    std::vector<OutboxEvents*> written;
+    if (s.ok()) s = append_events(batch, events, c, written);
     if (s.ok()) s = bound_outbox(batch, c);
     if (s.ok()) s = db_->Write(synced(), &batch);
     if (!s.ok()) return write_error(s);
-    commit_outbox(c);
+    commit_outbox(c, written);
     return Status::ok();
   }
 
@@ -621,6 +641,7 @@ class RocksDbStore final : public Store {
     }
     std::vector<Status> outcome(batch.size(), Status::ok());
     OutboxCursor outbox = outbox_cursor();
+    std::vector<OutboxEvents*> written;
     s = check_space(batch);
     for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
       const InsertRequest& r = batch[i];
@@ -635,7 +656,7 @@ class RocksDbStore final : public Store {
         s = wb.Put(cf(kMessages), r.id.key(), r.message);
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
-        if (s.ok()) s = append_events(wb, r.events, outbox);
+        if (s.ok()) s = append_events(wb, batch[i].events, outbox, written);
         for (const auto& [key, value] : r.state) {
           if (s.ok()) s = wb.Put(cf(kState), key, state::encode_value(value));
         }
@@ -656,7 +677,7 @@ class RocksDbStore final : public Store {
         if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
         if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
       }
-      if (s.ok()) s = append_events(wb, r.events, outbox);
+      if (s.ok()) s = append_events(wb, batch[i].events, outbox, written);
     }
     if (s.ok()) s = bound_outbox(wb, outbox);
     bool wrote = s.ok();
@@ -672,7 +693,7 @@ class RocksDbStore final : public Store {
       s = db_->Write(removals_only ? rocksdb::WriteOptions() : synced(), &wb);
       if (!removals_only) syncs_.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) unsynced_ = removals_only;  // a failed write leaves nothing new to sync
-      if (s.ok()) commit_outbox(outbox);
+      if (s.ok()) commit_outbox(outbox, written);
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
     failed_last_ = wrote && !s.ok();
@@ -698,6 +719,7 @@ class RocksDbStore final : public Store {
   std::atomic<uint64_t> outbox_first_{1};
   std::atomic<uint64_t> outbox_next_{1};
   std::atomic<uint64_t> outbox_dropped_{0};
+  OutboxTail tail_{outbox_next_.load(), kTailBytes};
 
   std::mutex mu_;  // guards pending_ and stopping_
   std::condition_variable cv_;

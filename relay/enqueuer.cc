@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "policy/mail/message_header.h"
 #include "queue/event_json.h"
+#include "queue/event_log.h"
 #include "relay/relay_metrics.h"
 
 namespace hato::relay {
@@ -187,6 +188,9 @@ std::function<void(Status)> Enqueuer::posted_to_loop(Queued queued,
     loop_.post([this, queued = std::move(queued), done = std::move(done), status]() {
       done(status);
       if (!status) return;
+      // The `received` line, one per recipient, with the event's fields as every event line.
+      for (const auto& e : queued.events)
+        if (e.event == "received") queue::log_event(log::Level::kInfo, "received", e);
       for (const auto& listener : listeners_) listener(queued);
       m::queued(queued.origin).inc();
     });

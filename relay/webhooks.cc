@@ -22,6 +22,12 @@ constexpr int64_t kFirstRetryMs = 1000;
 constexpr int64_t kMaxRetryMs = 5 * 60 * 1000;
 // Events skipped (not for this hook) or sent are read this many at a time at most.
 constexpr size_t kReadAhead = 1000;
+// Fewer events than a batch wait this long for more before they go: a POST (and a receiver's
+// work) per batch rather than per event under load, a short delay when quiet.
+constexpr int64_t kLingerMs = 100;
+// Acknowledged events leave the outbox, and the cursors are stored, at most this often: each
+// trim is a write of its own for the committer, and a crash in between only sends some again.
+constexpr int64_t kTrimEveryMs = 1000;
 
 Counter& events_sent(const std::string& hook, const char* result) {
   return metrics().counter("hato_webhook_events_total",
@@ -90,6 +96,7 @@ struct Webhooks::Hook {
   bool cursor_moved = false;  // not stored since
   bool busy = false;          // a POST is out
   int64_t retry_at_ms = 0;
+  int64_t waiting_since_ms = 0;  // events have been waiting for a POST since (kLingerMs)
   int64_t backoff_ms = 0;
   int64_t last_success_ms = 0;
   int64_t last_failure_ms = 0;
@@ -107,7 +114,10 @@ Webhooks::Webhooks(Loop& loop, queue::Store& store, net::HttpClient& http, conf:
   set_config(std::move(config));
 }
 
-Webhooks::~Webhooks() = default;
+// The cursors as they are now, for the next start; the store outlives us and writes it.
+Webhooks::~Webhooks() {
+  trim();
+}
 
 void Webhooks::set_config(conf::ConfigPtr config) {
   config_ = std::move(config);
@@ -163,12 +173,32 @@ void Webhooks::notify() {
 void Webhooks::pump() {
   int64_t now = log::now_ms();
   int64_t next = 0;
+  auto later = [&next](int64_t at) { next = next ? std::min(next, at) : at; };
+  if (trim_wanted_) {
+    if (now >= trimmed_at_ms_ + kTrimEveryMs) {
+      trim();
+    } else {
+      later(trimmed_at_ms_ + kTrimEveryMs);
+    }
+  }
+  auto stats = store_.outbox_stats();
   for (auto& hook : hooks_) {
     if (hook->busy) continue;
     if (hook->retry_at_ms > now) {
-      next = next ? std::min(next, hook->retry_at_ms) : hook->retry_at_ms;
+      later(hook->retry_at_ms);
       continue;
     }
+    uint64_t waiting = stats.next - 1 - std::max(hook->cursor, stats.first - 1);
+    if (waiting == 0) {
+      hook->waiting_since_ms = 0;
+      continue;
+    }
+    if (!hook->waiting_since_ms) hook->waiting_since_ms = now;
+    if (waiting < hook->config.batch && hook->waiting_since_ms + kLingerMs > now) {
+      later(hook->waiting_since_ms + kLingerMs);
+      continue;
+    }
+    hook->waiting_since_ms = 0;
     send(*hook);
   }
   if (next) arm(next);
@@ -189,7 +219,10 @@ void Webhooks::send(Hook& hook) {
   std::string body = "[";
   size_t count = 0;
   uint64_t first = 0, last = hook.cursor;
-  Status s = store_.outbox_read(hook.cursor, kReadAhead, [&](uint64_t seq, std::string_view json) {
+  bool filtered =
+      !hook.config.types.empty() || !hook.config.users.empty() || !hook.config.domains.empty();
+  size_t read_ahead = filtered ? kReadAhead : hook.config.batch;
+  Status s = store_.outbox_read(hook.cursor, read_ahead, [&](uint64_t seq, std::string_view json) {
     if (count >= hook.config.batch) return false;
     last = seq;
     if (!webhook_wants(hook.config, json)) return true;
@@ -208,7 +241,7 @@ void Webhooks::send(Hook& hook) {
   if (count == 0) {
     // Nothing here for this hook: past these at once.
     advance(hook, last);
-    trim();
+    trim_wanted_ = true;
     notify();
     return;
   }
@@ -219,6 +252,7 @@ void Webhooks::send(Hook& hook) {
   request.url = hook.config.url;
   request.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(hook.config.timeout);
   request.max_body = 64 << 10;
+  request.keep_alive = true;  // a batch sent again is harmless: the receiver has its ID
   std::string batch = std::to_string(first) + "-" + std::to_string(last);
   request.headers = {{"Content-Type", "application/json"},
                      {"User-Agent", "Hato"},
@@ -246,8 +280,8 @@ void Webhooks::answered(Hook& hook, uint64_t last, size_t count,
     hook.backoff_ms = 0;
     hook.retry_at_ms = 0;
     events_sent(hook.name, "sent").inc(count);
-    trim();
-    notify();  // more may be waiting
+    trim_wanted_ = true;  // by the next pump(), kTrimEveryMs after the last trim
+    notify();             // more may be waiting
     return;
   }
   hook.last_failure_ms = now;
@@ -304,6 +338,8 @@ void Webhooks::forget_cursors() {
 // that loses it sends some events again. At start the cursors brought back by
 // resume_cursor() go first, so any event written later comes after them in the WAL.
 void Webhooks::trim() {
+  trim_wanted_ = false;
+  trimmed_at_ms_ = log::now_ms();
   auto stats = store_.outbox_stats();
   uint64_t through = stats.next - 1;
   for (const auto& h : hooks_) through = std::min(through, h->cursor);

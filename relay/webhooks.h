@@ -5,9 +5,11 @@
 // answered 2xx for it, so delivery is at least once, across crashes too.
 //
 // Per hook, on the loop: a cursor (the last sequence number it acknowledged or skipped), kept in
-// the state family (queue/state_keys.h, kHookCursor) after each 2xx, so a restart goes on after
-// the last acknowledged batch (a batch out when the daemon stopped is sent again); one POST at a
-// time of at most `batch` events of its types, users and domains, as a JSON array, signed:
+// the state family (queue/state_keys.h, kHookCursor) with the outbox trim, at most once a second
+// and at shutdown, so a restart goes on after the last acknowledged batch (a batch out when the
+// daemon stopped is sent again; after a crash, up to a second's worth); one POST at a time, over
+// a kept connection, once `batch` events wait or the first has waited kLingerMs, of at most
+// `batch` events of its types, users and domains, as a JSON array, signed:
 //   X-Hato-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the secret>
 //   X-Hato-Batch: <hook>-<first>-<last>   the same events carry the same ID when sent again
 // A failure (no answer, not 2xx) is tried again after 1 s, doubling up to 5 minutes; mail never
@@ -64,6 +66,7 @@ class Webhooks {
   void pump();
   void send(Hook& hook);
   void answered(Hook& hook, uint64_t last, size_t count, const Result<net::HttpResponse>& r);
+  // Acknowledged events leave the outbox, moved cursors are stored.
   void trim();
   // The hook is past `seq`: in memory now, in the store with the next trim().
   void advance(Hook& hook, uint64_t seq);
@@ -79,6 +82,8 @@ class Webhooks {
   Timer timer_;
   int64_t timer_at_ms_ = 0;  // when the timer fires; 0: not armed
   uint64_t trimmed_ = 0;     // the outbox is trimmed up to here
+  int64_t trimmed_at_ms_ = 0;
+  bool trim_wanted_ = false;  // acknowledged events wait for the next trim()
   bool pump_posted_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

@@ -4,7 +4,8 @@ one schema of INTERFACE.md ("Event JSON") with its fields filled in.
 A real daemon submits over STARTTLS with SMTP AUTH, delivers over STARTTLS from a configured
 egress address to an aiosmtpd sink (DNS from dnsmasq) that answers per recipient: 250, 550 5.1.1,
 or 451 until the message expires. A delay notice and failure reports go to the sender, whose
-domain's MX is the same sink. The operator holds, releases and deletes one message.
+domain's MX is the same sink. The operator holds, releases and deletes one message. The log lines that report events carry
+the same fields (the `received` line, the `delivery` lines, ...).
 
 Needs python3-aiosmtpd and dnsmasq-base, as test_delivery.py.
 """
@@ -227,6 +228,19 @@ class EventSchemaTest(hatotest.HatoTestCase):
         e = self.event(lambda e: e["event"] == "dsn_sent" and e["original"] == qid,
                        f"dsn_sent about {qid}")
         self.assert_logged_as(e, "bounce", categories="invalid-recipient")
+
+    def test_the_received_event_has_its_log_line(self):
+        qid, _ = submit(self, self.d, ["one@remote.test", "two@remote.test"], "received one")
+        for rcpt in ("one@remote.test", "two@remote.test"):
+            self.assert_logged_as(self.of("received", qid, rcpt), "received")
+        self.of("delivered", qid, "one@remote.test")
+        # Hato's own mail too: a failure report is received like any message.
+        self.sink.reply_rcpt("gone@remote.test", "550 5.1.1 no such user here")
+        qid, _ = submit(self, self.d, ["gone@remote.test"], "received two")
+        e = self.event(lambda e: e["event"] == "dsn_sent" and e["original"] == qid,
+                       f"dsn_sent about {qid}")
+        self.assert_logged_as(self.of("received", e["id"], SENDER), "received",
+                              listener="bounce", sender="")
 
     def test_operator_actions(self):
         self.sink.reply_rcpt("kept@remote.test", "451 4.3.0 try again later")

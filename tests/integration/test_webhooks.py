@@ -11,6 +11,8 @@ down (its port closed) and come back on the same port.
 - SIGKILL while 1,000 events wait for a receiver that is down; a restart, the receiver up:
   every event arrives at least once.
 - The README's receivers (Python and Node) accept what Hato sends and refuse a forgery.
+- POSTs share one kept connection; a kept connection the receiver closes (a request on it
+  unanswered) is replaced at once, without a failed POST.
 
 Needs python3-aiosmtpd, dnsmasq-base, openssl, nodejs and python3-prometheus-client.
 """
@@ -69,6 +71,9 @@ class Receiver:
         self.batches = []
         self.forged = 0
         self.posts = 0
+        self.peers = []  # the client's (address, port) of each POST
+        self.drop_second = False  # close, unanswered, every second request on a connection
+        self.dropped = 0
         self.cond = threading.Condition()
         self.server = None
         self.thread = None
@@ -83,10 +88,19 @@ class Receiver:
                 pass
 
             def do_POST(self):
+                self.requests = getattr(self, "requests", 0) + 1
+                if outer.drop_second and self.requests % 2 == 0:
+                    # As a server does that closes an idle connection just as a request
+                    # comes: nothing read, nothing answered.
+                    with outer.cond:
+                        outer.dropped += 1
+                    self.close_connection = True
+                    return
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 ok = verify(SECRET, self.headers.get("X-Hato-Signature"), body)
                 with outer.cond:
                     outer.posts += 1
+                    outer.peers.append(self.client_address)
                     if ok:
                         outer.batches.append((self.headers.get("X-Hato-Batch"),
                                               json.loads(body)))
@@ -345,9 +359,44 @@ class WebhookDeliveryTest(DeliveryBase):
 
 
 @unittest.skipIf(MISSING, MISSING or "")
+class WebhookConnectionTest(DeliveryBase):
+    """POSTs go over one kept HTTPS connection rather than a TLS handshake each; a kept
+    connection the receiver closed is replaced without a failure."""
+
+    def one_by_one(self, n, tag):
+        """n messages, each submitted once the events of the one before arrived: a POST each."""
+        for i in range(n):
+            want = self.expected(self.submit(1, 1, f"{tag}{i}-"))
+            self.assertTrue(wait_for(lambda: want <= self.arrived(), 20, interval=0.05),
+                            f"missing: {want - self.arrived()}\n{self.d.log_tail()}")
+
+    def failed(self):
+        url = f"https://127.0.0.1:{self.receiver.port}/hook"
+        return self.metrics()[("hato_webhook_events_total", (("hook", url), ("result", "failed")))]
+
+    def test_posts_share_one_connection(self):
+        self.one_by_one(4, "kept")
+        with self.receiver.cond:
+            peers = list(self.receiver.peers)
+        self.assertGreaterEqual(len(peers), 4)
+        self.assertEqual(len(set(peers)), 1, f"a connection per POST: {peers}")
+        self.assertEqual(self.failed(), 0)
+
+    def test_a_kept_connection_closed_by_the_receiver_is_replaced(self):
+        self.receiver.drop_second = True
+        self.one_by_one(6, "dropped")
+        self.assertGreaterEqual(self.receiver.dropped, 2, "no POST came on a kept connection")
+        self.assertEqual(self.failed(), 0, self.d.log_tail())
+        hook, _ = self.status()
+        self.assertEqual(hook["last_failure"], "", hook)
+        self.assert_no_duplicates_within_a_batch()
+
+
+@unittest.skipIf(MISSING, MISSING or "")
 class WebhookCursorTest(DeliveryBase):
-    """Each hook's cursor is stored after each 2xx: a restart goes on after the last
-    acknowledged batch instead of sending again every event still in the outbox."""
+    """Each hook's cursor is stored with the outbox trims (at most once a second) and at
+    shutdown: a restart goes on after the last acknowledged batch instead of sending again
+    every event still in the outbox."""
 
     def hook_yaml(self):
         # A second hook, down at first, keeps every event in the outbox: without stored

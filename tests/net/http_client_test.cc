@@ -110,3 +110,38 @@ BOOST_AUTO_TEST_CASE(limits_and_garbage) {
   feed_bytewise("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 100, &ok);
   BOOST_TEST(!ok);
 }
+
+// A connection carries the next request only after an answer framed by its length (or
+// chunks), in HTTP/1.1, without "Connection: close"; bytes after the answer are not its own.
+BOOST_AUTO_TEST_CASE(reusable_connections) {
+  struct Case {
+    const char* raw;
+    bool reusable;
+  };
+  const Case kCases[] = {
+      {"HTTP/1.1 204 No Content\r\n\r\n", true},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", true},
+      {"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", true},
+      {"HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel", false},  // not complete
+  };
+  for (const auto& c : kCases) {
+    HttpResponseParser p(100);
+    BOOST_TEST(bool(p.feed(c.raw)));
+    BOOST_TEST(p.connection_reusable() == c.reusable, c.raw);
+  }
+  HttpResponseParser until_close(100);
+  BOOST_TEST(bool(until_close.feed("HTTP/1.1 200 OK\r\n\r\nbody")));
+  BOOST_TEST(bool(until_close.finish()));
+  BOOST_TEST(!until_close.connection_reusable());
+
+  std::string two = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 500 X\r\n";
+  HttpResponseParser p(100);
+  size_t used = 0;
+  BOOST_TEST(bool(p.feed(two, &used)));
+  BOOST_TEST(p.complete());
+  BOOST_TEST(used == two.find("okHTTP") + 2);
+  BOOST_TEST(p.response().body == "ok");
+}
