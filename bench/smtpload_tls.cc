@@ -16,15 +16,17 @@
 // one size. Latency is the time from the last byte of DATA's final "." leaving for the
 // kernel to the 250. At the end, one line:
 //   ok= failed= seconds= rate= bytes= mb_s= p50_ms= p90_ms= p99_ms= p999_ms= max_ms=
-//   conns= resumed= mix=SIZExCOUNT/... t0= t1=
+//   conns= resumed= mix=SIZExCOUNT/... cpu_s= t0= t1=
 // (bytes: message bytes as a sink counts them, up to the CRLF before "."; mb_s in 10^6
-// bytes; t0/t1 wall clock). Exit 0 when every message got its 250.
+// bytes; cpu_s: the generator's own CPU seconds; t0/t1 wall clock). Exit 0 when every message got
+// its 250.
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -383,6 +385,13 @@ double pct(const std::vector<double>& v, double p) {
   return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5)] * 1000;
 }
 
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
 void report(Load& l, double secs, double w0) {
   std::sort(l.lat.begin(), l.lat.end());
   std::string mix;
@@ -391,11 +400,11 @@ void report(Load& l, double secs, double w0) {
   std::printf(
       "ok=%ld failed=%ld seconds=%.3f rate=%.1f bytes=%llu mb_s=%.2f p50_ms=%.2f "
       "p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f conns=%ld resumed=%ld mix=%s "
-      "t0=%.6f t1=%.6f\n",
+      "cpu_s=%.2f t0=%.6f t1=%.6f\n",
       l.ok, l.failed, secs, static_cast<double>(l.ok) / secs, l.bytes,
       static_cast<double>(l.bytes) / 1e6 / secs, pct(l.lat, 0.50), pct(l.lat, 0.90),
       pct(l.lat, 0.99), pct(l.lat, 0.999), l.lat.empty() ? 0.0 : l.lat.back() * 1000, l.conns,
-      l.resumed, mix.c_str(), w0, bench::wall());
+      l.resumed, mix.c_str(), cpu_seconds(), w0, bench::wall());
 }
 
 int usage() {
