@@ -305,7 +305,8 @@ server.serve_forever()
 PY
 
 # dkimcheck.py DIR PUBKEY_B64: counts DKIM-Signature headers in the messages smtp-sink
-# dumped (one file each) and verifies them with python3-dkim when it is installed.
+# dumped (one file each; RAW=1: smtpsink_tls -d files) and verifies them with python3-dkim
+# when it is installed.
 cat >"$WORK/dkimcheck.py" <<'PY'
 import os, sys
 d, pub = sys.argv[1], sys.argv[2].encode()
@@ -316,6 +317,14 @@ except ImportError:
 files = sorted(os.listdir(d))
 signed = verified = 0
 for name in files:
+    if os.environ.get("RAW"):  # smtpsink_tls -d: the message as it came, nothing added
+        msg = open(os.path.join(d, name), "rb").read()
+        head = msg.split(b"\r\n\r\n", 1)[0]
+        if b"\r\nDKIM-Signature:" in b"\r\n" + head:
+            signed += 1
+            if dkim is not None and dkim.verify(msg, dnsfunc=lambda *a, **k: b"v=DKIM1; k=rsa; p=" + pub):
+                verified += 1
+        continue
     lines = open(os.path.join(d, name), "rb").read().split(b"\n")
     # smtp-sink's own headers end with its three-line Received header.
     i = 0
@@ -1063,10 +1072,16 @@ start_postfix() {  # start_postfix DIR VARIANT SINKPORT
     /^smtp[ \t]+inet[ \t]/ { $1 = "127.0.0.1:" port; $5 = "n"; print; next }
     /^[a-z]/ && NF >= 8 && $5 == "y" { $5 = "n"; print; next }
     { print }' /etc/postfix/master.cf >"$P/etc/master.cf"
-  if [ "$variant" = dkim ]; then
+  if [ "$variant" = dkim ] || [ "$variant" = real ]; then
     start_opendkim "$P/opendkim"
     milters="smtpd_milters = inet:127.0.0.1:$MILTER_PORT
 non_smtpd_milters = \$smtpd_milters"
+  fi
+  # real: STARTTLS and Dovecot SASL on smtpd, TLS to the sink (bench/compare_real.sh).
+  if [ "$variant" = real ]; then
+    start_dovecot "$P/dovecot"
+    milters="$milters
+$(postfix_real_conf "$P")"
   fi
   cat >"$P/etc/main.cf" <<EOF
 # Debian's Postfix defaults, plus only what a private relaying instance needs.
@@ -1102,7 +1117,7 @@ EOF
     sleep 0.05
   done
   wait_port "$RELAY_PORT"
-  RELAY_ROOTS="$master${OPENDKIM_PID:+ $OPENDKIM_PID}"
+  RELAY_ROOTS="$master${OPENDKIM_PID:+ $OPENDKIM_PID}${DOVECOT_PID:+ $DOVECOT_PID}"
 }
 stop_postfix() {
   [ -n "$PF_DIR" ] || return 0
@@ -1115,6 +1130,7 @@ stop_postfix() {
     sleep 0.1
   done
   stop_opendkim
+  stop_dovecot
   PF_DIR=""
 }
 
