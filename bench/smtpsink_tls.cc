@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "bench/bench_net.h"
 
@@ -44,8 +45,11 @@ struct Options {
   bool implicit = false, plain_only = false;
 };
 
+struct Session;
+
 struct Sink {
   Options opt;
+  std::unordered_set<Session*> live;  // closed at exit, so that nothing leaks
   Base base;
   SslCtx ctx;
   Listener listener;
@@ -67,6 +71,7 @@ struct Session {
   unsigned long body = 0;
   std::string kept;  // the message so far, with -d only
   ~Session() {
+    sink->live.erase(this);
     bev.reset();
     if (owns_fd) evutil_closesocket(fd);
   }
@@ -316,6 +321,7 @@ void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
   auto* s = new Session;
   s->sink = &sink;
   s->fd = fd;
+  sink.live.insert(s);
   sink.counts.conns++;
   if (sink.opt.implicit) {
     start_tls(*s);
@@ -425,5 +431,6 @@ int main(int argc, char** argv) {
   event_add(sink.sigterm.get(), nullptr);
   event_add(sink.sigint.get(), nullptr);
   event_base_dispatch(sink.base.get());
+  while (!sink.live.empty()) delete *sink.live.begin();
   return 0;
 }

@@ -65,9 +65,11 @@ class Sink:
         return {k: int(v) for k, v in fields(last).items()}
 
     def stop(self):
+        """SIGTERM; returns the exit status (0: it closed every connection and left)."""
         self.proc.terminate()
-        self.proc.wait(10)
+        rc = self.proc.wait(10)
         self.err.close()
+        return rc
 
 
 class TlsToolsTest(unittest.TestCase):
@@ -81,9 +83,13 @@ class TlsToolsTest(unittest.TestCase):
         self.sinks = []
 
     def tearDown(self):
-        for s in self.sinks:
-            s.stop()
+        codes = [s.stop() for s in self.sinks]
+        errors = ""
+        if os.path.exists(os.path.join(self.top, "sink.err")):
+            with open(os.path.join(self.top, "sink.err")) as f:
+                errors = f.read()
         shutil.rmtree(self.top)
+        self.assertEqual(codes, [0] * len(codes), errors)
 
     def sink(self, *args):
         s = Sink(self.top, "-c", self.cert, "-k", self.key, "-a", "relay:pw 1", *args)
@@ -129,6 +135,14 @@ class TlsToolsTest(unittest.TestCase):
                                       lambda c: c == 10)
         self.assertEqual(resumed, int(got["resumed"]))
         self.assertGreaterEqual(resumed, 8, "every handshake after the first ticket resumes")
+
+    def test_duration_instead_of_a_count(self):
+        s = self.sink()
+        before = s.counts()
+        rc, got, err = self.load(s.port, "-D", "1", "-s", "2", "-P", "-l", "1000")
+        self.assertEqual((rc, got["failed"]), (0, "0"), err)
+        self.assertGreater(int(got["ok"]), 0)
+        self.assertEqual(s.counts()["mesg"] - before["mesg"], int(got["ok"]))
 
     def test_wrong_password_fails_every_message(self):
         s = self.sink()
