@@ -95,6 +95,10 @@ void on_event(bufferevent*, short what, void* arg);
 
 void attach(Session& s, bufferevent* bev) {
   s.bev.reset(bev);
+  // libevent moves 16 KiB per read or write by default: a 400 KiB body would take 25 turns
+  // of the loop.
+  bufferevent_set_max_single_read(bev, 256 * 1024);
+  bufferevent_set_max_single_write(bev, 256 * 1024);
   bufferevent_setcb(bev, on_read, on_write, on_event, &s);
   bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
