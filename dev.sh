@@ -2,6 +2,7 @@
 # dev.sh - the two commands of the README's quick start.
 #   ./dev.sh serve   install what is missing, build, run `hato serve` on the embedded default
 #   ./dev.sh test    install what is missing, build (plain and ASan/UBSan), run every test
+#   ./dev.sh bench   install what bench/compare.sh runs beside Hato, build (bench/README.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,6 +25,9 @@ TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-
 # libraries).
 # scdoc makes the man pages (docs/); the ctest man_pages lints them with groff and mandoc;
 # test_completion.py checks the zsh completion with zsh -n.
+# The peers of bench/compare.sh (no test needs them beyond TEST_PACKAGES): Postfix with
+# OpenDKIM, Dovecot for Postfix's SASL in the part `real`, python3-dkim for the checks.
+BENCH_PACKAGES="postfix opendkim dovecot-core python3-dkim curl"
 EXIM_DIR=${HATO_EXIM_DIR:-/var/tmp/hato-test-exim}
 
 install_missing() {
@@ -71,8 +75,12 @@ case "${1:-}" in
     HATO_FUZZ_KNOWN=yaml-cpp fuzz/run.sh --build-dir build-san --no-build \
       --seconds "${FUZZ_SECONDS:-10}"
     ;;
+  bench)
+    install_missing $BUILD_PACKAGES $BENCH_PACKAGES
+    build build
+    ;;
   *)
-    echo "usage: $0 serve|test" >&2
+    echo "usage: $0 serve|test|bench" >&2
     exit 2
     ;;
 esac

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # bench/compare.sh - Hato next to Postfix (+OpenDKIM), end to end, in one run on loopback.
 #
-#   bench/compare.sh [--quick] [--parts ceiling,table,scale,idle] [--systems hato,postfix]
+#   bench/compare.sh [--quick] [--parts ceiling,table,scale,idle,real] [--systems hato,postfix]
 #                    [--variants plain,dkim] [--sessions 20,100] [--messages N]
 #                    [--latency-messages N] [--size BYTES] [--warmup N]
 #                    [--scale 1000,100000,1000000] [--fill-size BYTES] [--idle N]
 #                    [--openssl-seconds S] [--timeout S] [--build DIR] [--rounds R]
-#                    [--base BINARY]
+#                    [--base BINARY] [--real-modes conn,pool] [--real-messages N]
+#                    [--real-warmup N] [--real-mix SIZE:WEIGHT,...] [--real-resume]
 #
-# Defaults: all parts, 10,000 messages of 4096 bytes a run, warm-up 200, idle 10,000;
+# Defaults: parts ceiling,table,scale,idle, 10,000 messages of 4096 bytes a run, warm-up 200, idle 10,000;
 # --quick: 1,000 messages a run, warm-up 50, scale 0, 1,000 and 10,000, 1,000 idle.
 #   ceiling  smtp-source -> smtp-sink (one hop, no relay; also with -d, connections
 #            reused) and smtpload -> smtp-sink; `openssl speed rsa2048` sign/s
@@ -27,6 +28,12 @@
 #            baseline, in the same run), then start-up time,
 #            its CPU, RSS after start, and the plain 20-session run of `table`
 #   idle     Hato only: N connections that read the greeting and then idle; VmRSS
+#   real     (not in the default parts) real smarthost traffic, bench/compare_real.sh: STARTTLS
+#            + AUTH PLAIN from bench/smtpload_tls (mixed sizes, a connection per message
+#            `conn` or pooled `pool`), DKIM rsa-2048, STARTTLS to bench/smtpsink_tls; e2e msg/s
+#            and MB/s, accept p50/p99/p99.9, CPU s/1k of all the relay's processes, peak RSS.
+#            --real-messages (2,000; --quick 300) per cell after --real-warmup (50);
+#            --real-resume: the generator offers TLS session tickets back.
 # --base BINARY adds the system `hato-base` (list it in --systems, e.g. hato,hato-base): that
 # binary, configured exactly as `hato`, so a change is measured against the code before it
 # in the same run; the ratios then include hato/hato-base. `hato-base-hook` is that binary
@@ -36,7 +43,7 @@
 # receiver (Python, answers 200 at once) for every event in batches of 100, so the cost of
 # events + webhook shows in the same run (ratios hato-hook/hato; issue 21 asks for <= 10% of
 # e2e throughput). After each cell the receiver's event count is checked against the outbox.
-# --rounds R repeats ceiling and table R times, interleaved (ceiling, cells, ceiling, ...),
+# --rounds R repeats ceiling, table and real R times, interleaved (ceiling, cells, ceiling, ...),
 # and prints each ratio per round and its median: on a shared host the machine's speed
 # drifts by 2x within minutes, so a ratio is only honest between runs made close together.
 # smtpload is a small C load generator written out and compiled by this script: one
@@ -73,11 +80,16 @@ FROM=from@example.test
 TO=to@relay-target.test
 PY=/usr/bin/python3
 HATO_BASE=""
+REAL_MODES=conn,pool
+REAL_MESSAGES=2000
+REAL_WARMUP=50
+REAL_MIX=4k:60,40k:30,400k:10
+REAL_RESUME=""
 
-usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 for a in "$@"; do
   # --quick sets smaller defaults; flags given alongside it still win, wherever they stand.
-  [ "$a" = --quick ] && { MESSAGES=1000; WARMUP=50; SCALE=0,1000,10000; IDLE=1000; OPENSSL_SECONDS=1; }
+  [ "$a" = --quick ] && { MESSAGES=1000; WARMUP=50; SCALE=0,1000,10000; IDLE=1000; OPENSSL_SECONDS=1; REAL_MESSAGES=300; }
 done
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -98,6 +110,11 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --build) BUILD=$2; shift 2 ;;
     --base) HATO_BASE=$2; shift 2 ;;
+    --real-modes) REAL_MODES=$2; shift 2 ;;
+    --real-messages) REAL_MESSAGES=$2; shift 2 ;;
+    --real-warmup) REAL_WARMUP=$2; shift 2 ;;
+    --real-mix) REAL_MIX=$2; shift 2 ;;
+    --real-resume) REAL_RESUME=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -119,6 +136,9 @@ for tool in "$SMTP_SOURCE" "$SMTP_SINK" /usr/sbin/postfix /usr/sbin/opendkim ope
     { echo "compare.sh: $tool missing (apt-get install postfix opendkim openssl gcc g++)" >&2; exit 2; }
 done
 [ -x "$HATO" ] || { echo "compare.sh: no hato binary at $HATO (ninja -C $BUILD hato)" >&2; exit 2; }
+# shellcheck source=bench/compare_real.sh
+. "$HERE/compare_real.sh"
+! has "$PARTS" real || real_check_tools
 [ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (Postfix's master, smtp-sink -u)" >&2; exit 2; }
 
 # 10,000 idle connections need as many descriptors in Hato and in the load generator.
@@ -293,7 +313,8 @@ server.serve_forever()
 PY
 
 # dkimcheck.py DIR PUBKEY_B64: counts DKIM-Signature headers in the messages smtp-sink
-# dumped (one file each) and verifies them with python3-dkim when it is installed.
+# dumped (one file each; RAW=1: smtpsink_tls -d files) and verifies them with python3-dkim
+# when it is installed.
 cat >"$WORK/dkimcheck.py" <<'PY'
 import os, sys
 d, pub = sys.argv[1], sys.argv[2].encode()
@@ -304,6 +325,14 @@ except ImportError:
 files = sorted(os.listdir(d))
 signed = verified = 0
 for name in files:
+    if os.environ.get("RAW"):  # smtpsink_tls -d: the message as it came, nothing added
+        msg = open(os.path.join(d, name), "rb").read()
+        head = msg.split(b"\r\n\r\n", 1)[0]
+        if b"\r\nDKIM-Signature:" in b"\r\n" + head:
+            signed += 1
+            if dkim is not None and dkim.verify(msg, dnsfunc=lambda *a, **k: b"v=DKIM1; k=rsa; p=" + pub):
+                verified += 1
+        continue
     lines = open(os.path.join(d, name), "rb").read().split(b"\n")
     # smtp-sink's own headers end with its three-line Received header.
     i = 0
@@ -916,9 +945,13 @@ stop_hook() {  # stop_hook DIR: waits (up to 60 s) for Hato's backlog to drain, 
 }
 start_hato() {  # start_hato DIR VARIANT SINKPORT: data in DIR/data (may be pre-filled)
   local dir=$1 variant=$2 sink_port=$3 dkim=""
+  # real (the part `real`): STARTTLS and AUTH on the listener, DKIM, STARTTLS to the sink.
+  local listener='tls: none,
+     trusted_networks: ["127.0.0.0/8"]' outbound=none
+  [ "$variant" != real ] || { listener="tls: starttls"; outbound=starttls; }
   mkdir -p "$dir/data"
   : >"$dir/users"
-  if [ "$variant" = dkim ]; then
+  if [ "$variant" = dkim ] || [ "$variant" = real ]; then
     dkim="
     dkim:
       - {selector: s1, algorithm: rsa-sha256, key: \"$WORK/keys/dkim.pem\"}"
@@ -940,17 +973,20 @@ users_file: "$dir/users"
 tls: {certificate: "$WORK/keys/tls.crt", key: "$WORK/keys/tls.key"}
 admin: {metrics: "127.0.0.1:0"}
 listeners:
-  - {name: bench, address: "127.0.0.1:0", role: submission, tls: none,
-     trusted_networks: ["127.0.0.0/8"]}
+  - {name: bench, address: "127.0.0.1:0", role: submission, $listener}
 domains:
   - name: example.test$dkim
 dns: {servers: ["127.0.0.1:9"]}
 delivery:
-  smarthost: {host: "127.0.0.1", port: $sink_port, tls: none}$hook
+  smarthost: {host: "127.0.0.1", port: $sink_port, tls: $outbound}$hook
 limits:
   max_message_size: "10M"
   max_connections: 20000
 EOF
+  if [ "$variant" = real ]; then
+    "$HATO" user add "$REAL_USER" --password-stdin -c "$HATO_CONF" <<<"$REAL_PASSWORD" >"$dir/user-add.log" 2>&1 ||
+      { echo "compare.sh: hato user add failed:" >&2; cat "$dir/user-add.log" >&2; exit 1; }
+  fi
   : >"$dir/hato.log"
   HATO_T_EXEC=$(now)
   "$HATO" serve -c "$HATO_CONF" >"$dir/hato.log" 2>&1 &
@@ -1044,10 +1080,16 @@ start_postfix() {  # start_postfix DIR VARIANT SINKPORT
     /^smtp[ \t]+inet[ \t]/ { $1 = "127.0.0.1:" port; $5 = "n"; print; next }
     /^[a-z]/ && NF >= 8 && $5 == "y" { $5 = "n"; print; next }
     { print }' /etc/postfix/master.cf >"$P/etc/master.cf"
-  if [ "$variant" = dkim ]; then
+  if [ "$variant" = dkim ] || [ "$variant" = real ]; then
     start_opendkim "$P/opendkim"
     milters="smtpd_milters = inet:127.0.0.1:$MILTER_PORT
 non_smtpd_milters = \$smtpd_milters"
+  fi
+  # real: STARTTLS and Dovecot SASL on smtpd, TLS to the sink (bench/compare_real.sh).
+  if [ "$variant" = real ]; then
+    start_dovecot "$P/dovecot"
+    milters="$milters
+$(postfix_real_conf "$P")"
   fi
   cat >"$P/etc/main.cf" <<EOF
 # Debian's Postfix defaults, plus only what a private relaying instance needs.
@@ -1083,7 +1125,7 @@ EOF
     sleep 0.05
   done
   wait_port "$RELAY_PORT"
-  RELAY_ROOTS="$master${OPENDKIM_PID:+ $OPENDKIM_PID}"
+  RELAY_ROOTS="$master${OPENDKIM_PID:+ $OPENDKIM_PID}${DOVECOT_PID:+ $DOVECOT_PID}"
 }
 stop_postfix() {
   [ -n "$PF_DIR" ] || return 0
@@ -1096,6 +1138,7 @@ stop_postfix() {
     sleep 0.1
   done
   stop_opendkim
+  stop_dovecot
   PF_DIR=""
 }
 
@@ -1365,7 +1408,8 @@ echo "compare.sh: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/
   "$(free -g | awk '/^Mem:/ { print $2 }') GiB, $(uname -r); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "queues on $(df -T "$WORK" | awk 'NR==2 {print $2" "$1}'); hato: tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), binary built $(date -r "$HATO_NEW" '+%F %T')${HATO_BASE:+, base $HATO_BASE};" \
   "postfix $(/usr/sbin/postconf -d -h mail_version 2>/dev/null), $(/usr/sbin/opendkim -V 2>&1 | head -1 | sed 's/.*Filter //'), $(openssl version | cut -d' ' -f1-2)"
-echo "load: $MESSAGES messages (smtp-source) + $LAT_MESSAGES (smtpload) of $SIZE bytes per run, one connection each; warm-up/check $WARMUP"
+! has "$PARTS" ceiling && ! has "$PARTS" table ||
+  echo "load: $MESSAGES messages (smtp-source) + $LAT_MESSAGES (smtpload) of $SIZE bytes per run, one connection each; warm-up/check $WARMUP"
 build_tools
 make_keys
 
@@ -1381,6 +1425,7 @@ for ROUND in $(seq "$ROUNDS"); do
       done
     done
   fi
+  if has "$PARTS" real; then run_real; fi
 done
 has "$PARTS" scale && run_scale
 has "$PARTS" idle && run_idle
@@ -1421,6 +1466,7 @@ if [ ${#ROWS[@]} -gt 0 ]; then
     "$PY" "$WORK/ratios.py" "$SESSIONS" "$VARIANTS" "${OPENSSL_SIGN:-}"
   echo
 fi
+real_report
 if [ ${#SCALE_ROWS[@]} -gt 0 ]; then
   echo "Hato with a pre-filled queue (deferred, none due during the run; $FILL_SIZE-byte messages), plain, 20 sessions"
   printf '%9s %8s %8s %8s %8s | %7s %7s | %7s %7s %7s | %8s | %8s %8s | %5s %9s\n' \
