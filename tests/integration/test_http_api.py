@@ -267,6 +267,31 @@ async function post(idem) {
         self.assertEqual(d.queue_ls(), [], "nothing refused was queued")
 
 
+class HttpApiDiskFullTest(HttpApiHarness):
+
+    def test_a_full_disk_gets_503_with_retry_after_then_202_when_space_returns(self):
+        import test_diskfull
+        mnt = test_diskfull.DiskFullTest.small_fs(self)
+        dns = self.dns()
+        sink = self.sink(start=False)
+        d = self.api_relay(dns.port, sink.port, start=False)
+        d.data_dir = os.path.join(mnt, "data")
+        d.write_config()
+        d.start()
+        good = {"from": APP_SENDER, "to": "x@remote.test", "subject": "s", "text": "t"}
+        self.assertEqual(self.curl(d, good)[0], 202)
+        filler = os.path.join(mnt, "filler")
+        test_diskfull.fill(filler)
+        status, headers, err = self.curl(d, good)
+        self.assertEqual((status, err["code"]), (503, "unavailable"), err)
+        self.assertIn("4.3.1", err["message"])
+        self.assertGreater(int(headers["retry-after"]), 0)
+        os.unlink(filler)
+        self.assertTrue(wait_for(lambda: self.curl(d, good)[0] == 202, timeout=15),
+                        "accepted again once space returned")
+        self.assertEqual(len(d.queue_ls()), 2)
+
+
 class HttpApiLimitsTest(HttpApiHarness):
 
     def test_the_sixth_http_message_in_a_minute_gets_429_naming_the_limit(self):
