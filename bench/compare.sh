@@ -286,31 +286,6 @@ for s in sessions:
              f"({1000 / float(sign):.2f} s/1k)", eff, lambda x: f"{100 * x:.0f}%")
 PY
 
-# hookrecv.py PORT CERT KEY COUNTFILE: the webhook receiver of `hato-hook`: HTTPS on
-# 127.0.0.1, 200 at once to every POST, then the events counted (COUNTFILE: the total so far).
-cat >"$WORK/hookrecv.py" <<'PY'
-import http.server, json, ssl, sys
-port, cert, key, countfile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-total = 0
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a):
-        pass
-    def do_POST(self):
-        global total
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        total += len(json.loads(body))
-        with open(countfile, "w") as f:
-            f.write(f"{total}\n")
-server = http.server.HTTPServer(("127.0.0.1", port), Handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-server.socket = ctx.wrap_socket(server.socket, server_side=True)
-server.serve_forever()
-PY
 
 # dkimcheck.py DIR PUBKEY_B64: counts DKIM-Signature headers in the messages smtp-sink
 # dumped (one file each; RAW=1: smtpsink_tls -d files) and verifies them with python3-dkim
@@ -923,7 +898,7 @@ HOOK_PORT=""; HOOK_PID=""
 start_hook() {  # start_hook DIR: the webhook receiver for hato-hook, counting into DIR/hook.count
   HOOK_PORT=$(free_port)
   echo 0 >"$1/hook.count"
-  "$PY" "$WORK/hookrecv.py" "$HOOK_PORT" "$WORK/keys/hook.crt" "$WORK/keys/hook.key" \
+  "$PY" "$HERE/hookrecv.py" "$HOOK_PORT" "$WORK/keys/hook.crt" "$WORK/keys/hook.key" \
     "$1/hook.count" >"$1/hook.log" 2>&1 &
   HOOK_PID=$!
   PIDS+=("$HOOK_PID")

@@ -45,29 +45,6 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
   -addext "subjectAltName=IP:127.0.0.1" -keyout "$W/hook.key" -out "$W/hook.crt" >/dev/null 2>&1
 head -c 32 /dev/urandom | base64 >"$W/hook.secret"
-cat >"$W/hookrecv.py" <<'PY'
-import http.server, json, ssl, sys
-port, cert, key, countfile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-total = 0
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a):
-        pass
-    def do_POST(self):
-        global total
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        total += len(json.loads(body))
-        with open(countfile, "w") as f:
-            f.write(f"{total}\n")
-server = http.server.HTTPServer(("127.0.0.1", port), Handler)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-server.socket = ctx.wrap_socket(server.socket, server_side=True)
-server.serve_forever()
-PY
 
 run() {  # run MODE: one configuration; leaves $W/MODE/cg.out.1
   local mode=$1 d="$W/$1" sink hook="" hook_port
@@ -77,7 +54,7 @@ run() {  # run MODE: one configuration; leaves $W/MODE/cg.out.1
   PIDS+=($!)
   if [ "$mode" = hook ]; then
     hook_port=$(free_port)
-    python3 "$W/hookrecv.py" "$hook_port" "$W/hook.crt" "$W/hook.key" "$d/hook.count" >"$d/hook.log" 2>&1 &
+    python3 "$(dirname "$0")/hookrecv.py" "$hook_port" "$W/hook.crt" "$W/hook.key" "$d/hook.count" >"$d/hook.log" 2>&1 &
     PIDS+=($!)
     hook="
   ca_file: \"$W/hook.crt\"

@@ -22,6 +22,7 @@
 
 #include "cli/admin_client.h"
 #include "common/json.h"
+#include "common/strings.h"
 
 namespace hato::cli {
 
@@ -117,19 +118,7 @@ Result<Args> parse_args(const std::vector<std::string>& words, std::string_view 
 
 // Percent-encodes a query value; only unreserved characters (RFC 3986) stay.
 std::string url_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return percent_encode(s, "-._~");
 }
 
 // ---------------------------------------------------------------------------

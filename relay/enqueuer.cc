@@ -11,6 +11,24 @@
 
 namespace hato::relay {
 
+namespace {
+
+// An event about a whole message as it is queued: no recipient yet.
+queue::QueueEvent message_event(const char* type, const queue::QueueId& id,
+                                const queue::Envelope& envelope, std::string_view message) {
+  queue::QueueEvent e;
+  e.time_ms = log::now_ms();
+  e.event = type;
+  e.id = id.str();
+  e.message_id = mail::header_value(message, "Message-ID");
+  e.sender = envelope.sender;
+  e.user = envelope.auth_user;
+  e.listener = envelope.listener;
+  return e;
+}
+
+}  // namespace
+
 Enqueuer::Enqueuer(Loop& loop, conf::ConfigPtr config, queue::Store& store,
                    queue::QueueIdGenerator& ids, WorkerPool& workers)
     : loop_(loop), store_(store), ids_(ids), workers_(workers), config_(std::move(config)) {}
@@ -44,14 +62,7 @@ void Enqueuer::commit(const queue::QueueId& id, std::string message, queue::Enve
   std::string hold = submission && hold_rule_ ? hold_rule_(envelope) : "";
   if (!hold.empty()) {
     envelope.state = queue::MessageState::kHeld;
-    queue::QueueEvent held;
-    held.time_ms = log::now_ms();
-    held.event = "held";
-    held.id = id.str();
-    held.message_id = mail::header_value(message, "Message-ID");
-    held.sender = envelope.sender;
-    held.user = envelope.auth_user;
-    held.listener = envelope.listener;
+    queue::QueueEvent held = message_event("held", id, envelope, message);
     held.response = hold;
     also.push_back(std::move(held));
     log::warning("held at commit", {{"id", id.str()},
@@ -166,14 +177,7 @@ Enqueuer::Queued Enqueuer::make_queued(const queue::QueueId& id, const queue::En
   Queued queued{id, {}, std::move(origin), {}, envelope.state == queue::MessageState::kHeld};
   queued.recipients.reserve(envelope.recipients.size());
   for (const auto& r : envelope.recipients) queued.recipients.push_back(r.address);
-  queue::QueueEvent received;
-  received.time_ms = log::now_ms();
-  received.event = "received";
-  received.id = id.str();
-  received.message_id = mail::header_value(message, "Message-ID");
-  received.sender = envelope.sender;
-  received.user = envelope.auth_user;
-  received.listener = envelope.listener;
+  queue::QueueEvent received = message_event("received", id, envelope, message);
   for (const auto& r : envelope.recipients) {
     received.rcpt = r.address;
     queued.events.push_back(received);

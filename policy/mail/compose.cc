@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/base64.h"
+#include "common/strings.h"
 
 namespace hato::mail {
 
@@ -183,18 +184,7 @@ std::string file_parameter(std::string_view param, std::string_view name) {
     }
     return std::string(param) + "=\"" + quoted + "\"";
   }
-  std::string out = std::string(param) + "*=utf-8''";
-  for (unsigned char c : name) {
-    if (std::isalnum(c) ||
-        std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return std::string(param) + "*=utf-8''" + percent_encode(name, "!#$&+-.^_`|~");
 }
 
 std::string attachment_part(const Attachment& a) {
