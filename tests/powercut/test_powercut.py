@@ -6,6 +6,7 @@ Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3). Hat
 power-cut round of bench/powercut_rounds.py (the long version) in the test suite.
 """
 import argparse
+import errno
 import os
 import shutil
 import subprocess
@@ -245,6 +246,64 @@ class TornTest(PowerCutTest):
         write_file(self.m('f'), b'A' * 2 * PAGE, create=False)
         self.m.cut()
         self.assertEqual(read_file(self.m('f')), b'A' * (PAGE // 2) + b'B' * (PAGE * 3 // 2))
+
+
+class FaultTest(PowerCutTest):
+    """The failing-disk switches (faults.h): each on, then cleared."""
+
+    def test_fail_sync_returns_eio_under_prefix_until_cleared(self):
+        os.mkdir(self.m('q'))
+        fsync_dir(self.m())
+        self.m.control('fail-sync /q')
+        for sync in ('fsync', 'fdatasync'):
+            with self.assertRaises(OSError) as e:
+                write_file(self.m('q', 'wal'), b'unsynced', sync=sync)
+            self.assertEqual(e.exception.errno, errno.EIO)
+        with self.assertRaises(OSError) as e:
+            fsync_dir(self.m('q'))
+        self.assertEqual(e.exception.errno, errno.EIO)
+        write_file(self.m('other'), b'fine', sync='fsync')  # outside the prefix
+        self.assertIn('fail_sync=/q', self.m.status())
+        self.m.cut()  # the failed sync made nothing durable
+        self.assertEqual(os.listdir(self.m('q')), [])
+        self.m.control('clear')
+        write_file(self.m('q', 'wal'), b'synced', sync='fsync')
+        fsync_dir(self.m('q'))
+        self.m.cut()
+        self.assertEqual(read_file(self.m('q', 'wal')), b'synced')
+
+    def test_fail_write_returns_the_error_under_prefix_until_cleared(self):
+        os.mkdir(self.m('mail'))
+        for kind, code in (('enospc', errno.ENOSPC), ('eio', errno.EIO)):
+            self.m.control('fail-write %s /mail' % kind)
+            with self.assertRaises(OSError) as e:
+                write_file(self.m('mail', 'x'), b'data')
+            self.assertEqual(e.exception.errno, code)
+            self.assertEqual(read_file(self.m('mail', 'x')), b'')  # nothing written
+            write_file(self.m('other'), b'fine')
+            self.assertEqual(read_file(self.m('other')), b'fine')
+        self.m.control('clear')
+        write_file(self.m('mail', 'x'), b'data')
+        self.assertEqual(read_file(self.m('mail', 'x')), b'data')
+
+    def test_sync_delay_slows_every_sync(self):
+        # Only a lower bound: a sleep is never shorter; an upper bound would be a timed test.
+        self.m.control('sync-delay 300')
+        self.assertIn('sync_delay_ms=300', self.m.status())
+        start = time.monotonic()
+        write_file(self.m('f'), b'y', sync='fsync')
+        fsync_dir(self.m())
+        self.assertGreaterEqual(time.monotonic() - start, 0.6)  # two syncs of 300 ms each
+        self.m.cut()
+        self.assertEqual(read_file(self.m('f')), b'y')  # slow, still durable
+        self.m.control('clear')
+        self.assertIn('fail_sync=- fail_write=- sync_delay_ms=0', self.m.status())
+
+    def test_unknown_command_is_refused(self):
+        for bad in ('fail-write ebusy /x', 'fail-write eio', 'sync-delay soon'):
+            with self.assertRaises(OSError) as e:
+                self.m.control(bad)
+            self.assertEqual(e.exception.errno, errno.EINVAL)
 
 
 class HatoTest(unittest.TestCase):
