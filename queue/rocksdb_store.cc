@@ -38,6 +38,7 @@
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -73,9 +74,20 @@ std::optional<std::string> due_key(const QueueId& id, const Envelope& e) {
   return key;
 }
 
+// HATO_DEBUG_UNSAFE_NO_SYNC=1 turns the commit's sync off: a planted bug for the power-cut
+// rounds only (bench/powercut_rounds.sh --planted-bug shows they then find mail lost). Read
+// once; never for real mail.
+bool unsafe_no_sync() {
+  static const bool on = [] {
+    const char* v = std::getenv("HATO_DEBUG_UNSAFE_NO_SYNC");
+    return v && std::string_view(v) == "1";
+  }();
+  return on;
+}
+
 rocksdb::WriteOptions synced() {
   rocksdb::WriteOptions o;
-  o.sync = true;
+  o.sync = !unsafe_no_sync();
   return o;
 }
 
@@ -740,6 +752,11 @@ Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
     return OpenResult::error("queue open failed: " + s.message());
   }
 
+  if (unsafe_no_sync()) {
+    log::error("UNSAFE: queue commits are not synced",
+               {{"switch", "HATO_DEBUG_UNSAFE_NO_SYNC=1"},
+                {"effect", "a power cut loses accepted mail; a planted bug for tests only"}});
+  }
   Result<std::unique_ptr<QueueDb>> db = open_queue_db(options.path);
   if (!db) return db.status();
   return std::unique_ptr<Store>(std::make_unique<RocksDbStore>(std::move(db).value(), options));
