@@ -146,7 +146,7 @@ def check(d, sink, mailbox, acked, compare):
     for m in sink.snapshot() if sink else ():
         delivered.setdefault(m.message_id, []).append(m.data)
     found = lost = corrupted = 0
-    later = None  # what was delivered since the listing, read once and only when needed
+    later = None  # what was delivered since the listing, read when needed, not per message
     for mid, (qid, body) in acked.items():
         if qid not in present and mid not in delivered:
             lost += 1
@@ -160,7 +160,7 @@ def check(d, sink, mailbox, acked, compare):
             try:
                 copies.append(crlf(d.queue_cat(qid)))
             except DaemonError:  # delivered and removed since the listing
-                if later is None:
+                if later is None or mid not in later:  # read again only when it is not there
                     later = maildir_copies(mailbox) if mailbox else {}
                     for m in sink.snapshot() if sink else ():
                         later.setdefault(m.message_id, []).append(m.data)

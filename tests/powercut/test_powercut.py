@@ -2,8 +2,9 @@
 """Each rule of powercut_fs (issue 25), shown on a real mount: what a cut keeps and loses.
 
 Run: test_powercut.py --fs build/tests/powercut/powercut_fs --hato build/hato [unittest args]
-Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3). HatoTest runs one
-power-cut round of bench/powercut_rounds.py (the long version) in the test suite.
+Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3). HatoTest runs ten
+power-cut rounds of bench/powercut_rounds.py (the long version) in the test suite, and one with
+the planted bug (the commit's sync off) that must report mail lost.
 """
 import argparse
 import errno
@@ -307,25 +308,42 @@ class FaultTest(PowerCutTest):
 
 
 class HatoTest(unittest.TestCase):
-    """One round of bench/powercut_rounds.py on a fresh data_dir: submissions, SIGKILL, cut,
-    restart; every acknowledged message must be found."""
+    """Ten rounds of bench/powercut_rounds.py in all (the long run is the script's): submissions,
+    SIGKILL, cut, restart; every acknowledged message must be found, byte for byte."""
 
-    def round(self, *options):
+    def run_rounds(self, rounds, *options):
         r = subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'powercut_rounds.py'),
-                            '--rounds', '1', '--seed', '1', '--hato', HATO, '--fs', FS, *options],
-                           capture_output=True, text=True)
+                            '--rounds', str(rounds), '--seed', '1', '--hato', HATO, '--fs', FS,
+                            *options], capture_output=True, text=True)
         out = '\n'.join(l for l in r.stdout.splitlines() if not l.startswith('  lost: '))
+        return r, out
+
+    def rounds(self, rounds, *options):
+        r, out = self.run_rounds(rounds, *options)
         self.assertEqual(r.returncode, 0, out + r.stderr[-3000:])
-        self.assertRegex(out, r'total: rounds=1 acknowledged=[1-9]\d* found=[1-9]\d* '
-                         r'duplicated=\d+ lost=0 corrupted=0')
+        self.assertRegex(out, r'total: rounds=%d acknowledged=[1-9]\d* found=[1-9]\d* '
+                         r'duplicated=\d+ lost=0 corrupted=0' % rounds)
 
     def test_queued_mail_survives(self):
         # The queue directory Hato creates must itself be durable.
-        self.round()
+        self.rounds(4)
 
     def test_mail_in_maildir_survives(self):
-        # So must the Maildir directories it creates for a mailbox's first message.
-        self.round('--local')
+        # So must the Maildir directories it creates for a mailbox's first message; the disk
+        # reorders unsynced writes.
+        self.rounds(3, '--local', '--mode', 'reorder')
+
+    def test_delivered_mail_survives(self):
+        # Deliveries and removals going on (a removal is written unsynced: a cut may deliver
+        # again, never lose); the disk tears pages.
+        self.rounds(3, '--deliver', '--local', '--mode', 'torn')
+
+    def test_planted_bug_is_caught(self):
+        # With the commit's sync off (HATO_DEBUG_UNSAFE_NO_SYNC=1) the rounds must see the loss.
+        r, out = self.run_rounds(1, '--planted-bug')
+        self.assertEqual(r.returncode, 0, out + r.stderr[-3000:])
+        self.assertRegex(out, r'total: rounds=1 acknowledged=[1-9]\d* found=\d+ duplicated=\d+ '
+                         r'lost=[1-9]\d* corrupted=\d+')
 
 
 def main():
