@@ -15,6 +15,9 @@ go to a local mailbox (support@example.test) and Hato writes them into a Maildir
 
 Prints per round and in total: acknowledged, found, duplicated, lost, corrupted. Exits 1 if any
 message was lost or corrupted, or if Hato did not start on the surviving state.
+
+With --planted-bug, Hato runs with HATO_DEBUG_UNSAFE_NO_SYNC=1 (its commits are not synced),
+to show that the rounds can fail: then the exit status is 0 only if they found mail lost.
 Run through bench/powercut_rounds.sh.
 """
 import argparse
@@ -143,6 +146,7 @@ def check(d, sink, mailbox, acked, compare):
     for m in sink.snapshot() if sink else ():
         delivered.setdefault(m.message_id, []).append(m.data)
     found = lost = corrupted = 0
+    later = None  # what was delivered since the listing, read when needed, not per message
     for mid, (qid, body) in acked.items():
         if qid not in present and mid not in delivered:
             lost += 1
@@ -156,10 +160,11 @@ def check(d, sink, mailbox, acked, compare):
             try:
                 copies.append(crlf(d.queue_cat(qid)))
             except DaemonError:  # delivered and removed since the listing
-                copies += [crlf(c) for c in maildir_copies(mailbox).get(mid, [])] if mailbox \
-                    else []
-                copies += [crlf(m.data) for m in (sink.snapshot() if sink else ())
-                           if m.message_id == mid]
+                if later is None or mid not in later:  # read again only when it is not there
+                    later = maildir_copies(mailbox) if mailbox else {}
+                    for m in sink.snapshot() if sink else ():
+                        later.setdefault(m.message_id, []).append(m.data)
+                copies += [crlf(c) for c in later.get(mid, [])]
         if not copies or any(body not in c for c in copies):
             corrupted += 1
             print(f"  corrupted: {qid} {mid}")
@@ -187,13 +192,18 @@ def main():
                     help="deliver to a sink while the rounds run (deliveries and removals)")
     ap.add_argument("--local", action="store_true",
                     help="deliver to a local Maildir on the mount while the rounds run")
+    ap.add_argument("--planted-bug", action="store_true",
+                    help="turn the commit's sync off (HATO_DEBUG_UNSAFE_NO_SYNC=1): lost must be > 0")
     ap.add_argument("--compare", type=int, default=200,
                     help="messages of each round compared byte for byte (`queue cat`), 0: all")
     args = ap.parse_args()
     os.environ["HATO_BIN"] = os.path.abspath(args.hato)
     hatotest.HATO = os.path.abspath(args.hato)
     rng = random.Random(args.seed)
-    print(f"seed={args.seed} mode={args.mode} clients={args.clients}")
+    if args.planted_bug:
+        os.environ["HATO_DEBUG_UNSAFE_NO_SYNC"] = "1"  # inherited by hato serve and the CLI
+    print(f"seed={args.seed} mode={args.mode} clients={args.clients}"
+          + (" planted-bug=commit-sync-off" if args.planted_bug else ""))
     dns = sink = None
     extra = ""
     if args.deliver:
@@ -265,6 +275,11 @@ def main():
     print(f"total: rounds={r} acknowledged={total_acked} found={total_acked - lost_total} "
           f"duplicated={counted_duplicates} lost={lost_total} corrupted={corrupted_total}"
           + ("" if status == 0 else " (not checked: hato did not start)"))
+    if args.planted_bug:
+        caught = lost_total > 0 and status == 0
+        print("planted bug " + ("caught: the rounds found acknowledged mail lost" if caught
+                                else "NOT caught: the rounds cannot see a missing sync"))
+        return 0 if caught else 1
     if lost_total or corrupted_total:
         status = 1
     return status

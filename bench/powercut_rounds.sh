@@ -5,6 +5,7 @@
 #   bench/powercut_rounds.sh                                  10 rounds, 4 clients
 #   bench/powercut_rounds.sh --rounds 200 --clients 8 --mode reorder --seed 42
 #   bench/powercut_rounds.sh --rounds 50 --deliver        delivering to a sink meanwhile
+#   bench/powercut_rounds.sh --rounds 3 --planted-bug     commits unsynced: must report lost > 0
 #
 # Needs root, /dev/fuse and fusermount3, and `ninja -C build hato powercut_fs`.
 # Prints per round and in total: acknowledged (250), found (in the queue or, with --deliver,

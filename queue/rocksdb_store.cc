@@ -25,7 +25,6 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/checkpoint.h>
-#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
 #include <pthread.h>
@@ -39,6 +38,7 @@
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -46,8 +46,10 @@
 #include <thread>
 #include <utility>
 
+#include "common/files.h"
 #include "common/log.h"
 #include "queue/outbox_tail.h"
+#include "queue/rocksdb_open.h"
 #include "queue/rocksdb_support.h"
 #include "queue/state_keys.h"
 #include "queue/store.h"
@@ -55,11 +57,6 @@
 namespace hato::queue {
 
 namespace {
-
-// Our families, in the order of their handles.
-enum Family : size_t { kMessages, kEnvelopes, kDue, kState, kEvents, kFamilyCount };
-constexpr const char* kFamilyNames[kFamilyCount] = {"messages", "envelopes", "due", "state",
-                                                    "events"};
 
 constexpr size_t kDueTimeBytes = 8;
 constexpr size_t kIdBytes = sizeof(QueueId::bytes);
@@ -77,39 +74,6 @@ std::optional<std::string> due_key(const QueueId& id, const Envelope& e) {
   key.append(id.key());
   return key;
 }
-
-rocksdb::WriteOptions synced() {
-  rocksdb::WriteOptions o;
-  o.sync = true;
-  return o;
-}
-
-rocksdb::ColumnFamilyOptions family_options(Family family) {
-  rocksdb::ColumnFamilyOptions o;
-  // Mail is mostly compressed or short-lived; CPU is better spent elsewhere.
-  o.compression = rocksdb::kNoCompression;
-  // Every key is deleted once its message leaves, and the due index is walked
-  // from the front: compact files that fill up with tombstones early.
-  o.table_properties_collector_factories.emplace_back(
-      rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
-  if (family == kMessages) {
-    // Message bodies stay out of the LSM tree, so compaction of the small
-    // envelope-sized keys does not rewrite them; GC reclaims deleted bodies.
-    o.enable_blob_files = true;
-    o.min_blob_size = 4096;
-    o.enable_blob_garbage_collection = true;
-  }
-  return o;
-}
-
-// Handles are owned and destroyed through the DB, before the DB is closed.
-struct HandleDeleter {
-  rocksdb::DB* db;
-  void operator()(rocksdb::ColumnFamilyHandle* h) const {
-    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();  // only deletes memory
-  }
-};
-using HandlePtr = std::unique_ptr<rocksdb::ColumnFamilyHandle, HandleDeleter>;
 
 // One change for the committer: a new message, a new envelope, a removal, or the
 // outbox trimmed up to a sequence number.
@@ -135,10 +99,8 @@ constexpr size_t kTailBytes = 8 << 20;
 
 class RocksDbStore final : public Store {
  public:
-  RocksDbStore(std::unique_ptr<rocksdb::DB> db, std::vector<HandlePtr> handles,
-               const StoreOptions& options)
-      : db_(std::move(db)),
-        handles_(std::move(handles)),
+  RocksDbStore(std::unique_ptr<QueueDb> db, const StoreOptions& options)
+      : db_(options.path, std::move(db)),
         max_batch_(std::max<size_t>(options.max_batch, 1)),
         max_batch_bytes_(options.max_batch_bytes),
         path_(options.path),
@@ -155,9 +117,6 @@ class RocksDbStore final : public Store {
     }
     cv_.notify_one();
     committer_.join();  // completes every queued insert first
-    handles_.clear();
-    rocksdb::Status s = db_->Close();
-    if (!s.ok()) log::error("queue close failed", {{"reason", s.ToString()}});
   }
 
   void insert(const QueueId& id, std::string message, Envelope envelope,
@@ -242,6 +201,8 @@ class RocksDbStore final : public Store {
   }
 
   Status outbox_read(uint64_t after, size_t limit, const OutboxVisitor& visit) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     if (limit == 0) return Status::ok();
     // From the first kept event: the range deletions before it are not walked.
     uint64_t from = std::max(after + 1, outbox_first_.load());
@@ -252,7 +213,7 @@ class RocksDbStore final : public Store {
     }
     std::string start = big_endian64(from);
     rocksdb::ReadOptions ro;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kEvents)));
+    std::unique_ptr<rocksdb::Iterator> it(d->db().NewIterator(ro, d->cf(kEvents)));
     size_t seen = 0;
     for (it->Seek(start); it->Valid() && seen < limit; it->Next()) {
       std::string_view key = view(it->key());
@@ -275,6 +236,7 @@ class RocksDbStore final : public Store {
 
   Status update_with(const QueueId& id, const Envelope& envelope, OutboxEvents events) override {
     std::lock_guard lock(mutate_mu_);
+    if (!db_.locked()) return reopening();
     Result<std::vector<std::string>> old_due = due_keys_of(id);
     if (!old_due) return old_due.status();
     std::optional<std::string> new_due = due_key(id, envelope);
@@ -290,6 +252,7 @@ class RocksDbStore final : public Store {
 
   Status remove_with(const QueueId& id, OutboxEvents events) override {
     std::lock_guard lock(mutate_mu_);
+    if (!db_.locked()) return reopening();
     Result<std::vector<std::string>> old_due = due_keys_of(id);
     if (!old_due) return old_due.status();
     rocksdb::WriteBatch batch;
@@ -302,8 +265,10 @@ class RocksDbStore final : public Store {
   }
 
   Result<Envelope> envelope(const QueueId& id) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
+    rocksdb::Status s = d->db().Get(rocksdb::ReadOptions(), d->cf(kEnvelopes), id.key(), &value);
     if (s.IsNotFound()) return Result<Envelope>::error(Code::kNotFound, kNoSuchMessage);
     if (!s.ok()) return read_error(s);
     Result<Envelope> e = decode(value);
@@ -312,8 +277,10 @@ class RocksDbStore final : public Store {
   }
 
   Result<std::string> message(const QueueId& id) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kMessages), id.key(), &value);
+    rocksdb::Status s = d->db().Get(rocksdb::ReadOptions(), d->cf(kMessages), id.key(), &value);
     if (s.IsNotFound()) return Result<std::string>::error(Code::kNotFound, kNoSuchMessage);
     if (!s.ok()) return read_error(s);
     return value;
@@ -325,7 +292,10 @@ class RocksDbStore final : public Store {
 
   Status for_each_from(const QueueId* after,
                        const std::function<bool(const StoredMessage&)>& visit) override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEnvelopes)));
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
+    std::unique_ptr<rocksdb::Iterator> it(
+        d->db().NewIterator(rocksdb::ReadOptions(), d->cf(kEnvelopes)));
     if (after) {
       it->Seek(rocksdb::Slice(after->key().data(), after->key().size()));
       if (it->Valid() && view(it->key()) == after->key()) it->Next();
@@ -351,6 +321,8 @@ class RocksDbStore final : public Store {
 
   Status for_each_due(int64_t now_ms, size_t limit,
                       const std::function<bool(const QueueId&, int64_t)>& visit) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     if (now_ms < 0 || limit == 0) return Status::ok();
     // Declared before the iterator, which keeps a pointer to it. The bound stops
     // the walk at the first future entry instead of running through tombstones
@@ -359,7 +331,7 @@ class RocksDbStore final : public Store {
     rocksdb::Slice bound_slice(bound);
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &bound_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kDue)));
+    std::unique_ptr<rocksdb::Iterator> it(d->db().NewIterator(ro, d->cf(kDue)));
     size_t seen = 0;
     for (it->SeekToFirst(); it->Valid() && seen < limit; it->Next()) {
       std::string_view key = view(it->key());
@@ -376,7 +348,10 @@ class RocksDbStore final : public Store {
   }
 
   std::optional<QueueId> newest_id() override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEnvelopes)));
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return std::nullopt;
+    std::unique_ptr<rocksdb::Iterator> it(
+        d->db().NewIterator(rocksdb::ReadOptions(), d->cf(kEnvelopes)));
     for (it->SeekToLast(); it->Valid(); it->Prev()) {
       if (std::optional<QueueId> id = QueueId::from_key(view(it->key()))) return id;
     }
@@ -386,17 +361,21 @@ class RocksDbStore final : public Store {
   }
 
   Status put_state(std::string_view key, std::string_view value) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     rocksdb::WriteOptions unsynced;
     std::string stored = state::encode_value(value);
-    rocksdb::Status s = db_->Put(unsynced, cf(kState), rocksdb::Slice(key.data(), key.size()),
-                                 rocksdb::Slice(stored));
+    rocksdb::Status s = d->db().Put(unsynced, d->cf(kState), rocksdb::Slice(key.data(), key.size()),
+                                    rocksdb::Slice(stored));
     return s.ok() ? Status::ok() : write_error(s);
   }
 
   Result<std::optional<std::string>> get_state(std::string_view key) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     std::string stored;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kState),
-                                 rocksdb::Slice(key.data(), key.size()), &stored);
+    rocksdb::Status s = d->db().Get(rocksdb::ReadOptions(), d->cf(kState),
+                                    rocksdb::Slice(key.data(), key.size()), &stored);
     if (s.IsNotFound()) return std::optional<std::string>();
     if (!s.ok()) return read_error(s);
     Result<std::string> value = state::decode_value(key, stored);
@@ -405,19 +384,23 @@ class RocksDbStore final : public Store {
   }
 
   Status erase_state(std::string_view key) override {
-    rocksdb::Status s =
-        db_->Delete(rocksdb::WriteOptions(), cf(kState), rocksdb::Slice(key.data(), key.size()));
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
+    rocksdb::Status s = d->db().Delete(rocksdb::WriteOptions(), d->cf(kState),
+                                       rocksdb::Slice(key.data(), key.size()));
     return s.ok() ? Status::ok() : write_error(s);
   }
 
   // The upper bound keeps the iterator off the tombstones past the prefix; the prefix
   // check is what decides (an empty prefix, or one of 0xff bytes, has no bound).
   Status scan_state(std::string_view prefix, const StateVisitor& visit) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     rocksdb::ReadOptions ro;
     std::string bound = prefix_successor(prefix);
     rocksdb::Slice bound_slice(bound);
     if (!bound.empty()) ro.iterate_upper_bound = &bound_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kState)));
+    std::unique_ptr<rocksdb::Iterator> it(d->db().NewIterator(ro, d->cf(kState)));
     for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
       std::string_view key = view(it->key());
       if (!key.starts_with(prefix)) break;
@@ -437,8 +420,10 @@ class RocksDbStore final : public Store {
   }
 
   Status checkpoint(const std::string& dir) override {
+    std::shared_ptr<QueueDb> d = current();
+    if (!d) return reopening();
     rocksdb::Checkpoint* raw = nullptr;
-    rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    rocksdb::Status s = rocksdb::Checkpoint::Create(&d->db(), &raw);
     std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
     // log_size_for_flush 0: the memtables are flushed first, so the copy holds every synced
     // write in its tables and a restore has no WAL to replay.
@@ -448,12 +433,20 @@ class RocksDbStore final : public Store {
   }
 
  private:
-  rocksdb::ColumnFamilyHandle* cf(Family f) const { return handles_[f].get(); }
+  // The committer, and update()/remove() under mutate_mu_, use the database itself: only the
+  // committer replaces it, and under mutate_mu_. Other readers hold it (current()) for a call.
+  rocksdb::ColumnFamilyHandle* cf(Family f) const { return db_.locked()->cf(f); }
+  rocksdb::DB& db() const { return db_.locked()->db(); }
+  std::shared_ptr<QueueDb> current() const { return db_.current(); }
+  static Status reopening() {
+    return Status::error(Code::kUnavailable,
+                         "queue unavailable: being opened again after a disk failure");
+  }
 
   // outbox_edge - from what the outbox holds at start: the next sequence number (last), or
   // the first one kept (the next one when it is empty).
   uint64_t outbox_edge(bool last) const {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kEvents)));
+    std::unique_ptr<rocksdb::Iterator> it(db().NewIterator(rocksdb::ReadOptions(), cf(kEvents)));
     if (last) {
       it->SeekToLast();
     } else {
@@ -531,7 +524,11 @@ class RocksDbStore final : public Store {
     std::vector<OutboxEvents*> written;
     if (s.ok()) s = append_events(batch, events, c, written);
     if (s.ok()) s = bound_outbox(batch, c);
-    if (s.ok()) s = db_->Write(synced(), &batch);
+    if (db_.broken()) return write_error(db_.reason());
+    if (s.ok()) {
+      s = db().Write(synced(), &batch);
+      if (!s.ok()) db_.failed(s, /*reopen=*/false);
+    }
     if (!s.ok()) return write_error(s);
     commit_outbox(c, written);
     return Status::ok();
@@ -540,7 +537,7 @@ class RocksDbStore final : public Store {
   // due_keys_of - the due entries of an existing message, to delete them.
   Result<std::vector<std::string>> due_keys_of(const QueueId& id) {
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
+    rocksdb::Status s = db().Get(rocksdb::ReadOptions(), cf(kEnvelopes), id.key(), &value);
     if (s.IsNotFound())
       return Result<std::vector<std::string>>::error(Code::kNotFound, kNoSuchMessage);
     if (!s.ok()) return read_error(s);
@@ -552,7 +549,7 @@ class RocksDbStore final : public Store {
     // The old envelope is unreadable, so its due time is unknown: find the
     // entry by scanning the index, so that it can still be replaced or removed.
     log::warning("queue record unreadable, scanning due index", {{"id", id.str()}});
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(kDue)));
+    std::unique_ptr<rocksdb::Iterator> it(db().NewIterator(rocksdb::ReadOptions(), cf(kDue)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view key = view(it->key());
       if (key.size() == kDueTimeBytes + kIdBytes && key.substr(kDueTimeBytes) == id.key()) {
@@ -571,7 +568,12 @@ class RocksDbStore final : public Store {
       {
         std::unique_lock lock(mu_);
         auto ready = [this] { return stopping_ || !pending_.empty(); };
-        if (unsynced_ && !cv_.wait_for(lock, kSyncRemovalsAfter, ready)) {
+        if (db_.broken() && !cv_.wait_until(lock, db_.next_recovery(), ready)) {
+          lock.unlock();
+          recover();
+          continue;
+        }
+        if (unsynced_ && !db_.broken() && !cv_.wait_for(lock, kSyncRemovalsAfter, ready)) {
           // Quiet since the last removals: make them durable now, so a power cut
           // later does not deliver those messages again.
           lock.unlock();
@@ -580,7 +582,7 @@ class RocksDbStore final : public Store {
         }
         cv_.wait(lock, ready);
         if (pending_.empty()) {  // stopping, and nothing left to complete
-          if (unsynced_) sync_removals();
+          if (unsynced_ && !db_.broken()) sync_removals();
           return;
         }
         size_t bytes = 0;
@@ -598,14 +600,24 @@ class RocksDbStore final : public Store {
 
   // sync_removals - makes the removals written since the last synced write durable.
   void sync_removals() {
-    rocksdb::Status s = db_->SyncWAL();
+    rocksdb::Status s = db().SyncWAL();
     if (s.ok()) {
       unsynced_ = false;
       syncs_.fetch_add(1, std::memory_order_relaxed);
     } else {
-      // Tried again after the next quiet second; the removals are written, not lost.
-      log::warning("queue sync failed", {{"reason", s.ToString()}});
+      // The removals are written, not lost; but a WAL whose sync failed is not trusted again.
+      std::lock_guard mutate(mutate_mu_);
+      db_.failed(s, /*reopen=*/true);
     }
+  }
+
+  // recover - the committer's attempt to leave the read-only state (QueueDbHolder).
+  void recover() {
+    std::lock_guard mutate(mutate_mu_);
+    if (db_.recover() != QueueDbHolder::Recovery::kReopened) return;
+    outbox_first_ = outbox_edge(/*last=*/false);
+    outbox_next_ = outbox_edge(/*last=*/true);
+    unsynced_ = false;  // the opening replayed the WAL into new files
   }
 
   // check_space - whether the new messages of a batch fit while keeping
@@ -626,59 +638,72 @@ class RocksDbStore final : public Store {
         std::to_string(bytes) + " to write, " + std::to_string(min_free_bytes_) + " kept free");
   }
 
+  // add_to_batch - one request's writes; `outcome` is set when it fails alone (an update or
+  // removal of a message that is gone).
+  rocksdb::Status add_to_batch(rocksdb::WriteBatch& wb, InsertRequest& r, OutboxCursor& outbox,
+                               std::vector<OutboxEvents*>& written, Status* outcome) {
+    rocksdb::Status s;
+    if (r.kind == InsertRequest::Kind::kTrim) {
+      s = trim_outbox(wb, r.trim_through, outbox);
+      return put_records(wb, r.state, s);
+    }
+    if (r.kind == InsertRequest::Kind::kInsert) {
+      s = wb.Put(cf(kMessages), r.id.key(), r.message);
+      if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
+      if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+      if (s.ok()) s = append_events(wb, r.events, outbox, written);
+      return put_records(wb, r.state, s);
+    }
+    Result<std::vector<std::string>> old_due = due_keys_of(r.id);
+    if (!old_due) {
+      *outcome = old_due.status();
+      return s;
+    }
+    for (const std::string& key : *old_due) {
+      if (s.ok() && key != r.due) s = wb.Delete(cf(kDue), key);
+    }
+    if (r.kind == InsertRequest::Kind::kRemove) {
+      if (s.ok()) s = wb.Delete(cf(kMessages), r.id.key());
+      if (s.ok()) s = wb.Delete(cf(kEnvelopes), r.id.key());
+    } else {
+      if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
+      if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
+    }
+    if (s.ok()) s = append_events(wb, r.events, outbox, written);
+    return s;
+  }
+
+  // put_records - state records that go with a change, after it (`s`) succeeded.
+  rocksdb::Status put_records(rocksdb::WriteBatch& wb, const Store::StateRecords& records,
+                              rocksdb::Status s) {
+    for (const auto& [key, value] : records) {
+      if (s.ok()) s = wb.Put(cf(kState), key, state::encode_value(value));
+    }
+    return s;
+  }
+
   // commit - one synced write for the batch, then tell each waiter.
   void commit(std::vector<InsertRequest>& batch) {
     rocksdb::WriteBatch wb;
     rocksdb::Status s;
     // Changes to existing messages read their old due entries first; the
     // lock keeps the synchronous update()/remove() out meanwhile.
+    if (db_.broken() && std::chrono::steady_clock::now() >= db_.next_recovery()) recover();
     std::unique_lock mutate(mutate_mu_);
-    if (failed_last_) {
-      // After a failed write (a full disk) RocksDB refuses all writes until
-      // told to try again; once space is back, this lets them through.
-      rocksdb::Status resumed = db_->Resume();
-      if (resumed.ok()) log::info("queue writes resumed");
+    if (db_.broken()) {
+      // Read-only: nothing is written until recover() succeeds (a 4xx for new mail).
+      Status refused = write_error(db_.reason());
+      mutate.unlock();
+      for (InsertRequest& r : batch)
+        if (r.done) r.done(refused);
+      return;
     }
     std::vector<Status> outcome(batch.size(), Status::ok());
     OutboxCursor outbox = outbox_cursor();
     std::vector<OutboxEvents*> written;
     s = check_space(batch);
-    for (size_t i = 0; i < batch.size() && s.ok(); ++i) {
-      const InsertRequest& r = batch[i];
-      if (r.kind == InsertRequest::Kind::kTrim) {
-        s = trim_outbox(wb, r.trim_through, outbox);
-        for (const auto& [key, value] : r.state) {
-          if (s.ok()) s = wb.Put(cf(kState), key, state::encode_value(value));
-        }
-        continue;
-      }
-      if (r.kind == InsertRequest::Kind::kInsert) {
-        s = wb.Put(cf(kMessages), r.id.key(), r.message);
-        if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
-        if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
-        if (s.ok()) s = append_events(wb, batch[i].events, outbox, written);
-        for (const auto& [key, value] : r.state) {
-          if (s.ok()) s = wb.Put(cf(kState), key, state::encode_value(value));
-        }
-        continue;
-      }
-      Result<std::vector<std::string>> old_due = due_keys_of(r.id);
-      if (!old_due) {
-        outcome[i] = old_due.status();  // this one fails alone ("no such message")
-        continue;
-      }
-      for (const std::string& key : *old_due) {
-        if (s.ok() && key != r.due) s = wb.Delete(cf(kDue), key);
-      }
-      if (r.kind == InsertRequest::Kind::kRemove) {
-        if (s.ok()) s = wb.Delete(cf(kMessages), r.id.key());
-        if (s.ok()) s = wb.Delete(cf(kEnvelopes), r.id.key());
-      } else {
-        if (s.ok()) s = wb.Put(cf(kEnvelopes), r.id.key(), r.envelope);
-        if (s.ok() && r.due) s = wb.Put(cf(kDue), *r.due, rocksdb::Slice());
-      }
-      if (s.ok()) s = append_events(wb, batch[i].events, outbox, written);
-    }
+    for (size_t i = 0; i < batch.size() && s.ok(); ++i)
+      s = add_to_batch(wb, batch[i], outbox, written, &outcome[i]);
     if (s.ok()) s = bound_outbox(wb, outbox);
     bool wrote = s.ok();
     if (wrote) {
@@ -690,13 +715,13 @@ class RocksDbStore final : public Store {
       bool removals_only = std::all_of(batch.begin(), batch.end(), [](const InsertRequest& r) {
         return r.kind == InsertRequest::Kind::kRemove || r.kind == InsertRequest::Kind::kTrim;
       });
-      s = db_->Write(removals_only ? rocksdb::WriteOptions() : synced(), &wb);
+      s = db().Write(removals_only ? rocksdb::WriteOptions() : synced(), &wb);
       if (!removals_only) syncs_.fetch_add(1, std::memory_order_relaxed);
       if (s.ok()) unsynced_ = removals_only;  // a failed write leaves nothing new to sync
       if (s.ok()) commit_outbox(outbox, written);
     }
     commits_.fetch_add(batch.size(), std::memory_order_relaxed);
-    failed_last_ = wrote && !s.ok();
+    if (wrote && !s.ok()) db_.failed(s, /*reopen=*/false);
     Status result = s.ok() ? Status::ok() : write_error(s);
     if (!s.ok()) {
       log::error("queue write failed",
@@ -708,8 +733,7 @@ class RocksDbStore final : public Store {
     }
   }
 
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<HandlePtr> handles_;  // ours by Family, then default and any others
+  QueueDbHolder db_;  // the database, and the read-only state after a disk failure
   const size_t max_batch_;
   const size_t max_batch_bytes_;
   const std::string path_;
@@ -729,8 +753,7 @@ class RocksDbStore final : public Store {
   // Serialises update() and remove(): each reads the old due key and then
   // replaces it, which must not interleave with another change to the message.
   std::mutex mutate_mu_;
-  bool failed_last_ = false;  // committer thread only
-  bool unsynced_ = false;     // committer thread only: removals written but not synced yet
+  bool unsynced_ = false;  // committer thread only: removals written but not synced yet
 
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> syncs_{0};
@@ -749,39 +772,14 @@ Result<std::unique_ptr<Store>> open_rocksdb_store(const StoreOptions& options) {
     return OpenResult::error("queue open failed: " + s.message());
   }
 
-  rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
-  db_options.create_missing_column_families = true;
-  // With several families the WAL lives until the quietest one flushes; cap it.
-  db_options.max_total_wal_size = 64 << 20;
-  db_options.info_log = make_rocksdb_logger();
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (size_t f = 0; f < kFamilyCount; ++f) {
-    families.emplace_back(kFamilyNames[f], family_options(static_cast<Family>(f)));
+  if (unsafe_no_sync()) {
+    log::error("UNSAFE: queue commits are not synced",
+               {{"switch", "HATO_DEBUG_UNSAFE_NO_SYNC=1"},
+                {"effect", "a power cut loses accepted mail; a planted bug for tests only"}});
   }
-  families.emplace_back(rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions());
-  // RocksDB refuses to open a database without naming all its families; open
-  // any we do not know (from a newer version) with defaults and leave them be.
-  std::vector<std::string> existing;
-  if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok()) {
-    for (const std::string& name : existing) {
-      bool known = std::any_of(families.begin(), families.end(),
-                               [&](const auto& d) { return d.name == name; });
-      if (!known) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-  }
-
-  rocksdb::DB* raw_db = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> raw_handles;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, families, &raw_handles, &raw_db);
-  if (!s.ok()) return OpenResult::error("queue open failed: " + s.ToString());
-  std::unique_ptr<rocksdb::DB> db(raw_db);
-  std::vector<HandlePtr> handles;
-  for (rocksdb::ColumnFamilyHandle* h : raw_handles) handles.emplace_back(h, HandleDeleter{raw_db});
-
-  return std::unique_ptr<Store>(
-      std::make_unique<RocksDbStore>(std::move(db), std::move(handles), options));
+  Result<std::unique_ptr<QueueDb>> db = open_queue_db(options.path);
+  if (!db) return db.status();
+  return std::unique_ptr<Store>(std::make_unique<RocksDbStore>(std::move(db).value(), options));
 }
 
 }  // namespace hato::queue

@@ -12,7 +12,8 @@
 //     that a cut can bring it back.
 // Writing "cut" to MOUNTPOINT/.powercut drops all of that: the backing directory is put back
 // to the durable state and the mount shows only what was made durable. Other commands:
-// "mode normal|reorder|torn", "seed N". Reading .powercut shows the mode and the counts.
+// "mode normal|reorder|torn", "seed N". Reading .powercut shows the mode, the counts and the
+// faults.
 //   normal:  every unsynced write is lost.
 //   reorder: a random subset of each file's unsynced writes reaches the disk (in order),
 //            as a disk that reorders writes within a file can do.
@@ -20,6 +21,8 @@
 //            reaches the disk as the first half of its first page; the rest are lost.
 // Directory entries are all-or-nothing per directory: a cut reverts every unsynced entry.
 // Ownership, modes and times are passed through and not modelled.
+// Failing disks (EIO on sync, EIO/ENOSPC on write, slow syncs) are switched on and off
+// through the same control file: see faults.h.
 #define FUSE_USE_VERSION 35
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -37,7 +41,10 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "faults.h"
 
 namespace {
 
@@ -105,6 +112,10 @@ struct State {
   std::map<ino_t, std::map<std::string, Entry>> dirs;  // by directory inode
   std::set<ino_t> attic;
   unsigned cuts = 0;
+  powercut::Faults faults;
+  // The path each open file (by descriptor) and directory (by DIR*) was opened under: with
+  // nullpath_ok FUSE gives none to write and fsync, and the faults go by path.
+  std::map<uint64_t, std::string> file_paths, dir_paths;
 };
 
 State* g = nullptr;
@@ -343,6 +354,7 @@ void cut() {
 int command(const std::string& text) {
   std::string c = text;
   while (!c.empty() && (c.back() == '\n' || c.back() == ' ')) c.pop_back();
+  if (int rc = g->faults.command(c); rc != 1) return rc;
   if (c == "cut") {
     cut();
   } else if (c == "mode normal") {
@@ -365,7 +377,7 @@ std::string status() {
                                               : "torn";
   return std::string("mode=") + m + " unsynced_files=" + std::to_string(g->files.size()) +
          " unsynced_dirs=" + std::to_string(g->dirs.size()) + " cuts=" + std::to_string(g->cuts) +
-         "\n";
+         g->faults.status() + "\n";
 }
 
 // ---- FUSE operations ----
@@ -532,6 +544,7 @@ int open_backing(const char* path, fuse_file_info* fi, mode_t mode, bool creatin
                     : open(backing(path).c_str(), flags);
   if (fd < 0) return -errno;
   fi->fh = static_cast<uint64_t>(fd);
+  g->file_paths[fi->fh] = path;
   if (!existed) {
     // A new file: nothing unsynced can belong to it (its inode number may be reused).
     if (fstat(fd, &st) == 0) g->files.erase(st.st_ino);
@@ -592,8 +605,16 @@ int pc_read(const char*, char* buf, size_t size, off_t off, fuse_file_info* fi) 
 int pc_write(const char*, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   Lock l(g->mu);
   if (fi->fh == kControlHandle) {
-    int rc = command(std::string(buf, size));
+    int rc;
+    try {
+      rc = command(std::string(buf, size));
+    } catch (const std::exception&) {  // a number that is none
+      rc = -EINVAL;
+    }
     return rc == 0 ? static_cast<int>(size) : rc;
+  }
+  if (powercut::Faults::under(g->file_paths[fi->fh], g->faults.fail_write)) {
+    return -g->faults.write_error;
   }
   PendingFile* f = pending(static_cast<int>(fi->fh), true);
   if (!f) return -errno;
@@ -611,13 +632,30 @@ int pc_statfs(const char*, struct statvfs* st) {
 
 int pc_release(const char*, fuse_file_info* fi) {
   // Closing syncs nothing: the unsynced changes stay with the inode.
-  if (fi->fh != kControlHandle) close(static_cast<int>(fi->fh));
+  Lock l(g->mu);
+  if (fi->fh != kControlHandle) {
+    g->file_paths.erase(fi->fh);
+    close(static_cast<int>(fi->fh));
+  }
   return 0;
 }
 
+// A slow disk: the sync waits first, without the lock, so other calls go on meanwhile.
+void sync_delay() {
+  unsigned ms;
+  {
+    Lock l(g->mu);
+    ms = g->faults.sync_delay_ms;
+  }
+  if (ms) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
 int pc_fsync(const char*, int, fuse_file_info* fi) {
-  Lock l(g->mu);
   if (fi->fh == kControlHandle) return 0;
+  sync_delay();
+  Lock l(g->mu);
+  // A failed sync makes nothing durable: the changes stay unsynced and a cut loses them.
+  if (powercut::Faults::under(g->file_paths[fi->fh], g->faults.fail_sync)) return -EIO;
   return sync_file(static_cast<int>(fi->fh));
 }
 
@@ -627,6 +665,7 @@ int pc_opendir(const char* path, fuse_file_info* fi) {
   DIR* d = opendir(backing(path).c_str());
   if (!d) return -errno;
   fi->fh = reinterpret_cast<uint64_t>(d);
+  g->dir_paths[fi->fh] = path;
   return 0;
 }
 
@@ -648,13 +687,17 @@ int pc_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_
 }
 
 int pc_releasedir(const char*, fuse_file_info* fi) {
+  Lock l(g->mu);
+  g->dir_paths.erase(fi->fh);
   closedir(reinterpret_cast<DIR*>(fi->fh));
   return 0;
 }
 
 // fsync of a directory makes its entries durable.
 int pc_fsyncdir(const char*, int, fuse_file_info* fi) {
+  sync_delay();
   Lock l(g->mu);
+  if (powercut::Faults::under(g->dir_paths[fi->fh], g->faults.fail_sync)) return -EIO;
   struct stat st;
   if (fstat(dirfd(reinterpret_cast<DIR*>(fi->fh)), &st) != 0) return -errno;
   g->dirs.erase(st.st_ino);

@@ -2,10 +2,12 @@
 """Each rule of powercut_fs (issue 25), shown on a real mount: what a cut keeps and loses.
 
 Run: test_powercut.py --fs build/tests/powercut/powercut_fs --hato build/hato [unittest args]
-Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3). HatoTest runs one
-power-cut round of bench/powercut_rounds.py (the long version) in the test suite.
+Needs root (or fuse group rights), /dev/fuse and fusermount3 (Debian fuse3). HatoTest runs ten
+power-cut rounds of bench/powercut_rounds.py (the long version) in the test suite, and one with
+the planted bug (the commit's sync off) that must report mail lost.
 """
 import argparse
+import errno
 import os
 import shutil
 import subprocess
@@ -247,26 +249,101 @@ class TornTest(PowerCutTest):
         self.assertEqual(read_file(self.m('f')), b'A' * (PAGE // 2) + b'B' * (PAGE * 3 // 2))
 
 
-class HatoTest(unittest.TestCase):
-    """One round of bench/powercut_rounds.py on a fresh data_dir: submissions, SIGKILL, cut,
-    restart; every acknowledged message must be found."""
+class FaultTest(PowerCutTest):
+    """The failing-disk switches (faults.h): each on, then cleared."""
 
-    def round(self, *options):
+    def test_fail_sync_returns_eio_under_prefix_until_cleared(self):
+        os.mkdir(self.m('q'))
+        fsync_dir(self.m())
+        self.m.control('fail-sync /q')
+        for sync in ('fsync', 'fdatasync'):
+            with self.assertRaises(OSError) as e:
+                write_file(self.m('q', 'wal'), b'unsynced', sync=sync)
+            self.assertEqual(e.exception.errno, errno.EIO)
+        with self.assertRaises(OSError) as e:
+            fsync_dir(self.m('q'))
+        self.assertEqual(e.exception.errno, errno.EIO)
+        write_file(self.m('other'), b'fine', sync='fsync')  # outside the prefix
+        self.assertIn('fail_sync=/q', self.m.status())
+        self.m.cut()  # the failed sync made nothing durable
+        self.assertEqual(os.listdir(self.m('q')), [])
+        self.m.control('clear')
+        write_file(self.m('q', 'wal'), b'synced', sync='fsync')
+        fsync_dir(self.m('q'))
+        self.m.cut()
+        self.assertEqual(read_file(self.m('q', 'wal')), b'synced')
+
+    def test_fail_write_returns_the_error_under_prefix_until_cleared(self):
+        os.mkdir(self.m('mail'))
+        for kind, code in (('enospc', errno.ENOSPC), ('eio', errno.EIO)):
+            self.m.control('fail-write %s /mail' % kind)
+            with self.assertRaises(OSError) as e:
+                write_file(self.m('mail', 'x'), b'data')
+            self.assertEqual(e.exception.errno, code)
+            self.assertEqual(read_file(self.m('mail', 'x')), b'')  # nothing written
+            write_file(self.m('other'), b'fine')
+            self.assertEqual(read_file(self.m('other')), b'fine')
+        self.m.control('clear')
+        write_file(self.m('mail', 'x'), b'data')
+        self.assertEqual(read_file(self.m('mail', 'x')), b'data')
+
+    def test_sync_delay_slows_every_sync(self):
+        # Only a lower bound: a sleep is never shorter; an upper bound would be a timed test.
+        self.m.control('sync-delay 300')
+        self.assertIn('sync_delay_ms=300', self.m.status())
+        start = time.monotonic()
+        write_file(self.m('f'), b'y', sync='fsync')
+        fsync_dir(self.m())
+        self.assertGreaterEqual(time.monotonic() - start, 0.6)  # two syncs of 300 ms each
+        self.m.cut()
+        self.assertEqual(read_file(self.m('f')), b'y')  # slow, still durable
+        self.m.control('clear')
+        self.assertIn('fail_sync=- fail_write=- sync_delay_ms=0', self.m.status())
+
+    def test_unknown_command_is_refused(self):
+        for bad in ('fail-write ebusy /x', 'fail-write eio', 'sync-delay soon'):
+            with self.assertRaises(OSError) as e:
+                self.m.control(bad)
+            self.assertEqual(e.exception.errno, errno.EINVAL)
+
+
+class HatoTest(unittest.TestCase):
+    """Ten rounds of bench/powercut_rounds.py in all (the long run is the script's): submissions,
+    SIGKILL, cut, restart; every acknowledged message must be found, byte for byte."""
+
+    def run_rounds(self, rounds, *options):
         r = subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'powercut_rounds.py'),
-                            '--rounds', '1', '--seed', '1', '--hato', HATO, '--fs', FS, *options],
-                           capture_output=True, text=True)
+                            '--rounds', str(rounds), '--seed', '1', '--hato', HATO, '--fs', FS,
+                            *options], capture_output=True, text=True)
         out = '\n'.join(l for l in r.stdout.splitlines() if not l.startswith('  lost: '))
+        return r, out
+
+    def rounds(self, rounds, *options):
+        r, out = self.run_rounds(rounds, *options)
         self.assertEqual(r.returncode, 0, out + r.stderr[-3000:])
-        self.assertRegex(out, r'total: rounds=1 acknowledged=[1-9]\d* found=[1-9]\d* '
-                         r'duplicated=\d+ lost=0 corrupted=0')
+        self.assertRegex(out, r'total: rounds=%d acknowledged=[1-9]\d* found=[1-9]\d* '
+                         r'duplicated=\d+ lost=0 corrupted=0' % rounds)
 
     def test_queued_mail_survives(self):
         # The queue directory Hato creates must itself be durable.
-        self.round()
+        self.rounds(4)
 
     def test_mail_in_maildir_survives(self):
-        # So must the Maildir directories it creates for a mailbox's first message.
-        self.round('--local')
+        # So must the Maildir directories it creates for a mailbox's first message; the disk
+        # reorders unsynced writes.
+        self.rounds(3, '--local', '--mode', 'reorder')
+
+    def test_delivered_mail_survives(self):
+        # Deliveries and removals going on (a removal is written unsynced: a cut may deliver
+        # again, never lose); the disk tears pages.
+        self.rounds(3, '--deliver', '--local', '--mode', 'torn')
+
+    def test_planted_bug_is_caught(self):
+        # With the commit's sync off (HATO_DEBUG_UNSAFE_NO_SYNC=1) the rounds must see the loss.
+        r, out = self.run_rounds(1, '--planted-bug')
+        self.assertEqual(r.returncode, 0, out + r.stderr[-3000:])
+        self.assertRegex(out, r'total: rounds=1 acknowledged=[1-9]\d* found=\d+ duplicated=\d+ '
+                         r'lost=[1-9]\d* corrupted=\d+')
 
 
 def main():
