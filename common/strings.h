@@ -21,6 +21,9 @@ bool istarts_with(std::string_view s, std::string_view prefix);
 // `s` without leading and trailing spaces and tabs (RFC 5234 WSP).
 std::string_view trim(std::string_view s);
 
+// Whether every octet of `s` is below 0x80 (no UTF-8 beyond ASCII, no 8-bit data).
+bool is_ascii(std::string_view s);
+
 // `s` with every octet but ASCII letters, digits and those in `keep` written %XX (upper-case
 // hex): RFC 3986 query values (keep "-._~"), RFC 2231 parameter values.
 std::string percent_encode(std::string_view s, std::string_view keep);

@@ -33,12 +33,6 @@ ApiError bad(std::string field, std::string message) {
   return {400, "invalid_field", field + ": " + message, std::move(field), 0};
 }
 
-bool non_ascii(std::string_view s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return true;
-  return false;
-}
-
 // One or more addresses from a JSON value: a string (possibly a list), or {"name", "email"}.
 std::optional<ApiError> read_addresses(const JsonValue& v, const std::string& field,
                                        std::vector<mail::Address>* out) {
@@ -184,8 +178,8 @@ ApiRead read_json_submission(std::string_view body, std::string_view boundary_se
   add(c.to, to_names);
   add(c.cc, cc_names);
   add(bcc, bcc_names);
-  out.mail.smtputf8 = non_ascii(out.mail.address);
-  for (const auto& r : out.rcpts) out.mail.smtputf8 = out.mail.smtputf8 || non_ascii(r.address);
+  out.mail.smtputf8 = !is_ascii(out.mail.address);
+  for (const auto& r : out.rcpts) out.mail.smtputf8 = out.mail.smtputf8 || !is_ascii(r.address);
   out.message = mail::compose(c, boundary_seed);
   if (out.message.size() > max_size) return too_big(max_size);
   out.mail.size = out.message.size();
@@ -285,17 +279,17 @@ ApiRead read_raw_submission(const net::HttpServerRequest& request, size_t max_si
     if (to.empty()) return bad("to", "no recipient: give to= or Hato-Rcpt-To");
   }
   out.mail.address = from.front();
-  out.mail.smtputf8 = non_ascii(out.mail.address);
+  out.mail.smtputf8 = !is_ascii(out.mail.address);
   for (size_t i = 0; i < to.size(); ++i) {
     if (to[i].find('@') == std::string::npos)
       return bad("to[" + std::to_string(i) + "]", "not an address (local@domain)");
     RcptParams r;
     r.address = to[i];
-    out.mail.smtputf8 = out.mail.smtputf8 || non_ascii(r.address);
+    out.mail.smtputf8 = out.mail.smtputf8 || !is_ascii(r.address);
     out.rcpts.push_back(std::move(r));
     out.rcpt_fields.push_back("to[" + std::to_string(i) + "]");
   }
-  out.mail.eight_bit = non_ascii(out.message);
+  out.mail.eight_bit = !is_ascii(out.message);
   out.mail.size = out.message.size();
   return out;
 }

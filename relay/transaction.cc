@@ -17,12 +17,6 @@ namespace {
 using policy::Phase;
 using policy::Verdict;
 
-bool has_non_ascii(std::string_view s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return true;
-  return false;
-}
-
 // Whether the header block of `message` has a field called `name`.
 bool has_header(std::string_view message, std::string_view name) {
   size_t pos = 0;
@@ -86,7 +80,7 @@ void Transaction::mail(const conf::Config& config, MailParams params, Done done)
 }
 
 void Transaction::rcpt(const conf::Config& config, RcptParams params, Done done) {
-  if (!mail_.smtputf8 && has_non_ascii(params.address)) {
+  if (!mail_.smtputf8 && !is_ascii(params.address)) {
     done(Verdict::reply(553, "5.6.7 Non-ASCII address needs SMTPUTF8"));
     return;
   }

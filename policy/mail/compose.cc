@@ -20,11 +20,6 @@ constexpr size_t kWordBytes = 42;   // raw bytes per encoded word: "Subject: " +
 constexpr size_t kBase64Line = 76;  // RFC 2045 6.8
 const char kHex[] = "0123456789ABCDEF";
 
-bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
-
 bool has_line_break(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
