@@ -317,6 +317,8 @@ void Daemon::build_limiter() {
   if (config_->cluster) {
     cluster_ = std::make_unique<policy::RedisShared>(loop_, *config_->cluster, *limiter_);
     limiter_->set_shared(cluster_.get());
+    // limits.users count across the cluster as well.
+    if (user_limits_) user_limits_->set_shared(cluster_.get());
   }
 }
 

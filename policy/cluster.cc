@@ -11,6 +11,7 @@
 //   hato:node/<name>                the node's view (JSON), expiring with its heartbeat
 #include "policy/cluster.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -212,20 +213,48 @@ double RedisShared::share() const {
 }
 
 SharedState::Allowance RedisShared::allowance(const std::string& key, uint64_t cap,
-                                              int64_t expires_ms) {
+                                              int64_t expires_ms, uint64_t n) {
   Lease& lease = leases_[key];
   lease.cap = cap;
   lease.expires_ms = expires_ms;
-  if (lease.have > 0) return Allowance::kYes;
-  if (!redis_.connected()) {
-    // A conservative part of the allowance, for this node alone, until redis returns.
-    auto local = static_cast<uint64_t>(std::floor(static_cast<double>(cap) * config_.local_share));
-    return lease.offline_sent < local ? Allowance::kYes : Allowance::kOffline;
-  }
+  if (lease.have >= n) return Allowance::kYes;
+  if (!redis_.connected()) return offline_allowance(lease, n);
   if (lease.asking) return Allowance::kAsking;
   if (lease.spent_until > log::now_ms()) return Allowance::kSpent;
+  lease.wanted = std::max(lease.wanted, n);
   ask(key, lease);
   return Allowance::kAsking;
+}
+
+// A conservative part of the allowance, for this node alone, until redis returns.
+SharedState::Allowance RedisShared::offline_allowance(const Lease& lease, uint64_t n) const {
+  auto local =
+      static_cast<uint64_t>(std::floor(static_cast<double>(lease.cap) * config_.local_share));
+  return lease.offline_sent + n <= local ? Allowance::kYes : Allowance::kOffline;
+}
+
+void RedisShared::reserve(const std::string& key, uint64_t cap, int64_t expires_ms, uint64_t n,
+                          std::function<void(Allowance)> done) {
+  Allowance a = allowance(key, cap, expires_ms, n);
+  if (a != Allowance::kAsking) return done(a);
+  leases_[key].waiters.emplace_back(n, std::move(done));
+}
+
+// answer_waiters - a reservation came back (or failed): each reserve() caller waiting on `key`
+// asks again, which may send one more reservation for what is still missing. Without an answer
+// from redis (a refused script, a lost connection), the local share decides, so that a caller
+// never waits on a reply that will not come.
+void RedisShared::answer_waiters(const std::string& key, bool redis_answered) {
+  auto waiters = std::move(leases_[key].waiters);
+  leases_[key].waiters.clear();
+  for (auto& [n, done] : waiters) {
+    Lease& lease = leases_[key];
+    if (!redis_answered) {
+      done(lease.have >= n ? Allowance::kYes : offline_allowance(lease, n));
+      continue;
+    }
+    reserve(key, lease.cap, lease.expires_ms, n, std::move(done));
+  }
 }
 
 // two_numbers - whether a script answered {granted, count}; a refusal by redis is logged
@@ -237,47 +266,67 @@ bool RedisShared::two_numbers(const RedisReply& r, const char* what, const std::
   return false;
 }
 
-void RedisShared::ask(const std::string& key, Lease& lease) {
-  lease.asking = true;
-  std::shared_ptr<bool> alive = alive_;
-  redis_.eval(
-      kLeaseScript, {kPrefix + key},
-      {std::to_string(lease.cap), std::to_string(config_.lease), std::to_string(lease.expires_ms)},
-      [this, alive, key](const RedisReply& r) {
-        if (!*alive) return;
-        Lease& l = leases_[key];
-        l.asking = false;
-        if (!two_numbers(r, "cluster: cannot reserve warm-up allowance", key)) return;
-        int64_t got = as_int(r.elements[0]);
-        l.count = static_cast<uint64_t>(as_int(r.elements[1]));
-        if (got > 0) {
-          l.have += static_cast<uint64_t>(got);
-          l.last_spend = log::now_ms();
-        } else {
-          l.spent_until = log::now_ms() + kSpentRecheckMs;
-        }
-      });
+// batch - how much one reservation takes: `lease`, but a tenth of a small cap at most (one at
+// a time below 20, without asking ahead), so that one node does not sit on a quota of 5 a
+// minute that another node's user needs; what a node leaves unused goes back after
+// kIdleLeaseMs anyway.
+uint64_t RedisShared::batch(const Lease& lease) const {
+  return std::min<uint64_t>(config_.lease, lease.cap / 10);
 }
 
-void RedisShared::spend(const std::string& key) {
+// ask - reserves what the reserve() callers are missing, or a batch.
+void RedisShared::ask(const std::string& key, Lease& lease) {
+  lease.asking = true;
+  uint64_t missing = lease.wanted > lease.have ? lease.wanted - lease.have : 0;
+  uint64_t wanted = std::max<uint64_t>({batch(lease), missing, 1});
+  lease.wanted = 0;
+  std::shared_ptr<bool> alive = alive_;
+  redis_.eval(kLeaseScript, {kPrefix + key},
+              {std::to_string(lease.cap), std::to_string(wanted), std::to_string(lease.expires_ms)},
+              [this, alive, key](const RedisReply& r) {
+                if (!*alive) return;
+                Lease& l = leases_[key];
+                l.asking = false;
+                if (!two_numbers(r, "cluster: cannot reserve from a shared counter", key)) {
+                  return answer_waiters(key, false);
+                }
+                int64_t got = as_int(r.elements[0]);
+                l.count = static_cast<uint64_t>(as_int(r.elements[1]));
+                if (got > 0) {
+                  l.have += static_cast<uint64_t>(got);
+                  l.last_spend = log::now_ms();
+                } else {
+                  l.spent_until = log::now_ms() + kSpentRecheckMs;
+                }
+                answer_waiters(key, true);
+              });
+}
+
+void RedisShared::spend(const std::string& key, uint64_t n) {
   Lease& lease = leases_[key];
   int64_t now = log::now_ms();
   lease.last_spend = now;
-  if (lease.have > 0) {
-    --lease.have;
+  uint64_t from_lease = std::min(lease.have, n);
+  lease.have -= from_lease;
+  if (from_lease > 0 && batch(lease) > 1) {
     // The next lease is asked for while half of this one is left, so that a busy node
     // does not stop at every round trip to redis.
     if (lease.have <= config_.lease / 2 && !lease.asking && redis_.connected() &&
         lease.spent_until <= now) {
       ask(key, lease);
     }
-    return;
   }
-  ++lease.offline_sent;  // allowed by allowance() from the local share
-  metrics()
-      .counter("hato_cluster_offline_messages_total",
-               "Messages counted against the local share while redis was unreachable")
-      .inc();
+  if (from_lease == n) return;
+  // Allowed by allowance() from the local share while redis was away, or a reservation that
+  // went back while the message was on its way (a quota's, checked at RCPT and counted after
+  // DATA): added to the shared counter at the next tick, past the cap if need be.
+  lease.offline_sent += n - from_lease;
+  if (!redis_.connected()) {
+    metrics()
+        .counter("hato_cluster_offline_messages_total",
+                 "Messages counted against the local share while redis was unreachable")
+        .inc(n - from_lease);
+  }
 }
 
 std::optional<uint64_t> RedisShared::cluster_count(const std::string& key) {

@@ -24,6 +24,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/loop.h"
 #include "common/redis_client.h"
@@ -45,8 +47,11 @@ class RedisShared : public SharedState {
   // {"node","redis","connected","nodes","share"} for warm-up status and metrics.
   std::string status_json() const;
 
-  Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) override;
-  void spend(const std::string& key) override;
+  Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms,
+                      uint64_t n) override;
+  void reserve(const std::string& key, uint64_t cap, int64_t expires_ms, uint64_t n,
+               std::function<void(Allowance)> done) override;
+  void spend(const std::string& key, uint64_t n) override;
   std::optional<uint64_t> cluster_count(const std::string& key) override;
   void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
                  const std::string& reason) override;
@@ -79,11 +84,19 @@ class RedisShared : public SharedState {
     int64_t spent_until = 0;  // redis said none are left; do not ask again before this
     int64_t expires_ms = 0;   // the counter's end (next UTC midnight)
     uint64_t cap = 0;
-    uint64_t offline_sent = 0;  // sent while redis was down, not yet added to redis
+    // Counted without a reservation (redis away, or a lease that went back before a quota's
+    // message was queued), not yet added to redis.
+    uint64_t offline_sent = 0;
     int64_t last_spend = 0;
     std::optional<uint64_t> count;  // the cluster's count, as last heard
+    uint64_t wanted = 0;            // the largest n asked for since the last grant
+    // reserve() callers waiting for the reservation on its way: how many each needs.
+    std::vector<std::pair<uint64_t, std::function<void(Allowance)>>> waiters;
   };
   void ask(const std::string& key, Lease& lease);
+  uint64_t batch(const Lease& lease) const;
+  Allowance offline_allowance(const Lease& lease, uint64_t n) const;
+  void answer_waiters(const std::string& key, bool redis_answered);
   void tick();
   void heartbeat();
   void poll_suspensions();

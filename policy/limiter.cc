@@ -208,7 +208,7 @@ bool Limiter::take(size_t egress, const std::string& provider, int64_t now_ms, W
     return false;
   }
   m.roll_day(*e, now_ms);
-  if (e->config.warmup) m.shared->spend(m.warmup_key(*e, provider));
+  if (e->config.warmup) m.shared->spend(m.warmup_key(*e, provider), 1);
   ++e->sent;
   m.save_count(m.count_key(*e, ""), e->sent);
   if (e->config.warmup && e->config.warmup->per_provider) {

@@ -55,10 +55,19 @@ class SharedState {
     kOffline,  // the shared store is unreachable and this node's local share is spent
   };
   virtual ~SharedState() = default;
-  // May one more message count against the daily counter `key` (queue::state::warmup_key()),
-  // whose allowance is `cap`? The counter ends at `expires_ms`.
-  virtual Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) = 0;
-  virtual void spend(const std::string& key) = 0;
+  // May `n` more count against the counter `key` (a warm-up day, queue::state::warmup_key(),
+  // or a user's quota window, user_quota_key()), whose allowance is `cap`? The counter ends
+  // at `expires_ms`.
+  virtual Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms,
+                              uint64_t n) = 0;
+  // As allowance(), for a caller that can wait for redis: `done` hears kYes, kSpent or
+  // kOffline, at once when the answer is known here.
+  virtual void reserve(const std::string& key, uint64_t cap, int64_t expires_ms, uint64_t n,
+                       std::function<void(Allowance)> done) {
+    done(allowance(key, cap, expires_ms, n));
+  }
+  // `n` went out (or were queued) against `key`.
+  virtual void spend(const std::string& key, uint64_t n) = 0;
   // The cluster's count for `key`, when known (status only).
   virtual std::optional<uint64_t> cluster_count(const std::string& key) = 0;
   // This node suspended egress `ip` for `provider`: the others must stop too.
@@ -85,8 +94,10 @@ class SharedState {
 // A single node: today's behaviour, everything decided from its own RocksDB state.
 class EmbeddedShared : public SharedState {
  public:
-  Allowance allowance(const std::string&, uint64_t, int64_t) override { return Allowance::kYes; }
-  void spend(const std::string&) override {}
+  Allowance allowance(const std::string&, uint64_t, int64_t, uint64_t) override {
+    return Allowance::kYes;
+  }
+  void spend(const std::string&, uint64_t) override {}
   std::optional<uint64_t> cluster_count(const std::string&) override { return std::nullopt; }
   void suspended(const std::string&, const std::string&, int64_t, const std::string&) override {}
   void slowed(const std::string&, const std::string&, int64_t, double,

@@ -88,7 +88,7 @@ std::optional<Wait> Limiter::Impl::warmup_refusal(Egress& e, std::string_view pr
   if (used < *allowed) {
     using A = SharedState::Allowance;
     std::string key = warmup_key(e, provider);
-    switch (shared->allowance(key, *allowed, next_midnight(now_ms))) {
+    switch (shared->allowance(key, *allowed, next_midnight(now_ms), 1)) {
       case A::kYes:
         return std::nullopt;
       case A::kAsking:

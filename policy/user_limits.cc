@@ -82,6 +82,28 @@ void UserLimits::add(std::string_view user, std::string_view what, const conf::Q
   if (cache_.erase(previous)) state_.erase(previous);
 }
 
+namespace {
+
+int64_t window_end(const conf::Quota& quota, int64_t now_ms) {
+  return window_start(quota, now_ms) + window_ms(quota);
+}
+
+// The refusal of `what` over `quota`, with how much is used in words ("3 used").
+QuotaRefusal over(std::string_view user, std::string_view what, const conf::Quota& quota,
+                  const std::string& used, int64_t now_ms) {
+  int64_t resets = window_end(quota, now_ms);
+  return QuotaRefusal{quota_text(quota) + " " + std::string(what),
+                      "4.7.1 user " + std::string(user) + " has reached its limit of " +
+                          std::to_string(quota.count) + " " + std::string(what) + " per " +
+                          window_word(quota) + " (limits.users, " + used + "); it resets at " +
+                          log::rfc3339(resets).substr(11, 8) + " UTC",
+                      resets};
+}
+
+constexpr int64_t kOfflineRetryMs = 30'000;
+
+}  // namespace
+
 std::optional<QuotaRefusal> UserLimits::check(const conf::Limits& limits, std::string_view user,
                                               uint64_t messages, uint64_t recipients,
                                               int64_t now_ms) {
@@ -92,27 +114,66 @@ std::optional<QuotaRefusal> UserLimits::check(const conf::Limits& limits, std::s
     for (const conf::Quota& quota : *quotas) {
       uint64_t so_far = used(user, what, quota, now_ms);
       if (so_far + more <= quota.count) continue;
-      int64_t resets = window_start(quota, now_ms) + window_ms(quota);
-      std::string limit = quota_text(quota) + " " + std::string(what);
-      return QuotaRefusal{limit,
-                          "4.7.1 user " + std::string(user) + " has reached its limit of " +
-                              std::to_string(quota.count) + " " + std::string(what) + " per " +
-                              window_word(quota) + " (limits.users, " + std::to_string(so_far) +
-                              " used); it resets at " + log::rfc3339(resets).substr(11, 8) + " UTC",
-                          resets};
+      return over(user, what, quota, std::to_string(so_far) + " used", now_ms);
     }
   }
   return std::nullopt;
 }
 
+void UserLimits::check_async(const conf::Limits& limits, const std::string& user, uint64_t messages,
+                             uint64_t recipients, int64_t now_ms, Checked done) {
+  if (!shared_) return done(check(limits, user, messages, recipients, now_ms));
+  std::vector<Ask> asks;
+  for (std::string_view what : {"messages", "recipients"}) {
+    uint64_t more = what == "messages" ? messages : recipients;
+    const auto* quotas = more ? user_quotas(limits, user, what) : nullptr;
+    if (!quotas) continue;
+    for (const conf::Quota& quota : *quotas) asks.push_back({std::string(what), quota, more});
+  }
+  reserve_next(user, std::move(asks), 0, now_ms, std::move(done));
+}
+
+// reserve_next - asks the cluster for asks[at] and, once it fits, for the next one.
+void UserLimits::reserve_next(std::string user, std::vector<Ask> asks, size_t at, int64_t now_ms,
+                              Checked done) {
+  if (at == asks.size()) return done(std::nullopt);
+  const Ask& ask = asks[at];
+  std::string k = key(user, ask.what, ask.quota, now_ms);
+  auto answered = [this, user, asks, at, now_ms, k,
+                   done = std::move(done)](SharedState::Allowance a) mutable {
+    using A = SharedState::Allowance;
+    const Ask& ask = asks[at];
+    if (a == A::kYes)
+      return reserve_next(std::move(user), std::move(asks), at + 1, now_ms, std::move(done));
+    if (a == A::kSpent) {
+      uint64_t n = shared_->cluster_count(k).value_or(ask.quota.count);
+      return done(
+          over(user, ask.what, ask.quota, std::to_string(n) + " used across the cluster", now_ms));
+    }
+    // kOffline (kAsking is never an answer of reserve()).
+    QuotaRefusal r{quota_text(ask.quota) + " " + ask.what,
+                   "4.7.1 user " + user + "'s limit of " + std::to_string(ask.quota.count) + " " +
+                       ask.what + " per " + window_word(ask.quota) +
+                       " cannot be checked with the cluster now (redis is unreachable and this "
+                       "node's share is used); try again later",
+                   now_ms + kOfflineRetryMs};
+    done(std::move(r));
+  };
+  shared_->reserve(k, ask.quota.count, window_end(ask.quota, now_ms), ask.more,
+                   std::move(answered));
+}
+
 void UserLimits::count(const conf::Limits& limits, std::string_view user, uint64_t recipients,
                        int64_t now_ms) {
   if (user.empty()) return;
-  if (const auto* quotas = user_quotas(limits, user, "messages")) {
-    for (const auto& quota : *quotas) add(user, "messages", quota, 1, now_ms);
-  }
-  if (const auto* quotas = user_quotas(limits, user, "recipients")) {
-    for (const auto& quota : *quotas) add(user, "recipients", quota, recipients, now_ms);
+  for (std::string_view what : {"messages", "recipients"}) {
+    uint64_t n = what == "messages" ? 1 : recipients;
+    const auto* quotas = user_quotas(limits, user, what);
+    if (!quotas) continue;
+    for (const auto& quota : *quotas) {
+      if (shared_) shared_->spend(key(user, what, quota, now_ms), n);
+      add(user, what, quota, n, now_ms);
+    }
   }
 }
 
@@ -122,19 +183,28 @@ void UserQuotaHook::run(const HookContext& context, std::function<void(Verdict)>
     return done(Verdict::proceed());
   }
   bool at_mail = phase_ == Phase::kMail;
-  auto refusal = limits_.check(context.config.limits, s.auth_user, at_mail ? 1 : 0,
-                               at_mail ? 0 : context.tx.recipients.size() + 1, log::now_ms());
-  if (!refusal) return done(Verdict::proceed());
-  limited(s.auth_user, refusal->limit).inc();
+  // The context lives until done() is called (policy/hook.h).
+  limits_.check_async(context.config.limits, s.auth_user, at_mail ? 1 : 0,
+                      at_mail ? 0 : context.tx.recipients.size() + 1, log::now_ms(),
+                      [this, &context, done = std::move(done)](std::optional<QuotaRefusal> r) {
+                        if (!r) return done(Verdict::proceed());
+                        refuse(context, *r, done);
+                      });
+}
+
+void UserQuotaHook::refuse(const HookContext& context, const QuotaRefusal& refusal,
+                           const std::function<void(Verdict)>& done) {
+  const auto& s = context.session;
+  limited(s.auth_user, refusal.limit).inc();
   log::warning("user over its limit", {{"user", s.auth_user},
                                        {"peer", s.peer.to_string()},
                                        {"listener", s.listener},
                                        {"from", context.sender},
-                                       {"limit", refusal->limit},
-                                       {"resets", log::rfc3339(refusal->resets_ms)}});
-  if (refused_) refused_(context, *refusal);
-  Verdict v = Verdict::reply(451, refusal->text);
-  v.retry_after_s = std::max<int64_t>(1, (refusal->resets_ms - log::now_ms() + 999) / 1000);
+                                       {"limit", refusal.limit},
+                                       {"resets", log::rfc3339(refusal.resets_ms)}});
+  if (refused_) refused_(context, refusal);
+  Verdict v = Verdict::reply(451, refusal.text);
+  v.retry_after_s = std::max<int64_t>(1, (refusal.resets_ms - log::now_ms() + 999) / 1000);
   done(std::move(v));
 }
 

@@ -8,6 +8,11 @@
 // refusal can say exactly when the limit resets. A message counts once it is queued; a
 // transaction is refused at MAIL when the user's messages are used up, and at each RCPT that
 // would go over its recipients. Loop thread only.
+//
+// In a cluster (set_shared) each window is also a counter in redis, reserved from before the
+// transaction goes on and spent when the message is queued (policy/cluster.h), so that a
+// user's messages through every node count against one quota; the node's own records stay
+// as they are (what `used` reports).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +21,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "conf/config.h"
 #include "policy/hook.h"
@@ -32,11 +38,17 @@ struct QuotaRefusal {
 class UserLimits {
  public:
   explicit UserLimits(StateStore& state) : state_(state) {}
+  void set_shared(SharedState* shared) { shared_ = shared; }
 
   // Whether `messages` more messages with `recipients` more recipients fit `user`'s quotas at
-  // `now_ms`; the first quota they would break, otherwise.
+  // `now_ms` on this node; the first quota they would break, otherwise.
   std::optional<QuotaRefusal> check(const conf::Limits& limits, std::string_view user,
                                     uint64_t messages, uint64_t recipients, int64_t now_ms);
+  // The same question, asked of the cluster when there is one: `done` may hear the answer
+  // after a round trip to redis.
+  using Checked = std::function<void(std::optional<QuotaRefusal>)>;
+  void check_async(const conf::Limits& limits, const std::string& user, uint64_t messages,
+                   uint64_t recipients, int64_t now_ms, Checked done);
   // One message of `user` with `recipients` recipients was queued.
   void count(const conf::Limits& limits, std::string_view user, uint64_t recipients,
              int64_t now_ms);
@@ -49,8 +61,16 @@ class UserLimits {
                   int64_t now_ms) const;
   void add(std::string_view user, std::string_view what, const conf::Quota& quota, uint64_t n,
            int64_t now_ms);
+  struct Ask {
+    std::string what;
+    conf::Quota quota;
+    uint64_t more = 0;
+  };
+  void reserve_next(std::string user, std::vector<Ask> asks, size_t at, int64_t now_ms,
+                    Checked done);
 
   StateStore& state_;
+  SharedState* shared_ = nullptr;
   std::unordered_map<std::string, uint64_t> cache_;  // the current windows' counts, by key
 };
 
@@ -72,6 +92,8 @@ class UserQuotaHook : public Hook {
   void run(const HookContext& context, std::function<void(Verdict)> done) override;
 
  private:
+  void refuse(const HookContext& context, const QuotaRefusal& refusal,
+              const std::function<void(Verdict)>& done);
   UserLimits& limits_;
   Phase phase_;
   Refused refused_;

@@ -6,16 +6,18 @@ import json
 import os
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import tempfile
 import time
 
 import hatotest
-from hatotest import wait_for
+from hatotest import client_context, wait_for
 from test_acme import metric
 from test_blacklist import LISTING
 from test_delivery import DeliveryHarness, message
+from test_user_limits import clear_of_minute_end
 from test_warmup import GMX, GHOSTS, utc_date
 
 REDIS = shutil.which("redis-server")
@@ -85,8 +87,14 @@ class ClusterTest(DeliveryHarness):
         return r.start()
 
     def node(self, name, redis, dns, sink, egress, local_share=None, extra=(), retry=None,
-             password=None):
+             password=None, users=None, limits=None):
+        """`users` adds a submission listener (STARTTLS, AUTH) with those users."""
         d = self.relay(dns.port, sink.port, retry=retry, start=False)
+        if users:
+            d.listeners.append({"name": "submission", "role": "submission", "tls": "starttls"})
+            for user, secret in users.items():
+                d.add_user(user, secret)
+        d.limits.update(limits or {})
         y = ["egress:"] + [f"  - {json.dumps(e)}" for e in egress]
         y += ["cluster:", f"  redis: {json.dumps(redis.url(password))}", f"  node: {name}"]
         if local_share:
@@ -383,3 +391,44 @@ class ClusterTest(DeliveryHarness):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("s3cret", r.stdout)
         self.assertIn("redis://:***@127.0.0.1", r.stdout)
+
+    def test_a_users_quota_counts_across_the_cluster_and_survives_a_restart(self):
+        redis, dns, sink = self.redis(persistent=True), self.dns(), self.sink()
+        users = {"alice": "alice-secret-1"}
+        ds = self.nodes(redis, dns, sink, [{"address": "127.0.0.1"}], users=users,
+                        limits={"users": {"default": {"messages": "5/m"}}})
+
+        def send(d, n):
+            with smtplib.SMTP("127.0.0.1", d.port("submission"), timeout=10) as s:
+                s.starttls(context=client_context())
+                s.login("alice", users["alice"])
+                return s.sendmail("alice@example.test", ["x@remote.test"],
+                                  f"From: alice@example.test\r\nSubject: quota {n}\r\n\r\n"
+                                  f"quota {n}\r\n".encode())
+
+        def refused(d):
+            with self.assertRaises(smtplib.SMTPSenderRefused) as r:
+                send(d, "over")
+            self.assertEqual(r.exception.smtp_code, 451, r.exception)
+            return r.exception.smtp_error.decode()
+
+        clear_of_minute_end()
+        # Five in all through three nodes: the quota of 5 a minute is one, not one per node.
+        for d, n in zip(ds, (2, 2, 1)):
+            for i in range(n):
+                self.assertEqual(send(d, f"{d.dir[-6:]}-{i}"), {})
+        for d in ds:
+            text = refused(d)
+            self.assertIn("4.7.1 user alice has reached its limit of 5 messages per minute", text)
+            self.assertIn("5 used across the cluster", text)
+            self.assertRegex(text, r"it resets at \d\d:\d\d:00 UTC")
+        keys = redis.cli("KEYS", "hato:u/alice/messages/60/*").split()
+        self.assertEqual(len(keys), 1, keys)
+        self.assertEqual(redis.cli("GET", keys[0]), "5")
+        # A node that restarts reads the cluster's count, not an empty one of its own.
+        ds[0].stop()
+        ds[0].start()
+        self.assertIn("5 used across the cluster", refused(ds[0]))
+        self.assertTrue(wait_for(lambda: len(self.originals(sink, "alice@example.test")) == 5,
+                                 timeout=30))
+        self.assertEqual(len(self.originals(sink, "alice@example.test")), 5)

@@ -392,13 +392,13 @@ BOOST_AUTO_TEST_CASE(connection_slots_are_counted_per_address_and_provider) {
 // A cluster backend whose answers the test sets (policy/cluster.h is the real one).
 class FakeShared : public SharedState {
  public:
-  Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms) override {
+  Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms, uint64_t) override {
     asked_key = key;
     asked_cap = cap;
     asked_expires = expires_ms;
     return answer;
   }
-  void spend(const std::string& key) override { ++spent[key]; }
+  void spend(const std::string& key, uint64_t n) override { spent[key] += n; }
   std::optional<uint64_t> cluster_count(const std::string&) override { return count; }
   void suspended(const std::string& ip, const std::string& provider, int64_t until_ms,
                  const std::string&) override {
