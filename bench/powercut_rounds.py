@@ -122,19 +122,36 @@ def crlf(data):
 MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>\r\n]*>)", re.M | re.I)
 
 
+_READ = {}  # path -> (size, mtime_ns, Message-ID, bytes): files read before
+
+
 def maildir_copies(mailbox):
-    """Message-ID -> [bytes] of the files in the Maildir's new/ and cur/."""
+    """Message-ID -> [bytes] of the files in the Maildir's new/ and cur/. A file is read again
+    only when its size or mtime changed (a cut may have replaced it): the rounds would
+    otherwise slow down with every message delivered before."""
     out = {}
+    seen = set()
     for sub in ("new", "cur"):
         try:
-            names = os.listdir(os.path.join(mailbox, sub))
+            entries = list(os.scandir(os.path.join(mailbox, sub)))
         except FileNotFoundError:
             continue
-        for n in names:
-            with open(os.path.join(mailbox, sub, n), "rb") as f:
-                data = f.read()
-            m = MESSAGE_ID.search(data)
-            out.setdefault(m.group(1).decode() if m else None, []).append(data)
+        for e in entries:
+            try:
+                st = e.stat()
+            except FileNotFoundError:
+                continue
+            seen.add(e.path)
+            known = _READ.get(e.path)
+            if not known or known[:2] != (st.st_size, st.st_mtime_ns):
+                with open(e.path, "rb") as f:
+                    data = f.read()
+                m = MESSAGE_ID.search(data)
+                known = _READ[e.path] = (st.st_size, st.st_mtime_ns,
+                                         m.group(1).decode() if m else None, data)
+            out.setdefault(known[2], []).append(known[3])
+    for gone in [p for p in _READ if p.startswith(mailbox) and p not in seen]:
+        del _READ[gone]
     return out
 
 

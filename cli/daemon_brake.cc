@@ -57,16 +57,23 @@ void Daemon::add_user_brake() {
   });
 }
 
-// connect_brake - what the brake learns: each submitted message once queued, each delivery
-// result of submitted mail.
+// connect_brake - what the brake learns: each submitted message once queued (and the envelope
+// sender it came from), each delivery result of submitted mail, each complaint about it.
 void Daemon::connect_brake() {
   enqueuer_->add_listener([this](const relay::Enqueuer::Queued& q) {
-    if (q.origin != "submission" || q.held || q.events.empty()) return;
+    if (q.origin != "submission" || q.events.empty()) return;
     const std::string& user = q.events.front().user;
+    brake_->sent_as(user, q.events.front().sender);
+    if (q.held) return;
     if (auto reason = brake_->queued(config_->limits.brake, user, q.recipients, log::now_ms()))
       brake_froze(user, *reason);
   });
   events_.subscribe([this](const queue::QueueEvent& e) {
+    if (e.event == "complaint") {
+      if (auto froze = brake_->complaint(config_->limits.brake, e.sender, log::now_ms()))
+        brake_froze(froze->user, froze->reason);
+      return;
+    }
     if (e.user.empty() || (e.event != "delivered" && e.event != "bounced")) return;
     bool delivered = e.event == "delivered";
     bool hard = !delivered && policy::is_hard_bounce(e.category);

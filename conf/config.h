@@ -145,6 +145,10 @@ struct Brake {
   uint64_t floor = 100;       // ... and over this many: a new user sending 10 is not frozen
   double bounce_rate = 0.2;   // hard bounces per result over the last day
   uint64_t min_bounces = 20;  // ... once at least this many hard bounces were seen
+  // Feedback-loop complaints per delivered message over the last day; 0.003 is the spam rate
+  // Gmail's sender guidelines say never to reach.
+  double complaint_rate = 0.003;
+  uint64_t min_complaints = 5;  // ... once at least this many complaints were seen
   BrakeAction action = BrakeAction::kHold;
   bool operator==(const Brake&) const = default;
 };

@@ -47,8 +47,8 @@ inline constexpr K kListener[] = {"name",    "address", "role", "tls", "trusted_
 inline constexpr K kLimits[] = {
     "max_message_size", "max_recipients",    "max_errors",       "command_timeout", "data_timeout",
     "max_connections",  "max_junk_commands", "max_session_time", "users",           "brake"};
-inline constexpr K kBrake[] = {"enabled",     "factor",      "floor",
-                               "bounce_rate", "min_bounces", "action"};
+inline constexpr K kBrake[] = {"enabled",     "factor",         "floor",          "bounce_rate",
+                               "min_bounces", "complaint_rate", "min_complaints", "action"};
 // limits.users maps user names (and "default") to these.
 inline constexpr K kUserQuotas[] = {"messages", "recipients"};
 inline constexpr K kDomain[] = {"name", "dkim", "mailboxes", "aliases", "lmtp"};

@@ -200,7 +200,8 @@ void Builder::read_user_quotas(const Value& v) {
   }
 }
 
-// limits.brake: {enabled, factor, floor, bounce_rate, min_bounces, action: hold|refuse}.
+// limits.brake: {enabled, factor, floor, bounce_rate, min_bounces, complaint_rate,
+// min_complaints, action: hold|refuse}.
 void Builder::read_brake(const Value& v) {
   MapReader m(reader_, v, keys::kBrake);
   if (!m.is_map()) return;
@@ -219,6 +220,12 @@ void Builder::read_brake(const Value& v) {
   }
   if (auto* n = m.get("min_bounces")) {
     if (auto count = reader_.number(*n, 1, kMaxU32)) brake.min_bounces = *count;
+  }
+  if (auto* r = m.get("complaint_rate")) {
+    if (auto rate = read_decimal(*r, 0, 1)) brake.complaint_rate = *rate;
+  }
+  if (auto* n = m.get("min_complaints")) {
+    if (auto count = reader_.number(*n, 1, kMaxU32)) brake.min_complaints = *count;
   }
   if (auto* a = m.get("action")) {
     auto action = reader_.choice<BrakeAction>(

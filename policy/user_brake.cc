@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/strings.h"
 #include "queue/state_keys.h"
 
 namespace hato::policy {
@@ -18,6 +19,7 @@ constexpr int64_t kBounceWindowHours = 24;
 constexpr int64_t kMaxFoldHours = 20 * 24 * 7;
 // Distinct recipients remembered per user and hour, so one user cannot take all memory.
 constexpr size_t kMaxSeenRecipients = 100000;
+constexpr size_t kMaxSenders = 100000;  // envelope senders remembered for complaints
 
 std::string activity_key(std::string_view user) {
   return queue::state::user_brake_key(queue::state::escape_field(user), "activity");
@@ -143,16 +145,13 @@ std::optional<std::string> UserBrake::queued(const conf::Brake& brake, std::stri
 std::optional<std::string> UserBrake::result(const conf::Brake& brake, std::string_view user,
                                              bool delivered, bool hard, int64_t now_ms) {
   if (user.empty() || (!delivered && !hard)) return std::nullopt;
-  auto& buckets = bounces_[std::string(user)];
-  int64_t hour = hour_of(now_ms);
-  while (!buckets.empty() && buckets.front().start_ms <= hour - kBounceWindowHours * kHourMs)
-    buckets.pop_front();
-  if (buckets.empty() || buckets.back().start_ms != hour) buckets.push_back({hour});
-  ++buckets.back().results;
-  if (hard) ++buckets.back().hard;
+  auto& hours = buckets(user, now_ms);
+  ++hours.back().results;
+  if (hard) ++hours.back().hard;
+  if (delivered) ++hours.back().delivered;
   if (!brake.enabled || !hard || frozen(user)) return std::nullopt;
   uint64_t results = 0, bounced = 0;
-  for (const auto& b : buckets) {
+  for (const auto& b : hours) {
     results += b.results;
     bounced += b.hard;
   }
@@ -163,6 +162,50 @@ std::optional<std::string> UserBrake::result(const conf::Brake& brake, std::stri
                     " delivery results over the last day (" + number(rate * 100) +
                     "%, over the limit of " + number(brake.bounce_rate * 100) + "%)",
                 now_ms);
+}
+
+std::deque<UserBrake::Bounces>& UserBrake::buckets(std::string_view user, int64_t now_ms) {
+  auto& hours = bounces_[std::string(user)];
+  int64_t hour = hour_of(now_ms);
+  while (!hours.empty() && hours.front().start_ms <= hour - kBounceWindowHours * kHourMs)
+    hours.pop_front();
+  if (hours.empty() || hours.back().start_ms != hour) hours.push_back({hour});
+  return hours;
+}
+
+void UserBrake::sent_as(std::string_view user, std::string_view sender) {
+  if (user.empty() || sender.empty()) return;
+  // Bounded: past the cap the oldest-named entries are not kept apart from new ones; a sender
+  // not found only means a complaint that counts against nobody.
+  std::string key = ascii_lower(sender);
+  if (senders_.size() >= kMaxSenders && !senders_.count(key)) senders_.clear();
+  senders_[key] = std::string(user);
+}
+
+std::optional<UserBrake::Froze> UserBrake::complaint(const conf::Brake& brake,
+                                                     std::string_view sender, int64_t now_ms) {
+  auto it = senders_.find(ascii_lower(sender));
+  if (it == senders_.end()) return std::nullopt;
+  const std::string user = it->second;
+  auto& hours = buckets(user, now_ms);
+  ++hours.back().complaints;
+  if (!brake.enabled || frozen(user)) return std::nullopt;
+  uint64_t delivered = 0, complaints = 0;
+  for (const auto& b : hours) {
+    delivered += b.delivered;
+    complaints += b.complaints;
+  }
+  // Complaints come in after the deliveries they are about; none counted (a restart) is one.
+  double rate =
+      static_cast<double>(complaints) / static_cast<double>(std::max<uint64_t>(1, delivered));
+  if (complaints < brake.min_complaints || rate <= brake.complaint_rate) return std::nullopt;
+  auto reason =
+      freeze(user,
+             std::to_string(complaints) + " spam complaints about " + std::to_string(delivered) +
+                 " delivered messages over the last day (" + number(rate * 100) +
+                 "%, over the limit of " + number(brake.complaint_rate * 100) + "%)",
+             now_ms);
+  return Froze{user, *reason};
 }
 
 std::optional<std::string> UserBrake::freeze(std::string_view user, std::string reason,
@@ -208,8 +251,7 @@ bool UserBrake::thaw(std::string_view user, int64_t now_ms) {
 void UserBrakeHook::run(const HookContext& context, std::function<void(Verdict)> done) {
   const auto& s = context.session;
   const conf::Brake& brake = context.config.limits.brake;
-  if (!conf::submits(s.role) || s.auth_user.empty() ||
-      brake.action != conf::BrakeAction::kRefuse) {
+  if (!conf::submits(s.role) || s.auth_user.empty() || brake.action != conf::BrakeAction::kRefuse) {
     return done(Verdict::proceed());
   }
   auto freeze = brake_.frozen(s.auth_user);

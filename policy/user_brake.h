@@ -68,6 +68,16 @@ class UserBrake {
   // The reason when the bounces froze the user.
   std::optional<std::string> result(const conf::Brake& brake, std::string_view user, bool delivered,
                                     bool hard, int64_t now_ms);
+  // A feedback-loop complaint about mail from envelope sender `sender`: it counts against the
+  // user who last submitted mail from that address (sent_as). The user and the reason when
+  // the complaints froze it.
+  struct Froze {
+    std::string user;
+    std::string reason;
+  };
+  std::optional<Froze> complaint(const conf::Brake& brake, std::string_view sender, int64_t now_ms);
+  // `user` submits mail from `sender` (lower case is applied here).
+  void sent_as(std::string_view user, std::string_view sender);
 
   std::optional<BrakeFreeze> frozen(std::string_view user);
   // Every frozen user, by name.
@@ -87,7 +97,11 @@ class UserBrake {
     int64_t start_ms;
     uint64_t results = 0;
     uint64_t hard = 0;
+    uint64_t delivered = 0;
+    uint64_t complaints = 0;
   };
+  // This hour's bucket of `user`, the buckets older than a day dropped.
+  std::deque<Bounces>& buckets(std::string_view user, int64_t now_ms);
   struct Seen {
     int64_t hour_start_ms = 0;
     std::set<std::string> recipients;
@@ -98,6 +112,7 @@ class UserBrake {
   StateStore& state_;
   std::map<std::string, Seen, std::less<>> seen_;  // this hour's recipients, by user
   std::map<std::string, std::deque<Bounces>, std::less<>> bounces_;  // hourly, the last day
+  std::map<std::string, std::string, std::less<>> senders_;          // envelope sender -> user
 };
 
 // Folds the hours from `activity.hour_start_ms` to the hour of `now_ms` into the means.

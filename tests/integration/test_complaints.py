@@ -30,7 +30,7 @@ COMPLAINER = "reader@remote.test"
 METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?[^\"\s]+:(?P<port>\d+)")
 
 
-def arf_report(queue_id, complainer=COMPLAINER):
+def arf_report(queue_id, complainer=COMPLAINER, sender="app@sender.test"):
     """An abuse report as a provider sends it: human part, feedback-report, the original."""
     report = MIMEMultipart("report", report_type="feedback-report")
     report["From"] = "Feedback Loop <fbl@feedback.remote.test>"
@@ -40,14 +40,14 @@ def arf_report(queue_id, complainer=COMPLAINER):
     feedback = email.message.Message()
     feedback.set_type("message/feedback-report")
     feedback.set_payload("Feedback-Type: abuse\r\nUser-Agent: RemoteFBL/1.0\r\nVersion: 1\r\n"
-                         "Original-Mail-From: <app@sender.test>\r\n"
+                         f"Original-Mail-From: <{sender}>\r\n"
                          f"Original-Rcpt-To: <{complainer}>\r\n"
                          "Source-IP: 192.0.2.10\r\n")
     report.attach(feedback)
     original = email.message.EmailMessage()
     original["Received"] = (f"from app.sender.test ([192.0.2.10]) by relay.example.test (Hato) "
                             f"with ESMTP id {queue_id}; Mon, 7 Dec 2026 10:00:00 +0000")
-    original["From"] = "app@sender.test"
+    original["From"] = sender
     original["To"] = complainer
     original["Subject"] = "Weekly offers"
     original["Message-ID"] = "<offer-1@sender.test>"

@@ -17,9 +17,10 @@ import unittest
 import hatotest
 from hatotest import HatoTestCase, client_context, wait_for
 from test_admin import Tail
+from test_complaints import FBL, arf_report
 
 try:
-    from sinks import SmtpSink
+    from sinks import Dnsmasq, SmtpSink
     MISSING = None
 except ImportError as e:  # pragma: no cover - dev.sh installs it
     MISSING = f"{e} (apt-get install python3-aiosmtpd)"
@@ -36,7 +37,7 @@ def message(user, n):
 
 
 class UserBrakeTest(HatoTestCase):
-    def relay(self, action="hold", min_bounces=20):
+    def relay(self, action="hold", min_bounces=20, listeners=None, extra=()):
         if MISSING:  # fail, not skip
             self.fail(MISSING)
         self.sink = SmtpSink()
@@ -49,8 +50,8 @@ class UserBrakeTest(HatoTestCase):
             limits={"brake": {"enabled": True, "floor": 20, "action": action,
                               "min_bounces": min_bounces}},
             allowed_senders={"bob": ["bob@example.test"]},
-            domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support", "postmaster"]}],
-            extra_yaml="\n".join(y) + "\n")
+            domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support", "postmaster", "fbl"]}],
+            listeners=listeners, extra_yaml="\n".join(y + list(extra)) + "\n")
         d.start()
         return d
 
@@ -172,6 +173,46 @@ class UserBrakeTest(HatoTestCase):
         self.assertTrue(wait_for(lambda: any(m["Subject"] == "User bob frozen by the sending "
                                              "brake" for m in self.postmaster_mail(d)),
                                  timeout=20), d.log_tail())
+
+    def test_spam_complaints_about_a_users_mail_freeze_it(self):
+        # An inbound listener takes the providers' feedback reports at complaints.address;
+        # dnsmasq answers its SPF and DNSBL lookups.
+        dns = Dnsmasq().start()
+        self.addCleanup(dns.cleanup)
+        d = self.relay(listeners=hatotest.default_listeners() + [
+                           {"name": "mx", "role": "inbound", "tls": "none"}],
+                       extra=[f"complaints:\n  address: {FBL}",
+                              f'dns:\n  servers: ["127.0.0.1:{dns.port}"]'])
+        with self.login(d, "bob") as s:
+            for n in range(5):
+                s.sendmail("bob@example.test", [f"reader{n}@remote.test"], message("bob", n))
+        self.sink.wait_messages(5, pred=lambda m: m.mail_from == "bob@example.test")
+        self.assertTrue(wait_for(lambda: d.log_text().count("status=delivered") >= 5,
+                                 timeout=20), d.log_tail())
+
+        def frozen():
+            return d.cli("user", "frozen").stdout
+        # Five readers press "report spam" (the default min_complaints): 5 of 5 delivered is
+        # far over 0.3%. Four are not enough.
+        with smtplib.SMTP("127.0.0.1", d.port("mx"), timeout=30) as s:
+            for n in range(5):
+                if n == 4:
+                    self.assertTrue(wait_for(lambda: d.log_text().count(" complaint ") >= 4,
+                                             timeout=20), d.log_tail())
+                    self.assertEqual(frozen(), "", "four complaints are under min_complaints")
+                s.sendmail("fbl@feedback.remote.test", [FBL],
+                           arf_report(f"06H53RK76G00000{n}", complainer=f"reader{n}@remote.test",
+                                      sender="bob@example.test"))
+        self.assertTrue(wait_for(lambda: frozen(), timeout=30), d.log_tail())
+        self.assertRegex(frozen(), r"^bob \S+ 5 spam complaints about 5 delivered messages over "
+                                   r"the last day \(100%, over the limit of 0\.3%\)\n$")
+        self.assertTrue(wait_for(lambda: any(m["Subject"] == "User bob frozen by the sending "
+                                             "brake" for m in self.postmaster_mail(d)),
+                                 timeout=20), d.log_tail())
+        # Its next message is held, not sent.
+        with self.login(d, "bob") as s:
+            s.sendmail("bob@example.test", ["reader9@remote.test"], message("bob", 9))
+        self.assertTrue(wait_for(lambda: len(self.held(d)) == 1, timeout=10), d.log_tail())
 
     def test_with_action_refuse_a_frozen_user_gets_451_at_mail(self):
         d = self.relay(action="refuse")

@@ -1,8 +1,8 @@
 // user_brake_test.cc - the stolen-password brake on a test clock, over a real RocksDB store's
 // state family: a week of learned baseline, a burst of 20 x that frozen, a new user's ten
 // messages not, the sliding hour across the top of the hour, distinct recipients, the hard
-// bounce rate with its minimum count, the freeze and baseline read back after a restart, and
-// the thaw.
+// bounce rate with its minimum count, the complaint rate, the freeze and baseline read back after a
+// restart, and the thaw.
 #define BOOST_TEST_MODULE policy_user_brake
 #include <boost/test/unit_test.hpp>
 
@@ -137,6 +137,28 @@ BOOST_FIXTURE_TEST_CASE(a_hard_bounce_rate_over_the_limit_with_enough_bounces_fr
   BOOST_TEST(brake->result(config, "other", false, true, kT0 + 25 * kHour).has_value());
   BOOST_TEST(is_hard_bounce("invalid-recipient"));
   BOOST_TEST(!is_hard_bounce("mailbox-full"));
+}
+
+BOOST_FIXTURE_TEST_CASE(complaints_count_against_the_user_who_sent_from_that_address, Fixture) {
+  brake->sent_as("app", "News@Example.test");
+  // 2000 delivered: 5 complaints are 0.25%, under 0.3%; the sixth is 0.3% (not over); the
+  // seventh (0.35%) freezes.
+  for (int i = 0; i < 2000; ++i) BOOST_TEST(!brake->result(config, "app", true, false, kT0));
+  for (int i = 0; i < 6; ++i) BOOST_TEST(!brake->complaint(config, "news@example.TEST", kT0 + i));
+  // A complaint about an address nobody submitted from counts against nobody.
+  BOOST_TEST(!brake->complaint(config, "stranger@example.test", kT0));
+  auto froze = brake->complaint(config, "news@example.test", kT0 + kMinute);
+  BOOST_TEST_REQUIRE(froze.has_value());
+  BOOST_TEST(froze->user == "app");
+  BOOST_TEST(froze->reason ==
+             "7 spam complaints about 2000 delivered messages over the last day (0.35%, over "
+             "the limit of 0.3%)");
+  BOOST_TEST(brake->frozen("app").has_value());
+  // Few deliveries: under min_complaints nothing happens, however high the rate.
+  brake->sent_as("small", "small@example.test");
+  BOOST_TEST(!brake->result(config, "small", true, false, kT0));
+  for (int i = 0; i < 4; ++i) BOOST_TEST(!brake->complaint(config, "small@example.test", kT0));
+  BOOST_TEST(brake->complaint(config, "small@example.test", kT0).has_value());
 }
 
 BOOST_FIXTURE_TEST_CASE(the_freeze_and_the_baseline_survive_a_restart_until_the_thaw, Fixture) {
