@@ -12,6 +12,8 @@ the sink more than once is a duplicate (allowed: a cut inside the removal window
 again, never loses); copies at the sink are compared byte for byte too. With --local, messages
 go to a local mailbox (support@example.test) and Hato writes them into a Maildir under data_dir
 (so on the mount): found there counts too (with --deliver as well, the clients alternate).
+With --inbound, half the clients send through an inbound (MX) listener to that mailbox, as
+mail from outside arrives (SPF and DNSBL lookups go to the dnsmasq of --deliver, or to none).
 
 Prints per round and in total: acknowledged, found, duplicated, lost, corrupted. Exits 1 if any
 message was lost or corrupted, or if Hato did not start on the surviving state.
@@ -70,9 +72,11 @@ class Mount:
 class Load:
     """Clients that submit in a loop and remember what got a 250: Message-ID -> (qid, body)."""
 
-    def __init__(self, port, clients, round_no, rcpts):
-        self.port = port
-        self.rcpts = rcpts  # recipient patterns, used in turn ("{k}": the client)
+    def __init__(self, doors, clients, round_no):
+        # (port, recipient patterns used in turn ("{k}": the client)); client k uses door
+        # k mod len(doors).
+        self.doors = doors
+        self.by_door = [0] * len(doors)  # acknowledged through each
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.acked = {}
@@ -83,15 +87,16 @@ class Load:
 
     def client(self, k, round_no):
         seq = 0
+        port, rcpts = self.doors[k % len(self.doors)]
         while not self.stop.is_set():
             try:
-                with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as s:
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
                     s.ehlo("client.sender.test")
                     while not self.stop.is_set():
                         seq += 1
                         mid = f"<pc-{round_no}-{k}-{seq}.{os.getpid()}@client.sender.test>"
                         pad = "\r\n".join(["x" * 76] * (seq % 30))
-                        rcpt = self.rcpts[seq % len(self.rcpts)].format(k=k)
+                        rcpt = rcpts[seq % len(rcpts)].format(k=k)
                         body = (f"From: <app@sender.test>\r\nTo: <{rcpt}>\r\n"
                                 f"Subject: powercut {round_no}-{k}-{seq}\r\nMessage-ID: {mid}\r\n"
                                 f"\r\nround {round_no} client {k} message {seq}\r\n{pad}\r\n")
@@ -103,6 +108,7 @@ class Load:
                         if code == 250:
                             with self.lock:
                                 self.acked[mid] = (queue_id(text), body.encode())
+                                self.by_door[k % len(self.doors)] += 1
             except (OSError, smtplib.SMTPException) as e:
                 if os.environ.get("POWERCUT_DEBUG"):
                     print(f"  client {k}: {e!r}", flush=True)
@@ -209,11 +215,15 @@ def main():
                     help="deliver to a sink while the rounds run (deliveries and removals)")
     ap.add_argument("--local", action="store_true",
                     help="deliver to a local Maildir on the mount while the rounds run")
+    ap.add_argument("--inbound", action="store_true",
+                    help="half the clients send to an inbound (MX) listener, for the local "
+                         "mailbox (implies --local)")
     ap.add_argument("--planted-bug", action="store_true",
                     help="turn the commit's sync off (HATO_DEBUG_UNSAFE_NO_SYNC=1): lost must be > 0")
     ap.add_argument("--compare", type=int, default=200,
                     help="messages of each round compared byte for byte (`queue cat`), 0: all")
     args = ap.parse_args()
+    args.local = args.local or args.inbound
     os.environ["HATO_BIN"] = os.path.abspath(args.hato)
     hatotest.HATO = os.path.abspath(args.hato)
     rng = random.Random(args.seed)
@@ -233,8 +243,11 @@ def main():
                  "  retry:\n    first: 1s\n    max_interval: 2s\n    max_age: 1h\n"
                  "    delay_warning: 1h\n")
     mount = Mount(os.path.abspath(args.fs), args.mode, args.seed)
-    d = Daemon(listeners=[{"name": "trusted", "role": "submission", "tls": "none",
-                           "trusted_networks": ["127.0.0.0/8"]}],
+    listeners = [{"name": "trusted", "role": "submission", "tls": "none",
+                  "trusted_networks": ["127.0.0.0/8"]}]
+    if args.inbound:
+        listeners.append({"name": "mx", "role": "inbound", "tls": "none"})
+    d = Daemon(listeners=listeners,
                domains=[{"name": hatotest.DOMAIN, "mailboxes": ["support"]},
                         {"name": "sender.test"}], extra_yaml=extra)
     # data_dir on the mount, made durable itself (the rounds are about what Hato writes in it).
@@ -254,7 +267,10 @@ def main():
     try:
         d.start()
         for r in range(1, args.rounds + 1):
-            load = Load(d.port("trusted"), args.clients, r, rcpts)
+            doors = [(d.port("trusted"), rcpts)]
+            if args.inbound:
+                doors.append((d.port("mx"), [f"support@{hatotest.DOMAIN}"]))
+            load = Load(doors, args.clients, r)
             time.sleep(rng.uniform(0.3, 2.0))
             d.kill()
             mount.cut()
@@ -274,7 +290,8 @@ def main():
             corrupted_total += corrupted
             print(f"round {r}: acknowledged={total_acked} (+{len(new)}) found={found} "
                   f"duplicated={duplicates(sink, mailbox)} lost={lost} corrupted={corrupted} "
-                  f"compared={len(compare)}", flush=True)
+                  f"compared={len(compare)}"
+                  + (f" inbound={load.by_door[1]}" if args.inbound else ""), flush=True)
             # A lost message is counted once: forget it.
             present = {m["id"] for m in d.queue_ls()}
             delivered = {m.message_id for m in sink.snapshot()} if sink else set()

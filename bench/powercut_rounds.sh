@@ -5,6 +5,8 @@
 #   bench/powercut_rounds.sh                                  10 rounds, 4 clients
 #   bench/powercut_rounds.sh --rounds 200 --clients 8 --mode reorder --seed 42
 #   bench/powercut_rounds.sh --rounds 50 --deliver        delivering to a sink meanwhile
+#   bench/powercut_rounds.sh --rounds 200 --deliver --inbound   submission and inbound load,
+#                                                         delivering to the sink and a Maildir
 #   bench/powercut_rounds.sh --rounds 3 --planted-bug     commits unsynced: must report lost > 0
 #
 # Needs root, /dev/fuse and fusermount3, and `ninja -C build hato powercut_fs`.
@@ -13,8 +15,8 @@
 # messages per round compared byte for byte, default 200); exits non-zero if anything
 # acknowledged was lost or corrupted, or Hato did not start on the surviving state.
 # Without --deliver, DNS never answers and everything stays queued (the commit alone).
-# Not in the rounds yet: inbound load, Maildirs. CI runs one round (ctest powercut,
-# tests/powercut/test_powercut.py); long rounds are for this script only.
+# --local delivers into a Maildir on the mount; --inbound adds clients on an inbound (MX)
+# listener. CI runs ten rounds (ctest powercut); long rounds are for this script only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for b in build/hato build/tests/powercut/powercut_fs; do

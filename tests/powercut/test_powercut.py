@@ -334,9 +334,9 @@ class HatoTest(unittest.TestCase):
         self.rounds(3, '--local', '--mode', 'reorder')
 
     def test_delivered_mail_survives(self):
-        # Deliveries and removals going on (a removal is written unsynced: a cut may deliver
-        # again, never lose); the disk tears pages.
-        self.rounds(3, '--deliver', '--local', '--mode', 'torn')
+        # Submission and inbound load, deliveries and removals going on (a removal is written
+        # unsynced: a cut may deliver again, never lose); the disk tears pages.
+        self.rounds(3, '--deliver', '--inbound', '--mode', 'torn')
 
     def test_planted_bug_is_caught(self):
         # With the commit's sync off (HATO_DEBUG_UNSAFE_NO_SYNC=1) the rounds must see the loss.
