@@ -56,6 +56,7 @@ class Builder {
   void read_limits(const Value& v);
   void read_user_quotas(const Value& v);
   void read_brake(const Value& v);
+  void read_brake_floor(const Value& v);
   std::optional<double> read_decimal(const Value& v, double min, double max);
   std::optional<std::vector<Quota>> read_quotas(const Value& v);
   void read_allowed_senders(const Value& v);

@@ -200,21 +200,27 @@ void Builder::read_user_quotas(const Value& v) {
   }
 }
 
-// limits.brake: {enabled, factor, floor, bounce_rate, min_bounces, complaint_rate,
-// min_complaints, action: hold|refuse}.
+// limits.brake: on | off, or {enabled, factor, floor, bounce_rate, min_bounces,
+// complaint_rate, min_complaints, action: hold|refuse}. Writing the section turns the brake
+// on (unless it says enabled: false); without it the brake is off.
 void Builder::read_brake(const Value& v) {
+  Brake& brake = config_.limits.brake;
+  if (v.node.IsScalar()) {
+    auto on =
+        reader_.choice<bool>(v, {{"on", true}, {"true", true}, {"off", false}, {"false", false}});
+    if (on) brake.enabled = *on;
+    return;
+  }
   MapReader m(reader_, v, keys::kBrake);
   if (!m.is_map()) return;
-  Brake& brake = config_.limits.brake;
+  brake.enabled = true;
   if (auto* e = m.get("enabled")) {
     if (auto on = reader_.choice<bool>(*e, {{"true", true}, {"false", false}})) brake.enabled = *on;
   }
   if (auto* f = m.get("factor")) {
     if (auto factor = read_decimal(*f, 1, 1e6)) brake.factor = *factor;
   }
-  if (auto* f = m.get("floor")) {
-    if (auto floor = reader_.number(*f, 1, kMaxU32)) brake.floor = *floor;
-  }
+  if (auto* f = m.get("floor")) read_brake_floor(*f);
   if (auto* r = m.get("bounce_rate")) {
     if (auto rate = read_decimal(*r, 0, 1)) brake.bounce_rate = *rate;
   }
@@ -232,6 +238,23 @@ void Builder::read_brake(const Value& v) {
         *a, {{"hold", BrakeAction::kHold}, {"refuse", BrakeAction::kRefuse}});
     if (action) brake.action = *action;
   }
+}
+
+// read_brake_floor - messages an hour: "200" or "200/h" (INTERFACE.md writes it as a rate).
+void Builder::read_brake_floor(const Value& v) {
+  auto text = reader_.string(v);
+  if (!text) return;
+  if (text->find('/') == std::string::npos) {
+    if (auto floor = reader_.number(v, 1, kMaxU32)) config_.limits.brake.floor = *floor;
+    return;
+  }
+  auto quota = parse_quota(*text);
+  if (!quota || quota->window != std::chrono::hours(1)) {
+    reader_.error(
+        v, "limits.brake.floor is messages an hour, such as 200 or 200/h, not '" + *text + "'");
+    return;
+  }
+  config_.limits.brake.floor = quota->count;
 }
 
 // read_decimal - a plain number from `min` to `max` ("10", "0.2").

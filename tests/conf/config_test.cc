@@ -619,12 +619,29 @@ BOOST_AUTO_TEST_CASE(the_brake_reads_its_keys_and_refuses_bad_values) {
   BOOST_TEST(c->limits.brake.bounce_rate == 0.1);
   BOOST_TEST(c->limits.brake.min_bounces == 50u);
   BOOST_TEST((c->limits.brake.action == BrakeAction::kRefuse));
+  BOOST_TEST(c->limits.brake.complaint_rate == 0.003);
+  BOOST_TEST(c->limits.brake.min_complaints == 5u);
+  // As INTERFACE.md writes it: the section turns the brake on, the floor is a rate an hour.
+  c = loaded(kListener +
+             "limits: {brake: {factor: 10, floor: 200/h, action: hold, complaint_rate: 0.001, "
+             "min_complaints: 3}}\n");
+  BOOST_TEST(c->limits.brake.enabled);
+  BOOST_TEST(c->limits.brake.floor == 200u);
+  BOOST_TEST(c->limits.brake.complaint_rate == 0.001);
+  BOOST_TEST(c->limits.brake.min_complaints == 3u);
+  BOOST_TEST(!loaded(kListener + "limits: {brake: off}\n")->limits.brake.enabled);
+  BOOST_TEST(loaded(kListener + "limits: {brake: on}\n")->limits.brake.enabled);
+  BOOST_TEST(
+      !loaded(kListener + "limits: {brake: {enabled: false, factor: 5}}\n")->limits.brake.enabled);
   auto errors = errors_of(kListener +
                           "limits: {brake: {factor: 0.5, bounce_rate: 20%, action: stop, "
-                          "enable: true}}\n");
+                          "enable: true, floor: 200/m}}\n");
   std::string all;
   for (const auto& e : errors) all += e + "\n";
-  BOOST_TEST(errors.size() == 4u, all);
+  BOOST_TEST(errors.size() == 5u, all);
+  BOOST_TEST(all.find("limits.brake.floor is messages an hour, such as 200 or 200/h, not "
+                      "'200/m'") != std::string::npos,
+             all);
   BOOST_TEST(
       all.find("limits.brake.factor: '0.5' is not a number from 1 to 1e+06") != std::string::npos,
       all);
