@@ -235,6 +235,7 @@ SharedState::Allowance RedisShared::offline_allowance(const Lease& lease, uint64
 
 void RedisShared::reserve(const std::string& key, uint64_t cap, int64_t expires_ms, uint64_t n,
                           std::function<void(Allowance)> done) {
+  leases_[key].exact = true;
   Allowance a = allowance(key, cap, expires_ms, n);
   if (a != Allowance::kAsking) return done(a);
   leases_[key].waiters.emplace_back(n, std::move(done));
@@ -266,12 +267,11 @@ bool RedisShared::two_numbers(const RedisReply& r, const char* what, const std::
   return false;
 }
 
-// batch - how much one reservation takes: `lease`, but a tenth of a small cap at most (one at
-// a time below 20, without asking ahead), so that one node does not sit on a quota of 5 a
-// minute that another node's user needs; what a node leaves unused goes back after
-// kIdleLeaseMs anyway.
+// batch - how much one reservation takes beyond what is missing: `lease` for warm-up
+// allowances, nothing for counters reserve()d exactly (a user's quota of 5 a minute must not
+// sit on one node while the user sends through another).
 uint64_t RedisShared::batch(const Lease& lease) const {
-  return std::min<uint64_t>(config_.lease, lease.cap / 10);
+  return lease.exact ? 0 : config_.lease;
 }
 
 // ask - reserves what the reserve() callers are missing, or a batch.
@@ -308,7 +308,7 @@ void RedisShared::spend(const std::string& key, uint64_t n) {
   lease.last_spend = now;
   uint64_t from_lease = std::min(lease.have, n);
   lease.have -= from_lease;
-  if (from_lease > 0 && batch(lease) > 1) {
+  if (from_lease > 0 && !lease.exact) {
     // The next lease is asked for while half of this one is left, so that a busy node
     // does not stop at every round trip to redis.
     if (lease.have <= config_.lease / 2 && !lease.asking && redis_.connected() &&

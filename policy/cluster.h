@@ -90,6 +90,7 @@ class RedisShared : public SharedState {
     int64_t last_spend = 0;
     std::optional<uint64_t> count;  // the cluster's count, as last heard
     uint64_t wanted = 0;            // the largest n asked for since the last grant
+    bool exact = false;             // reserve()d: no batch, no asking ahead
     // reserve() callers waiting for the reservation on its way: how many each needs.
     std::vector<std::pair<uint64_t, std::function<void(Allowance)>>> waiters;
   };

@@ -61,7 +61,8 @@ class SharedState {
   virtual Allowance allowance(const std::string& key, uint64_t cap, int64_t expires_ms,
                               uint64_t n) = 0;
   // As allowance(), for a caller that can wait for redis: `done` hears kYes, kSpent or
-  // kOffline, at once when the answer is known here.
+  // kOffline, at once when the answer is known here. What is missing is reserved exactly
+  // (allowance() reserves a lease ahead, for warm-up's many messages).
   virtual void reserve(const std::string& key, uint64_t cap, int64_t expires_ms, uint64_t n,
                        std::function<void(Allowance)> done) {
     done(allowance(key, cap, expires_ms, n));
