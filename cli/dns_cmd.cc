@@ -142,6 +142,8 @@ policy::DomainPlan mta_sts_plan(const conf::Config& config, const conf::Domain& 
 policy::DomainPlan make_plan(const conf::Config& config, const conf::Domain& d,
                              std::vector<policy::Finding>* key_errors) {
   policy::DomainPlan plan = mta_sts_plan(config, d);
+  plan.receives = std::any_of(config.listeners.begin(), config.listeners.end(),
+                              [](const auto& l) { return l.role == conf::ListenerRole::kInbound; });
   for (const auto& e : config.egress) {
     plan.egress.push_back({e.address.ip(), e.helo.empty() ? config.hostname : e.helo});
   }

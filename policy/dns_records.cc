@@ -76,7 +76,8 @@ constexpr uint16_t kMxPreference = 10;
 // Required records.
 
 std::string recommended_spf(const DomainPlan& plan) {
-  std::string spf = "v=spf1 mx a:" + plan.hostname;
+  // mx only when the MX is this relay: another service's inbound servers do not send for us.
+  std::string spf = std::string(plan.receives ? "v=spf1 mx" : "v=spf1") + " a:" + plan.hostname;
   for (const auto& e : plan.egress) spf += (is_ipv6(e.ip) ? " ip6:" : " ip4:") + normal_ip(e.ip);
   return spf + " ~all";
 }
@@ -109,25 +110,56 @@ std::string mta_sts_id(std::string_view policy) {
   return buf;
 }
 
+namespace {
+
+ZoneRecord mta_sts_record(const DomainPlan& plan) {
+  const std::string& d = plan.domain;
+  std::string policy = mta_sts_policy(plan);
+  ZoneRecord sts{"MTA-STS", "_mta-sts." + d, "TXT", "v=STSv1; id=" + mta_sts_id(policy), {}};
+  sts.comments.push_back("MTA-STS: senders fetch this policy from https://mta-sts." + d +
+                         "/.well-known/mta-sts.txt");
+  sts.comments.push_back("(HTTPS with a certificate valid for mta-sts." + d +
+                         "); id= changes whenever the policy does:");
+  for (size_t start = 0; start < policy.size();) {
+    size_t end = policy.find("\r\n", start);
+    sts.comments.push_back("  " + policy.substr(start, end - start));
+    start = end == std::string::npos ? policy.size() : end + 2;
+  }
+  if (plan.mta_sts_mode == "testing") {
+    sts.comments.push_back("mode testing: failures are only reported (TLS-RPT);");
+    sts.comments.push_back("switch to enforce once the reports are clean.");
+  }
+  return sts;
+}
+
+}  // namespace
+
 std::vector<ZoneRecord> required_records(const DomainPlan& plan) {
   const std::string& d = plan.domain;
   std::vector<ZoneRecord> out;
 
-  out.push_back({"MX",
-                 d,
-                 "MX",
-                 std::to_string(kMxPreference) + " " + plan.hostname,
-                 {"Mail for " + d + " comes to this relay.",
-                  plan.hostname + " needs an A (and AAAA) record with this host's public "
-                                  "address; `dns check` verifies it."}});
+  if (plan.receives) {
+    out.push_back({"MX",
+                   d,
+                   "MX",
+                   std::to_string(kMxPreference) + " " + plan.hostname,
+                   {"Mail for " + d + " comes to this relay.",
+                    plan.hostname + " needs an A (and AAAA) record with this host's public "
+                                    "address; `dns check` verifies it."}});
+  }
 
   ZoneRecord spf{"SPF", d, "TXT", recommended_spf(plan), {}};
+  if (!plan.receives) {
+    spf.comments.push_back("No inbound listener: this relay only sends as " + d +
+                           "; keep the MX, MTA-STS and");
+    spf.comments.push_back("TLS-RPT records of the service that receives its mail.");
+  }
+  std::string own = (plan.receives ? "mx and a:" : "a:") + plan.hostname;
   if (plan.egress.empty()) {
-    spf.comments.push_back("No egress addresses are configured: mx and a:" + plan.hostname +
+    spf.comments.push_back("No egress addresses are configured: " + own +
                            " authorise this relay's own address.");
   } else {
-    spf.comments.push_back("mx, a:" + plan.hostname +
-                           " and the configured egress addresses may send as " + d + ".");
+    spf.comments.push_back(own + " and the configured egress addresses may send as " + d + ".");
   }
   spf.comments.push_back("Add an include: for every other service that sends as " + d +
                          " (10 DNS lookups at most in all).");
@@ -151,23 +183,8 @@ std::vector<ZoneRecord> required_records(const DomainPlan& plan) {
                   "passing SPF or DKIM,",
                   "move to p=quarantine, then to p=reject."}});
 
-  std::string policy = mta_sts_policy(plan);
-  ZoneRecord sts{"MTA-STS", "_mta-sts." + d, "TXT", "v=STSv1; id=" + mta_sts_id(policy), {}};
-  sts.comments.push_back("MTA-STS: senders fetch this policy from https://mta-sts." + d +
-                         "/.well-known/mta-sts.txt");
-  sts.comments.push_back("(HTTPS with a certificate valid for mta-sts." + d +
-                         "); id= changes whenever the policy does:");
-  for (size_t start = 0; start < policy.size();) {
-    size_t end = policy.find("\r\n", start);
-    sts.comments.push_back("  " + policy.substr(start, end - start));
-    start = end == std::string::npos ? policy.size() : end + 2;
-  }
-  if (plan.mta_sts_mode == "testing") {
-    sts.comments.push_back("mode testing: failures are only reported (TLS-RPT);");
-    sts.comments.push_back("switch to enforce once the reports are clean.");
-  }
-  out.push_back(std::move(sts));
-
+  if (!plan.receives) return out;
+  out.push_back(mta_sts_record(plan));
   out.push_back({"TLS-RPT",
                  "_smtp._tls." + d,
                  "TXT",

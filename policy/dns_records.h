@@ -71,6 +71,9 @@ struct DomainPlan {
   std::string mta_sts_mode = "testing";  // testing | enforce | none
   int64_t mta_sts_max_age = 604800;      // one week, in seconds
   std::vector<std::string> mta_sts_mx;   // empty: hostname
+  // An inbound listener takes the domain's mail here. Without one the relay only sends as the
+  // domain: its MX, MTA-STS and TLS-RPT records belong to whichever service receives it.
+  bool receives = true;
 };
 
 // One record in zone-file form with the comments that explain it.
@@ -82,7 +85,8 @@ struct ZoneRecord {
   std::vector<std::string> comments;  // one line each, without the leading ';'
 };
 
-// The records, in the order `dns records` prints them.
+// The records, in the order `dns records` prints them (MX, MTA-STS and TLS-RPT only when
+// the plan receives).
 std::vector<ZoneRecord> required_records(const DomainPlan& plan);
 
 // The line to put in a zone: `owner. IN MX 10 host.` or `owner. IN TXT ( "..." "..." )` with

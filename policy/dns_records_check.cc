@@ -146,7 +146,8 @@ Finding check_address(const DomainPlan& plan, DnsSource& dns, std::vector<std::s
   if (a.outcome == DnsOutcome::kFailed) return lookup_failed("address", plan.hostname, "A", a);
   if (a.outcome == DnsOutcome::kNone || a.values.empty()) {
     f.verdict = Verdict::kMissing;
-    f.detail = "no A or AAAA record: the MX target cannot be reached";
+    f.detail = plan.receives ? "no A or AAAA record: the MX target cannot be reached"
+                             : "no A or AAAA record for this relay's host name";
     f.fix = plan.hostname + ". IN A <this host's public IPv4 address>  (and AAAA for IPv6)";
     return f;
   }
@@ -539,7 +540,7 @@ void check_ptrs(const DomainPlan& plan, DnsSource& dns, std::vector<Finding>& ou
 std::vector<Finding> check_domain(const DomainPlan& plan, DnsSource& dns) {
   std::vector<ZoneRecord> records = required_records(plan);
   std::vector<Finding> out;
-  out.push_back(check_mx(plan, record_of(records, "MX"), dns));
+  if (plan.receives) out.push_back(check_mx(plan, record_of(records, "MX"), dns));
   std::vector<std::string> host_addresses;
   out.push_back(check_address(plan, dns, &host_addresses));
   out.push_back(check_spf(plan, record_of(records, "SPF"), host_addresses, dns));
@@ -547,8 +548,10 @@ std::vector<Finding> check_domain(const DomainPlan& plan, DnsSource& dns) {
     out.push_back(check_dkim(plan, key, record_of(records, "DKIM " + key.selector), dns));
   }
   out.push_back(check_dmarc(plan, record_of(records, "DMARC"), dns));
-  out.push_back(check_mta_sts(plan, record_of(records, "MTA-STS"), dns));
-  out.push_back(check_tlsrpt(record_of(records, "TLS-RPT"), dns));
+  if (plan.receives) {
+    out.push_back(check_mta_sts(plan, record_of(records, "MTA-STS"), dns));
+    out.push_back(check_tlsrpt(record_of(records, "TLS-RPT"), dns));
+  }
   check_ptrs(plan, dns, out);
   return out;
 }

@@ -17,6 +17,7 @@ import ssl
 import urllib.error
 import urllib.request
 
+import hatotest
 from hatotest import DOMAIN, HatoTestCase, wait_for
 from sinks import TestCa
 
@@ -94,7 +95,10 @@ class MtaStsHostingTest(HatoTestCase):
         self.addCleanup(self.ca.cleanup)
 
     def hosting_daemon(self, mta_sts_yaml):
-        d = self.own_daemon(extra_yaml="mta_sts:\n" + mta_sts_yaml)
+        # The MX of its domain (an inbound listener), which is what MTA-STS describes.
+        d = self.own_daemon(extra_yaml="mta_sts:\n" + mta_sts_yaml,
+                            listeners=hatotest.default_listeners() + [
+                                {"name": "mx", "role": "inbound", "tls": "starttls"}])
         cert, key = self.ca.issue(POLICY_HOST, "relay.example.test")
         shutil.copy(cert, os.path.join(d.dir, "cert.pem"))
         shutil.copy(key, os.path.join(d.dir, "key.pem"))

@@ -142,8 +142,12 @@ class DnsTest(unittest.TestCase):
             assert r.returncode == 0, r.stderr
             if path == cls.other_key:
                 cls.other_record = parse_zone(r.stdout)[0]
+        # An MX for its domain (an inbound listener): the MX, MTA-STS and TLS-RPT records
+        # are its to publish.
         cls.daemon = Daemon(domains=[{"name": DOMAIN, "mailboxes": ["postmaster"],
-                                      "dkim": [{"selector": "s1", "key": cls.key}]}])
+                                      "dkim": [{"selector": "s1", "key": cls.key}]}],
+                            listeners=hatotest.default_listeners() + [
+                                {"name": "mx", "role": "inbound", "tls": "starttls"}])
         r = cls.daemon.cli("dns", "records", "--domain", DOMAIN)
         assert r.returncode == 0, f"dns records exited {r.returncode}: {r.stderr}"
         cls.records_text = r.stdout
@@ -261,6 +265,20 @@ class DnsTest(unittest.TestCase):
         r = self.daemon.cli("dns", "check", "--domain", DOMAIN, timeout=120)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("failed", r.stdout)
+
+    def test_a_relay_without_an_inbound_listener_leaves_the_mx_alone(self):
+        # A smarthost that only sends as the domain: its mail goes to a mailbox provider,
+        # whose MX, MTA-STS and TLS-RPT records `dns records` must not replace.
+        d = Daemon(domains=[{"name": DOMAIN, "mailboxes": ["postmaster"],
+                             "dkim": [{"selector": "s1", "key": self.key}]}])
+        self.addCleanup(d.cleanup)
+        r = d.cli("dns", "records", "--domain", DOMAIN)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        kinds = sorted({(name, kind) for name, kind, _ in parse_zone(r.stdout)})
+        self.assertEqual(kinds, sorted([(DOMAIN, "TXT"), (f"s1._domainkey.{DOMAIN}", "TXT"),
+                                        (f"_dmarc.{DOMAIN}", "TXT")]), r.stdout)
+        self.assertIn(f'"v=spf1 a:{HOSTNAME} ~all"', r.stdout)
+        self.assertIn("No inbound listener: this relay only sends as", r.stdout)
 
     def test_unknown_domain_is_a_usage_error(self):
         r = self.daemon.cli("dns", "records", "--domain", "elsewhere.test")

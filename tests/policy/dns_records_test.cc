@@ -112,6 +112,30 @@ BOOST_AUTO_TEST_CASE(required_records_cover_every_kind_in_order) {
   for (const auto& r : records) BOOST_TEST(!r.comments.empty(), r.kind << " explains itself");
 }
 
+BOOST_AUTO_TEST_CASE(a_relay_that_only_sends_leaves_mx_mta_sts_and_tlsrpt_alone) {
+  // No inbound listener: the domain's mail goes to another service, whose MX, MTA-STS and
+  // TLS-RPT records must stay; `dns records` must not tell the operator to replace them.
+  DomainPlan p = plan();
+  p.receives = false;
+  std::vector<ZoneRecord> records = required_records(p);
+  std::vector<std::string> kinds;
+  for (const auto& r : records) kinds.push_back(r.kind);
+  BOOST_TEST(kinds == (std::vector<std::string>{"SPF", "DKIM s1", "DMARC"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(records[0].value == "v=spf1 a:relay.example.test ~all");
+  BOOST_TEST(records[0].comments.front().find("No inbound listener") != std::string::npos);
+  // `dns check` does not look for them either, and what is published passes.
+  FakeDns dns = published(p);
+  dns.mxs["example.test"] = {"mx.mailbox-provider.test"};
+  std::vector<Finding> findings = check_domain(p, dns);
+  for (const auto& f : findings) {
+    BOOST_TEST(f.check != "MX");
+    BOOST_TEST(f.check != "MTA-STS");
+    BOOST_TEST(f.check != "TLS-RPT");
+    BOOST_TEST(!finding_fails(f), f.check << " " << verdict_name(f.verdict) << ": " << f.detail);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(spf_lists_egress_addresses) {
   DomainPlan p = plan();
   p.egress = {{"192.0.2.10", "mail1.example.test"}, {"2001:DB8::1", "mail1.example.test"}};
