@@ -234,6 +234,22 @@ async function post(idem) {
         sink.start()
         self.submitted(sink, d)
 
+    def test_twenty_thousand_recipients_in_one_post_are_queued(self):
+        # Recipient checks that answer at once must not nest one call per recipient: the
+        # stack of a 20,000-recipient POST would overflow (and take the daemon down).
+        dns = self.dns()
+        sink = self.sink(start=False)
+        d = self.api_relay(dns.port, sink.port, limits={"max_recipients": 20000})
+        rcpts = [f"r{i}@remote.test" for i in range(20000)]
+        status, _, body = self.curl(d, {"from": APP_SENDER, "to": rcpts[:1], "bcc": rcpts[1:],
+                                        "subject": "many", "text": "to everyone\n"})
+        self.assertEqual(status, 202, body)
+        r = d.cli("queue", "show", body["id"], "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        shown = json.loads(r.stdout)
+        self.assertEqual(len(shown["recipients"]), 20000)
+        self.assertTrue(d.running())
+
     def test_each_error_is_json_with_a_code_and_a_sentence(self):
         dns = self.dns()
         sink = self.sink(start=False)
