@@ -9,6 +9,7 @@
 
 #include "cli/admin_impl.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "policy/user_brake.h"
 
 namespace hato::cli {
@@ -36,7 +37,7 @@ void AdminServer::Impl::frozen_users(evhttp_request* req, const RouteArgs&) {
 // thaw_user - the freeze goes, then the user's held mail is released. The walk over the
 // queue is one pass on the loop: a thaw is rare, and the mail waits for it.
 void AdminServer::Impl::thaw_user(evhttp_request* req, const RouteArgs& args) {
-  std::string user(args.id);
+  std::string user = percent_decode(args.id);
   if (!brake->thaw(user, log::now_ms()))
     return send_error(req, kHttpConflict, "Conflict", "user " + user + " is not frozen");
   std::vector<queue::QueueId> held;
@@ -72,8 +73,9 @@ void AdminServer::Impl::user_baseline(evhttp_request* req, const RouteArgs& args
   if (!ok) return;
   if (means[0] < 0 || means[1] < 0)
     return send_error(req, HTTP_BADREQUEST, "Bad Request", "give messages and recipients");
-  brake->set_baseline(args.id, means[0], means[1], log::now_ms());
-  log::info("user baseline set", {{"user", std::string(args.id)},
+  std::string user = percent_decode(args.id);
+  brake->set_baseline(user, means[0], means[1], log::now_ms());
+  log::info("user baseline set", {{"user", user},
                                   {"messages", std::to_string(means[0])},
                                   {"recipients", std::to_string(means[1])}});
   send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");

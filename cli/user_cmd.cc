@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/json.h"
+#include "common/strings.h"
 #include "conf/config.h"
 #include "policy/api_keys.h"
 #include "policy/auth.h"
@@ -81,6 +82,11 @@ int admin_answer(const Result<AdminResponse>& r, bool unreachable, std::string* 
 
 // `hato user frozen | thaw NAME | baseline NAME M R`: the sending brake (limits.brake), through
 // the running daemon.
+// The admin path of a user's `what`: the name percent-encoded, as it may hold '/', '?' or '%'.
+std::string user_path(const std::string& user, const char* what) {
+  return "/v1/users/" + percent_encode(user, "-._~@+") + "/" + what;
+}
+
 int brake_command(const std::vector<std::string>& args, const conf::Config& config) {
   const std::string& socket = config.admin.socket;
   bool unreachable = false;
@@ -99,8 +105,8 @@ int brake_command(const std::vector<std::string>& args, const conf::Config& conf
     return kExitOk;
   }
   if (args[0] == "thaw" && args.size() == 2) {
-    int rc = admin_answer(admin_post(socket, "/v1/users/" + args[1] + "/thaw", &unreachable),
-                          unreachable, &body);
+    int rc = admin_answer(admin_post(socket, user_path(args[1], "thaw"), &unreachable), unreachable,
+                          &body);
     if (rc != kExitOk) return rc;
     auto answer = parse_json(body);
     std::cerr << "hato: user " << args[1] << " thawed; " << (answer ? answer->str("released") : "?")
@@ -108,8 +114,9 @@ int brake_command(const std::vector<std::string>& args, const conf::Config& conf
     return kExitOk;
   }
   if (args[0] == "baseline" && args.size() == 4) {
-    std::string path =
-        "/v1/users/" + args[1] + "/baseline?messages=" + args[2] + "&recipients=" + args[3];
+    std::string path = user_path(args[1], "baseline") +
+                       "?messages=" + percent_encode(args[2], "-._~") +
+                       "&recipients=" + percent_encode(args[3], "-._~");
     int rc = admin_answer(admin_post(socket, path, &unreachable), unreachable, &body);
     if (rc != kExitOk) return rc;
     std::cerr << "hato: the brake now takes " << args[1] << " to send " << args[2]

@@ -233,19 +233,7 @@ std::vector<std::string> query_values(std::string_view query, std::string_view n
   for (const auto& pair : split(query, '&')) {
     size_t eq = pair.find('=');
     if (eq == std::string::npos || std::string_view(pair).substr(0, eq) != name) continue;
-    std::string value;
-    for (size_t i = eq + 1; i < pair.size(); ++i) {
-      if (pair[i] == '+') {
-        value += ' ';
-      } else if (pair[i] == '%' && i + 2 < pair.size() && isxdigit(pair[i + 1]) &&
-                 isxdigit(pair[i + 2])) {
-        value += static_cast<char>(std::stoi(pair.substr(i + 1, 2), nullptr, 16));
-        i += 2;
-      } else {
-        value += pair[i];
-      }
-    }
-    out.push_back(std::move(value));
+    out.push_back(percent_decode(std::string_view(pair).substr(eq + 1), true));
   }
   return out;
 }

@@ -1,5 +1,5 @@
 // strings_test.cc - ASCII folding: mixed case, empty input, bytes >= 0x80 kept, prefixes longer
-// than the string, and trimming of spaces and tabs only.
+// than the string, trimming of spaces and tabs only, and percent-decoding.
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -71,6 +71,18 @@ BOOST_AUTO_TEST_CASE(trim_table) {
       {"\r\nx\r\n", "\r\nx\r\n"},  // CR and LF are not WSP
   };
   for (const auto& [in, want] : kCases) BOOST_TEST(std::string(trim(in)) == want, in);
+}
+
+BOOST_AUTO_TEST_CASE(percent_decoding_reverses_encoding_and_keeps_stray_percents) {
+  BOOST_TEST(percent_decode("a%2Fb%3fc%25") == "a/b?c%");
+  BOOST_TEST(percent_decode("50%") == "50%");
+  BOOST_TEST(percent_decode("%4") == "%4");
+  BOOST_TEST(percent_decode("%zz%41") == "%zzA");
+  BOOST_TEST(percent_decode("a+b") == "a+b");
+  BOOST_TEST(percent_decode("a+b%20c", true) == "a b c");
+  std::string every;
+  for (int c = 0; c < 256; ++c) every += static_cast<char>(c);
+  BOOST_TEST(percent_decode(percent_encode(every, "-._~")) == every);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
