@@ -94,6 +94,7 @@ struct AdminServer::Impl {
   class ListScan;
   class SummaryScan;
   class FlushScan;
+  class ReleaseUserScan;
   class Watcher;
   class Backup;
   class BlacklistCheck;
@@ -164,6 +165,9 @@ struct AdminServer::Impl {
   bool has_brake() const { return brake != nullptr; }
   void frozen_users(evhttp_request* req, const RouteArgs& args);
   void thaw_user(evhttp_request* req, const RouteArgs& args);
+  // admin_queue.cc: releases `user`'s held mail, a slice of the store at a time, and answers
+  // {"ok":true,"released":N}.
+  void release_held_of(evhttp_request* req, std::string user);
   void user_baseline(evhttp_request* req, const RouteArgs& args);
   // admin_suppress.cc:
   bool has_suppression() const { return suppression != nullptr; }

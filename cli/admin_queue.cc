@@ -412,6 +412,45 @@ class AdminServer::Impl::FlushScan : public Scan {
   size_t flushed_ = 0;
 };
 
+// POST /v1/users/NAME/thaw, after the freeze is cleared: the user's held mail is released.
+class AdminServer::Impl::ReleaseUserScan : public Scan {
+ public:
+  ReleaseUserScan(Impl& server, evhttp_request* req, std::string user)
+      : Scan(server, req), user_(std::move(user)) {}
+
+ protected:
+  bool visit(const queue::StoredMessage& m) override {
+    if (m.envelope.state != queue::MessageState::kHeld || m.envelope.auth_user != user_)
+      return true;
+    if (Status r = server_.control.release(m.id); r) {
+      ++released_;
+    } else {
+      log::warning("held mail of a thawed user not released",
+                   {{"id", m.id.str()}, {"user", user_}, {"reason", r.message()}});
+    }
+    return true;
+  }
+
+  void done() override {
+    log::warning("user thawed", {{"user", user_}, {"released", std::to_string(released_)}});
+    reply_and_end(HTTP_OK, "OK", "{\"ok\":true,\"released\":" + std::to_string(released_) + "}\n");
+  }
+
+  void failed(const Status& status) override {
+    reply_and_end(HTTP_INTERNAL, "Internal Server Error",
+                  "user " + user_ + " thawed, but reading the queue failed after releasing " +
+                      std::to_string(released_) + " messages: " + status.message());
+  }
+
+ private:
+  const std::string user_;
+  size_t released_ = 0;
+};
+
+void AdminServer::Impl::release_held_of(evhttp_request* req, std::string user) {
+  run(std::make_unique<ReleaseUserScan>(*this, req, std::move(user)));
+}
+
 // GET /v1/events: one JSON line per queue event, for as long as the client stays.
 class AdminServer::Impl::Watcher : public Stream {
  public:

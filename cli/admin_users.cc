@@ -5,7 +5,6 @@
 #include <event2/http.h>
 
 #include <charconv>
-#include <vector>
 
 #include "cli/admin_impl.h"
 #include "common/log.h"
@@ -34,30 +33,13 @@ void AdminServer::Impl::frozen_users(evhttp_request* req, const RouteArgs&) {
   send_json(req, HTTP_OK, "OK", out);
 }
 
-// thaw_user - the freeze goes, then the user's held mail is released. The walk over the
-// queue is one pass on the loop: a thaw is rare, and the mail waits for it.
+// thaw_user - the freeze goes, then the user's held mail is released by a walk over the queue
+// in slices (release_held_of), so that a large queue does not stall the loop.
 void AdminServer::Impl::thaw_user(evhttp_request* req, const RouteArgs& args) {
   std::string user = percent_decode(args.id);
   if (!brake->thaw(user, log::now_ms()))
     return send_error(req, kHttpConflict, "Conflict", "user " + user + " is not frozen");
-  std::vector<queue::QueueId> held;
-  Status s = store.for_each([&](const queue::StoredMessage& m) {
-    if (m.envelope.state == queue::MessageState::kHeld && m.envelope.auth_user == user)
-      held.push_back(m.id);
-    return true;
-  });
-  size_t released = 0;
-  for (const auto& id : held) {
-    if (Status r = control.release(id); r) {
-      ++released;
-    } else {
-      log::warning("held mail of a thawed user not released",
-                   {{"id", id.str()}, {"user", user}, {"reason", r.message()}});
-    }
-  }
-  log::warning("user thawed", {{"user", user}, {"released", std::to_string(released)}});
-  if (!s) return send_error(req, HTTP_INTERNAL, "Internal Server Error", s.message());
-  send_json(req, HTTP_OK, "OK", "{\"ok\":true,\"released\":" + std::to_string(released) + "}\n");
+  release_held_of(req, std::move(user));
 }
 
 void AdminServer::Impl::user_baseline(evhttp_request* req, const RouteArgs& args) {
