@@ -3,12 +3,14 @@
 #include "policy/dmarc_report.h"
 
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 
 #include <charconv>
 #include <ctime>
 #include <memory>
+#include <mutex>
 
 #include "common/net.h"
 #include "common/strings.h"
@@ -139,6 +141,12 @@ Result<Report> read_feedback(const xmlNode* root) {
   return r;
 }
 
+// Hato reads no XML but reports: no external entity or DTD is ever fetched, whatever
+// the options of a parse (the loader is process-wide in libxml2).
+xmlParserInputPtr refuse_external(const char*, const char*, xmlParserCtxtPtr) {
+  return nullptr;
+}
+
 }  // namespace
 
 Result<Report> parse_xml(std::string_view xml) {
@@ -148,6 +156,11 @@ Result<Report> parse_xml(std::string_view xml) {
   if (xml.find("<!DOCTYPE") != std::string_view::npos ||
       xml.find("<!ENTITY") != std::string_view::npos)
     return Status::error("XML with a DTD or entity declaration (refused)");
+  static std::once_flag once;
+  std::call_once(once, [] {
+    xmlInitParser();
+    xmlSetExternalEntityLoader(refuse_external);
+  });
   std::unique_ptr<xmlParserCtxt, CtxtFree> ctxt(xmlNewParserCtxt());
   if (!ctxt) return Status::error("libxml2 would not start");
   // No XML_PARSE_NOENT (substitution), DTDLOAD, DTDATTR or HUGE; NONET for good measure.
@@ -156,7 +169,8 @@ Result<Report> parse_xml(std::string_view xml) {
       ctxt.get(), xml.data(), static_cast<int>(xml.size()), "report.xml", nullptr, options));
   if (!doc) {
     const xmlError* e = xmlCtxtGetLastError(ctxt.get());
-    std::string why = e && e->message ? std::string(trim(e->message)) : "unknown error";
+    std::string why = e && e->message ? e->message : "unknown error";
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
     return Status::error("not well-formed XML: " + why);
   }
   if (doc->intSubset || doc->extSubset) return Status::error("XML with a DTD (refused)");
