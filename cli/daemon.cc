@@ -287,7 +287,7 @@ Status Daemon::start_delivery() {
                     events_, &*limiter_);
   delivery_->set_mta_sts(&*mta_sts_);
   delivery_->set_suppression(&*suppression_);
-  dmarc_reports_.emplace(*resolver_, *state_, config_);
+  dmarc_reports_.emplace(loop_, &*workers_, *resolver_, *state_, config_);
   delivery_->set_dmarc_reports(&*dmarc_reports_);
   connect_tls_reports();
   tls_reports_->start();

@@ -30,7 +30,7 @@ void DeliveryEngine::take_reports(MessageWork& work, const std::string& rcpt) {
   // A DMARC report that cannot be read stays mail; only the log and a metric say so.
   const std::string& rua = config_->dmarc_reports.rua;
   if (dmarc_reports_ && !rua.empty() && iequals(rcpt, rua))
-    dmarc_reports_->take(*work.data, work.id.str(), work.envelope.sender);
+    dmarc_reports_->take(work.data, work.id.str(), work.envelope.sender);
 }
 
 void DeliveryEngine::take_complaint(MessageWork& report) {

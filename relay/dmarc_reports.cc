@@ -43,9 +43,11 @@ Counter& alerts_counter(const char* kind) {
 
 }  // namespace
 
-DmarcReports::DmarcReports(net::Resolver& resolver, policy::StateStore& state,
-                           conf::ConfigPtr config)
-    : resolver_(resolver),
+DmarcReports::DmarcReports(Loop& loop, WorkerPool* workers, net::Resolver& resolver,
+                           policy::StateStore& state, conf::ConfigPtr config)
+    : loop_(loop),
+      workers_(workers),
+      resolver_(resolver),
       state_(state),
       config_(std::move(config)),
       spf_dns_(policy::spf::make_resolver_spf_dns(resolver)),
@@ -55,9 +57,22 @@ DmarcReports::DmarcReports(net::Resolver& resolver, policy::StateStore& state,
 
 DmarcReports::~DmarcReports() = default;
 
-void DmarcReports::take(const std::string& message, const std::string& id,
+void DmarcReports::take(std::shared_ptr<const std::string> message, const std::string& id,
                         const std::string& from) {
-  auto report = dr::read_message(message);
+  if (!workers_) return count(dr::read_message(*message), id, from);
+  // The answer is dropped if we are gone by the time it is back on the loop.
+  std::weak_ptr<DmarcReports*> alive = self_;
+  Loop* loop = &loop_;
+  workers_->post([loop, alive, message = std::move(message), id, from] {
+    auto report = std::make_shared<Result<dr::Report>>(dr::read_message(*message));
+    loop->post([alive, report, id, from] {
+      if (auto self = alive.lock()) (*self)->count(std::move(*report), id, from);
+    });
+  });
+}
+
+void DmarcReports::count(Result<dr::Report> report, const std::string& id,
+                         const std::string& from) {
   if (!report) {
     reports_counter("refused").inc();
     log::warning("DMARC report refused, kept as mail",

@@ -2,6 +2,9 @@
 // (policy/dmarc_report.h), counted into the state family and summarised for
 // `hato dmarc summary`.
 //
+// A report is unpacked and parsed on a worker thread (up to 20 MiB of XML is work), then
+// counted on the loop's thread, where all the state is touched.
+//
 // Counts are kept per domain, UTC day (of the report's date_range begin), reporter and source
 // address (queue::state::dmarc_counts_key); a report whose reporter and report_id were seen
 // before is not counted again. Each source is looked up once per domain, without blocking
@@ -19,6 +22,7 @@
 
 #include "common/loop.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "conf/config.h"
 #include "net/resolver.h"
 #include "policy/dmarc_report.h"
@@ -29,7 +33,10 @@ namespace hato::relay {
 
 class DmarcReports {
  public:
-  DmarcReports(net::Resolver& resolver, policy::StateStore& state, conf::ConfigPtr config);
+  // Reports are read on `workers` (null: on the loop, for tests) and answers come back
+  // through `loop`.
+  DmarcReports(Loop& loop, WorkerPool* workers, net::Resolver& resolver, policy::StateStore& state,
+               conf::ConfigPtr config);
   ~DmarcReports();
   DmarcReports(const DmarcReports&) = delete;
   DmarcReports& operator=(const DmarcReports&) = delete;
@@ -40,7 +47,8 @@ class DmarcReports {
   // A message delivered to the rua address (`id` is its queue ID, `from` its sender). A
   // report that cannot be read stays mail as it is: it is logged with the reason and
   // counted in hato_dmarc_reports_total{result="refused"}.
-  void take(const std::string& message, const std::string& id, const std::string& from);
+  void take(std::shared_ptr<const std::string> message, const std::string& id,
+            const std::string& from);
 
   // The summary over the last `days` UTC days (today included), for one domain or ("")
   // all: one JSON object per line and (domain, source), in domain and address order.
@@ -52,6 +60,9 @@ class DmarcReports {
     std::string spf;  // the domain's own SPF result for the address
     std::string ptr;  // "" when it has none
   };
+  // The report read (or why not), back on the loop: stored, counted, its sources classified.
+  void count(Result<policy::dmarc_report::Report> report, const std::string& id,
+             const std::string& from);
   Source stored_source(const std::string& domain, const std::string& ip);
   bool is_egress(const std::string& ip) const;
   // Looks the source up (PTR and SPF) unless it was before, then calls `done` with ours.
@@ -61,6 +72,8 @@ class DmarcReports {
                const std::string& ip, const policy::dmarc_report::Counts& counts, bool ours);
   uint64_t day_messages(const std::string& domain, const std::string& day, const std::string& ip);
 
+  Loop& loop_;
+  WorkerPool* workers_;
   net::Resolver& resolver_;
   policy::StateStore& state_;
   conf::ConfigPtr config_;
