@@ -119,10 +119,12 @@ void DmarcReports::count(Result<dr::Report> report, const std::string& id,
                                       {"sources", std::to_string(by_source.size())},
                                       {"messages", std::to_string(messages)}});
   auto shared = std::make_shared<dr::Report>(std::move(*report));
+  size_t budget = kLookupsPerReport;
   for (const auto& [ip, counts] : by_source) {
-    classify(shared->domain, ip, [this, id, shared, ip = ip, counts = counts](bool is_ours) {
-      account(id, *shared, ip, counts, is_ours);
-    });
+    classify(shared->domain, ip, &budget,
+             [this, id, shared, ip = ip, counts = counts](bool is_ours) {
+               account(id, *shared, ip, counts, is_ours);
+             });
   }
 }
 
@@ -145,12 +147,13 @@ bool DmarcReports::is_egress(const std::string& ip) const {
 
 // classify - the PTR name and the domain's SPF verdict for `ip`, asked for together the
 // first time a domain's report names the address, and kept.
-void DmarcReports::classify(const std::string& domain, const std::string& ip,
+void DmarcReports::classify(const std::string& domain, const std::string& ip, size_t* budget,
                             std::function<void(bool ours)> done) {
   Source known = stored_source(domain, ip);
   if (known.known) return done(is_egress(ip) || known.spf == "pass");
   auto address = SocketAddress::parse(ip, 0);
-  if (!address) return done(is_egress(ip));
+  if (!address || *budget == 0) return done(is_egress(ip));
+  --*budget;
   struct Pending {
     int left = 2;
     std::string spf = "none", ptr;

@@ -33,6 +33,9 @@ namespace hato::relay {
 
 class DmarcReports {
  public:
+  // New sources of one report looked up in DNS; the rest wait for a later report.
+  static constexpr size_t kLookupsPerReport = 256;
+
   // Reports are read on `workers` (null: on the loop, for tests) and answers come back
   // through `loop`.
   DmarcReports(Loop& loop, WorkerPool* workers, net::Resolver& resolver, policy::StateStore& state,
@@ -66,7 +69,10 @@ class DmarcReports {
   Source stored_source(const std::string& domain, const std::string& ip);
   bool is_egress(const std::string& ip) const;
   // Looks the source up (PTR and SPF) unless it was before, then calls `done` with ours.
-  void classify(const std::string& domain, const std::string& ip,
+  // A lookup takes one of `*budget`; with none left the source is not looked up (and is not
+  // ours unless an egress address), so one report cannot set off an unbounded number of
+  // DNS queries.
+  void classify(const std::string& domain, const std::string& ip, size_t* budget,
                 std::function<void(bool ours)> done);
   void account(const std::string& id, const policy::dmarc_report::Report& report,
                const std::string& ip, const policy::dmarc_report::Counts& counts, bool ours);
