@@ -11,7 +11,7 @@ SUDO=""
 
 BUILD_PACKAGES="build-essential cmake ninja-build ccache pkg-config libevent-dev libssl-dev
   librocksdb-dev libc-ares-dev libyaml-cpp-dev libboost-test-dev libcrypt-dev openssl publicsuffix
-  zlib1g-dev scdoc libfuse3-dev"
+  zlib1g-dev scdoc libfuse3-dev libxml2-dev"
 TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl
   libsisimai-perl libmail-deliverystatus-bounceparser-perl
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd

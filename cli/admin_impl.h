@@ -5,13 +5,12 @@
 // Requests run on the loop thread. handle() looks the path up in Impl::routes() and calls
 // the route's handler, which lives in the file of its area (admin_queue.cc, admin_backup.cc,
 // admin_blacklist.cc, admin_cluster.cc, admin_events.cc, admin_warmup.cc, admin_tlsrpt.cc,
-// admin_users.cc, admin_suppress.cc).
-// Short requests (show, the operator's actions) are answered from the request callback.
-// Long ones are Streams that outlive it: a Scan walks the store in slices
-// (store.for_each_from resumes where the last slice stopped), yielding to the loop between
-// slices, and a listing also waits for its client to drain what was sent before it reads on,
-// so neither the loop nor memory is held by a large queue or a slow client. A Watcher
-// follows the EventBus until its client goes away.
+// admin_dmarc.cc, admin_users.cc, admin_suppress.cc). Short requests (show, the operator's actions)
+// are answered from the request callback. Long ones are Streams that outlive it: a Scan walks the
+// store in slices (store.for_each_from resumes where the last slice stopped), yielding to the loop
+// between slices, and a listing also waits for its client to drain what was sent before it reads
+// on, so neither the loop nor memory is held by a large queue or a slow client. A Watcher follows
+// the EventBus until its client goes away.
 //
 // A Stream ends in one of two ways: it finishes its answer, or libevent tells it the
 // connection closed (its close callback). In the second case libevent has detached the
@@ -124,6 +123,7 @@ struct AdminServer::Impl {
   std::function<Result<std::string>()> blacklist_status;
   std::function<void(std::function<void()>)> blacklist_check;
   std::function<std::string()> tls_report_send;
+  std::function<Result<std::string>(const std::string&, int)> dmarc_summary;
   std::function<Result<std::string>()> users_reload;
   std::function<void(std::function<void(Result<std::string>)>)> cluster_nodes;
   policy::SuppressionList* suppression = nullptr;
@@ -159,6 +159,9 @@ struct AdminServer::Impl {
   // admin_tlsrpt.cc:
   bool has_tls_report_send() const { return static_cast<bool>(tls_report_send); }
   void tls_report(evhttp_request* req, const RouteArgs& args);
+  // admin_dmarc.cc:
+  bool has_dmarc_summary() const { return static_cast<bool>(dmarc_summary); }
+  void dmarc(evhttp_request* req, const RouteArgs& args);
   // admin_users.cc:
   bool has_users_reload() const { return static_cast<bool>(users_reload); }
   void reload_users(evhttp_request* req, const RouteArgs& args);

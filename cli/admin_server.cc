@@ -167,6 +167,7 @@ std::span<const AdminServer::Impl::Route> AdminServer::Impl::routes() {
       {"/v1/cluster", EVHTTP_REQ_GET, &Impl::cluster},
       {"/v1/warmup", EVHTTP_REQ_GET, &Impl::warmup},
       {"/v1/tlsrpt/send", EVHTTP_REQ_POST, &Impl::tls_report, &Impl::has_tls_report_send},
+      {"/v1/dmarc", EVHTTP_REQ_GET, &Impl::dmarc, &Impl::has_dmarc_summary},
       {"/v1/users/reload", EVHTTP_REQ_POST, &Impl::reload_users, &Impl::has_users_reload},
       {"/v1/users/frozen", EVHTTP_REQ_GET, &Impl::frozen_users, &Impl::has_brake},
       {"/v1/users/*/thaw", EVHTTP_REQ_POST, &Impl::thaw_user, &Impl::has_brake},
@@ -332,6 +333,11 @@ size_t AdminServer::streams() const {
 
 void AdminServer::set_tls_report_send(std::function<std::string()> send) {
   impl_->tls_report_send = std::move(send);
+}
+
+void AdminServer::set_dmarc_summary(
+    std::function<Result<std::string>(const std::string&, int)> summary) {
+  impl_->dmarc_summary = std::move(summary);
 }
 
 void AdminServer::set_suppression(policy::SuppressionList* list) {

@@ -16,6 +16,9 @@
 //   POST /v1/blacklist/check                 runs the checks now; answers as GET when done
 //   POST /v1/tlsrpt/send                     TLS-RPT reports for every recorded day, today
 //                                            included: {"ok":true,"reports":N}
+//   GET  /v1/dmarc[?domain=D&days=N]         DMARC aggregate reports received, one JSON object
+//                                            per domain and source (relay/dmarc_reports.h;
+//                                            admin_dmarc.cc); N: 1-366, default 7
 //   GET  /v1/suppress[?domain=D]            the suppression list, one JSON object per line:
 //                                            {"address","domain","reason","source",
 //                                            "first_seen","expires"} (admin_suppress.cc)
@@ -85,6 +88,9 @@ class AdminServer {
   void set_cluster(std::function<void(std::function<void(Result<std::string>)>)> nodes);
   // What POST /v1/tlsrpt/send runs (on the loop thread); unset: 404.
   void set_tls_report_send(std::function<std::string()> send);
+  // What GET /v1/dmarc answers for a domain ("" for all) and a number of days (loop thread);
+  // unset: 404.
+  void set_dmarc_summary(std::function<Result<std::string>(const std::string&, int)> summary);
   // What POST /v1/users/reload runs (on the loop thread): the users file read again now,
   // answered with a JSON object, or an error (500 with its message). Unset: 404.
   void set_users_reload(std::function<Result<std::string>()> reload);

@@ -287,6 +287,8 @@ Status Daemon::start_delivery() {
                     events_, &*limiter_);
   delivery_->set_mta_sts(&*mta_sts_);
   delivery_->set_suppression(&*suppression_);
+  dmarc_reports_.emplace(loop_, &*workers_, *resolver_, *state_, config_);
+  delivery_->set_dmarc_reports(&*dmarc_reports_);
   connect_tls_reports();
   tls_reports_->start();
   if (auto s = delivery_->start(); !s) return s;
@@ -443,6 +445,9 @@ void Daemon::connect_admin() {
       [this](std::function<void()> done) { blacklist_->check_now(std::move(done)); });
   admin_->set_users_reload([this] { return reload_users_for_admin(); });
   admin_->set_suppression(&*suppression_);
+  admin_->set_dmarc_summary([this](const std::string& domain, int days) {
+    return dmarc_reports_->summary_json(domain, days);
+  });
   admin_->set_brake(&*brake_);
   admin_->set_tls_report_send([this] {
     return "{\"ok\":true,\"reports\":" + std::to_string(tls_reports_->send_reports(true)) + "}";

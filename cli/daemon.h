@@ -41,6 +41,7 @@
 #include "queue/store.h"
 #include "relay/acme.h"
 #include "relay/delivery.h"
+#include "relay/dmarc_reports.h"
 #include "relay/enqueuer.h"
 #include "relay/http_api.h"
 #include "relay/mta_sts.h"
@@ -142,6 +143,7 @@ class Daemon {
   std::optional<relay::DeliveryEngine> delivery_;
   std::optional<relay::Webhooks> webhooks_;
   std::optional<relay::TlsReporter> tls_reports_;
+  std::optional<relay::DmarcReports> dmarc_reports_;
   std::unique_ptr<net::Resolver> monitor_resolver_;
   std::optional<policy::BlacklistMonitor> blacklist_;
   std::optional<relay::SmtpServer> server_;

@@ -70,6 +70,7 @@ void Daemon::reload() {
   if (auto s = delivery_->set_config(fresh); !s) return refuse(s.message());
   mta_sts_->set_port(fresh->delivery.mta_sts_port);
   tls_reports_->set_config(fresh);
+  dmarc_reports_->set_config(fresh);
   for (const auto& what : needs_restart(*config_, *fresh))
     log::warning("changed setting needs a restart to take effect", {{"setting", what}});
   config_ = fresh;

@@ -8,6 +8,7 @@
 #include "cli/blacklist_cmd.h"
 #include "cli/commands.h"
 #include "cli/dkim_cmd.h"
+#include "cli/dmarc_cmd.h"
 #include "cli/dns_cmd.h"
 #include "cli/events_cmd.h"
 #include "cli/init_cmd.h"
@@ -42,6 +43,9 @@ const char kUsage[] =
     "  suppress ls [--domain D] [--json] | add ADDR [--reason R] [--domain D] | remove ADDR\n"
     "           | import FILE.csv | export   recipients that get no more mail (CSV for\n"
     "                                 import and export)\n"
+    "  dmarc summary [--domain D] [--days N] [--json]\n"
+    "                                 DMARC aggregate reports received: per source address,\n"
+    "                                 SPF, DKIM and DMARC results and who reported them\n"
     "  dkim keygen --domain D --selector S [--algorithm rsa-sha256|ed25519-sha256]\n"
     "              [--bits N] [--out FILE]  make a DKIM key and print its DNS record\n"
     "  dns records|check [--domain D]  the DNS records a domain needs, and whether DNS has them\n"
@@ -139,6 +143,11 @@ int main(int argc, char** argv) {
     auto config = load_or_report(config_path);
     if (!config) return hato::cli::kExitUsage;
     return hato::cli::suppress_command(rest, *config);
+  }
+  if (cmd == "dmarc") {
+    auto config = load_or_report(config_path);
+    if (!config) return hato::cli::kExitUsage;
+    return hato::cli::dmarc_command(rest, *config);
   }
   if (cmd == "blacklist") {
     auto config = load_or_report(config_path);

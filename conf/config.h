@@ -356,6 +356,16 @@ struct Complaints {
   std::string address;  // lower-case domain; "" reads none
 };
 
+// dmarc_reports: DMARC aggregate reports (RFC 7489 7.2) arriving at `rua` (an address at a
+// local domain) are read, stored per domain, day, reporter and source, and summarised by
+// `hato dmarc summary` (relay/dmarc_reports.h).
+struct DmarcReports {
+  std::string rua;  // lower-case domain; "" reads none
+  // An unknown source (not ours) that the reports show sending more than this many
+  // messages a day as one of our domains is alerted on.
+  uint64_t unknown_threshold = 10;
+};
+
 struct Config {
   std::string source;  // file the config came from, or "<embedded default>"
   std::string hostname;
@@ -380,6 +390,7 @@ struct Config {
   std::vector<BounceRule> bounce_rules;  // bounces.rules
   Suppression suppression;
   Complaints complaints;
+  DmarcReports dmarc_reports;
   // Per authenticated user: the sender addresses ("a@d") or domains ("@d")
   // the user may use. A user absent here may use any address of `domains`.
   std::map<std::string, std::vector<std::string>> allowed_senders;

@@ -141,6 +141,32 @@ void Builder::read_complaints(const Value& v) {
   }
 }
 
+// read_dmarc_reports - {rua, unknown_threshold}: where DMARC aggregate reports for our
+// domains arrive (a local domain: they are read at local delivery).
+void Builder::read_dmarc_reports(const Value& v) {
+  MapReader m(reader_, v, keys::kDmarcReports);
+  if (!m.is_map()) return;
+  if (auto* a = m.get("rua")) {
+    if (auto address = read_sender(*a)) {
+      size_t at = address->rfind('@');
+      std::string domain = at == std::string::npos ? "" : ascii_lower(address->substr(at + 1));
+      bool local = std::any_of(config_.domains.begin(), config_.domains.end(),
+                               [&](const Domain& d) { return iequals(d.name, domain); });
+      if (address->empty() || address->front() == '@') {
+        reader_.error(*a, "expected an address 'user@domain'");
+      } else if (!local) {
+        reader_.error(*a,
+                      "'" + domain + "' is not one of domains: reports are read at local delivery");
+      } else {
+        config_.dmarc_reports.rua = address->substr(0, at + 1) + domain;
+      }
+    }
+  }
+  if (auto* t = m.get("unknown_threshold")) {
+    if (auto n = reader_.number(*t, 1, 1000000000)) config_.dmarc_reports.unknown_threshold = *n;
+  }
+}
+
 }  // namespace detail
 
 }  // namespace hato::conf

@@ -90,6 +90,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("bounces")) read_bounces(*v);
   if (auto* v = top.get("suppression")) read_suppression(*v);
   if (auto* v = top.get("complaints")) read_complaints(*v);
+  if (auto* v = top.get("dmarc_reports")) read_dmarc_reports(*v);
   if (auto* v = top.get("events")) read_events(*v);
   apply_defaults();
   return config_;

@@ -81,6 +81,7 @@ class Builder {
   void read_bounce_rule(const Value& v);
   void read_suppression(const Value& v);
   void read_complaints(const Value& v);
+  void read_dmarc_reports(const Value& v);
   std::vector<std::string> read_zones(const Value& v);
   void read_acme(const Value& v);
   void read_mta_sts(const Value& v);

@@ -46,6 +46,7 @@ const KeyTable kTables[] = {
     {"bounces.rules[]", kBounceRule},
     {"suppression", kSuppression},
     {"complaints", kComplaints},
+    {"dmarc_reports", kDmarcReports},
     {"events", kEvents},
     {"events.webhooks[]", kWebhook},
 };

@@ -36,6 +36,7 @@ inline constexpr K kTop[] = {"hostname",
                              "bounces",
                              "suppression",
                              "complaints",
+                             "dmarc_reports",
                              "events"};
 inline constexpr K kAdmin[] = {"socket", "metrics"};
 inline constexpr K kLog[] = {"format"};
@@ -90,6 +91,7 @@ inline constexpr K kBounces[] = {"rules"};
 inline constexpr K kBounceRule[] = {"match", "provider", "dsn", "category"};
 inline constexpr K kSuppression[] = {"on", "scope", "expire", "at_submission"};
 inline constexpr K kComplaints[] = {"address"};
+inline constexpr K kDmarcReports[] = {"rua", "unknown_threshold"};
 inline constexpr K kEvents[] = {"webhooks", "backlog"};
 inline constexpr K kWebhook[] = {"url",     "secret_file", "types",  "users",
                                  "domains", "batch",       "timeout"};

@@ -18,6 +18,9 @@ struct KindInfo {
 // One row per kind, in the order of the enum.
 constexpr KindInfo kKinds[] = {
     {Kind::kBlacklist, "b/", "blacklist", 2, 2},
+    {Kind::kDmarcSource, "d/a/", "dmarc report source", 2, 2},
+    {Kind::kDmarcCounts, "d/c/", "dmarc report counts", 4, 4},
+    {Kind::kDmarcSeen, "d/s/", "dmarc report seen", 2, 2},
     {Kind::kHookCursor, "h/", "webhook cursor", 1, 1},
     {Kind::kIdempotency, "i/", "idempotency key", 2, 2},
     {Kind::kMtaSts, "m/", "mta-sts policy", 1, 1},
@@ -125,6 +128,28 @@ std::string tlsrpt_counts_key(std::string_view day, std::string_view domain) {
 
 std::string tlsrpt_index_key() {
   return make_key(Kind::kTlsrptIndex, {});
+}
+
+std::string dmarc_source_key(std::string_view domain, std::string_view ip) {
+  return make_key(Kind::kDmarcSource, {domain, ip});
+}
+
+std::string dmarc_counts_key(std::string_view domain, std::string_view day,
+                             std::string_view reporter, std::string_view ip) {
+  return make_key(Kind::kDmarcCounts, {domain, day, reporter, ip});
+}
+
+std::string dmarc_seen_key(std::string_view reporter, std::string_view report_id) {
+  return make_key(Kind::kDmarcSeen, {reporter, report_id});
+}
+
+std::string dmarc_counts_prefix(std::string_view domain) {
+  std::string out(prefix(Kind::kDmarcCounts));
+  if (!domain.empty()) {
+    out += domain;
+    out += '/';
+  }
+  return out;
 }
 
 std::string escape_field(std::string_view text) {

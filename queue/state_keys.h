@@ -27,6 +27,9 @@ namespace hato::queue::state {
 // Sorted by prefix, as the records lie in the family.
 enum class Kind : uint8_t {
   kBlacklist,     // b/<address or domain>/<zone>, b/<address>/#ptr: blacklist monitor
+  kDmarcSource,   // d/a/<domain>/<ip>: a DMARC report's source, "<spf result> <ptr name|->"
+  kDmarcCounts,   // d/c/<domain>/<day>/<reporter>/<ip>: reported counts (dmarc_report::Counts)
+  kDmarcSeen,     // d/s/<reporter>/<report id>: a DMARC report already counted
   kHookCursor,    // h/<hex of the hook's URL>: the last outbox event a webhook acknowledged
   kIdempotency,   // i/<user>/<sha256 of the key>: the HTTP API's answer to an Idempotency-Key
   kMtaSts,        // m/<domain>: a cached MTA-STS policy
@@ -70,6 +73,14 @@ std::string ptr_key(std::string_view address);  // "#ptr" as the zone: '#' is in
 std::string mta_sts_key(std::string_view domain);
 std::string tlsrpt_counts_key(std::string_view day, std::string_view domain);
 std::string tlsrpt_index_key();
+// DMARC aggregate reports received: `reporter` and `report_id` are escape_field()ed by the
+// caller; `day` is YYYY-MM-DD (UTC).
+std::string dmarc_source_key(std::string_view domain, std::string_view ip);
+std::string dmarc_counts_key(std::string_view domain, std::string_view day,
+                             std::string_view reporter, std::string_view ip);
+std::string dmarc_seen_key(std::string_view reporter, std::string_view report_id);
+// The prefix of one domain's counts ("d/c/<domain>/"), or of every domain's when empty.
+std::string dmarc_counts_prefix(std::string_view domain);
 // `user` holds no '/' (the caller escapes it); `what` is "messages" or "recipients".
 std::string user_quota_key(std::string_view user, std::string_view what, int64_t window_s,
                            int64_t start_ms);

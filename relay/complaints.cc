@@ -1,12 +1,15 @@
-// complaints.cc - feedback reports (ARF, RFC 5965) delivered to complaints.address: the
-// complaining recipient is suppressed for the sender's domain (suppression.on permitting),
-// hato_complaints_total{provider} counts it, and a "complaint" event and log line name the
-// original message.
+// complaints.cc - reports delivered to our own addresses. DMARC aggregate reports at
+// dmarc_reports.rua go to relay/dmarc_reports.h. Feedback reports (ARF, RFC 5965) at
+// complaints.address: the complaining recipient is suppressed for the sender's domain
+// (suppression.on permitting), hato_complaints_total{provider} counts it, and a "complaint"
+// event and log line name the original message.
 #include "common/log.h"
+#include "common/strings.h"
 #include "policy/arf.h"
 #include "policy/bounce_rules.h"
 #include "queue/event_log.h"
 #include "relay/delivery.h"
+#include "relay/dmarc_reports.h"
 #include "relay/relay_metrics.h"
 
 namespace hato::relay {
@@ -19,6 +22,16 @@ std::string_view domain_of(std::string_view address) {
 }
 
 }  // namespace
+
+void DeliveryEngine::take_reports(MessageWork& work, const std::string& rcpt) {
+  // Whether to a Maildir or over LMTP: read once it is safely in the mailbox.
+  const std::string& complaints = config_->complaints.address;
+  if (!complaints.empty() && iequals(rcpt, complaints)) take_complaint(work);
+  // A DMARC report that cannot be read stays mail; only the log and a metric say so.
+  const std::string& rua = config_->dmarc_reports.rua;
+  if (dmarc_reports_ && !rua.empty() && iequals(rcpt, rua))
+    dmarc_reports_->take(work.data, work.id.str(), work.envelope.sender);
+}
 
 void DeliveryEngine::take_complaint(MessageWork& report) {
   auto complaint = policy::parse_arf(*report.data);

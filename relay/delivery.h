@@ -58,6 +58,7 @@
 namespace hato::relay {
 
 class Attempt;
+class DmarcReports;
 class StsPolicySource;
 class TlsReporter;
 
@@ -80,6 +81,8 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   void set_mta_sts(StsPolicySource* sts) { sts_ = sts; }
   // Counts each MX session's TLS result for TLS-RPT (RFC 8460); null: not counted.
   void set_tls_reporter(TlsReporter* reporter) { tlsrpt_ = reporter; }
+  // Reads DMARC aggregate reports delivered to dmarc_reports.rua; null: not read.
+  void set_dmarc_reports(DmarcReports* reports) { dmarc_reports_ = reports; }
   // Hard failures whose category is in suppression.on add an entry here, and with
   // suppression.at_submission: bounce, submitted mail to a suppressed address is bounced
   // at once; null: no suppression list.
@@ -147,6 +150,9 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   void write_back(std::shared_ptr<MessageWork> work);
   void queue_dsn(const MessageWork& work, std::vector<DsnRecipient> recipients,
                  std::function<void()> then);
+  // A message delivered to `rcpt`: a report when that is complaints.address or
+  // dmarc_reports.rua (relay/complaints.cc).
+  void take_reports(MessageWork& work, const std::string& rcpt);
   // A message delivered to complaints.address: a feedback report suppresses the recipient
   // it complains about, is counted and announced (relay/complaints.cc).
   void take_complaint(MessageWork& report);
@@ -186,6 +192,7 @@ class DeliveryEngine : public queue::QueueControl, private AttemptOwner {
   policy::Limiter* limiter_;  // null: no egress addresses, no shaping
   StsPolicySource* sts_ = nullptr;
   TlsReporter* tlsrpt_ = nullptr;
+  DmarcReports* dmarc_reports_ = nullptr;
   DeliveryOptions options_;
   policy::RetryPolicy retry_;
   policy::BounceRules bounces_;

@@ -100,10 +100,7 @@ void DeliveryEngine::record(Job& job, const TransactionResult& replies, const st
     if (delivered) {
       r.state = queue::RcptState::kDelivered;
       count_delivered(host, r.address, now);
-      // A feedback report delivered to the complaints address, whether to a Maildir or over
-      // LMTP: read once it is safely in the mailbox.
-      const std::string& complaints = config_->complaints.address;
-      if (!complaints.empty() && iequals(r.address, complaints)) take_complaint(*work);
+      take_reports(*work, r.address);
     } else if (reply.code >= 500) {
       r.state = queue::RcptState::kBounced;
       DsnRecipient d;
@@ -395,9 +392,8 @@ std::vector<size_t> DeliveryEngine::suppressed_now(const MessageWork& work) {
   const auto& env = work.envelope;
   // Only what our users submitted: inbound mail and our own reports are not held back.
   bool submitted =
-      std::any_of(config_->listeners.begin(), config_->listeners.end(), [&](const auto& l) {
-        return l.name == env.listener && conf::submits(l.role);
-      });
+      std::any_of(config_->listeners.begin(), config_->listeners.end(),
+                  [&](const auto& l) { return l.name == env.listener && conf::submits(l.role); });
   if (!submitted) return out;
   int64_t now = log::now_ms();
   for (size_t i = 0; i < env.recipients.size(); ++i) {

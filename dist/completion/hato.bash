@@ -42,7 +42,7 @@ _hato() {
       COMPREPLY=($(compgen -W "rsa-sha256 ed25519-sha256" -- "$cur"))
       return
       ;;
-    --domain | --selector | --bits | --limit | --reason | --hostname | --public-ip | \
+    --domain | --days | --selector | --bits | --limit | --reason | --hostname | --public-ip | \
       --acme-email | --smarthost)
       return
       ;;
@@ -50,7 +50,7 @@ _hato() {
 
   local cmd=${args[0]-} sub=${args[1]-} words=
   if ((${#args[@]} == 0)); then
-    words="serve init config user queue warmup events blacklist suppress dkim dns backup
+    words="serve init config user queue warmup events blacklist suppress dmarc dkim dns backup
            -c --config --help"
   elif ((${#args[@]} == 1)); then
     case $cmd in
@@ -62,6 +62,7 @@ _hato() {
       warmup | events) words="status" ;;
       blacklist) words="status check" ;;
       suppress) words="ls add remove import export" ;;
+      dmarc) words="summary" ;;
       dkim) words="keygen" ;;
       dns) words="records check" ;;
       backup) words="create restore" ;;
@@ -87,6 +88,7 @@ _hato() {
         COMPREPLY=($(compgen -f -- "$cur"))
         return
         ;;
+      "dmarc summary") words="--domain --days --json" ;;
       "dkim keygen") words="--domain --selector --algorithm --bits --out" ;;
       "dns records" | "dns check") words="--domain" ;;
       "backup create" | "backup restore")

@@ -676,6 +676,23 @@ BOOST_AUTO_TEST_CASE(bounce_and_suppression_problems_are_reported) {
   BOOST_TEST(all.find("suppression.at_submission: unknown value 'drop'") != std::string::npos, all);
 }
 
+BOOST_AUTO_TEST_CASE(dmarc_reports_load_at_a_local_domain_only) {
+  const std::string domains = "domains: [{name: example.test, mailboxes: [dmarc]}]\n";
+  BOOST_TEST(loaded(kListener)->dmarc_reports.rua.empty());
+  BOOST_TEST(loaded(kListener)->dmarc_reports.unknown_threshold == 10u);
+  ConfigPtr c = loaded(kListener + domains +
+                       "dmarc_reports: {rua: DMARC@Example.TEST, unknown_threshold: 50}\n");
+  BOOST_TEST(c->dmarc_reports.rua == "dmarc@example.test");
+  BOOST_TEST(c->dmarc_reports.unknown_threshold == 50u);
+  BOOST_TEST(error_of(kListener + domains + "dmarc_reports: {rua: dmarc@elsewhere.test}\n")
+                 .find("'elsewhere.test' is not one of domains") != std::string::npos);
+  BOOST_TEST(error_of(kListener + domains + "dmarc_reports: {rua: \"@example.test\"}\n")
+                 .find("expected an address") != std::string::npos);
+  BOOST_TEST(error_of(kListener + domains +
+                      "dmarc_reports: {rua: dmarc@example.test, unknown_threshold: 0}\n")
+                 .find("unknown_threshold") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(cluster_loads_and_checks_its_keys) {
   BOOST_TEST(!loaded(kListener)->cluster.has_value());
   ConfigPtr c = loaded(kListener +

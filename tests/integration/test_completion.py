@@ -95,7 +95,8 @@ class Completion(unittest.TestCase):
 
     def test_commands_and_options(self):
         self.assertEqual(self.complete("qu"), ["queue"])
-        self.assertEqual(self.complete("d"), ["dkim", "dns"])
+        self.assertEqual(self.complete("d"), ["dkim", "dmarc", "dns"])
+        self.assertEqual(self.complete("dmarc", "summary", "--d"), ["--days", "--domain"])
         self.assertEqual(self.complete("queue", "h"), ["hold"])
         self.assertEqual(self.complete("queue", "r"), ["release"])
         self.assertEqual(self.complete("queue", "ls", "--st"), ["--state"])

@@ -49,6 +49,13 @@ BOOST_AUTO_TEST_CASE(keys_parse_back_to_their_kind_and_fields) {
        {"example.com", "bob@example.net"}},
       {suppression_key("*", "bob@example.net"), Kind::kSuppression, {"*", "bob@example.net"}},
       {idempotency_key("app", "ab12"), Kind::kIdempotency, {"app", "ab12"}},
+      {dmarc_source_key("example.com", "2001:db8::1"),
+       Kind::kDmarcSource,
+       {"example.com", "2001:db8::1"}},
+      {dmarc_counts_key("example.com", "2026-11-01", "google.com", "192.0.2.1"),
+       Kind::kDmarcCounts,
+       {"example.com", "2026-11-01", "google.com", "192.0.2.1"}},
+      {dmarc_seen_key("Yahoo! Inc.", "17"), Kind::kDmarcSeen, {"Yahoo! Inc.", "17"}},
       // A URL holds '/': the key has it in hex.
       {hook_cursor_key("https://a.test/h"),
        Kind::kHookCursor,
