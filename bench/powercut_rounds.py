@@ -161,18 +161,27 @@ def maildir_copies(mailbox):
     return out
 
 
-def check(d, sink, mailbox, acked, compare):
-    """found, lost and corrupted among `acked`; the bytes of those in `compare` are compared
-    (in the queue, at the sink or in the Maildir)."""
-    present = {m["id"] for m in d.queue_ls()}
+def delivered_copies(sink, mailbox):
+    """Message-ID -> [bytes] of every copy delivered, at the sink and in the Maildir."""
     delivered = maildir_copies(mailbox) if mailbox else {}
     for m in sink.snapshot() if sink else ():
         delivered.setdefault(m.message_id, []).append(m.data)
-    found = lost = corrupted = 0
+    return delivered
+
+
+def check(d, sink, mailbox, acked, compare):
+    """found, the Message-IDs lost, corrupted among `acked`, and the delivered copies (as
+    delivered_copies); the bytes of those in `compare` are compared (in the queue, at the sink
+    or in the Maildir). The Maildir and the sink are read once per round: reading them grows
+    with every message delivered before."""
+    present = {m["id"] for m in d.queue_ls()}
+    delivered = delivered_copies(sink, mailbox)
+    found = corrupted = 0
+    lost = set()
     later = None  # what was delivered since the listing, read when needed, not per message
     for mid, (qid, body) in acked.items():
         if qid not in present and mid not in delivered:
-            lost += 1
+            lost.add(mid)
             print(f"  lost: {qid} {mid}")
             continue
         found += 1
@@ -184,23 +193,19 @@ def check(d, sink, mailbox, acked, compare):
                 copies.append(crlf(d.queue_cat(qid)))
             except DaemonError:  # delivered and removed since the listing
                 if later is None or mid not in later:  # read again only when it is not there
-                    later = maildir_copies(mailbox) if mailbox else {}
-                    for m in sink.snapshot() if sink else ():
-                        later.setdefault(m.message_id, []).append(m.data)
+                    later = delivered_copies(sink, mailbox)
                 copies += [crlf(c) for c in later.get(mid, [])]
         if not copies or any(body not in c for c in copies):
             corrupted += 1
             print(f"  corrupted: {qid} {mid}")
-    return found, lost, corrupted
+    return found, lost, corrupted, delivered
 
 
-def duplicates(sink, mailbox):
-    counts = {mid: len(c) for mid, c in (maildir_copies(mailbox) if mailbox else {}).items()}
-    for m in sink.snapshot() if sink else ():
-        counts[m.message_id] = counts.get(m.message_id, 0) + 1
+def duplicates(delivered):
+    """Message-IDs delivered more than once, from delivered_copies()."""
     if os.environ.get("POWERCUT_DEBUG"):
-        print("  duplicates:", {mid: n for mid, n in counts.items() if n > 1})
-    return sum(1 for n in counts.values() if n > 1)
+        print("  duplicates:", {mid: len(c) for mid, c in delivered.items() if len(c) > 1})
+    return sum(1 for c in delivered.values() if len(c) > 1)
 
 
 def main():
@@ -285,20 +290,17 @@ def main():
                 break
             compare = set(new) if not args.compare or len(new) <= args.compare else set(
                 rng.sample(sorted(new), args.compare))
-            found, lost, corrupted = check(d, sink, mailbox, acked, compare)
-            lost_total += lost
+            found, lost, corrupted, delivered = check(d, sink, mailbox, acked, compare)
+            lost_total += len(lost)
             corrupted_total += corrupted
             print(f"round {r}: acknowledged={total_acked} (+{len(new)}) found={found} "
-                  f"duplicated={duplicates(sink, mailbox)} lost={lost} corrupted={corrupted} "
+                  f"duplicated={duplicates(delivered)} lost={len(lost)} corrupted={corrupted} "
                   f"compared={len(compare)}"
                   + (f" inbound={load.by_door[1]}" if args.inbound else ""), flush=True)
             # A lost message is counted once: forget it.
-            present = {m["id"] for m in d.queue_ls()}
-            delivered = {m.message_id for m in sink.snapshot()} if sink else set()
-            delivered |= set(maildir_copies(mailbox)) if mailbox else set()
-            acked = {m: v for m, v in acked.items() if v[0] in present or m in delivered}
+            acked = {m: v for m, v in acked.items() if m not in lost}
     finally:
-        counted_duplicates = duplicates(sink, mailbox)  # before the mount goes
+        counted_duplicates = duplicates(delivered_copies(sink, mailbox))  # before the mount goes
         if d.running():
             d.kill()
         mount.close()
