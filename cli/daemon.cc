@@ -372,6 +372,7 @@ Status Daemon::start_listeners() {
   certificates_.emplace(loop_, [this](std::shared_ptr<net::TlsContext> tls) {
     mta_sts_web_->set_tls(tls);
     http_api_->set_tls(tls);
+    if (dashboard_) dashboard_->set_tls(tls);
     server_->set_tls(std::move(tls));
   });
   certificates_->watch(*config_, tls_);
@@ -417,7 +418,7 @@ Status Daemon::start_acme() {
   return Status::ok();
 }
 
-// start_admin - the admin socket, then the metrics listener if configured.
+// start_admin - the admin socket, then the metrics listener and the dashboard if configured.
 Status Daemon::start_admin() {
   admin_.emplace(loop_, *store_, events_, *delivery_);
   connect_admin();
@@ -426,7 +427,10 @@ Status Daemon::start_admin() {
   if (config_->admin.metrics) {
     if (auto s = metrics_server_->listen(*config_->admin.metrics); !s) return s;
   }
-  return Status::ok();
+  dashboard_.emplace(loop_, config_, *store_, events_, *delivery_, *backend_);
+  // Plain HTTP on loopback (conf/ allows nothing else without a certificate), else HTTPS.
+  bool loopback = config_->admin.web && config_->admin.web->is_loopback();
+  return dashboard_->listen(loopback ? nullptr : tls_);
 }
 
 // The admin API's views of the parts it does not own.

@@ -17,6 +17,7 @@
 
 #include "cli/admin_server.h"
 #include "cli/certificate_watch.h"
+#include "cli/dashboard.h"
 #include "cli/metrics_server.h"
 #include "cli/web_server.h"
 #include "common/file_watch.h"
@@ -153,6 +154,7 @@ class Daemon {
   std::optional<WebServer> acme_web_;
   std::optional<AdminServer> admin_;
   std::optional<MetricsServer> metrics_server_;
+  std::optional<Dashboard> dashboard_;
   std::chrono::steady_clock::time_point deadline_;
   bool stopping_ = false;
   std::optional<SignalHandler> on_term_, on_int_, on_hup_;

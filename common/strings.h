@@ -4,6 +4,7 @@
 // over ASCII only; bytes >= 0x80 are left as they are, whatever the locale.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,7 @@ bool is_ascii(std::string_view s);
 // `s` with every octet but ASCII letters, digits and those in `keep` written %XX (upper-case
 // hex): RFC 3986 query values (keep "-._~"), RFC 2231 parameter values.
 std::string percent_encode(std::string_view s, std::string_view keep);
+// The reverse: %XX sequences decoded (a '+' stays a '+'); nullopt for a malformed one.
+std::optional<std::string> percent_decode(std::string_view s);
 
 }  // namespace hato

