@@ -194,7 +194,11 @@ bool Dashboard::Impl::route(DashboardRequest& request, const net::HttpResponder&
     overview(request, respond);
     return true;
   }
-  return false;
+  if (path == "/queue" && !post) {
+    queue_page(request, respond);
+    return true;
+  }
+  return queue_route(request, respond);
 }
 
 }  // namespace hato::cli

@@ -109,6 +109,7 @@ label{display:block;margin:.5rem 0 .2rem;font-weight:600}
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #767676;padding:.25rem .5rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
+#messages td,#attempts td,#envelope td{text-align:left}
 .scroll{overflow-x:auto}
 .error{color:#a40000;font-weight:600}
 .muted{color:#555}

@@ -2,7 +2,8 @@
 // reply helpers. Internal to cli/dashboard*.cc; the interface is dashboard.h.
 //
 // dashboard.cc: the listener, the session table, routing and the CSRF check;
-// dashboard_login.cc: login and logout; dashboard_queue.cc: the queue pages and actions.
+// dashboard_login.cc: login and logout; dashboard_overview.cc: the overview;
+// dashboard_queue.cc, dashboard_message.cc: the queue pages and actions.
 #pragma once
 
 #include <cstdint>
@@ -65,8 +66,17 @@ struct Dashboard::Impl {
   bool admin_key(const std::string& user, const std::string& secret) const;
   bool is_admin(const std::string& user) const;
 
-  // dashboard_queue.cc
+  // dashboard_overview.cc
   void overview(DashboardRequest& request, const net::HttpResponder& respond);
+  // dashboard_queue.cc: /queue, and the routes under /queue/ID (false: none matched).
+  void queue_page(DashboardRequest& request, const net::HttpResponder& respond);
+  bool queue_route(DashboardRequest& request, const net::HttpResponder& respond);
+  // dashboard_message.cc
+  void message_page(DashboardRequest& request, const queue::QueueId& id,
+                    const net::HttpResponder& respond);
+  void confirm_page(DashboardRequest& request, const queue::QueueId& id,
+                    const net::HttpResponder& respond);
+  void act(DashboardRequest& request, const queue::QueueId& id, const net::HttpResponder& respond);
 
   Loop& loop;
   conf::ConfigPtr config;

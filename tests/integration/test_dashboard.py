@@ -6,9 +6,12 @@ chromium-driver; plain HTTP requests (http.client) for what a browser would not 
 
 Screenshots go to $HATO_SCREENSHOTS (default: a temp dir) at 1366x768 and 390x844."""
 
+import html
 import http.client
+import json
 import os
 import re
+import socket
 import smtplib
 import tempfile
 import time
@@ -41,8 +44,14 @@ class DashboardTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Delivery goes to a port nobody listens on: every message is deferred at once and
+        # stays (retry.first is 5 minutes), so the queue holds still while pages are compared.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed_port = s.getsockname()[1]
         cls.hato = Daemon(users={SENDER_USER: SENDER_PW},
-                          extra_yaml='admin:\n  web: "127.0.0.1:0"\n')
+                          extra_yaml='admin:\n  web: "127.0.0.1:0"\ndelivery:\n  smarthost:\n'
+                          f'    host: "127.0.0.1"\n    port: {closed_port}\n    tls: none\n')
         r = cls.hato.cli("user", "add", ADMIN, "--password-stdin", "--role", "admin",
                          input=ADMIN_PW + "\n")
         if r.returncode != 0:
@@ -121,18 +130,55 @@ class DashboardTest(unittest.TestCase):
             d.save_screenshot(os.path.join(self.shots, f"{name}-{size}.png"))
         d.set_window_size(*SIZES["desktop"])
 
-    def submit(self, rcpt):
+    def submit(self, *rcpts, message_id=None):
+        """Submits one message; returns its queue ID."""
+        message_id = message_id or f"<dash-{time.monotonic_ns()}@example.test>"
         s = smtplib.SMTP("127.0.0.1", self.hato.port("submission"),
                          local_hostname="client.example.net", timeout=IO_TIMEOUT)
         try:
             s.starttls(context=client_context())
             s.login(SENDER_USER, SENDER_PW)
-            msg = (f"From: alice@example.test\r\nTo: {rcpt}\r\nSubject: dashboard\r\n"
-                   f"Message-ID: <dash-{time.monotonic_ns()}@example.test>\r\n\r\nhello\r\n")
-            code, resp = s.sendmail("alice@example.test", [rcpt], msg), None
-            return s
+            s.mail("alice@example.test")
+            for r in rcpts:
+                self.assertEqual(s.rcpt(r)[0], 250)
+            code, resp = s.data(f"From: alice@example.test\r\nTo: {rcpts[0]}\r\n"
+                                f"Subject: dashboard\r\nMessage-ID: {message_id}\r\n\r\n"
+                                "hello\r\n")
+            self.assertEqual(code, 250, resp)
+            qid = queue_id(resp)
         finally:
             s.quit()
+        # Acted on only once its attempt is over (relay/delivery_control.cc).
+        wait_for(lambda: self.hato.queue_show(qid)["state"] == "deferred", timeout=IO_TIMEOUT)
+        return qid
+
+    def populate(self):
+        """A queue with several domains, one held message; returns the held one's ID."""
+        if getattr(DashboardTest, "held", None):
+            return DashboardTest.held
+        self.submit("a@one.test", "b@two.test")
+        self.submit("c@one.test")
+        self.submit("d@three.test", "e@one.test", message_id="<find-me@example.test>")
+        held = self.submit("f@two.test")
+        r = self.hato.cli("queue", "hold", held)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        DashboardTest.held = held
+        return held
+
+    def cli_json(self, *args):
+        r = self.hato.cli(*args, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+    def page_table(self, text, table_id):
+        """The rows of table `table_id` as lists of cell texts (tags stripped)."""
+        m = re.search(rf'<table id="{table_id}">(.*?)</table>', text, re.S)
+        self.assertIsNotNone(m, f"no table {table_id} in {text[:1500]}")
+        rows = []
+        for row in re.findall(r"<tr>(.*?)</tr>", m.group(1), re.S):
+            cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+            rows.append([html.unescape(re.sub(r"<[^>]+>", "", c)) for c in cells])
+        return rows
 
     # -- login, sessions, CSRF --------------------------------------------------
     def test_login_in_browser(self):
@@ -186,6 +232,83 @@ class DashboardTest(unittest.TestCase):
     def test_cookie_attributes(self):
         r, _ = self.request("GET", "/login")
         self.assertRegex(r.getheader("Set-Cookie"), r"HttpOnly; SameSite=Strict")
+
+    # -- the queue pages, against the CLI's JSON for the same state --------------
+
+    def test_queue_page_shows_what_queue_summary_and_ls_show(self):
+        self.populate()
+        _, cookie, _, _ = self.http_login()
+        r, text = self.request("GET", "/queue", cookie=cookie)
+        self.assertEqual(r.status, 200, text)
+        summary = self.cli_json("queue", "summary")[0]
+        rows = self.page_table(text, "qshape")
+        self.assertEqual(rows[0][:2], ["Domain", "Messages"])
+        want = [["Total", str(summary["total"]["messages"]), str(summary["total"]["recipients"])]
+                + [str(n) for n in summary["total"]["counts"]]]
+        for d in summary["domains"]:
+            want.append([d["domain"], str(d["messages"]), str(d["recipients"])]
+                        + [str(n) for n in d["counts"]])
+        self.assertEqual(rows[1:], want)
+        for state in ("queued", "deferred", "held"):
+            shown = re.search(rf'<span id="state-{state}">(\d+)</span>', text)
+            self.assertEqual(int(shown.group(1)), summary["total"][state], state)
+        listed = {row[0]: row for row in self.page_table(text, "messages")[1:]}
+        ls = self.cli_json("queue", "ls")
+        self.assertEqual(set(listed), {m["id"] for m in ls})
+        for m in ls:
+            self.assertEqual(listed[m["id"]][1], m["from"])
+            self.assertEqual(listed[m["id"]][2], ", ".join(m["to"]))
+            self.assertEqual(listed[m["id"]][4], str(m["attempts"]))
+
+    def test_filters_and_search(self):
+        held = self.populate()
+        _, cookie, _, _ = self.http_login()
+        for query, want in (("state=held", {held}),
+                            ("domain=two.test", {m["id"] for m in self.cli_json(
+                                "queue", "ls", "--domain", "two.test")}),
+                            ("q=d%40three.test", None), ("q=%3Cfind-me%40example.test%3E", None),
+                            (f"q={held}", {held})):
+            r, text = self.request("GET", "/queue?" + query, cookie=cookie)
+            self.assertEqual(r.status, 200, text)
+            ids = {row[0] for row in self.page_table(text, "messages")[1:]}
+            if want is None:
+                self.assertEqual(len(ids), 1, (query, ids))
+                [found] = ids
+                self.assertIn("d@three.test", self.hato.queue_show(found)["to"])
+            else:
+                self.assertEqual(ids, want, query)
+
+    def test_hold_and_release_from_the_page(self):
+        self.populate()
+        qid = self.submit("hold-me@four.test")
+        d = self.browser_login()
+        d.get(f"{self.base}/queue/{qid}")
+        self.screenshot("message")
+        d.find_element(By.LINK_TEXT, "Hold").click()
+        self.assertTrue(d.title.startswith("Confirm"), d.title)
+        self.assertEqual(self.hato.queue_show(qid)["state"] in ("queued", "deferred"), True)
+        self.screenshot("confirm")
+        d.find_element(By.ID, "confirm").click()
+        WebDriverWait(d, IO_TIMEOUT).until(lambda d: d.title.startswith("Message"))
+        self.assertEqual(self.hato.queue_show(qid)["state"], "held")
+        wait_for(lambda: re.search(rf"admin action action=hold id={qid} user={ADMIN}",
+                                   self.hato.log_text()))
+        d.find_element(By.LINK_TEXT, "Release").click()
+        d.find_element(By.ID, "confirm").click()
+        WebDriverWait(d, IO_TIMEOUT).until(lambda d: d.title.startswith("Message"))
+        self.assertNotEqual(self.hato.queue_show(qid)["state"], "held")
+        d.get(f"{self.base}/queue")
+        self.screenshot("queue")
+
+    def test_action_without_csrf_is_403_and_changes_nothing(self):
+        held = self.populate()
+        _, cookie, _, _ = self.http_login()
+        r, text = self.request("POST", f"/queue/{held}/action", {"action": "release"},
+                               cookie=cookie)
+        self.assertEqual(r.status, 403, text)
+        r, text = self.request("POST", f"/queue/{held}/action", {"action": "release"})
+        self.assertEqual(r.status, 403, text)
+        self.assertEqual(self.hato.queue_show(held)["state"], "held")
 
 
 if __name__ == "__main__":
