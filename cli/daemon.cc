@@ -428,9 +428,17 @@ Status Daemon::start_admin() {
     if (auto s = metrics_server_->listen(*config_->admin.metrics); !s) return s;
   }
   dashboard_.emplace(loop_, config_, *store_, events_, *delivery_, *backend_);
+  dashboard_->set_sources({[this] { return limiter_->status_json(log::now_ms()); },
+                           [this] { return webhooks_->status_json(); },
+                           [this] { return blacklist_status(); }});
   // Plain HTTP on loopback (conf/ allows nothing else without a certificate), else HTTPS.
   bool loopback = config_->admin.web && config_->admin.web->is_loopback();
   return dashboard_->listen(loopback ? nullptr : tls_);
+}
+
+Result<std::string> Daemon::blacklist_status() {
+  if (!blacklist_->enabled()) return Result<std::string>::error("not configured");
+  return blacklist_->status_json();
 }
 
 // The admin API's views of the parts it does not own.
@@ -438,10 +446,7 @@ void Daemon::connect_admin() {
   admin_->set_warmup_status([this] { return limiter_->status_json(log::now_ms()); });
   admin_->set_events_status([this] { return webhooks_->status_json(); });
   admin_->set_blacklist(
-      [this]() -> Result<std::string> {
-        if (!blacklist_->enabled()) return Result<std::string>::error("not configured");
-        return blacklist_->status_json();
-      },
+      [this] { return blacklist_status(); },
       [this](std::function<void()> done) { blacklist_->check_now(std::move(done)); });
   admin_->set_users_reload([this] { return reload_users_for_admin(); });
   admin_->set_suppression(&*suppression_);

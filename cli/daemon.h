@@ -107,6 +107,8 @@ class Daemon {
   Result<std::string> reload_users_for_admin();
   void build_limiter();
   void connect_tls_reports();
+  // The blacklist monitor's JSON lines; an error when it is not configured.
+  Result<std::string> blacklist_status();
   void connect_admin();
   void connect_brake();
   void brake_froze(const std::string& user, const std::string& reason);

@@ -45,6 +45,11 @@ Dashboard::Dashboard(Loop& loop, conf::ConfigPtr config, queue::Store& store,
 
 Dashboard::~Dashboard() {
   *impl_->alive = false;
+  if (impl_->subscription) impl_->events.unsubscribe(impl_->subscription);
+}
+
+void Dashboard::set_sources(DashboardSources sources) {
+  impl_->sources = std::move(sources);
 }
 
 void Dashboard::set_tls(std::shared_ptr<net::TlsContext> tls) {
@@ -73,6 +78,8 @@ Status Dashboard::listen(std::shared_ptr<net::TlsContext> tls) {
         d.handle(request, std::move(respond));
       });
   if (Status s = d.server->listen(address); !s) return s;
+  // Only with the dashboard on: each event then costs the rings an increment.
+  d.subscription = d.events.subscribe([&d](const queue::QueueEvent& e) { d.on_event(e); });
   log::info("listening", {{"listener", "dashboard"},
                           {"address", d.server->address().to_string()},
                           {"role", "dashboard"},
@@ -192,6 +199,10 @@ bool Dashboard::Impl::route(DashboardRequest& request, const net::HttpResponder&
   }
   if (path == "/" && !post) {
     overview(request, respond);
+    return true;
+  }
+  if (path == "/live" && !post) {
+    live(request, respond);
     return true;
   }
   if (path == "/queue" && !post) {

@@ -16,7 +16,9 @@
 // producers for listings and summaries, so a page and `hato queue ... --json` agree.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "common/loop.h"
 #include "common/status.h"
@@ -31,6 +33,13 @@ class QueueBackend;
 }
 
 namespace hato::cli {
+
+// Where the overview's alerts come from: the admin API's own JSON producers (loop thread).
+struct DashboardSources {
+  std::function<std::string()> warmup;             // Limiter::status_json: suspensions
+  std::function<std::string()> events;             // Webhooks::status_json: backlogs
+  std::function<Result<std::string>()> blacklist;  // BlacklistMonitor: listed addresses
+};
 
 class Dashboard {
  public:
@@ -47,6 +56,7 @@ class Dashboard {
   // A renewed certificate for the next connections.
   void set_tls(std::shared_ptr<net::TlsContext> tls);
   void set_config(conf::ConfigPtr config);
+  void set_sources(DashboardSources sources);
 
   struct Impl;
 

@@ -118,6 +118,9 @@ th:first-child,td:first-child{text-align:left}
 .card .n{font-size:1.6rem;font-weight:700}
 pre{background:#f4f4f4;padding:.5rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 svg text{fill:#1b1b1b;font-size:11px}
+figure{margin:1rem 0}
+figure svg{max-width:100%;height:auto;display:block}
+.k0{color:#0b57a4}.k1{color:#1a7f37}.k2{color:#b35900}.k3{color:#a40000}
 )css";
 
 // Live updates (issue 23, item 5): each element with data-live="NAME" shows the field NAME of

@@ -3,6 +3,7 @@
 //
 // dashboard.cc: the listener, the session table, routing and the CSRF check;
 // dashboard_login.cc: login and logout; dashboard_overview.cc: the overview;
+// dashboard_live.cc: its live counters (server-sent events);
 // dashboard_queue.cc, dashboard_message.cc: the queue pages and actions.
 #pragma once
 
@@ -11,8 +12,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/dashboard.h"
+#include "cli/dashboard_counts.h"
 #include "cli/dashboard_html.h"
 #include "net/http_server.h"
 
@@ -68,6 +71,11 @@ struct Dashboard::Impl {
 
   // dashboard_overview.cc
   void overview(DashboardRequest& request, const net::HttpResponder& respond);
+  std::vector<std::string> alerts() const;
+  // dashboard_live.cc
+  void live(DashboardRequest& request, const net::HttpResponder& respond);
+  void on_event(const queue::QueueEvent& e);
+  std::string counters_event() const;
   // dashboard_queue.cc: /queue, and the routes under /queue/ID (false: none matched).
   void queue_page(DashboardRequest& request, const net::HttpResponder& respond);
   bool queue_route(DashboardRequest& request, const net::HttpResponder& respond);
@@ -88,6 +96,11 @@ struct Dashboard::Impl {
   bool https = false;
   std::unique_ptr<net::HttpServer> server;
   std::map<std::string, DashboardSession> sessions;  // by token
+  DashboardSources sources;
+  EventCounts counts;
+  uint64_t subscription = 0;  // on `events`, while listening
+  std::vector<net::HttpStream> live_streams;
+  bool push_armed = false;
   // Lives as long as the dashboard; a login still being checked when it goes does nothing.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };

@@ -311,5 +311,55 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(self.hato.queue_show(held)["state"], "held")
 
 
+    # -- the overview and its live counters ------------------------------------
+    def test_overview_shows_what_queue_summary_shows(self):
+        self.populate()
+        _, cookie, _, _ = self.http_login()
+        r, text = self.request("GET", "/", cookie=cookie)
+        self.assertEqual(r.status, 200, text)
+        summary = self.cli_json("queue", "summary")[0]["total"]
+
+        def shown(name):
+            [value] = re.findall(rf'id="{name}"[^>]*>([^<]*)<', text)  # ids are unique
+            return value
+        self.assertEqual(shown("queue-messages"), str(summary["messages"]))
+        self.assertEqual(shown("queue-held"), str(summary["held"]))
+        self.assertEqual(shown("queue-deferred"), str(summary["deferred"]))
+        # Every recipient submitted since the start was counted, and deferred at once.
+        self.assertGreaterEqual(int(shown("count-accepted")), summary["recipients"])
+        self.assertGreaterEqual(int(shown("count-deferred")), summary["recipients"])
+        self.assertIn('<svg id="per-minute"', text)
+        self.assertIn('<svg id="per-hour"', text)
+        self.assertRegex(text, r'<p id="alerts">None.</p>')
+
+    def test_live_counter_moves_when_a_message_is_submitted(self):
+        self.populate()
+        d = self.browser_login()
+        before = int(d.find_element(By.ID, "count-accepted").text)
+        self.screenshot("overview")
+        self.submit("live@five.test", "live2@five.test")
+        # No reload: the page's own element changes, from the /live stream.
+        WebDriverWait(d, IO_TIMEOUT).until(
+            lambda d: int(d.find_element(By.ID, "count-accepted").text) == before + 2)
+        self.assertTrue(d.title.startswith("Overview"))
+
+    def test_every_control_is_reachable_by_tab(self):
+        d = self.browser_login()
+        d.get(self.base + "/queue")
+        wanted = {e.get_attribute("outerHTML") for e in d.find_elements(
+            By.CSS_SELECTOR, "a[href], button, input:not([type=hidden]), select")}
+        body = d.find_element(By.TAG_NAME, "body")
+        body.click()
+        reached = set()
+        for _ in range(len(wanted) + 5):
+            d.switch_to.active_element.send_keys(Keys.TAB)
+            reached.add(d.switch_to.active_element.get_attribute("outerHTML"))
+        self.assertEqual(wanted - reached, set())
+        # Every visible input has a label.
+        for e in d.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
+            self.assertEqual(len(d.find_elements(
+                By.CSS_SELECTOR, f'label[for="{e.get_attribute("id")}"]')), 1)
+
+
 if __name__ == "__main__":
     unittest.main()
