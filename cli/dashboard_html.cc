@@ -124,12 +124,20 @@ figure svg{max-width:100%;height:auto;display:block}
 )css";
 
 // Live updates (issue 23, item 5): each element with data-live="NAME" shows the field NAME of
-// the latest "counters" event from /live; the page is complete without this.
+// the latest "counters" event from /live; on the queue page (data-live-page) a counters event
+// also fetches the page again and swaps in its tables (not for the first event, which only
+// says how things stood when the page was made). Every page is complete without this.
 const std::string_view kLiveScript = R"js(
-(function(){if(!window.EventSource||!document.querySelector('[data-live]'))return;
+(function(){var page=document.querySelector('[data-live-page]');
+if(!window.EventSource||!(page||document.querySelector('[data-live]')))return;
+var busy=false,first=true;function swap(){if(busy)return;busy=true;fetch(location.href,{credentials:'same-origin'})
+.then(function(r){return r.ok?r.text():null;}).then(function(t){busy=false;if(!t)return;
+var d=new DOMParser().parseFromString(t,'text/html');document.querySelectorAll('[data-live-page] [id]')
+.forEach(function(el){var n=d.getElementById(el.id);if(n&&el.parentNode&&el.closest('form')===null)
+el.replaceWith(n);});}).catch(function(){busy=false;});}
 var s=new EventSource('/live');s.addEventListener('counters',function(e){var d=JSON.parse(e.data);
 document.querySelectorAll('[data-live]').forEach(function(el){var k=el.getAttribute('data-live');
-if(k in d)el.textContent=String(d[k]);});});})();
+if(k in d)el.textContent=String(d[k]);});if(page&&!first)swap();first=false;});})();
 )js";
 
 }  // namespace hato::cli::html

@@ -155,7 +155,9 @@ void Dashboard::Impl::queue_page(DashboardRequest& request, const net::HttpRespo
             "(pending)</th><th scope=\"col\">State</th><th scope=\"col\">Attempts</th><th "
             "scope=\"col\">Created</th></tr></thead><tbody>" +
             page->rows + "</tbody></table></div>";
-        respond(html(200, html::page("Queue", user, csrf, body)));
+        // With script, the tables follow the queue (kLiveScript); without, a reload does.
+        respond(
+            html(200, html::page("Queue", user, csrf, "<div data-live-page>" + body + "</div>")));
       });
 }
 

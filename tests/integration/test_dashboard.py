@@ -343,22 +343,61 @@ class DashboardTest(unittest.TestCase):
             lambda d: int(d.find_element(By.ID, "count-accepted").text) == before + 2)
         self.assertTrue(d.title.startswith("Overview"))
 
+    def test_queue_table_follows_the_queue_without_reload(self):
+        self.populate()
+        d = self.browser_login()
+        d.get(self.base + "/queue")
+        d.execute_script("window.notReloaded = true")
+        self.submit("table@six.test")
+        WebDriverWait(d, IO_TIMEOUT).until(
+            lambda d: "six.test" in d.find_element(By.ID, "qshape").text)
+        self.assertTrue(d.execute_script("return window.notReloaded === true"))
+
     def test_every_control_is_reachable_by_tab(self):
         d = self.browser_login()
         d.get(self.base + "/queue")
-        wanted = {e.get_attribute("outerHTML") for e in d.find_elements(
-            By.CSS_SELECTOR, "a[href], button, input:not([type=hidden]), select")}
-        body = d.find_element(By.TAG_NAME, "body")
-        body.click()
+        # Named by what they are, not by element: the live script may swap a table meanwhile.
+        key = ("return [arguments[0].tagName, arguments[0].id, arguments[0].name,"
+               " arguments[0].getAttribute('href'), arguments[0].textContent].join('|')")
+        wanted = set(d.execute_script(
+            "return Array.from(document.querySelectorAll("
+            "'a[href], button, input:not([type=hidden]), select')).map(function(e){"
+            "return [e.tagName, e.id, e.name, e.getAttribute('href'), e.textContent].join('|')})"))
+        d.find_element(By.TAG_NAME, "body").click()
         reached = set()
         for _ in range(len(wanted) + 5):
             d.switch_to.active_element.send_keys(Keys.TAB)
-            reached.add(d.switch_to.active_element.get_attribute("outerHTML"))
+            reached.add(d.execute_script(key, d.switch_to.active_element))
         self.assertEqual(wanted - reached, set())
         # Every visible input has a label.
         for e in d.find_elements(By.CSS_SELECTOR, "input:not([type=hidden]), select"):
             self.assertEqual(len(d.find_elements(
                 By.CSS_SELECTOR, f'label[for="{e.get_attribute("id")}"]')), 1)
+
+
+class DashboardHttpsTest(unittest.TestCase):
+    """Off loopback the dashboard speaks HTTPS only, with the SMTP listeners' certificate."""
+
+    def test_https_with_secure_cookies_off_loopback(self):
+        d = Daemon(extra_yaml='admin:\n  web: "0.0.0.0:0"\n')
+        self.addCleanup(d.cleanup)
+        d.start()
+        self.addCleanup(d.stop)
+        port = d.port("dashboard")
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=IO_TIMEOUT,
+                                        context=client_context())
+        self.addCleanup(c.close)
+        c.request("GET", "/login")
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.assertRegex(r.getheader("Set-Cookie"), r"HttpOnly; SameSite=Strict; Secure")
+        self.assertIn("max-age", r.getheader("Strict-Transport-Security"))
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=IO_TIMEOUT)
+        self.addCleanup(plain.close)
+        with self.assertRaises((http.client.HTTPException, ConnectionError, OSError)):
+            plain.request("GET", "/login")
+            plain.getresponse().read()
 
 
 if __name__ == "__main__":
