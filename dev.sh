@@ -17,6 +17,7 @@ TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-
   opendkim opendkim-tools python3-prometheus-client python3-spf python3-yaml dovecot-imapd
   dovecot-lmtpd clamav-daemon rspamd unbound ldnsutils redis-server pebble clang libclang-rt-14-dev
   postfix libsasl2-modules nodejs node-nodemailer curl python3-requests
+  chromium chromium-driver python3-selenium
   libidn12 libgnutls-dane0 libgnutls30 libdb5.3 libpcre2-8-0 libnsl2 libidn2-0
   libpython3.11-testsuite slowhttptest mandoc groff-base zsh fuse3"
 # test_clients.py runs real peers: a private Postfix (postfix, libsasl2-modules for its SASL

@@ -8,16 +8,15 @@
 #include <event2/keyvalq_struct.h>
 
 #include <algorithm>
-#include <array>
 #include <charconv>
-#include <chrono>
 #include <limits>
-#include <map>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "cli/admin_impl.h"
+#include "cli/queue_shape.h"
+#include "cli/store_walk.h"
 #include "common/log.h"
 #include "common/strings.h"
 #include "queue/event_json.h"
@@ -26,12 +25,6 @@ namespace hato::cli {
 
 namespace {
 
-// The domain of an address, after the last '@'; lower case.
-std::string address_domain(std::string_view address) {
-  size_t at = address.rfind('@');
-  return ascii_lower(at == std::string_view::npos ? std::string_view() : address.substr(at + 1));
-}
-
 bool has_pending_rcpt_in(const queue::Envelope& envelope, const std::string& domain) {
   for (const auto& r : envelope.recipients) {
     if (r.state == queue::RcptState::kPending && address_domain(r.address) == domain) return true;
@@ -39,26 +32,6 @@ bool has_pending_rcpt_in(const queue::Envelope& envelope, const std::string& dom
   return false;
 }
 
-// The header section of a message, without the empty line that ends it.
-// Lines may end in CRLF (as received) or LF alone; either ends the section.
-std::string_view header_section(std::string_view message) {
-  size_t pos = 0;
-  while (pos < message.size()) {
-    size_t eol = message.find('\n', pos);
-    if (eol == std::string_view::npos) return message;
-    std::string_view line = message.substr(pos, eol - pos);
-    if (line.empty() || line == "\r") return message.substr(0, pos);
-    pos = eol + 1;
-  }
-  return message;
-}
-
-using Clock = std::chrono::steady_clock;
-
-// One slice of a store walk ends after this many messages or this much time,
-// whichever comes first, so the loop serves SMTP in between.
-constexpr size_t kSliceMessages = 4096;
-constexpr auto kSliceTime = std::chrono::milliseconds(10);
 // A listing stops reading the store while more than this waits to be sent.
 constexpr size_t kListHighWater = 256 * 1024;
 // ... and sends what a slice produced once it reaches this much.
@@ -162,29 +135,15 @@ class AdminServer::Impl::Scan : public Stream {
   static void on_next(evutil_socket_t, short, void* arg) { static_cast<Scan*>(arg)->slice(); }
 
   void slice() {
-    Clock::time_point until = Clock::now() + kSliceTime;
-    size_t seen = 0;
-    bool stopped = false, more = false;
-    Status status = server_.store.for_each_from(
-        cursor_ ? &*cursor_ : nullptr, [&](const queue::StoredMessage& m) {
-          cursor_ = m.id;
-          if (!visit(m)) {
-            stopped = true;
-            return false;
-          }
-          ++seen;
-          if (seen >= kSliceMessages || slice_full() || (seen % 64 == 0 && Clock::now() > until)) {
-            more = true;
-            return false;
-          }
-          return true;
-        });
-    if (!status) {
-      log::error("admin queue walk failed", {{"reason", status.message()}});
-      failed(status);
+    WalkSlice step = walk_slice(
+        server_.store, cursor_, [this](const queue::StoredMessage& m) { return visit(m); },
+        [this] { return slice_full(); });
+    if (!step.status) {
+      log::error("admin queue walk failed", {{"reason", step.status.message()}});
+      failed(step.status);
       return;
     }
-    if (stopped || !more) {
+    if (step.stopped || !step.more) {
       done();
       return;
     }
@@ -272,83 +231,19 @@ class AdminServer::Impl::ListScan : public Scan {
   bool waiting_ = false;
 };
 
-// GET /v1/queue/summary: a table of counts, answered at the end of the walk.
+// GET /v1/queue/summary: a table of counts (QueueShape), answered at the end of the walk.
 class AdminServer::Impl::SummaryScan : public Scan {
  public:
   SummaryScan(Impl& server, evhttp_request* req, std::optional<queue::MessageState> state)
-      : Scan(server, req), state_(state), now_ms_(log::now_ms()) {}
+      : Scan(server, req), shape_(state, log::now_ms()) {}
 
  protected:
-  struct Row {
-    uint64_t messages = 0;
-    uint64_t recipients = 0;
-    std::array<uint64_t, kSummaryBuckets> counts{};
-  };
-
   bool visit(const queue::StoredMessage& m) override {
-    const queue::Envelope& env = m.envelope;
-    if (state_ && env.state != *state_) return true;
-    size_t bucket = summary_bucket(now_ms_ - env.created_ms);
-    seen_.clear();  // the domains this message has been counted under
-    for (const auto& r : env.recipients) {
-      if (r.state != queue::RcptState::kPending) continue;
-      std::string domain = address_domain(r.address);
-      Row& row = domains_[domain];
-      ++row.recipients;
-      ++total_.recipients;
-      if (std::find(seen_.begin(), seen_.end(), domain) == seen_.end()) {
-        ++row.messages;
-        ++row.counts[bucket];
-        seen_.push_back(std::move(domain));
-      }
-    }
-    // A message without pending recipients is on its way out; it still
-    // occupies the queue, so the total counts it.
-    ++total_.messages;
-    ++total_.counts[bucket];
-    ++states_[static_cast<size_t>(env.state)];
+    shape_.add(m);
     return true;
   }
 
-  void done() override {
-    std::vector<std::pair<const std::string*, const Row*>> rows;
-    rows.reserve(domains_.size());
-    for (const auto& [domain, row] : domains_) rows.emplace_back(&domain, &row);
-    // Busiest first, as qshape sorts; ties by name, so the order is stable.
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-      if (a.second->messages != b.second->messages) return a.second->messages > b.second->messages;
-      return *a.first < *b.first;
-    });
-
-    std::string out = "{\"buckets\":[";
-    for (size_t i = 0; i < kSummaryBuckets; ++i) {
-      if (i) out += ',';
-      out += '"';
-      if (i + 1 < kSummaryBuckets) {
-        out += std::to_string(i ? kSummaryBucketMinutes[i - 1] : 0) + "-" +
-               std::to_string(kSummaryBucketMinutes[i]) + "m";
-      } else {
-        out += std::to_string(kSummaryBucketMinutes[i - 1]) + "m+";
-      }
-      out += '"';
-    }
-    out += "],\"total\":";
-    append_row(out, nullptr, total_);
-    out.pop_back();  // the total also says how many are in each state
-    for (auto s : {queue::MessageState::kQueued, queue::MessageState::kDeferred,
-                   queue::MessageState::kHeld}) {
-      out += ",\"";
-      out += message_state_name(s);
-      out += "\":" + std::to_string(states_[static_cast<size_t>(s)]);
-    }
-    out += "},\"domains\":[";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (i) out += ',';
-      append_row(out, rows[i].first, *rows[i].second);
-    }
-    out += "]}\n";
-    reply_and_end(HTTP_OK, "OK", out);
-  }
+  void done() override { reply_and_end(HTTP_OK, "OK", shape_.json()); }
 
   void failed(const Status& status) override {
     reply_and_end(HTTP_INTERNAL, "Internal Server Error",
@@ -356,29 +251,7 @@ class AdminServer::Impl::SummaryScan : public Scan {
   }
 
  private:
-  static void append_row(std::string& out, const std::string* domain, const Row& row) {
-    out += '{';
-    if (domain) {
-      out += "\"domain\":";
-      log::append_json_string(out, *domain);
-      out += ',';
-    }
-    out += "\"messages\":" + std::to_string(row.messages);
-    out += ",\"recipients\":" + std::to_string(row.recipients);
-    out += ",\"counts\":[";
-    for (size_t i = 0; i < row.counts.size(); ++i) {
-      if (i) out += ',';
-      out += std::to_string(row.counts[i]);
-    }
-    out += "]}";
-  }
-
-  const std::optional<queue::MessageState> state_;
-  const int64_t now_ms_;
-  Row total_;
-  std::array<uint64_t, 3> states_{};
-  std::map<std::string, Row> domains_;
-  std::vector<std::string> seen_;
+  QueueShape shape_;
 };
 
 // POST /v1/queue/flush?domain=D: every message with a pending recipient in D due now.
@@ -583,27 +456,32 @@ void AdminServer::Impl::raw_message(evhttp_request* req, const RouteArgs& args) 
 // ---------------------------------------------------------------------------
 // Steering.
 
+Status queue_action(queue::QueueControl& control, const queue::QueueId& id, std::string_view action,
+                    std::string_view user) {
+  Status status = action == "hold"      ? control.hold(id)
+                  : action == "release" ? control.release(id)
+                  : action == "flush"   ? control.flush(id)
+                  : action == "delete"  ? control.remove(id)
+                  : action == "bounce"  ? control.bounce(id)
+                                        : Status::error("unknown action: " + std::string(action));
+  if (!status) return status;
+  // Who did what to which message: the operator's actions belong in the log.
+  if (user.empty()) {
+    log::info("admin action", {{"action", action}, {"id", id.str()}});
+  } else {
+    log::info("admin action", {{"action", action}, {"id", id.str()}, {"user", user}});
+  }
+  return status;
+}
+
 void AdminServer::Impl::act(evhttp_request* req, const RouteArgs& args) {
   std::string_view printed_id = args.id;
   // The route's last segment: hold, release, flush, delete or bounce.
   std::string_view action = args.path.substr(args.path.rfind('/') + 1);
   std::optional<queue::QueueId> id = id_or_404(req, printed_id);
   if (!id) return;
-  Status status = Status::ok();
-  if (action == "hold") {
-    status = control.hold(*id);
-  } else if (action == "release") {
-    status = control.release(*id);
-  } else if (action == "flush") {
-    status = control.flush(*id);
-  } else if (action == "delete") {
-    status = control.remove(*id);
-  } else {
-    status = control.bounce(*id);
-  }
+  Status status = queue_action(control, *id, action, "");
   if (status) {
-    // Who did what to which message: the operator's actions belong in the log.
-    log::info("admin action", {{"action", action}, {"id", printed_id}});
     send_json(req, HTTP_OK, "OK", "{\"ok\":true}\n");
     return;
   }

@@ -119,6 +119,12 @@ class AdminServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// An operator's action on one message through `control`, logged ("admin action") with the
+// dashboard user's name when there is one: hold, release, flush (retry now), delete or
+// bounce. The admin API's POST /v1/queue/ID/ACTION and the dashboard both come here.
+[[nodiscard]] Status queue_action(queue::QueueControl& control, const queue::QueueId& id,
+                                  std::string_view action, std::string_view user);
+
 // The JSON of one message as `queue ls --json` prints it (INTERFACE.md), on one
 // line without the newline. With recipients it is the `queue show --json` form.
 std::string message_json(const queue::StoredMessage& message, bool with_recipients);

@@ -36,7 +36,7 @@ void AdminServer::Impl::frozen_users(evhttp_request* req, const RouteArgs&) {
 // thaw_user - the freeze goes, then the user's held mail is released by a walk over the queue
 // in slices (release_held_of), so that a large queue does not stall the loop.
 void AdminServer::Impl::thaw_user(evhttp_request* req, const RouteArgs& args) {
-  std::string user = percent_decode(args.id);
+  std::string user = percent_decode(args.id).value_or(std::string(args.id));
   if (!brake->thaw(user, log::now_ms()))
     return send_error(req, kHttpConflict, "Conflict", "user " + user + " is not frozen");
   release_held_of(req, std::move(user));
@@ -55,7 +55,7 @@ void AdminServer::Impl::user_baseline(evhttp_request* req, const RouteArgs& args
   if (!ok) return;
   if (means[0] < 0 || means[1] < 0)
     return send_error(req, HTTP_BADREQUEST, "Bad Request", "give messages and recipients");
-  std::string user = percent_decode(args.id);
+  std::string user = percent_decode(args.id).value_or(std::string(args.id));
   brake->set_baseline(user, means[0], means[1], log::now_ms());
   log::info("user baseline set", {{"user", user},
                                   {"messages", std::to_string(means[0])},

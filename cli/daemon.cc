@@ -376,6 +376,7 @@ Status Daemon::start_listeners() {
   certificates_.emplace(loop_, [this](std::shared_ptr<net::TlsContext> tls) {
     mta_sts_web_->set_tls(tls);
     http_api_->set_tls(tls);
+    if (dashboard_) dashboard_->set_tls(tls);
     server_->set_tls(std::move(tls));
   });
   certificates_->watch(*config_, tls_);
@@ -421,7 +422,7 @@ Status Daemon::start_acme() {
   return Status::ok();
 }
 
-// start_admin - the admin socket, then the metrics listener if configured.
+// start_admin - the admin socket, then the metrics listener and the dashboard if configured.
 Status Daemon::start_admin() {
   admin_.emplace(loop_, *store_, events_, *delivery_);
   connect_admin();
@@ -430,7 +431,18 @@ Status Daemon::start_admin() {
   if (config_->admin.metrics) {
     if (auto s = metrics_server_->listen(*config_->admin.metrics); !s) return s;
   }
-  return Status::ok();
+  dashboard_.emplace(loop_, config_, *store_, events_, *delivery_, *backend_);
+  dashboard_->set_sources({[this] { return limiter_->status_json(log::now_ms()); },
+                           [this] { return webhooks_->status_json(); },
+                           [this] { return blacklist_status(); }});
+  // Plain HTTP on loopback (conf/ allows nothing else without a certificate), else HTTPS.
+  bool loopback = config_->admin.web && config_->admin.web->is_loopback();
+  return dashboard_->listen(loopback ? nullptr : tls_);
+}
+
+Result<std::string> Daemon::blacklist_status() {
+  if (!blacklist_->enabled()) return Result<std::string>::error("not configured");
+  return blacklist_->status_json();
 }
 
 // The admin API's views of the parts it does not own.
@@ -438,10 +450,7 @@ void Daemon::connect_admin() {
   admin_->set_warmup_status([this] { return limiter_->status_json(log::now_ms()); });
   admin_->set_events_status([this] { return webhooks_->status_json(); });
   admin_->set_blacklist(
-      [this]() -> Result<std::string> {
-        if (!blacklist_->enabled()) return Result<std::string>::error("not configured");
-        return blacklist_->status_json();
-      },
+      [this] { return blacklist_status(); },
       [this](std::function<void()> done) { blacklist_->check_now(std::move(done)); });
   admin_->set_users_reload([this] { return reload_users_for_admin(); });
   admin_->set_suppression(&*suppression_);

@@ -17,6 +17,7 @@
 
 #include "cli/admin_server.h"
 #include "cli/certificate_watch.h"
+#include "cli/dashboard.h"
 #include "cli/metrics_server.h"
 #include "cli/web_server.h"
 #include "common/file_watch.h"
@@ -107,6 +108,8 @@ class Daemon {
   Result<std::string> reload_users_for_admin();
   void build_limiter();
   void connect_tls_reports();
+  // The blacklist monitor's JSON lines; an error when it is not configured.
+  Result<std::string> blacklist_status();
   void connect_admin();
   void connect_brake();
   void brake_froze(const std::string& user, const std::string& reason);
@@ -155,6 +158,7 @@ class Daemon {
   std::optional<WebServer> acme_web_;
   std::optional<AdminServer> admin_;
   std::optional<MetricsServer> metrics_server_;
+  std::optional<Dashboard> dashboard_;
   std::chrono::steady_clock::time_point deadline_;
   bool stopping_ = false;
   std::optional<SignalHandler> on_term_, on_int_, on_hup_;

@@ -83,7 +83,9 @@ void Daemon::reload() {
   if (secrets->tls) {
     mta_sts_web_->set_tls(secrets->tls);
     http_api_->set_tls(secrets->tls);
+    dashboard_->set_tls(secrets->tls);
   }
+  dashboard_->set_config(config_);
   http_api_->set_config(config_);
   server_->set_config(config_);
   blacklist_->set_config(config_);

@@ -28,6 +28,7 @@
 #include "cli/dns_cmd.h"
 #include "common/files.h"
 #include "common/net.h"
+#include "common/strings.h"
 #include "common/unique_fd.h"
 #include "conf/config.h"
 #include "net/tls.h"
@@ -92,22 +93,6 @@ struct Paths {
   std::string key;
   std::string smarthost_password;
 };
-
-std::optional<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
-      return std::nullopt;
-    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-    i += 2;
-  }
-  return out;
-}
 
 // smtp://[user:password@]host[:port] or smtps://...; user and password percent-encoded.
 Result<SmarthostUrl> parse_smarthost(std::string_view url) {

@@ -14,6 +14,7 @@
 #include "conf/config.h"
 #include "policy/api_keys.h"
 #include "policy/auth.h"
+#include "policy/user_roles.h"
 
 namespace hato::cli {
 
@@ -64,7 +65,7 @@ int tell_daemon(const conf::Config& config, const std::string& what) {
 }
 
 constexpr const char* kUserUsage =
-    "usage: hato user add NAME [--password-stdin] | remove NAME | list\n"
+    "usage: hato user add NAME [--password-stdin] [--role admin] | remove NAME | list\n"
     "       hato user key add NAME | key remove NAME KEYID | key ls\n"
     "       hato user frozen | thaw NAME | baseline NAME MESSAGES RECIPIENTS\n";
 
@@ -155,6 +156,57 @@ int key_command(const std::vector<std::string>& args, const std::string& file) {
   return kExitUsage;
 }
 
+// The new user's password: from stdin with --password-stdin, else typed twice on a terminal.
+// Empty after saying why.
+std::string new_password(bool from_stdin) {
+  std::string password;
+  if (from_stdin) {
+    std::getline(std::cin, password);
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+  } else if (isatty(STDIN_FILENO)) {
+    password = read_hidden("Password: ");
+    if (read_hidden("Again: ") != password) {
+      std::cerr << "hato: the passwords differ\n";
+      return "";
+    }
+  } else {
+    std::cerr << "hato: not a terminal; use --password-stdin\n";
+    return "";
+  }
+  if (password.empty()) std::cerr << "hato: empty password\n";
+  return password;
+}
+
+// `hato user add NAME [--password-stdin] [--role admin]`: the hash in users_file, the role in
+// the roles file beside it (policy/user_roles.h).
+int add_user(const std::vector<std::string>& args, const conf::Config& config) {
+  bool from_stdin = false;
+  std::string role;
+  for (size_t i = 2; i < args.size(); ++i) {
+    if (args[i] == "--password-stdin") {
+      from_stdin = true;
+    } else if (args[i] == "--role" && i + 1 < args.size() && args[i + 1] == policy::kRoleAdmin) {
+      role = args[++i];
+    } else {
+      std::cerr << kUserUsage;
+      return kExitUsage;
+    }
+  }
+  std::string password = new_password(from_stdin);
+  if (password.empty()) return kExitFailed;
+  auto hash = policy::hash_password(password);
+  if (!hash) return fail(kExitFailed, hash.message());
+  const std::string& file = config.users_file;
+  if (auto s = policy::write_user(file, args[1], *hash); !s) return fail(kExitFailed, s.message());
+  // Without --role a password change keeps the role the user has; `user remove` drops both.
+  if (!role.empty()) {
+    if (auto s = policy::write_user_role(policy::user_roles_path(file), args[1], role); !s)
+      return fail(kExitFailed, s.message());
+  }
+  return tell_daemon(config, "user " + args[1] + (role.empty() ? "" : " (role " + role + ")") +
+                                 " saved in " + file);
+}
+
 }  // namespace
 
 int user_command(const std::vector<std::string>& args, const std::string& config_path) {
@@ -191,38 +243,13 @@ int user_command(const std::vector<std::string>& args, const std::string& config
       std::cerr << "hato: " << s.message() << "\n";
       return kExitFailed;
     }
-    return tell_daemon(*config, "user " + args[1] + " removed from " + file);
-  }
-  if (verb == "add" && (args.size() == 2 || (args.size() == 3 && args[2] == "--password-stdin"))) {
-    std::string password;
-    if (args.size() == 3) {
-      std::getline(std::cin, password);
-      if (!password.empty() && password.back() == '\r') password.pop_back();
-    } else if (isatty(STDIN_FILENO)) {
-      password = read_hidden("Password: ");
-      if (read_hidden("Again: ") != password) {
-        std::cerr << "hato: the passwords differ\n";
-        return kExitFailed;
-      }
-    } else {
-      std::cerr << "hato: not a terminal; use --password-stdin\n";
-      return kExitUsage;
-    }
-    if (password.empty()) {
-      std::cerr << "hato: empty password\n";
-      return kExitFailed;
-    }
-    auto hash = policy::hash_password(password);
-    if (!hash) {
-      std::cerr << "hato: " << hash.message() << "\n";
-      return kExitFailed;
-    }
-    if (auto s = policy::write_user(file, args[1], *hash); !s) {
+    if (auto s = policy::write_user_role(policy::user_roles_path(file), args[1], ""); !s) {
       std::cerr << "hato: " << s.message() << "\n";
       return kExitFailed;
     }
-    return tell_daemon(*config, "user " + args[1] + " saved in " + file);
+    return tell_daemon(*config, "user " + args[1] + " removed from " + file);
   }
+  if (verb == "add" && args.size() >= 2) return add_user(args, *config);
   std::cerr << kUserUsage;
   return kExitUsage;
 }

@@ -117,6 +117,15 @@ std::string SocketAddress::ip() const {
   return buf;
 }
 
+bool SocketAddress::is_loopback() const {
+  if (family() == AF_INET) {
+    uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr);
+    return (a >> 24) == 127;
+  }
+  return family() == AF_INET6 &&
+         IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+}
+
 std::string SocketAddress::to_string() const {
   if (family() == AF_UNIX && length > offsetof(sockaddr_un, sun_path) + 1)
     return std::string("unix:") + reinterpret_cast<const sockaddr_un*>(&storage)->sun_path;

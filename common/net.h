@@ -31,6 +31,8 @@ struct SocketAddress {
   std::string ip() const;         // "1.2.3.4" or "::1"
   std::string to_string() const;  // "1.2.3.4:25", "[::1]:25" or "unix:/path"
   bool is_unix() const { return family() == AF_UNIX; }
+  // 127.0.0.0/8 or ::1: reachable from this host only.
+  bool is_loopback() const;
 };
 
 // An address range such as 127.0.0.0/8 or 2001:db8::/32.

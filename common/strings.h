@@ -4,6 +4,7 @@
 // over ASCII only; bytes >= 0x80 are left as they are, whatever the locale.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,8 +28,9 @@ bool is_ascii(std::string_view s);
 // `s` with every octet but ASCII letters, digits and those in `keep` written %XX (upper-case
 // hex): RFC 3986 query values (keep "-._~"), RFC 2231 parameter values.
 std::string percent_encode(std::string_view s, std::string_view keep);
-// `s` with each %XX written as its octet; a '%' without two hex digits after it stays as it
-// is. `plus_is_space`: a query value (application/x-www-form-urlencoded), where '+' is ' '.
-std::string percent_decode(std::string_view s, bool plus_is_space = false);
+// The reverse: %XX sequences decoded; nullopt for a '%' without two hex digits after it.
+// `plus_is_space`: a query or form value (application/x-www-form-urlencoded), where '+' is
+// ' '; otherwise a '+' stays a '+'.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
 
 }  // namespace hato

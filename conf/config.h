@@ -94,6 +94,8 @@ struct MtaStsHosting {
 struct Admin {
   std::string socket;  // default <data_dir>/admin.sock
   std::optional<SocketAddress> metrics;
+  // The dashboard (cli/dashboard.h): HTTPS with tls.certificate, or plain HTTP on loopback.
+  std::optional<SocketAddress> web;
 };
 
 struct Retry {

@@ -93,6 +93,7 @@ Config Builder::build(const Value& root) {
   if (auto* v = top.get("dmarc_reports")) read_dmarc_reports(*v);
   if (auto* v = top.get("events")) read_events(*v);
   apply_defaults();
+  check_web();
   return config_;
 }
 
@@ -125,6 +126,20 @@ void Builder::read_admin(const Value& v) {
     if (auto path = reader_.non_empty_string(*s)) config_.admin.socket = *path;
   }
   if (auto* s = m.get("metrics")) config_.admin.metrics = reader_.address(*s);
+  if (auto* s = m.get("web")) {
+    config_.admin.web = reader_.address(*s);
+    web_at_ = *s;
+  }
+}
+
+// check_web - a dashboard off loopback carries passwords and session cookies: HTTPS only.
+void Builder::check_web() {
+  if (!config_.admin.web) return;
+  const SocketAddress& a = *config_.admin.web;
+  if (a.is_loopback() || !config_.tls.certificate.empty()) return;
+  reader_.error(web_at_, a.to_string() +
+                             " is not a loopback address: the dashboard needs HTTPS there, so "
+                             "set tls.certificate (or tls.acme), or listen on 127.0.0.1");
 }
 
 void Builder::read_log(const Value& v) {

@@ -90,6 +90,7 @@ class Builder {
   // rules, bounce rules): compiled here as its user will, and bounded in length.
   std::optional<std::string> read_reply_regex(const Value& v);
   void apply_defaults();
+  void check_web();
 
   std::optional<std::string> existing_file(const Value& v);
   void check_unique(std::map<std::string, Position>& seen, const std::string& name, const Value& v,
@@ -102,6 +103,7 @@ class Builder {
   std::map<std::string, Position> egress_addresses_;
   std::map<std::string, Position> provider_names_;
   std::map<std::string, Position> mx_suffixes_;
+  Value web_at_;  // admin.web, for check_web()'s message
 };
 
 }  // namespace hato::conf::detail

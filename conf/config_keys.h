@@ -38,7 +38,7 @@ inline constexpr K kTop[] = {"hostname",
                              "complaints",
                              "dmarc_reports",
                              "events"};
-inline constexpr K kAdmin[] = {"socket", "metrics"};
+inline constexpr K kAdmin[] = {"socket", "metrics", "web"};
 inline constexpr K kLog[] = {"format"};
 inline constexpr K kTls[] = {"certificate", "key", "acme"};
 inline constexpr K kAcme[] = {"directory", "email", "http", "domains", "ca_file", "renew_before"};

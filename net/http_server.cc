@@ -46,11 +46,15 @@ std::string http_date(int64_t unix_ms) {
 
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
-  enum class Phase { kHead, kBody, kHandling, kWriting, kIdle };
+  enum class Phase { kHead, kBody, kHandling, kStreaming, kWriting, kIdle };
 
   HttpConnection(HttpServer::Impl& server, bufferevent* bev, SocketAddress peer);
   void start();
   void respond(uint64_t serial, HttpServerResponse response);
+  bool start_stream(uint64_t serial, HttpServerResponse head, size_t max_buffered);
+  bool stream_send(uint64_t serial, std::string_view piece);
+  bool streaming(uint64_t serial) const { return serial == serial_ && phase_ == Phase::kStreaming; }
+  void stream_end(uint64_t serial);
   // A connection still waiting for a whole request may be closed to make room.
   bool evictable() const { return phase_ == Phase::kHead || phase_ == Phase::kIdle; }
   int64_t phase_since_ms() const { return phase_since_ms_; }
@@ -62,7 +66,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   static void on_event(bufferevent*, short what, void* arg);
   void read();
   void dispatch();
-  void send(HttpServerResponse response);
+  void send(HttpServerResponse response, bool streamed = false);
   void expired();
   void enter(Phase phase, std::chrono::milliseconds deadline);
   void close();  // the last thing a callback does: `this` is gone after it
@@ -77,6 +81,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   uint64_t serial_ = 0;  // of the request being answered
   bool head_only_ = false;
   bool close_after_ = false;
+  size_t stream_bound_ = 0;  // unwritten bytes a stream may leave in the output buffer
 };
 
 struct HttpServer::Impl {
@@ -104,6 +109,26 @@ struct HttpServer::Impl {
 
 void HttpResponder::operator()(HttpServerResponse response) const {
   if (auto connection = connection_.lock()) connection->respond(serial_, std::move(response));
+}
+
+HttpStream HttpResponder::stream(HttpServerResponse head, size_t max_buffered) const {
+  auto connection = connection_.lock();
+  if (!connection || !connection->start_stream(serial_, std::move(head), max_buffered)) return {};
+  return HttpStream(connection_, serial_);
+}
+
+bool HttpStream::send(std::string_view piece) const {
+  auto connection = connection_.lock();
+  return connection && connection->stream_send(serial_, piece);
+}
+
+bool HttpStream::open() const {
+  auto connection = connection_.lock();
+  return connection && connection->streaming(serial_);
+}
+
+void HttpStream::end() const {
+  if (auto connection = connection_.lock()) connection->stream_end(serial_);
 }
 
 HttpConnection::HttpConnection(HttpServer::Impl& server, bufferevent* bev, SocketAddress peer)
@@ -183,20 +208,45 @@ void HttpConnection::respond(uint64_t serial, HttpServerResponse response) {
   send(std::move(response));
 }
 
-void HttpConnection::send(HttpServerResponse response) {
+bool HttpConnection::start_stream(uint64_t serial, HttpServerResponse head, size_t max_buffered) {
+  if (serial != serial_ || phase_ != Phase::kHandling || head_only_) return false;
+  close_after_ = true;  // the body ends when the connection does
+  stream_bound_ = max_buffered;
+  send(std::move(head), /*streamed=*/true);
+  // No deadline: the client only reads. Its leaving is seen by on_event; a client that
+  // stops reading fills the bound and is sent nothing more.
+  enter(Phase::kStreaming, {});
+  return true;
+}
+
+bool HttpConnection::stream_send(uint64_t serial, std::string_view piece) {
+  if (!streaming(serial)) return false;
+  evbuffer* out = bufferevent_get_output(bev_.get());
+  if (evbuffer_get_length(out) + piece.size() > stream_bound_) return false;
+  return evbuffer_add(out, piece.data(), piece.size()) == 0;
+}
+
+void HttpConnection::stream_end(uint64_t serial) {
+  if (!streaming(serial)) return;
+  enter(Phase::kWriting, server_.options.write_timeout);
+  // Nothing left to write: on_write will not come, so close now.
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) close();
+}
+
+void HttpConnection::send(HttpServerResponse response, bool streamed) {
   close_after_ = close_after_ || response.close;
   std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " +
                      http_reason(response.status) + "\r\nDate: " + http_date(log::now_ms()) +
                      "\r\n";
   for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
-  if (response.status != 204 && response.status != 304)
+  if (!streamed && response.status != 204 && response.status != 304)
     head += "Content-Length: " + std::to_string(response.body.size()) + "\r\n";
   if (close_after_) head += "Connection: close\r\n";
   head += "\r\n";
   evbuffer* out = bufferevent_get_output(bev_.get());
   evbuffer_add(out, head.data(), head.size());
   if (!head_only_) evbuffer_add(out, response.body.data(), response.body.size());
-  enter(Phase::kWriting, server_.options.write_timeout);
+  if (!streamed) enter(Phase::kWriting, server_.options.write_timeout);
 }
 
 void HttpConnection::on_write(bufferevent*, void* arg) {

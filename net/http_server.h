@@ -14,7 +14,11 @@
 // - an AcceptGuard (out of descriptors: pause, do not spin);
 // - answers that may come later (after a durable commit): the handler gets an HttpResponder,
 //   safe to call after the client has gone. One request at a time per connection; pipelined
-//   requests wait in the socket buffer.
+//   requests wait in the socket buffer;
+// - streamed answers (server-sent events): HttpResponder::stream() sends the head, then the
+//   handler's HttpStream sends pieces as they come, into a bounded output buffer (a piece
+//   that does not fit is refused, never queued without limit); the stream is dropped when
+//   the client goes, and the connection closes when it ends.
 #pragma once
 
 #include <chrono>
@@ -22,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -61,11 +66,33 @@ struct HttpServerOptions {
 class HttpServer;
 class HttpConnection;
 
+// The body of a streamed answer, a piece at a time. Copyable; once the client or the server
+// has gone, or after end(), send() refuses and open() is false.
+class HttpStream {
+ public:
+  HttpStream() = default;
+  // Queues `piece`; false when the stream is closed or `piece` does not fit in the bound.
+  bool send(std::string_view piece) const;
+  bool open() const;
+  // Ends the answer once what is queued has been written; the connection then closes.
+  void end() const;
+
+ private:
+  friend class HttpResponder;
+  HttpStream(std::weak_ptr<HttpConnection> connection, uint64_t serial)
+      : connection_(std::move(connection)), serial_(serial) {}
+  std::weak_ptr<HttpConnection> connection_;
+  uint64_t serial_ = 0;
+};
+
 // Answers one request, once. Copyable; calls after the first, or after the connection or the
 // server has gone, do nothing.
 class HttpResponder {
  public:
   void operator()(HttpServerResponse response) const;
+  // Answers with `head` (its status and headers; no Content-Length, Connection: close) and a
+  // body to come through the stream, whose unwritten bytes stay within `max_buffered`.
+  HttpStream stream(HttpServerResponse head, size_t max_buffered) const;
 
  private:
   friend class HttpConnection;

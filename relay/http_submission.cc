@@ -233,7 +233,9 @@ std::vector<std::string> query_values(std::string_view query, std::string_view n
   for (const auto& pair : split(query, '&')) {
     size_t eq = pair.find('=');
     if (eq == std::string::npos || std::string_view(pair).substr(0, eq) != name) continue;
-    out.push_back(percent_decode(std::string_view(pair).substr(eq + 1), true));
+    // A value that is not well formed is taken as it is written.
+    std::string_view raw = std::string_view(pair).substr(eq + 1);
+    out.push_back(percent_decode(raw, true).value_or(std::string(raw)));
   }
   return out;
 }

@@ -1140,5 +1140,17 @@ BOOST_AUTO_TEST_CASE(events_webhooks_load_and_are_checked) {
   BOOST_TEST(e.find("url") != std::string::npos, e);
 }
 
+// The dashboard carries passwords and session cookies: plain HTTP only on loopback.
+BOOST_AUTO_TEST_CASE(admin_web_off_loopback_needs_a_certificate) {
+  BOOST_TEST(error_of(kListener + "admin: {web: \"0.0.0.0:8025\"}\n") ==
+             "t.yaml:2:14: admin.web: 0.0.0.0:8025 is not a loopback address: the dashboard "
+             "needs HTTPS there, so set tls.certificate (or tls.acme), or listen on 127.0.0.1");
+  auto local = loaded(kListener + "admin: {web: \"127.0.0.1:8025\"}\n");
+  BOOST_TEST_REQUIRE(local->admin.web.has_value());
+  BOOST_TEST(local->admin.web->is_loopback());
+  BOOST_TEST(loaded(kListener + "admin: {web: \"[::1]:8025\"}\n")->admin.web->is_loopback());
+  BOOST_TEST(!loaded(kListener)->admin.web.has_value());
+}
+
 }  // namespace
 }  // namespace hato::conf

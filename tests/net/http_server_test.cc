@@ -248,3 +248,49 @@ BOOST_AUTO_TEST_CASE(at_the_cap_the_longest_idle_connection_makes_room) {
   BOOST_REQUIRE(younger.send("GET /younger HTTP/1.1\r\nHost: a\r\n\r\n"));
   BOOST_TEST(younger.read_answers(1).ends_with("path /younger"));
 }
+
+BOOST_AUTO_TEST_CASE(a_streamed_answer_is_bounded_and_dropped_when_the_client_goes) {
+  std::vector<HttpStream> streams;
+  Served s({}, [&](HttpServerRequest&, HttpResponder respond) {
+    streams.push_back(respond.stream({200, {{"Content-Type", "text/event-stream"}}, ""}, 64));
+    respond({500, {}, "an answer after the stream began is ignored"});
+  });
+  {
+    Client c(s.port());
+    BOOST_REQUIRE(c.send("GET /live HTTP/1.1\r\nHost: a\r\n\r\n"));
+    while (s.on_loop([&] { return streams.size(); }) < 1) std::this_thread::sleep_for(10ms);
+    BOOST_TEST(s.on_loop([&] { return streams[0].send("data: one\n\n"); }));
+    // Over the bound: refused, not queued.
+    BOOST_TEST(!s.on_loop([&] { return streams[0].send(std::string(100, 'x')); }));
+    std::string got;
+    char buf[4096];
+    while (got.find("data: one\n\n") == std::string::npos) {
+      ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      BOOST_REQUIRE(n > 0);
+      got.append(buf, size_t(n));
+    }
+    BOOST_TEST(got.starts_with("HTTP/1.1 200 OK\r\n"));
+    BOOST_TEST(got.find("Content-Length") == std::string::npos);
+    BOOST_TEST(got.find("Connection: close\r\n") != std::string::npos);
+    BOOST_TEST(got.find("xxxx") == std::string::npos);
+    BOOST_TEST(s.on_loop([&] { return streams[0].open(); }));
+  }
+  // The client has gone: the stream closes and sends nothing more.
+  while (s.on_loop([&] { return streams[0].open(); })) std::this_thread::sleep_for(10ms);
+  BOOST_TEST(!s.on_loop([&] { return streams[0].send("data: two\n\n"); }));
+  BOOST_TEST(s.on_loop([&] { return s.server->connections(); }) == 0u);
+
+  // end(): what was queued goes out, then the connection closes.
+  Client c(s.port());
+  BOOST_REQUIRE(c.send("GET /live HTTP/1.1\r\nHost: a\r\n\r\n"));
+  while (s.on_loop([&] { return streams.size(); }) < 2) std::this_thread::sleep_for(10ms);
+  s.on_loop([&] {
+    streams[1].send("data: last\n\n");
+    streams[1].end();
+    return 0;
+  });
+  std::string got = c.read_answers(0);
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(c.fd, buf, sizeof buf, 0)) > 0;) got.append(buf, size_t(n));
+  BOOST_TEST(got.ends_with("\r\n\r\ndata: last\n\n"));
+}
