@@ -91,6 +91,13 @@ struct MtaStsHosting {
   std::vector<std::string> mx;          // default: hostname
 };
 
+// auth: successful submission logins remembered, so a client that logs in on every
+// connection is not checked by crypt(3) each time (policy/auth_cache.h).
+struct Auth {
+  Duration cache_ttl = std::chrono::hours(1);  // 0: no cache
+  size_t cache_size = 10000;                   // users remembered at most
+};
+
 struct Admin {
   std::string socket;  // default <data_dir>/admin.sock
   std::optional<SocketAddress> metrics;
@@ -358,6 +365,7 @@ struct Config {
   std::string data_dir;
   std::string users_file;
   std::string user;  // run as this user after binding ports; empty: stay as started
+  Auth auth;
   Admin admin;
   LogFormat log_format = LogFormat::kText;
   Tls tls;

@@ -39,6 +39,7 @@ class Builder {
 
  private:
   void read_names(MapReader& top);
+  void read_auth(const Value& v);
   void read_admin(const Value& v);
   void read_log(const Value& v);
   void read_tls(const Value& v);

@@ -14,29 +14,21 @@ namespace hato::conf {
 
 namespace keys {
 using K = std::string_view;
-inline constexpr K kTop[] = {"hostname",
-                             "data_dir",
-                             "users_file",
-                             "user",
-                             "admin",
-                             "log",
-                             "tls",
-                             "listeners",
-                             "domains",
-                             "dns",
-                             "delivery",
-                             "limits",
-                             "allowed_senders",
-                             "inbound",
-                             "egress",
-                             "shaping",
-                             "blacklist_monitor",
-                             "cluster",
-                             "mta_sts",
-                             "bounces",
-                             "suppression",
-                             "complaints",
-                             "events"};
+inline constexpr K kTop[] = {
+    "hostname",   "data_dir",
+    "users_file", "user",
+    "auth",       "admin",
+    "log",        "tls",
+    "listeners",  "domains",
+    "dns",        "delivery",
+    "limits",     "allowed_senders",
+    "inbound",    "egress",
+    "shaping",    "blacklist_monitor",
+    "cluster",    "mta_sts",
+    "bounces",    "suppression",
+    "complaints", "events",
+};
+inline constexpr K kAuth[] = {"cache_ttl", "cache_size"};
 inline constexpr K kAdmin[] = {"socket", "metrics"};
 inline constexpr K kLog[] = {"format"};
 inline constexpr K kTls[] = {"certificate", "key", "acme"};
