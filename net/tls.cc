@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/ossl.h"
+#include "net/ticket_keys.h"
 
 namespace hato::net {
 
@@ -59,7 +60,15 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load_server(const std::string& c
     return R::error("cannot load TLS key " + key + ": " + openssl_error());
   if (SSL_CTX_check_private_key(raw) != 1)
     return R::error("TLS key " + key + " does not match certificate " + certificate);
+  // Resumption, so a client that connects per message skips the signature and key exchange
+  // of a full handshake: tickets (TLS 1.2 and 1.3) under the process's rotated keys, which a
+  // certificate reload keeps (net/ticket_keys.h); a server-side cache for TLS 1.2 clients
+  // without tickets, which a reload empties. A session is good for two hours either way.
+  TicketKeys::install(raw);
+  static const unsigned char kSessionContext[] = "hato";
+  SSL_CTX_set_session_id_context(raw, kSessionContext, sizeof kSessionContext - 1);
   SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_timeout(raw, 2 * 3600);
   return ctx;
 }
 
