@@ -73,10 +73,8 @@ bool QueueBackend::cached_login(const std::string& client, Login& login) {
     if (!cache_.enabled()) return false;
     const std::string* stored = users_ ? users_->hash(login.user) : nullptr;
     if (!stored ||
-        !cache_.hit(login.user, login.password, *stored, policy::AuthCache::Clock::now())) {
-      cache_lookups("miss").inc();
+        !cache_.hit(login.user, login.password, *stored, policy::AuthCache::Clock::now()))
       return false;
-    }
   }
   cache_lookups("hit").inc();
   login_ok(client, login.user, login.done);
@@ -88,6 +86,7 @@ void QueueBackend::check_login(const std::string& client, Login login) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     users = users_;
+    if (cache_.enabled()) cache_lookups("miss").inc();
   }
   guard_.begin(client);
   workers_.post([this, users, client, login = std::move(login)]() mutable {
@@ -132,7 +131,8 @@ void QueueBackend::start_waiting_logins(const std::string& client) {
     if (!guard_.may_begin(client)) return;
     Login login = std::move(queue.front());
     queue.pop_front();
-    check_login(client, std::move(login));
+    // The check just ended may have remembered this very password (a pool logging in).
+    if (!cached_login(client, login)) check_login(client, std::move(login));
   }
   waiting_logins_.erase(it);
 }
