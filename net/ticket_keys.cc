@@ -39,7 +39,7 @@ bool set_hmac_key(EVP_MAC_CTX* hctx, TicketKeys::Key& key) {
 
 // OpenSSL's ticket callback: enc 1 seals a new ticket, 0 opens one. Returns -1 for an
 // error, 0 for "not ours" (a full handshake), 1 to use it, 2 to use it and send a new one.
-int ticket_callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx,
+int ticket_callback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx,
                     EVP_MAC_CTX* hctx, int enc) {
   int64_t now = static_cast<int64_t>(time(nullptr));
   if (enc == 1) {
@@ -55,7 +55,9 @@ int ticket_callback(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX
   if (!key) return 0;
   if (!set_hmac_key(hctx, *key)) return -1;
   if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key->aes.data(), iv) != 1) return -1;
-  return renew ? 2 : 1;
+  // A TLS 1.3 ticket is for one use (RFC 8446 C.4), and OpenSSL sends a resumed client
+  // a new one only when asked: without it the client's next handshake would be a full one.
+  return renew || SSL_version(ssl) >= TLS1_3_VERSION ? 2 : 1;
 }
 
 }  // namespace

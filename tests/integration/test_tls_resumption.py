@@ -41,6 +41,11 @@ class TlsResumptionTest(HatoTestCase):
                 between()
             out = self.s_client(d, listener, version, session, False, extra)
             self.assertIn(f"Reused, {tag}", self.session_line(out), "the session was not resumed")
+            if version == "tls1_3" and "-no_ticket" not in extra:
+                # A TLS 1.3 ticket is for one use (RFC 8446 C.4): a resumed connection must
+                # hand out a new one, or the client's next connection is a full handshake.
+                self.assertTrue("Post-Handshake New Session Ticket arrived" in out,
+                                "no new ticket after resumption")
 
     def session_line(self, out):
         m = SESSION_LINE.search(out)
