@@ -81,6 +81,12 @@ struct Tls {
   std::string certificate;  // PEM file paths
   std::string key;
   std::optional<Acme> acme;
+  // More pairs served beside certificate/key, each of another key type (an ECDSA P-256
+  // certificate beside an RSA one): the client's signature algorithms pick.
+  struct Pair {
+    std::string certificate, key;
+  };
+  std::vector<Pair> additional;
 };
 
 // Hosting of our own MTA-STS policy (RFC 8461) at https://mta-sts.<domain>/.well-known/.

@@ -43,6 +43,7 @@ class Builder {
   void read_admin(const Value& v);
   void read_log(const Value& v);
   void read_tls(const Value& v);
+  void read_tls_pairs(const Value& v);
   void read_listeners(const Value& v);
   void read_listener(const Value& v);
   void read_domains(const Value& v);

@@ -16,6 +16,7 @@ const KeyTable kTables[] = {
     {"log", kLog},
     {"tls", kTls},
     {"tls.acme", kAcme},
+    {"tls.additional[]", kTlsPair},
     {"mta_sts", kMtaSts},
     {"listeners[]", kListener},
     {"limits", kLimits},
