@@ -6,14 +6,6 @@
 
 namespace hato::relay {
 
-QueueBackend::QueueBackend(Loop& loop, conf::ConfigPtr config, Enqueuer& enqueuer,
-                           WorkerPool& workers)
-    : loop_(loop),
-      enqueuer_(enqueuer),
-      workers_(workers),
-      cache_(config->auth.cache_ttl, config->auth.cache_size),
-      error_guard_(policy::error_brake(config->inbound.limits.error_slowdown)) {}
-
 namespace {
 Counter& cache_lookups(const char* result) {
   return metrics().counter("hato_auth_cache_total",
@@ -22,6 +14,18 @@ Counter& cache_lookups(const char* result) {
                            std::string("result=\"") + result + "\"");
 }
 }  // namespace
+
+QueueBackend::QueueBackend(Loop& loop, conf::ConfigPtr config, Enqueuer& enqueuer,
+                           WorkerPool& workers)
+    : loop_(loop),
+      enqueuer_(enqueuer),
+      workers_(workers),
+      cache_(config->auth.cache_ttl, config->auth.cache_size),
+      error_guard_(policy::error_brake(config->inbound.limits.error_slowdown)) {
+  // Listed on /metrics at 0 before the first login.
+  cache_lookups("hit");
+  cache_lookups("miss");
+}
 
 void QueueBackend::set_config(conf::ConfigPtr config) {
   {

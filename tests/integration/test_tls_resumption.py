@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import urllib.request
 
 from hatotest import HatoTestCase, wait_for
 
@@ -68,7 +69,7 @@ class TlsResumptionTest(HatoTestCase):
     def test_tickets_survive_a_reload(self):
         # SIGHUP loads the certificate into a new TLS context; a ticket from before it
         # must still be taken, as after a certificate renewal.
-        d = self.own_daemon().start()
+        d = self.own_daemon(extra_yaml='admin:\n  metrics: "127.0.0.1:0"\n').start()
 
         def reload():
             before = d.log_text().count("info reloaded")
@@ -78,3 +79,13 @@ class TlsResumptionTest(HatoTestCase):
         for version in ("tls1_3", "tls1_2"):
             with self.subTest(version=version):
                 self.assert_resumes(d, "submission", version, between=reload)
+        self.assertEqual(self.resumed_metric(d), 2)
+
+    def resumed_metric(self, d):
+        port = re.search(r"\bmetrics listening\b.*?\baddress=\"?[^\"\s]+:(\d+)", d.log_text())
+        self.assertIsNotNone(port, d.log_tail())
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/metrics",
+                                      timeout=10).read().decode()
+        m = re.search(r"^hato_tls_resumed_total (\d+)$", text, re.M)
+        self.assertIsNotNone(m, "no hato_tls_resumed_total")
+        return int(m.group(1))
