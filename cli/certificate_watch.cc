@@ -1,6 +1,7 @@
 // certificate_watch.cc - a renewed certificate served without a signal, and its expiry reported.
 #include "cli/certificate_watch.h"
 
+#include "cli/secrets.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -26,17 +27,24 @@ CertificateWatch::CertificateWatch(Loop& loop,
     : files_(loop, "certificate", [this] { return load(); }), swap_(std::move(swap)) {}
 
 void CertificateWatch::watch(const conf::Config& config, std::shared_ptr<net::TlsContext> current) {
-  cert_ = config.tls.certificate;
-  key_ = config.tls.key;
+  files_of_.clear();
+  std::vector<std::string> paths;
+  if (!config.tls.certificate.empty()) {
+    files_of_ = certificate_files(config);
+    for (const auto& pair : files_of_) {
+      paths.push_back(pair.certificate);
+      paths.push_back(pair.key);
+    }
+  }
   report_expiry(current);
-  files_.watch(cert_.empty() ? std::vector<std::string>{} : std::vector{cert_, key_});
+  files_.watch(paths);
 }
 
 Status CertificateWatch::load() {
-  auto fresh = net::TlsContext::load_server(cert_, key_);
+  auto fresh = net::TlsContext::load_server(files_of_);
   if (!fresh) return fresh.status();
   swap_(*fresh);
-  log::info("certificate reloaded", {{"file", cert_}});
+  log::info("certificate reloaded", {{"file", files_of_.front().certificate}});
   report_expiry(*fresh);
   return Status::ok();
 }

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/file_watch.h"
 #include "common/loop.h"
@@ -29,7 +30,7 @@ class CertificateWatch {
 
   FileWatch files_;
   std::function<void(std::shared_ptr<net::TlsContext>)> swap_;
-  std::string cert_, key_;
+  std::vector<net::CertificateFiles> files_of_;  // certificate and key first
 };
 
 }  // namespace hato::cli

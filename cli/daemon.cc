@@ -49,6 +49,7 @@ void register_counters(const conf::Config& config) {
     relay::m::deliveries(result);
   relay::m::tls_handshakes(true);
   relay::m::tls_handshakes(false);
+  relay::m::tls_resumed();
   relay::m::dkim_signatures();
   for (const char* origin : {"submission", "inbound", "bounce", "delay", "tls-report", "blacklist"})
     relay::m::queued(origin);

@@ -80,6 +80,9 @@ Status check_key_files(const conf::Config& config) {
   if (!config.tls.key.empty()) {
     if (auto s = check_key_file(config.tls.key); !s) return s;
   }
+  for (const auto& pair : config.tls.additional) {
+    if (auto s = check_key_file(pair.key); !s) return s;
+  }
   for (const auto& domain : config.domains) {
     for (const auto& key : domain.dkim) {
       if (auto s = check_key_file(key.key_file); !s) return s;

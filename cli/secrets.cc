@@ -12,7 +12,7 @@ Result<Secrets> load_secrets(const conf::Config& config) {
   Secrets out;
   bool acme_pending = config.tls.acme && !std::filesystem::exists(config.tls.certificate);
   if (!config.tls.certificate.empty() && !acme_pending) {
-    auto tls = net::TlsContext::load_server(config.tls.certificate, config.tls.key);
+    auto tls = net::TlsContext::load_server(certificate_files(config));
     if (!tls) return tls.status();
     out.tls = *tls;
   }
@@ -22,6 +22,12 @@ Result<Secrets> load_secrets(const conf::Config& config) {
   auto keyring = dkim::Keyring::load(config);
   if (!keyring) return Status::error("DKIM: " + keyring.message());
   out.keyring = *keyring;
+  return out;
+}
+
+std::vector<net::CertificateFiles> certificate_files(const conf::Config& config) {
+  std::vector<net::CertificateFiles> out{{config.tls.certificate, config.tls.key}};
+  for (const auto& pair : config.tls.additional) out.push_back({pair.certificate, pair.key});
   return out;
 }
 

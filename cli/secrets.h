@@ -24,4 +24,7 @@ struct Secrets {
 
 [[nodiscard]] Result<Secrets> load_secrets(const conf::Config& config);
 
+// tls.certificate/key first, then tls.additional: what the server's TLS context loads.
+std::vector<net::CertificateFiles> certificate_files(const conf::Config& config);
+
 }  // namespace hato::cli

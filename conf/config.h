@@ -81,6 +81,12 @@ struct Tls {
   std::string certificate;  // PEM file paths
   std::string key;
   std::optional<Acme> acme;
+  // More pairs served beside certificate/key, each of another key type (an ECDSA P-256
+  // certificate beside an RSA one): the client's signature algorithms pick.
+  struct Pair {
+    std::string certificate, key;
+  };
+  std::vector<Pair> additional;
 };
 
 // Hosting of our own MTA-STS policy (RFC 8461) at https://mta-sts.<domain>/.well-known/.
@@ -89,6 +95,13 @@ struct MtaStsHosting {
   std::string mode = "testing";         // testing | enforce | none
   int64_t max_age = 604800;             // seconds
   std::vector<std::string> mx;          // default: hostname
+};
+
+// auth: successful submission logins remembered, so a client that logs in on every
+// connection is not checked by crypt(3) each time (policy/auth_cache.h).
+struct Auth {
+  Duration cache_ttl = std::chrono::hours(1);  // 0: no cache
+  size_t cache_size = 10000;                   // users remembered at most
 };
 
 struct Admin {
@@ -374,6 +387,7 @@ struct Config {
   std::string data_dir;
   std::string users_file;
   std::string user;  // run as this user after binding ports; empty: stay as started
+  Auth auth;
   Admin admin;
   LogFormat log_format = LogFormat::kText;
   Tls tls;

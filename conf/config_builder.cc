@@ -72,6 +72,7 @@ Config Builder::build(const Value& root) {
   MapReader top(reader_, root, keys::kTop);
   if (!top.is_map()) return config_;
   read_names(top);
+  if (auto* v = top.get("auth")) read_auth(*v);
   if (auto* v = top.get("admin")) read_admin(*v);
   if (auto* v = top.get("log")) read_log(*v);
   if (auto* v = top.get("tls")) read_tls(*v);
@@ -117,6 +118,22 @@ void Builder::read_names(MapReader& top) {
   }
   if (auto* v = top.get("user")) {
     if (auto s = reader_.non_empty_string(*v)) config_.user = *s;
+  }
+}
+
+// read_auth - {cache_ttl, cache_size}; a ttl of 0 turns the cache off.
+void Builder::read_auth(const Value& v) {
+  MapReader m(reader_, v, keys::kAuth);
+  if (auto* t = m.get("cache_ttl")) {
+    auto text = reader_.string(*t);
+    if (text && *text == "0") {
+      config_.auth.cache_ttl = Duration(0);
+    } else if (auto duration = reader_.duration(*t)) {
+      config_.auth.cache_ttl = *duration;
+    }
+  }
+  if (auto* n = m.get("cache_size")) {
+    if (auto size = reader_.number(*n, 1, 10000000)) config_.auth.cache_size = *size;
   }
 }
 

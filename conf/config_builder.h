@@ -39,9 +39,11 @@ class Builder {
 
  private:
   void read_names(MapReader& top);
+  void read_auth(const Value& v);
   void read_admin(const Value& v);
   void read_log(const Value& v);
   void read_tls(const Value& v);
+  void read_tls_pairs(const Value& v);
   void read_listeners(const Value& v);
   void read_listener(const Value& v);
   void read_domains(const Value& v);

@@ -11,10 +11,12 @@ using namespace keys;
 // hato.yaml(5) test then cannot see them, and an unit test checks every table is listed.
 const KeyTable kTables[] = {
     {"", kTop},
+    {"auth", kAuth},
     {"admin", kAdmin},
     {"log", kLog},
     {"tls", kTls},
     {"tls.acme", kAcme},
+    {"tls.additional[]", kTlsPair},
     {"mta_sts", kMtaSts},
     {"listeners[]", kListener},
     {"limits", kLimits},

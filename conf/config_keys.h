@@ -14,33 +14,24 @@ namespace hato::conf {
 
 namespace keys {
 using K = std::string_view;
-inline constexpr K kTop[] = {"hostname",
-                             "data_dir",
-                             "users_file",
-                             "user",
-                             "admin",
-                             "log",
-                             "tls",
-                             "listeners",
-                             "domains",
-                             "dns",
-                             "delivery",
-                             "limits",
-                             "allowed_senders",
-                             "inbound",
-                             "egress",
-                             "shaping",
-                             "blacklist_monitor",
-                             "cluster",
-                             "mta_sts",
-                             "bounces",
-                             "suppression",
-                             "complaints",
-                             "dmarc_reports",
+inline constexpr K kTop[] = {"hostname",   "data_dir",
+                             "users_file", "user",
+                             "auth",       "admin",
+                             "log",        "tls",
+                             "listeners",  "domains",
+                             "dns",        "delivery",
+                             "limits",     "allowed_senders",
+                             "inbound",    "egress",
+                             "shaping",    "blacklist_monitor",
+                             "cluster",    "mta_sts",
+                             "bounces",    "suppression",
+                             "complaints", "dmarc_reports",
                              "events"};
+inline constexpr K kAuth[] = {"cache_ttl", "cache_size"};
 inline constexpr K kAdmin[] = {"socket", "metrics", "web"};
 inline constexpr K kLog[] = {"format"};
-inline constexpr K kTls[] = {"certificate", "key", "acme"};
+inline constexpr K kTls[] = {"certificate", "key", "acme", "additional"};
+inline constexpr K kTlsPair[] = {"certificate", "key"};
 inline constexpr K kAcme[] = {"directory", "email", "http", "domains", "ca_file", "renew_before"};
 inline constexpr K kMtaSts[] = {"listen", "mode", "max_age", "mx"};
 inline constexpr K kListener[] = {"name",    "address", "role", "tls", "trusted_networks",

@@ -8,10 +8,32 @@
 
 namespace hato::conf::detail {
 
-// read_tls - the certificate and key, which only make sense as a pair, or `acme`.
+// read_tls_pairs - tls.additional: more {certificate, key} pairs, both files required.
+void Builder::read_tls_pairs(const Value& v) {
+  auto items = reader_.items(v);
+  if (!items) return;
+  for (const auto& item : *items) {
+    MapReader m(reader_, item, keys::kTlsPair);
+    if (!m.is_map()) continue;
+    const Value* certificate = m.require("certificate");
+    const Value* key = m.require("key");
+    if (!certificate || !key) continue;
+    auto c = existing_file(*certificate);
+    auto k = existing_file(*key);
+    if (c && k) config_.tls.additional.push_back({*c, *k});
+  }
+}
+
+// read_tls - the certificate and key, which only make sense as a pair, or `acme`; more
+// pairs of other key types beside them.
 void Builder::read_tls(const Value& v) {
   MapReader m(reader_, v, keys::kTls);
   if (!m.is_map()) return;
+  if (auto* a = m.get("additional")) {
+    read_tls_pairs(*a);
+    if (!m.get("certificate") && !m.get("acme"))
+      reader_.error(*a, "additional certificates need tls.certificate or tls.acme");
+  }
   if (auto* a = m.get("acme")) {
     // With acme, certificate and key (default <data_dir>/acme/) are where Hato writes the
     // pair it obtains: they need not exist yet.

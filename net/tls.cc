@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/ossl.h"
+#include "net/ticket_keys.h"
 
 namespace hato::net {
 
@@ -41,8 +42,33 @@ std::string openssl_error() {
   return buf;
 }
 
+namespace {
+int64_t certificate_not_after(X509* cert) {
+  struct tm tm;
+  if (!cert || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// Loads one pair into the slot of its key type; the pair loaded last is the current one.
+Status use_pair(SSL_CTX* ctx, const CertificateFiles& pair) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, pair.certificate.c_str()) != 1)
+    return Status::error("cannot load TLS certificate " + pair.certificate + ": " +
+                         openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx, pair.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    return Status::error("cannot load TLS key " + pair.key + ": " + openssl_error());
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return Status::error("TLS key " + pair.key + " does not match certificate " + pair.certificate);
+  return Status::ok();
+}
+}  // namespace
+
 Result<std::shared_ptr<TlsContext>> TlsContext::load_server(const std::string& certificate,
                                                             const std::string& key) {
+  return load_server(std::vector<CertificateFiles>{{certificate, key}});
+}
+
+Result<std::shared_ptr<TlsContext>> TlsContext::load_server(
+    const std::vector<CertificateFiles>& pairs) {
   using R = Result<std::shared_ptr<TlsContext>>;
   SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
   if (!raw) return R::error("cannot create TLS context: " + openssl_error());
@@ -53,13 +79,30 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load_server(const std::string& c
   // TLS 1.2: ECDHE with AEAD only. TLS 1.3 suites are all strong.
   if (SSL_CTX_set_cipher_list(raw, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20") != 1)
     return R::error("cannot set ciphers: " + openssl_error());
-  if (SSL_CTX_use_certificate_chain_file(raw, certificate.c_str()) != 1)
-    return R::error("cannot load TLS certificate " + certificate + ": " + openssl_error());
-  if (SSL_CTX_use_PrivateKey_file(raw, key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return R::error("cannot load TLS key " + key + ": " + openssl_error());
-  if (SSL_CTX_check_private_key(raw) != 1)
-    return R::error("TLS key " + key + " does not match certificate " + certificate);
+  int key_types = 0;
+  for (const auto& pair : pairs) {
+    if (auto s = use_pair(raw, pair); !s) return s;
+    int64_t until = certificate_not_after(SSL_CTX_get0_certificate(raw));
+    if (until && (!ctx->not_after_ || until < ctx->not_after_)) ctx->not_after_ = until;
+    ++key_types;
+  }
+  if (key_types == 0) return R::error("no TLS certificate");
+  // A second pair of the same key type takes the first one's place: say so, not serve one.
+  int slots = 0;
+  for (int more = SSL_CTX_set_current_cert(raw, SSL_CERT_SET_FIRST); more == 1;
+       more = SSL_CTX_set_current_cert(raw, SSL_CERT_SET_NEXT))
+    ++slots;
+  if (slots != key_types)
+    return R::error("two TLS certificates with the same key type: give one RSA and one ECDSA");
+  // Resumption, so a client that connects per message skips the signature and key exchange
+  // of a full handshake: tickets (TLS 1.2 and 1.3) under the process's rotated keys, which a
+  // certificate reload keeps (net/ticket_keys.h); a server-side cache for TLS 1.2 clients
+  // without tickets, which a reload empties. A session is good for two hours either way.
+  TicketKeys::install(raw);
+  static const unsigned char kSessionContext[] = "hato";
+  SSL_CTX_set_session_id_context(raw, kSessionContext, sizeof kSessionContext - 1);
   SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_timeout(raw, 2 * 3600);
   return ctx;
 }
 
@@ -150,14 +193,6 @@ TlsContext::~TlsContext() {
 
 SSL* TlsContext::new_ssl() const {
   return SSL_new(ctx_);
-}
-
-int64_t TlsContext::not_after() const {
-  X509* cert = SSL_CTX_get0_certificate(ctx_);
-  if (!cert) return 0;
-  struct tm tm;
-  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
-  return static_cast<int64_t>(timegm(&tm));
 }
 
 Status generate_self_signed(const std::string& certificate, const std::string& key,

@@ -15,11 +15,21 @@ typedef struct ssl_st SSL;
 
 namespace hato::net {
 
+// A certificate chain and its private key, PEM files.
+struct CertificateFiles {
+  std::string certificate, key;
+};
+
 // Owns an SSL_CTX: TLS 1.2 or newer, forward-secret AEAD ciphers only.
 class TlsContext {
  public:
   static Result<std::shared_ptr<TlsContext>> load_server(const std::string& certificate,
                                                          const std::string& key);
+  // Several pairs of different key types (RSA and ECDSA): in each handshake OpenSSL serves
+  // one whose signature the client's signature_algorithms (and, in TLS 1.2, the cipher
+  // suites) allow. Two pairs of one key type are refused: the second would replace the first.
+  static Result<std::shared_ptr<TlsContext>> load_server(
+      const std::vector<CertificateFiles>& pairs);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -31,13 +41,14 @@ class TlsContext {
   static Result<std::shared_ptr<TlsContext>> make_client(const std::string& ca_file = "");
 
   SSL* new_ssl() const;  // the caller owns it
-  // When the certificate stops being valid (Unix seconds), 0 if unknown.
-  int64_t not_after() const;
+  // When the first of its certificates stops being valid (Unix seconds), 0 if unknown.
+  int64_t not_after() const { return not_after_; }
   SSL_CTX* get() const { return ctx_; }
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
+  int64_t not_after_ = 0;
 };
 
 // How an outbound connection checks the server's certificate once the handshake is done.

@@ -22,6 +22,11 @@ class UserDb {
   static Result<std::shared_ptr<const UserDb>> load(const std::string& path);
   bool verify(const std::string& user, const std::string& password) const;
   bool contains(const std::string& user) const { return users_.count(user) != 0; }
+  // The user's hash as the file holds it; null for an unknown user.
+  const std::string* hash(const std::string& user) const {
+    auto it = users_.find(user);
+    return it == users_.end() ? nullptr : &it->second;
+  }
   std::vector<std::string> names() const;
 
  private:

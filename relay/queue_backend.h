@@ -13,6 +13,7 @@
 #include "common/worker_pool.h"
 #include "conf/config.h"
 #include "policy/auth.h"
+#include "policy/auth_cache.h"
 #include "relay/enqueuer.h"
 #include "relay/server_session.h"
 
@@ -24,7 +25,8 @@ class QueueBackend : public SessionServices {
 
   void set_config(conf::ConfigPtr config);
 
-  // Swapped in on SIGHUP; sessions already checking keep the old one.
+  // Swapped in on SIGHUP and when the file changes; sessions already checking keep the old
+  // one. Empties the login cache.
   void set_users(std::shared_ptr<const policy::UserDb> users);
 
   // Hears each successful login, on the loop, with the client's address (the brake logs
@@ -52,8 +54,13 @@ class QueueBackend : public SessionServices {
     std::string user, password;
     std::function<void(AuthOutcome)> done;
   };
+  // A login the cache vouches for: answered now, no crypt(3).
+  bool cached_login(const std::string& client, Login& login);
   // Checks a password on a worker; counted by guard_ while it runs.
   void check_login(const std::string& client, Login login);
+  // A check said yes: guard_ and the watch hear of it, the session gets its 235.
+  void login_ok(const std::string& client, const std::string& user,
+                const std::function<void(AuthOutcome)>& done);
   // A check for `client` ended: starts the ones that waited for room, or refuses them
   // all if real failures have now blocked the address.
   void start_waiting_logins(const std::string& client);
@@ -61,8 +68,9 @@ class QueueBackend : public SessionServices {
   Loop& loop_;
   Enqueuer& enqueuer_;
   WorkerPool& workers_;
-  std::mutex mu_;  // users_
+  std::mutex mu_;  // users_, cache_
   std::shared_ptr<const policy::UserDb> users_;
+  policy::AuthCache cache_;
   policy::AuthGuard guard_;  // loop thread only
   // Logins beyond what guard_ lets run at once from one address, in arrival order;
   // loop thread only.

@@ -56,6 +56,11 @@ Counter& tls_handshakes(bool ok) {
       ok ? "direction=\"inbound\",result=\"ok\"" : "direction=\"inbound\",result=\"failed\"");
 }
 
+Counter& tls_resumed() {
+  return metrics().counter("hato_tls_resumed_total",
+                           "Inbound TLS handshakes that resumed a session (ticket or cache)");
+}
+
 Counter& dkim_signatures() {
   return metrics().counter("hato_dkim_signatures_total",
                            "DKIM signatures made on submitted mail and Hato's own");

@@ -19,6 +19,8 @@ Counter& bounces(const std::string& category, const std::string& provider);
 // Feedback reports (ARF) read at complaints.address, by the provider they concern.
 Counter& complaints(const std::string& provider);
 Counter& tls_handshakes(bool ok);
+// Successful inbound handshakes that resumed a session (a ticket or the TLS 1.2 cache).
+Counter& tls_resumed();
 Counter& dkim_signatures();
 // submission | inbound | bounce | delay | tls-report | blacklist
 Counter& queued(const std::string& origin);

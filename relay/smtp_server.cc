@@ -235,6 +235,7 @@ class SmtpServer::Connection : public SessionIo {
       self->tls_pending_ = false;
       m::tls_handshakes(true).inc();
       SSL* ssl = bufferevent_openssl_get_ssl(bev);
+      if (SSL_session_reused(ssl)) m::tls_resumed().inc();
       bool implicit = self->listener_.tls == conf::ListenerTls::kImplicit &&
                       self->session_->state() == ServerSession::State::kConnect;
       self->session_->tls_established(SSL_get_version(ssl), SSL_get_cipher_name(ssl));

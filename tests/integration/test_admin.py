@@ -52,7 +52,8 @@ METRIC_NAMES = [
     "hato_messages_received_total", "hato_deliveries_total", "hato_queue_messages",
     "hato_queue_oldest_message_age_seconds", "hato_connections", "hato_connections_total",
     "hato_tls_handshakes_total", "hato_dkim_signatures_total", "hato_dns_queries_total",
-    "hato_dns_failures_total", "hato_delivery_latency_seconds", "hato_queued_messages_total"]
+    "hato_dns_failures_total", "hato_delivery_latency_seconds", "hato_queued_messages_total",
+    "hato_auth_cache_total", "hato_tls_resumed_total"]
 METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?(?P<host>[^\"\s]+):(?P<port>\d+)")
 # The keys of every event, in the order the daemon writes them (queue/event_json.h); the first
 # schema's (event, time, id, rcpt, response) among them.

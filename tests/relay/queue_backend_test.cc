@@ -11,8 +11,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <latch>
+#include <optional>
 
 #include "common/loop.h"
+#include "common/metrics.h"
 #include "common/ossl.h"
 #include "common/worker_pool.h"
 #include "policy/auth.h"
@@ -226,6 +228,57 @@ BOOST_AUTO_TEST_CASE(parallel_correct_logins_from_one_address_all_succeed) {
   BOOST_TEST(ok == n);
   BOOST_TEST(blocked == 0);
   BOOST_TEST(failed == 0);
+}
+
+// Logs in once and runs the loop until the answer: ok or not.
+bool login(Loop& loop, QueueBackend& backend, const std::string& user, const std::string& pw) {
+  std::optional<bool> ok;
+  loop.post([&] {
+    backend.authenticate("192.0.2.8", user, pw, [&](AuthOutcome outcome) {
+      ok = outcome.ok;
+      loop.stop();
+    });
+  });
+  // A pending timer keeps the loop running while a worker checks the password.
+  loop.after(std::chrono::seconds(60), [&] { loop.stop(); });
+  loop.run();
+  return ok.value_or(false);
+}
+
+uint64_t cache_hits() {
+  return metrics().counter("hato_auth_cache_total", "", "result=\"hit\"").value();
+}
+
+BOOST_AUTO_TEST_CASE(a_remembered_password_fails_once_the_users_file_changes) {
+  TempDir dir;
+  const std::string file = dir.path + "/users";
+  auto old_hash = policy::hash_password("old-secret");
+  auto new_hash = policy::hash_password("new-secret");
+  BOOST_TEST_REQUIRE((old_hash.is_ok() && new_hash.is_ok()));
+  BOOST_TEST_REQUIRE(policy::write_user(file, "app", *old_hash).is_ok());
+  auto before = policy::UserDb::load(file);
+  BOOST_TEST_REQUIRE(policy::write_user(file, "app", *new_hash).is_ok());
+  auto after = policy::UserDb::load(file);
+  BOOST_TEST_REQUIRE((before.is_ok() && after.is_ok()));
+
+  Loop loop;
+  auto store = open_store(dir.path);
+  queue::QueueIdGenerator ids;
+  WorkerPool workers(2);
+  auto config = std::make_shared<conf::Config>();
+  Enqueuer enqueuer(loop, config, *store, ids, workers);
+  QueueBackend backend(loop, config, enqueuer, workers);
+  backend.set_users(*before);
+  uint64_t hits = cache_hits();
+  BOOST_TEST(login(loop, backend, "app", "old-secret"));
+  BOOST_TEST(login(loop, backend, "app", "old-secret"));
+  BOOST_TEST(cache_hits() == hits + 1);
+  backend.set_users(*after);
+  BOOST_TEST(!login(loop, backend, "app", "old-secret"));
+  BOOST_TEST(login(loop, backend, "app", "new-secret"));
+  backend.set_users(std::make_shared<const policy::UserDb>());  // the user removed
+  BOOST_TEST(!login(loop, backend, "app", "new-secret"));
+  BOOST_TEST(cache_hits() == hits + 1);
 }
 
 // A header no verifier reads as we do (Python's msg_35: a line without a colon, no empty line)
