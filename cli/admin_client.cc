@@ -19,6 +19,9 @@
 #include <string_view>
 #include <utility>
 
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "common/json.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
 
@@ -309,6 +312,22 @@ Result<AdminResponse> admin_stream(const std::string& socket_path, const std::st
                                    const std::function<bool(std::string_view)>& on_body,
                                    bool follow, bool* unreachable) {
   return exchange(socket_path, "GET", path, &on_body, follow, unreachable);
+}
+
+int admin_call(const std::string& socket_path, bool post, const std::string& path,
+               AdminResponse* out) {
+  bool unreachable = false;
+  Result<AdminResponse> r = post ? admin_post(socket_path, path, &unreachable)
+                                 : admin_get(socket_path, path, &unreachable);
+  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
+  if (r->status != 200) {
+    std::string reason;
+    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
+    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
+    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
+  }
+  *out = std::move(r).value();
+  return kExitOk;
 }
 
 }  // namespace hato::cli

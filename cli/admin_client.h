@@ -40,4 +40,10 @@ Result<AdminResponse> admin_stream(const std::string& socket_path, const std::st
                                    const std::function<bool(std::string_view)>& on_body,
                                    bool follow, bool* unreachable = nullptr);
 
+// A command's request to the daemon (GET, or POST with `post`): kExitOk with the 200 answer in
+// *out, or the exit status with the reason on stderr (the daemon's {"error"}, or why it could
+// not be asked): kExitUnreachable, kExitUsage for a 400, kExitFailed otherwise.
+int admin_call(const std::string& socket_path, bool post, const std::string& path,
+               AdminResponse* out);
+
 }  // namespace hato::cli

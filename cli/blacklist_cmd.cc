@@ -97,21 +97,14 @@ int blacklist_command(const std::vector<std::string>& args, const conf::Config& 
     json = true;
   }
 
-  bool unreachable = false;
-  Result<AdminResponse> r =
-      check ? admin_post(config.admin.socket, "/v1/blacklist/check", &unreachable)
-            : admin_get(config.admin.socket, "/v1/blacklist", &unreachable);
-  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
-  if (r->status != 200) {
-    std::string reason;
-    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
-    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
-    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
-  }
+  AdminResponse answer;
+  if (int status = admin_call(config.admin.socket, check,
+                              check ? "/v1/blacklist/check" : "/v1/blacklist", &answer))
+    return status;
   bool listed = false;
-  Result<std::string> table = blacklist_table(r->body, &listed);
+  Result<std::string> table = blacklist_table(answer.body, &listed);
   if (!table) return fail(kExitFailed, table.message());
-  int status = write_stdout(json ? r->body : *table);
+  int status = write_stdout(json ? answer.body : *table);
   if (status != kExitOk) return status;
   return check && listed ? kExitFailed : kExitOk;
 }

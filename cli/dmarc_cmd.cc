@@ -75,17 +75,11 @@ int dmarc_command(const std::vector<std::string>& args, const conf::Config& conf
       return usage_error("dmarc summary: unexpected " + a);
     }
   }
-  bool unreachable = false;
-  auto r = admin_get(config.admin.socket, "/v1/dmarc" + query, &unreachable);
-  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
-  if (r->status != 200) {
-    std::string reason;
-    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
-    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
-    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
-  }
-  if (json) return write_stdout(r->body);
-  auto table = dmarc_table(r->body);
+  AdminResponse answer;
+  if (int status = admin_call(config.admin.socket, false, "/v1/dmarc" + query, &answer))
+    return status;
+  if (json) return write_stdout(answer.body);
+  auto table = dmarc_table(answer.body);
   if (!table) return fail(kExitFailed, table.message());
   return write_stdout(*table);
 }

@@ -38,20 +38,8 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
-// Sends a request and turns anything but 200 into the exit status and message.
 int call(const conf::Config& config, bool post, const std::string& path, AdminResponse* out) {
-  bool unreachable = false;
-  Result<AdminResponse> r = post ? admin_post(config.admin.socket, path, &unreachable)
-                                 : admin_get(config.admin.socket, path, &unreachable);
-  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
-  if (r->status != 200) {
-    std::string reason;
-    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
-    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
-    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
-  }
-  *out = std::move(r).value();
-  return kExitOk;
+  return admin_call(config.admin.socket, post, path, out);
 }
 
 // Options after the operands: --json (a flag) and the valued ones in `valued`.

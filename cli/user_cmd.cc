@@ -70,31 +70,20 @@ constexpr const char* kUserUsage =
     "       hato user frozen | thaw NAME | baseline NAME MESSAGES RECIPIENTS\n";
 
 // An answer of the daemon's admin API: its body on 200, else the exit status after saying why.
-int admin_answer(const Result<AdminResponse>& r, bool unreachable, std::string* body) {
-  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
-  if (r->status == 200) {
-    *body = r->body;
-    return kExitOk;
-  }
-  auto answer = parse_json(r->body);
-  std::string why = answer && !answer->str("error").empty() ? answer->str("error") : r->body;
-  return fail(kExitFailed, why);
-}
-
-// `hato user frozen | thaw NAME | baseline NAME M R`: the sending brake (limits.brake), through
-// the running daemon.
 // The admin path of a user's `what`: the name percent-encoded, as it may hold '/', '?' or '%'.
 std::string user_path(const std::string& user, const char* what) {
   return "/v1/users/" + percent_encode(user, "-._~@+") + "/" + what;
 }
 
+// `hato user frozen | thaw NAME | baseline NAME M R`: the sending brake (limits.brake), through
+// the running daemon.
+
 int brake_command(const std::vector<std::string>& args, const conf::Config& config) {
   const std::string& socket = config.admin.socket;
-  bool unreachable = false;
-  std::string body;
+  AdminResponse r;
+  const std::string& body = r.body;
   if (args[0] == "frozen" && args.size() == 1) {
-    int rc = admin_answer(admin_get(socket, "/v1/users/frozen", &unreachable), unreachable, &body);
-    if (rc != kExitOk) return rc;
+    if (int rc = admin_call(socket, false, "/v1/users/frozen", &r)) return rc;
     for (size_t at = 0; at < body.size();) {
       size_t eol = body.find('\n', at);
       if (eol == std::string::npos) eol = body.size();
@@ -106,9 +95,7 @@ int brake_command(const std::vector<std::string>& args, const conf::Config& conf
     return kExitOk;
   }
   if (args[0] == "thaw" && args.size() == 2) {
-    int rc = admin_answer(admin_post(socket, user_path(args[1], "thaw"), &unreachable), unreachable,
-                          &body);
-    if (rc != kExitOk) return rc;
+    if (int rc = admin_call(socket, true, user_path(args[1], "thaw"), &r)) return rc;
     auto answer = parse_json(body);
     std::cerr << "hato: user " << args[1] << " thawed; " << (answer ? answer->str("released") : "?")
               << " held messages released\n";
@@ -118,8 +105,7 @@ int brake_command(const std::vector<std::string>& args, const conf::Config& conf
     std::string path = user_path(args[1], "baseline") +
                        "?messages=" + percent_encode(args[2], "-._~") +
                        "&recipients=" + percent_encode(args[3], "-._~");
-    int rc = admin_answer(admin_post(socket, path, &unreachable), unreachable, &body);
-    if (rc != kExitOk) return rc;
+    if (int rc = admin_call(socket, true, path, &r)) return rc;
     std::cerr << "hato: the brake now takes " << args[1] << " to send " << args[2]
               << " messages to " << args[3] << " recipients an hour\n";
     return kExitOk;

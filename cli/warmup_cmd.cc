@@ -118,18 +118,12 @@ int warmup_command(const std::vector<std::string>& args, const conf::Config& con
     }
   }
 
-  bool unreachable = false;
-  Result<AdminResponse> r =
-      admin_get(config.admin.socket, cluster ? "/v1/cluster" : "/v1/warmup", &unreachable);
-  if (!r) return fail(unreachable ? kExitUnreachable : kExitFailed, r.message());
-  if (r->status != 200) {
-    std::string reason;
-    if (auto body = parse_json(r->body)) reason = (*body)["error"].text;
-    if (reason.empty()) reason = "the daemon answered HTTP " + std::to_string(r->status);
-    return fail(r->status == 400 ? kExitUsage : kExitFailed, reason);
-  }
-  if (json) return write_stdout(r->body + (cluster ? "\n" : ""));
-  Result<std::string> table = cluster ? cluster_table(r->body) : warmup_table(r->body);
+  AdminResponse answer;
+  if (int status =
+          admin_call(config.admin.socket, false, cluster ? "/v1/cluster" : "/v1/warmup", &answer))
+    return status;
+  if (json) return write_stdout(answer.body + (cluster ? "\n" : ""));
+  Result<std::string> table = cluster ? cluster_table(answer.body) : warmup_table(answer.body);
   if (!table) return fail(kExitFailed, table.message());
   return write_stdout(*table);
 }

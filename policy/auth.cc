@@ -39,13 +39,14 @@ std::string random_password() {
   return out;
 }
 
-Result<std::shared_ptr<const UserDb>> UserDb::load(const std::string& path) {
-  auto db = std::make_shared<UserDb>();
+Status read_name_lines(
+    const std::string& path, const char* what, const char* value_word,
+    const std::function<std::string(std::string name, std::string value)>& each) {
   std::ifstream in(path);
   if (!in) {
-    if (errno == ENOENT) return std::shared_ptr<const UserDb>(db);
-    return Result<std::shared_ptr<const UserDb>>::error("cannot read users file " + path + ": " +
-                                                        std::strerror(errno));
+    if (errno == ENOENT) return Status::ok();
+    return Status::error(std::string("cannot read ") + what + " " + path + ": " +
+                         std::strerror(errno));
   }
   std::string line;
   int number = 0;
@@ -54,11 +55,22 @@ Result<std::shared_ptr<const UserDb>> UserDb::load(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#') continue;
     auto colon = line.find(':');
+    std::string at = path + ":" + std::to_string(number);
     if (colon == std::string::npos || colon == 0 || colon + 1 == line.size())
-      return Result<std::shared_ptr<const UserDb>>::error(path + ":" + std::to_string(number) +
-                                                          ":1: expected name:hash");
-    db->users_[line.substr(0, colon)] = line.substr(colon + 1);
+      return Status::error(at + ":1: expected name:" + value_word);
+    std::string problem = each(line.substr(0, colon), line.substr(colon + 1));
+    if (!problem.empty()) return Status::error(at + ": " + problem);
   }
+  return Status::ok();
+}
+
+Result<std::shared_ptr<const UserDb>> UserDb::load(const std::string& path) {
+  auto db = std::make_shared<UserDb>();
+  Status s = read_name_lines(path, "users file", "hash", [&](std::string name, std::string hash) {
+    db->users_[std::move(name)] = std::move(hash);
+    return std::string();
+  });
+  if (!s) return Result<std::shared_ptr<const UserDb>>::error(s.message());
   return std::shared_ptr<const UserDb>(db);
 }
 
@@ -91,27 +103,39 @@ Result<std::string> hash_password(const std::string& password) {
   return std::string(out);
 }
 
-Status write_user(const std::string& path, const std::string& name, const std::string& hash) {
+Status write_name_line(const std::string& path, const std::string& name, const std::string& value,
+                       bool* found) {
   if (name.empty() || name.find_first_of(":\r\n") != std::string::npos)
     return Status::error("user names cannot be empty or contain ':' or line breaks");
   std::ostringstream body;
-  bool found = false;
+  bool there = false;
   {
     std::ifstream in(path);
     std::string line;
     while (std::getline(in, line)) {
       auto colon = line.find(':');
       if (colon != std::string::npos && line.substr(0, colon) == name) {
-        found = true;
-        if (!hash.empty()) body << name << ':' << hash << '\n';
+        if (!there && !value.empty()) body << name << ':' << value << '\n';
+        there = true;
         continue;
       }
       if (!line.empty()) body << line << '\n';
     }
   }
-  if (hash.empty() && !found) return Status::error("no such user: " + name);
-  if (!hash.empty() && !found) body << name << ':' << hash << '\n';
+  if (found) *found = there;
+  if (!value.empty() && !there) body << name << ':' << value << '\n';
+  if (value.empty() && !there) return Status::ok();
   return write_file_atomically(path, body.str(), 0640);
+}
+
+Status write_user(const std::string& path, const std::string& name, const std::string& hash) {
+  bool found = false;
+  if (hash.empty()) {
+    // Removing: the file is left alone when the user is not in it.
+    if (Status s = write_name_line(path, name, hash, &found); !s) return s;
+    return found ? Status::ok() : Status::error("no such user: " + name);
+  }
+  return write_name_line(path, name, hash, &found);
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -44,6 +45,17 @@ std::string random_password();
 // Rewrites users_file with `name` set to `hash` (added or replaced), or
 // removed when hash is empty. Atomic: temp file, fsync, rename. Mode 0640.
 Status write_user(const std::string& path, const std::string& name, const std::string& hash);
+
+// A file of `name:value` lines (users_file, its .roles and .keys neighbours): '#' comments and
+// blank lines skipped, CRLF taken. A missing file reads as empty. `each` gets each pair and
+// answers "" or the problem, reported as PATH:LINE: problem; a line without a name or a
+// value is "expected name:<value_word>". `what` names the file ("users file").
+Status read_name_lines(const std::string& path, const char* what, const char* value_word,
+                       const std::function<std::string(std::string name, std::string value)>& each);
+// Rewrites such a file with `name` set to `value`, or without it when `value` is empty; *found
+// says whether it was there. Atomic (temp file, fsync, rename), mode 0640.
+Status write_name_line(const std::string& path, const std::string& name, const std::string& value,
+                       bool* found = nullptr);
 
 // Counts failed logins per client address, and within it per target user name, and says
 // how long to hold the reply of the next one: guessing gets slower (1 s doubling to 16 s),
