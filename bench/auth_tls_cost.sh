@@ -31,22 +31,11 @@ while [ $# -gt 0 ]; do
     *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
-for tool in valgrind callgrind_control callgrind_annotate smtp-sink openssl "$LOAD"; do
-  command -v "$tool" >/dev/null || { echo "auth_tls_cost.sh: $tool missing" >&2; exit 2; }
-done
+. "$HERE/callgrind_lib.sh"
+require_tools auth_tls_cost.sh "" valgrind callgrind_control callgrind_annotate smtp-sink openssl "$LOAD"
 HATO=$(realpath "$HATO")
-W=$(mktemp -d "${TMPDIR:-/tmp}/hato-auth-tls-cost.XXXXXX")
-chmod 755 "$W"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$KEEP" ]; then echo "kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-  -keyout "$W/tls.key" -out "$W/tls.crt" >/dev/null 2>&1
+make_workdir auth-tls-cost
+self_signed "$W/tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -keyout "$W/ec.key" -out "$W/ec.crt" >/dev/null 2>&1
 PASSWORD=bench-password-1

@@ -26,22 +26,12 @@ while [ $# -gt 0 ]; do
     *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
-for tool in valgrind callgrind_control callgrind_annotate smtp-source smtp-sink openssl curl; do
-  command -v "$tool" >/dev/null || { echo "event_cost.sh: $tool missing (apt-get install valgrind postfix openssl curl)" >&2; exit 2; }
-done
+. "$HERE/callgrind_lib.sh"
+require_tools event_cost.sh "apt-get install valgrind postfix openssl curl" \
+  valgrind callgrind_control callgrind_annotate smtp-source smtp-sink openssl curl
 HATO=$(realpath "$HATO")
-W=$(mktemp -d "${TMPDIR:-/tmp}/hato-event-cost.XXXXXX")
-chmod 755 "$W"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$KEEP" ]; then echo "kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-  -keyout "$W/tls.key" -out "$W/tls.crt" >/dev/null 2>&1
+make_workdir event-cost
+self_signed "$W/tls"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
   -addext "subjectAltName=IP:127.0.0.1" -keyout "$W/hook.key" -out "$W/hook.crt" >/dev/null 2>&1
 head -c 32 /dev/urandom | base64 >"$W/hook.secret"

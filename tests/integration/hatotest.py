@@ -20,6 +20,7 @@ import resource
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -420,6 +421,25 @@ def client_context():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def auth_plain(port, user, password):
+    """(code, text) of AUTH PLAIN after STARTTLS on `port`, as smtplib's client gets it;
+    a refusal is returned, not raised."""
+    s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.example.net", timeout=IO_TIMEOUT)
+    try:
+        s.ehlo()
+        s.starttls(context=client_context())
+        s.ehlo()
+        s.user, s.password = user, password
+        try:
+            code, resp = s.auth("PLAIN", s.auth_plain, initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError as e:
+            code, resp = e.smtp_code, e.smtp_error
+        s.quit()
+    finally:
+        s.close()
+    return code, resp
 
 
 class Reply:

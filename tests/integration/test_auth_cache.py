@@ -2,11 +2,10 @@
 and a password changed or a user removed in users_file fails at once with the old one."""
 
 import re
-import smtplib
 import subprocess
 import urllib.request
 
-from hatotest import IO_TIMEOUT, HatoTestCase, client_context, hato_bin, wait_for
+from hatotest import IO_TIMEOUT, HatoTestCase, auth_plain, hato_bin, wait_for
 
 METRICS_LINE = re.compile(r"\bmetrics listening\b.*?\baddress=\"?[^\"\s]+:(?P<port>\d+)")
 CACHE = re.compile(r'^hato_auth_cache_total\{result="(hit|miss)"\} (\d+)$', re.M)
@@ -30,21 +29,7 @@ class AuthCacheTest(HatoTestCase):
         return counts
 
     def login(self, d, user, password):
-        s = smtplib.SMTP("127.0.0.1", d.port("submission"), local_hostname="client.example.net",
-                         timeout=IO_TIMEOUT)
-        try:
-            s.ehlo()
-            s.starttls(context=client_context())
-            s.ehlo()
-            s.user, s.password = user, password
-            try:
-                code, resp = s.auth("PLAIN", s.auth_plain, initial_response_ok=True)
-            except smtplib.SMTPAuthenticationError as e:
-                code, resp = e.smtp_code, e.smtp_error
-            s.quit()
-        finally:
-            s.close()
-        return code, resp
+        return auth_plain(d.port("submission"), user, password)
 
     def test_second_login_is_a_cache_hit(self):
         d = self.relay()

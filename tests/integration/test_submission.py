@@ -8,8 +8,8 @@ import smtplib
 import ssl
 import subprocess
 
-from hatotest import (DOMAIN, HOSTNAME, IO_TIMEOUT, HatoTestCase, RawSMTP, client_context,
-                      ehlo_keywords, queue_id, wait_for)
+from hatotest import (DOMAIN, HOSTNAME, IO_TIMEOUT, HatoTestCase, RawSMTP, auth_plain,
+                      client_context, ehlo_keywords, queue_id, wait_for)
 
 ALICE = ("alice", "alice-secret-1")
 BOB = ("bob", "bob-secret-2")
@@ -321,19 +321,7 @@ class UsersFileTest(HatoTestCase):
     """Users added or removed while the daemon runs count at once, without SIGHUP."""
 
     def login(self, user, password):
-        s = smtplib.SMTP("127.0.0.1", self.hato.port("submission"),
-                         local_hostname="client.example.net", timeout=IO_TIMEOUT)
-        self.addCleanup(s.close)
-        s.ehlo()
-        s.starttls(context=client_context())
-        s.ehlo()
-        s.user, s.password = user, password
-        try:
-            code, resp = s.auth("PLAIN", s.auth_plain, initial_response_ok=True)
-        except smtplib.SMTPAuthenticationError as e:
-            code, resp = e.smtp_code, e.smtp_error
-        s.close()
-        return code, resp
+        return auth_plain(self.hato.port("submission"), user, password)
 
     def test_user_added_while_running_logs_in_at_once(self):
         r = self.hato.cli("user", "add", "carol", "--password-stdin", input="carol-secret-3\n")
