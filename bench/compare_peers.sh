@@ -1,4 +1,5 @@
 # bench/compare_peers.sh - Exim, OpenSMTPD and Haraka as smarthosts for the part `real` of
+# shellcheck shell=bash disable=SC2034
 # bench/compare.sh (issue 27); sourced by compare_real.sh, uses compare.sh's helpers
 # (free_port, wait_port, PIDS, forget_pid, log, WORK/keys) and sets RELAY_PORT, RELAY_ROOTS
 # as start_hato/start_postfix do.

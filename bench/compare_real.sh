@@ -85,6 +85,13 @@ real_cell() {  # real_cell SYSTEM MODE SESSIONS
   rm -rf "$dir/dump"
   sleep 3   # both relays drop idle connections to the sink after 2 s
   start_tls_sink "$sink_port" "$dir/sink.log"
+  if [ "$sys" = opensmtpd ]; then
+    # OpenSMTPD keeps its connections to the sink past 3 s and finds the warm-up sink's dead
+    # only when it uses one (TempFail, retried minutes later): a fresh instance for the run.
+    stop_peer
+    start_opensmtpd "$dir" "$sink_port"
+    port=$RELAY_PORT
+  fi
   local m0 b0 cpu0 t0 waiter w done_at delivered
   m0=$(sink_count); b0=$(sink_bytes)
   cpu0=$(procstat cpu $RELAY_ROOTS | cut -d' ' -f1)
