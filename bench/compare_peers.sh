@@ -46,7 +46,7 @@ DKIMSIGN_BIN="$PEERS_DIR/root-opensmtpd-filter-dkimsign/usr/libexec/opensmtpd/fi
 HARAKA_BIN="$PEERS_DIR/haraka/node_modules/.bin/haraka"
 
 peers_check_tools() {  # fetches the peers named in SYSTEMS when missing
-  local need=""
+  local need="" s
   for s in exim opensmtpd haraka; do has "$SYSTEMS" "$s" && need=1; done
   [ -n "$need" ] || return 0
   if [ ! -x "$EXIM_BIN" ] || [ ! -x "$SMTPD_BIN" ] || [ ! -x "$DKIMSIGN_BIN" ] || [ ! -x "$HARAKA_BIN" ] ||
