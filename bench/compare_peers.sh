@@ -50,7 +50,7 @@ peers_check_tools() {  # fetches the peers named in SYSTEMS when missing
   for s in exim opensmtpd haraka; do has "$SYSTEMS" "$s" && need=1; done
   [ -n "$need" ] || return 0
   if [ ! -x "$EXIM_BIN" ] || [ ! -x "$SMTPD_BIN" ] || [ ! -x "$DKIMSIGN_BIN" ] || [ ! -x "$HARAKA_BIN" ] ||
-    ! getent passwd opensmtpd >/dev/null; then
+    [ ! -s "$PEERS_DIR/haraka/dhparams.pem" ] || ! getent passwd opensmtpd >/dev/null; then
     log "compare.sh: fetching Exim, OpenSMTPD and Haraka into $PEERS_DIR (bench/fetch_peers.sh)"
     "$HERE/fetch_peers.sh" "$PEERS_DIR" >&2 || { echo "compare.sh: fetch_peers.sh failed" >&2; exit 2; }
   fi
@@ -220,6 +220,7 @@ start_haraka() {  # start_haraka DIR SINKPORT
   printf '%s\n' "listen=127.0.0.1:$RELAY_PORT" >"$c/smtp.ini"
   printf '%s\n' tls auth/flat_file dkim queue/smtp_forward >"$c/plugins"
   printf '%s\n' "[main]" "key=$WORK/keys/tls.key" "cert=$WORK/keys/tls.crt" >"$c/tls.ini"
+  cp "$PEERS_DIR/haraka/dhparams.pem" "$c/dhparams.pem"   # else made at start: a minute of CPU
   printf '%s\n' "[core]" "methods=PLAIN,LOGIN" "[users]" "$REAL_USER=$REAL_PASSWORD" >"$c/auth_flat_file.ini"
   # enable_outbound=false: relayed mail goes into Haraka's outbound queue (on disk, as
   # shipped) instead of being forwarded before the 250; smtp_forward's get_mx hook routes the

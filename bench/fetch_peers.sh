@@ -30,4 +30,7 @@ if [ ! -x "$dir/haraka/node_modules/.bin/haraka" ]; then
   mkdir -p "$dir/haraka"
   (cd "$dir/haraka" && npm install --no-audit --no-fund --loglevel=error Haraka)
 fi
+# Haraka's tls plugin makes config/dhparams.pem at start when it is missing (openssl dhparam
+# 2048: about a minute of CPU, inside a cell); made once here and copied into each config.
+[ -s "$dir/haraka/dhparams.pem" ] || openssl dhparam -out "$dir/haraka/dhparams.pem" 2048 2>/dev/null
 "$dir/root-exim4-daemon-heavy/usr/sbin/exim4" -C /dev/null -bV >/dev/null
