@@ -28,7 +28,12 @@ TEST_PACKAGES="swaks python3 clang-format dnsmasq-base python3-aiosmtpd python3-
 # test_completion.py checks the zsh completion with zsh -n.
 # The peers of bench/compare.sh (no test needs them beyond TEST_PACKAGES): Postfix with
 # OpenDKIM, Dovecot for Postfix's SASL in the part `real`, python3-dkim for the checks.
-BENCH_PACKAGES="postfix opendkim dovecot-core python3-dkim curl"
+# Exim, OpenSMTPD and Haraka of the part `real` are not installed (exim4 and opensmtpd
+# conflict with postfix): bench/fetch_peers.sh unpacks their .debs and runs npm; what the
+# unpacked binaries link to and node are installed here.
+BENCH_PACKAGES="postfix opendkim dovecot-core python3-dkim curl
+  libmariadb3 libspf2-2 libperl5.36 libpq5 libldap-2.5-0 libsqlite3-0 libgnutls-dane0 libidn12
+  libevent-2.1-7 libopensmtpd0 nodejs"
 EXIM_DIR=${HATO_EXIM_DIR:-/var/tmp/hato-test-exim}
 
 install_missing() {
@@ -78,6 +83,8 @@ case "${1:-}" in
     ;;
   bench)
     install_missing $BUILD_PACKAGES $BENCH_PACKAGES
+    # Debian's nodejs comes without npm (a nodejs from elsewhere may bundle it and conflict).
+    command -v npm >/dev/null || install_missing npm
     build build
     ;;
   *)

@@ -33,7 +33,10 @@
 #            `conn` or pooled `pool`), DKIM rsa-2048, STARTTLS to bench/smtpsink_tls; e2e msg/s
 #            and MB/s, accept p50/p99/p99.9, CPU s/1k of all the relay's processes, peak RSS.
 #            --real-messages (2,000; --quick 300) per cell after --real-warmup (50);
-#            --real-resume: the generator offers TLS session tickets back.
+#            --real-resume: the generator offers TLS session tickets back. Its systems also
+#            exim, opensmtpd, haraka (bench/compare_peers.sh: unpacked Debian packages and
+#            Haraka from npm, fetched by bench/fetch_peers.sh into $HATO_PEERS_DIR, default
+#            /var/tmp/hato-bench-peers; OpenSMTPD takes plain SMTP without AUTH, see there).
 # --base BINARY adds the system `hato-base` (list it in --systems, e.g. hato,hato-base): that
 # binary, configured exactly as `hato`, so a change is measured against the code before it
 # in the same run; the ratios then include hato/hato-base. `hato-base-hook` is that binary
@@ -86,7 +89,7 @@ REAL_WARMUP=50
 REAL_MIX=4k:60,40k:30,400k:10
 REAL_RESUME=""
 
-usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 for a in "$@"; do
   # --quick sets smaller defaults; flags given alongside it still win, wherever they stand.
   [ "$a" = --quick ] && { MESSAGES=1000; WARMUP=50; SCALE=0,1000,10000; IDLE=1000; OPENSSL_SECONDS=1; REAL_MESSAGES=300; }
