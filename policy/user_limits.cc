@@ -104,18 +104,27 @@ constexpr int64_t kOfflineRetryMs = 30'000;
 
 }  // namespace
 
-std::optional<QuotaRefusal> UserLimits::check(const conf::Limits& limits, std::string_view user,
-                                              uint64_t messages, uint64_t recipients,
-                                              int64_t now_ms) {
+// asks - each quota of `user` that `messages` more messages with `recipients` more
+// recipients count against, with how many they add.
+std::vector<UserLimits::Ask> UserLimits::asks(const conf::Limits& limits, std::string_view user,
+                                              uint64_t messages, uint64_t recipients) {
+  std::vector<Ask> out;
   for (std::string_view what : {"messages", "recipients"}) {
     uint64_t more = what == "messages" ? messages : recipients;
     const auto* quotas = more ? user_quotas(limits, user, what) : nullptr;
     if (!quotas) continue;
-    for (const conf::Quota& quota : *quotas) {
-      uint64_t so_far = used(user, what, quota, now_ms);
-      if (so_far + more <= quota.count) continue;
-      return over(user, what, quota, std::to_string(so_far) + " used", now_ms);
-    }
+    for (const conf::Quota& quota : *quotas) out.push_back({std::string(what), quota, more});
+  }
+  return out;
+}
+
+std::optional<QuotaRefusal> UserLimits::check(const conf::Limits& limits, std::string_view user,
+                                              uint64_t messages, uint64_t recipients,
+                                              int64_t now_ms) {
+  for (const Ask& ask : asks(limits, user, messages, recipients)) {
+    uint64_t so_far = used(user, ask.what, ask.quota, now_ms);
+    if (so_far + ask.more <= ask.quota.count) continue;
+    return over(user, ask.what, ask.quota, std::to_string(so_far) + " used", now_ms);
   }
   return std::nullopt;
 }
@@ -123,14 +132,7 @@ std::optional<QuotaRefusal> UserLimits::check(const conf::Limits& limits, std::s
 void UserLimits::check_async(const conf::Limits& limits, const std::string& user, uint64_t messages,
                              uint64_t recipients, int64_t now_ms, Checked done) {
   if (!shared_) return done(check(limits, user, messages, recipients, now_ms));
-  std::vector<Ask> asks;
-  for (std::string_view what : {"messages", "recipients"}) {
-    uint64_t more = what == "messages" ? messages : recipients;
-    const auto* quotas = more ? user_quotas(limits, user, what) : nullptr;
-    if (!quotas) continue;
-    for (const conf::Quota& quota : *quotas) asks.push_back({std::string(what), quota, more});
-  }
-  reserve_next(user, std::move(asks), 0, now_ms, std::move(done));
+  reserve_next(user, asks(limits, user, messages, recipients), 0, now_ms, std::move(done));
 }
 
 // reserve_next - asks the cluster for asks[at] and, once it fits, for the next one.

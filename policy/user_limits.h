@@ -66,6 +66,8 @@ class UserLimits {
     conf::Quota quota;
     uint64_t more = 0;
   };
+  static std::vector<Ask> asks(const conf::Limits& limits, std::string_view user, uint64_t messages,
+                               uint64_t recipients);
   void reserve_next(std::string user, std::vector<Ask> asks, size_t at, int64_t now_ms,
                     Checked done);
 
